@@ -1,0 +1,8 @@
+//! toyformer: train and interpret tiny attention-only transformers, natively and in the
+//! browser. Layout follows the architecture: tasks → model → backends (cpu, gpu) → train
+//! → interp → wasm.
+pub mod error;
+pub mod model;
+pub mod tasks;
+
+pub use error::{Error, Result};

@@ -1,0 +1,2 @@
+//! Algorithmic tasks: vocabularies, deterministic batches, loss masks, loss floors.
+pub mod rng;
