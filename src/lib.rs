@@ -6,3 +6,5 @@ pub mod model;
 pub mod tasks;
 
 pub use error::{Error, Result};
+pub mod cpu;
+pub mod train;

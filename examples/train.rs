@@ -1,0 +1,103 @@
+//! Train a model on a task from the command line.
+//!
+//! cargo run --release --example train -- --task sort --steps 3000 --seed 0 \
+//!     --out runs/sort.safetensors [--backend cpu] [--json]
+mod common;
+
+use common::*;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+use toyformer::train::{eval, BackendKind, Schedule, TrainConfig, Trainer};
+
+fn main() {
+    main_with(run)
+}
+
+fn run() -> toyformer::Result<()> {
+    let a = Args::parse(&["json"])?;
+    let own = ["steps", "seed", "batch", "lr", "weight-decay", "clip", "warmup", "out", "backend", "eval-samples"];
+    a.check_known(&[TASK_KEYS, MODEL_KEYS, &own].concat())?;
+    let task = task_from(&a)?;
+    let model = model_from(&a, &task)?;
+    let mut tc = TrainConfig { steps: a.get_or("steps", 3000)?, seed: a.get_or("seed", 0)?, ..Default::default() };
+    tc.batch_size = a.get_or("batch", tc.batch_size)?;
+    tc.lr = a.get_or("lr", tc.lr)?;
+    tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
+    tc.grad_clip = a.get_or("clip", tc.grad_clip)?;
+    if let Some(w) = a.get::<u64>("warmup")? {
+        tc.schedule = Schedule::WarmupCosine { warmup_steps: w, min_lr_frac: 0.1 };
+    }
+    let kind = BackendKind::parse(a.str("backend").unwrap_or("auto"))?;
+    let json = a.flag("json");
+    let tty = std::io::stderr().is_terminal();
+    let mut trainer = Trainer::from_scratch(task.clone(), &model, tc.clone(), kind)?;
+    eprintln!(
+        "task {} | model {}L {}H d_model {} d_head {} ({} params) | backend {}",
+        task.name(), model.n_layers, model.n_heads, model.d_model, model.d_head, model.n_params(), trainer.backend.name()
+    );
+    let t0 = Instant::now();
+    let total = tc.steps;
+    let mut last_print = Instant::now();
+    trainer.run(|m| {
+        let done = m.step + 1;
+        let now = Instant::now();
+        if now.duration_since(last_print).as_millis() >= 200 || done == total {
+            last_print = now;
+            let el = t0.elapsed().as_secs_f64();
+            let sps = done as f64 / el.max(1e-9);
+            let eta = (total - done) as f64 / sps.max(1e-9);
+            let bar: String = (0..30).map(|i| if (i as u64) * total < 30 * done { '#' } else { '.' }).collect();
+            let line = format!(
+                "[{bar}] {done}/{total} loss {:.4} acc {:.3} gnorm {:.2} | {:.1} steps/s ETA {:.0}s",
+                m.loss, m.token_acc, m.grad_norm, sps, eta
+            );
+            if tty {
+                eprint!("\r{line}");
+                let _ = std::io::stderr().flush();
+            } else if done % 500 == 0 || done == total {
+                eprintln!("{line}");
+            }
+        }
+    })?;
+    if tty {
+        eprintln!();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let w = trainer.backend.weights()?;
+    let rep = eval::evaluate(trainer.backend.as_mut(), &task, tc.seed, a.get_or("eval-samples", 2048)?, 512)?;
+    if let Some(out) = a.str("out") {
+        let meta = vec![
+            ("task".to_string(), serde_json::to_string(&task)?),
+            ("train_config".to_string(), serde_json::to_string(&tc)?),
+        ];
+        let bytes = toyformer::io::save_safetensors(&w, &meta)?;
+        if let Some(dir) = std::path::Path::new(out).parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(out, bytes)?;
+        let cfg_path = std::path::Path::new(out).with_extension("json");
+        std::fs::write(&cfg_path, serde_json::to_string_pretty(&w.cfg.to_tl_json())?)?;
+        eprintln!("saved {out} and {}", cfg_path.display());
+    }
+    eprintln!(
+        "held-out ({} samples): loss {:.4} token acc {:.4} seq acc {:.4} (floor {:.4})",
+        rep.samples, rep.loss, rep.token_acc, rep.seq_acc, task.loss_floor()
+    );
+    if json {
+        let last = trainer.history.last();
+        println!(
+            "{}",
+            serde_json::json!({
+                "task": task.name(),
+                "steps": trainer.step,
+                "loss": last.map(|m| m.loss),
+                "token_acc": rep.token_acc,
+                "seq_acc": rep.seq_acc,
+                "eval_loss": rep.loss,
+                "steps_per_s": trainer.step as f64 / secs.max(1e-9),
+                "backend": trainer.backend.name(),
+            })
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! Evaluation on fresh samples and greedy completion, for any backend.
+
+use super::{accuracy, Backend};
+use crate::error::{Error, Result};
+use crate::tasks::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+/// Fresh evaluation samples come from steps at and above this offset of the data stream,
+/// far from any training step.
+pub const EVAL_STEP_OFFSET: u64 = 1 << 40;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EvalReport {
+    pub samples: usize,
+    /// Mean cross-entropy over the predicted positions (nats).
+    pub loss: f64,
+    pub token_acc: f64,
+    pub seq_acc: f64,
+    pub algo_acc: f64,
+    /// Accuracy at each predicted position, in `TaskSpec::pred_positions` order.
+    pub per_pos_acc: Vec<f64>,
+    /// The predicted positions themselves.
+    pub positions: Vec<usize>,
+}
+
+/// Log-softmax probability of `target` in one row of logits, in f64.
+fn log_prob(row: &[f32], target: u32) -> f64 {
+    let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let lse = row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
+    row[target as usize] as f64 - lse
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+/// Loss and accuracies of the model on `samples` fresh sequences of `task`, drawn from
+/// the data stream of `seed` at steps ≥ [`EVAL_STEP_OFFSET`].
+pub fn evaluate(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize, batch: usize) -> Result<EvalReport> {
+    if samples == 0 {
+        return Err(Error::config("samples", "must be at least 1"));
+    }
+    let t = task.seq_len();
+    let pos = task.pred_positions();
+    let algo = task.algo_positions();
+    let algo_idx: Vec<usize> = pos.iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
+    let p = pos.len();
+    let (mut loss, mut tok, mut seq, mut alg) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut per = vec![0.0f64; p];
+    let mut done = 0;
+    let mut chunk = 0u64;
+    while done < samples {
+        let b = batch.min(samples - done).max(1);
+        let tokens = task.batch(seed, EVAL_STEP_OFFSET + chunk, b);
+        let logits = backend.logits(&tokens, b)?; // (B, T, V)
+        let v = logits.len() / (b * t);
+        let mut am = Vec::with_capacity(b * p);
+        let mut targets = Vec::with_capacity(b * p);
+        for i in 0..b {
+            let seq_tokens = &tokens[i * t..(i + 1) * t];
+            for (&pp, tg) in pos.iter().zip(task.targets(seq_tokens)) {
+                let row = &logits[(i * t + pp) * v..(i * t + pp + 1) * v];
+                loss -= log_prob(row, tg);
+                am.push(argmax(row));
+                targets.push(tg);
+            }
+        }
+        let (a, s, g, pp) = accuracy(&am, &targets, p, &algo_idx);
+        tok += a as f64 * b as f64;
+        seq += s as f64 * b as f64;
+        alg += g as f64 * b as f64;
+        for (acc, x) in per.iter_mut().zip(pp) {
+            *acc += x as f64 * b as f64;
+        }
+        done += b;
+        chunk += 1;
+    }
+    let n = done as f64;
+    Ok(EvalReport {
+        samples: done,
+        loss: loss / (n * p as f64),
+        token_acc: tok / n,
+        seq_acc: seq / n,
+        algo_acc: alg / n,
+        per_pos_acc: per.iter().map(|x| x / n).collect(),
+        positions: pos,
+    })
+}
+
+/// Greedy completion: appends the argmax token until the task's sequence length.
+pub fn complete(backend: &mut dyn Backend, task: &TaskSpec, prompt: &[u32]) -> Result<Vec<u32>> {
+    let t = task.seq_len();
+    if prompt.is_empty() || prompt.len() > t {
+        return Err(Error::task(task.name(), format!("a prompt must hold 1..={t} tokens, got {}", prompt.len())));
+    }
+    let d_vocab = task.d_vocab() as u32;
+    if let Some(bad) = prompt.iter().find(|&&x| x >= d_vocab) {
+        return Err(Error::task(task.name(), format!("token id {bad} is outside the vocabulary (size {d_vocab})")));
+    }
+    let mut seq = prompt.to_vec();
+    while seq.len() < t {
+        let logits = backend.logits(&seq, 1)?;
+        let v = logits.len() / seq.len();
+        seq.push(argmax(&logits[(seq.len() - 1) * v..]));
+    }
+    Ok(seq)
+}

@@ -1,0 +1,255 @@
+//! Training over a backend trait: the same trainer drives the candle CPU backend and the
+//! GPU backend, and the page drives the trainer. Data come from the task's counter-based
+//! RNG, so (task, model config, train config) fully determine a run.
+
+pub mod eval;
+pub mod schedule;
+
+use crate::error::{Error, Result};
+use crate::model::Weights;
+use crate::tasks::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+pub use schedule::Schedule;
+
+/// Optimiser and run settings. Defaults are seed 003's: AdamW lr 1e-3, betas (0.9, 0.98),
+/// weight decay 0.01, batch 256; gradient clipping at global norm 1.0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub steps: u64,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub weight_decay: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Clip the global gradient norm to this value (PyTorch's clip_grad_norm_); 0 = off.
+    pub grad_clip: f64,
+    /// Seed of the data stream (the model's init seed is `ModelConfig::seed`).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 3000,
+            batch_size: 256,
+            lr: 1e-3,
+            schedule: Schedule::Constant,
+            weight_decay: 0.01,
+            beta1: 0.9,
+            beta2: 0.98,
+            eps: 1e-8,
+            grad_clip: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, m: String| Err(Error::config(f, m));
+        if self.steps > 10_000_000 {
+            return bad("steps", format!("{} is more than 10,000,000", self.steps));
+        }
+        if self.batch_size == 0 || self.batch_size > 65_536 {
+            return bad("batch_size", format!("{} is not in 1..=65536", self.batch_size));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return bad("lr", format!("{} is not in (0, 10]", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && (0.0..=10.0).contains(&self.weight_decay)) {
+            return bad("weight_decay", format!("{} is not in [0, 10]", self.weight_decay));
+        }
+        for (f, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(b.is_finite() && (0.0..1.0).contains(&b)) {
+                return bad(f, format!("{b} is not in [0, 1)"));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0 && self.eps < 1.0) {
+            return bad("eps", format!("{} is not in (0, 1)", self.eps));
+        }
+        if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
+            return bad("grad_clip", format!("{} must be ≥ 0 (0 turns clipping off)", self.grad_clip));
+        }
+        self.schedule.validate(self.steps)
+    }
+}
+
+/// What one optimisation step reports.
+#[derive(Clone, Debug)]
+pub struct StepOutput {
+    /// Mean cross-entropy over the batch's predicted positions (before the update).
+    pub loss: f32,
+    /// Global L2 norm of the gradient of the trainable parameters, before clipping.
+    pub grad_norm: f32,
+    /// (B, P) argmax of the logits at the predicted positions.
+    pub argmax: Vec<u32>,
+}
+
+/// A compute backend: owns the weights and the optimiser state.
+pub trait Backend {
+    /// "cpu" or "webgpu: <adapter>" etc., for the badge and the CLI's JSON.
+    fn name(&self) -> String;
+    /// One AdamW step on `tokens` (B, T) at learning rate `lr`. If the loss or the gradient
+    /// is not finite, returns [`Error::Diverged`] without touching the weights.
+    fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput>;
+    /// Logits (B, T, V) for `tokens` (B, T); T may be shorter than n_ctx.
+    fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>>;
+    /// A host copy of the current weights.
+    fn weights(&self) -> Result<Weights>;
+    /// Replace the weights (the optimiser state is reset).
+    fn set_weights(&mut self, w: &Weights) -> Result<()>;
+}
+
+/// Which backend to use (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Cpu,
+    Gpu,
+    Auto,
+}
+
+impl BackendKind {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(BackendKind::Cpu),
+            "gpu" => Ok(BackendKind::Gpu),
+            "auto" => Ok(BackendKind::Auto),
+            _ => Err(Error::config("backend", format!("unknown backend {s:?} (use cpu, gpu or auto)"))),
+        }
+    }
+}
+
+/// Builds a backend for these weights. `Auto` picks the GPU when one can be used, else the
+/// CPU. This build has no GPU engine yet, so `Gpu` is refused with a clear message.
+pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Result<Box<dyn Backend>> {
+    match kind {
+        BackendKind::Cpu | BackendKind::Auto => {
+            Ok(Box::new(crate::cpu::CpuBackend::new(w, tc, task.pred_positions())?))
+        }
+        BackendKind::Gpu => Err(Error::Backend("the GPU backend is not part of this build yet; use --backend cpu".into())),
+    }
+}
+
+/// Metrics of one training step (the page's charts and the CLI's progress line).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Metrics {
+    pub step: u64,
+    pub loss: f32,
+    /// Greedy accuracy over the predicted positions of this batch.
+    pub token_acc: f32,
+    /// Fraction of sequences with every predicted token right.
+    pub seq_acc: f32,
+    /// Greedy accuracy over the task's algorithm positions (permutations: after the first term).
+    pub algo_acc: f32,
+    pub grad_norm: f32,
+    pub lr: f64,
+}
+
+/// Accuracy figures from (B, P) argmax against targets, restricted for `algo_acc` to the
+/// indices (into the P predicted positions) in `algo_idx`.
+pub fn accuracy(argmax: &[u32], targets: &[u32], p: usize, algo_idx: &[usize]) -> (f32, f32, f32, Vec<f32>) {
+    let b = argmax.len() / p.max(1);
+    let mut per_pos = vec![0u32; p];
+    let mut seq_ok = 0u32;
+    let mut algo_ok = 0u32;
+    for i in 0..b {
+        let mut all = true;
+        for j in 0..p {
+            let ok = argmax[i * p + j] == targets[i * p + j];
+            per_pos[j] += ok as u32;
+            all &= ok;
+        }
+        seq_ok += all as u32;
+        algo_ok += algo_idx.iter().filter(|&&j| argmax[i * p + j] == targets[i * p + j]).count() as u32;
+    }
+    let tok = per_pos.iter().sum::<u32>() as f32 / (b * p).max(1) as f32;
+    let per_pos: Vec<f32> = per_pos.iter().map(|&c| c as f32 / b.max(1) as f32).collect();
+    let algo = algo_ok as f32 / (b * algo_idx.len()).max(1) as f32;
+    (tok, seq_ok as f32 / b.max(1) as f32, algo, per_pos)
+}
+
+/// Drives a backend through a run, one step at a time (the page calls `step` from its
+/// worker loop; the CLI calls `run`).
+pub struct Trainer {
+    pub task: TaskSpec,
+    pub train: TrainConfig,
+    pub backend: Box<dyn Backend>,
+    /// Steps completed so far.
+    pub step: u64,
+    pub history: Vec<Metrics>,
+    pred_positions: Vec<usize>,
+    algo_idx: Vec<usize>,
+}
+
+impl Trainer {
+    pub fn new(task: TaskSpec, train: TrainConfig, backend: Box<dyn Backend>) -> Result<Self> {
+        task.validate()?;
+        train.validate()?;
+        let pred_positions = task.pred_positions();
+        let algo = task.algo_positions();
+        let algo_idx = pred_positions.iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
+        Ok(Trainer { task, train, backend, step: 0, history: Vec::new(), pred_positions, algo_idx })
+    }
+
+    /// Fresh weights from `cfg.seed` on the chosen backend.
+    pub fn from_scratch(task: TaskSpec, model: &crate::model::ModelConfig, train: TrainConfig, kind: BackendKind) -> Result<Self> {
+        check_compatible(&task, model)?;
+        let w = Weights::init(model)?;
+        let backend = make_backend(kind, &w, &train, &task)?;
+        Self::new(task, train, backend)
+    }
+
+    pub fn done(&self) -> bool {
+        self.step >= self.train.steps
+    }
+
+    /// One training step; returns its metrics (also appended to `history`).
+    pub fn step(&mut self) -> Result<Metrics> {
+        let b = self.train.batch_size;
+        let tokens = self.task.batch(self.train.seed, self.step, b);
+        let lr = self.train.schedule.lr(self.train.lr, self.step, self.train.steps);
+        let out = self.backend.train_step(&tokens, b, lr, self.step)?;
+        let t = self.task.seq_len();
+        let p = self.pred_positions.len();
+        let mut targets = Vec::with_capacity(b * p);
+        for i in 0..b {
+            targets.extend(self.task.targets(&tokens[i * t..(i + 1) * t]));
+        }
+        let (token_acc, seq_acc, algo_acc, _) = accuracy(&out.argmax, &targets, p, &self.algo_idx);
+        let m = Metrics { step: self.step, loss: out.loss, token_acc, seq_acc, algo_acc, grad_norm: out.grad_norm, lr };
+        self.step += 1;
+        self.history.push(m.clone());
+        Ok(m)
+    }
+
+    /// Runs to `train.steps`, calling `progress` after every step.
+    pub fn run(&mut self, mut progress: impl FnMut(&Metrics)) -> Result<()> {
+        while !self.done() {
+            let m = self.step()?;
+            progress(&m);
+        }
+        Ok(())
+    }
+}
+
+/// The model's vocabulary and context must fit the task.
+pub fn check_compatible(task: &TaskSpec, cfg: &crate::model::ModelConfig) -> Result<()> {
+    task.validate()?;
+    cfg.validate()?;
+    if cfg.n_ctx < task.seq_len() {
+        return Err(Error::config("n_ctx", format!("{} is shorter than the task's sequence length {}", cfg.n_ctx, task.seq_len())));
+    }
+    if cfg.d_vocab != task.d_vocab() {
+        return Err(Error::config("d_vocab", format!("{} does not match the task's vocabulary size {}", cfg.d_vocab, task.d_vocab())));
+    }
+    if cfg.d_vocab_out != task.d_vocab_out() {
+        return Err(Error::config("d_vocab_out", format!("{} does not match the task's output vocabulary {}", cfg.d_vocab_out, task.d_vocab_out())));
+    }
+    Ok(())
+}
