@@ -2,6 +2,7 @@
 //! browser. Layout follows the architecture: tasks → model → backends (cpu, gpu) → train
 //! → interp → wasm.
 pub mod error;
+pub mod io;
 pub mod model;
 pub mod tasks;
 
