@@ -17,13 +17,16 @@ export function startServer() {
     env: { ...process.env, PORT: '0', QUIET: '1' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // Never leave a server behind, even when a test crashes before calling close().
+  const kill = () => proc.kill();
+  process.on('exit', kill);
   return new Promise((resolve, reject) => {
     let out = '';
     proc.on('exit', (code) => reject(new Error(`serve.py exited with ${code} before serving`)));
     proc.stdout.on('data', (chunk) => {
       out += chunk;
       const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
-      if (m) resolve({ url: m[0], close: () => proc.kill() });
+      if (m) resolve({ url: m[0], close: () => { process.off('exit', kill); kill(); } });
     });
   });
 }
