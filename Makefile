@@ -1,0 +1,73 @@
+# toyformer: build, test and serve. Each target installs what it is missing (pkg-config/install-deps.sh),
+# so `make serve` and `make test` work on a fresh Debian 12 machine (apt needs root or sudo).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM_FILE := $(TARGET_DIR)/$(WASM_TARGET)/release/toyformer.wasm
+DEPS := pkg-config/install-deps.sh
+# Browser test files, using node's own test-file name patterns (helpers beside them are not tests).
+BROWSER_TESTS := $(shell find tests/browser -type f \( -name '*.test.*js' -o -name '*-test.*js' \
+                   -o -name '*_test.*js' -o -name 'test-*.*js' \) 2>/dev/null)
+BENCH_ARGS ?= --backend cpu --config sort-ref
+
+export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+.PHONY: test test-native test-browser wasm vendor serve bench clean distclean
+
+## test: native tests (release), wasm32 build + bindings, then the browser tests if any exist.
+test:
+	@bash $(DEPS) all
+	@echo "== native tests: cargo test --release =="
+	$(CARGO) test --release
+	@echo "== wasm32 library build =="
+	$(CARGO) build --lib --release --target $(WASM_TARGET)
+	@$(MAKE) --no-print-directory wasm
+	@$(MAKE) --no-print-directory test-browser
+
+test-native:
+	$(CARGO) test --release
+
+test-browser:
+ifeq ($(strip $(BROWSER_TESTS)),)
+	@echo "== browser tests: skipped, no test files in tests/browser/ yet =="
+else
+	@bash $(DEPS) all
+	@$(MAKE) --no-print-directory wasm vendor
+	@echo "== browser tests: node --test tests/browser/ =="
+	@mkdir -p test-output
+	node --test tests/browser/
+endif
+
+## wasm: build the library for wasm32 and generate JS bindings into www/pkg (no wasm-opt).
+wasm:
+	@bash $(DEPS) wasm
+	$(CARGO) build --lib --release --target $(WASM_TARGET)
+	wasm-bindgen --target web --out-dir www/pkg $(WASM_FILE)
+	@ls -l www/pkg/*.wasm
+
+## vendor: copy the plotting library (uPlot, pinned in pkg-config/package.json) into www/vendor/.
+vendor:
+	@bash $(DEPS) npm
+	@mkdir -p www/vendor/uplot
+	cp pkg-config/node_modules/uplot/dist/uPlot.esm.js pkg-config/node_modules/uplot/dist/uPlot.min.css \
+	   pkg-config/node_modules/uplot/LICENSE www/vendor/uplot/
+
+## serve: build, then serve www/ at http://127.0.0.1:8000 (PORT=... to change).
+serve: wasm vendor
+	python3 pkg-config/serve.py
+
+## bench: CPU benchmark of the sort reference config (BENCH_ARGS=... to change).
+bench:
+	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
+
+clean:
+	$(CARGO) clean
+	rm -rf www/pkg www/vendor test-output
+
+## distclean: clean, and also remove installed npm packages.
+distclean: clean
+	rm -rf pkg-config/node_modules

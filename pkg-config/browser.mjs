@@ -1,0 +1,50 @@
+// Helpers for browser tests (tests/browser/*.test.mjs): start pkg-config/serve.py on a free port and launch
+// Debian's headless Chromium through playwright-core (never a downloaded browser). Lives here so that
+// `playwright-core` resolves from pkg-config/node_modules. Flags follow ../shared/docs/gpu.md.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+
+// Serve www/ on 127.0.0.1 at a free port. Resolves to { url, close() }.
+export function startServer() {
+  const proc = spawn('python3', [join(here, 'serve.py')], {
+    env: { ...process.env, PORT: '0', QUIET: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  // Never leave a server behind, even when a test crashes before calling close().
+  const kill = () => proc.kill();
+  process.on('exit', kill);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.on('exit', (code) => reject(new Error(`serve.py exited with ${code} before serving`)));
+    proc.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) resolve({ url: m[0], close: () => { process.off('exit', kill); kill(); } });
+    });
+  });
+}
+
+// Launch headless Chromium. webgpu: true gives a SwiftShader WebGPU adapter; false gives no adapter (the
+// CPU-fallback case). Resolves to { context, page, close() }.
+export async function launch({ webgpu = true } = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'toyformer-chromium-'));
+  const args = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: true, args,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const close = async () => {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, page, close };
+}
