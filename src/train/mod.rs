@@ -149,6 +149,8 @@ pub struct Metrics {
     pub algo_acc: f32,
     pub grad_norm: f32,
     pub lr: f64,
+    /// Greedy accuracy at each predicted position (`TaskSpec::pred_positions` order).
+    pub per_pos_acc: Vec<f32>,
 }
 
 /// Accuracy figures from (B, P) argmax against targets, restricted for `algo_acc` to the
@@ -221,8 +223,8 @@ impl Trainer {
         for i in 0..b {
             targets.extend(self.task.targets(&tokens[i * t..(i + 1) * t]));
         }
-        let (token_acc, seq_acc, algo_acc, _) = accuracy(&out.argmax, &targets, p, &self.algo_idx);
-        let m = Metrics { step: self.step, loss: out.loss, token_acc, seq_acc, algo_acc, grad_norm: out.grad_norm, lr };
+        let (token_acc, seq_acc, algo_acc, per_pos_acc) = accuracy(&out.argmax, &targets, p, &self.algo_idx);
+        let m = Metrics { step: self.step, loss: out.loss, token_acc, seq_acc, algo_acc, grad_norm: out.grad_norm, lr, per_pos_acc };
         self.step += 1;
         self.history.push(m.clone());
         Ok(m)
@@ -252,4 +254,21 @@ pub fn check_compatible(task: &TaskSpec, cfg: &crate::model::ModelConfig) -> Res
         return Err(Error::config("d_vocab_out", format!("{} does not match the task's output vocabulary {}", cfg.d_vocab_out, task.d_vocab_out())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accuracy;
+
+    #[test]
+    fn accuracy_counts_tokens_sequences_positions_and_algo_subset() {
+        // B = 2, P = 3; row 0 all right, row 1 wrong at position 1
+        let targets = [1, 2, 3, 4, 5, 6];
+        let argmax = [1, 2, 3, 4, 0, 6];
+        let (tok, seq, algo, per) = accuracy(&argmax, &targets, 3, &[1, 2]);
+        assert!((tok - 5.0 / 6.0).abs() < 1e-6);
+        assert!((seq - 0.5).abs() < 1e-6);
+        assert!((algo - 0.75).abs() < 1e-6);
+        assert_eq!(per, vec![1.0, 0.5, 1.0]);
+    }
 }
