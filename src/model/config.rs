@@ -202,7 +202,7 @@ impl ModelConfig {
         };
         let normalization_type = match obj.get("normalization_type") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) if s == "LN" || s == "LNPre" => Some(Norm::LN),
+            Some(serde_json::Value::String(s)) if s == "LN" => Some(Norm::LN),
             Some(x) => {
                 return Err(Error::config("normalization_type", format!("unsupported value {x} (use null or \"LN\")")))
             }
