@@ -2,6 +2,13 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+
+/// mimalloc for the command-line tools: candle allocates a fresh buffer per op, and glibc
+/// returns large ones to the OS each time, so every step page-faults and re-zeroes
+/// them. With mimalloc a sort-ref step took ~95 ms instead of ~150 ms here (1 thread,
+/// machine busy; see BENCHMARKS.md for side-by-side figures).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use toyformer::model::{ActFn, ModelConfig, Norm};
 use toyformer::tasks::TaskSpec;
 use toyformer::{Error, Result};

@@ -59,6 +59,20 @@ fn hook(h: &mut dyn Hooks, name: &str, t: Tensor) -> Result<Tensor> {
 pub struct ParamSet<'a> {
     pub cfg: &'a ModelConfig,
     pub get: &'a dyn Fn(&str) -> Tensor,
+    /// True for parameters that are frozen and exactly zero (the default biases): adding
+    /// them is skipped, which changes no value and saves a broadcast op and its backward.
+    pub is_zero: &'a dyn Fn(&str) -> bool,
+}
+
+impl ParamSet<'_> {
+    /// x + the named bias (broadcast), or x itself when that bias is a frozen zero.
+    fn add_bias(&self, x: Tensor, name: &str) -> Result<Tensor> {
+        if (self.is_zero)(name) {
+            Ok(x)
+        } else {
+            Ok(x.broadcast_add(&(self.get)(name))?)
+        }
+    }
 }
 
 /// softmax over the last axis, composed (max is detached: softmax is shift-invariant, so
@@ -94,13 +108,25 @@ pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(m, (t, t), device)?)
 }
 
-/// x (B, T, C) @ W [NH, C, HS] + b [NH, HS] → (B, T, NH, HS)
-fn head_proj(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+/// x (B, T, C) @ W [NH, C, HS] + b [NH, HS] → (B, T, NH, HS), for W = `{pre}.W_{n}`.
+fn head_proj(p: &ParamSet, pre: &str, n: &str, x: &Tensor) -> Result<Tensor> {
     let (bsz, t, c) = x.dims3()?;
+    let w = (p.get)(&format!("{pre}.W_{n}"));
     let (nh, _, hs) = w.dims3()?;
-    let w2 = w.permute((1, 0, 2))?.reshape((c, nh * hs))?; // (C, NH*HS)
-    let y = x.reshape((bsz * t, c))?.matmul(&w2)?.broadcast_add(&b.reshape(nh * hs)?)?;
+    let w2 = if nh == 1 { w.reshape((c, hs))? } else { w.permute((1, 0, 2))?.reshape((c, nh * hs))? }; // (C, NH*HS)
+    let y = x.reshape((bsz * t, c))?.matmul(&w2)?;
+    let y = p.add_bias(y.reshape((bsz * t, nh, hs))?, &format!("{pre}.b_{n}"))?;
     Ok(y.reshape((bsz, t, nh, hs))?)
+}
+
+/// (B, T, NH, HS) → (B, NH, T, HS), contiguous (a free reshape when NH = 1).
+fn heads_first(x: &Tensor) -> Result<Tensor> {
+    let (bsz, t, nh, hs) = x.dims4()?;
+    if nh == 1 {
+        Ok(x.reshape((bsz, 1, t, hs))?)
+    } else {
+        Ok(x.transpose(1, 2)?.contiguous()?)
+    }
 }
 
 /// Multi-head causal attention of block `l`; returns attn_out (B, T, C).
@@ -112,17 +138,15 @@ pub fn attention_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor, 
     let g = |n: &str| (p.get)(&format!("{pre}.{n}"));
     let (bsz, t, c) = x.dims3()?;
     let (nh, hs) = (p.cfg.n_heads, p.cfg.d_head);
-    let q = hook(h, &format!("{pre}.hook_q"), head_proj(x, &g("W_Q"), &g("b_Q"))?)?;
-    let k = hook(h, &format!("{pre}.hook_k"), head_proj(x, &g("W_K"), &g("b_K"))?)?;
-    let v = hook(h, &format!("{pre}.hook_v"), head_proj(x, &g("W_V"), &g("b_V"))?)?;
-    let q = q.transpose(1, 2)?.contiguous()?; // (B, NH, T, HS)
-    let k = k.transpose(1, 2)?.contiguous()?;
-    let v = v.transpose(1, 2)?.contiguous()?;
+    let q = heads_first(&hook(h, &format!("{pre}.hook_q"), head_proj(p, &pre, "Q", x)?)?)?; // (B, NH, T, HS)
+    let k = heads_first(&hook(h, &format!("{pre}.hook_k"), head_proj(p, &pre, "K", x)?)?)?;
+    let v = heads_first(&hook(h, &format!("{pre}.hook_v"), head_proj(p, &pre, "V", x)?)?)?;
     let scores = (q.matmul(&k.t()?)? * (1.0 / (hs as f64).sqrt()))?; // (B, NH, T, T)
     let scores = scores.broadcast_add(mask)?;
     let scores = hook(h, &format!("{pre}.hook_attn_scores"), scores)?;
     let pattern = hook(h, &format!("{pre}.hook_pattern"), softmax_forward(&scores)?)?;
-    let z = pattern.matmul(&v)?.transpose(1, 2)?.contiguous()?; // (B, T, NH, HS)
+    let z = pattern.matmul(&v)?; // (B, NH, T, HS)
+    let z = if nh == 1 { z.reshape((bsz, t, 1, hs))? } else { z.transpose(1, 2)?.contiguous()? }; // (B, T, NH, HS)
     let z = hook(h, &format!("{pre}.hook_z"), z)?;
     let w_o = g("W_O"); // [NH, HS, C]
     let out = if h.wants(&format!("{pre}.hook_result")) {
@@ -134,7 +158,7 @@ pub fn attention_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor, 
     } else {
         z.reshape((bsz * t, nh * hs))?.matmul(&w_o.reshape((nh * hs, c))?)?.reshape((bsz, t, c))?
     };
-    let out = out.broadcast_add(&g("b_O"))?;
+    let out = p.add_bias(out, &format!("{pre}.b_O"))?;
     hook(h, &format!("blocks.{l}.hook_attn_out"), out)
 }
 
@@ -146,7 +170,7 @@ pub fn mlp_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor) -> Res
     let (bsz, t, c) = x.dims3()?;
     let w_in = g("W_in"); // [C, M]
     let m = w_in.dim(1)?;
-    let a = x.reshape((bsz * t, c))?.matmul(&w_in)?.broadcast_add(&g("b_in"))?.reshape((bsz, t, m))?;
+    let a = p.add_bias(x.reshape((bsz * t, c))?.matmul(&w_in)?, &format!("{pre}.b_in"))?.reshape((bsz, t, m))?;
     let a = hook(h, &format!("{pre}.hook_pre"), a)?;
     let post = match p.cfg.act_fn.unwrap_or(ActFn::Relu) {
         ActFn::Relu => a.relu()?,
@@ -155,7 +179,7 @@ pub fn mlp_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor) -> Res
         ActFn::Solu => (&a * softmax_forward(&a)?)?,
     };
     let post = hook(h, &format!("{pre}.hook_post"), post)?;
-    let out = post.reshape((bsz * t, m))?.matmul(&g("W_out"))?.broadcast_add(&g("b_out"))?.reshape((bsz, t, c))?;
+    let out = p.add_bias(post.reshape((bsz * t, m))?.matmul(&g("W_out"))?, &format!("{pre}.b_out"))?.reshape((bsz, t, c))?;
     hook(h, &format!("blocks.{l}.hook_mlp_out"), out)
 }
 
@@ -205,7 +229,7 @@ pub fn unembed_forward(p: &ParamSet, x: &Tensor) -> Result<Tensor> {
     let (bsz, n, c) = x.dims3()?;
     let w_u = (p.get)("unembed.W_U");
     let v = w_u.dim(1)?;
-    Ok(x.reshape((bsz * n, c))?.matmul(&w_u)?.broadcast_add(&(p.get)("unembed.b_U"))?.reshape((bsz, n, v))?)
+    Ok(p.add_bias(x.reshape((bsz * n, c))?.matmul(&w_u)?, "unembed.b_U")?.reshape((bsz, n, v))?)
 }
 
 /// Mean cross-entropy of logits (B, P, V) against targets (B, P) u32.

@@ -18,6 +18,8 @@ pub struct CpuBackend {
     /// One per table entry: `Var` when trainable, else a constant tensor.
     params: Vec<Param>,
     index: HashMap<String, usize>,
+    /// Indices of frozen parameters that are exactly zero (skipped in the forward).
+    zero: Vec<bool>,
     opt: Option<AdamW>,
     opt_params: ParamsAdamW,
     grad_clip: f64,
@@ -70,6 +72,7 @@ impl CpuBackend {
             weights: w.clone(),
             params: Vec::new(),
             index: HashMap::new(),
+            zero: Vec::new(),
             opt: None,
             opt_params,
             grad_clip: tc.grad_clip,
@@ -91,6 +94,10 @@ impl CpuBackend {
         &self.weights.table
     }
 
+    fn is_zero(&self) -> impl Fn(&str) -> bool + '_ {
+        move |name: &str| self.index.get(name).is_some_and(|&i| self.zero[i])
+    }
+
     fn lookup(&self) -> impl Fn(&str) -> Tensor + '_ {
         move |name: &str| match self.index.get(name) {
             Some(&i) => self.params[i].tensor(),
@@ -103,7 +110,8 @@ impl CpuBackend {
     pub fn run_with_hooks(&self, tokens: &[u32], batch: usize, hooks: &mut dyn Hooks) -> Result<Tensor> {
         self.check_tokens(tokens, batch)?;
         let get = self.lookup();
-        let p = ParamSet { cfg: &self.weights.cfg, get: &get };
+        let zero = self.is_zero();
+        let p = ParamSet { cfg: &self.weights.cfg, get: &get, is_zero: &zero };
         let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
         let resid = forward::residual_forward(hooks, &p, &tok)?;
         forward::unembed_forward(&p, &resid)
@@ -127,7 +135,8 @@ impl CpuBackend {
     /// Loss (scalar tensor), logits at predicted positions (B, P, V).
     fn loss(&self, tokens: &[u32], batch: usize) -> Result<(Tensor, Tensor)> {
         let get = self.lookup();
-        let p = ParamSet { cfg: &self.weights.cfg, get: &get };
+        let zero = self.is_zero();
+        let p = ParamSet { cfg: &self.weights.cfg, get: &get, is_zero: &zero };
         let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
         let resid = forward::residual_forward(&mut NoHooks, &p, &tok)?; // (B, T, C)
         let x = resid.index_select(&self.pred, 1)?; // (B, P, C)
@@ -223,7 +232,10 @@ impl Backend for CpuBackend {
         let mut params = Vec::with_capacity(w.table.params.len());
         let mut index = HashMap::new();
         let mut vars = Vec::new();
+        let mut zero = Vec::with_capacity(w.table.params.len());
         for (i, info) in w.table.params.iter().enumerate() {
+            let vals = &w.data[info.offset..info.offset + info.len];
+            zero.push(!info.trainable && vals.iter().all(|&x| x == 0.0));
             let t = Tensor::from_slice(&w.data[info.offset..info.offset + info.len], info.shape.as_slice(), &self.device)?.to_dtype(self.dtype)?;
             index.insert(info.name.clone(), i);
             if info.trainable {
@@ -237,6 +249,7 @@ impl Backend for CpuBackend {
         self.opt = Some(AdamW::new(vars, self.opt_params.clone())?);
         self.params = params;
         self.index = index;
+        self.zero = zero;
         self.weights = w.clone();
         Ok(())
     }
