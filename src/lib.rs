@@ -8,4 +8,5 @@ pub mod tasks;
 
 pub use error::{Error, Result};
 pub mod cpu;
+pub mod interp;
 pub mod train;

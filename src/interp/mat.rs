@@ -1,0 +1,100 @@
+//! A small dense row-major f32 matrix for circuit analysis (matrices here are at most a
+//! few thousand on a side; products accumulate in f64).
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mat {
+    pub rows: usize,
+    pub cols: usize,
+    /// (rows, cols) row-major
+    pub data: Vec<f32>,
+}
+
+impl Mat {
+    pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::Backend(format!("matrix {rows}x{cols} given {} values", data.len())));
+        }
+        Ok(Mat { rows, cols, data })
+    }
+
+    pub fn at(&self, r: usize, c: usize) -> f32 {
+        self.data[r * self.cols + c]
+    }
+
+    pub fn row(&self, r: usize) -> &[f32] {
+        &self.data[r * self.cols..(r + 1) * self.cols]
+    }
+
+    pub fn transpose(&self) -> Mat {
+        let mut d = vec![0.0; self.data.len()];
+        for r in 0..self.rows {
+            for c in 0..self.cols {
+                d[c * self.rows + r] = self.at(r, c);
+            }
+        }
+        Mat { rows: self.cols, cols: self.rows, data: d }
+    }
+
+    /// self (R, K) @ other (K, C) → (R, C), accumulated in f64.
+    pub fn matmul(&self, other: &Mat) -> Result<Mat> {
+        if self.cols != other.rows {
+            return Err(Error::Backend(format!("matmul {}x{} @ {}x{}", self.rows, self.cols, other.rows, other.cols)));
+        }
+        let mut out = vec![0.0f32; self.rows * other.cols];
+        let mut acc = vec![0.0f64; other.cols];
+        for r in 0..self.rows {
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for k in 0..self.cols {
+                let a = self.at(r, k) as f64;
+                if a == 0.0 {
+                    continue;
+                }
+                for (c, o) in other.row(k).iter().enumerate() {
+                    acc[c] += a * *o as f64;
+                }
+            }
+            for (c, a) in acc.iter().enumerate() {
+                out[r * other.cols + c] = *a as f32;
+            }
+        }
+        Ok(Mat { rows: self.rows, cols: other.cols, data: out })
+    }
+
+    /// The top-left (r, c) block.
+    pub fn block(&self, r: usize, c: usize) -> Mat {
+        let data = (0..r).flat_map(|i| self.row(i)[..c].to_vec()).collect();
+        Mat { rows: r, cols: c, data }
+    }
+
+    /// Index of the largest entry of each row.
+    pub fn row_argmax(&self) -> Vec<usize> {
+        (0..self.rows)
+            .map(|r| {
+                let row = self.row(r);
+                let mut best = 0;
+                for (i, &x) in row.iter().enumerate() {
+                    if x > row[best] {
+                        best = i;
+                    }
+                }
+                best
+            })
+            .collect()
+    }
+
+    pub fn scale(mut self, s: f32) -> Mat {
+        self.data.iter_mut().for_each(|x| *x *= s);
+        self
+    }
+
+    /// Complex eigenvalues (re, im) of a square matrix (nalgebra's Schur decomposition).
+    pub fn eigenvalues(&self) -> Result<Vec<(f64, f64)>> {
+        if self.rows != self.cols {
+            return Err(Error::Backend(format!("eigenvalues of a non-square {}x{} matrix", self.rows, self.cols)));
+        }
+        let m = nalgebra::DMatrix::from_fn(self.rows, self.cols, |r, c| self.at(r, c) as f64);
+        Ok(m.complex_eigenvalues().iter().map(|z| (z.re, z.im)).collect())
+    }
+}
