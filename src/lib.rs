@@ -10,3 +10,5 @@ pub use error::{Error, Result};
 pub mod cpu;
 pub mod interp;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
