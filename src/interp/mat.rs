@@ -70,18 +70,7 @@ impl Mat {
 
     /// Index of the largest entry of each row.
     pub fn row_argmax(&self) -> Vec<usize> {
-        (0..self.rows)
-            .map(|r| {
-                let row = self.row(r);
-                let mut best = 0;
-                for (i, &x) in row.iter().enumerate() {
-                    if x > row[best] {
-                        best = i;
-                    }
-                }
-                best
-            })
-            .collect()
+        (0..self.rows).map(|r| crate::train::eval::argmax(self.row(r)) as usize).collect()
     }
 
     pub fn scale(mut self, s: f32) -> Mat {

@@ -30,7 +30,8 @@ fn log_prob(row: &[f32], target: u32) -> f64 {
     row[target as usize] as f64 - lse
 }
 
-fn argmax(row: &[f32]) -> u32 {
+/// Index of the largest value (the first one on ties).
+pub fn argmax(row: &[f32]) -> u32 {
     let mut best = 0;
     for (i, &x) in row.iter().enumerate() {
         if x > row[best] {
