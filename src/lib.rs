@@ -9,3 +9,5 @@ pub mod tasks;
 pub use error::{Error, Result};
 pub mod cpu;
 pub mod train;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -1,0 +1,148 @@
+// The notebook page end to end, in headless Chromium on the CPU (wasm) backend: it loads without
+// console errors, the form validates (an inline error disables Start), a small sort model trains
+// through the worker until the loss falls, the charts fill, evaluation and greedy completion answer.
+// Screenshots of every cell go to test-output/notebook-*.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { startServer, launch } from '../../pkg-config/browser.mjs';
+
+const OUT = 'test-output';
+const STEPS = 300;
+let server;
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  server = await startServer();
+});
+after(() => server?.close());
+
+// Opens the page and records console errors and uncaught exceptions.
+async function open(webgpu) {
+  const b = await launch({ webgpu });
+  const errors = [];
+  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  b.page.on('pageerror', (e) => errors.push(String(e)));
+  await b.page.setViewportSize({ width: 1100, height: 900 });
+  await b.page.goto(server.url);
+  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+  return { ...b, errors };
+}
+
+const shot = (page, id, name) => page.locator(`#${id}`).screenshot({ path: `${OUT}/notebook-${name}.png` });
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, no WebGPU)', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open(false);
+  try {
+    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    assert.match(await page.textContent('#backend-note'), /not built yet/);
+
+    // A small config through the form: sort 5 numbers below 10, a narrow model, a short run.
+    const fill = (key, v) => page.fill(`[name="${key}"]`, String(v));
+    await fill('sort_n', 5);
+    await fill('max_num', 10);
+    await fill('d_model', 32);
+    await fill('d_head', 32);
+    await fill('steps', STEPS);
+    await fill('batch_size', 32);
+    await fill('lr', 0.003);
+    assert.match(page.url(), /sort_n=5/, 'the URL holds the changed values');
+    assert.equal(await page.textContent('#task-facts dd'), '12', 'T = 2n + 2');
+    assert.equal(await page.locator('#task-samples .seq').count(), 3);
+    assert.equal(await page.locator('#task-samples .seq').first().locator('.tok.target').count(), 5);
+    await shot(page, 'cell-task', 'task');
+
+    // A bad parameter: inline error, Start disabled; fixing it enables Start again.
+    await fill('d_head', 0);
+    assert.ok(await page.isVisible('#model-error'));
+    assert.match(await page.textContent('#model-error'), /d_head/);
+    assert.ok(await page.isDisabled('#btn-start'));
+    await shot(page, 'cell-model', 'model-error');
+    await fill('d_head', 32);
+    assert.ok(await page.isHidden('#model-error'));
+    assert.ok(await page.isEnabled('#btn-start'));
+    assert.match(await page.textContent('#model-facts'), /parameters/);
+    await shot(page, 'cell-model', 'model');
+
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 480_000, polling: 500 });
+    const rows = await page.evaluate(() => window.__toyformer.rows);
+    assert.equal(rows.length, STEPS);
+    assert.deepEqual(rows.map((r) => r.step), [...Array(STEPS).keys()]);
+    const first = mean(rows.slice(0, 20).map((r) => r.loss));
+    const last = mean(rows.slice(-20).map((r) => r.loss));
+    // ln(10) = 2.30 is chance for 10 classes; a model that learned anything sits far below.
+    assert.ok(first > 1.5, `initial loss ${first} should be near ln 10`);
+    assert.ok(last < 0.5 * first, `loss fell from ${first} to ${last}`);
+    assert.equal(await page.evaluate(() => window.__toyformer.chartPoints()), STEPS);
+    assert.equal(await page.locator('#charts .chart canvas').count(), 4);
+
+    // Evaluation runs when training ends.
+    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    const ev = await page.evaluate(() => window.__toyformer.lastEval);
+    assert.equal(ev.samples, 1000);
+    assert.deepEqual(ev.positions, [6, 7, 8, 9, 10]);
+    assert.ok(ev.token_acc > 0.3, `token accuracy ${ev.token_acc} is above chance (0.1)`);
+    assert.equal(await page.locator('#eval-perpos .col').count(), 5);
+    assert.equal(await page.locator('#eval-samples .seq').count(), 5);
+    await shot(page, 'cell-train', 'train');
+
+    // Free input → greedy completion to the full sequence.
+    await page.fill('#try-input', '3 1 4 1 5');
+    await page.click('#btn-complete');
+    await page.waitForFunction(() => window.__toyformer.lastCompletion !== null, null, { timeout: 60_000 });
+    const c = await page.evaluate(() => window.__toyformer.lastCompletion);
+    assert.equal(c.prompt_len, 7);
+    assert.equal(c.tokens.length, 12);
+    assert.deepEqual(c.tokens.slice(0, 7), ['BOS', '3', '1', '4', '1', '5', 'MID']);
+    assert.equal(await page.locator('#try-output .tok').count(), 12);
+    // A malformed prompt shows the crate's message.
+    await page.fill('#try-input', '3 1 x');
+    await page.click('#btn-complete');
+    await page.waitForSelector('#try-error:not([hidden])');
+    assert.match(await page.textContent('#try-error'), /not a number/);
+    await page.fill('#try-input', '3 1 4 1 5');
+    await page.click('#btn-complete');
+    await page.waitForSelector('#try-error', { state: 'hidden' });
+    await shot(page, 'cell-eval', 'eval');
+    await page.screenshot({ path: `${OUT}/notebook-page.png`, fullPage: true });
+
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});
+
+test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 120_000 }, async () => {
+  const { page, errors, close } = await open(true);
+  try {
+    await page.waitForFunction(() => /adapter/.test(document.getElementById('backend-note').textContent));
+    const note = await page.textContent('#backend-note');
+    assert.match(note, /WebGPU adapter found: .+ \(GPU training coming\)/);
+    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    await page.locator('header').screenshot({ path: `${OUT}/notebook-header-webgpu.png` });
+
+    // Permutations has a positive loss floor: shown in the task cell and drawn on the loss chart.
+    await page.selectOption('[name="task"]', 'permutations');
+    assert.ok(await page.isVisible('[name="perm_n"]'));
+    assert.ok(await page.isHidden('[name="sort_n"]'));
+    assert.match(await page.textContent('#task-facts'), /loss floor\s*\d\.\d{4} nats/);
+    assert.ok(await page.isChecked('[name="ln"]'), "the task's default model has LayerNorm");
+    await page.fill('[name="steps"]', '20');
+    await page.fill('[name="batch_size"]', '4');
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 500 });
+    assert.equal(await page.locator('#charts .chart').first().locator('.u-legend .u-series').count(), 3);
+    await shot(page, 'cell-train', 'train-permutations');
+    // After 20 steps the model is still mostly wrong: wrong guesses are marked.
+    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    assert.ok((await page.locator('#eval-samples .tok.wrong').count()) > 0);
+    assert.equal(await page.locator('#eval-samples .tok.wrong').count(), await page.locator('#eval-samples .guess').count());
+    await shot(page, 'cell-eval', 'eval-permutations');
+    assert.deepEqual(errors, [], 'no console errors');
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});

@@ -1,0 +1,100 @@
+// The training worker: owns the wasm Session and runs it in chunks of steps, so that
+// pause / evaluate / complete messages are handled between chunks and the page never blocks.
+// Messages in:  {type: 'start', task, model, train} | 'pause' | 'resume' | 'reset'
+//               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
+// Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
+//               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
+//               | {type: 'error', message, during}
+import init, { Session } from '../pkg/toyformer.js';
+
+const CHUNK_MS = 120; // aim for a progress message about this often
+
+let session = null;
+let running = false;
+let total = 0;
+let chunk = 1;
+let rate = 0; // steps per second, smoothed
+
+const post = (msg, transfer) => postMessage(msg, transfer ?? []);
+const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+
+async function loop() {
+  while (running && session && !session.done) {
+    const t0 = performance.now();
+    let rows;
+    try {
+      rows = session.step(chunk);
+    } catch (e) {
+      running = false;
+      post({ type: 'error', message: String(e.message ?? e), during: 'train' });
+      return;
+    }
+    const dt = Math.max(performance.now() - t0, 0.1);
+    const r = (rows.length * 1000) / dt;
+    rate = rate ? 0.7 * rate + 0.3 * r : r;
+    chunk = Math.max(1, Math.min(1000, Math.round((chunk * CHUNK_MS) / dt)));
+    const m = rows[rows.length - 1];
+    const last = { step: m.step + 1, loss: m.loss, token_acc: m.token_acc, grad_norm: m.grad_norm, lr: m.lr,
+      steps_per_s: rate };
+    post({ type: 'metrics', rows, last, total });
+    await yieldToMessages();
+  }
+  if (session && session.done) {
+    running = false;
+    post({ type: 'done' });
+  }
+}
+
+function handle(msg) {
+  switch (msg.type) {
+    case 'start':
+      session?.free();
+      session = new Session(JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train));
+      total = msg.train.steps;
+      chunk = 1;
+      rate = 0;
+      running = true;
+      loop();
+      break;
+    case 'pause':
+      running = false;
+      post({ type: 'paused' });
+      break;
+    case 'resume':
+      if (session && !running) {
+        running = true;
+        loop();
+      }
+      break;
+    case 'reset':
+      running = false;
+      session?.free();
+      session = null;
+      post({ type: 'reset' });
+      break;
+    case 'evaluate':
+      if (!session) return;
+      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown) });
+      break;
+    case 'complete':
+      if (!session) return;
+      post({ type: 'completed', result: session.complete(msg.text) });
+      break;
+    case 'export': {
+      if (!session) return;
+      const bytes = session.export_safetensors();
+      post({ type: 'exported', bytes, steps: session.steps_done }, [bytes.buffer]);
+      break;
+    }
+  }
+}
+
+await init();
+self.onmessage = (e) => {
+  try {
+    handle(e.data);
+  } catch (err) {
+    post({ type: 'error', message: String(err.message ?? err), during: e.data.type });
+  }
+};
+post({ type: 'ready' });
