@@ -4,7 +4,7 @@
 // Screenshots of every cell go to test-output/notebook-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { startServer, launch } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
@@ -88,6 +88,16 @@ test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, 
     assert.equal(await page.locator('#eval-samples .seq').count(), 5);
     await shot(page, 'cell-train', 'train');
 
+    // Export: a safetensors file with TransformerLens keys and the run's task in its metadata.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#btn-export')]);
+    assert.equal(dl.suggestedFilename(), `toyformer-sort-step${STEPS}.safetensors`);
+    const bytes = readFileSync(await dl.path());
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8'));
+    assert.deepEqual(header['blocks.0.attn.W_Q'].shape, [1, 32, 32]);
+    assert.deepEqual(header['unembed.W_U'].shape, [32, 10]);
+    assert.deepEqual(JSON.parse(header.__metadata__.toyformer_task), { task: 'sort', n: 5, max_num: 10 });
+
     // Free input → greedy completion to the full sequence.
     await page.fill('#try-input', '3 1 4 1 5');
     await page.click('#btn-complete');
@@ -129,18 +139,36 @@ test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 
     assert.ok(await page.isHidden('[name="sort_n"]'));
     assert.match(await page.textContent('#task-facts'), /loss floor\s*\d\.\d{4} nats/);
     assert.ok(await page.isChecked('[name="ln"]'), "the task's default model has LayerNorm");
-    await page.fill('[name="steps"]', '20');
+    await page.fill('[name="steps"]', '120');
     await page.fill('[name="batch_size"]', '4');
     await page.click('#btn-start');
+    // Pause mid-run: no steps are taken while paused, evaluation runs, resume continues the same run.
+    await page.waitForFunction(() => window.__toyformer.rows.length >= 5, null, { timeout: 120_000 });
+    await page.click('#btn-pause');
+    await page.waitForFunction(() => window.__toyformer.phase === 'paused');
+    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    const pausedAt = await page.evaluate(() => window.__toyformer.rows.length);
+    await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => window.__toyformer.rows.length), pausedAt);
+    assert.ok(pausedAt < 120, `paused at ${pausedAt}`);
+    await page.click('#btn-resume');
     await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 500 });
+    const steps = await page.evaluate(() => window.__toyformer.rows.map((r) => r.step));
+    assert.deepEqual(steps, [...Array(120).keys()]);
     assert.equal(await page.locator('#charts .chart').first().locator('.u-legend .u-series').count(), 3);
     await shot(page, 'cell-train', 'train-permutations');
-    // After 20 steps the model is still mostly wrong: wrong guesses are marked.
-    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    // After 120 steps of batch 4 the model is still mostly wrong: wrong guesses are marked.
+    await page.waitForFunction(() => document.getElementById('eval-note').textContent.includes('after 120 steps'), null, { timeout: 120_000 });
     assert.ok((await page.locator('#eval-samples .tok.wrong').count()) > 0);
     assert.equal(await page.locator('#eval-samples .tok.wrong').count(), await page.locator('#eval-samples .guess').count());
     await shot(page, 'cell-eval', 'eval-permutations');
-    assert.deepEqual(errors, [], 'no console errors');
+
+    // Reset unlocks the form and forgets the run.
+    await page.click('#btn-reset');
+    await page.waitForFunction(() => window.__toyformer.phase === 'idle');
+    assert.ok(await page.isEnabled('[name="steps"]'));
+    assert.ok(await page.isEnabled('#btn-start'));
+    assert.ok(await page.isDisabled('#btn-complete'));
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await close();

@@ -8,7 +8,7 @@ import { renderSeqs, renderBars, renderFacts } from './views.js';
 const $ = (id) => document.getElementById(id);
 const CELLS = ['task', 'model', 'train'];
 const EVAL_SAMPLES = 1000;
-const SHOWN = 5;
+const SHOWN = 5; // sample predictions shown (2 for long sequences)
 
 const inputs = {}; // key → <input>/<select>
 const touched = new Set(); // keys set by the URL or the user (task changes keep them)
@@ -192,7 +192,7 @@ function onMetrics({ rows, last, total }) {
 
 function evaluate() {
   $('eval-note').textContent = 'Evaluating…';
-  worker.postMessage({ type: 'evaluate', samples: EVAL_SAMPLES, shown: SHOWN });
+  worker.postMessage({ type: 'evaluate', samples: EVAL_SAMPLES, shown: info.seq_len > 40 ? 2 : SHOWN });
 }
 
 function onEvaluated({ report, samples }) {
