@@ -1,62 +1,176 @@
-// The notebook in headless Chromium (CPU backend, no WebGPU flag): loads without console errors, trains
-// the sort task and the loss falls, the charts get data, the free input box completes, a bad parameter
-// shows an inline error and blocks Start. Screenshots go to test-output/.
-import { test } from 'node:test';
+// The notebook page end to end, in headless Chromium on the CPU (wasm) backend: it loads without
+// console errors, the form validates (an inline error disables Start), a small sort model trains
+// through the worker until the loss falls, the charts fill, evaluation and greedy completion answer.
+// Screenshots of every cell go to test-output/notebook-*.png.
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { startServer, launch } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
-mkdirSync(OUT, { recursive: true });
+const STEPS = 300;
+let server;
 
-test('notebook trains sort on the CPU backend', { timeout: 300_000 }, async () => {
-  const server = await startServer();
-  const { page, close } = await launch({ webgpu: false });
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  server = await startServer();
+});
+after(() => server?.close());
+
+// Opens the page and records console errors and uncaught exceptions.
+async function open(webgpu) {
+  const b = await launch({ webgpu });
   const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
+  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  b.page.on('pageerror', (e) => errors.push(String(e)));
+  await b.page.setViewportSize({ width: 1100, height: 900 });
+  await b.page.goto(server.url);
+  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+  return { ...b, errors };
+}
+
+const shot = (page, id, name) => page.locator(`#${id}`).screenshot({ path: `${OUT}/notebook-${name}.png` });
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, no WebGPU)', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open(false);
   try {
-    await page.goto(server.url);
-    await page.waitForFunction(() => document.getElementById('badge').textContent.startsWith('CPU'));
-    await page.screenshot({ path: `${OUT}/notebook-loaded.png`, fullPage: true });
+    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    assert.match(await page.textContent('#backend-note'), /not built yet/);
 
-    const set = async (key, value) => {
-      await page.fill(`#prop-${key}`, String(value));
-      await page.dispatchEvent(`#prop-${key}`, 'change');
-    };
-    // a bad parameter: inline error, Start disabled
-    await set('d_head', 0);
+    // A small config through the form: sort 5 numbers below 10, a narrow model, a short run.
+    const fill = (key, v) => page.fill(`[name="${key}"]`, String(v));
+    await fill('sort_n', 5);
+    await fill('max_num', 10);
+    await fill('d_model', 32);
+    await fill('d_head', 32);
+    await fill('steps', STEPS);
+    await fill('batch_size', 32);
+    await fill('lr', 0.003);
+    assert.match(page.url(), /sort_n=5/, 'the URL holds the changed values');
+    assert.equal(await page.textContent('#task-facts dd'), '12', 'T = 2n + 2');
+    assert.equal(await page.locator('#task-samples .seq').count(), 3);
+    assert.equal(await page.locator('#task-samples .seq').first().locator('.tok.target').count(), 5);
+    await shot(page, 'cell-task', 'task');
+
+    // A bad parameter: inline error, Start disabled; fixing it enables Start again.
+    await fill('d_head', 0);
+    assert.ok(await page.isVisible('#model-error'));
     assert.match(await page.textContent('#model-error'), /d_head/);
-    assert.equal(await page.isDisabled('#start'), true);
-    await page.locator('#cell-model').screenshot({ path: `${OUT}/cell-model-error.png` });
+    assert.ok(await page.isDisabled('#btn-start'));
+    await shot(page, 'cell-model', 'model-error');
+    await fill('d_head', 32);
+    assert.ok(await page.isHidden('#model-error'));
+    assert.ok(await page.isEnabled('#btn-start'));
+    assert.match(await page.textContent('#model-facts'), /parameters/);
+    await shot(page, 'cell-model', 'model');
 
-    // a small sort experiment
-    await set('n', 5); await set('max_num', 10);
-    await set('d_model', 32); await set('d_head', 32);
-    await set('steps', 300); await set('batch_size', 32); await set('lr', 0.003);
-    assert.equal(await page.textContent('#model-error'), '');
-    assert.equal(await page.isDisabled('#start'), false);
-    await page.locator('#cell-task').screenshot({ path: `${OUT}/cell-task.png` });
-    await page.click('#start');
-    await page.waitForFunction(() => window.__toyformer.metrics.length >= 300, null, { timeout: 240_000 });
-    const ms = await page.evaluate(() => window.__toyformer.metrics);
-    const first = ms[0].loss;
-    const last = ms.slice(-20).reduce((a, m) => a + m.loss, 0) / 20;
-    assert.ok(last < 0.6 * first, `loss ${first} -> ${last}`);
-    const points = await page.evaluate(() => document.querySelectorAll('#chart-loss canvas').length);
-    assert.ok(points >= 1, 'loss chart has a canvas');
-    await page.locator('#cell-train').screenshot({ path: `${OUT}/cell-train.png` });
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 480_000, polling: 500 });
+    const rows = await page.evaluate(() => window.__toyformer.rows);
+    assert.equal(rows.length, STEPS);
+    assert.deepEqual(rows.map((r) => r.step), [...Array(STEPS).keys()]);
+    const first = mean(rows.slice(0, 20).map((r) => r.loss));
+    const last = mean(rows.slice(-20).map((r) => r.loss));
+    // ln(10) = 2.30 is chance for 10 classes; a model that learned anything sits far below.
+    assert.ok(first > 1.5, `initial loss ${first} should be near ln 10`);
+    assert.ok(last < 0.5 * first, `loss fell from ${first} to ${last}`);
+    assert.equal(await page.evaluate(() => window.__toyformer.chartPoints()), STEPS);
+    assert.equal(await page.locator('#charts .chart canvas').count(), 4);
 
-    await page.fill('#prompt', '3 1 4 1 5');
-    await page.click('#complete');
-    await page.waitForFunction(() => window.__toyformer.completion !== null);
-    const c = await page.evaluate(() => window.__toyformer.completion);
-    assert.equal(c.tokens.length, 12);
+    // Evaluation runs when training ends.
+    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    const ev = await page.evaluate(() => window.__toyformer.lastEval);
+    assert.equal(ev.samples, 1000);
+    assert.deepEqual(ev.positions, [6, 7, 8, 9, 10]);
+    assert.ok(ev.token_acc > 0.3, `token accuracy ${ev.token_acc} is above chance (0.1)`);
+    assert.equal(await page.locator('#eval-perpos .col').count(), 5);
+    assert.equal(await page.locator('#eval-samples .seq').count(), 5);
+    await shot(page, 'cell-train', 'train');
+
+    // Export: a safetensors file with TransformerLens keys and the run's task in its metadata.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#btn-export')]);
+    assert.equal(dl.suggestedFilename(), `toyformer-sort-step${STEPS}.safetensors`);
+    const bytes = readFileSync(await dl.path());
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8'));
+    assert.deepEqual(header['blocks.0.attn.W_Q'].shape, [1, 32, 32]);
+    assert.deepEqual(header['unembed.W_U'].shape, [32, 10]);
+    assert.deepEqual(JSON.parse(header.__metadata__.toyformer_task), { task: 'sort', n: 5, max_num: 10 });
+
+    // Free input → greedy completion to the full sequence.
+    await page.fill('#try-input', '3 1 4 1 5');
+    await page.click('#btn-complete');
+    await page.waitForFunction(() => window.__toyformer.lastCompletion !== null, null, { timeout: 60_000 });
+    const c = await page.evaluate(() => window.__toyformer.lastCompletion);
     assert.equal(c.prompt_len, 7);
-    await page.locator('#cell-eval').screenshot({ path: `${OUT}/cell-eval.png` });
-    assert.deepEqual(errors, []);
+    assert.equal(c.tokens.length, 12);
+    assert.deepEqual(c.tokens.slice(0, 7), ['BOS', '3', '1', '4', '1', '5', 'MID']);
+    assert.equal(await page.locator('#try-output .tok').count(), 12);
+    // A malformed prompt shows the crate's message.
+    await page.fill('#try-input', '3 1 x');
+    await page.click('#btn-complete');
+    await page.waitForSelector('#try-error:not([hidden])');
+    assert.match(await page.textContent('#try-error'), /not a number/);
+    await page.fill('#try-input', '3 1 4 1 5');
+    await page.click('#btn-complete');
+    await page.waitForSelector('#try-error', { state: 'hidden' });
+    await shot(page, 'cell-eval', 'eval');
+    await page.screenshot({ path: `${OUT}/notebook-page.png`, fullPage: true });
+
+    assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await close();
-    server.close();
+  }
+});
+
+test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 120_000 }, async () => {
+  const { page, errors, close } = await open(true);
+  try {
+    await page.waitForFunction(() => /adapter/.test(document.getElementById('backend-note').textContent));
+    const note = await page.textContent('#backend-note');
+    assert.match(note, /WebGPU adapter found: .+ \(GPU training coming\)/);
+    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    await page.locator('header').screenshot({ path: `${OUT}/notebook-header-webgpu.png` });
+
+    // Permutations has a positive loss floor: shown in the task cell and drawn on the loss chart.
+    await page.selectOption('[name="task"]', 'permutations');
+    assert.ok(await page.isVisible('[name="perm_n"]'));
+    assert.ok(await page.isHidden('[name="sort_n"]'));
+    assert.match(await page.textContent('#task-facts'), /loss floor\s*\d\.\d{4} nats/);
+    assert.ok(await page.isChecked('[name="ln"]'), "the task's default model has LayerNorm");
+    await page.fill('[name="steps"]', '120');
+    await page.fill('[name="batch_size"]', '4');
+    await page.click('#btn-start');
+    // Pause mid-run: no steps are taken while paused, evaluation runs, resume continues the same run.
+    await page.waitForFunction(() => window.__toyformer.rows.length >= 5, null, { timeout: 120_000 });
+    await page.click('#btn-pause');
+    await page.waitForFunction(() => window.__toyformer.phase === 'paused');
+    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    const pausedAt = await page.evaluate(() => window.__toyformer.rows.length);
+    await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => window.__toyformer.rows.length), pausedAt);
+    assert.ok(pausedAt < 120, `paused at ${pausedAt}`);
+    await page.click('#btn-resume');
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 500 });
+    const steps = await page.evaluate(() => window.__toyformer.rows.map((r) => r.step));
+    assert.deepEqual(steps, [...Array(120).keys()]);
+    assert.equal(await page.locator('#charts .chart').first().locator('.u-legend .u-series').count(), 3);
+    await shot(page, 'cell-train', 'train-permutations');
+    // After 120 steps of batch 4 the model is still mostly wrong: wrong guesses are marked.
+    await page.waitForFunction(() => document.getElementById('eval-note').textContent.includes('after 120 steps'), null, { timeout: 120_000 });
+    assert.ok((await page.locator('#eval-samples .tok.wrong').count()) > 0);
+    assert.equal(await page.locator('#eval-samples .tok.wrong').count(), await page.locator('#eval-samples .guess').count());
+    await shot(page, 'cell-eval', 'eval-permutations');
+
+    // Reset unlocks the form and forgets the run.
+    await page.click('#btn-reset');
+    await page.waitForFunction(() => window.__toyformer.phase === 'idle');
+    assert.ok(await page.isEnabled('[name="steps"]'));
+    assert.ok(await page.isEnabled('#btn-start'));
+    assert.ok(await page.isDisabled('#btn-complete'));
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
   }
 });

@@ -1,133 +1,306 @@
-// Wires the page: builds the forms from the property table, validates every value (inline errors block
-// training), shows task samples, and talks to the training worker.
-import init, { task_info, check_model } from '../pkg/toyformer.js';
-import { PROPS, parseProp, configs } from './state.js';
+// The page controller: builds the forms from the properties table, validates them through
+// the wasm library, drives the training worker and renders what it reports.
+import init, { task_info, validate_model, task_samples } from '../pkg/toyformer.js';
+import * as S from './state.js';
 import { Charts } from './plots.js';
+import { renderSeqs, renderBars, renderFacts } from './views.js';
 
 const $ = (id) => document.getElementById(id);
-const inputs = {};
-let info = null;
+const CELLS = ['task', 'model', 'train'];
+const EVAL_SAMPLES = 1000;
+const SHOWN = 5; // sample predictions shown (2 for long sequences)
+
+const inputs = {}; // key → <input>/<select>
+const touched = new Set(); // keys set by the URL or the user (task changes keep them)
+let info = null; // task_info of the current task
+let taskKey = ''; // JSON of the current task spec
+let values = {};
+let valid = false;
+let phase = 'loading'; // loading | idle | training | paused | done
+let worker = null;
 let charts = null;
-let total = 0;
-const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-window.__toyformer = { metrics: [], completion: null, error: null };
+let runInfo = null; // {task, total} of the run in the worker
+
+// Test hook: read-only view of what the page shows.
+const hook = (window.__toyformer = { phase, rows: [], lastEval: null, lastCompletion: null, chartPoints: () => charts?.length ?? 0 });
+
+function setPhase(p) {
+  phase = hook.phase = p;
+  const live = p !== 'idle' && p !== 'loading';
+  for (const inp of Object.values(inputs)) inp.disabled = live || p === 'loading';
+  $('btn-start').disabled = p !== 'idle' || !valid;
+  $('btn-pause').disabled = p !== 'training';
+  $('btn-resume').disabled = p !== 'paused';
+  $('btn-reset').disabled = !live;
+  $('btn-export').disabled = !live || p === 'training';
+  $('btn-eval').disabled = !live;
+  $('try-input').disabled = $('btn-complete').disabled = !live;
+}
 
 function buildForms() {
-  for (const p of PROPS) {
-    const label = document.createElement('label');
-    label.append(p.label ?? p.key);
-    const el = p.type === 'enum' ? document.createElement('select') : document.createElement('input');
-    if (p.type === 'enum') for (const o of p.options) el.append(new Option(o, o));
-    el.value = String(p.def);
-    el.id = `prop-${p.key}`;
-    el.addEventListener('change', refresh);
-    label.append(el);
-    $(`${p.cell}-form`).append(label);
-    inputs[p.key] = { p, el, label };
+  for (const p of S.PROPS) {
+    const field = document.createElement('label');
+    field.className = `field field-${p.type}`;
+    field.dataset.key = p.key;
+    const name = document.createElement('span');
+    name.textContent = p.label;
+    let inp;
+    if (p.type === 'enum') {
+      inp = document.createElement('select');
+      for (const o of p.options) inp.append(new Option(o, o));
+    } else {
+      inp = document.createElement('input');
+      inp.type = p.type === 'bool' ? 'checkbox' : 'text';
+      if (p.type !== 'bool') inp.inputMode = p.type === 'int' ? 'numeric' : 'decimal';
+    }
+    inp.name = p.key;
+    inp.addEventListener(p.type === 'bool' || p.type === 'enum' ? 'change' : 'input', () => {
+      touched.add(p.key);
+      refresh();
+    });
+    inputs[p.key] = inp;
+    if (p.type === 'bool') field.append(inp, name);
+    else field.append(name, inp);
+    document.querySelector(`.params[data-cell="${p.cell}"]`).append(field);
   }
 }
 
-function values() {
-  const vals = {}, errors = [];
-  for (const { p, el, label } of Object.values(inputs)) {
-    label.hidden = p.tasks && !p.tasks.includes(inputs.task.el.value);
-    const r = parseProp(p, el.value);
-    el.classList.toggle('bad', !!r.error);
-    if (r.error && !label.hidden) errors.push(r.error); else vals[p.key] = r.value ?? p.def;
+function setInput(p, v) {
+  const inp = inputs[p.key];
+  if (p.type === 'bool') inp.checked = v === true || v === 'true' || v === '1';
+  else inp.value = String(v);
+}
+
+// Reads the form: values by key, and error messages by cell.
+function readForm() {
+  const vals = {};
+  const errors = { task: [], model: [], train: [] };
+  for (const p of S.PROPS) {
+    const inp = inputs[p.key];
+    const r = S.parseValue(p, p.type === 'bool' ? String(inp.checked) : inp.value);
+    vals[p.key] = r.value;
+    inp.closest('.field').classList.toggle('invalid', false);
+    if (r.error) vals[p.key] = undefined;
+    inp.dataset.error = r.error ?? '';
+  }
+  for (const p of S.PROPS) {
+    const on = S.applies(p, vals);
+    inputs[p.key].closest('.field').hidden = !on;
+    const err = inputs[p.key].dataset.error;
+    if (on && err) {
+      errors[p.cell].push(err);
+      inputs[p.key].closest('.field').classList.add('invalid');
+    }
   }
   return { vals, errors };
 }
 
-function renderTokens(el, labels, predicted) {
-  const row = document.createElement('div');
-  labels.forEach((t, i) => {
-    const s = document.createElement('span');
-    s.className = 'tok' + (predicted.has(i) ? ' pred' : '');
-    s.textContent = t === ' ' ? '␣' : t;
-    row.append(s);
-  });
-  el.append(row);
+function showError(cell, msgs) {
+  const e = $(`${cell}-error`);
+  e.textContent = msgs.join(' · ');
+  e.hidden = msgs.length === 0;
 }
 
-let lastTask = '';
-function refresh() {
-  const { vals, errors } = values();
-  $('model-error').textContent = '';
+function fmtInt(n) {
+  return n.toLocaleString('en-US');
+}
+
+function refreshTask(vals, errors) {
+  if (errors.task.length) return false;
+  const spec = S.taskSpec(vals);
+  const key = JSON.stringify(spec);
+  if (key === taskKey) return true;
   try {
-    const { task } = configs(vals, {});
-    if (JSON.stringify(task) !== lastTask) {
-      info = task_info(JSON.stringify(task), 3);
-      lastTask = JSON.stringify(task);
-      // a new task brings its default model
-      for (const k of ['n_layers', 'n_heads', 'd_model', 'd_head']) inputs[k].el.value = info.default_model[k];
-      inputs.ln.el.value = info.default_model.normalization_type ? 'LN' : 'none';
-      return refresh();
-    }
-    $('floor').textContent = info.loss_floor.toFixed(5);
-    $('samples').replaceChildren();
-    const pred = new Set(info.pred_positions.map((p) => p + 1));
-    for (const s of info.samples) renderTokens($('samples'), s, pred);
-    if (errors.length) throw new Error(errors.join('; '));
-    const { model } = configs(vals, info.default_model);
-    const r = check_model(JSON.stringify(task), JSON.stringify(model));
-    $('model-info').textContent = `${r.n_params.toLocaleString()} parameters · ${(r.n_params * 16 / 1e6).toFixed(1)} MB with gradients and Adam moments`;
-    $('start').disabled = false;
+    info = task_info(key);
   } catch (e) {
-    $('model-error').textContent = String(e.message ?? e);
-    $('start').disabled = true;
+    errors.task.push(e.message);
+    info = null;
+    taskKey = '';
+    return false;
   }
+  taskKey = key;
+  // Model fields the user has not set follow the task's default model.
+  for (const p of S.PROPS) if (p.default === 'model' && !touched.has(p.key)) setInput(p, S.defaultOf(p, info.default_model));
+  const floor = info.loss_floor > 0 ? `${info.loss_floor.toFixed(4)} nats` : '0 (every target is determined by the prompt)';
+  renderFacts($('task-facts'), [
+    ['sequence length T', String(info.seq_len)],
+    ['vocabulary', `${info.d_vocab} in, ${info.d_vocab_out} out`],
+    ['scored positions', String(info.pred_positions.length)],
+    ['loss floor', floor],
+  ]);
+  renderSeqs($('task-samples'), task_samples(key, 3, 0));
+  $('task-brief').textContent = `${spec.task} · T = ${info.seq_len}`;
+  $('try-input').placeholder = { sort: 'e.g. 3 1 4 1 5 9 2 6 5 3', permutations: 'e.g. abcd', 'apply-perm': 'e.g. 7 3 9 | 2 0 1' }[spec.task];
+  return true;
+}
+
+function refreshModel(vals, errors) {
+  const r = info && !errors.model.length ? validate_model(JSON.stringify(S.modelConfig(vals, info.default_model))) : null;
+  if (!r?.ok) {
+    if (r) errors.model.push(r.error);
+    $('model-brief').textContent = 'invalid';
+    $('model-facts').replaceChildren();
+    return false;
+  }
+  renderFacts($('model-facts'), [
+    ['parameters', fmtInt(r.n_params)],
+    ['n_ctx', String(info.seq_len)],
+    ['architecture', `${vals.n_layers} layer${vals.n_layers > 1 ? 's' : ''}, ${vals.n_heads} head${vals.n_heads > 1 ? 's' : ''}, ${vals.mlp ? `MLP ${vals.act_fn}` : 'attention-only'}${vals.ln ? ', LayerNorm' : ''}`],
+  ]);
+  $('model-brief').textContent = `${vals.n_layers}L ${vals.n_heads}H d_model ${vals.d_model} · ${fmtInt(r.n_params)} params`;
+  return true;
+}
+
+function refresh() {
+  let { vals, errors } = readForm();
+  const taskOk = refreshTask(vals, errors);
+  if (taskOk) ({ vals } = readForm()); // model defaults may have changed with the task
+  const modelOk = refreshModel(vals, errors);
+  for (const c of CELLS) showError(c, errors[c]);
+  values = vals;
+  valid = taskOk && modelOk && errors.train.length === 0;
+  S.writeUrl(vals, info?.default_model);
+  if (phase === 'idle') $('train-brief').textContent = valid ? `${fmtInt(vals.steps)} steps, batch ${vals.batch_size}` : '';
+  setPhase(phase);
 }
 
 function start() {
-  const { vals } = values();
-  const cfg = configs(vals, info.default_model);
-  total = cfg.train.steps;
-  window.__toyformer.metrics = [];
-  charts.reset(info.loss_floor);
-  worker.postMessage({ cmd: 'start', ...cfg });
-  $('pause').disabled = false; $('reset').disabled = false; $('start').disabled = true; $('complete').disabled = false;
-  $('pause').textContent = 'Pause';
+  if (!valid || phase !== 'idle') return;
+  charts?.destroy();
+  charts = new Charts($('charts'), info.loss_floor);
+  hook.rows = [];
+  hook.lastEval = hook.lastCompletion = null;
+  runInfo = { task: values.task, total: values.steps, started: performance.now() };
+  worker.postMessage({ type: 'start', task: S.taskSpec(values), model: S.modelConfig(values, info.default_model), train: S.trainConfig(values) });
+  setPhase('training');
 }
 
-worker.onmessage = (e) => {
-  const m = e.data;
-  if (m.type === 'progress' && m.metrics.length) {
-    window.__toyformer.metrics.push(...m.metrics);
-    charts.push(m.metrics);
-    const last = m.metrics[m.metrics.length - 1];
-    const done = last.step + 1;
-    $('progress').value = done / total;
-    const eta = (total - done) / Math.max(m.steps_per_s, 1e-9);
-    $('status').textContent = `step ${done}/${total} · loss ${last.loss.toFixed(4)} · acc ${last.token_acc.toFixed(3)} · grad norm ${last.grad_norm.toFixed(2)} · ${m.steps_per_s.toFixed(1)} steps/s · ETA ${eta.toFixed(0)} s`;
-  } else if (m.type === 'done') {
-    $('pause').disabled = true; $('start').disabled = false;
-  } else if (m.type === 'completion') {
-    window.__toyformer.completion = m;
-    $('completion').replaceChildren();
-    renderTokens($('completion'), m.tokens, new Set(m.tokens.map((_, i) => i).filter((i) => i >= m.prompt_len)));
-  } else if (m.type === 'error') {
-    window.__toyformer.error = m.message;
-    $('eval-error').textContent = m.message;
+function fmtTime(s) {
+  if (!Number.isFinite(s)) return '–';
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+}
+
+function onMetrics({ rows, last, total }) {
+  hook.rows.push(...rows);
+  charts.push(rows);
+  $('progress').value = last.step / total;
+  const eta = (total - last.step) / last.steps_per_s;
+  $('progress-text').textContent = `step ${fmtInt(last.step)} / ${fmtInt(total)} · ${last.steps_per_s.toFixed(1)} steps/s · ETA ${fmtTime(eta)}`;
+  $('train-brief').textContent = `step ${fmtInt(last.step)} / ${fmtInt(total)} · loss ${last.loss.toFixed(4)} · token acc ${(last.token_acc * 100).toFixed(1)}%`;
+}
+
+function evaluate() {
+  $('eval-note').textContent = 'Evaluating…';
+  worker.postMessage({ type: 'evaluate', samples: EVAL_SAMPLES, shown: info.seq_len > 40 ? 2 : SHOWN });
+}
+
+function onEvaluated({ report, samples }) {
+  hook.lastEval = report;
+  const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  renderFacts($('eval-facts'), [
+    ['loss', `${report.loss.toFixed(4)} nats`],
+    ['token accuracy', pct(report.token_acc)],
+    ['sequence accuracy', pct(report.seq_acc)],
+    ['algorithm accuracy', pct(report.algo_acc)],
+  ]);
+  renderBars($('eval-perpos'), report.positions, report.per_pos_acc);
+  renderSeqs($('eval-samples'), samples);
+  const steps = hook.rows.length;
+  $('eval-note').textContent = `${fmtInt(report.samples)} fresh samples, after ${fmtInt(steps)} steps`;
+  $('eval-brief').textContent = `token acc ${pct(report.token_acc)} · seq acc ${pct(report.seq_acc)}`;
+}
+
+function onCompleted(result) {
+  hook.lastCompletion = result;
+  $('try-error').hidden = true;
+  const predicted = result.tokens.map((_, i) => i >= result.prompt_len);
+  renderSeqs($('try-output'), [{ tokens: result.tokens, predicted }], { promptLen: result.prompt_len });
+}
+
+function onError({ message, during }) {
+  if (during === 'complete') {
+    $('try-error').textContent = message;
+    $('try-error').hidden = false;
+    return;
   }
-};
+  showError('train', [message]);
+  if (during === 'start') setPhase('idle');
+  else if (phase === 'training') setPhase('paused');
+}
+
+function download({ bytes, steps }) {
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: `toyformer-${runInfo.task}-step${steps}.safetensors` });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function onWorker(e) {
+  const m = e.data;
+  switch (m.type) {
+    case 'ready': setPhase('idle'); refresh(); $('load-status').hidden = true; break;
+    case 'metrics': onMetrics(m); break;
+    case 'paused': setPhase('paused'); evaluate(); break;
+    case 'done': setPhase('done'); $('progress-text').textContent += ' · done'; evaluate(); break;
+    case 'reset': setPhase('idle'); refresh(); break;
+    case 'evaluated': onEvaluated(m); break;
+    case 'completed': onCompleted(m.result); break;
+    case 'exported': download(m); break;
+    case 'error': onError(m); break;
+  }
+}
+
+async function detectGpu() {
+  const note = $('backend-note');
+  if (!navigator.gpu) return void (note.textContent = 'WebGPU training is not built yet (this browser has no WebGPU).');
+  try {
+    const a = await navigator.gpu.requestAdapter();
+    if (!a) return void (note.textContent = 'WebGPU training is not built yet (no WebGPU adapter).');
+    const i = a.info ?? {};
+    const name = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter';
+    note.textContent = `WebGPU adapter found: ${name} (GPU training coming)`;
+  } catch (err) {
+    note.textContent = `WebGPU training is not built yet (adapter request failed: ${err.message}).`;
+  }
+}
+
+function wire() {
+  $('btn-start').onclick = start;
+  $('btn-pause').onclick = () => worker.postMessage({ type: 'pause' });
+  $('btn-resume').onclick = () => { worker.postMessage({ type: 'resume' }); setPhase('training'); };
+  $('btn-reset').onclick = () => worker.postMessage({ type: 'reset' });
+  $('btn-export').onclick = () => worker.postMessage({ type: 'export' });
+  $('btn-eval').onclick = evaluate;
+  $('try-form').onsubmit = (e) => {
+    e.preventDefault();
+    worker.postMessage({ type: 'complete', text: $('try-input').value });
+  };
+  addEventListener('resize', () => charts?.resize());
+}
 
 async function main() {
-  await init();
-  $('badge').textContent = 'CPU (wasm)';
-  if (navigator.gpu) {
-    const a = await navigator.gpu.requestAdapter().catch(() => null);
-    if (a) $('badge').textContent = 'CPU (wasm) · WebGPU adapter found (GPU training not built yet)';
-  }
   buildForms();
-  charts = new Charts($('chart-loss'), $('chart-acc'));
-  $('start').onclick = start;
-  $('pause').onclick = () => {
-    const paused = $('pause').textContent === 'Resume';
-    worker.postMessage({ cmd: paused ? 'resume' : 'pause' });
-    $('pause').textContent = paused ? 'Pause' : 'Resume';
-  };
-  $('reset').onclick = () => { worker.postMessage({ cmd: 'reset' }); charts.reset(info.loss_floor); $('start').disabled = false; $('pause').disabled = true; };
-  $('complete').onclick = () => { $('eval-error').textContent = ''; worker.postMessage({ cmd: 'complete', text: $('prompt').value }); };
+  const fromUrl = S.readUrl();
+  for (const p of S.PROPS) {
+    if (fromUrl[p.key] !== undefined) touched.add(p.key);
+    const d = S.defaultOf(p, null);
+    if (fromUrl[p.key] !== undefined || d !== undefined) setInput(p, fromUrl[p.key] ?? d);
+  }
+  wire();
+  detectGpu();
+  setPhase('loading');
+  try {
+    await init();
+  } catch (err) {
+    $('load-status').textContent = `Could not load the WebAssembly module: ${err.message}. Run \`make wasm\` and reload.`;
+    throw err;
+  }
+  $('load-status').textContent = 'Starting the training worker…';
+  worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  worker.onmessage = onWorker;
+  worker.onerror = (e) => { $('load-status').hidden = false; $('load-status').textContent = `Worker failed: ${e.message}`; };
   refresh();
 }
-main().catch((e) => { $('badge').textContent = `failed to start: ${e.message ?? e}`; });
+
+main();

@@ -1,30 +1,83 @@
-// Live training charts (uPlot, vendored at build time): loss on a log axis with the task's loss floor,
-// and token accuracy.
+// Training charts (uPlot): loss on a log axis with the task's loss floor, accuracy, gradient
+// norm and learning rate, all against the step. `Charts.push(rows)` appends metrics rows.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 
+const COLORS = { loss: '#1f5fa8', floor: '#b0413e', tok: '#1f5fa8', seq: '#5b8c3a', grad: '#7a4ea3', lr: '#a86a1f' };
+const HEIGHT = 190;
+
+function series(label, stroke, extra = {}) {
+  return { label, stroke, width: 1.5, points: { show: false }, ...extra };
+}
+
+function chart(target, title, ys, yScale, yFmt) {
+  const opts = {
+    title, width: 400, height: HEIGHT,
+    scales: { x: { time: false }, y: yScale },
+    axes: [
+      { label: 'step', size: 36, labelSize: 14, incrs: STEP_INCRS },
+      { size: 54, values: (u, vals) => vals.map(yFmt) },
+    ],
+    series: [{ label: 'step' }, ...ys],
+    cursor: { drag: { x: true, y: false } },
+    legend: { live: true },
+  };
+  const data = [[], ...ys.map(() => [])];
+  return new uPlot(opts, data, target);
+}
+
+const fmtLoss = (v) => (v == null ? '' : v >= 0.01 ? +v.toPrecision(2) + '' : v.toExponential(0));
+const fmtPct = (v) => (v == null ? '' : `${Math.round(v * 100)}%`);
+const fmtSmall = (v) => (v == null ? '' : Math.abs(v) >= 0.01 || v === 0 ? +v.toPrecision(3) + '' : v.toExponential(1).replace('.0e', 'e'));
+// Whole-step tick spacings for the x axis.
+const STEP_INCRS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => m * p)).sort((a, b) => a - b);
+
 export class Charts {
-  constructor(lossEl, accEl) {
-    this.data = { step: [], loss: [], floor: [], acc: [] };
-    const width = Math.min(900, lossEl.parentElement.clientWidth - 30);
-    this.loss = new uPlot({ width, height: 220, title: 'loss (nats, log scale) — dashed: loss floor',
-      scales: { x: { time: false }, y: { distr: 3 } },
-      series: [{ label: 'step' }, { label: 'loss', stroke: '#2563eb' }, { label: 'floor', stroke: '#999', dash: [6, 4] }] },
-    [[], [], []], lossEl);
-    this.acc = new uPlot({ width, height: 160, title: 'token accuracy', scales: { x: { time: false }, y: { range: [0, 1] } },
-      series: [{ label: 'step' }, { label: 'token acc', stroke: '#16a34a' }] }, [[], []], accEl);
+  /** @param {HTMLElement} root  @param {number} floor  the task's loss floor (nats) */
+  constructor(root, floor) {
+    root.replaceChildren();
+    const box = () => root.appendChild(Object.assign(document.createElement('div'), { className: 'chart' }));
+    this.floor = floor;
+    const floorSeries = floor > 0 ? [series(`loss floor ${floor.toFixed(4)}`, COLORS.floor, { dash: [6, 4], width: 1 })] : [];
+    this.loss = chart(box(), `loss (nats, log scale)${floor > 0 ? '' : ' · floor 0'}`, [series('loss', COLORS.loss), ...floorSeries],
+      { distr: 3 }, fmtLoss);
+    this.acc = chart(box(), 'accuracy (training batch)', [series('token', COLORS.tok), series('sequence', COLORS.seq)],
+      { range: [0, 1] }, fmtPct);
+    this.grad = chart(box(), 'gradient norm (before clipping)', [series('grad norm', COLORS.grad)], {}, fmtSmall);
+    this.lr = chart(box(), 'learning rate', [series('lr', COLORS.lr)], {}, fmtSmall);
+    this.data = { step: [], loss: [], floor: [], tok: [], seq: [], grad: [], lr: [] };
+    this.root = root;
+    this.resize();
   }
-  reset(floor) { this.data = { step: [], loss: [], floor: [], acc: [] }; this.floorValue = Math.max(floor, 1e-4); this.draw(); }
-  push(ms) {
-    for (const m of ms) {
-      this.data.step.push(m.step + 1); this.data.loss.push(Math.max(m.loss, 1e-6));
-      this.data.floor.push(this.floorValue); this.data.acc.push(m.token_acc);
-    }
-    this.draw();
-  }
-  draw() {
+
+  /** Appends metrics rows ({step, loss, token_acc, seq_acc, grad_norm, lr}) and redraws. */
+  push(rows) {
     const d = this.data;
-    this.loss.setData([d.step, d.loss, d.floor]);
-    this.acc.setData([d.step, d.acc]);
+    for (const r of rows) {
+      d.step.push(r.step + 1);
+      d.loss.push(r.loss > 0 ? r.loss : null);
+      d.floor.push(this.floor);
+      d.tok.push(r.token_acc);
+      d.seq.push(r.seq_acc);
+      d.grad.push(r.grad_norm);
+      d.lr.push(r.lr);
+    }
+    this.loss.setData(this.floor > 0 ? [d.step, d.loss, d.floor] : [d.step, d.loss]);
+    this.acc.setData([d.step, d.tok, d.seq]);
+    this.grad.setData([d.step, d.grad]);
+    this.lr.setData([d.step, d.lr]);
   }
-  points() { return this.data.step.length; }
+
+  /** Number of points plotted. */
+  get length() {
+    return this.data.step.length;
+  }
+
+  resize() {
+    const w = Math.max(260, Math.floor((this.root.clientWidth - 16) / 2));
+    for (const c of [this.loss, this.acc, this.grad, this.lr]) c.setSize({ width: w, height: HEIGHT });
+  }
+
+  destroy() {
+    for (const c of [this.loss, this.acc, this.grad, this.lr]) c.destroy();
+  }
 }

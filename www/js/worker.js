@@ -1,43 +1,100 @@
-// Training runs here, off the main thread. Messages in: {cmd: 'start', task, model, train} | 'pause' |
-// 'resume' | 'reset' | {cmd: 'complete', text}. Messages out: {type: 'progress', metrics, steps_per_s},
-// {type: 'done'}, {type: 'completion', ...}, {type: 'error', message}.
+// The training worker: owns the wasm Session and runs it in chunks of steps, so that
+// pause / evaluate / complete messages are handled between chunks and the page never blocks.
+// Messages in:  {type: 'start', task, model, train} | 'pause' | 'resume' | 'reset'
+//               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
+// Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
+//               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
+//               | {type: 'error', message, during}
 import init, { Session } from '../pkg/toyformer.js';
 
-const ready = init();
+const CHUNK_MS = 120; // aim for a progress message about this often
+
 let session = null;
 let running = false;
-const CHUNK_MS = 100; // post progress about ten times a second
+let total = 0;
+let chunk = 1;
+let rate = 0; // steps per second, smoothed
+
+const post = (msg, transfer) => postMessage(msg, transfer ?? []);
+const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
 
 async function loop() {
-  while (running && session && !session.done()) {
+  while (running && session && !session.done) {
     const t0 = performance.now();
-    const metrics = [];
-    while (performance.now() - t0 < CHUNK_MS && !session.done()) metrics.push(...session.step(1));
-    const dt = (performance.now() - t0) / 1000;
-    postMessage({ type: 'progress', metrics, steps_per_s: metrics.length / dt });
-    await new Promise((r) => setTimeout(r, 0)); // let pause/reset messages in
+    let rows;
+    try {
+      rows = session.step(chunk);
+    } catch (e) {
+      running = false;
+      post({ type: 'error', message: String(e.message ?? e), during: 'train' });
+      return;
+    }
+    const dt = Math.max(performance.now() - t0, 0.1);
+    const r = (rows.length * 1000) / dt;
+    rate = rate ? 0.7 * rate + 0.3 * r : r;
+    chunk = Math.max(1, Math.min(1000, Math.round((chunk * CHUNK_MS) / dt)));
+    const m = rows[rows.length - 1];
+    const last = { step: m.step + 1, loss: m.loss, token_acc: m.token_acc, grad_norm: m.grad_norm, lr: m.lr,
+      steps_per_s: rate };
+    post({ type: 'metrics', rows, last, total });
+    await yieldToMessages();
   }
-  if (session && session.done()) postMessage({ type: 'done' });
+  if (session && session.done) {
+    running = false;
+    post({ type: 'done' });
+  }
 }
 
-onmessage = async (e) => {
-  await ready;
-  const m = e.data;
-  try {
-    if (m.cmd === 'start') {
+function handle(msg) {
+  switch (msg.type) {
+    case 'start':
       session?.free();
-      session = new Session(JSON.stringify(m.task), JSON.stringify(m.model), JSON.stringify(m.train));
+      session = new Session(JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train));
+      total = msg.train.steps;
+      chunk = 1;
+      rate = 0;
       running = true;
       loop();
-    } else if (m.cmd === 'pause') running = false;
-    else if (m.cmd === 'resume') { running = true; loop(); }
-    else if (m.cmd === 'reset') { running = false; session?.free(); session = null; }
-    else if (m.cmd === 'complete') {
-      if (!session) throw new Error('train a model first');
-      postMessage({ type: 'completion', ...session.complete(m.text) });
+      break;
+    case 'pause':
+      running = false;
+      post({ type: 'paused' });
+      break;
+    case 'resume':
+      if (session && !running) {
+        running = true;
+        loop();
+      }
+      break;
+    case 'reset':
+      running = false;
+      session?.free();
+      session = null;
+      post({ type: 'reset' });
+      break;
+    case 'evaluate':
+      if (!session) return;
+      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown) });
+      break;
+    case 'complete':
+      if (!session) return;
+      post({ type: 'completed', result: session.complete(msg.text) });
+      break;
+    case 'export': {
+      if (!session) return;
+      const bytes = session.export_safetensors();
+      post({ type: 'exported', bytes, steps: session.steps_done }, [bytes.buffer]);
+      break;
     }
+  }
+}
+
+await init();
+self.onmessage = (e) => {
+  try {
+    handle(e.data);
   } catch (err) {
-    running = false;
-    postMessage({ type: 'error', message: String(err.message ?? err) });
+    post({ type: 'error', message: String(err.message ?? err), during: e.data.type });
   }
 };
+post({ type: 'ready' });
