@@ -115,7 +115,7 @@ fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
 }
 
 fn run() -> Result<()> {
-    let a = Args::parse(&["json", "converge", "flush-denormals"])?;
+    let a = Args::parse(&["json", "converge", "flush-denormals", "phases"])?;
     a.check_known(&[
         "backend", "config", "windows", "window-steps", "warmup", "max-steps", "eval-every", "target", "seed", "batch",
         "eval-samples",
@@ -150,6 +150,10 @@ fn run() -> Result<()> {
     tc.batch_size = a.get_or("batch", tc.batch_size)?;
     let n_loss = task.pred_positions().len();
     let fl = flops_per_step(tc.batch_size, &model, n_loss);
+
+    if a.flag("phases") {
+        return phases(&task, &model, &tc, warmup, window_steps);
+    }
 
     let mut trainer = Trainer::from_scratch(task.clone(), &model, tc.clone(), kind)?;
     eprintln!(
@@ -248,5 +252,48 @@ fn run() -> Result<()> {
     if json {
         println!("{out}");
     }
+    Ok(())
+}
+
+/// `--phases` (CPU only): a rough split of one step's time, from public entry points only.
+/// "forward" is `run_with_hooks` (logits at all T positions, more than training computes, so
+/// an upper bound); "forward+backward" is `loss_and_grads` (also copies the ~80k gradients to
+/// f64 vectors); the rest of a train step is the gradient norm, argmax and AdamW.
+fn phases(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig, warmup: u64, n: u64) -> Result<()> {
+    use toyformer::cpu::{forward::NoHooks, CpuBackend};
+    use toyformer::train::Backend;
+    let w = toyformer::model::Weights::init(model)?;
+    let mut b = CpuBackend::new(&w, tc, task.pred_positions())?;
+    let bs = tc.batch_size;
+    let time = |f: &mut dyn FnMut(u64) -> Result<()>| -> Result<f64> {
+        for s in 0..warmup {
+            f(s)?;
+        }
+        let t0 = Instant::now();
+        for s in 0..n {
+            f(warmup + s)?;
+        }
+        Ok(1e3 * t0.elapsed().as_secs_f64() / n as f64)
+    };
+    let data = time(&mut |s| {
+        std::hint::black_box(task.batch(tc.seed, s, bs));
+        Ok(())
+    })?;
+    let step = time(&mut |s| {
+        b.train_step(&task.batch(tc.seed, s, bs), bs, tc.lr, s)?;
+        Ok(())
+    })?;
+    let fwd = time(&mut |s| {
+        b.run_with_hooks(&task.batch(tc.seed, s, bs), bs, &mut NoHooks)?;
+        Ok(())
+    })?;
+    let fb = time(&mut |s| {
+        b.loss_and_grads(&task.batch(tc.seed, s, bs), bs)?;
+        Ok(())
+    })?;
+    println!(
+        "phases (ms per step, {n} steps each after {warmup} warm-up; each includes data {data:.2}): data {data:.2} | forward (all T logits) {fwd:.2} | forward+backward {fb:.2} (backward ≈ {:.2}) | full train step {step:.2} (grad norm + argmax + AdamW ≈ {:.2})",
+        fb - fwd, step - fb
+    );
     Ok(())
 }
