@@ -99,3 +99,12 @@ fn backend_rejects_out_of_vocab_and_overlong_tokens() {
     assert!(b.logits(&[0, 1, 2], 2).is_err());
     assert!(b.logits(&[], 1).is_err());
 }
+
+#[test]
+fn predicted_position_needs_its_target_inside_the_context() {
+    let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
+    let tc = TrainConfig::default();
+    // n_ctx 22: position 20 predicts token 21 (fine); position 21 would predict token 22 (outside)
+    assert!(toyformer::cpu::CpuBackend::new(&w, &tc, vec![20]).is_ok());
+    assert_eq!(field_of(toyformer::cpu::CpuBackend::new(&w, &tc, vec![21]).err().unwrap()), "n_ctx");
+}

@@ -53,8 +53,8 @@ impl CpuBackend {
 
     /// As [`CpuBackend::new`], computing in `dtype` (F32 or F64).
     pub fn with_dtype(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, dtype: DType) -> Result<Self> {
-        if let Some(&p) = pred_positions.iter().find(|&&p| p + 1 >= w.cfg.n_ctx.max(1) + 1) {
-            return Err(Error::config("n_ctx", format!("predicted position {p} is outside the context {}", w.cfg.n_ctx)));
+        if let Some(&p) = pred_positions.iter().find(|&&p| p + 1 >= w.cfg.n_ctx) {
+            return Err(Error::config("n_ctx", format!("predicted position {p} has its target at {}, outside the context of {} tokens", p + 1, w.cfg.n_ctx)));
         }
         let device = Device::Cpu;
         let pred: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
