@@ -1,0 +1,127 @@
+//! A training run in the page's worker: the [`Session`] object.
+
+use super::task::shown_samples;
+use super::{js_err, parse, parse_task, to_js, MAX_EVAL};
+use crate::model::ModelConfig;
+use crate::train::eval;
+use crate::train::{BackendKind, TrainConfig, Trainer};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[derive(Serialize)]
+struct Completion {
+    tokens: Vec<String>,
+    text: String,
+    prompt_len: usize,
+}
+
+/// A training run on the CPU backend: the task, the model and the optimiser state.
+#[wasm_bindgen]
+pub struct Session {
+    trainer: Trainer,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// `new Session(task_json, model_json, train_json)`; throws the first validation error
+    /// (task, model, train config, or a model that does not fit the task).
+    #[wasm_bindgen(constructor)]
+    pub fn new(task_json: &str, model_json: &str, train_json: &str) -> Result<Session, JsError> {
+        let task = parse_task(task_json)?;
+        let model: ModelConfig = parse("model", model_json)?;
+        let train: TrainConfig = parse("train", train_json)?;
+        let trainer = Trainer::from_scratch(task, &model, train, BackendKind::Cpu).map_err(js_err)?;
+        Ok(Session { trainer })
+    }
+
+    /// Steps completed so far.
+    #[wasm_bindgen(getter)]
+    pub fn steps_done(&self) -> f64 {
+        self.trainer.step as f64
+    }
+
+    /// Whether the configured number of steps has been run.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.trainer.done()
+    }
+
+    /// The backend's name ("cpu").
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        self.trainer.backend.name()
+    }
+
+    /// Runs up to `n` steps (never past the configured total); returns the metrics of
+    /// each: `[{step, loss, token_acc, seq_acc, algo_acc, grad_norm, lr}]`.
+    pub fn step(&mut self, n: u32) -> Result<JsValue, JsError> {
+        let mut out = Vec::with_capacity(n as usize);
+        for _ in 0..n {
+            if self.trainer.done() {
+                break;
+            }
+            out.push(self.trainer.step().map_err(js_err)?);
+        }
+        to_js(&out)
+    }
+
+    /// Loss and accuracies on `samples` fresh sequences: `{samples, loss, token_acc,
+    /// seq_acc, algo_acc, per_pos_acc, positions}`.
+    pub fn evaluate(&mut self, samples: usize) -> Result<JsValue, JsError> {
+        let samples = samples.min(MAX_EVAL);
+        let t = &mut self.trainer;
+        let batch = samples.clamp(1, 256);
+        let report = eval::evaluate(&mut *t.backend, &t.task, t.train.seed, samples, batch).map_err(js_err)?;
+        to_js(&report)
+    }
+
+    /// Greedy completion of typed text (see `TaskSpec::parse_prompt` for the formats):
+    /// `{tokens: [labels], text, prompt_len}`.
+    pub fn complete(&mut self, text: &str) -> Result<JsValue, JsError> {
+        let t = &mut self.trainer;
+        let prompt = t.task.parse_prompt(text).map_err(js_err)?;
+        let seq = eval::complete(&mut *t.backend, &t.task, &prompt).map_err(js_err)?;
+        let vocab = t.task.vocab();
+        to_js(&Completion {
+            tokens: seq.iter().map(|&x| vocab[x as usize].clone()).collect(),
+            text: t.task.format_tokens(&seq),
+            prompt_len: prompt.len(),
+        })
+    }
+
+    /// `k` (≤ 64) fresh sequences with the model's teacher-forced greedy guess at every
+    /// scored position: `[{tokens, predicted, model, correct}]`.
+    pub fn samples(&mut self, k: usize) -> Result<JsValue, JsError> {
+        let t = &mut self.trainer;
+        let (tokens, mut shown) = shown_samples(&t.task, t.train.seed, k);
+        let len = t.task.seq_len();
+        let b = shown.len();
+        if b > 0 {
+            let logits = t.backend.logits(&tokens, b).map_err(js_err)?; // (B, T, V)
+            let v = logits.len() / (b * len);
+            let vocab = t.task.vocab();
+            for (i, s) in shown.iter_mut().enumerate() {
+                let mut model = vec![None; len];
+                let mut correct = vec![None; len];
+                for p in t.task.pred_positions() {
+                    let row = &logits[(i * len + p) * v..(i * len + p + 1) * v];
+                    let guess = eval::argmax(row) as usize;
+                    model[p + 1] = Some(vocab.get(guess).cloned().unwrap_or_else(|| format!("?{guess}")));
+                    correct[p + 1] = Some(guess as u32 == tokens[i * len + p + 1]);
+                }
+                s.model = Some(model);
+                s.correct = Some(correct);
+            }
+        }
+        to_js(&shown)
+    }
+
+    /// The current weights as a `.safetensors` file (TransformerLens keys; the config and
+    /// the task in the metadata).
+    pub fn export_safetensors(&self) -> Result<Vec<u8>, JsError> {
+        let w = self.trainer.backend.weights().map_err(js_err)?;
+        let task = serde_json::to_string(&self.trainer.task).map_err(|e| js_err(e.into()))?;
+        let meta = [("toyformer_task".to_string(), task), ("toyformer_steps".to_string(), self.trainer.step.to_string())];
+        crate::io::save_safetensors(&w, &meta).map_err(js_err)
+    }
+}
