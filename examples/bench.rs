@@ -2,7 +2,13 @@
 //!
 //! cargo run --release --example bench -- --backend cpu --config sort-ref \
 //!     [--windows 5 --window-steps 20 --warmup 10] \
-//!     [--converge --max-steps N --eval-every 100 --target 0.99] [--flush-denormals] [--json]
+//!     [--converge --max-steps N --eval-every 100 --target 0.99] [--load FILE.safetensors]
+//!     [--flush-denormals | --no-flush-denormals] [--json]
+//!
+//! `--backend cpu` is the CPU engine, which flushes subnormal floats to zero during each step by
+//! default (`--no-flush-denormals` turns that off); `--backend reference` is the candle backend,
+//! which flushes only with `--flush-denormals` (then on every rayon thread for the whole run).
+//! `--load` starts from saved weights (trained weights are where subnormals appear).
 //!
 //! sort-ref is seed 003's config, the one `../shared/bench/pytorch_sort.py` trains: sort n=10 numbers
 //! below 50, 1L 1H attention-only, d_model = d_head = 128, n_ctx 22, batch 256, AdamW lr 1e-3,
@@ -81,20 +87,6 @@ fn others_frac(a: (u64, u64, u64), b: (u64, u64, u64)) -> f64 {
     (busy / (b.1.saturating_sub(a.1)).max(1) as f64).max(0.0)
 }
 
-/// Sets FTZ (bit 15) and DAZ (bit 6) in this thread's MXCSR. Only the calling thread: rayon
-/// workers (candle's matmul threads) keep their own MXCSR, so this may not reach the matmuls.
-fn flush_denormals() -> Result<()> {
-    #[cfg(target_arch = "x86_64")]
-    #[allow(deprecated)]
-    unsafe {
-        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
-        _mm_setcsr(_mm_getcsr() | 0x8040);
-        return Ok(());
-    }
-    #[allow(unreachable_code)]
-    Err(Error::config("flush-denormals", "only supported on x86_64"))
-}
-
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -115,10 +107,10 @@ fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
 }
 
 fn run() -> Result<()> {
-    let a = Args::parse(&["json", "converge", "flush-denormals", "phases"])?;
+    let a = Args::parse(&["json", "converge", "flush-denormals", "no-flush-denormals", "phases"])?;
     a.check_known(&[
         "backend", "config", "windows", "window-steps", "warmup", "max-steps", "eval-every", "target", "seed", "batch",
-        "eval-samples",
+        "eval-samples", "load",
     ])?;
     let cfg_name = a.str("config").unwrap_or("sort-ref").to_string();
     let (task, model) = config(&cfg_name)?;
@@ -135,11 +127,14 @@ fn run() -> Result<()> {
     if windows == 0 || window_steps == 0 || eval_every == 0 {
         return Err(Error::config("windows", "--windows, --window-steps and --eval-every must be at least 1"));
     }
-    let ftz = a.flag("flush-denormals");
-    if ftz {
-        flush_denormals()?;
-    }
-    let threads = candle_core::utils::get_num_threads();
+    let engine_ftz = !a.flag("no-flush-denormals");
+    // For the reference backend: FTZ/DAZ on this thread and every rayon thread, for the run.
+    let _ftz_guard = (kind == BackendKind::Reference && a.flag("flush-denormals")).then(toyformer::cpu::engine::ftz::FlushGuard::new);
+    let ftz = match kind {
+        BackendKind::Reference => a.flag("flush-denormals"),
+        _ => engine_ftz,
+    };
+    let threads = rayon::current_num_threads();
     let rayon_env = std::env::var("RAYON_NUM_THREADS").ok();
     let mut tc = TrainConfig {
         steps: if converge { max_steps } else { warmup + windows as u64 * window_steps },
@@ -155,11 +150,27 @@ fn run() -> Result<()> {
         return phases(&task, &model, &tc, warmup, window_steps);
     }
 
-    let mut trainer = Trainer::from_scratch(task.clone(), &model, tc.clone(), kind)?;
+    let w = match a.str("load") {
+        Some(path) => {
+            let w = toyformer::io::load_weights(&std::fs::read(path)?, None)?;
+            toyformer::train::check_compatible(&task, &w.cfg)?;
+            w
+        }
+        None => toyformer::model::Weights::init(&model)?,
+    };
+    let backend: Box<dyn toyformer::train::Backend> = match kind {
+        BackendKind::Cpu => {
+            let opts = toyformer::cpu::engine::EngineOptions { flush_denormals: engine_ftz, ..Default::default() };
+            Box::new(toyformer::cpu::engine::CpuEngine::with_options(&w, &tc, task.pred_positions(), opts)?)
+        }
+        _ => toyformer::train::make_backend(kind, &w, &tc, &task)?,
+    };
+    let mut trainer = Trainer::new(task.clone(), tc.clone(), backend)?;
     eprintln!(
-        "bench {cfg_name} | task {} | {}L {}H d_model {} d_head {} n_ctx {} ({} params) | batch {} | grad_clip off | backend {} | candle threads {} (RAYON_NUM_THREADS={}) | flush-denormals {}",
+        "bench {cfg_name} | task {} | {}L {}H d_model {} d_head {} n_ctx {} ({} params) | batch {} | grad_clip off | backend {} | threads {} (RAYON_NUM_THREADS={}) | flush-denormals {} | weights {}",
         task.name(), model.n_layers, model.n_heads, model.d_model, model.d_head, model.n_ctx, model.n_params(),
-        tc.batch_size, trainer.backend.name(), threads, rayon_env.as_deref().unwrap_or("unset"), if ftz { "on (main thread only)" } else { "off" }
+        tc.batch_size, trainer.backend.name(), threads, rayon_env.as_deref().unwrap_or("unset"), if ftz { "on" } else { "off" },
+        a.str("load").unwrap_or("fresh")
     );
     eprintln!(
         "FLOPs/step (pytorch_sort.py formula): forward {:.3} G (matmul {:.3} G), train step {:.3} G; {} trainable params counted",
@@ -168,7 +179,7 @@ fn run() -> Result<()> {
 
     let mut out = serde_json::json!({
         "config": cfg_name, "task": task.name(), "backend": trainer.backend.name(), "batch": tc.batch_size,
-        "grad_clip": 0.0, "threads": threads, "rayon_num_threads": rayon_env, "flush_denormals": ftz,
+        "grad_clip": 0.0, "threads": threads, "rayon_num_threads": rayon_env, "flush_denormals": ftz, "weights": a.str("load").unwrap_or("fresh"),
         "flops_train_step": fl.train_step, "flops_forward": fl.forward,
     });
 

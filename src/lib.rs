@@ -1,6 +1,7 @@
 //! toyformer: train and interpret tiny attention-only transformers, natively and in the
 //! browser. Layout follows the architecture: tasks → model → backends (cpu, gpu) → train
 //! → interp → wasm.
+pub mod compare;
 pub mod error;
 pub mod io;
 pub mod model;

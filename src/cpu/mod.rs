@@ -1,7 +1,13 @@
-//! The candle CPU backend: the reference implementation every GPU kernel is tested
-//! against, and the browser's fallback when there is no WebGPU.
+//! The CPU backends.
+//! - [`CpuBackend`] (this file, [`forward`]): candle with autograd, composed from basic ops.
+//!   The reference every other backend and kernel is tested against, and the source of
+//!   TransformerLens-named activations for interpretability (`Hooks`).
+//! - [`engine::CpuEngine`] ([`kernels`]): hand-written forward/backward over the flat
+//!   parameter table; the training backend natively and in the browser.
 
+pub mod engine;
 pub mod forward;
+pub mod kernels;
 
 use crate::error::{Error, Result};
 use crate::model::{ParamTable, Weights};
@@ -10,6 +16,32 @@ use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use forward::{Hooks, NoHooks, ParamSet};
 use std::collections::HashMap;
+
+/// Checks a (B, T) token batch against the model; returns T. The error names the problem.
+pub fn check_tokens(cfg: &crate::model::ModelConfig, tokens: &[u32], batch: usize) -> Result<usize> {
+    if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
+        return Err(Error::config("tokens", format!("{} tokens do not split into {batch} sequences", tokens.len())));
+    }
+    let t = tokens.len() / batch;
+    if t > cfg.n_ctx {
+        return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", cfg.n_ctx)));
+    }
+    if let Some(bad) = tokens.iter().find(|&&x| x as usize >= cfg.d_vocab) {
+        return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {})", cfg.d_vocab)));
+    }
+    Ok(t)
+}
+
+/// Every scored position needs its target (the next token) inside the context.
+pub fn check_pred_positions(cfg: &crate::model::ModelConfig, pred: &[usize]) -> Result<()> {
+    if let Some(&p) = pred.iter().find(|&&p| p + 1 >= cfg.n_ctx) {
+        return Err(Error::config("n_ctx", format!("predicted position {p} has its target at {}, outside the context of {} tokens", p + 1, cfg.n_ctx)));
+    }
+    if pred.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Error::config("pred_positions", "scored positions must be strictly ascending"));
+    }
+    Ok(())
+}
 
 /// Weights as candle tensors (trainable ones as `Var`s), AdamW state, and the task's
 /// predicted positions.
@@ -53,9 +85,7 @@ impl CpuBackend {
 
     /// As [`CpuBackend::new`], computing in `dtype` (F32 or F64).
     pub fn with_dtype(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, dtype: DType) -> Result<Self> {
-        if let Some(&p) = pred_positions.iter().find(|&&p| p + 1 >= w.cfg.n_ctx) {
-            return Err(Error::config("n_ctx", format!("predicted position {p} has its target at {}, outside the context of {} tokens", p + 1, w.cfg.n_ctx)));
-        }
+        check_pred_positions(&w.cfg, &pred_positions)?;
         let device = Device::Cpu;
         let pred: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
         let next: Vec<u32> = pred.iter().map(|&p| p + 1).collect();
@@ -108,28 +138,13 @@ impl CpuBackend {
 
     /// Runs the model with hooks; returns logits (B, T, V) as a tensor.
     pub fn run_with_hooks(&self, tokens: &[u32], batch: usize, hooks: &mut dyn Hooks) -> Result<Tensor> {
-        self.check_tokens(tokens, batch)?;
+        check_tokens(&self.weights.cfg, tokens, batch)?;
         let get = self.lookup();
         let zero = self.is_zero();
         let p = ParamSet { cfg: &self.weights.cfg, get: &get, is_zero: &zero };
         let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
         let resid = forward::residual_forward(hooks, &p, &tok)?;
         forward::unembed_forward(&p, &resid)
-    }
-
-    fn check_tokens(&self, tokens: &[u32], batch: usize) -> Result<()> {
-        let cfg = &self.weights.cfg;
-        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
-            return Err(Error::config("tokens", format!("{} tokens do not split into {batch} sequences", tokens.len())));
-        }
-        let t = tokens.len() / batch;
-        if t > cfg.n_ctx {
-            return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", cfg.n_ctx)));
-        }
-        if let Some(bad) = tokens.iter().find(|&&x| x as usize >= cfg.d_vocab) {
-            return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {})", cfg.d_vocab)));
-        }
-        Ok(())
     }
 
     /// Loss (scalar tensor), logits at predicted positions (B, P, V).
@@ -147,7 +162,7 @@ impl CpuBackend {
 
     /// Loss and every gradient (for tests and finite differences): grads by TL key.
     pub fn loss_and_grads(&self, tokens: &[u32], batch: usize) -> Result<(f64, Vec<(String, Vec<f64>)>)> {
-        self.check_tokens(tokens, batch)?;
+        check_tokens(&self.weights.cfg, tokens, batch)?;
         let (loss, _) = self.loss(tokens, batch)?;
         let grads = loss.backward()?;
         let mut out = Vec::new();
@@ -178,11 +193,11 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn name(&self) -> String {
-        "cpu".into()
+        "reference".into()
     }
 
     fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput> {
-        self.check_tokens(tokens, batch)?;
+        check_tokens(&self.weights.cfg, tokens, batch)?;
         let (loss, logits) = self.loss(tokens, batch)?;
         let loss_v = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         if !loss_v.is_finite() {

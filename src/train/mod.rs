@@ -109,7 +109,11 @@ pub trait Backend {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
+    /// The hand-written CPU engine (`cpu::engine::CpuEngine`).
     Cpu,
+    /// The candle reference backend (`cpu::CpuBackend`): slower, the definition the
+    /// others are tested against.
+    Reference,
     Gpu,
     Auto,
 }
@@ -118,9 +122,10 @@ impl BackendKind {
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "cpu" => Ok(BackendKind::Cpu),
+            "reference" => Ok(BackendKind::Reference),
             "gpu" => Ok(BackendKind::Gpu),
             "auto" => Ok(BackendKind::Auto),
-            _ => Err(Error::config("backend", format!("unknown backend {s:?} (use cpu, gpu or auto)"))),
+            _ => Err(Error::config("backend", format!("unknown backend {s:?} (use cpu, reference, gpu or auto)"))),
         }
     }
 }
@@ -129,9 +134,8 @@ impl BackendKind {
 /// CPU. This build has no GPU engine yet, so `Gpu` is refused with a clear message.
 pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Result<Box<dyn Backend>> {
     match kind {
-        BackendKind::Cpu | BackendKind::Auto => {
-            Ok(Box::new(crate::cpu::CpuBackend::new(w, tc, task.pred_positions())?))
-        }
+        BackendKind::Cpu | BackendKind::Auto => Ok(Box::new(crate::cpu::engine::CpuEngine::new(w, tc, task.pred_positions())?)),
+        BackendKind::Reference => Ok(Box::new(crate::cpu::CpuBackend::new(w, tc, task.pred_positions())?)),
         BackendKind::Gpu => Err(Error::Backend("the GPU backend is not part of this build yet; use --backend cpu".into())),
     }
 }

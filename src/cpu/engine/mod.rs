@@ -1,0 +1,230 @@
+//! The CPU engine: hand-written forward and backward over the flat parameter table
+//! (llm.c's design), the training backend natively and in the browser. The candle backend
+//! ([`crate::cpu::CpuBackend`]) stays the reference it is tested against.
+//!
+//! What makes it fast, besides doing only the arithmetic the loss needs:
+//! - the last layer computes queries, attention, W_O, the MLP and the unembedding only at
+//!   the scored rows, and no layer looks past the last scored position;
+//! - without LayerNorm, layer 0's Q/K/V come from (W_E W, W_pos W) tables gathered per
+//!   row, because its input is one token row plus one position row;
+//! - matrix products go through the `gemm` crate, attention never builds (B, NH, T, T);
+//! - subnormal floats are flushed to zero during a step (see [`ftz`]).
+//!
+//! Every kernel splits its work so each output element has one owner: results are
+//! bit-identical for any number of threads.
+
+pub mod acts;
+pub mod backward;
+pub mod forward;
+pub mod ftz;
+pub mod layout;
+
+use crate::cpu::kernels::adamw::{adamw_update, global_norm, scale, AdamWStep};
+use crate::cpu::kernels::crossentropy::crossentropy_forward;
+use crate::error::{Error, Result};
+use crate::model::{ParamKind, Weights};
+use crate::train::{Backend, StepOutput, TrainConfig};
+use acts::{size, Scratch, Shape};
+use forward::{Acts, Model};
+use layout::Layout;
+use std::ops::Range;
+
+/// How layer 0 computes Q/K/V when the model has no LayerNorm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    /// Gather from (W_E W, W_pos W) tables when that is less arithmetic (the default).
+    Auto,
+    Always,
+    Never,
+}
+
+/// Engine settings that change speed, never the function computed.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineOptions {
+    pub factor: Factor,
+    /// Flush subnormal floats to zero during a step (x86_64).
+    pub flush_denormals: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions { factor: Factor::Auto, flush_denormals: true }
+    }
+}
+
+/// Weights, gradients and AdamW moments as flat buffers, plus reusable activations.
+pub struct CpuEngine {
+    w: Weights,
+    lay: Layout,
+    /// Frozen parameters that are exactly zero (skipped in the forward).
+    zero: Vec<Range<usize>>,
+    /// Ranges of the trainable parameters (AdamW, grad norm, clipping).
+    trainable: Vec<Range<usize>>,
+    /// (P,) gradients and Adam moments, table layout.
+    grads: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// AdamW steps taken.
+    t: u64,
+    tc: TrainConfig,
+    pred: Vec<usize>,
+    opts: EngineOptions,
+    acts: Acts,
+    sc: Scratch,
+}
+
+impl CpuEngine {
+    /// An engine training `w` on the task whose scored positions are `pred_positions`.
+    pub fn new(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>) -> Result<Self> {
+        Self::with_options(w, tc, pred_positions, EngineOptions::default())
+    }
+
+    pub fn with_options(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, opts: EngineOptions) -> Result<Self> {
+        crate::cpu::check_pred_positions(&w.cfg, &pred_positions)?;
+        let mut e = CpuEngine {
+            w: w.clone(),
+            lay: Layout::new(&w.cfg, &w.table),
+            zero: Vec::new(),
+            trainable: Vec::new(),
+            grads: Vec::new(),
+            m: Vec::new(),
+            v: Vec::new(),
+            t: 0,
+            tc: tc.clone(),
+            pred: pred_positions,
+            opts,
+            acts: Acts::default(),
+            sc: Scratch::default(),
+        };
+        e.set_weights(w)?;
+        Ok(e)
+    }
+
+    fn shape(&self, b: usize, t: usize, rows: Vec<usize>) -> Shape {
+        let tk = rows.last().map_or(0, |&r| r + 1);
+        let cfg = &self.w.cfg;
+        let factored = cfg.normalization_type.is_none()
+            && match self.opts.factor {
+                Factor::Always => true,
+                Factor::Never => false,
+                Factor::Auto => cfg.d_vocab + tk < b * tk,
+            };
+        Shape { b, t, tk, last_rows: rows, factored }
+    }
+
+    /// Forward at the scored rows; fills targets, probabilities, per-row losses and argmax.
+    /// Returns the mean loss.
+    fn loss_forward(&mut self, tokens: &[u32], s: &Shape) -> f32 {
+        let m = Model { cfg: &self.w.cfg, lay: &self.lay, p: &self.w.data, zero: &self.zero };
+        forward::forward(&m, &mut self.acts, tokens, s);
+        let f = &mut self.acts.fin;
+        let (p, v) = (s.last_rows.len(), self.w.cfg.d_vocab_out);
+        let n = s.b * p;
+        f.targets.clear();
+        for bi in 0..s.b {
+            f.targets.extend(s.last_rows.iter().map(|&r| tokens[bi * s.t + r + 1]));
+        }
+        size(&mut f.probs, n * v);
+        size(&mut f.losses, n);
+        f.argmax.resize(n, 0);
+        crossentropy_forward(&mut f.probs, &mut f.losses, &mut f.argmax, &f.logits, &f.targets, n, v);
+        (f.losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32
+    }
+
+    /// Loss and every trainable gradient for one batch, without updating anything (for
+    /// tests against the candle reference). Gradients by TL key.
+    pub fn loss_and_grads(&mut self, tokens: &[u32], batch: usize) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
+        let t = crate::cpu::check_tokens(&self.w.cfg, tokens, batch)?;
+        self.check_targets(t)?;
+        let s = self.shape(batch, t, self.pred.clone());
+        let loss = self.loss_forward(tokens, &s);
+        self.backward(tokens, &s);
+        let out = self.w.table.params.iter().filter(|p| p.trainable).map(|p| (p.name.clone(), self.grads[p.offset..p.offset + p.len].to_vec())).collect();
+        Ok((loss, out))
+    }
+
+    fn backward(&mut self, tokens: &[u32], s: &Shape) {
+        self.grads.fill(0.0);
+        let m = Model { cfg: &self.w.cfg, lay: &self.lay, p: &self.w.data, zero: &self.zero };
+        backward::backward(&m, &self.acts, &mut self.sc, &mut self.grads, tokens, s);
+    }
+
+    fn check_targets(&self, t: usize) -> Result<()> {
+        match self.pred.iter().find(|&&p| p + 1 >= t) {
+            Some(&p) => Err(Error::config("tokens", format!("predicted position {p} has its target at {}, past the {t} tokens given", p + 1))),
+            None if self.pred.is_empty() => Err(Error::config("pred_positions", "no positions to score: training needs at least one")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Backend for CpuEngine {
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput> {
+        let t = crate::cpu::check_tokens(&self.w.cfg, tokens, batch)?;
+        self.check_targets(t)?;
+        let _ftz = self.opts.flush_denormals.then(ftz::FlushGuard::new);
+        let s = self.shape(batch, t, self.pred.clone());
+        let loss = self.loss_forward(tokens, &s);
+        if !loss.is_finite() {
+            return Err(Error::Diverged { step, loss, last_good_step: step });
+        }
+        self.backward(tokens, &s);
+        let norm = global_norm(&self.grads, &self.trainable);
+        if !norm.is_finite() {
+            return Err(Error::Diverged { step, loss: f32::NAN, last_good_step: step });
+        }
+        // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
+        let coef = self.tc.grad_clip / (norm + 1e-6);
+        if self.tc.grad_clip > 0.0 && coef < 1.0 {
+            scale(&mut self.grads, &self.trainable, coef as f32);
+        }
+        self.t += 1;
+        let hp = AdamWStep { lr, beta1: self.tc.beta1, beta2: self.tc.beta2, eps: self.tc.eps, weight_decay: self.tc.weight_decay, t: self.t };
+        adamw_update(&mut self.w.data, &mut self.m, &mut self.v, &self.grads, &self.trainable, hp);
+        Ok(StepOutput { loss, grad_norm: norm as f32, argmax: self.acts.fin.argmax.clone() })
+    }
+
+    fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
+        let t = crate::cpu::check_tokens(&self.w.cfg, tokens, batch)?;
+        let s = self.shape(batch, t, (0..t).collect());
+        let m = Model { cfg: &self.w.cfg, lay: &self.lay, p: &self.w.data, zero: &self.zero };
+        forward::forward(&m, &mut self.acts, tokens, &s);
+        Ok(self.acts.fin.logits.clone())
+    }
+
+    fn weights(&self) -> Result<Weights> {
+        Ok(self.w.clone())
+    }
+
+    fn set_weights(&mut self, w: &Weights) -> Result<()> {
+        w.cfg.validate()?;
+        if w.data.len() != w.table.total_len() {
+            return Err(Error::Weights(format!("{} values for a table of {}", w.data.len(), w.table.total_len())));
+        }
+        if w.table != crate::model::ParamTable::new(&w.cfg) {
+            return Err(Error::Weights("the parameter table does not match the config".into()));
+        }
+        self.lay = Layout::new(&w.cfg, &w.table);
+        self.zero.clear();
+        self.trainable.clear();
+        for p in &w.table.params {
+            let r = p.offset..p.offset + p.len;
+            if p.trainable {
+                self.trainable.push(r);
+            } else if p.kind == ParamKind::Bias && w.data[r.clone()].iter().all(|&x| x == 0.0) {
+                self.zero.push(r);
+            }
+        }
+        let n = w.data.len();
+        self.grads = vec![0.0; n];
+        self.m = vec![0.0; n];
+        self.v = vec![0.0; n];
+        self.t = 0;
+        self.w = w.clone();
+        Ok(())
+    }
+}
