@@ -19,27 +19,6 @@ fn reference_logits() -> (Vec<u32>, Vec<f64>) {
     (tokens, logits)
 }
 
-/// |got − want| ≤ atol + rtol·|want| everywhere; panics naming the first bad index and the
-/// largest difference.
-fn assert_close(got: &[f32], want: &[f64], atol: f64, rtol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = (0.0f64, 0usize);
-    let mut first_bad = None;
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let d = (g as f64 - w).abs();
-        if d > worst.0 {
-            worst = (d, i);
-        }
-        if d > atol + rtol * w.abs() && first_bad.is_none() {
-            first_bad = Some(i);
-        }
-    }
-    if let Some(i) = first_bad {
-        panic!("{what}: first bad index {i} (got {}, want {}), largest |diff| {} at {}", got[i], want[i], worst.0, worst.1);
-    }
-    eprintln!("{what}: largest |diff| {:e} at index {}", worst.0, worst.1);
-}
-
 #[test]
 fn reference_logits_from_pt_and_safetensors() {
     let (tokens, want) = reference_logits();
@@ -48,7 +27,11 @@ fn reference_logits_from_pt_and_safetensors() {
         let mut b = CpuBackend::for_inference(&w).unwrap();
         let got = b.logits(&tokens, 1).unwrap();
         // Logits reach ±2000; float32 against the float64 reference differs by ~1e-3.
-        assert_close(&got, &want, 1e-2, 1e-4, file);
+        toyformer::compare::assert_close(file, &got, &want, 1e-2, 1e-4);
+        // The CPU engine (hand-written kernels) against the same independent reference.
+        let mut e = toyformer::cpu::engine::CpuEngine::new(&w, &Default::default(), vec![]).unwrap();
+        let got = e.logits(&tokens, 1).unwrap();
+        toyformer::compare::assert_close(&format!("{file} (CPU engine)"), &got, &want, 1e-2, 1e-4);
     }
 }
 
