@@ -1,0 +1,289 @@
+//! Interventions through the hook points (TL's `run_with_hooks` with hooks that return a
+//! replacement): ablating heads and activation patching. There is no second forward
+//! implementation: every run here is the CPU backend's forward with activations replaced.
+//!
+//! - **Zero ablation** of head h in layer l replaces `blocks.{l}.attn.hook_z[:, :, h, :]`
+//!   by 0, which removes the head's z W_O from `hook_attn_out` (b_O stays; tested equal to
+//!   zeroing W_O[h]).
+//! - **Mean ablation** replaces it by the mean of hook_z[:, :, h, :] over a separate batch
+//!   of fresh samples ([`super::MEAN_ABLATION_STEP`]), per position: the head keeps its
+//!   average contribution and loses what depends on this input.
+//! - **Activation patching** (TL's `patching.get_act_patch_*`): run the clean input with a
+//!   cache, then the corrupted input with one activation replaced by its clean value, and
+//!   score the corrupted run against the **clean** sequence's targets. Sites: the residual
+//!   stream `blocks.{l}.hook_resid_pre` at one position (layer × position), a head's output
+//!   `hook_z[:, :, h]` at all positions (layer × head), and at one position (layer × head ×
+//!   position). Many patches run as one batch: row r of the batch carries patch r.
+//!
+//! Every result is an [`Outcome`]: mean cross-entropy and greedy accuracy over the task's
+//! predicted positions.
+
+use super::cache::{act_name, run_with_hooks, ActivationCache, CachedTensor, HookSet};
+use crate::cpu::CpuBackend;
+use crate::error::{Error, Result};
+use crate::tasks::TaskSpec;
+use crate::train::eval::{argmax, log_prob};
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+/// Loss and accuracy over the predicted positions.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Outcome {
+    /// mean cross-entropy (nats) of the targets
+    pub loss: f64,
+    /// fraction of predicted positions whose argmax is the target
+    pub acc: f64,
+}
+
+/// The outcome of row `r` of logits (R, T, V) against the targets of `targets` (T tokens).
+fn outcome_row(task: &TaskSpec, logits: &CachedTensor, r: usize, targets: &[u32]) -> Outcome {
+    let (t, v) = (logits.shape[1], logits.shape[2]);
+    let preds = task.pred_positions();
+    let (mut loss, mut ok) = (0.0, 0usize);
+    for &p in &preds {
+        let row = &logits.data[(r * t + p) * v..][..v];
+        let tg = targets[p + 1];
+        loss -= log_prob(row, tg);
+        ok += (argmax(row) == tg) as usize;
+    }
+    let n = preds.len().max(1) as f64;
+    Outcome { loss: loss / n, acc: ok as f64 / n }
+}
+
+/// Mean outcome of a batch of task sequences (B, T) scored against themselves.
+pub fn outcome(task: &TaskSpec, cache: &ActivationCache) -> Outcome {
+    let t = cache.seq_len;
+    let rows: Vec<Outcome> = (0..cache.batch).map(|b| outcome_row(task, &cache.logits, b, &cache.tokens[b * t..(b + 1) * t])).collect();
+    let n = rows.len().max(1) as f64;
+    Outcome { loss: rows.iter().map(|o| o.loss).sum::<f64>() / n, acc: rows.iter().map(|o| o.acc).sum::<f64>() / n }
+}
+
+/// Zero or mean ablation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ablation {
+    Zero,
+    Mean,
+}
+
+/// Mean of `hook_z` over the batch, per layer: (T, NH, HS) each; the values mean ablation
+/// substitutes.
+pub fn mean_z(backend: &CpuBackend, tokens: &[u32], batch: usize) -> Result<Vec<CachedTensor>> {
+    let cache = run_with_hooks(backend, tokens, batch, HookSet::recording(|n| n.ends_with("attn.hook_z")))?;
+    let mut out = Vec::new();
+    let mut l = 0;
+    while cache.has(&act_name("z", l)) {
+        let z = cache.get(&act_name("z", l))?; // (B, T, NH, HS)
+        let per = z.data.len() / batch;
+        let mut m = vec![0.0f64; per];
+        for b in 0..batch {
+            for (a, &x) in m.iter_mut().zip(&z.data[b * per..(b + 1) * per]) {
+                *a += x as f64;
+            }
+        }
+        out.push(CachedTensor { shape: z.shape[1..].to_vec(), data: m.iter().map(|&x| (x / batch as f64) as f32).collect() });
+        l += 1;
+    }
+    Ok(out)
+}
+
+/// The activation tensor with the entries where `mask` (broadcastable) is 1 replaced by
+/// `fill` (broadcastable): x + mask·(fill − x).
+fn replace(x: &Tensor, mask: &Tensor, fill: &Tensor) -> Result<Tensor> {
+    let fill = fill.to_dtype(x.dtype())?;
+    let mask = mask.to_dtype(x.dtype())?;
+    Ok(x.broadcast_add(&mask.broadcast_mul(&fill.broadcast_sub(x)?)?)?)
+}
+
+fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
+    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+}
+
+/// Runs tokens (B, T) with the heads in `heads` ((layer, head) pairs) ablated; `means`
+/// from [`mean_z`] is needed for [`Ablation::Mean`]. Returns the cache of `record`ed hooks
+/// and the logits.
+pub fn run_ablated(
+    backend: &CpuBackend,
+    tokens: &[u32],
+    batch: usize,
+    heads: &[(usize, usize)],
+    kind: Ablation,
+    means: Option<&[CachedTensor]>,
+) -> Result<ActivationCache> {
+    let (nl, nh) = (backend.config().n_layers, backend.config().n_heads);
+    if let Some(&(l, h)) = heads.iter().find(|&&(l, h)| l >= nl || h >= nh) {
+        return Err(Error::config("head", format!("L{l}H{h} is not a head of this {nl}-layer, {nh}-head model")));
+    }
+    let mut hooks = HookSet::none();
+    for l in 0..nl {
+        let here: Vec<usize> = heads.iter().filter(|&&(hl, _)| hl == l).map(|&(_, h)| h).collect();
+        if here.is_empty() {
+            continue;
+        }
+        let mut m = vec![0.0f32; nh];
+        here.iter().for_each(|&h| m[h] = 1.0);
+        let mask = tensor(m, &[1, 1, nh, 1])?;
+        let fill = match kind {
+            Ablation::Zero => tensor(vec![0.0], &[1, 1, 1, 1])?,
+            Ablation::Mean => {
+                let mz = means.and_then(|m| m.get(l)).ok_or_else(|| Error::config("ablation", "mean ablation needs the mean activations (mean_z)"))?;
+                let mut shape = vec![1];
+                shape.extend(&mz.shape);
+                let fill = tensor(mz.data.clone(), &shape)?; // (1, T_mean, NH, HS)
+                let t = tokens.len() / batch.max(1);
+                if mz.shape[0] < t {
+                    return Err(Error::config("ablation", format!("the mean activations cover {} positions, the input has {t}", mz.shape[0])));
+                }
+                fill.narrow(1, 0, t)?
+            }
+        };
+        hooks = hooks.with(act_name("z", l), move |z| replace(&z, &mask, &fill));
+    }
+    run_with_hooks(backend, tokens, batch, hooks)
+}
+
+/// One head's ablation result.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeadAblation {
+    pub layer: usize,
+    pub head: usize,
+    pub zero: Outcome,
+    pub mean: Outcome,
+}
+
+/// The baseline and every head ablated alone, zero and mean.
+#[derive(Clone, Debug, Serialize)]
+pub struct AblationTable {
+    pub samples: usize,
+    pub baseline: Outcome,
+    pub heads: Vec<HeadAblation>,
+}
+
+/// Zero- and mean-ablates every head alone on `samples` fresh sequences of the task.
+pub fn ablation_table(backend: &CpuBackend, task: &TaskSpec, samples: usize, seed: u64) -> Result<AblationTable> {
+    let samples = samples.max(1);
+    let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
+    let means = mean_z(backend, &task.batch(seed, super::MEAN_ABLATION_STEP, samples), samples)?;
+    let baseline = outcome(task, &run_with_hooks(backend, &tokens, samples, HookSet::none())?);
+    let cfg = backend.config().clone();
+    let mut heads = Vec::new();
+    for l in 0..cfg.n_layers {
+        for h in 0..cfg.n_heads {
+            let zero = outcome(task, &run_ablated(backend, &tokens, samples, &[(l, h)], Ablation::Zero, None)?);
+            let mean = outcome(task, &run_ablated(backend, &tokens, samples, &[(l, h)], Ablation::Mean, Some(&means))?);
+            heads.push(HeadAblation { layer: l, head: h, zero, mean });
+        }
+    }
+    Ok(AblationTable { samples, baseline, heads })
+}
+
+/// One patch: replace `hook` (a residual hook (B, T, C) or `hook_z` (B, T, NH, HS)) at
+/// `positions` (all when empty) and, for hook_z, only head `head` (all heads when None).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Patch {
+    pub hook: String,
+    pub positions: Vec<usize>,
+    pub head: Option<usize>,
+}
+
+/// The mask (R, T, [NH,] 1) of rows `rows`, each a list of (position, head) cells to patch.
+fn patch_mask(rows: &[Vec<(usize, Option<usize>)>], t: usize, nh: Option<usize>) -> Result<Tensor> {
+    let k = nh.unwrap_or(1);
+    let mut m = vec![0.0f32; rows.len() * t * k];
+    for (r, cells) in rows.iter().enumerate() {
+        for &(p, h) in cells {
+            match h {
+                Some(h) => m[(r * t + p) * k + h] = 1.0,
+                None => (0..k).for_each(|h| m[(r * t + p) * k + h] = 1.0),
+            }
+        }
+    }
+    match nh {
+        Some(nh) => tensor(m, &[rows.len(), t, nh, 1]),
+        None => tensor(m, &[rows.len(), t, 1]),
+    }
+}
+
+fn check_pair(task: &TaskSpec, clean: &[u32], corrupted: &[u32]) -> Result<()> {
+    let t = task.seq_len();
+    if clean.len() != t || corrupted.len() != t {
+        return Err(Error::task(task.name(), format!("patching needs two whole sequences of {t} tokens (got {} and {})", clean.len(), corrupted.len())));
+    }
+    Ok(())
+}
+
+/// Runs `corrupted` once with every patch in `patches` taken from the clean run (the
+/// cache of `clean`); scores it against the clean targets.
+pub fn run_patched(backend: &CpuBackend, task: &TaskSpec, clean: &ActivationCache, corrupted: &[u32], patches: &[Patch]) -> Result<Outcome> {
+    check_pair(task, &clean.tokens, corrupted)?;
+    let t = task.seq_len();
+    let mut hooks = HookSet::none();
+    for pa in patches {
+        let src = clean.get(&pa.hook)?;
+        let is_z = src.shape.len() == 4;
+        let positions: Vec<usize> = if pa.positions.is_empty() { (0..t).collect() } else { pa.positions.clone() };
+        if let Some(&p) = positions.iter().find(|&&p| p >= t) {
+            return Err(Error::config("position", format!("{p} is outside the sequence (T = {t})")));
+        }
+        let cells: Vec<(usize, Option<usize>)> = positions.iter().map(|&p| (p, pa.head)).collect();
+        let mask = patch_mask(&[cells], t, is_z.then(|| src.shape[2]))?;
+        let fill = tensor(src.data.clone(), &src.shape)?;
+        hooks = hooks.with(pa.hook.clone(), move |x| replace(&x, &mask, &fill));
+    }
+    let cache = run_with_hooks(backend, corrupted, 1, hooks)?;
+    Ok(outcome_row(task, &cache.logits, 0, &clean.tokens))
+}
+
+/// Activation patching of one clean/corrupted pair at every site (see the module doc).
+#[derive(Clone, Debug, Serialize)]
+pub struct PatchReport {
+    /// the clean run and the unpatched corrupted run, both scored on the clean targets
+    pub clean: Outcome,
+    pub corrupted: Outcome,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub seq_len: usize,
+    /// (L, T) row-major: resid_pre of layer l patched at position p
+    pub resid_pre: Vec<Outcome>,
+    /// (L, NH): hook_z of head h patched at every position
+    pub head_out: Vec<Outcome>,
+    /// (L, NH, T): hook_z of head h patched at position p
+    pub head_out_by_pos: Vec<Outcome>,
+}
+
+/// Patches every site, batching the patches of one hook into one forward pass.
+pub fn activation_patching(backend: &CpuBackend, task: &TaskSpec, clean: &[u32], corrupted: &[u32]) -> Result<PatchReport> {
+    check_pair(task, clean, corrupted)?;
+    let cfg = backend.config().clone();
+    let (t, nl, nh) = (task.seq_len(), cfg.n_layers, cfg.n_heads);
+    let clean_cache = super::run_with_cache(backend, clean, 1)?;
+    let corrupted_run = run_with_hooks(backend, corrupted, 1, HookSet::none())?;
+    let score = |c: &ActivationCache, r| outcome_row(task, &c.logits, r, clean);
+    // Runs `rows` copies of the corrupted input, row r patched at its cells of `hook`.
+    let batch_patch = |hook: String, rows: Vec<Vec<(usize, Option<usize>)>>| -> Result<Vec<Outcome>> {
+        let src = clean_cache.get(&hook)?;
+        let is_z = src.shape.len() == 4;
+        let mask = patch_mask(&rows, t, is_z.then_some(nh))?;
+        let fill = tensor(src.data.clone(), &src.shape)?;
+        let tokens: Vec<u32> = corrupted.iter().copied().cycle().take(rows.len() * t).collect();
+        let hooks = HookSet::none().with(hook, move |x| replace(&x, &mask, &fill));
+        let c = run_with_hooks(backend, &tokens, rows.len(), hooks)?;
+        Ok((0..rows.len()).map(|r| score(&c, r)).collect())
+    };
+    let (mut resid_pre, mut head_out, mut head_out_by_pos) = (Vec::new(), Vec::new(), Vec::new());
+    for l in 0..nl {
+        resid_pre.extend(batch_patch(act_name("resid_pre", l), (0..t).map(|p| vec![(p, None)]).collect())?);
+        head_out.extend(batch_patch(act_name("z", l), (0..nh).map(|h| (0..t).map(|p| (p, Some(h))).collect()).collect())?);
+        head_out_by_pos.extend(batch_patch(act_name("z", l), (0..nh * t).map(|r| vec![(r % t, Some(r / t))]).collect())?);
+    }
+    Ok(PatchReport {
+        clean: score(&clean_cache, 0),
+        corrupted: score(&corrupted_run, 0),
+        n_layers: nl,
+        n_heads: nh,
+        seq_len: t,
+        resid_pre,
+        head_out,
+        head_out_by_pos,
+    })
+}
