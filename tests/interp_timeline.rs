@@ -2,7 +2,7 @@
 mod common;
 
 use toyformer::interp::report::model_report;
-use toyformer::interp::timeline::{capacity_for, timeline_point, SnapshotStore};
+use toyformer::interp::timeline::{capacity_for, snapshot_plan, timeline_point, SnapshotStore};
 
 #[test]
 fn store_keeps_an_even_grid_within_capacity() {
@@ -39,6 +39,9 @@ fn store_keeps_an_even_grid_within_capacity() {
     assert_eq!(capacity_for(1000, 10_000, 64), 10);
     assert_eq!(capacity_for(1000, 1_000_000, 64), 64);
     assert_eq!(capacity_for(1 << 30, 1000, 64), 2);
+    assert_eq!(snapshot_plan(81_000, 3000), (64, 32), "3000 / 64 = 46 → 32");
+    assert_eq!(snapshot_plan(81_000, 10), (64, 1));
+    assert_eq!(snapshot_plan(4_000_000, 1000), (4, 128), "16 MB each: 4 fit in 64 MiB");
 }
 
 #[test]

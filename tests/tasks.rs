@@ -489,3 +489,18 @@ fn solve_value_tokens_and_position_names() {
     assert_eq!(&names[..7], [">", "␣", "t1.1", "t1.2", "t1.3", "␣", "t2.1"]);
     assert_eq!(names.last().unwrap(), ".");
 }
+
+#[test]
+fn prompt_text_reads_back() {
+    for spec in [TaskSpec::Sort { n: 4, max_num: 20 }, ap3(), perm(4)] {
+        for i in 0..5 {
+            let seq = spec.sample(1, 2, i);
+            let text = spec.prompt_text(&seq);
+            let prompt = spec.parse_prompt(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(prompt, seq[..spec.prompt_len()], "{text}");
+            assert_eq!(spec.prompt_text(&prompt), text);
+        }
+    }
+    assert_eq!(ap3().prompt_text(&apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50)), "7 3 9 | 2 0 1");
+    assert_eq!(TaskSpec::Sort { n: 3, max_num: 10 }.prompt_text(&[10, 3]), "3", "short input: no panic");
+}

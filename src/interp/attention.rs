@@ -100,20 +100,17 @@ impl ScoreDecomposition {
 }
 
 /// (T, d_head) projections x W[h] of each part's rows (T, C); bias rows are b[h] repeated.
-fn project(parts: &[(Part, Vec<f32>)], w: &[f32], b: &[f32], t: usize, c: usize, hs: usize, h: usize) -> Vec<(Part, Mat)> {
-    let wh = &w[h * c * hs..(h + 1) * c * hs];
+fn project(parts: &[(Part, Vec<f32>)], w: &[f32], b: &[f32], t: usize, c: usize, hs: usize, h: usize) -> Result<Vec<(Part, Mat)>> {
+    let wh = Mat::new(c, hs, w[h * c * hs..(h + 1) * c * hs].to_vec())?;
     let bh = &b[h * hs..(h + 1) * hs];
-    let mut out: Vec<(Part, Mat)> = parts
-        .iter()
-        .map(|(part, x)| {
-            let m = Mat::from_fn(t, hs, |i, a| (0..c).map(|k| x[i * c + k] as f64 * wh[k * hs + a] as f64).sum::<f64>() as f32);
-            (*part, m)
-        })
-        .collect();
+    let mut out = Vec::new();
+    for (part, x) in parts {
+        out.push((*part, Mat::new(t, c, x.clone())?.matmul(&wh)?));
+    }
     if bh.iter().any(|&v| v != 0.0) {
         out.push((Part::Bias, Mat::from_fn(t, hs, |_, a| bh[a])));
     }
-    out
+    Ok(out)
 }
 
 /// Decomposes the scores of head (layer, h) on sequence `b` of `cache` (see the module
@@ -143,14 +140,13 @@ pub fn decompose_scores(pw: &Weights, cache: &ActivationCache, b: usize, layer: 
         parts.push((Part::Prev, prev));
     }
     let g = |n: &str| pw.get(&format!("blocks.{layer}.attn.{n}"));
-    let q = project(&parts, g("W_Q")?, g("b_Q")?, t, c, hs, h);
-    let k = project(&parts, g("W_K")?, g("b_K")?, t, c, hs, h);
-    let s = 1.0 / (hs as f64).sqrt();
+    let q = project(&parts, g("W_Q")?, g("b_Q")?, t, c, hs, h)?;
+    let k = project(&parts, g("W_K")?, g("b_K")?, t, c, hs, h)?;
+    let s = 1.0 / (hs as f32).sqrt();
     let mut terms = Vec::new();
     for (qp, qm) in &q {
         for (kp, km) in &k {
-            let scores = Mat::from_fn(t, t, |i, j| ((0..hs).map(|a| qm.at(i, a) as f64 * km.at(j, a) as f64).sum::<f64>() * s) as f32);
-            terms.push(ScoreTerm { query: *qp, key: *kp, scores });
+            terms.push(ScoreTerm { query: *qp, key: *kp, scores: qm.matmul(&km.transpose())?.scale(s) });
         }
     }
     Ok(ScoreDecomposition { layer, head: h, terms })

@@ -86,22 +86,22 @@ pub fn unembed(w: &Weights) -> Result<Mat> {
     mat(w, "unembed.W_U", w.cfg.d_model, w.cfg.d_vocab_out)
 }
 
-/// W_OV = W_V[h] W_O[h], (C, C); TL's `model.OV[layer, h]`.
-pub fn w_ov(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
+/// One head's weight matrix: `W_Q`, `W_K`, `W_V` (C, HS) or `W_O` (HS, C).
+pub fn head_weight(w: &Weights, layer: usize, h: usize, which: &str) -> Result<Mat> {
     check_head(w, layer, h)?;
     let (c, hs) = (w.cfg.d_model, w.cfg.d_head);
-    let v = head(w, &format!("blocks.{layer}.attn.W_V"), h, c, hs)?;
-    let o = head(w, &format!("blocks.{layer}.attn.W_O"), h, hs, c)?;
-    v.matmul(&o)
+    let (a, b) = if which == "W_O" { (hs, c) } else { (c, hs) };
+    head(w, &format!("blocks.{layer}.attn.{which}"), h, a, b)
+}
+
+/// W_OV = W_V[h] W_O[h], (C, C); TL's `model.OV[layer, h]`.
+pub fn w_ov(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
+    head_weight(w, layer, h, "W_V")?.matmul(&head_weight(w, layer, h, "W_O")?)
 }
 
 /// W_QK = W_Q[h] W_K[h]ᵀ, (C, C); TL's `model.QK[layer, h]` (no 1/sqrt(d_head)).
 pub fn w_qk(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
-    check_head(w, layer, h)?;
-    let (c, hs) = (w.cfg.d_model, w.cfg.d_head);
-    let q = head(w, &format!("blocks.{layer}.attn.W_Q"), h, c, hs)?;
-    let k = head(w, &format!("blocks.{layer}.attn.W_K"), h, c, hs)?;
-    q.matmul(&k.transpose())
+    head_weight(w, layer, h, "W_Q")?.matmul(&head_weight(w, layer, h, "W_K")?.transpose())
 }
 
 /// Full OV circuit from `src` embeddings to the logits: E W_OV W_U, (rows of E, d_vocab_out).
@@ -152,7 +152,8 @@ impl Path {
                 return Err(Error::config("path", format!("{}: the heads of a path must be in increasing layers", self.label())));
             }
             last = Some(l);
-            m = m.matmul(&w_ov(w, l, h)?)?;
+            // (E W_V) W_O: cheaper than forming W_OV (C, C) when d_head < d_model
+            m = m.matmul(&head_weight(w, l, h, "W_V")?)?.matmul(&head_weight(w, l, h, "W_O")?)?;
         }
         Ok(m)
     }
@@ -174,7 +175,10 @@ pub fn full_qk_path(w: &Weights, layer: usize, h: usize, q: &Path, k: &Path) -> 
         }
     }
     let s = 1.0 / (w.cfg.d_head as f32).sqrt();
-    Ok(q.matrix(w)?.matmul(&w_qk(w, layer, h)?)?.matmul(&k.matrix(w)?.transpose())?.scale(s))
+    // (q-path W_Q) (k-path W_K)ᵀ: the factored form of q-path W_QK k-pathᵀ
+    let qs = q.matrix(w)?.matmul(&head_weight(w, layer, h, "W_Q")?)?;
+    let ks = k.matrix(w)?.matmul(&head_weight(w, layer, h, "W_K")?)?;
+    Ok(qs.matmul(&ks.transpose())?.scale(s))
 }
 
 /// The OV circuit along a path ending at its last head, read out by W_U:
@@ -201,10 +205,11 @@ pub enum Composition {
 
 /// TL's composition score (`HookedTransformer.all_composition_scores`,
 /// `utils.composition_scores`): ‖W_A W_B‖_F / (‖W_A‖_F ‖W_B‖_F) with W_A = W_OV of the
-/// earlier head and W_B = W_QK (Q), W_QKᵀ (K) or W_OV (V) of the later one. It is 1 when
-/// B reads exactly the subspace A writes, about sqrt(d_head / d_model)-ish small for
-/// unrelated random heads; compare heads with each other, not with an absolute bar.
-/// Errors unless `a` is in an earlier layer than `b`.
+/// earlier head and W_B = W_QK (Q), W_QKᵀ (K) or W_OV (V) of the later one. It is at
+/// most 1 and is larger the more of what A writes B reads; random heads already score
+/// well above 0 (a baseline that depends on d_model and d_head), so compare heads with
+/// each other rather than with an absolute bar. Errors unless `a` is in an earlier layer
+/// than `b`.
 pub fn composition_score(w: &Weights, kind: Composition, a: (usize, usize), b: (usize, usize)) -> Result<f64> {
     if a.0 >= b.0 {
         return Err(Error::config("layer", format!("composition needs the first head in an earlier layer (got L{}H{} → L{}H{})", a.0, a.1, b.0, b.1)));

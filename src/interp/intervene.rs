@@ -164,17 +164,24 @@ pub fn ablation_table(backend: &CpuBackend, task: &TaskSpec, samples: usize, see
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
     let means = mean_z(backend, &task.batch(seed, super::MEAN_ABLATION_STEP, samples), samples)?;
-    let baseline = outcome(task, &run_with_hooks(backend, &tokens, samples, HookSet::none())?);
+    let clean = run_with_hooks(backend, &tokens, samples, HookSet::none())?;
+    ablation_table_on(backend, task, &clean, &means)
+}
+
+/// [`ablation_table`] on the sequences of `clean` (a cache of them, for the baseline)
+/// with mean activations `means` from [`mean_z`].
+pub fn ablation_table_on(backend: &CpuBackend, task: &TaskSpec, clean: &ActivationCache, means: &[CachedTensor]) -> Result<AblationTable> {
     let cfg = backend.config().clone();
+    let (tokens, b) = (&clean.tokens, clean.batch);
     let mut heads = Vec::new();
     for l in 0..cfg.n_layers {
         for h in 0..cfg.n_heads {
-            let zero = outcome(task, &run_ablated(backend, &tokens, samples, &[(l, h)], Ablation::Zero, None)?);
-            let mean = outcome(task, &run_ablated(backend, &tokens, samples, &[(l, h)], Ablation::Mean, Some(&means))?);
+            let zero = outcome(task, &run_ablated(backend, tokens, b, &[(l, h)], Ablation::Zero, None)?);
+            let mean = outcome(task, &run_ablated(backend, tokens, b, &[(l, h)], Ablation::Mean, Some(means))?);
             heads.push(HeadAblation { layer: l, head: h, zero, mean });
         }
     }
-    Ok(AblationTable { samples, baseline, heads })
+    Ok(AblationTable { samples: b, baseline: outcome(task, clean), heads })
 }
 
 /// One patch: replace `hook` (a residual hook (B, T, C) or `hook_z` (B, T, NH, HS)) at

@@ -1,5 +1,5 @@
 //! A small dense row-major f32 matrix for circuit analysis (matrices here are at most a
-//! few thousand on a side; products accumulate in f64).
+//! few thousand on a side). Products go through candle; eigenvalues through nalgebra (f64).
 
 use crate::error::{Error, Result};
 
@@ -49,29 +49,20 @@ impl Mat {
         Mat { rows: self.cols, cols: self.rows, data: d }
     }
 
-    /// self (R, K) @ other (K, C) → (R, C), accumulated in f64.
+    /// self (R, K) @ other (K, C) → (R, C), through candle's CPU matmul (f32, blocked
+    /// and vectorised: several times faster than a plain loop, in wasm too).
     pub fn matmul(&self, other: &Mat) -> Result<Mat> {
         if self.cols != other.rows {
             return Err(Error::Backend(format!("matmul {}x{} @ {}x{}", self.rows, self.cols, other.rows, other.cols)));
         }
-        let mut out = vec![0.0f32; self.rows * other.cols];
-        let mut acc = vec![0.0f64; other.cols];
-        for r in 0..self.rows {
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for k in 0..self.cols {
-                let a = self.at(r, k) as f64;
-                if a == 0.0 {
-                    continue;
-                }
-                for (c, o) in other.row(k).iter().enumerate() {
-                    acc[c] += a * *o as f64;
-                }
-            }
-            for (c, a) in acc.iter().enumerate() {
-                out[r * other.cols + c] = *a as f32;
-            }
+        if self.rows == 0 || other.cols == 0 || self.cols == 0 {
+            return Ok(Mat::zeros(self.rows, other.cols));
         }
-        Ok(Mat { rows: self.rows, cols: other.cols, data: out })
+        let dev = candle_core::Device::Cpu;
+        let a = candle_core::Tensor::from_slice(&self.data, (self.rows, self.cols), &dev)?;
+        let b = candle_core::Tensor::from_slice(&other.data, (other.rows, other.cols), &dev)?;
+        let data = a.matmul(&b)?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Mat { rows: self.rows, cols: other.cols, data })
     }
 
     /// The top-left (r, c) block.

@@ -13,6 +13,8 @@
 //! - [`intervene`]: zero/mean ablation of heads and activation patching, through hooks.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
+//! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
+//!   selected one, and every analysis as one method.
 //!
 //! Conventions used throughout:
 //! - Weight-based analyses of a LayerNorm model run on TL-processed weights
@@ -32,6 +34,7 @@ pub mod process;
 pub mod report;
 pub mod scores;
 pub mod timeline;
+pub mod workbench;
 
 pub use cache::{act_name, run_with_cache, run_with_cache_weights, run_with_hooks, ActivationCache, HookSet};
 pub use mat::Mat;

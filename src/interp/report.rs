@@ -1,7 +1,7 @@
 //! One summary of a model on a task, per head: what the `circuits` example prints and the
 //! page's Scores table shows.
 
-use super::cache::run_with_cache;
+use super::cache::{run_with_cache, ActivationCache};
 use super::circuits::{all_composition_scores, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block, Composition, Embed};
 use super::dla::{direct_logit_attribution, DlaReport};
 use super::intervene::{outcome, Outcome};
@@ -64,14 +64,20 @@ pub fn model_report(w: &Weights, task: &TaskSpec, samples: usize, seed: u64) -> 
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
     let cache = run_with_cache(&backend, &tokens, samples)?;
-    let mass = attention_mass(task, &cache)?;
-    let dla = direct_logit_attribution(&pw, task, &cache)?;
+    model_report_from(&pw, task, &cache)
+}
+
+/// [`model_report`] from processed weights `pw` and a full cache of task sequences run
+/// with them.
+pub fn model_report_from(pw: &Weights, task: &TaskSpec, cache: &ActivationCache) -> Result<ModelReport> {
+    let mass = attention_mass(task, cache)?;
+    let dla = direct_logit_attribution(pw, task, cache)?;
     let ids = task.value_tokens();
     let mut heads = Vec::new();
     for m in &mass {
         let (l, h) = (m.layer, m.head);
-        let ov = token_block(&full_ov(&pw, l, h, Embed::Token)?, ids.clone())?;
-        let qk = full_qk(&pw, l, h, Embed::Token, Embed::Token)?;
+        let ov = token_block(&full_ov(pw, l, h, Embed::Token)?, ids.clone())?;
+        let qk = full_qk(pw, l, h, Embed::Token, Embed::Token)?;
         heads.push(HeadReport {
             layer: l,
             head: h,
@@ -83,14 +89,14 @@ pub fn model_report(w: &Weights, task: &TaskSpec, samples: usize, seed: u64) -> 
             dla: dla.get(&format!("L{l}H{h}")).unwrap_or(0.0),
         });
     }
-    let composition = if w.cfg.n_layers >= 2 {
+    let composition = if pw.cfg.n_layers >= 2 {
         Some(CompositionReport {
-            q: all_composition_scores(&pw, Composition::Q)?,
-            k: all_composition_scores(&pw, Composition::K)?,
-            v: all_composition_scores(&pw, Composition::V)?,
+            q: all_composition_scores(pw, Composition::Q)?,
+            k: all_composition_scores(pw, Composition::K)?,
+            v: all_composition_scores(pw, Composition::V)?,
         })
     } else {
         None
     };
-    Ok(ModelReport { task: task.clone(), model: w.cfg.clone(), samples, eval: outcome(task, &cache), heads, dla, composition })
+    Ok(ModelReport { task: task.clone(), model: pw.cfg.clone(), samples: cache.batch, eval: outcome(task, cache), heads, dla, composition })
 }

@@ -9,7 +9,7 @@
 //! replaces it; the newest snapshot is always kept (as that tail when thinning takes it off
 //! the grid). The page's worker and the page's store run the same rule.
 
-use super::cache::{run_with_hooks, HookSet};
+use super::cache::{run_with_hooks, ActivationCache, HookSet};
 use super::circuits::{diagonal_fraction, eigen_copying_score, full_ov, token_block, Embed};
 use super::process::process_weights;
 use super::scores::attention_mass;
@@ -114,6 +114,21 @@ pub fn capacity_for(bytes_each: usize, budget_bytes: usize, capacity: usize) -> 
     (budget_bytes / bytes_each.max(1)).clamp(2, capacity.max(2))
 }
 
+/// Snapshot memory budget of a run: 64 MiB of weights.
+pub const SNAPSHOT_BUDGET_BYTES: usize = 64 << 20;
+/// Most snapshots of a run.
+pub const MAX_SNAPSHOTS: usize = 64;
+
+/// (capacity, first spacing) for a run of `total_steps` of a model with `n_params` f32
+/// parameters: as many snapshots as fit [`SNAPSHOT_BUDGET_BYTES`] (at most
+/// [`MAX_SNAPSHOTS`]), first spaced by the largest power of two ≤ total / capacity, so the
+/// store thins at most once or twice over the run.
+pub fn snapshot_plan(n_params: usize, total_steps: u64) -> (usize, u64) {
+    let capacity = capacity_for(4 * n_params, SNAPSHOT_BUDGET_BYTES, MAX_SNAPSHOTS);
+    let per = (total_steps / capacity as u64).max(1);
+    (capacity, 1u64 << (63 - per.leading_zeros()))
+}
+
 /// One head's scores at one snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HeadPoint {
@@ -142,10 +157,15 @@ pub fn timeline_point(w: &Weights, step: u64, task: &TaskSpec, samples: usize, s
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
     let cache = run_with_hooks(&backend, &tokens, samples, HookSet::recording(|n| n.ends_with("hook_pattern")))?;
-    let mass = attention_mass(task, &cache)?;
+    timeline_point_from(&pw, &cache, step, task)
+}
+
+/// [`timeline_point`] from processed weights and a cache (with the patterns) of task
+/// sequences run with them.
+pub fn timeline_point_from(pw: &Weights, cache: &ActivationCache, step: u64, task: &TaskSpec) -> Result<TimelinePoint> {
     let mut heads = Vec::new();
-    for m in mass {
-        let ov = token_block(&full_ov(&pw, m.layer, m.head, Embed::Token)?, task.value_tokens())?;
+    for m in attention_mass(task, cache)? {
+        let ov = token_block(&full_ov(pw, m.layer, m.head, Embed::Token)?, task.value_tokens())?;
         heads.push(HeadPoint {
             layer: m.layer,
             head: m.head,

@@ -325,6 +325,21 @@ impl TaskSpec {
         r.map_err(|msg| Error::task(self.name(), msg))
     }
 
+    /// The text [`parse_prompt`](Self::parse_prompt) reads back into the prompt of `tokens`
+    /// (a prompt or a whole sequence): sort `"3 1 4"`, apply-perm `"7 3 9 | 2 0 1"`,
+    /// permutations `"abcd"`. Ids outside the vocabulary show as `?<id>`.
+    pub fn prompt_text(&self, tokens: &[u32]) -> String {
+        let vocab = self.vocab();
+        let label = |t: &u32| vocab.get(*t as usize).cloned().unwrap_or_else(|| format!("?{t}"));
+        let join = |ts: &[u32], sep: &str| ts.iter().map(label).collect::<Vec<_>>().join(sep);
+        let get = |a: usize, b: usize| tokens.get(a.min(tokens.len())..b.min(tokens.len())).unwrap_or(&[]);
+        match *self {
+            TaskSpec::Sort { n, .. } => join(get(1, n + 1), " "),
+            TaskSpec::ApplyPerm { k, .. } => format!("{} | {}", join(get(1, k + 1), " "), join(get(k + 2, 2 * k + 2), " ")),
+            TaskSpec::Permutations { n } => join(get(2, n + 2), ""),
+        }
+    }
+
     /// Human-readable tokens: permutations concatenates the characters (`"> abc acb."`);
     /// the others join the labels with spaces (`"BOS 3 1 MID 1 3"`). Ids outside the
     /// vocabulary show as `?<id>`.
