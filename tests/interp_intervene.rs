@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use toyformer::cpu::CpuBackend;
 use toyformer::interp::intervene::{ablation_table, activation_patching, mean_z, outcome, run_ablated, run_patched, Ablation, Outcome, Patch};
-use toyformer::interp::{act_name, run_with_cache};
+use toyformer::interp::{act_name, run_with_cache, run_with_hooks, HookSet};
 use toyformer::tasks::sort;
 
 fn same(a: Outcome, b: Outcome, what: &str) {
@@ -46,16 +46,16 @@ fn mean_ablation_substitutes_the_batch_mean() {
     let b = CpuBackend::for_inference(&w).unwrap();
     let one = task.batch(2, 0, 1);
     // The mean over a batch of one sequence is that sequence's own z: nothing changes.
-    let means = mean_z(&b, &one, 1).unwrap();
     let clean = run_with_cache(&b, &one, 1).unwrap();
+    let means = mean_z(&clean).unwrap();
     let abl = run_ablated(&b, &one, 1, &[(0, 0), (1, 1)], Ablation::Mean, Some(&means)).unwrap();
     for (x, y) in abl.logits.data.iter().zip(&clean.logits.data) {
         assert!((x - y).abs() < 1e-4, "{x} vs {y}");
     }
     // Over a batch of 4 the substituted value is the plain mean of the cached z.
     let four = task.batch(2, 1, 4);
-    let means = mean_z(&b, &four, 4).unwrap();
     let z = run_with_cache(&b, &four, 4).unwrap();
+    let means = mean_z(&z).unwrap();
     let z1 = z.get(&act_name("z", 1)).unwrap(); // (4, 8, 2, 4)
     for i in 0..8 * 2 * 4 {
         let want: f64 = (0..4).map(|s| z1.data[s * 64 + i] as f64).sum::<f64>() / 4.0;
@@ -64,6 +64,7 @@ fn mean_ablation_substitutes_the_batch_mean() {
     let ab = run_ablated(&b, &four, 4, &[(1, 0)], Ablation::Mean, Some(&means)).unwrap();
     assert!(ab.logits.data.iter().zip(&z.logits.data).any(|(a, c)| (a - c).abs() > 1e-3), "mean ablation changes something");
     assert!(run_ablated(&b, &four, 4, &[(1, 0)], Ablation::Mean, None).is_err());
+    assert!(mean_z(&run_with_hooks(&b, &four, 4, HookSet::none()).unwrap()).is_err());
     assert!(run_ablated(&b, &four, 4, &[(2, 0)], Ablation::Zero, None).unwrap_err().to_string().contains("L2H0"));
 }
 

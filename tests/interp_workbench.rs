@@ -35,6 +35,10 @@ fn every_view_of_the_seed_003_model() {
     let qk = wb.qk(0, 0, &[], &[]).unwrap();
     assert_eq!((qk.tok_tok.rows, qk.tok_pos.cols, qk.pos_tok.rows, qk.pos_pos.cols), (52, 22, 22, 22));
     assert_eq!(qk.argmax.histogram.iter().find(|(o, _)| *o == 1).unwrap().1, 31);
+    // by position alone, the sorter's predicted positions prefer the prompt to the answer so far
+    let pref = qk.prompt_preference.unwrap();
+    assert!(pref > 1.0, "pos·pos prompt preference {pref}");
+    assert_eq!(qk.prompt_len, 12);
     assert!(wb.qk(0, 0, &[(0, 0)], &[]).is_err(), "a path must end before the reading head");
     let ov = wb.ov(&[(0, 0)]).unwrap();
     assert_eq!(ov.diagonal_fraction, 1.0);
@@ -92,6 +96,7 @@ fn snapshots_of_a_run() {
     assert_eq!(wb.select(Some(45)).unwrap(), 40);
     let a40 = wb.ov(&[(0, 1)]).unwrap();
     assert_eq!(wb.select(Some(39)).unwrap(), 0);
+    assert_eq!(wb.select(None).unwrap(), 65);
     let a0 = wb.ov(&[(0, 1)]).unwrap();
     assert_ne!(a40.token, a0.token, "the timeline position changes the circuit shown");
     let want = toyformer::interp::circuits::full_ov(&common::random_model(1, 2, false, false, false, 40), 0, 1, toyformer::interp::circuits::Embed::Token).unwrap();

@@ -5,15 +5,15 @@
 //! - **Zero ablation** of head h in layer l replaces `blocks.{l}.attn.hook_z[:, :, h, :]`
 //!   by 0, which removes the head's z W_O from `hook_attn_out` (b_O stays; tested equal to
 //!   zeroing W_O[h]).
-//! - **Mean ablation** replaces it by the mean of hook_z[:, :, h, :] over a separate batch
-//!   of fresh samples ([`super::MEAN_ABLATION_STEP`]), per position: the head keeps its
-//!   average contribution and loses what depends on this input.
+//! - **Mean ablation** replaces it by the mean of hook_z[:, :, h, :] over the batch of
+//!   fresh samples being scored, per position (as TL's tutorials do): the head keeps its
+//!   average contribution and loses what depends on the particular input.
 //! - **Activation patching** (TL's `patching.get_act_patch_*`): run the clean input with a
 //!   cache, then the corrupted input with one activation replaced by its clean value, and
 //!   score the corrupted run against the **clean** sequence's targets. Sites: the residual
 //!   stream `blocks.{l}.hook_resid_pre` at one position (layer × position), a head's output
 //!   `hook_z[:, :, h]` at all positions (layer × head), and at one position (layer × head ×
-//!   position). Many patches run as one batch: row r of the batch carries patch r.
+//!   position). The patches of one layer run as one batch: row r carries patch r.
 //!
 //! Every result is an [`Outcome`]: mean cross-entropy and greedy accuracy over the task's
 //! predicted positions.
@@ -66,10 +66,10 @@ pub enum Ablation {
     Mean,
 }
 
-/// Mean of `hook_z` over the batch, per layer: (T, NH, HS) each; the values mean ablation
-/// substitutes.
-pub fn mean_z(backend: &CpuBackend, tokens: &[u32], batch: usize) -> Result<Vec<CachedTensor>> {
-    let cache = run_with_hooks(backend, tokens, batch, HookSet::recording(|n| n.ends_with("attn.hook_z")))?;
+/// Mean of `hook_z` over the batch of a cache holding it, per layer: (T, NH, HS) each;
+/// the values mean ablation substitutes.
+pub fn mean_z(cache: &ActivationCache) -> Result<Vec<CachedTensor>> {
+    let batch = cache.batch.max(1);
     let mut out = Vec::new();
     let mut l = 0;
     while cache.has(&act_name("z", l)) {
@@ -83,6 +83,9 @@ pub fn mean_z(backend: &CpuBackend, tokens: &[u32], batch: usize) -> Result<Vec<
         }
         out.push(CachedTensor { shape: z.shape[1..].to_vec(), data: m.iter().map(|&x| (x / batch as f64) as f32).collect() });
         l += 1;
+    }
+    if out.is_empty() {
+        return Err(Error::config("hook", "mean ablation needs hook_z in the cache"));
     }
     Ok(out)
 }
@@ -163,9 +166,8 @@ pub struct AblationTable {
 pub fn ablation_table(backend: &CpuBackend, task: &TaskSpec, samples: usize, seed: u64) -> Result<AblationTable> {
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
-    let means = mean_z(backend, &task.batch(seed, super::MEAN_ABLATION_STEP, samples), samples)?;
-    let clean = run_with_hooks(backend, &tokens, samples, HookSet::none())?;
-    ablation_table_on(backend, task, &clean, &means)
+    let clean = run_with_hooks(backend, &tokens, samples, HookSet::recording(|n| n.ends_with("attn.hook_z")))?;
+    ablation_table_on(backend, task, &clean, &mean_z(&clean)?)
 }
 
 /// [`ablation_table`] on the sequences of `clean` (a cache of them, for the baseline)
@@ -258,34 +260,52 @@ pub struct PatchReport {
     pub head_out_by_pos: Vec<Outcome>,
 }
 
-/// Patches every site, batching the patches of one hook into one forward pass.
+/// Patches every site. All patches of one layer (and the unpatched corrupted run) go in
+/// one forward pass: row r of the batch carries patch r, the hooks' masks are zero on the
+/// rows of the other sites.
 pub fn activation_patching(backend: &CpuBackend, task: &TaskSpec, clean: &[u32], corrupted: &[u32]) -> Result<PatchReport> {
     check_pair(task, clean, corrupted)?;
     let cfg = backend.config().clone();
     let (t, nl, nh) = (task.seq_len(), cfg.n_layers, cfg.n_heads);
     let clean_cache = super::run_with_cache(backend, clean, 1)?;
-    let corrupted_run = run_with_hooks(backend, corrupted, 1, HookSet::none())?;
-    let score = |c: &ActivationCache, r| outcome_row(task, &c.logits, r, clean);
-    // Runs `rows` copies of the corrupted input, row r patched at its cells of `hook`.
-    let batch_patch = |hook: String, rows: Vec<Vec<(usize, Option<usize>)>>| -> Result<Vec<Outcome>> {
-        let src = clean_cache.get(&hook)?;
-        let is_z = src.shape.len() == 4;
-        let mask = patch_mask(&rows, t, is_z.then_some(nh))?;
-        let fill = tensor(src.data.clone(), &src.shape)?;
-        let tokens: Vec<u32> = corrupted.iter().copied().cycle().take(rows.len() * t).collect();
-        let hooks = HookSet::none().with(hook, move |x| replace(&x, &mask, &fill));
-        let c = run_with_hooks(backend, &tokens, rows.len(), hooks)?;
-        Ok((0..rows.len()).map(|r| score(&c, r)).collect())
-    };
     let (mut resid_pre, mut head_out, mut head_out_by_pos) = (Vec::new(), Vec::new(), Vec::new());
+    let mut corrupted_run = None;
     for l in 0..nl {
-        resid_pre.extend(batch_patch(act_name("resid_pre", l), (0..t).map(|p| vec![(p, None)]).collect())?);
-        head_out.extend(batch_patch(act_name("z", l), (0..nh).map(|h| (0..t).map(|p| (p, Some(h))).collect()).collect())?);
-        head_out_by_pos.extend(batch_patch(act_name("z", l), (0..nh * t).map(|r| vec![(r % t, Some(r / t))]).collect())?);
+        // rows: [unpatched (layer 0 only)] T × resid_pre at p, NH × z of head h, NH·T × z of (h, p)
+        let base = usize::from(l == 0);
+        let resid_rows: Vec<Vec<(usize, Option<usize>)>> = (0..t).map(|p| vec![(p, None)]).collect();
+        let head_rows: Vec<Vec<(usize, Option<usize>)>> = (0..nh).map(|h| (0..t).map(|p| (p, Some(h))).collect()).collect();
+        let by_pos_rows: Vec<Vec<(usize, Option<usize>)>> = (0..nh * t).map(|r| vec![(r % t, Some(r / t))]).collect();
+        let n_rows = base + t + nh + nh * t;
+        let pad = |before: usize, rows: Vec<Vec<(usize, Option<usize>)>>| {
+            let mut all = vec![Vec::new(); before];
+            all.extend(rows);
+            all.resize(n_rows, Vec::new());
+            all
+        };
+        let resid_mask = patch_mask(&pad(base, resid_rows), t, None)?;
+        let mut z_rows = head_rows;
+        z_rows.extend(by_pos_rows);
+        let z_mask = patch_mask(&pad(base + t, z_rows), t, Some(nh))?;
+        let src_r = clean_cache.get(&act_name("resid_pre", l))?;
+        let src_z = clean_cache.get(&act_name("z", l))?;
+        let (fill_r, fill_z) = (tensor(src_r.data.clone(), &src_r.shape)?, tensor(src_z.data.clone(), &src_z.shape)?);
+        let tokens: Vec<u32> = corrupted.iter().copied().cycle().take(n_rows * t).collect();
+        let hooks = HookSet::none()
+            .with(act_name("resid_pre", l), move |x| replace(&x, &resid_mask, &fill_r))
+            .with(act_name("z", l), move |x| replace(&x, &z_mask, &fill_z));
+        let c = run_with_hooks(backend, &tokens, n_rows, hooks)?;
+        let score = |r: usize| outcome_row(task, &c.logits, r, clean);
+        if l == 0 {
+            corrupted_run = Some(score(0));
+        }
+        resid_pre.extend((base..base + t).map(score));
+        head_out.extend((base + t..base + t + nh).map(score));
+        head_out_by_pos.extend((base + t + nh..n_rows).map(score));
     }
     Ok(PatchReport {
-        clean: score(&clean_cache, 0),
-        corrupted: score(&corrupted_run, 0),
+        clean: outcome_row(task, &clean_cache.logits, 0, clean),
+        corrupted: corrupted_run.ok_or_else(|| Error::Backend("a model without layers".into()))?,
         n_layers: nl,
         n_heads: nh,
         seq_len: t,

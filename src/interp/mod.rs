@@ -42,5 +42,3 @@ pub use mat::Mat;
 /// The data-stream step of the fresh samples analyses average over (below evaluation's
 /// offset and the page's shown samples, far above any training step).
 pub const ANALYSIS_STEP: u64 = crate::train::eval::EVAL_STEP_OFFSET - 16;
-/// The step of the separate batch whose mean activations mean-ablation substitutes.
-pub const MEAN_ABLATION_STEP: u64 = crate::train::eval::EVAL_STEP_OFFSET - 17;

@@ -93,6 +93,12 @@ pub struct QkView {
     pub position_names: Vec<String>,
     /// argmax key − query summary of tok·tok over the task's value tokens
     pub argmax: OffsetSummary,
+    /// prompt length: positions ≥ this hold the answer so far (for sort: after MID)
+    pub prompt_len: usize,
+    /// pos·pos: mean over predicted query positions p of (mean score of prompt keys −
+    /// mean score of answer keys ≤ p); positive when the head prefers the prompt by
+    /// position alone. None when no predicted position sees an answer key.
+    pub prompt_preference: Option<f64>,
     pub value_tokens: (usize, usize),
 }
 
@@ -180,15 +186,20 @@ impl Workbench {
         self.store.steps()
     }
 
+    /// The newest snapshot at or before `step` (the oldest one when all are later).
     fn weights_at(&self, step: u64) -> Result<(u64, Weights)> {
-        let s = self.store.at_or_before(step).ok_or_else(|| Error::config("step", format!("no snapshot at or before step {step}")))?;
+        let s = self
+            .store
+            .at_or_before(step)
+            .or_else(|| self.store.get(0))
+            .ok_or_else(|| Error::config("step", "no snapshot yet (train first, or load a model)"))?;
         let mut w = Weights::zeros(&self.cfg)?;
         w.data.clone_from(&s.data);
         Ok((s.step, w))
     }
 
-    /// Selects the newest snapshot at or before `step` (the newest of all for None);
-    /// returns its step. Reselecting the same snapshot keeps what was computed.
+    /// Selects the newest snapshot at or before `step` (the newest of all for None; the
+    /// oldest when every snapshot is later); returns its step. Reselecting the same snapshot keeps what was computed.
     pub fn select(&mut self, step: Option<u64>) -> Result<u64> {
         let (s, w) = self.weights_at(step.unwrap_or(u64::MAX))?;
         if self.current.as_ref().is_some_and(|c| c.step == s) {
@@ -286,8 +297,22 @@ impl Workbench {
         let path = |e: Embed, through: &[(usize, usize)]| Path { embed: e, through: through.to_vec() };
         let panel = |q: Embed, k: Embed| full_qk_path(&cur.pw, layer, head, &path(q, q_through), &path(k, k_through));
         let tok_tok = panel(Embed::Token, Embed::Token)?;
+        let pos_pos = panel(Embed::Pos, Embed::Pos)?;
         let ids = self.task.value_tokens();
+        let prompt_len = self.task.prompt_len();
+        let gaps: Vec<f64> = self
+            .task
+            .pred_positions()
+            .into_iter()
+            .filter(|&p| p >= prompt_len)
+            .map(|p| {
+                let mean = |ks: std::ops::Range<usize>| ks.clone().map(|k| pos_pos.at(p, k) as f64).sum::<f64>() / ks.len() as f64;
+                mean(0..prompt_len) - mean(prompt_len..p + 1)
+            })
+            .collect();
         Ok(QkView {
+            prompt_len,
+            prompt_preference: (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64),
             step: cur.step,
             layer,
             head,
@@ -298,7 +323,7 @@ impl Workbench {
             tok_tok,
             tok_pos: panel(Embed::Token, Embed::Pos)?,
             pos_tok: panel(Embed::Pos, Embed::Token)?,
-            pos_pos: panel(Embed::Pos, Embed::Pos)?,
+            pos_pos,
             token_labels: self.task.vocab(),
             position_names: self.task.position_names(),
             value_tokens: (ids.start, ids.end),
@@ -338,13 +363,11 @@ impl Workbench {
         Ok(cur.report.as_ref().expect("just computed"))
     }
 
-    /// The mean activations of the selected snapshot (computed once).
+    /// The mean hook_z over the fresh samples of the selected snapshot (computed once).
     fn ensure_means(&mut self) -> Result<()> {
-        let (task, opts) = (&self.task, &self.opts);
         let cur = self.current.as_mut().ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
         if cur.means.is_none() {
-            let mt = task.batch(opts.seed, super::MEAN_ABLATION_STEP, opts.samples);
-            cur.means = Some(mean_z(&cur.backend, &mt, opts.samples)?);
+            cur.means = Some(mean_z(&cur.cache)?);
         }
         Ok(())
     }
