@@ -89,7 +89,10 @@ fn snapshots_of_a_run() {
     assert!(wb.add_snapshot(65, vec![0.0; n], true).unwrap());
     assert!(wb.add_snapshot(70, vec![0.0; 3], false).unwrap_err().to_string().contains(&n.to_string()));
     assert!(wb.add_snapshot(80, vec![f32::NAN; n], false).is_err());
+    assert_eq!(wb.timeline_fill(1).unwrap(), 2, "one computed, the newest first");
+    assert_eq!(wb.timeline_points().iter().map(|p| p.step).collect::<Vec<_>>(), vec![65]);
     let tl = wb.timeline().unwrap();
+    assert_eq!(wb.timeline_fill(5).unwrap(), 0);
     // the final (tail) snapshot counts too: 0 20 40 60 65 thins to 0 40 65
     assert_eq!(tl.iter().map(|p| p.step).collect::<Vec<_>>(), vec![0, 40, 65]);
     assert_eq!(wb.steps(), vec![0, 40, 65]);

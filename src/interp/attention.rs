@@ -12,8 +12,8 @@
 //! without LayerNorm). For an LN model this is on TL-processed weights, where LN is just
 //! centring and division by s and the writing weights are already centred, so
 //! resid_pre_i / s_i is exactly what W_Q and W_K read. resid_pre splits into
-//! - `tok`: the token embedding W_E[tok_i] (`hook_embed`),
-//! - `pos`: the positional embedding W_pos[i] (`hook_pos_embed`),
+//! - `tok`: the token embedding `W_E[tok_i]` (`hook_embed`),
+//! - `pos`: the positional embedding `W_pos[i]` (`hook_pos_embed`),
 //! - `prev` (layers > 0 only): everything earlier layers wrote (resid_pre − tok − pos),
 //!
 //! and q_i = x_i W_Q + b_Q, k_j = x_j W_K + b_K, so S_ij = Σ over (query part a, key part b)

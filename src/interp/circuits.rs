@@ -94,7 +94,7 @@ pub fn head_weight(w: &Weights, layer: usize, h: usize, which: &str) -> Result<M
     head(w, &format!("blocks.{layer}.attn.{which}"), h, a, b)
 }
 
-/// W_OV = W_V[h] W_O[h], (C, C); TL's `model.OV[layer, h]`.
+/// `W_OV = W_V[h] W_O[h]`, (C, C); TL's `model.OV[layer, h]`.
 pub fn w_ov(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
     head_weight(w, layer, h, "W_V")?.matmul(&head_weight(w, layer, h, "W_O")?)
 }

@@ -7,7 +7,9 @@
 //! already centred, and the final LayerNorm is frozen at its cached scale s_f(p)
 //! (`ln_final.hook_scale`; 1 without LN). The correct logit t = tokens[p + 1] is then
 //!
-//!   logit_t(p) = Σ_components component(p) · W_U[:, t] / s_f(p) + b_U[t]
+//! ```text
+//! logit_t(p) = Σ_components component(p) · W_U[:, t] / s_f(p) + b_U[t]
+//! ```
 //!
 //! exactly (tested). **Per component**: `embed` (`hook_embed`), `pos_embed`, every head
 //! `L{l}H{h}` (its `hook_result`, which includes its b_V W_O), `L{l} b_O`, `MLP{l}`
@@ -27,7 +29,8 @@
 //! Values are means over the (sample, predicted position) pairs of the cache.
 
 use super::cache::{act_name, ActivationCache};
-use super::circuits::w_ov;
+use super::circuits::head_weight;
+use candle_core::{Device, Tensor};
 use super::mat::Mat;
 use crate::error::{Error, Result};
 use crate::model::Weights;
@@ -211,55 +214,49 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
         }
     }
     let (depth, chain_list) = chains(nl, nh);
-    let ov: Vec<Mat> = (0..nl * nh).map(|i| w_ov(pw, i / nh, i % nh)).collect::<Result<_>>()?;
-    let pats: Vec<&[f32]> = (0..nl).map(|l| cache.get(&act_name("pattern", l)).map(|p| p.data.as_slice())).collect::<Result<_>>()?;
-    let mut targets: Vec<usize> = pairs.iter().map(|&(_, _, tg)| tg).collect();
-    targets.sort_unstable();
-    targets.dedup();
+    // Batched over samples with candle: D = src (B, T, C) @ G (C, V) gives every (position,
+    // target) value at the first head's input; each head of the chain then mixes positions
+    // by its cached pattern, D ← A (B, T, T) @ (D / s_ln1) (B, T, V); the path's value at
+    // (b, p) is D[b, p, target] / s_f.
+    let dev = Device::Cpu;
+    let (b_n, c_n) = (cache.batch, c);
+    let w_u_t = Tensor::from_slice(pw.get("unembed.W_U")?, (c_n, v), &dev)?; // (C, V)
+    let ln1_scale = |l: usize| -> Result<Option<Tensor>> {
+        match cache.get(&format!("blocks.{l}.ln1.hook_scale")) {
+            Ok(sc) => Ok(Some(Tensor::from_slice(&sc.data, (b_n, t, 1), &dev)?)),
+            Err(_) => Ok(None),
+        }
+    };
+    let head_pattern = |l: usize, h: usize| -> Result<Tensor> {
+        let p = cache.get(&act_name("pattern", l))?; // (B, NH, T, T)
+        Ok(Tensor::from_slice(&p.data, (b_n, nh, t, t), &dev)?.narrow(1, h, 1)?.squeeze(1)?.contiguous()?)
+    };
+    let src_tensor = |src: &Source| -> Result<Tensor> {
+        Ok(match &src.constant {
+            Some(vec) => Tensor::from_slice(vec, (1, 1, c_n), &dev)?.broadcast_as((b_n, t, c_n))?.contiguous()?,
+            None => Tensor::from_slice(&cache.get(&src.hook)?.data, (b_n, t, c_n), &dev)?,
+        })
+    };
     let mut paths = Vec::new();
     let mut path_total = bias_u;
     for chain in &chain_list {
-        // G(t) = W_OV^{first} … W_OV^{last} W_U[:, t], for every target that occurs
-        let mut g: Vec<Option<Vec<f32>>> = vec![None; v];
-        for &tg in &targets {
-            let mut x = w_u.row(tg).to_vec();
-            for &(l, h) in chain.iter().rev() {
-                x = ov[l * nh + h].matvec(&x);
-            }
-            g[tg] = Some(x);
+        // G = W_OV^{first} … W_OV^{last} W_U, (C, V)
+        let mut g = w_u_t.clone();
+        for &(l, h) in chain.iter().rev() {
+            let wv = Tensor::from_slice(&head_weight(pw, l, h, "W_V")?.data, (c_n, cfg.d_head), &dev)?;
+            let wo = Tensor::from_slice(&head_weight(pw, l, h, "W_O")?.data, (cfg.d_head, c_n), &dev)?;
+            g = wv.matmul(&wo.matmul(&g)?)?;
         }
         for src in sources.iter().filter(|s| chain.first().is_none_or(|&(l, _)| l >= s.from)) {
-            let mut s = 0.0;
-            for &(b, p, tg) in &pairs {
-                let gt = g[tg].as_deref().unwrap_or(&[]);
-                let val = |i: usize| -> Result<f64> {
-                    Ok(match &src.constant {
-                        Some(vec) => dot(vec, gt),
-                        None => dot(cache.at(&src.hook, b, i)?, gt),
-                    })
-                };
-                if chain.is_empty() {
-                    s += val(p)? / sf(b, p);
-                    continue;
+            let mut d = src_tensor(src)?.reshape((b_n * t, c_n))?.matmul(&g)?.reshape((b_n, t, v))?; // (B, T, V)
+            for &(l, h) in chain {
+                if let Some(sc) = ln1_scale(l)? {
+                    d = d.broadcast_div(&sc)?;
                 }
-                // d_i at the first head's input, then through each head's pattern
-                let (l0, _) = chain[0];
-                let mut d: Vec<f64> = (0..=p).map(|i| Ok(val(i)? / cache.ln_scale(&format!("blocks.{l0}.ln1"), b, i) as f64)).collect::<Result<_>>()?;
-                for (m, &(l, h)) in chain.iter().enumerate() {
-                    let a = &pats[l][((b * nh + h) * t) * t..][..t * t];
-                    let next_scale = chain.get(m + 1).map(|&(ln, _)| format!("blocks.{ln}.ln1"));
-                    d = (0..=p)
-                        .map(|j| {
-                            let mixed: f64 = (0..=j).map(|i| a[j * t + i] as f64 * d[i]).sum();
-                            match &next_scale {
-                                Some(pre) => mixed / cache.ln_scale(pre, b, j) as f64,
-                                None => mixed,
-                            }
-                        })
-                        .collect();
-                }
-                s += d[p] / sf(b, p);
+                d = head_pattern(l, h)?.matmul(&d)?;
             }
+            let d = d.flatten_all()?.to_vec1::<f32>()?;
+            let s: f64 = pairs.iter().map(|&(b, p, tg)| d[(b * t + p) * v + tg] as f64 / sf(b, p)).sum();
             let mean = s / n;
             path_total += mean;
             paths.push(Attribution { label: label(&src.name, chain), mean });

@@ -14,7 +14,7 @@
 //!   because the input of those weights, LNPre's output, is centred. The LN is left as `w = 1, b = 0`: TL's `LNPre`
 //!   (centre and divide by the scale, nothing more).
 //! - **center_writing_weights**: every weight that writes to the residual stream (W_E,
-//!   W_pos, W_O[h] rows, b_O, W_out rows, b_out) has its mean over d_model removed. Every
+//!   W_pos, `W_O[h]` rows, b_O, W_out rows, b_out) has its mean over d_model removed. Every
 //!   reader of the stream is a LayerNorm, which removes that mean anyway.
 //!
 //! The processed model computes the same logits as the original (tested); its residual

@@ -33,7 +33,7 @@ pub struct HeadReport {
     pub dla: f64,
 }
 
-/// TL composition scores for models with 2+ layers, [L][NH][L][NH] flattened.
+/// TL composition scores for models with 2+ layers, `[L][NH][L][NH]` flattened.
 #[derive(Clone, Debug, Serialize)]
 pub struct CompositionReport {
     pub q: Vec<f64>,

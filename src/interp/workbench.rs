@@ -68,7 +68,7 @@ pub struct AttentionView {
     /// for each position p: the answer positions of the prediction made at p (empty
     /// where p predicts nothing)
     pub answer_sources: Vec<Vec<usize>>,
-    /// [layer][head] (T, T)
+    /// `[layer][head]` (T, T)
     pub patterns: Vec<Vec<Mat>>,
     /// the model's greedy guess at each predicted position's target (label) and whether
     /// it is right, by position p + 1
@@ -409,16 +409,27 @@ impl Workbench {
 
     /// The timeline points of every kept snapshot (computing the missing ones).
     pub fn timeline(&mut self) -> Result<Vec<TimelinePoint>> {
-        for step in self.store.steps() {
-            if !self.points.contains_key(&step) {
-                let p = match &self.current {
-                    // the selected snapshot has its weights processed and its samples run
-                    Some(c) if c.step == step => timeline_point_from(&c.pw, &c.cache, step, &self.task)?,
-                    _ => timeline_point(&self.weights_at(step)?.1, step, &self.task, self.opts.samples, self.opts.seed)?,
-                };
-                self.points.insert(step, p);
-            }
+        while self.timeline_fill(usize::MAX)? > 0 {}
+        Ok(self.timeline_points())
+    }
+
+    /// Computes at most `max` missing timeline points (newest first, so the curve's end
+    /// is current); returns how many are still missing. Lets a front end spread the work.
+    pub fn timeline_fill(&mut self, max: usize) -> Result<usize> {
+        let missing: Vec<u64> = self.store.steps().into_iter().rev().filter(|s| !self.points.contains_key(s)).collect();
+        for &step in missing.iter().take(max) {
+            let p = match &self.current {
+                // the selected snapshot has its weights processed and its samples run
+                Some(c) if c.step == step => timeline_point_from(&c.pw, &c.cache, step, &self.task)?,
+                _ => timeline_point(&self.weights_at(step)?.1, step, &self.task, self.opts.samples, self.opts.seed)?,
+            };
+            self.points.insert(step, p);
         }
-        Ok(self.points.values().cloned().collect())
+        Ok(missing.len().saturating_sub(max))
+    }
+
+    /// The timeline points computed so far, by step.
+    pub fn timeline_points(&self) -> Vec<TimelinePoint> {
+        self.points.values().cloned().collect()
     }
 }

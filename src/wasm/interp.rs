@@ -135,9 +135,19 @@ impl Interp {
         to_js(&self.wb.patching(clean, corrupted).map_err(js_err)?)
     }
 
-    /// Timeline points of every kept snapshot.
+    /// Timeline points of every kept snapshot (computing the missing ones).
     pub fn timeline(&mut self) -> Result<JsValue, JsError> {
         to_js(&self.wb.timeline().map_err(js_err)?)
+    }
+
+    /// Computes at most `max` missing timeline points; returns how many remain missing.
+    pub fn timeline_fill(&mut self, max: usize) -> Result<usize, JsError> {
+        self.wb.timeline_fill(max).map_err(js_err)
+    }
+
+    /// The timeline points computed so far.
+    pub fn timeline_points(&self) -> Result<JsValue, JsError> {
+        to_js(&self.wb.timeline_points())
     }
 }
 

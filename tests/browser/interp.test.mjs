@@ -1,9 +1,10 @@
 // The analysis cells in headless Chromium (CPU backend): train the sort task a few hundred
 // steps, then every analysis cell renders, hovering a heatmap cell shows its value, ablating a
 // head changes the accuracy, the timeline slider changes the circuit shown, and the view state
-// is in the URL. A second test measures the full recompute of a sort-ref-sized (1-layer,
-// d_model 128) model; it prints the figure and asserts nothing about time. Screenshots go to
-// test-output/interp-*.png.
+// is in the URL. The seed-003 model loaded into the cells shows its tutorial's algorithm, and
+// so does a model trained in the page. One test measures the full recompute of a
+// sort-ref-sized (1-layer, d_model 128) model; it prints the figure and asserts nothing about
+// time. Screenshots go to test-output/interp-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -187,6 +188,32 @@ test('analysis cells: full recompute time of a sort-ref-sized 1-layer model (pri
     writeFileSync(`${OUT}/interp-timing.txt`, `${line}\n`);
     await page.screenshot({ path: `${OUT}/interp-page-sortref.png`, fullPage: true });
     for (const c of ['timeline', 'attention', 'qk', 'ov', 'scores', 'interventions']) await shot(page, `cell-${c}`, `sortref-${c}`);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});
+
+// The issue's done-when: train the sort task of seed 003 (10 numbers below 50) in the page —
+// with a narrower model (d_model 64, batch 64: about 40 s of wasm CPU here) — and read the
+// algorithm off the cells: copying OV, QK preferring keys above the query, the answer
+// positions after MID avoided, and the copying circuit forming during training.
+test('analysis cells after training sort in the page show the seed-003 algorithm', { timeout: 1_800_000 }, async () => {
+  const { page, errors, close } = await open('?d_model=64&d_head=64&steps=1500&batch_size=64&lr=0.003');
+  try {
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 1_700_000, polling: 2000 });
+    await page.waitForFunction(() => window.__toyformer.interp?.lastFull?.selected === 1500 && window.__toyformer.interp.timeline?.length > 10, null, { timeout: 120_000, polling: 500 });
+    const row = await page.locator('#scores-body table.scores tr').nth(1).locator('td').allTextContents();
+    const qk = await page.textContent('#qk-body .qk-argmax');
+    const tl = await page.evaluate(() => window.__toyformer.interp.timeline.map((p) => [p.step, p.heads[0].ov_diagonal, p.heads[0].answer_mass]));
+    console.log(`sort in the page, 1500 steps: scores row ${JSON.stringify(row)}; ${qk}; OV diagonal over training ${JSON.stringify(tl.map(([s, d]) => [s, +d.toFixed(2)]))}`);
+    assert.ok(parseFloat(row[1]) >= 90, `OV diagonal ${row[1]}`);
+    assert.ok(parseFloat(row[5]) >= 95, `attention on the prompt ${row[5]}`);
+    const above = Number(qk.match(/above the query for (\d+)%/)[1]);
+    assert.ok(above >= 80, `preferred key above the query for ${above}%`);
+    assert.ok(tl[0][1] < 0.5 && tl.at(-1)[1] >= 0.9, 'the copying OV circuit forms during training');
+    for (const c of ['timeline', 'attention', 'qk', 'ov', 'scores']) await shot(page, `cell-${c}`, `trained-${c}`);
     assert.deepEqual(errors, [], 'no console errors');
   } finally {
     await close();

@@ -15,8 +15,12 @@ const $ = (id) => document.getElementById(id);
 /** Fresh samples the data-based analyses average over in the page (kept small: every
  * analysis of a 1-layer model must recompute within 50 ms). */
 export const SAMPLES = 16;
-/** While training and following the newest snapshot, recompute at most this often. */
+/** While training and following the newest snapshot, recompute at most this often, and
+ * never more than 1/10 of the time (the main thread must stay responsive). */
 const FOLLOW_MS = 700;
+/** Patching runs (1 + T + NH + NH·T) sequences per layer; above this many tokens in all it
+ * waits for the Patch button instead of running on every change. */
+const AUTO_PATCH_TOKENS = 8192;
 
 const prop = (key) => PROPS.find((p) => p.key === key);
 const field = (key) => document.querySelector(`.params[data-cell="view"] [name="${key}"]`);
@@ -138,7 +142,8 @@ class Analysis {
     this.stats.snapshots = this.interp.steps().length;
     $('interp-status').hidden = true;
     const follow = view('view_step') < 0;
-    this.schedule(follow ? null : ['timeline'], follow && this.training ? FOLLOW_MS : 0);
+    const busy = this.stats.last ? 10 * (this.stats.last.compute_ms + this.stats.last.render_ms) : 0;
+    this.schedule(follow ? null : ['timeline'], follow && this.training ? Math.max(FOLLOW_MS, busy) : 0);
   }
 
   onDone() {
@@ -173,74 +178,124 @@ class Analysis {
     this.pending = job;
   }
 
-  /** Runs the analyses and renders the open cells; records the time both took. */
-  run(parts) {
+  /** Whether the cell of analysis part `k` is open (closed cells are not recomputed). */
+  isOpen(k) {
+    const cell = { ablation: 'interventions', patching: 'interventions' }[k] ?? k;
+    return document.getElementById(`cell-${cell}`)?.open ?? true;
+  }
+
+  /**
+   * Runs the analyses of the open cells, each followed by drawing its cell, as separate tasks
+   * (the main thread yields between them, so a long model never freezes the page). Records
+   * the time spent computing (wasm calls) and drawing, summed over the parts. `parts` null
+   * means every analysis (a new snapshot or timeline position). A newer run cancels this one.
+   */
+  async run(parts) {
     if (!this.interp || !this.cells) return;
-    const want = (k) => parts === null || parts.includes(k);
-    const t0 = performance.now();
+    const gen = (this.gen = (this.gen ?? 0) + 1);
+    const want = (k) => (parts === null || parts.includes(k)) && this.isOpen(k);
+    const T = this.model.n_ctx;
+    const patchTokens = this.model.n_layers * (1 + T + this.model.n_heads * (T + 1)) * T;
+    const autoPatch = patchTokens <= AUTO_PATCH_TOKENS || (parts !== null && parts.includes('patching'));
     const times = {};
+    const draw = {};
     const data = {};
+    let compute = 0;
+    let render = 0;
+    const t0 = performance.now();
     const time = (k, f) => {
       const t = performance.now();
       const r = f();
-      times[k] = +(performance.now() - t).toFixed(2);
+      const dt = performance.now() - t;
+      times[k] = +((times[k] ?? 0) + dt).toFixed(2);
+      compute += dt;
       return r;
     };
-    try {
-      const step = view('view_step');
-      data.selected = time('select', () => this.interp.select(step));
-      const layer = Math.min(view('view_layer'), this.model.n_layers - 1);
-      const head = Math.min(view('view_head'), this.model.n_heads - 1);
-      data.layer = layer;
-      data.head = head;
-      if (want('timeline')) {
+    const show = (k) => {
+      const t = performance.now();
+      this.cells[k].update(data, this);
+      const dt = performance.now() - t;
+      draw[k] = +dt.toFixed(2);
+      render += dt;
+    };
+    const steps = [
+      ['timeline', () => {
         data.steps = this.interp.steps();
-        data.timeline = time('timeline', () => this.interp.timeline());
-      }
-      if (want('attention')) {
+        data.timeline = time('timeline', () => this.interp.timeline_points());
+      }],
+      ['attention', () => {
         data.attention = time('attention', () => this.interp.attention(view('view_input')));
-        data.decomposition = time('decomposition', () => this.interp.decomposition(view('view_input'), layer, head));
-      }
-      if (want('qk')) data.qk = time('qk', () => this.interp.qk(layer, head, this.cells.qk.qThrough(layer), this.cells.qk.kThrough(layer)));
-      if (want('ov')) data.ov = time('ov', () => this.interp.ov(this.cells.ov.through(layer, head)));
-      if (want('scores')) data.report = time('report', () => this.interp.report());
-      if (want('interventions') || want('ablation')) {
-        data.table = time('ablation_table', () => this.interp.ablation_table());
-        data.ablation = time('ablate', () => this.interp.ablate(JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind));
-      }
-      if (want('interventions') || want('patching')) {
-        let clean = view('view_clean');
-        let corrupt = view('view_corrupt');
-        if (!clean || !corrupt) {
-          const d = this.interp.patch_inputs();
-          clean ||= d.clean;
-          corrupt ||= d.corrupted;
+        data.decomposition = time('decomposition', () => this.interp.decomposition(view('view_input'), data.layer, data.head));
+      }],
+      ['qk', () => { data.qk = time('qk', () => this.interp.qk(data.layer, data.head, this.cells.qk.qThrough(data.layer), this.cells.qk.kThrough(data.layer))); }],
+      ['ov', () => { data.ov = time('ov', () => this.interp.ov(this.cells.ov.through(data.layer, data.head))); }],
+      ['scores', () => { data.report = time('report', () => this.interp.report()); }],
+      ['interventions', () => {
+        if (want('interventions') || want('ablation')) {
+          data.table = time('ablation_table', () => this.interp.ablation_table());
+          data.ablation = time('ablate', () => this.interp.ablate(JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind));
         }
-        data.patchInputs = { clean, corrupted: corrupt };
+        if (!(want('interventions') || want('patching'))) return;
+        const d = time('patching', () => this.interp.patch_inputs());
+        const clean = view('view_clean') || d.clean;
+        const corrupted = view('view_corrupt') || d.corrupted;
+        data.patchInputs = { clean, corrupted };
+        if (!autoPatch) {
+          data.patchError = `Patching runs ${patchTokens.toLocaleString('en-US')} tokens for this model and task; press Patch to run it.`;
+          return;
+        }
         try {
-          data.patching = time('patching', () => this.interp.patching(clean, corrupt));
+          data.patching = time('patching', () => this.interp.patching(clean, corrupted));
         } catch (e) {
           data.patchError = String(e.message ?? e);
         }
+      }],
+    ];
+    try {
+      data.selected = time('select', () => this.interp.select(view('view_step')));
+      data.layer = Math.min(view('view_layer'), this.model.n_layers - 1);
+      data.head = Math.min(view('view_head'), this.model.n_heads - 1);
+      for (const [k, f] of steps) {
+        const on = want(k) || (k === 'interventions' && (want('ablation') || want('patching')));
+        if (!on) continue;
+        f();
+        show(k);
+        await new Promise((r) => setTimeout(r, 0));
+        if (gen !== this.gen || !this.interp) return; // a newer run started
       }
     } catch (e) {
       data.error = String(e.message ?? e);
     }
-    const t1 = performance.now();
-    const draw = {};
-    for (const [k, cell] of Object.entries(this.cells)) {
-      if (want(k) || (k === 'interventions' && (want('ablation') || want('patching')))) {
-        const t = performance.now();
-        cell.update(data, this);
-        draw[k] = +(performance.now() - t).toFixed(2);
-      }
-    }
-    const t2 = performance.now();
-    this.lastRun = t2;
+    this.lastRun = performance.now();
     this.stats.recomputes += 1;
-    this.stats.last = { parts: parts ?? 'all', compute_ms: +(t1 - t0).toFixed(2), render_ms: +(t2 - t1).toFixed(2), times, draw, selected: data.selected, error: data.error ?? null };
+    this.stats.last = { parts: parts ?? 'all', compute_ms: +compute.toFixed(2), render_ms: +render.toFixed(2),
+      wall_ms: +(this.lastRun - t0).toFixed(2), times, draw, selected: data.selected, error: data.error ?? null };
     if (parts === null) this.stats.lastFull = this.stats.last;
     this.cells.timeline.showTiming(this.stats.last);
+    this.fillTimeline();
+  }
+
+  /** Computes the missing timeline points one per task, then redraws the curves. */
+  fillTimeline() {
+    if (this.filling || !this.interp) return;
+    this.filling = true;
+    const interp = this.interp;
+    const tick = () => {
+      if (interp !== this.interp) return void (this.filling = false);
+      let left = 0;
+      try {
+        left = interp.timeline_fill(1);
+      } catch (e) {
+        this.filling = false;
+        return;
+      }
+      if (left > 0) return void setTimeout(tick, 0);
+      this.filling = false;
+      const points = interp.timeline_points();
+      this.stats.timeline = points; // read by tests
+      if (this.isOpen('timeline')) this.cells.timeline.update({ steps: interp.steps(), timeline: points }, this);
+    };
+    setTimeout(tick, 0);
   }
 }
 

@@ -141,9 +141,12 @@ export class InterventionsCell {
     if (data.patchError) {
       this.patchError.textContent = data.patchError;
       this.patchError.hidden = false;
+      this.grid.hidden = true; // no stale heatmaps from another input or snapshot
+      this.patchSummary.textContent = '';
       return;
     }
     this.patchError.hidden = true;
+    this.grid.hidden = false;
     const p = data.patching;
     if (!p) return;
     const gap = p.corrupted.loss - p.clean.loss;
