@@ -3,7 +3,7 @@
 // attends from there, click to lock it; the causal half is greyed and the answer
 // positions of a prediction are outlined. Below, the selected head's attention scores on
 // this input split into token·token, token·pos, pos·token and pos·pos terms.
-import { Heatmap, el, caption, fmt, sequential } from './heatmap.js';
+import { heatmapIn, el, caption, fmt, sequential } from './heatmap.js';
 
 const PART = { tok: 'token', pos: 'position', prev: 'earlier layers', bias: 'bias' };
 
@@ -91,9 +91,7 @@ export class AttentionCell {
       this.maps = [];
       for (let l = 0; l < nl; l++) {
         for (let h = 0; h < nh; h++) {
-          const box = el('div', 'hm-cellbox');
-          this.grid.append(box);
-          const m = new Heatmap(box, { palette: 'sequential', cell: T > 40 ? 5 : 12, rowAxis: 'destination', colAxis: 'source', compact: true });
+          const m = heatmapIn(this.grid, { palette: 'sequential', cell: T > 40 ? 5 : 12, rowAxis: 'destination', colAxis: 'source', compact: true });
           m.root.dataset.head = `L${l}H${h}`;
           m.onHover((i) => this.setDest(i === null ? null : i, false));
           m.onClick((i) => {
@@ -194,11 +192,7 @@ export class AttentionCell {
       + (hasRest ? ' For a LayerNorm model the parts are divided by the cached LN scale (TL convention); biases include the folded LN bias.' : '');
     if (this.decompMaps.length !== panels.length) {
       this.decompGrid.replaceChildren();
-      this.decompMaps = panels.map(() => {
-        const box = el('div', 'hm-cellbox');
-        this.decompGrid.append(box);
-        return new Heatmap(box, { palette: 'diverging', cell: T > 40 ? 5 : 10, rowAxis: 'query', colAxis: 'key', compact: true });
-      });
+      this.decompMaps = panels.map(() => heatmapIn(this.decompGrid, { palette: 'diverging', cell: T > 40 ? 5 : 10, rowAxis: 'query', colAxis: 'key', compact: true }));
     }
     panels.forEach((p, n) => this.decompMaps[n].set({ rows: T, cols: T, data: p.data, rowLabels: labels, colLabels: labels, max, title: p.title, masked: (i, j) => j > i }));
   }

@@ -1,7 +1,7 @@
 // The QK and OV circuit cells: full circuits of the selected head read off the weights
 // (TL definitions, see src/interp/circuits.rs), as labelled heatmaps with a diverging
 // palette centred at zero, hover values and zoom.
-import { Heatmap, el, caption, fmt } from './heatmap.js';
+import { heatmapIn, el, caption, fmt } from './heatmap.js';
 
 /** A row of L{l}H{h} buttons; the selected head is the view state's layer/head. */
 export function headPicker(root, ctx, model, layer, head, parts) {
@@ -35,10 +35,10 @@ function throughSelect(label, id, onChange) {
   return { wrap, sel };
 }
 
-function fillThrough(sel, model, layer, what) {
+function fillThrough(sel, model, layer, direct, through) {
   const keep = sel.value;
-  sel.replaceChildren(new Option(`direct (${what} embeddings)`, ''));
-  for (let l = 0; l < layer; l++) for (let h = 0; h < model.n_heads; h++) sel.append(new Option(`through L${l}H${h}'s OV`, `${l},${h}`));
+  sel.replaceChildren(new Option(direct, ''));
+  for (let l = 0; l < layer; l++) for (let h = 0; h < model.n_heads; h++) sel.append(new Option(through(`L${l}H${h}`), `${l},${h}`));
   sel.value = [...sel.options].some((o) => o.value === keep) ? keep : '';
   sel.parentElement.hidden = layer === 0;
 }
@@ -100,8 +100,8 @@ export class QkCell {
     const v = data.qk;
     if (!v) return;
     headPicker(this.root, this.ctx, an.model, data.layer, data.head, ['qk', 'ov', 'attention']);
-    fillThrough(this.q.sel, an.model, data.layer, 'query');
-    fillThrough(this.k.sel, an.model, data.layer, 'key');
+    fillThrough(this.q.sel, an.model, data.layer, 'direct (query embeddings)', (h) => `through ${h}'s OV (Q-composition)`);
+    fillThrough(this.k.sel, an.model, data.layer, 'direct (key embeddings)', (h) => `through ${h}'s OV (K-composition)`);
     document.getElementById('qk-brief').textContent = `L${v.layer}H${v.head} · step ${v.step.toLocaleString('en-US')}`;
     const s = v.argmax;
     const n = s.offsets.length;
@@ -124,12 +124,7 @@ export class QkCell {
     ];
     if (!this.maps) {
       this.grid.replaceChildren();
-      this.maps = panels.map(([key, , , , ra, ca]) => {
-        const box = el('div', 'hm-cellbox');
-        box.dataset.panel = key;
-        this.grid.append(box);
-        return new Heatmap(box, { palette: 'diverging', rowAxis: ra, colAxis: ca });
-      });
+      this.maps = panels.map(([key, , , , ra, ca]) => heatmapIn(this.grid, { palette: 'diverging', rowAxis: ra, colAxis: ca }, key));
     }
     panels.forEach(([key, title, rl, cl], i) => {
       const m = v[key];
@@ -178,19 +173,13 @@ export class OvCell {
     const v = data.ov;
     if (!v) return;
     headPicker(this.root, this.ctx, an.model, data.layer, data.head, ['qk', 'ov', 'attention']);
-    fillThrough(this.before.sel, an.model, data.layer, 'token');
-    [...this.before.sel.options].forEach((o, i) => { if (i === 0) o.text = 'nothing (the head\'s own OV)'; else o.text = o.text.replace('through', 'virtual: after'); });
+    fillThrough(this.before.sel, an.model, data.layer, 'nothing (the head\'s own OV)', (h) => `${h} (virtual OV: ${h} then this head)`);
     document.getElementById('ov-brief').textContent = `${v.path} · diagonal ${Math.round(v.diagonal_fraction * 100)}% · step ${v.step.toLocaleString('en-US')}`;
     this.summary.textContent = `${v.path}·W_U: on the value tokens, ${Math.round(v.diagonal_fraction * 100)}% of rows have their largest logit on the diagonal `
       + `(1.0 = copies every token); eigenvalue copying score Σλ/Σ|λ| = ${fmt(v.eigen_copying)} (+1 copying, −1 suppressing, ~0 neither).`;
     if (!this.maps) {
       this.grid.replaceChildren();
-      this.maps = ['token', 'pos'].map((key) => {
-        const box = el('div', 'hm-cellbox');
-        box.dataset.panel = key;
-        this.grid.append(box);
-        return new Heatmap(box, { palette: 'diverging', rowAxis: key === 'token' ? 'source token' : 'source position', colAxis: 'output logit' });
-      });
+      this.maps = ['token', 'pos'].map((key) => heatmapIn(this.grid, { palette: 'diverging', rowAxis: key === 'token' ? 'source token' : 'source position', colAxis: 'output logit' }, key));
     }
     this.maps[0].set({ rows: v.token.rows, cols: v.token.cols, data: v.token.data, rowLabels: v.token_labels, colLabels: v.output_labels,
       title: `${v.path}·W_U: source token → logit`, marked: (r, c) => r === c && r >= v.value_tokens[0] && r < v.value_tokens[1] && argmaxRow(v.token, r) === c });

@@ -279,6 +279,14 @@ export class Heatmap {
   }
 }
 
+/** A new heatmap in its own box appended to `grid`; `panel` names the box (data-panel). */
+export function heatmapIn(grid, opts, panel) {
+  const box = el('div', 'hm-cellbox');
+  if (panel) box.dataset.panel = panel;
+  grid.append(box);
+  return new Heatmap(box, opts);
+}
+
 /** A caption paragraph: what the view shows and what to look for. */
 export function caption(root, text) {
   const p = el('p', 'caption', text);

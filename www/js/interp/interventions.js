@@ -2,7 +2,7 @@
 // accuracy on fresh samples change at once; activation patching from a clean into a
 // corrupted input, as layer × position and head heatmaps of how much of the clean loss each
 // patch restores. Both run the model with activations replaced at TL hook points.
-import { Heatmap, el, caption, fmt } from './heatmap.js';
+import { heatmapIn, el, caption, fmt } from './heatmap.js';
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 
@@ -166,12 +166,7 @@ export class InterventionsCell {
     ];
     if (!this.maps) {
       this.grid.replaceChildren();
-      this.maps = panels.map((pn, i) => {
-        const box = el('div', 'hm-cellbox');
-        box.dataset.panel = ['resid', 'head', 'head_pos'][i];
-        this.grid.append(box);
-        return new Heatmap(box, { palette: 'diverging', cell: 14, rowAxis: pn.ra, colAxis: pn.ca });
-      });
+      this.maps = panels.map((pn, i) => heatmapIn(this.grid, { palette: 'diverging', cell: 14, rowAxis: pn.ra, colAxis: pn.ca }, ['resid', 'head', 'head_pos'][i]));
     }
     panels.forEach((pn, i) => this.maps[i].set({ ...pn, max: 1 }));
   }
