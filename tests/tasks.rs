@@ -442,3 +442,65 @@ fn format_tokens_and_default_models() {
         assert_eq!((m.n_ctx, m.d_vocab, m.d_vocab_out), (spec.seq_len(), spec.d_vocab(), spec.d_vocab_out()));
     }
 }
+
+// ---------------------------------------------------------------- interp helpers
+
+#[test]
+fn answer_sources_permutations_previous_term() {
+    // "> abc acb bac bca cab cba.": term 3 "bac" starts at 10; its previous term "acb" at 6
+    let spec = perm(3);
+    let t = permutations::permutation_tokens(&[3, 4, 5]);
+    // target t[10] = 'b': first term position 3, previous term position 8
+    assert_eq!(spec.answer_sources(&t, 9), vec![3, 8]);
+    // target t[11] = 'a': position 2 in the first term and 6 in "acb"
+    assert_eq!(spec.answer_sources(&t, 10), vec![2, 6]);
+    for p in spec.pred_positions() {
+        for s in spec.answer_sources(&t, p) {
+            assert!(s <= p && t[s] == t[p + 1], "p {p}: source {s}");
+        }
+    }
+}
+
+#[test]
+fn solve_value_tokens_and_position_names() {
+    let sort = TaskSpec::Sort { n: 3, max_num: 10 };
+    let prompt = sort.parse_prompt("3 1 2").unwrap();
+    assert_eq!(sort.solve(&prompt).unwrap(), vec![10, 3, 1, 2, 11, 1, 2, 3]);
+    assert_eq!(sort.value_tokens(), 0..10);
+    assert_eq!(sort.position_names(), ["BOS", "a1", "a2", "a3", "MID", "b1", "b2", "b3"]);
+    assert!(sort.solve(&prompt[..3]).unwrap_err().to_string().contains("5 tokens"));
+    assert!(sort.solve(&[10, 3, 1, 2, 10]).unwrap_err().to_string().contains("not a valid prompt"));
+    assert!(sort.solve(&[10, 3, 1, 99, 11]).unwrap_err().to_string().contains("99"));
+
+    let ap = ap3();
+    let prompt = ap.parse_prompt("7 3 9 | 2 0 1").unwrap();
+    assert_eq!(ap.solve(&prompt).unwrap(), apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50));
+    assert_eq!(ap.value_tokens(), 0..50);
+    assert_eq!(ap.position_names().len(), ap.seq_len());
+    assert_eq!(&ap.position_names()[4..9], ["MID", "idx0", "idx1", "idx2", "END"]);
+
+    let p = perm(3);
+    let prompt = p.parse_prompt("cab").unwrap();
+    let full = p.solve(&prompt).unwrap();
+    assert_eq!(p.format_tokens(&full), "> cab cba acb abc bca bac.");
+    assert_eq!(p.value_tokens(), 3..65);
+    let names = p.position_names();
+    assert_eq!(names.len(), p.seq_len());
+    assert_eq!(&names[..7], [">", "␣", "t1.1", "t1.2", "t1.3", "␣", "t2.1"]);
+    assert_eq!(names.last().unwrap(), ".");
+}
+
+#[test]
+fn prompt_text_reads_back() {
+    for spec in [TaskSpec::Sort { n: 4, max_num: 20 }, ap3(), perm(4)] {
+        for i in 0..5 {
+            let seq = spec.sample(1, 2, i);
+            let text = spec.prompt_text(&seq);
+            let prompt = spec.parse_prompt(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(prompt, seq[..spec.prompt_len()], "{text}");
+            assert_eq!(spec.prompt_text(&prompt), text);
+        }
+    }
+    assert_eq!(ap3().prompt_text(&apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50)), "7 3 9 | 2 0 1");
+    assert_eq!(TaskSpec::Sort { n: 3, max_num: 10 }.prompt_text(&[10, 3]), "3", "short input: no panic");
+}

@@ -120,6 +120,11 @@ impl CpuBackend {
         Self::new(w, &TrainConfig::default(), Vec::new())
     }
 
+    /// The model config.
+    pub fn config(&self) -> &crate::model::ModelConfig {
+        &self.weights.cfg
+    }
+
     fn table(&self) -> &ParamTable {
         &self.weights.table
     }

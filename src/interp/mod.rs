@@ -1,6 +1,44 @@
-//! Interpretability analyses read from weights (and, through the CPU backend's hooks,
-//! from activations). Names and definitions follow TransformerLens.
-pub mod circuits;
-pub mod mat;
+//! Interpretability analyses, for any model of the family (any number of layers and heads,
+//! with or without LayerNorm and MLP). Names and definitions follow TransformerLens (TL);
+//! each function's doc states its formula.
+//!
+//! - [`cache`]: `run_with_cache` / `run_with_hooks` over the CPU backend's hook points.
+//! - [`attention`]: attention patterns and the decomposition of attention scores into
+//!   token/position terms.
+//! - [`circuits`]: full QK and OV circuits, paths through earlier heads (K-, Q-composition,
+//!   virtual OV), composition scores, copying scores.
+//! - [`scores`]: summaries read off circuits and patterns (QK argmax offsets, attention to
+//!   the answer).
+//! - [`dla`]: direct logit attribution to the correct logit, per component and per path.
+//! - [`intervene`]: zero/mean ablation of heads and activation patching, through hooks.
+//! - [`timeline`]: weight snapshots during training and the curves of scores over them.
+//! - [`report`]: the per-head summary the `circuits` example and the page's table show.
+//! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
+//!   selected one, and every analysis as one method.
+//!
+//! Conventions used throughout:
+//! - Weight-based analyses of a LayerNorm model run on TL-processed weights
+//!   ([`process::process_weights`]: `fold_ln` + `center_writing_weights`, what
+//!   `HookedTransformer.from_pretrained` does by default). The processed model computes
+//!   the same logits, so activation-based analyses agree whichever is used.
+//! - Statistics over "fresh samples" use a batch of the task's data stream at
+//!   [`ANALYSIS_STEP`], a step no training run or evaluation reaches.
 
+pub mod attention;
+pub mod cache;
+pub mod circuits;
+pub mod dla;
+pub mod intervene;
+pub mod mat;
+pub mod process;
+pub mod report;
+pub mod scores;
+pub mod timeline;
+pub mod workbench;
+
+pub use cache::{act_name, run_with_cache, run_with_cache_weights, run_with_hooks, ActivationCache, HookSet};
 pub use mat::Mat;
+
+/// The data-stream step of the fresh samples analyses average over (below evaluation's
+/// offset and the page's shown samples, far above any training step).
+pub const ANALYSIS_STEP: u64 = crate::train::eval::EVAL_STEP_OFFSET - 16;

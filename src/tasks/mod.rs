@@ -204,12 +204,15 @@ impl TaskSpec {
     }
 
     /// The input positions holding the correct answer for the prediction made at
-    /// position p (all ≤ p, so visible to the model there):
-    /// - sort: the positions 1..=n whose value equals the target (several when duplicated);
-    /// - apply-perm: position 1 + idx_i;
-    /// - permutations: the position in the first term (2..2+n) holding the target
-    ///   character, if it is before p + 1 (empty when the target is a space or the period,
-    ///   and inside the first term itself, whose characters are not yet visible).
+    /// position p (all ≤ p, so visible to the model there) — where a copying head should
+    /// attend ("attention to the answer" in the interpretability views):
+    /// - sort: every position 1..=n of the unsorted list whose value equals the target
+    ///   (several when the value is duplicated);
+    /// - apply-perm: position 1 + idx_i, the value a_{idx_i} the answer copies;
+    /// - permutations: the position of the target character in the first term and in the
+    ///   previous term (one position when those coincide); empty when the target is a space
+    ///   or the period, and inside the first term itself, whose characters are not yet
+    ///   visible.
     ///
     /// Empty when p is not a prediction position or `tokens` is too short.
     pub fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
@@ -221,6 +224,75 @@ impl TaskSpec {
             TaskSpec::Permutations { n } => permutations::answer_sources(n, tokens, p),
             TaskSpec::ApplyPerm { k, .. } => apply_perm::answer_sources(k, tokens, p),
         }
+    }
+
+    /// The token ids that carry values a model copies (its "value tokens"): sort
+    /// 0..max_num, apply-perm 0..max_int, permutations the 62 term characters. Copying
+    /// scores and QK argmax summaries are taken over these, leaving out BOS/MID/END,
+    /// spaces and the like.
+    pub fn value_tokens(&self) -> std::ops::Range<usize> {
+        match *self {
+            TaskSpec::Sort { max_num, .. } => 0..max_num,
+            TaskSpec::ApplyPerm { max_int, .. } => 0..max_int,
+            TaskSpec::Permutations { .. } => permutations::FIRST_CHAR as usize..permutations::VOCAB.len(),
+        }
+    }
+
+    /// A short name for every position (length T), for axis labels: sort `BOS a1..an MID
+    /// b1..bn`, apply-perm `BOS a0.. MID idx0.. END ans0..`, permutations `>`, `␣`, then
+    /// `t{term}.{slot}` for term characters and `␣`/`.` between terms.
+    pub fn position_names(&self) -> Vec<String> {
+        match *self {
+            TaskSpec::Sort { n, .. } => std::iter::once("BOS".to_string())
+                .chain((1..=n).map(|i| format!("a{i}")))
+                .chain(std::iter::once("MID".to_string()))
+                .chain((1..=n).map(|i| format!("b{i}")))
+                .collect(),
+            TaskSpec::ApplyPerm { k, .. } => std::iter::once("BOS".to_string())
+                .chain((0..k).map(|i| format!("a{i}")))
+                .chain(std::iter::once("MID".to_string()))
+                .chain((0..k).map(|i| format!("idx{i}")))
+                .chain(std::iter::once("END".to_string()))
+                .chain((0..k).map(|i| format!("ans{i}")))
+                .collect(),
+            TaskSpec::Permutations { n } => {
+                let t = self.seq_len();
+                (0..t)
+                    .map(|q| match q {
+                        0 => ">".to_string(),
+                        1 => "␣".to_string(),
+                        _ if q == t - 1 => ".".to_string(),
+                        _ => {
+                            let (term, slot) = ((q - 2) / (n + 1), (q - 2) % (n + 1));
+                            if slot == n { "␣".to_string() } else { format!("t{}.{}", term + 1, slot + 1) }
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The whole correct sequence (length T) for a prompt of length `prompt_len` (as
+    /// [`parse_prompt`](Self::parse_prompt) returns it): the prompt followed by the
+    /// task's answer. The error names what is wrong with the prompt.
+    pub fn solve(&self, prompt: &[u32]) -> Result<Vec<u32>> {
+        self.validate()?;
+        let bad = |msg: String| Error::task(self.name(), msg);
+        if prompt.len() != self.prompt_len() {
+            return Err(bad(format!("a prompt has {} tokens, got {}", self.prompt_len(), prompt.len())));
+        }
+        if let Some(t) = prompt.iter().find(|&&t| t as usize >= self.d_vocab()) {
+            return Err(bad(format!("token id {t} is outside the vocabulary (size {})", self.d_vocab())));
+        }
+        let seq = match *self {
+            TaskSpec::Sort { n, max_num } => sort::tokens_for(&prompt[1..=n], max_num),
+            TaskSpec::ApplyPerm { k, max_int } => apply_perm::tokens_for(&prompt[1..=k], &prompt[k + 2..2 * k + 2], max_int),
+            TaskSpec::Permutations { .. } => permutations::permutation_tokens(&prompt[2..]),
+        };
+        if seq.len() != self.seq_len() || seq[..prompt.len()] != *prompt {
+            return Err(bad(format!("the prompt {} is not a valid prompt of this task", self.format_tokens(prompt))));
+        }
+        Ok(seq)
     }
 
     /// How many tokens are given before the model starts answering: sort n + 2
@@ -251,6 +323,21 @@ impl TaskSpec {
             TaskSpec::ApplyPerm { k, max_int } => apply_perm::parse_prompt(k, max_int, text),
         };
         r.map_err(|msg| Error::task(self.name(), msg))
+    }
+
+    /// The text [`parse_prompt`](Self::parse_prompt) reads back into the prompt of `tokens`
+    /// (a prompt or a whole sequence): sort `"3 1 4"`, apply-perm `"7 3 9 | 2 0 1"`,
+    /// permutations `"abcd"`. Ids outside the vocabulary show as `?<id>`.
+    pub fn prompt_text(&self, tokens: &[u32]) -> String {
+        let vocab = self.vocab();
+        let label = |t: &u32| vocab.get(*t as usize).cloned().unwrap_or_else(|| format!("?{t}"));
+        let join = |ts: &[u32], sep: &str| ts.iter().map(label).collect::<Vec<_>>().join(sep);
+        let get = |a: usize, b: usize| tokens.get(a.min(tokens.len())..b.min(tokens.len())).unwrap_or(&[]);
+        match *self {
+            TaskSpec::Sort { n, .. } => join(get(1, n + 1), " "),
+            TaskSpec::ApplyPerm { k, .. } => format!("{} | {}", join(get(1, k + 1), " "), join(get(k + 2, 2 * k + 2), " ")),
+            TaskSpec::Permutations { n } => join(get(2, n + 2), ""),
+        }
     }
 
     /// Human-readable tokens: permutations concatenates the characters (`"> abc acb."`);

@@ -114,15 +114,26 @@ pub fn loss_floor(n: usize) -> f64 {
     ln_choose(N_CHARS as u64, n as u64) / (seq_len(n) - 1) as f64
 }
 
-/// The first-term position (2..2+n) holding the target character `tokens[p + 1]`, if it
-/// is at most p (visible); empty for a space or period target and inside the first term.
-/// The caller has checked that p is a prediction position and tokens is long enough.
+/// Where the character `tokens[p + 1]` can be copied from: its position in the first term
+/// (2..2+n, the characters in itertools' reference order) and its position in the previous
+/// term (from which the next permutation is derived), both ≤ p (visible); one position
+/// when the previous term is the first. Empty for a space or period target and inside the
+/// first term. The caller has checked that p is a prediction position and tokens is long
+/// enough.
 pub fn answer_sources(n: usize, tokens: &[u32], p: usize) -> Vec<usize> {
     let target = tokens[p + 1];
-    if target < FIRST_CHAR {
+    if target < FIRST_CHAR || p + 1 < 2 + n {
         return Vec::new();
     }
-    (2..(2 + n).min(p + 1)).filter(|&q| tokens.get(q) == Some(&target)).collect()
+    let find = |start: usize| (start..start + n).filter(|&q| q <= p && tokens.get(q) == Some(&target)).collect::<Vec<_>>();
+    let term = (p + 1 - 2) / (n + 1); // 0-based term of the target
+    let mut out = find(2);
+    if term >= 2 {
+        out.extend(find(2 + (term - 1) * (n + 1)));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// `"abcd"` or `"> abcd"` → `"> abcd"` as tokens: n distinct characters from a-z, A-Z,

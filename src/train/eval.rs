@@ -24,7 +24,7 @@ pub struct EvalReport {
 }
 
 /// Log-softmax probability of `target` in one row of logits, in f64.
-fn log_prob(row: &[f32], target: u32) -> f64 {
+pub fn log_prob(row: &[f32], target: u32) -> f64 {
     let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
     let lse = row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
     row[target as usize] as f64 - lse

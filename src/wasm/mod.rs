@@ -4,12 +4,15 @@
 //! [`ModelConfig`] and [`TrainConfig`]); results go out as plain JS objects. This is the
 //! only place where [`Error`] becomes a `JsError`, with the crate's message unchanged.
 //!
-//! One file per area: [`task`] (forms and samples), [`session`] (a training run). Shared
+//! One file per area: [`task`] (forms and samples), [`session`] (a training run),
+//! [`interp`] (the interpretability analyses and weight snapshots). Shared
 //! helpers (JSON in, plain JS objects out, errors) live here.
 
+mod interp;
 mod session;
 mod task;
 
+pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use session::Session;
 pub use task::{task_info, task_samples, validate_model};
 

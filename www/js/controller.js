@@ -4,6 +4,7 @@ import init, { task_info, validate_model, task_samples } from '../pkg/toyformer.
 import * as S from './state.js';
 import { Charts } from './plots.js';
 import { renderSeqs, renderBars, renderFacts } from './views.js';
+import { analysis } from './interp/analysis.js';
 
 const $ = (id) => document.getElementById(id);
 const CELLS = ['task', 'model', 'train'];
@@ -74,7 +75,7 @@ function setInput(p, v) {
 // Reads the form: values by key, and error messages by cell.
 function readForm() {
   const vals = {};
-  const errors = { task: [], model: [], train: [] };
+  const errors = { task: [], model: [], train: [], view: [] };
   for (const p of S.PROPS) {
     const inp = inputs[p.key];
     const r = S.parseValue(p, p.type === 'bool' ? String(inp.checked) : inp.value);
@@ -172,6 +173,7 @@ function start() {
   hook.lastEval = hook.lastCompletion = null;
   runInfo = { task: values.task, total: values.steps, started: performance.now() };
   worker.postMessage({ type: 'start', task: S.taskSpec(values), model: S.modelConfig(values, info.default_model), train: S.trainConfig(values) });
+  analysis.onStart(S.taskSpec(values), S.modelConfig(values, info.default_model));
   setPhase('training');
 }
 
@@ -184,6 +186,7 @@ function fmtTime(s) {
 function onMetrics({ rows, last, total }) {
   hook.rows.push(...rows);
   charts.push(rows);
+  analysis.onMetrics(rows);
   $('progress').value = last.step / total;
   const eta = (total - last.step) / last.steps_per_s;
   $('progress-text').textContent = `step ${fmtInt(last.step)} / ${fmtInt(total)} · ${last.steps_per_s.toFixed(1)} steps/s · ETA ${fmtTime(eta)}`;
@@ -242,8 +245,9 @@ function onWorker(e) {
     case 'ready': setPhase('idle'); refresh(); $('load-status').hidden = true; break;
     case 'metrics': onMetrics(m); break;
     case 'paused': setPhase('paused'); evaluate(); break;
-    case 'done': setPhase('done'); $('progress-text').textContent += ' · done'; evaluate(); break;
-    case 'reset': setPhase('idle'); refresh(); break;
+    case 'done': setPhase('done'); $('progress-text').textContent += ' · done'; evaluate(); analysis.onDone(); break;
+    case 'reset': setPhase('idle'); refresh(); analysis.onReset(); break;
+    case 'snapshot': analysis.onSnapshot(m); break;
     case 'evaluated': onEvaluated(m); break;
     case 'completed': onCompleted(m.result); break;
     case 'exported': download(m); break;
@@ -288,6 +292,7 @@ async function main() {
     if (fromUrl[p.key] !== undefined || d !== undefined) setInput(p, fromUrl[p.key] ?? d);
   }
   wire();
+  analysis.mount();
   detectGpu();
   setPhase('loading');
   try {

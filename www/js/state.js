@@ -5,7 +5,7 @@
 
 const isTask = (name) => (s) => s.task === name;
 
-/** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool',
+/** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool'|'text',
  *   default: any, min?: number, max?: number, options?: string[], when?: (s: object) => boolean,
  *   hint?: string}} Prop */
 
@@ -46,6 +46,20 @@ export const PROPS = [
   { key: 'weight_decay', cell: 'train', label: 'weight decay', type: 'float', default: 0.01, min: 0, max: 10 },
   { key: 'grad_clip', cell: 'train', label: 'grad clip (0 = off)', type: 'float', default: 1.0, min: 0, max: 1e6 },
   { key: 'seed', cell: 'train', label: 'data seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
+
+  // View state of the analysis cells (www/js/interp/): hidden fields, set by the cells.
+  { key: 'view_step', cell: 'view', label: 'timeline step (-1 = latest)', type: 'int', default: -1, min: -1, max: 10000000 },
+  { key: 'view_layer', cell: 'view', label: 'layer', type: 'int', default: 0, min: 0, max: 7 },
+  { key: 'view_head', cell: 'view', label: 'head', type: 'int', default: 0, min: 0, max: 63 },
+  { key: 'view_input', cell: 'view', label: 'attention input', type: 'text', default: '', max: 400 },
+  { key: 'view_clean', cell: 'view', label: 'patching: clean input', type: 'text', default: '', max: 400 },
+  { key: 'view_corrupt', cell: 'view', label: 'patching: corrupted input', type: 'text', default: '', max: 400 },
+  { key: 'open_timeline', cell: 'view', label: 'Timeline cell open', type: 'bool', default: true },
+  { key: 'open_attention', cell: 'view', label: 'Attention cell open', type: 'bool', default: true },
+  { key: 'open_qk', cell: 'view', label: 'QK cell open', type: 'bool', default: true },
+  { key: 'open_ov', cell: 'view', label: 'OV cell open', type: 'bool', default: true },
+  { key: 'open_scores', cell: 'view', label: 'Scores cell open', type: 'bool', default: true },
+  { key: 'open_interventions', cell: 'view', label: 'Interventions cell open', type: 'bool', default: true },
 ];
 
 const MODEL_KEYS = { ln: (m) => m.normalization_type === 'LN' };
@@ -61,6 +75,7 @@ export function defaultOf(p, defaultModel) {
 export function parseValue(p, text) {
   const t = String(text).trim();
   if (p.type === 'bool') return { value: t === 'true' || t === '1' || t === 'on' };
+  if (p.type === 'text') return t.length > p.max ? { error: `${p.label}: at most ${p.max} characters` } : { value: t };
   if (p.type === 'enum') {
     return p.options.includes(t) ? { value: t } : { error: `${p.label}: choose one of ${p.options.join(', ')}` };
   }

@@ -2,10 +2,12 @@
 // pause / evaluate / complete messages are handled between chunks and the page never blocks.
 // Messages in:  {type: 'start', task, model, train} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
+// Also out: {type: 'snapshot', step, weights (Float32Array, table order), tail, plan} at step 0 and
+//   on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights.
 // Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
 //               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
 //               | {type: 'error', message, during}
-import init, { Session } from '../pkg/toyformer.js';
+import init, { Session, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
 
 const CHUNK_MS = 120; // aim for a progress message about this often
 
@@ -14,6 +16,7 @@ let running = false;
 let total = 0;
 let chunk = 1;
 let rate = 0; // steps per second, smoothed
+let snaps = null; // {schedule, plan, last}: which weights to post for the analysis cells
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -23,7 +26,9 @@ async function loop() {
     const t0 = performance.now();
     let rows;
     try {
-      rows = session.step(chunk);
+      // stop a chunk at the next snapshot step
+      const toSnap = snaps ? snaps.schedule.next_step(session.steps_done + 1) - session.steps_done : chunk;
+      rows = session.step(Math.max(1, Math.min(chunk, toSnap)));
     } catch (e) {
       running = false;
       post({ type: 'error', message: String(e.message ?? e), during: 'train' });
@@ -32,17 +37,28 @@ async function loop() {
     const dt = Math.max(performance.now() - t0, 0.1);
     const r = (rows.length * 1000) / dt;
     rate = rate ? 0.7 * rate + 0.3 * r : r;
-    chunk = Math.max(1, Math.min(1000, Math.round((chunk * CHUNK_MS) / dt)));
+    chunk = Math.max(1, Math.min(1000, Math.round((rows.length * CHUNK_MS) / dt)));
     const m = rows[rows.length - 1];
     const last = { step: m.step + 1, loss: m.loss, token_acc: m.token_acc, grad_norm: m.grad_norm, lr: m.lr,
       steps_per_s: rate };
     post({ type: 'metrics', rows, last, total });
+    if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
     await yieldToMessages();
   }
   if (session && session.done) {
     running = false;
+    if (snaps && snaps.last !== session.steps_done) postSnapshot(true);
     post({ type: 'done' });
   }
+}
+
+// Posts the current weights (transferred, not copied) for the analysis cells.
+function postSnapshot(tail) {
+  const step = session.steps_done;
+  snaps.schedule.push(step, tail);
+  snaps.last = step;
+  const weights = session.weights();
+  post({ type: 'snapshot', step, weights, tail, plan: snaps.plan }, [weights.buffer]);
 }
 
 function handle(msg) {
@@ -53,6 +69,12 @@ function handle(msg) {
       total = msg.train.steps;
       chunk = 1;
       rate = 0;
+      snaps?.schedule.free();
+      {
+        const plan = snapshot_plan_js(session.weights().length, total);
+        snaps = { schedule: new SnapshotSchedule(plan.capacity, plan.every), plan, last: -1 };
+      }
+      postSnapshot(false);
       running = true;
       loop();
       break;
@@ -70,6 +92,8 @@ function handle(msg) {
       running = false;
       session?.free();
       session = null;
+      snaps?.schedule.free();
+      snaps = null;
       post({ type: 'reset' });
       break;
     case 'evaluate':

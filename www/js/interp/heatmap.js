@@ -1,0 +1,297 @@
+// Canvas heatmaps for the analysis cells: labelled rows and columns, a diverging palette
+// centred at zero (or a sequential one for probabilities), greyed masked cells, hover for
+// the value, click to lock, and zoom (the − / + buttons or Ctrl + wheel). Text is drawn on
+// the canvas or set with textContent, never as markup.
+
+const PAD = 4;
+const FONT_FAMILY = 'ui-monospace, Menlo, Consolas, monospace';
+
+/** RdBu-like: negative red, zero white, positive blue (t in [-1, 1]) as [r, g, b]. */
+export function divergingRGB(t) {
+  const x = Math.max(-1, Math.min(1, t || 0));
+  const a = Math.abs(x) ** 0.8;
+  const [r, g, b] = x < 0 ? [178, 24, 43] : [33, 102, 172];
+  return [Math.round(255 + (r - 255) * a), Math.round(255 + (g - 255) * a), Math.round(255 + (b - 255) * a)];
+}
+
+/** White to dark blue (t in [0, 1]) as [r, g, b]. */
+export function sequentialRGB(t) {
+  const a = Math.max(0, Math.min(1, t || 0)) ** 0.7;
+  return [Math.round(255 - 225 * a), Math.round(255 - 160 * a), Math.round(255 - 90 * a)];
+}
+
+const css = ([r, g, b]) => `rgb(${r},${g},${b})`;
+export const diverging = (t) => css(divergingRGB(t));
+export const sequential = (t) => css(sequentialRGB(t));
+const MASKED = [228, 230, 234];
+
+export const fmt = (v) => (v == null || Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+export class Heatmap {
+  /**
+   * @param {HTMLElement} root
+   * @param {{title?: string, palette?: 'diverging'|'sequential', cell?: number, rowAxis?: string, colAxis?: string,
+   *   compact?: boolean}} opts
+   */
+  constructor(root, opts = {}) {
+    this.opts = { palette: 'diverging', cell: 'auto', rowAxis: 'row', colAxis: 'column', ...opts };
+    this.cell = this.opts.cell === 'auto' ? 12 : this.opts.cell;
+    this.zoomed = false;
+    this.root = el('div', `heatmap${opts.compact ? ' compact' : ''}`);
+    root.append(this.root);
+    const head = el('div', 'hm-head');
+    this.title = el('span', 'hm-title', opts.title ?? '');
+    this.readout = el('span', 'hm-readout', ' ');
+    const zoom = el('span', 'hm-zoom');
+    const minus = el('button', '', '−');
+    const plus = el('button', '', '+');
+    minus.title = 'zoom out';
+    plus.title = 'zoom in (or Ctrl + wheel over the map)';
+    minus.onclick = () => this.zoom(-2);
+    plus.onclick = () => this.zoom(2);
+    zoom.append(minus, plus);
+    head.append(this.title, zoom);
+    this.scroll = el('div', 'hm-scroll');
+    this.canvas = el('canvas');
+    this.scroll.append(this.canvas);
+    this.legend = el('div', 'hm-legend');
+    this.root.append(head, this.scroll, this.readout, this.legend);
+    this.hoverCb = null;
+    this.clickCb = null;
+    this.locked = null;
+    this.hl = null; // {row} or {col} highlighted
+    this.canvas.addEventListener('mousemove', (e) => this.onMove(e));
+    this.canvas.addEventListener('mouseleave', () => this.onLeave());
+    this.canvas.addEventListener('click', (e) => this.onClickEv(e));
+    this.canvas.addEventListener('wheel', (e) => {
+      if (!e.ctrlKey) return;
+      e.preventDefault();
+      this.zoom(e.deltaY < 0 ? 2 : -2);
+    }, { passive: false });
+  }
+
+  /**
+   * @param {{rows: number, cols: number, data: ArrayLike<number>, rowLabels?: string[], colLabels?: string[],
+   *   masked?: (i: number, j: number) => boolean, marked?: (i: number, j: number) => boolean, max?: number,
+   *   title?: string, colSplit?: number, rowSplit?: number}} d  (splits: draw a divider before that column/row)
+   */
+  set(d) {
+    this.d = d;
+    // 'auto': about 420 px for the larger side, labels readable (≥ 8 px) up to ~50 rows
+    if (this.opts.cell === 'auto' && !this.zoomed) this.cell = Math.max(4, Math.min(16, Math.floor(420 / Math.max(d.rows, d.cols))));
+    if (d.title !== undefined) this.title.textContent = d.title;
+    let max = d.max;
+    if (max === undefined) {
+      max = 0;
+      for (let i = 0; i < d.rows; i++) {
+        for (let j = 0; j < d.cols; j++) {
+          if (d.masked?.(i, j)) continue;
+          const v = d.data[i * d.cols + j];
+          if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
+        }
+      }
+    }
+    this.max = max || 1;
+    this.drawLegend();
+    this.draw();
+  }
+
+  zoom(step) {
+    this.zoomed = true;
+    this.cell = Math.max(3, Math.min(28, this.cell + step));
+    this.draw();
+  }
+
+  layout() {
+    const d = this.d;
+    const ctx = this.canvas.getContext('2d');
+    this.font = `${Math.min(10, this.cell)}px ${FONT_FAMILY}`;
+    if (this.font !== this.widthsFont) this.widths = new Map();
+    this.widthsFont = this.font;
+    ctx.font = this.font;
+    const show = this.cell >= 7;
+    const width = (l) => {
+      if (!this.widths.has(l)) this.widths.set(l, ctx.measureText(l).width);
+      return this.widths.get(l);
+    };
+    const w = (labels) => (show && labels ? Math.max(0, ...labels.map(width)) + 6 : 0);
+    this.left = Math.ceil(w(d.rowLabels)) + PAD;
+    this.top = Math.ceil(w(d.colLabels)) + PAD;
+    return show;
+  }
+
+  draw() {
+    const d = this.d;
+    if (!d) return;
+    const showLabels = this.layout();
+    const dpr = window.devicePixelRatio || 1;
+    const W = this.left + d.cols * this.cell + PAD;
+    const H = this.top + d.rows * this.cell + PAD;
+    this.canvas.width = Math.ceil(W * dpr);
+    this.canvas.height = Math.ceil(H * dpr);
+    this.canvas.style.width = `${W}px`;
+    this.canvas.style.height = `${H}px`;
+    // geometry for tests and tools: rows, cols, label margins, cell size (CSS pixels)
+    this.root.dataset.dims = [d.rows, d.cols, this.left, this.top, this.cell].join(',');
+    const ctx = this.canvas.getContext('2d');
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, W, H);
+    // cells: one pixel per cell in an ImageData, scaled up without smoothing
+    const rgb = this.opts.palette === 'sequential' ? sequentialRGB : divergingRGB;
+    const img = new ImageData(d.cols, d.rows);
+    for (let i = 0; i < d.rows; i++) {
+      for (let j = 0; j < d.cols; j++) {
+        const k = i * d.cols + j;
+        const [r, g, b] = d.masked?.(i, j) ? MASKED : rgb(d.data[k] / this.max);
+        img.data[4 * k] = r;
+        img.data[4 * k + 1] = g;
+        img.data[4 * k + 2] = b;
+        img.data[4 * k + 3] = 255;
+      }
+    }
+    const off = this.off ?? (this.off = document.createElement('canvas'));
+    off.width = d.cols;
+    off.height = d.rows;
+    off.getContext('2d').putImageData(img, 0, 0);
+    const c = this.cell;
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, this.left, this.top, d.cols * c, d.rows * c);
+    if (d.marked) {
+      ctx.strokeStyle = '#111';
+      ctx.lineWidth = 1.5;
+      for (let i = 0; i < d.rows; i++) {
+        for (let j = 0; j < d.cols; j++) if (d.marked(i, j)) ctx.strokeRect(this.left + j * c + 1, this.top + i * c + 1, c - 2, c - 2);
+      }
+    }
+    ctx.strokeStyle = '#c9ced6';
+    ctx.lineWidth = 1;
+    ctx.strokeRect(this.left - 0.5, this.top - 0.5, d.cols * c + 1, d.rows * c + 1);
+    ctx.strokeStyle = '#39414f';
+    ctx.setLineDash([3, 2]);
+    if (d.colSplit > 0 && d.colSplit < d.cols) {
+      ctx.beginPath();
+      ctx.moveTo(this.left + d.colSplit * c, this.top - 3);
+      ctx.lineTo(this.left + d.colSplit * c, this.top + d.rows * c + 3);
+      ctx.stroke();
+    }
+    if (d.rowSplit > 0 && d.rowSplit < d.rows) {
+      ctx.beginPath();
+      ctx.moveTo(this.left - 3, this.top + d.rowSplit * c);
+      ctx.lineTo(this.left + d.cols * c + 3, this.top + d.rowSplit * c);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    const hl = this.locked ?? this.hl;
+    if (hl) {
+      ctx.strokeStyle = '#f0a020';
+      ctx.lineWidth = 2;
+      if (hl.row !== undefined) ctx.strokeRect(this.left, this.top + hl.row * c, d.cols * c, c);
+      if (hl.col !== undefined) ctx.strokeRect(this.left + hl.col * c, this.top, c, d.rows * c);
+    }
+    if (showLabels) {
+      ctx.font = this.font;
+      ctx.fillStyle = '#4a5261';
+      ctx.textBaseline = 'middle';
+      ctx.textAlign = 'right';
+      (d.rowLabels ?? []).forEach((l, i) => ctx.fillText(l, this.left - 4, this.top + i * c + c / 2));
+      ctx.save();
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = 'left';
+      (d.colLabels ?? []).forEach((l, j) => ctx.fillText(l, -(this.top - 4), this.left + j * c + c / 2));
+      ctx.restore();
+    }
+  }
+
+  drawLegend() {
+    this.legend.replaceChildren();
+    const seq = this.opts.palette === 'sequential';
+    const bar = el('span', 'hm-bar');
+    const stops = seq ? [0, 0.25, 0.5, 0.75, 1].map((t) => sequential(t)) : [-1, -0.5, 0, 0.5, 1].map((t) => diverging(t));
+    bar.style.background = `linear-gradient(to right, ${stops.join(', ')})`;
+    this.legend.append(el('span', '', seq ? '0' : fmt(-this.max)), bar, el('span', '', fmt(this.max)));
+    if (!seq) this.legend.append(el('span', 'muted', ' (white = 0)'));
+  }
+
+  cellAt(e) {
+    const d = this.d;
+    if (!d) return null;
+    const r = this.canvas.getBoundingClientRect();
+    const j = Math.floor((e.clientX - r.left - this.left) / this.cell);
+    const i = Math.floor((e.clientY - r.top - this.top) / this.cell);
+    if (i < 0 || j < 0 || i >= d.rows || j >= d.cols) return null;
+    return { i, j };
+  }
+
+  describe(i, j) {
+    const d = this.d;
+    const rl = d.rowLabels?.[i] ?? String(i);
+    const cl = d.colLabels?.[j] ?? String(j);
+    const v = d.data[i * d.cols + j];
+    const val = d.masked?.(i, j) ? 'masked (causal: a query never sees later keys)' : fmt(v);
+    return `${this.opts.rowAxis} ${rl} → ${this.opts.colAxis} ${cl}: ${val}`;
+  }
+
+  onMove(e) {
+    const c = this.cellAt(e);
+    if (!c) return this.onLeave();
+    const text = this.describe(c.i, c.j);
+    this.readout.textContent = text;
+    this.root.dataset.hover = text;
+    this.canvas.title = text;
+    this.hoverCb?.(c.i, c.j, this.d.data[c.i * this.d.cols + c.j]);
+  }
+
+  onLeave() {
+    this.readout.textContent = this.locked ? this.readout.textContent : ' ';
+    this.hoverCb?.(null, null, null);
+  }
+
+  onClickEv(e) {
+    const c = this.cellAt(e);
+    this.clickCb?.(c ? c.i : null, c ? c.j : null);
+  }
+
+  /** Outline row `row` (or column `col`); null clears. */
+  highlight(h) {
+    this.hl = h;
+    this.draw();
+  }
+
+  onHover(cb) {
+    this.hoverCb = cb;
+    return this;
+  }
+
+  onClick(cb) {
+    this.clickCb = cb;
+    return this;
+  }
+
+  remove() {
+    this.root.remove();
+  }
+}
+
+/** A new heatmap in its own box appended to `grid`; `panel` names the box (data-panel). */
+export function heatmapIn(grid, opts, panel) {
+  const box = el('div', 'hm-cellbox');
+  if (panel) box.dataset.panel = panel;
+  grid.append(box);
+  return new Heatmap(box, opts);
+}
+
+/** A caption paragraph: what the view shows and what to look for. */
+export function caption(root, text) {
+  const p = el('p', 'caption', text);
+  root.append(p);
+  return p;
+}
+
+export { el };
