@@ -74,6 +74,10 @@ test('analysis cells: render, hover, ablate, timeline, URL state (CPU)', { timeo
 
     // every analysis cell renders
     for (const [id, n] of [['timeline-body', 2], ['attention-body', 2 + 4], ['qk-body', 4], ['ov-body', 2], ['interventions-body', 3]]) {
+      // Timeline points are computed one per main-thread task after the snapshots arrive, so a
+      // fast run can end before they are all drawn: wait for them rather than race them.
+      await page.waitForFunction(([sel, k]) => document.querySelectorAll(sel).length >= k, [`#${id} canvas`, n], { timeout: 60_000 })
+        .catch(() => {});
       const count = await page.locator(`#${id} canvas`).count();
       assert.ok(count >= n, `${id}: ${count} canvases`);
     }
