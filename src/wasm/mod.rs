@@ -4,13 +4,16 @@
 //! [`ModelConfig`] and [`TrainConfig`]); results go out as plain JS objects. This is the
 //! only place where [`Error`] becomes a `JsError`, with the crate's message unchanged.
 //!
-//! One file per area: [`task`] (forms and samples), [`session`] (a training run). Shared
+//! One file per area: [`task`] (forms and samples), [`session`] (a training run), [`share`]
+//! (models in and out: imports, links, exports, checkpoints). Shared
 //! helpers (JSON in, plain JS objects out, errors) live here.
 
 mod session;
+mod share;
 mod task;
 
 pub use session::Session;
+pub use share::{import_model_info, tl_export};
 pub use task::{task_info, task_samples, validate_model};
 
 use crate::error::Error;

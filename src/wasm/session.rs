@@ -18,7 +18,7 @@ struct Completion {
 /// A training run on the CPU backend: the task, the model and the optimiser state.
 #[wasm_bindgen]
 pub struct Session {
-    trainer: Trainer,
+    pub(super) trainer: Trainer,
 }
 
 #[wasm_bindgen]
