@@ -4,8 +4,10 @@
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 // Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
 //               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
-//               | {type: 'error', message, during}
+//               | {type: 'error', message, during, req}
+// Loading, checkpoints and link weights are handled by worker-share.js (messages there).
 import init, { Session } from '../pkg/toyformer.js';
+import { shareHandlers } from './worker-share.js';
 
 const CHUNK_MS = 120; // aim for a progress message about this often
 
@@ -83,18 +85,34 @@ function handle(msg) {
     case 'export': {
       if (!session) return;
       const bytes = session.export_safetensors();
-      post({ type: 'exported', bytes, steps: session.steps_done }, [bytes.buffer]);
+      post({ type: 'exported', bytes, steps: session.steps_done, req: msg.req }, [bytes.buffer]);
       break;
     }
+    default:
+      shareHandlers[msg.type]?.(msg, shared);
   }
 }
+
+// What worker-share.js sees of this worker: the session, and a way to replace it.
+const shared = {
+  get session() { return session; },
+  adopt(s) {
+    running = false;
+    session?.free();
+    session = s;
+    total = s.info().train.steps;
+    chunk = 1;
+    rate = 0;
+  },
+  post,
+};
 
 await init();
 self.onmessage = (e) => {
   try {
     handle(e.data);
   } catch (err) {
-    post({ type: 'error', message: String(err.message ?? err), during: e.data.type });
+    post({ type: 'error', message: String(err.message ?? err), during: e.data.type, req: e.data.req });
   }
 };
 post({ type: 'ready' });

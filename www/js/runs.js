@@ -1,0 +1,261 @@
+// Autosave and the Runs cell. Every experiment (a training run, an imported model) is a run
+// in IndexedDB (store.js): its configs, its metrics history and a checkpoint (weights and
+// AdamW state), saved every AUTOSAVE_MS while it trains and whenever it pauses or ends. A
+// reload of the tab restores the run it was showing, exactly (training resumes bit-identically);
+// the Runs cell lists every saved run to reopen, compare, rename or delete. Storage errors
+// (a full quota above all) are shown, never swallowed.
+import * as store from './store.js';
+import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { isReturn } from './share.js';
+
+const AUTOSAVE_MS = 2000;
+const ACTIVE = 'toyformer.activeRun'; // sessionStorage: the run this tab shows (survives a reload)
+const $ = (id) => document.getElementById(id);
+let app = null;
+let run = null; // the record of the run the page shows, or null
+let timer = null;
+let lastPhase = 'loading';
+let compareChart = null;
+const compared = []; // ids of the (at most two) runs checked for comparison
+
+function el(tag, props = {}, ...children) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+}
+
+function taskLabel(t) {
+  return { sort: `sort n=${t.n}`, permutations: `permutations n=${t.n}`, 'apply-perm': `apply-perm k=${t.k}` }[t.task] ?? t.task;
+}
+
+function newRun({ task, model, train }, source) {
+  const name = `${taskLabel(task)} · ${model.n_layers}L${model.n_heads}H d${model.d_model} · seed ${train.seed}/${model.seed}`;
+  return { id: store.newId(), name, created: Date.now(), status: 'training', source, task, model, train, steps_done: 0 };
+}
+
+function showStoreError(e) {
+  const s = $('autosave-status');
+  s.textContent = e.quota ? `Autosave is off: ${e.message} Training continues, but unsaved.` : `Autosave failed: ${e.message}`;
+  s.hidden = false;
+  app.hook.saveError = e.message;
+}
+
+let saving = null;
+let again = false;
+/** Saves the current run (record, metrics, checkpoint). One save at a time (a request
+ * meanwhile runs after it); a run replaced meanwhile is not written. */
+async function save() {
+  if (!run) return;
+  if (saving) {
+    again = true;
+    return saving;
+  }
+  const r = run;
+  saving = (async () => {
+    try {
+      const { ckpt } = await app.request({ type: 'checkpoint' });
+      if (run !== r) return;
+      const rows = app.rows.filter((x) => x.step < ckpt.step);
+      const last = rows[rows.length - 1];
+      Object.assign(r, {
+        steps_done: ckpt.step, status: app.phase === 'training' ? 'training' : app.phase,
+        final_loss: last?.loss ?? r.final_loss ?? null, final_token_acc: last?.token_acc ?? r.final_token_acc ?? null,
+        eval_token_acc: app.hook.lastEval?.token_acc ?? r.eval_token_acc ?? null,
+      });
+      const snapshots = ckpt.snapshots;
+      delete ckpt.snapshots;
+      await store.saveRun(r, { rows, ckpt, snapshots });
+      app.hook.lastSave = { id: r.id, step: ckpt.step, rows: rows.length, at: Date.now() };
+      $('autosave-status').hidden = true;
+      app.hook.saveError = null;
+      $('autosave-info').textContent = `Autosaved “${r.name}” at step ${ckpt.step.toLocaleString('en-US')} (${new Date().toLocaleTimeString()}).`;
+      if (!document.activeElement?.closest('#runs-table')) await renderRuns();
+    } catch (e) {
+      if (e.message.includes('there is no model')) return; // reset meanwhile
+      showStoreError(e.store ? e : new Error(`saving the run failed: ${e.message}`));
+    }
+  })();
+  try {
+    await saving;
+  } finally {
+    saving = null;
+    if (again) {
+      again = false;
+      save();
+    }
+  }
+}
+
+function onPhase(p) {
+  const prev = lastPhase;
+  lastPhase = p;
+  clearInterval(timer);
+  timer = null;
+  if (p === 'training') timer = setInterval(save, AUTOSAVE_MS);
+  if (p === 'paused' || p === 'done') save();
+  if (p === 'idle' && prev !== 'loading' && prev !== 'idle') {
+    // Reset: the run stays in the store; this tab no longer shows it.
+    run = null;
+    sessionStorage.removeItem(ACTIVE);
+  }
+  for (const b of document.querySelectorAll('#runs-table .open')) b.disabled = p === 'training';
+}
+
+function adopt(r) {
+  run = r;
+  sessionStorage.setItem(ACTIVE, r.id);
+}
+
+/** Loads a saved run into the page (weights, optimiser state, curves) as a paused run. */
+async function openRun(id, how) {
+  const saved = await store.loadRun(id);
+  if (!saved?.ckpt) throw new Error('this run has no saved checkpoint');
+  run = null;
+  await app.load({ type: 'load', kind: 'checkpoint', ckpt: saved.ckpt, train: saved.run.train, source: saved.run.name }, saved.rows);
+  adopt(saved.run);
+  const when = new Date(saved.run.updated).toLocaleString();
+  $('autosave-info').textContent = `${how} “${saved.run.name}” at step ${saved.ckpt.step.toLocaleString('en-US')} (saved ${when}). Resume continues exactly where it stopped.`;
+  app.hook.restored = { id, step: saved.ckpt.step, rows: saved.rows.length };
+}
+
+/** After a reload: reopens the run this tab was showing (not when the tab opens another
+ * link: that link wins). Resolves true when it did. */
+export async function restoreActiveRun() {
+  const id = sessionStorage.getItem(ACTIVE);
+  await renderRuns();
+  if (!id || !isReturn()) return false;
+  try {
+    await openRun(id, 'Restored');
+    $('cell-runs').open = true;
+    return true;
+  } catch (e) {
+    sessionStorage.removeItem(ACTIVE);
+    showStoreError(e.store ? e : new Error(`restoring the last run failed: ${e.message}`));
+    return false;
+  }
+}
+
+const fmt = (x, d = 4) => (x == null ? '–' : Number(x).toFixed(d));
+const pct = (x) => (x == null ? '–' : `${(x * 100).toFixed(1)}%`);
+
+async function renderRuns() {
+  let runs;
+  try {
+    runs = await store.listRuns();
+  } catch (e) {
+    showStoreError(e);
+    return;
+  }
+  app.hook.runs = runs.map((r) => ({ id: r.id, name: r.name, steps_done: r.steps_done, status: r.status }));
+  const body = $('runs-table').tBodies[0];
+  body.replaceChildren(...runs.map(row));
+  $('runs-empty').hidden = runs.length > 0;
+  $('runs-table').hidden = runs.length === 0;
+  $('runs-brief').textContent = runs.length ? `${runs.length} saved` : '';
+}
+
+function row(r) {
+  const tr = el('tr');
+  tr.dataset.id = r.id;
+  if (run?.id === r.id) tr.classList.add('current');
+  const pick = el('input', { type: 'checkbox', className: 'compare', checked: compared.includes(r.id), title: 'compare loss curves (pick two)' });
+  pick.onchange = () => toggleCompare(r.id, pick.checked);
+  const name = el('input', { type: 'text', className: 'run-name', value: r.name, spellcheck: false, title: 'rename: edit and press Enter' });
+  name.onchange = async () => {
+    const v = name.value.trim().slice(0, 120) || r.name;
+    try {
+      await store.renameRun(r.id, v);
+      if (run?.id === r.id) run.name = v;
+    } catch (e) {
+      showStoreError(e);
+    }
+    renderRuns();
+  };
+  name.onkeydown = (e) => { if (e.key === 'Enter') name.blur(); };
+  const open = el('button', { className: 'open', textContent: 'Open', disabled: app.phase === 'training', title: 'load this run: weights, curves and settings' });
+  open.onclick = async () => {
+    try {
+      await openRun(r.id, 'Opened');
+    } catch (e) {
+      showStoreError(e.store ? e : new Error(`opening the run failed: ${e.message}`));
+    }
+  };
+  const del = el('button', { className: 'delete', textContent: 'Delete' });
+  del.onclick = async () => {
+    if (!del.classList.contains('confirm')) {
+      del.classList.add('confirm');
+      del.textContent = 'Really delete?';
+      setTimeout(() => { del.classList.remove('confirm'); del.textContent = 'Delete'; }, 4000);
+      return;
+    }
+    try {
+      await store.deleteRun(r.id);
+      if (run?.id === r.id) { run = null; sessionStorage.removeItem(ACTIVE); }
+      toggleCompare(r.id, false);
+    } catch (e) {
+      showStoreError(e);
+    }
+    renderRuns();
+  };
+  const steps = `${Number(r.steps_done).toLocaleString('en-US')} / ${Number(r.train.steps).toLocaleString('en-US')}`;
+  tr.append(el('td', {}, pick), el('td', {}, name), el('td', { textContent: taskLabel(r.task) }), el('td', { className: 'num-cell', textContent: steps }),
+    el('td', { className: 'num-cell', textContent: fmt(r.final_loss) }), el('td', { className: 'num-cell', textContent: pct(r.eval_token_acc ?? r.final_token_acc) }),
+    el('td', { className: 'muted', textContent: `${r.status}${r.source ? ` · ${r.source}` : ''}` }), el('td', {}, open, ' ', del));
+  return tr;
+}
+
+function toggleCompare(id, on) {
+  const i = compared.indexOf(id);
+  if (on && i < 0) compared.push(id);
+  if (!on && i >= 0) compared.splice(i, 1);
+  while (compared.length > 2) compared.shift();
+  for (const c of document.querySelectorAll('#runs-table .compare')) c.checked = compared.includes(c.closest('tr').dataset.id);
+  drawCompare();
+}
+
+const COLORS = ['#1f5fa8', '#c2572b'];
+
+async function drawCompare() {
+  compareChart?.destroy();
+  compareChart = null;
+  const box = $('runs-compare');
+  box.replaceChildren();
+  app.hook.compared = null;
+  if (compared.length !== 2) {
+    box.append(el('p', { className: 'muted', textContent: 'Tick two runs to compare their loss curves.' }));
+    return;
+  }
+  const [runs, metrics] = await Promise.all([store.listRuns(), Promise.all(compared.map((id) => store.loadMetrics(id)))]);
+  const names = compared.map((id) => runs.find((r) => r.id === id)?.name ?? id);
+  // One x axis (step, from 1) for both; a run that stopped earlier has gaps after its end.
+  const n = Math.max(...metrics.map((m) => m?.step.length ?? 0));
+  const x = Array.from({ length: n }, (_, i) => i + 1);
+  const ys = metrics.map((m) => x.map((_, i) => (m && i < m.loss.length && m.loss[i] > 0 ? m.loss[i] : null)));
+  app.hook.compared = { names, points: ys.map((y) => y.filter((v) => v !== null).length) };
+  const opts = {
+    title: 'loss (nats, log scale)', width: Math.max(300, box.clientWidth - 8), height: 220,
+    scales: { x: { time: false }, y: { distr: 3 } },
+    axes: [{ label: 'step' }, { size: 54 }],
+    series: [{ label: 'step' }, ...names.map((label, i) => ({ label, stroke: COLORS[i], width: 1.5, points: { show: false } }))],
+  };
+  compareChart = new uPlot(opts, [x, ...ys], box);
+}
+
+export function initRuns(a) {
+  app = a;
+  app.on('phase', onPhase);
+  let before = null; // the run shown while another loads (kept if the load fails)
+  app.on('load-start', () => { before = run; run = null; });
+  app.on('load-failed', () => { run = before; });
+  app.on('start', (spec) => {
+    adopt(newRun(spec, 'trained here'));
+    save();
+  });
+  app.on('loaded', (m) => {
+    if (m.kind === 'checkpoint') return; // openRun adopts the saved record
+    const { task, model, train } = m.info;
+    adopt(newRun({ task, model, train }, m.source ?? m.kind));
+    save();
+  });
+  drawCompare();
+}
