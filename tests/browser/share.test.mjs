@@ -145,7 +145,7 @@ test('share: malformed links show notes, fall back to defaults and never run or 
   try {
     const notes = await page.locator('#link-notes li').allTextContents();
     for (const key of ['lr: ', 'steps: ', 'task: ', 'w: ', 'model: ', 'sort_n: ', 'ln: ', 'closed: ']) {
-      assert.ok(notes.some((n) => n.startsWith(key)), `a note names ${key}: ${notes.join(' | ')}`);
+      assert.ok(notes.some((n) => n.startsWith(key) || n.startsWith(`${key.slice(0, -2)} (`)), `a note names ${key}: ${notes.join(' | ')}`);
     }
     assert.ok(notes.some((n) => /unknown key "<script>alert\(1\)<\/script>"/.test(n)), 'the script text is shown as text');
     assert.ok(notes.some((n) => /percent-encoding/.test(n)));
@@ -328,7 +328,11 @@ test('share: a reload mid-training restores the run and resumes it exactly; runs
   try {
     await page.click('#btn-start');
     // Autosave happens while it trains: reload after a save past step 60.
-    await page.waitForFunction(() => (window.__toyformer.lastSave?.step ?? 0) >= 60 && window.__toyformer.phase === 'training', null, { timeout: 300_000, polling: 100 });
+    await page.waitForFunction(() => (window.__toyformer.lastSave?.step ?? 0) >= 60 && window.__toyformer.phase === 'training', null, { timeout: 300_000, polling: 100 })
+      .catch(async (e) => {
+        const h = await page.evaluate(() => ({ phase: window.__toyformer.phase, save: window.__toyformer.lastSave, rows: window.__toyformer.rows.length, err: window.__toyformer.saveError }));
+        throw new Error(`${e.message}: ${JSON.stringify(h)} ${JSON.stringify(errors)}`);
+      });
     const before = await hook(page, 'rows');
     await page.reload();
     await ready(page);
@@ -401,7 +405,7 @@ test('share: a full storage quota is reported, training goes on, and saving reco
     await page.waitForSelector('#autosave-status:not([hidden])', { timeout: 60_000 });
     const msg = await page.textContent('#autosave-status');
     assert.match(msg, /Autosave is off: saving the run failed: the browser's storage quota for this page is full \(QuotaExceededError\)\. Delete old runs in the Runs cell or export this model to a file\. Training continues, but unsaved\./);
-    await page.screenshot({ path: `${OUT}/share-quota.png` });
+    await shot(page, 'cell-train', 'quota');
     await page.evaluate(() => { window.__failQuota = false; });
     await phase(page, 'done');
     await page.waitForSelector('#autosave-status', { state: 'hidden', timeout: 30_000 });

@@ -96,8 +96,11 @@ export function decodeFragment(fragment, props = PROPS) {
   for (const p of props) {
     if (!raw.has(p.key)) continue;
     const r = parseValue(p, raw.get(p.key));
-    if (r.error) notes.push(`${p.key}: ${r.error}; the default is used`);
-    else out.values[p.key] = r.value;
+    if (r.error) {
+      // "lr (learning rate): "abc" is not a number" rather than "lr: learning rate: …"
+      const why = r.error.startsWith(`${p.label}: `) ? r.error.slice(p.label.length + 2) : r.error;
+      notes.push(`${p.key === p.label ? p.key : `${p.key} (${p.label})`}: ${why}; the default is used`);
+    } else out.values[p.key] = r.value;
   }
   // Rows that do not apply to the decoded values (e.g. sort_n with task=permutations).
   const known = { ...defaults(props), ...out.values };

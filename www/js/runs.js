@@ -56,11 +56,12 @@ async function save() {
       const { ckpt } = await app.request({ type: 'checkpoint' });
       if (run !== r) return;
       const rows = app.rows.filter((x) => x.step < ckpt.step);
-      const last = rows[rows.length - 1];
+      // Final figures: means over the last (up to) 20 training batches, less noisy than one batch.
+      const tail = rows.slice(-20);
+      const mean = (k) => (tail.length ? tail.reduce((a, x) => a + x[k], 0) / tail.length : null);
       Object.assign(r, {
         steps_done: ckpt.step, status: app.phase === 'training' ? 'training' : app.phase,
-        final_loss: last?.loss ?? r.final_loss ?? null, final_token_acc: last?.token_acc ?? r.final_token_acc ?? null,
-        eval_token_acc: app.hook.lastEval?.token_acc ?? r.eval_token_acc ?? null,
+        final_loss: mean('loss') ?? r.final_loss ?? null, final_token_acc: mean('token_acc') ?? r.final_token_acc ?? null,
       });
       const snapshots = ckpt.snapshots;
       delete ckpt.snapshots;
@@ -169,7 +170,8 @@ function row(r) {
     } catch (e) {
       showStoreError(e);
     }
-    renderRuns();
+    await renderRuns();
+    if (compared.includes(r.id)) drawCompare();
   };
   name.onkeydown = (e) => { if (e.key === 'Enter') name.blur(); };
   const open = el('button', { className: 'open', textContent: 'Open', disabled: app.phase === 'training', title: 'load this run: weights, curves and settings' });
@@ -199,7 +201,7 @@ function row(r) {
   };
   const steps = `${Number(r.steps_done).toLocaleString('en-US')} / ${Number(r.train.steps).toLocaleString('en-US')}`;
   tr.append(el('td', {}, pick), el('td', {}, name), el('td', { textContent: taskLabel(r.task) }), el('td', { className: 'num-cell', textContent: steps }),
-    el('td', { className: 'num-cell', textContent: fmt(r.final_loss) }), el('td', { className: 'num-cell', textContent: pct(r.eval_token_acc ?? r.final_token_acc) }),
+    el('td', { className: 'num-cell', textContent: fmt(r.final_loss) }), el('td', { className: 'num-cell', textContent: pct(r.final_token_acc) }),
     el('td', { className: 'muted', textContent: `${r.status}${r.source ? ` · ${r.source}` : ''}` }), el('td', {}, open, ' ', del));
   return tr;
 }
