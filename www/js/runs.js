@@ -9,11 +9,16 @@ import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { isReturn } from './share.js';
 
 const AUTOSAVE_MS = 2000;
+// A save never takes more than 1/10 of the time: big models are saved less often than every 2 s.
+const MAX_SAVE_SHARE = 0.1;
 const ACTIVE = 'toyformer.activeRun'; // sessionStorage: the run this tab shows (survives a reload)
 const $ = (id) => document.getElementById(id);
 let app = null;
 let run = null; // the record of the run the page shows, or null
 let timer = null;
+let chain = 0; // the autosave timer chain that is current (a phase change starts a new one)
+let lastSaveMs = 0; // how long the last save took
+let asked = false; // persistent storage requested
 let lastPhase = 'loading';
 let compareChart = null;
 const compared = []; // ids of the (at most two) runs checked for comparison
@@ -51,8 +56,13 @@ async function save() {
     return saving;
   }
   const r = run;
+  const t0 = performance.now();
   saving = (async () => {
     try {
+      if (!asked) {
+        asked = true;
+        navigator.storage?.persist?.().catch(() => {}); // ask the browser not to evict the runs
+      }
       const { ckpt } = await app.request({ type: 'checkpoint' });
       if (run !== r) return;
       const rows = app.rows.filter((x) => x.step < ckpt.step);
@@ -80,6 +90,7 @@ async function save() {
     await saving;
   } finally {
     saving = null;
+    lastSaveMs = performance.now() - t0;
     if (again) {
       again = false;
       save();
@@ -87,12 +98,21 @@ async function save() {
   }
 }
 
+/** The next autosave while training: every AUTOSAVE_MS, or less often when saving is slow. */
+function scheduleSave(gen = ++chain) {
+  timer = setTimeout(async () => {
+    await save();
+    if (gen === chain && lastPhase === 'training') scheduleSave(gen);
+  }, Math.max(AUTOSAVE_MS, lastSaveMs / MAX_SAVE_SHARE));
+}
+
 function onPhase(p) {
   const prev = lastPhase;
   lastPhase = p;
-  clearInterval(timer);
+  clearTimeout(timer);
   timer = null;
-  if (p === 'training') timer = setInterval(save, AUTOSAVE_MS);
+  chain++;
+  if (p === 'training') scheduleSave();
   if (p === 'paused' || p === 'done') save();
   if (p === 'idle' && prev !== 'loading' && prev !== 'idle') {
     // Reset: the run stays in the store; this tab no longer shows it.

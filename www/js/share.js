@@ -172,6 +172,7 @@ export function initShare(a) {
   };
   $('btn-link-dismiss').onclick = () => { $('link-banner').hidden = true; };
   app.on('phase', checkReplay);
+  app.on('phase', (p) => { if (p === 'idle' && modelUrl) setModelUrl(null); }); // a reset drops the loaded model
   // A fragment edited in the address bar (same page, no reload) is read afresh.
   addEventListener('hashchange', () => location.reload());
 }
