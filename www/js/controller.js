@@ -270,7 +270,7 @@ function evaluate() {
   worker.postMessage({ type: 'evaluate', samples: EVAL_SAMPLES, shown: info.seq_len > 40 ? 2 : SHOWN });
 }
 
-function onEvaluated({ report, samples }) {
+function onEvaluated({ report, samples, step }) {
   hook.lastEval = report;
   const pct = (x) => `${(x * 100).toFixed(2)}%`;
   renderFacts($('eval-facts'), [
@@ -281,7 +281,7 @@ function onEvaluated({ report, samples }) {
   ]);
   renderBars($('eval-perpos'), report.positions, report.per_pos_acc);
   renderSeqs($('eval-samples'), samples);
-  const steps = hook.rows.length;
+  const steps = step ?? hook.rows.length; // a loaded model's step count need not match its curve
   $('eval-note').textContent = `${fmtInt(report.samples)} fresh samples, after ${fmtInt(steps)} steps`;
   $('eval-brief').textContent = `token acc ${pct(report.token_acc)} · seq acc ${pct(report.seq_acc)}`;
 }

@@ -3,7 +3,7 @@
 // Messages in:  {type: 'start', task, model, train} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 // Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
-//               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
+//               | {type: 'evaluated', report, samples, step} | {type: 'completed', result} | {type: 'exported', bytes}
 //               | {type: 'error', message, during, req}
 // Loading, checkpoints and link weights are handled by worker-share.js (messages there).
 import init, { Session } from '../pkg/toyformer.js';
@@ -76,7 +76,7 @@ function handle(msg) {
       break;
     case 'evaluate':
       if (!session) return;
-      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown) });
+      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown), step: session.steps_done });
       break;
     case 'complete':
       if (!session) return;
