@@ -17,6 +17,9 @@ struct Slot {
     v: Var,
 }
 
+/// One flat buffer per variable (a first or a second moment of each).
+pub type Moments = Vec<Vec<f32>>;
+
 pub struct AdamW {
     slots: Vec<Slot>,
     /// Steps taken (t of the bias corrections).
@@ -65,7 +68,7 @@ impl AdamW {
     }
 
     /// (t, m, v): the step count and each variable's moments, flattened, in variable order.
-    pub fn state(&self) -> Result<(u64, Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    pub fn state(&self) -> Result<(u64, Moments, Moments)> {
         let flat = |v: &Var| -> Result<Vec<f32>> { Ok(v.as_tensor().flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?) };
         let m = self.slots.iter().map(|s| flat(&s.m)).collect::<Result<_>>()?;
         let v = self.slots.iter().map(|s| flat(&s.v)).collect::<Result<_>>()?;
