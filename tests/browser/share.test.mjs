@@ -100,7 +100,7 @@ function f16round(x) {
 
 test('share: every property round-trips through the URL; old ?query links migrate', { timeout: 180_000 }, async () => {
   const all = 'v=1&sort_n=6&max_num=12&n_layers=2&n_heads=2&d_model=16&d_head=8&model_seed=5&ln=true&mlp=true&d_mlp=64&act_fn=relu'
-    + '&steps=77&batch_size=8&lr=0.002&schedule=warmup_cosine&warmup_steps=7&weight_decay=0.05&grad_clip=0.5&seed=9&closed=model,eval';
+    + '&steps=77&batch_size=8&lr=0.002&schedule=warmup_cosine&warmup_steps=7&weight_decay=0.05&grad_clip=0.5&seed=9&open_model=false&open_eval=false';
   const cases = [all, 'v=1&task=permutations&perm_n=3&n_heads=3&ln=false', 'v=1&task=apply-perm&k=4&max_int=20&d_model=48'];
   const { page, errors, close } = await open(`#${cases[0]}`);
   try {
@@ -110,8 +110,8 @@ test('share: every property round-trips through the URL; old ?query links migrat
       assert.equal(fragment(page), frag);
       for (const [k, v] of new URLSearchParams(frag)) {
         if (k === 'v') continue;
-        if (k === 'closed') {
-          for (const c of v.split(',')) assert.equal(await page.evaluate((id) => document.getElementById(id).open, `cell-${c}`), false, c);
+        if (k.startsWith('open_')) {
+          assert.equal(await page.evaluate((id) => document.getElementById(id).open, `cell-${k.slice(5)}`), v === 'true', k);
           continue;
         }
         const inp = page.locator(`[name="${k}"]`);
@@ -123,8 +123,8 @@ test('share: every property round-trips through the URL; old ?query links migrat
     // A change in the form or the view is written back at once.
     await page.fill('[name="k"]', '5');
     await page.click('#cell-train > summary');
-    await page.waitForFunction(() => location.hash.endsWith('&closed=train')); // the toggle event comes a task later
-    assert.equal(fragment(page), 'v=1&task=apply-perm&k=5&max_int=20&d_model=48&closed=train');
+    await page.waitForFunction(() => location.hash.endsWith('&open_train=false')); // the toggle event comes a task later
+    assert.equal(fragment(page), 'v=1&task=apply-perm&k=5&max_int=20&d_model=48&open_train=false');
     // An old link with settings in the query string becomes a fragment link.
     await go(page, '?sort_n=7&steps=50&utm_source=x');
     assert.equal(new URL(page.url()).search, '?utm_source=x');
@@ -139,12 +139,12 @@ test('share: every property round-trips through the URL; old ?query links migrat
 test('share: malformed links show notes, fall back to defaults and never run or inject anything', { timeout: 180_000 }, async () => {
   const evil = [
     '%E0%A4%A=1', '<script>alert(1)</script>=1', `lr=${encodeURIComponent('<img src=x onerror=alert(1)>')}`, 'steps=1e99',
-    'task=javascript:alert(1)', 'w=!!!', 'model=javascript:alert(1)', 'sort_n=-3', 'ln=maybe', 'v=99', 'closed=<b>',
+    'task=javascript:alert(1)', 'w=!!!', 'model=javascript:alert(1)', 'sort_n=-3', 'ln=maybe', 'v=99', 'open_eval=<b>',
   ].join('&');
   const { page, errors, close } = await open(`#${evil}`);
   try {
     const notes = await page.locator('#link-notes li').allTextContents();
-    for (const key of ['lr: ', 'steps: ', 'task: ', 'w: ', 'model: ', 'sort_n: ', 'ln: ', 'closed: ']) {
+    for (const key of ['lr: ', 'steps: ', 'task: ', 'w: ', 'model: ', 'sort_n: ', 'ln: ', 'open_eval: ']) {
       assert.ok(notes.some((n) => n.startsWith(key) || n.startsWith(`${key.slice(0, -2)} (`)), `a note names ${key}: ${notes.join(' | ')}`);
     }
     assert.ok(notes.some((n) => /unknown key "<script>alert\(1\)<\/script>"/.test(n)), 'the script text is shown as text');

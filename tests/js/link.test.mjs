@@ -8,6 +8,10 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { PROPS, parseValue, applies, defaultOf } from '../../www/js/state.js';
 import { decodeFragment, encodeFragment, migrateQuery, hasExperiment, LINK_VERSION, MAX_FRAGMENT } from '../../www/js/link.js';
 
+// The table, plus a text row when it has none yet (view-state text fields), so text is fuzzed too.
+const TEXT_ROW = { key: 'view_input', cell: 'view', label: 'input', type: 'text', default: '', max: 400 };
+const ALL = PROPS.some((p) => p.type === 'text') ? PROPS : [...PROPS, TEXT_ROW];
+
 // The task's default model, as task_info() gives it (the sort task's).
 const DEFAULT_MODEL = { n_layers: 1, n_heads: 1, d_model: 128, d_head: 128, normalization_type: null };
 
@@ -24,15 +28,12 @@ function rng(seed) {
   return { next, int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)] };
 }
 
-const CELL_NAMES = ['task', 'model', 'train', 'eval', 'weights', 'runs', 'attention', 'qk-circuit'];
-
 /** A random valid value for row p. */
 function randomValue(p, r) {
   switch (p.type) {
     case 'bool': return r.next() < 0.5;
     case 'enum': return r.pick(p.options);
-    case 'list': return [...new Set(Array.from({ length: r.int(4) }, () => r.pick(CELL_NAMES)))].join(',');
-    case 'text': return Array.from({ length: r.int(12) }, () => r.pick(['a', 'b', ' ', '1', 'é', '|', ','])).join('').trim();
+    case 'text': return Array.from({ length: r.int(Math.min(p.max, 12)) }, () => r.pick(['a', 'b', ' ', '1', 'é', '|', ',', '+', '%'])).join('').trim();
     case 'int': {
       const span = Math.min(p.max - p.min, 1000);
       return r.pick([p.min, p.max, p.min + r.int(span + 1), p.min + r.int(span + 1)]);
@@ -47,14 +48,14 @@ function randomValue(p, r) {
 
 function randomValues(r) {
   const v = {};
-  for (const p of PROPS) v[p.key] = r.next() < 0.6 ? randomValue(p, r) : defaultOf(p, DEFAULT_MODEL);
+  for (const p of ALL) v[p.key] = r.next() < 0.6 ? randomValue(p, r) : defaultOf(p, DEFAULT_MODEL);
   return v;
 }
 
 /** What a fragment of `values` must decode to: the applicable rows that differ from their defaults. */
 function expected(values) {
   const out = {};
-  for (const p of PROPS) {
+  for (const p of ALL) {
     const v = values[p.key];
     if (v !== undefined && applies(p, values) && String(v) !== String(defaultOf(p, DEFAULT_MODEL))) out[p.key] = v;
   }
@@ -63,9 +64,9 @@ function expected(values) {
 
 /** Every decoded value passes its row's parser unchanged, and its row applies. */
 function assertValid(d, what) {
-  const all = { ...Object.fromEntries(PROPS.filter((p) => p.default !== 'model').map((p) => [p.key, p.default])), ...d.values };
+  const all = { ...Object.fromEntries(ALL.filter((p) => p.default !== 'model').map((p) => [p.key, p.default])), ...d.values };
   for (const [k, v] of Object.entries(d.values)) {
-    const p = PROPS.find((x) => x.key === k);
+    const p = ALL.find((x) => x.key === k);
     assert.ok(p, `${what}: decoded an unknown key ${k}`);
     const again = parseValue(p, p.type === 'bool' ? String(v) : String(v));
     assert.deepEqual(again, { value: v }, `${what}: ${k}=${v} is not a valid value`);
@@ -82,7 +83,7 @@ function assertValid(d, what) {
 
 test('every property round-trips through the fragment, alone and all together', () => {
   const r = rng(1);
-  for (const p of PROPS) {
+  for (const p of ALL) {
     // a value different from the default, under a task the row applies to
     let values;
     for (let i = 0; i < 200; i++) {
@@ -90,17 +91,17 @@ test('every property round-trips through the fragment, alone and all together', 
       values[p.key] = randomValue(p, r);
       if (applies(p, values) && String(values[p.key]) !== String(defaultOf(p, DEFAULT_MODEL))) break;
     }
-    const frag = encodeFragment(values, DEFAULT_MODEL);
+    const frag = encodeFragment(values, DEFAULT_MODEL, {}, ALL);
     assert.ok(frag.startsWith(`v=${LINK_VERSION}&`) || frag === `v=${LINK_VERSION}`);
     assert.match(frag, new RegExp(`(^|&)${p.key}=`), `${p.key} is in ${frag}`);
-    const d = decodeFragment(`#${frag}`);
+    const d = decodeFragment(`#${frag}`, ALL);
     assert.deepEqual(d.notes, [], frag);
     assert.deepEqual(d.values, expected(values), frag);
     assert.equal(d.values[p.key], values[p.key]);
   }
   // Readable: plain key=value, no percent-escapes for ordinary values; defaults omitted.
-  const frag = encodeFragment({ task: 'sort', sort_n: 5, max_num: 10, n_layers: 1, n_heads: 1, d_model: 32, d_head: 32, model_seed: 0, ln: false, mlp: false, d_mlp: 512, act_fn: 'gelu', steps: 300, batch_size: 32, lr: 0.003, schedule: 'constant', warmup_steps: 100, weight_decay: 0.01, grad_clip: 1, seed: 0, closed: 'model,train' }, DEFAULT_MODEL);
-  assert.equal(frag, 'v=1&sort_n=5&max_num=10&d_model=32&d_head=32&steps=300&batch_size=32&lr=0.003&closed=model,train');
+  const frag = encodeFragment({ task: 'sort', sort_n: 5, max_num: 10, n_layers: 1, n_heads: 1, d_model: 32, d_head: 32, model_seed: 0, ln: false, mlp: false, d_mlp: 512, act_fn: 'gelu', steps: 300, batch_size: 32, lr: 0.003, schedule: 'constant', warmup_steps: 100, weight_decay: 0.01, grad_clip: 1, seed: 0, open_model: false, open_train: true }, DEFAULT_MODEL);
+  assert.equal(frag, 'v=1&sort_n=5&max_num=10&d_model=32&d_head=32&steps=300&batch_size=32&lr=0.003&open_model=false');
   // Weights and a model URL ride along.
   const withW = encodeFragment({ task: 'permutations', perm_n: 3 }, DEFAULT_MODEL, { w: 'dGYB', model: 'https://e.org/m.pt?x=1&y=2' });
   const d = decodeFragment(withW);
@@ -109,7 +110,13 @@ test('every property round-trips through the fragment, alone and all together', 
   assert.equal(d.model, 'https://e.org/m.pt?x=1&y=2');
   assert.deepEqual(d.values, { task: 'permutations', perm_n: 3 });
   assert.ok(hasExperiment(d));
-  assert.ok(!hasExperiment(decodeFragment('v=1&closed=task')), 'view state alone is not an experiment');
+  assert.ok(!hasExperiment(decodeFragment('v=1&open_task=false')), 'view state alone is not an experiment');
+  // Text values stay readable: spaces as '+', '|' and ',' as they are; a literal '+' is escaped.
+  const textRow = { key: 'view_input', cell: 'view', label: 'input', type: 'text', default: '', max: 400 };
+  const props = [...PROPS, textRow];
+  const t = encodeFragment({ view_input: '7 3 9 | 2,0,1 +1' }, DEFAULT_MODEL, {}, props);
+  assert.equal(t, 'v=1&view_input=7+3+9+|+2,0,1+%2B1');
+  assert.deepEqual(decodeFragment(t, props).values, { view_input: '7 3 9 | 2,0,1 +1' });
 });
 
 test('malformed values fall back to defaults with a note naming the key', () => {
@@ -123,7 +130,7 @@ test('malformed values fall back to defaults with a note naming the key', () => 
     ['steps=-1', 'steps', /at least 1/],
     ['task=<script>alert(1)</script>', 'task', /choose one of/],
     ['ln=maybe', 'ln', /not true or false/],
-    ['closed=a,<b>', 'closed', /not allowed/],
+    ['open_runs=<b>', 'open_runs', /not true or false/],
     ['sort_n=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E', 'sort_n', /not a number/],
   ];
   for (const [frag, key, why] of cases) {
@@ -164,11 +171,11 @@ test('old ?query links become fragments', () => {
 test('decoding is total: random and mutated fragments (property test)', () => {
   const iters = Number(process.env.LINK_FUZZ_ITERS ?? 150_000);
   const r = rng(20241124);
-  const keys = [...PROPS.map((p) => p.key), 'v', 'w', 'model', '__proto__', 'constructor', 'toString', ''];
+  const keys = [...ALL.map((p) => p.key), 'v', 'w', 'model', '__proto__', 'constructor', 'toString', ''];
   const nasty = ['&', '=', '%', '%2', '%zz', '%E0%A4%A', '#', '<', '>', '"', "'", '`', '\u0000', '\n', '\u202e', '😀', 'é', '+', ' ',
     '1e309', '-0', '0x1f', 'NaN', 'Infinity', '1e-400', 'true', '1', '0', ',', ',,', 'a'.repeat(300), '<script>alert(1)</script>',
     'javascript:alert(1)', 'data:text/html,x', '../../etc', '%3Csvg%20onload%3Dalert(1)%3E'];
-  const valid = () => encodeFragment(randomValues(r), DEFAULT_MODEL, r.next() < 0.3 ? { w: 'dGYBAA', model: 'https://e.org/m.pt' } : {});
+  const valid = () => encodeFragment(randomValues(r), DEFAULT_MODEL, r.next() < 0.3 ? { w: 'dGYBAA', model: 'https://e.org/m.pt' } : {}, ALL);
   const mutate = (s) => {
     let t = s;
     for (let n = 1 + r.int(4); n > 0; n--) {
@@ -194,13 +201,13 @@ test('decoding is total: random and mutated fragments (property test)', () => {
       default: frag = mutate(valid());
     }
     if (r.next() < 0.5) frag = `#${frag}`;
-    const d = decodeFragment(frag);
+    const d = decodeFragment(frag, ALL);
     assertValid(d, `fragment ${JSON.stringify(frag).slice(0, 200)}`);
     if (d.notes.length) withNotes++;
     // What was read is a fixed point: encoding it and reading again gives it back without notes.
-    const again = decodeFragment(encodeFragment(d.values, DEFAULT_MODEL, { w: d.w, model: d.model }));
+    const again = decodeFragment(encodeFragment(d.values, DEFAULT_MODEL, { w: d.w, model: d.model }, ALL), ALL);
     assert.deepEqual(again.notes, [], JSON.stringify(frag));
-    assert.deepEqual(again.values, expected({ ...Object.fromEntries(PROPS.filter((p) => p.default !== 'model').map((p) => [p.key, p.default])), ...d.values }));
+    assert.deepEqual(again.values, expected({ ...Object.fromEntries(ALL.filter((p) => p.default !== 'model').map((p) => [p.key, p.default])), ...d.values }));
     idempotent++;
   }
   console.log(`link decoder property test: ${iters} fragments decoded (${withNotes} with notes), ${idempotent} re-encoded and decoded again`);

@@ -49,7 +49,6 @@ function setPhase(p) {
 
 function buildForms() {
   for (const p of S.PROPS) {
-    if (p.cell === 'view') continue; // view state: the view that owns it reads and writes it
     const field = document.createElement('label');
     field.className = `field field-${p.type}`;
     field.dataset.key = p.key;
@@ -85,9 +84,8 @@ function setInput(p, v) {
 // Reads the form: values by key, and error messages by cell.
 function readForm() {
   const vals = {};
-  const errors = { task: [], model: [], train: [] };
+  const errors = { task: [], model: [], train: [], view: [] };
   for (const p of S.PROPS) {
-    if (p.cell === 'view') continue;
     const inp = inputs[p.key];
     const r = S.parseValue(p, p.type === 'bool' ? String(inp.checked) : inp.value);
     vals[p.key] = r.value;
@@ -96,7 +94,6 @@ function readForm() {
     inp.dataset.error = r.error ?? '';
   }
   for (const p of S.PROPS) {
-    if (p.cell === 'view') continue;
     const on = S.applies(p, vals);
     inputs[p.key].closest('.field').hidden = !on;
     const err = inputs[p.key].dataset.error;
@@ -397,7 +394,6 @@ async function main() {
   link = readLink();
   const fromUrl = link.values;
   for (const p of S.PROPS) {
-    if (p.cell === 'view') continue;
     if (fromUrl[p.key] !== undefined) touched.add(p.key);
     const d = S.defaultOf(p, null);
     if (fromUrl[p.key] !== undefined || d !== undefined) setInput(p, fromUrl[p.key] ?? d);

@@ -26,10 +26,10 @@ const byKey = (props) => new Map(props.map((p) => [p.key, p]));
 // A UTF-16 surrogate without its partner: not text, and encodeURIComponent throws on it.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** Percent-decodes one key or value; null when it is not valid UTF-8 text. */
+/** Percent-decodes one key or value ('+' is a space); null when it is not valid UTF-8 text. */
 function decodePart(s) {
   try {
-    const t = decodeURIComponent(s);
+    const t = decodeURIComponent(s.replace(/\+/g, ' '));
     return LONE_SURROGATE.test(t) ? null : t;
   } catch {
     return null;
@@ -132,7 +132,8 @@ function defaults(props) {
 /** The text of a value in a link. */
 function valueText(p, v) {
   if (p.type === 'bool') return v ? 'true' : 'false';
-  return encodeURIComponent(String(v)).replace(/%2C/g, ','); // lists keep their commas readable
+  // readable lists and typed inputs: "3+1+4+|+2+0+1" rather than "3%201%204%20%7C%202%200%201"
+  return encodeURIComponent(String(v)).replace(/%2C/g, ',').replace(/%20/g, '+').replace(/%7C/g, '|');
 }
 
 /**

@@ -2,12 +2,10 @@
 // (rewritten on every change, without history entries); "Copy link" adds the trained weights
 // when they fit. Opening a link shows what it holds and what was ignored, loads its weights
 // (w=) or fetches its model (model=), and offers to replay training. Codec: link.js.
-import { PROPS } from './state.js';
 import { decodeFragment, encodeFragment, migrateQuery, hasExperiment } from './link.js';
 import { loadFromUrl } from './import.js';
 
 const $ = (id) => document.getElementById(id);
-const view = {}; // view-state values by key (rows with cell: 'view')
 let modelUrl = null; // where the loaded model came from, when a URL: kept in the link
 let linkW = null; // the w= value the page was opened with (to compare a replay against)
 let app = null;
@@ -21,14 +19,12 @@ export function readLink() {
   if (mig) history.replaceState(null, '', `${location.pathname}${mig.search}#${mig.fragment}`);
   const nav = performance.getEntriesByType('navigation')[0]?.type;
   cameBack = nav === 'reload' || nav === 'back_forward' || sessionStorage.getItem(LAST_HASH) === location.hash;
-  const d = decodeFragment(location.hash);
-  for (const p of PROPS) if (p.cell === 'view' && d.values[p.key] !== undefined) view[p.key] = d.values[p.key];
-  return d;
+  return decodeFragment(location.hash);
 }
 
 /** The fragment for the current settings and view (plus `extra` {w, model}). */
 function fragmentFor(values, defaultModel, extra = {}) {
-  return encodeFragment({ ...values, ...view }, defaultModel, { model: modelUrl ?? undefined, ...extra });
+  return encodeFragment(values, defaultModel, { model: modelUrl ?? undefined, ...extra });
 }
 
 /** Rewrites the address bar's fragment for these values (no history entry). */
@@ -42,30 +38,23 @@ export function writeLink(values, defaultModel) {
  * same link again) rather than opening another link: then its last run is restored. */
 export const isReturn = () => cameBack;
 
-/** Sets a view-state value (a row with cell: 'view') and rewrites the link. */
-export function setView(key, value) {
-  view[key] = value;
-  app?.writeLink();
-}
-
 /** Remembers (or forgets, with null) the URL the loaded model came from. */
 export function setModelUrl(url) {
   modelUrl = url;
   app?.writeLink();
 }
 
-function cellName(details) {
-  return details.id.replace(/^cell-/, '');
-}
-
-// Collapsed cells are view state: restored from the link, written back when toggled.
+// Which cells are open is view state: each <details data-open-key> follows its hidden field
+// (set from the link at start-up) and writes it back when toggled.
 function wireCells() {
-  const closed = new Set((view.closed ?? '').split(',').filter(Boolean));
-  for (const d of document.querySelectorAll('details.cell')) {
-    if (closed.has(cellName(d))) d.open = false;
+  for (const d of document.querySelectorAll('details.cell[data-open-key]')) {
+    const f = document.querySelector(`.params[data-cell="view"] [name="${d.dataset.openKey}"]`);
+    if (!f) continue;
+    d.open = f.checked;
     d.addEventListener('toggle', () => {
-      const now = [...document.querySelectorAll('details.cell')].filter((x) => !x.open).map(cellName);
-      setView('closed', now.join(','));
+      if (f.checked === d.open) return;
+      f.checked = d.open;
+      f.dispatchEvent(new Event('change')); // the controller's refresh rewrites the link
     });
   }
 }

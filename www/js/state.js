@@ -4,16 +4,15 @@
 // the experiment and the view. `default: 'model'` means "the task's default model" (from
 // task_info().default_model); `when` says when a row applies (task-specific parameters).
 //
-// Rows with `cell: 'view'` are view state (collapsed cells, selections): they have no form
-// field; the view that owns them reads and writes them. Types: int, float, enum, bool, text
-// (`maxLength`, optional `pattern`), list (comma-separated items, each matching `pattern`,
-// at most `maxItems`; the value is the comma-joined string).
+// Rows with `cell: 'view'` are view state (which cells are open, selections): hidden fields
+// (in `.params[data-cell="view"]`) that the views set, so they travel in the link like the
+// rest. Types: int, float, enum, bool, text (at most `max` characters, optional `pattern`).
 
 const isTask = (name) => (s) => s.task === name;
 
-/** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool'|'text'|'list',
+/** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool'|'text',
  *   default: any, min?: number, max?: number, options?: string[], when?: (s: object) => boolean,
- *   hint?: string, pattern?: RegExp, maxLength?: number, maxItems?: number}} Prop */
+ *   hint?: string, pattern?: RegExp}} Prop */
 
 /** @type {Prop[]} */
 export const PROPS = [
@@ -53,8 +52,9 @@ export const PROPS = [
   { key: 'grad_clip', cell: 'train', label: 'grad clip (0 = off)', type: 'float', default: 1.0, min: 0, max: 1e6 },
   { key: 'seed', cell: 'train', label: 'data seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
 
-  { key: 'closed', cell: 'view', label: 'collapsed cells', type: 'list', default: '',
-    pattern: /^[a-z][a-z0-9-]{0,31}$/, maxItems: 32 },
+  // Which cells are open (view state; share.js keeps them in step with the <details data-open-key>).
+  ...['task', 'model', 'train', 'eval', 'weights', 'runs'].map((c) => (
+    { key: `open_${c}`, cell: 'view', label: `${c} cell open`, type: 'bool', default: true })),
 ];
 
 const MODEL_KEYS = { ln: (m) => m.normalization_type === 'LN' };
@@ -83,16 +83,9 @@ export function parseValue(p, text) {
     return p.options.includes(t) ? { value: t } : { error: `${p.label}: choose one of ${p.options.join(', ')}` };
   }
   if (p.type === 'text') {
-    if (t.length > p.maxLength) return { error: `${p.label}: longer than ${p.maxLength} characters` };
+    if (t.length > p.max) return { error: `${p.label}: at most ${p.max} characters` };
     if (CONTROL.test(t) || (p.pattern && !p.pattern.test(t))) return { error: `${p.label}: "${short(t)}" is not allowed here` };
     return { value: t };
-  }
-  if (p.type === 'list') {
-    const items = t === '' ? [] : t.split(',');
-    if (items.length > p.maxItems) return { error: `${p.label}: more than ${p.maxItems} items` };
-    const bad = items.find((x) => !p.pattern.test(x));
-    if (bad !== undefined) return { error: `${p.label}: "${short(bad)}" is not allowed here` };
-    return { value: [...new Set(items)].join(',') };
   }
   if (!NUMBER.test(t)) return { error: `${p.label}: "${short(t)}" is not a number` };
   const v = Number(t);
