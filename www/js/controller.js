@@ -27,7 +27,7 @@ let link = null; // the decoded URL fragment the page was opened with
 let afterReset = null; // what to do once the worker has reset (a replay)
 const requests = new Map(); // req → {resolve, reject}: worker replies to app.request
 let reqSeq = 0;
-const listeners = {}; // event → [fn]: 'phase', 'start', 'load-start', 'load-failed', 'loaded', 'worker'
+const listeners = {}; // event → [fn]: 'phase', 'start', 'load-start', 'load-failed', 'loaded', 'snapshots', 'worker'
 
 // Test hook: read-only view of what the page shows.
 const hook = (window.__toyformer = { phase, rows: [], lastEval: null, lastCompletion: null, chartPoints: () => charts?.length ?? 0 });
@@ -355,7 +355,7 @@ const app = {
   get info() { return info; },
   get rows() { return hook.rows; },
   get runInfo() { return runInfo; },
-  hook, request, load, replay, start, runSpec,
+  hook, request, load, replay, start, runSpec, emit,
   hasModel() { return phase !== 'idle' && phase !== 'loading'; },
   on(event, fn) { (listeners[event] ??= []).push(fn); },
   writeLink() { writeLink(values, info?.default_model); },

@@ -1,9 +1,10 @@
 // Autosave and the Runs cell. Every experiment (a training run, an imported model) is a run
-// in IndexedDB (store.js): its configs, its metrics history and a checkpoint (weights and
-// AdamW state), saved every AUTOSAVE_MS while it trains and whenever it pauses or ends. A
-// reload of the tab restores the run it was showing, exactly (training resumes bit-identically);
-// the Runs cell lists every saved run to reopen, compare, rename or delete. Storage errors
-// (a full quota above all) are shown, never swallowed.
+// in IndexedDB (store.js): its configs, its metrics history, a checkpoint (weights and AdamW
+// state) and its timeline snapshots (when a module provides app.snapshots), saved every
+// AUTOSAVE_MS while it trains and whenever it pauses or ends. A reload of the tab restores the
+// run it was showing, exactly (training resumes bit-identically); the Runs cell lists every
+// saved run to reopen, compare, rename or delete. Storage errors (a full quota above all) are
+// shown, never swallowed.
 import * as store from './store.js';
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { isReturn } from './share.js';
@@ -73,8 +74,9 @@ async function save() {
         steps_done: ckpt.step, status: app.phase === 'training' ? 'training' : app.phase,
         final_loss: mean('loss') ?? r.final_loss ?? null, final_token_acc: mean('token_acc') ?? r.final_token_acc ?? null,
       });
-      const snapshots = ckpt.snapshots;
-      delete ckpt.snapshots;
+      // Timeline snapshots come from whoever keeps them (the analysis cells register
+      // app.snapshots = () => [{step, weights: Float32Array, ...}]); restored with the 'snapshots' event.
+      const snapshots = app.snapshots?.().filter((x) => x.step <= ckpt.step) ?? [];
       await store.saveRun(r, { rows, ckpt, snapshots });
       app.hook.lastSave = { id: r.id, step: ckpt.step, rows: rows.length, at: Date.now() };
       $('autosave-status').hidden = true;
@@ -134,6 +136,7 @@ async function openRun(id, how) {
   run = null;
   await app.load({ type: 'load', kind: 'checkpoint', ckpt: saved.ckpt, train: saved.run.train, source: saved.run.name }, saved.rows);
   adopt(saved.run);
+  app.emit('snapshots', saved.snapshots);
   const when = new Date(saved.run.updated).toLocaleString();
   $('autosave-info').textContent = `${how} “${saved.run.name}” at step ${saved.ckpt.step.toLocaleString('en-US')} (saved ${when}). Resume continues exactly where it stopped.`;
   app.hook.restored = { id, step: saved.ckpt.step, rows: saved.rows.length };
