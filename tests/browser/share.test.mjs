@@ -305,6 +305,11 @@ test('share: the real TransformerLens .pt loads by drag-and-drop and by URL, eva
     await page.waitForFunction(() => window.__toyformer.imported, null, { timeout: 60_000 });
     assert.equal((await hook(page, 'imported')).n_params, 81970);
     assert.match(fragment(page), /model=%2Ffixtures%2Fsort\.pt/);
+    // The query form (?model=URL) works the same: it moves into the fragment.
+    await go(page, '?model=/fixtures/sort.pt');
+    await page.waitForFunction(() => window.__toyformer.imported, null, { timeout: 60_000 });
+    assert.equal(new URL(page.url()).search, '');
+    assert.match(fragment(page), /model=%2Ffixtures%2Fsort\.pt/);
     // URL errors are clear: HTTP status, scheme, size.
     const tryUrl = async (u, re) => {
       await page.fill('#url-input', u);
