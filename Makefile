@@ -16,7 +16,7 @@ BENCH_ARGS ?= --backend cpu --config sort-ref
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test test-native test-browser wasm vendor serve bench clean distclean
+.PHONY: test test-native test-js test-browser wasm vendor serve bench clean distclean
 
 ## test: native tests (release), wasm32 build + bindings, then the browser tests if any exist.
 test:
@@ -26,10 +26,15 @@ test:
 	@echo "== wasm32 library build =="
 	$(CARGO) build --lib --release --target $(WASM_TARGET)
 	@$(MAKE) --no-print-directory wasm
+	@$(MAKE) --no-print-directory test-js
 	@$(MAKE) --no-print-directory test-browser
 
 test-native:
 	$(CARGO) test --release
+
+## test-js: the page's pure modules in node (link codec property test; no browser needed).
+test-js:
+	node --test tests/js/
 
 test-browser:
 ifeq ($(strip $(BROWSER_TESTS)),)

@@ -11,10 +11,11 @@ import { chromium } from 'playwright-core';
 const here = dirname(fileURLToPath(import.meta.url));
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
-// Serve www/ on 127.0.0.1 at a free port. Resolves to { url, close() }.
-export function startServer() {
+// Serve www/ on 127.0.0.1 at a free port; `fixtures` (a directory) is also served under
+// /fixtures/ (tests only). Resolves to { url, close() }.
+export function startServer({ fixtures } = {}) {
   const proc = spawn('python3', [join(here, 'serve.py')], {
-    env: { ...process.env, PORT: '0', QUIET: '1' },
+    env: { ...process.env, PORT: '0', QUIET: '1', ...(fixtures ? { FIXTURES: fixtures } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Never leave a server behind, even when a test crashes before calling close().

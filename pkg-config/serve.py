@@ -5,6 +5,9 @@ Binds to 127.0.0.1 only. PORT overrides the port (default 8000; PORT=0 picks a f
 Prints the URL on its first line so a test can read it. Sends .wasm as application/wasm (needed for
 WebAssembly.instantiateStreaming) and .js/.mjs as text/javascript (needed for ES modules), with caching off
 so a rebuilt www/pkg is always picked up.
+
+For tests only: FIXTURES=DIR also serves the files of DIR under /fixtures/ (the page's URL
+import is tested against it); it is off unless set.
 """
 import functools
 import http.server
@@ -28,6 +31,15 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         ".safetensors": "application/octet-stream",
         ".pt": "application/octet-stream",
     }
+
+    def translate_path(self, path):
+        fixtures = os.environ.get("FIXTURES")
+        if fixtures and path.startswith("/fixtures/"):
+            name = path[len("/fixtures/"):].split("?", 1)[0].split("#", 1)[0]
+            if "/" not in name and name not in ("", ".", ".."):
+                return str(Path(fixtures) / name)
+            return str(Path(fixtures) / "..invalid..")
+        return super().translate_path(path)
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")

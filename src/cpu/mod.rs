@@ -6,14 +6,16 @@
 //!   parameter table; the training backend natively and in the browser.
 
 pub mod engine;
+pub mod adamw;
 pub mod forward;
 pub mod kernels;
 
 use crate::error::{Error, Result};
 use crate::model::{ParamTable, Weights};
-use crate::train::{Backend, StepOutput, TrainConfig};
+use crate::train::{Backend, OptimizerState, StepOutput, TrainConfig};
 use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use adamw::AdamW;
+use candle_nn::ParamsAdamW;
 use forward::{Hooks, NoHooks, ParamSet};
 use std::collections::HashMap;
 
@@ -272,5 +274,31 @@ impl Backend for CpuBackend {
         self.zero = zero;
         self.weights = w.clone();
         Ok(())
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        let opt = self.opt.as_ref().ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
+        let (t, m, v) = opt.state()?;
+        let total = self.table().total_len();
+        let (mut fm, mut fv) = (vec![0.0; total], vec![0.0; total]);
+        // the optimiser holds the trainable parameters in table order
+        for (info, (m, v)) in self.table().params.iter().filter(|p| p.trainable).zip(m.iter().zip(&v)) {
+            fm[info.offset..info.offset + info.len].copy_from_slice(m);
+            fv[info.offset..info.offset + info.len].copy_from_slice(v);
+        }
+        Ok(OptimizerState { t, m: fm, v: fv })
+    }
+
+    fn set_optimizer_state(&mut self, s: &OptimizerState) -> Result<()> {
+        let total = self.table().total_len();
+        if s.m.len() != total || s.v.len() != total {
+            return Err(Error::Weights(format!("optimiser state holds {} / {} values, the parameter table {total}", s.m.len(), s.v.len())));
+        }
+        let trainable: Vec<_> = self.weights.table.params.iter().filter(|p| p.trainable).cloned().collect();
+        let m: Vec<&[f32]> = trainable.iter().map(|p| &s.m[p.offset..p.offset + p.len]).collect();
+        let v: Vec<&[f32]> = trainable.iter().map(|p| &s.v[p.offset..p.offset + p.len]).collect();
+        let names: Vec<&str> = trainable.iter().map(|p| p.name.as_str()).collect();
+        let opt = self.opt.as_mut().ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
+        opt.set_state(s.t, &m, &v, &names)
     }
 }

@@ -250,7 +250,7 @@ pub fn load_weights(bytes: &[u8], cfg: Option<&ModelConfig>) -> Result<Weights> 
 }
 
 /// The config stored in safetensors metadata, if any (`toyformer_config` before `tl_config`).
-fn config_from_metadata(meta: Option<&HashMap<String, String>>) -> Result<Option<ModelConfig>> {
+pub fn config_from_metadata(meta: Option<&HashMap<String, String>>) -> Result<Option<ModelConfig>> {
     let Some(meta) = meta else { return Ok(None) };
     if let Some(s) = meta.get("toyformer_config") {
         let cfg: ModelConfig = serde_json::from_str(s)

@@ -3,9 +3,8 @@
 use super::{is_param_name, FloatDtype, NamedTensor, TensorFile};
 use crate::error::{Error, Result};
 use crate::model::params::Weights;
-use ::safetensors::tensor::{Dtype, SafeTensors, View};
-use std::borrow::Cow;
-use std::collections::HashMap;
+use ::safetensors::tensor::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
 
 /// Metadata keys written by [`save_safetensors`]; extra metadata may not reuse them.
 const RESERVED_KEYS: [&str; 3] = ["format", "toyformer_config", "tl_config"];
@@ -43,32 +42,12 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile> {
     Ok((out, meta.metadata().clone()))
 }
 
-/// One f32 tensor, already in little-endian bytes, for the serializer.
-struct F32Bytes {
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
-}
-
-impl View for F32Bytes {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.bytes.len()
-    }
-}
-
 /// Writes every parameter of `w` under its TransformerLens key as F32, with metadata
 /// `format = "pt"`, `toyformer_config` (serde JSON of `w.cfg`, exact), `tl_config`
 /// ([`crate::model::config::ModelConfig::to_tl_json`], for Python), plus
 /// `extra_metadata`. Errors if an extra key is one of those three, if `w.data` does not
-/// fit its table, or if a value is not finite (the file could not be loaded back).
+/// fit its table, or if a value is not finite (the file could not be loaded back). The
+/// output is deterministic: equal weights and metadata give equal bytes.
 pub fn save_safetensors(w: &Weights, extra_metadata: &[(String, String)]) -> Result<Vec<u8>> {
     if w.data.len() != w.table.total_len() {
         return Err(Error::Weights(format!(
@@ -77,7 +56,7 @@ pub fn save_safetensors(w: &Weights, extra_metadata: &[(String, String)]) -> Res
             w.table.total_len()
         )));
     }
-    let mut meta = HashMap::new();
+    let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), "pt".to_string());
     meta.insert("toyformer_config".to_string(), serde_json::to_string(&w.cfg)?);
     meta.insert("tl_config".to_string(), w.cfg.to_tl_json().to_string());
@@ -87,7 +66,12 @@ pub fn save_safetensors(w: &Weights, extra_metadata: &[(String, String)]) -> Res
         }
         meta.insert(k.clone(), v.clone());
     }
-    let mut tensors = Vec::with_capacity(w.table.params.len());
+    // The header is built as a serde_json map (sorted keys) and the data follow in table
+    // order, so the same weights always give the same bytes: a replayed run's export can be
+    // compared byte for byte.
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::to_value(&meta)?);
+    let mut data = Vec::with_capacity(w.data.len() * 4);
     for p in &w.table.params {
         let values = &w.data[p.offset..p.offset + p.len];
         if let Some(i) = values.iter().position(|x| !x.is_finite()) {
@@ -96,9 +80,19 @@ pub fn save_safetensors(w: &Weights, extra_metadata: &[(String, String)]) -> Res
                 p.name, values[i]
             )));
         }
-        let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-        tensors.push((p.name.clone(), F32Bytes { shape: p.shape.clone(), bytes }));
+        let begin = data.len();
+        data.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+        header.insert(
+            p.name.clone(),
+            serde_json::json!({ "dtype": "F32", "shape": p.shape, "data_offsets": [begin, data.len()] }),
+        );
     }
-    ::safetensors::tensor::serialize(tensors, Some(meta))
-        .map_err(|e| Error::Weights(format!("safetensors serialisation failed: {e}")))
+    let mut head = serde_json::to_vec(&header)?;
+    // The format pads the header with spaces to a multiple of 8 bytes (aligned data).
+    head.resize(head.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + head.len() + data.len());
+    out.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&data);
+    Ok(out)
 }

@@ -103,6 +103,24 @@ pub trait Backend {
     fn weights(&self) -> Result<Weights>;
     /// Replace the weights (the optimiser state is reset).
     fn set_weights(&mut self, w: &Weights) -> Result<()>;
+    /// The optimiser's state, so that a saved run can continue exactly. Backends that cannot
+    /// export it say so.
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        Err(Error::Backend(format!("the {} backend cannot export its optimiser state", self.name())))
+    }
+    /// Restores a state from [`Backend::optimizer_state`] (after [`Backend::set_weights`]).
+    fn set_optimizer_state(&mut self, _state: &OptimizerState) -> Result<()> {
+        Err(Error::Backend(format!("the {} backend cannot restore an optimiser state", self.name())))
+    }
+}
+
+/// AdamW's state in the parameter table's layout: the step count `t` of the bias
+/// corrections and the two moments as flat buffers (total_len,), zeros for frozen tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    pub t: u64,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
 }
 
 /// Which backend to use (`--backend`).
@@ -209,6 +227,20 @@ impl Trainer {
         let w = Weights::init(model)?;
         let backend = make_backend(kind, &w, &train, &task)?;
         Self::new(task, train, backend)
+    }
+
+    /// Continues a run from saved weights at step `step` (the data stream and the LR
+    /// schedule carry on from there). With the optimiser state of that step the run goes on
+    /// exactly as if it had never stopped; without it AdamW starts again from zero moments.
+    pub fn resume(task: TaskSpec, w: &Weights, train: TrainConfig, kind: BackendKind, step: u64, opt: Option<&OptimizerState>) -> Result<Self> {
+        check_compatible(&task, &w.cfg)?;
+        let mut backend = make_backend(kind, w, &train, &task)?;
+        if let Some(s) = opt {
+            backend.set_optimizer_state(s)?;
+        }
+        let mut t = Self::new(task, train, backend)?;
+        t.step = step;
+        Ok(t)
     }
 
     pub fn done(&self) -> bool {

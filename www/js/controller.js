@@ -5,6 +5,9 @@ import * as S from './state.js';
 import { Charts } from './plots.js';
 import { renderSeqs, renderBars, renderFacts } from './views.js';
 import { analysis } from './interp/analysis.js';
+import { readLink, writeLink, initShare, openLink } from './share.js';
+import { initRuns, restoreActiveRun } from './runs.js';
+import { initWeights } from './import.js';
 
 const $ = (id) => document.getElementById(id);
 const CELLS = ['task', 'model', 'train'];
@@ -21,12 +24,19 @@ let phase = 'loading'; // loading | idle | training | paused | done
 let worker = null;
 let charts = null;
 let runInfo = null; // {task, total} of the run in the worker
+let link = null; // the decoded URL fragment the page was opened with
+let afterReset = null; // what to do once the worker has reset (a replay)
+const requests = new Map(); // req → {resolve, reject}: worker replies to app.request
+let reqSeq = 0;
+const listeners = {}; // event → [fn]: 'phase', 'start', 'load-start', 'load-failed', 'loaded', 'snapshots', 'worker'
 
 // Test hook: read-only view of what the page shows.
 const hook = (window.__toyformer = { phase, rows: [], lastEval: null, lastCompletion: null, chartPoints: () => charts?.length ?? 0 });
 
 function setPhase(p) {
+  const changed = p !== phase;
   phase = hook.phase = p;
+  if (changed) emit('phase', p);
   const live = p !== 'idle' && p !== 'loading';
   for (const inp of Object.values(inputs)) inp.disabled = live || p === 'loading';
   $('btn-start').disabled = p !== 'idle' || !valid;
@@ -160,7 +170,7 @@ function refresh() {
   for (const c of CELLS) showError(c, errors[c]);
   values = vals;
   valid = taskOk && modelOk && errors.train.length === 0;
-  S.writeUrl(vals, info?.default_model);
+  writeLink(vals, info?.default_model);
   if (phase === 'idle') $('train-brief').textContent = valid ? `${fmtInt(vals.steps)} steps, batch ${vals.batch_size}` : '';
   setPhase(phase);
 }
@@ -172,9 +182,72 @@ function start() {
   hook.rows = [];
   hook.lastEval = hook.lastCompletion = null;
   runInfo = { task: values.task, total: values.steps, started: performance.now() };
-  worker.postMessage({ type: 'start', task: S.taskSpec(values), model: S.modelConfig(values, info.default_model), train: S.trainConfig(values) });
-  analysis.onStart(S.taskSpec(values), S.modelConfig(values, info.default_model));
+  const run = runSpec();
+  worker.postMessage({ type: 'start', ...run });
+  analysis.onStart(run.task, run.model);
   setPhase('training');
+  emit('start', run);
+}
+
+/** The task, model and train configs of the form's values. */
+function runSpec() {
+  return { task: S.taskSpec(values), model: S.modelConfig(values, info.default_model), train: S.trainConfig(values) };
+}
+
+/** Starts training from scratch with the form's settings, dropping any model first. */
+function replay() {
+  if (phase === 'idle') return start();
+  afterReset = start;
+  worker.postMessage({ type: 'reset' });
+}
+
+// Loading a model (an import, a link's weights, a saved run): the worker builds the session
+// and replies 'loaded' with its {task, model, train, step}; the page shows it as a paused
+// run whose curves are `rows` (empty for a model that comes without its history).
+async function load(msg, rows = [], transfer = []) {
+  emit('load-start', msg.kind);
+  let m;
+  try {
+    m = await request(msg, transfer);
+  } catch (e) {
+    emit('load-failed', e);
+    throw e;
+  }
+  const { task, model, train, step } = m.info;
+  const vals = S.valuesFrom(task, model, train);
+  for (const p of S.PROPS) {
+    if (vals[p.key] === undefined || p.cell === 'view') continue;
+    setInput(p, vals[p.key]);
+    touched.add(p.key);
+  }
+  setPhase('paused'); // the form is locked before refresh reads it
+  refresh();
+  charts?.destroy();
+  charts = new Charts($('charts'), info.loss_floor);
+  charts.push(rows);
+  hook.rows = [...rows];
+  hook.lastEval = hook.lastCompletion = null;
+  runInfo = { task: task.task, total: train.steps };
+  $('progress').value = Math.min(step / train.steps, 1);
+  $('progress-text').textContent = `step ${fmtInt(step)} / ${fmtInt(train.steps)} · loaded${step < train.steps ? ' · Resume trains on' : ''}`;
+  setPhase(step >= train.steps ? 'done' : 'paused');
+  evaluate();
+  analysis.onLoaded(task, model); // the worker posts the loaded weights as a snapshot next
+  emit('loaded', { ...m, kind: msg.kind, source: msg.source });
+  return m;
+}
+
+/** Sends `msg` to the worker with a fresh `req` id; resolves with its reply, rejects with its error. */
+function request(msg, transfer = []) {
+  const req = ++reqSeq;
+  return new Promise((resolve, reject) => {
+    requests.set(req, { resolve, reject });
+    worker.postMessage({ ...msg, req }, transfer);
+  });
+}
+
+function emit(event, arg) {
+  for (const fn of listeners[event] ?? []) fn(arg);
 }
 
 function fmtTime(s) {
@@ -198,7 +271,7 @@ function evaluate() {
   worker.postMessage({ type: 'evaluate', samples: EVAL_SAMPLES, shown: info.seq_len > 40 ? 2 : SHOWN });
 }
 
-function onEvaluated({ report, samples }) {
+function onEvaluated({ report, samples, step }) {
   hook.lastEval = report;
   const pct = (x) => `${(x * 100).toFixed(2)}%`;
   renderFacts($('eval-facts'), [
@@ -209,7 +282,7 @@ function onEvaluated({ report, samples }) {
   ]);
   renderBars($('eval-perpos'), report.positions, report.per_pos_acc);
   renderSeqs($('eval-samples'), samples);
-  const steps = hook.rows.length;
+  const steps = step ?? hook.rows.length; // a loaded model's step count need not match its curve
   $('eval-note').textContent = `${fmtInt(report.samples)} fresh samples, after ${fmtInt(steps)} steps`;
   $('eval-brief').textContent = `token acc ${pct(report.token_acc)} · seq acc ${pct(report.seq_acc)}`;
 }
@@ -221,7 +294,12 @@ function onCompleted(result) {
   renderSeqs($('try-output'), [{ tokens: result.tokens, predicted }], { promptLen: result.prompt_len });
 }
 
-function onError({ message, during }) {
+function onError({ message, during, req }) {
+  if (requests.has(req)) {
+    requests.get(req).reject(new Error(message));
+    requests.delete(req);
+    return;
+  }
   if (during === 'complete') {
     $('try-error').textContent = message;
     $('try-error').hidden = false;
@@ -241,19 +319,53 @@ function download({ bytes, steps }) {
 
 function onWorker(e) {
   const m = e.data;
+  if (m.type !== 'error' && requests.has(m.req)) {
+    requests.get(m.req).resolve(m);
+    requests.delete(m.req);
+    return;
+  }
   switch (m.type) {
-    case 'ready': setPhase('idle'); refresh(); $('load-status').hidden = true; break;
+    case 'ready': setPhase('idle'); refresh(); $('load-status').hidden = true; afterReady(); break;
     case 'metrics': onMetrics(m); break;
     case 'paused': setPhase('paused'); evaluate(); break;
     case 'done': setPhase('done'); $('progress-text').textContent += ' · done'; evaluate(); analysis.onDone(); break;
-    case 'reset': setPhase('idle'); refresh(); analysis.onReset(); break;
+    case 'reset': {
+      setPhase('idle');
+      refresh();
+      analysis.onReset();
+      const then = afterReset;
+      afterReset = null;
+      then?.();
+      break;
+    }
     case 'snapshot': analysis.onSnapshot(m); break;
     case 'evaluated': onEvaluated(m); break;
     case 'completed': onCompleted(m.result); break;
     case 'exported': download(m); break;
     case 'error': onError(m); break;
+    default: emit('worker', m);
   }
 }
+
+// Once the worker is up: a run that was training in this tab before a reload comes back;
+// otherwise the link the page was opened with is shown (and its model loaded, if it has one).
+async function afterReady() {
+  if (!(await restoreActiveRun())) await openLink(link);
+  hook.ready = true;
+}
+
+// What the share, runs and weights modules may use.
+const app = {
+  get phase() { return phase; },
+  get values() { return values; },
+  get info() { return info; },
+  get rows() { return hook.rows; },
+  get runInfo() { return runInfo; },
+  hook, request, load, replay, start, runSpec, emit,
+  hasModel() { return phase !== 'idle' && phase !== 'loading'; },
+  on(event, fn) { (listeners[event] ??= []).push(fn); },
+  writeLink() { writeLink(values, info?.default_model); },
+};
 
 async function detectGpu() {
   const note = $('backend-note');
@@ -285,7 +397,8 @@ function wire() {
 
 async function main() {
   buildForms();
-  const fromUrl = S.readUrl();
+  link = readLink();
+  const fromUrl = link.values;
   for (const p of S.PROPS) {
     if (fromUrl[p.key] !== undefined) touched.add(p.key);
     const d = S.defaultOf(p, null);
@@ -293,6 +406,9 @@ async function main() {
   }
   wire();
   analysis.mount();
+  initShare(app);
+  initRuns(app);
+  initWeights(app);
   detectGpu();
   setPhase('loading');
   try {

@@ -1,13 +1,18 @@
 // The one table of tunables. Each row defines a form field (cell, label, type, range), its
-// default, and its URL key: the URL holds every value that differs from its default, so a
-// link reproduces the view. `default: 'model'` means "the task's default model" (from
+// default, and its key in the link: the URL fragment holds every value that differs from its
+// default (www/js/link.js encodes and decodes it against this table), so a link reproduces
+// the experiment and the view. `default: 'model'` means "the task's default model" (from
 // task_info().default_model); `when` says when a row applies (task-specific parameters).
+//
+// Rows with `cell: 'view'` are view state (which cells are open, selections): hidden fields
+// (in `.params[data-cell="view"]`) that the views set, so they travel in the link like the
+// rest. Types: int, float, enum, bool, text (at most `max` characters, optional `pattern`).
 
 const isTask = (name) => (s) => s.task === name;
 
 /** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool'|'text',
  *   default: any, min?: number, max?: number, options?: string[], when?: (s: object) => boolean,
- *   hint?: string}} Prop */
+ *   hint?: string, pattern?: RegExp}} Prop */
 
 /** @type {Prop[]} */
 export const PROPS = [
@@ -54,12 +59,16 @@ export const PROPS = [
   { key: 'view_input', cell: 'view', label: 'attention input', type: 'text', default: '', max: 400 },
   { key: 'view_clean', cell: 'view', label: 'patching: clean input', type: 'text', default: '', max: 400 },
   { key: 'view_corrupt', cell: 'view', label: 'patching: corrupted input', type: 'text', default: '', max: 400 },
+  // Which analysis cells are open.
   { key: 'open_timeline', cell: 'view', label: 'Timeline cell open', type: 'bool', default: true },
   { key: 'open_attention', cell: 'view', label: 'Attention cell open', type: 'bool', default: true },
   { key: 'open_qk', cell: 'view', label: 'QK cell open', type: 'bool', default: true },
   { key: 'open_ov', cell: 'view', label: 'OV cell open', type: 'bool', default: true },
   { key: 'open_scores', cell: 'view', label: 'Scores cell open', type: 'bool', default: true },
   { key: 'open_interventions', cell: 'view', label: 'Interventions cell open', type: 'bool', default: true },
+  // Which cells are open (view state; share.js keeps them in step with the <details data-open-key>).
+  ...['task', 'model', 'train', 'eval', 'weights', 'runs'].map((c) => (
+    { key: `open_${c}`, cell: 'view', label: `${c} cell open`, type: 'bool', default: true })),
 ];
 
 const MODEL_KEYS = { ln: (m) => m.normalization_type === 'LN' };
@@ -71,45 +80,44 @@ export function defaultOf(p, defaultModel) {
   return MODEL_KEYS[p.key] ? MODEL_KEYS[p.key](defaultModel) : defaultModel[p.key];
 }
 
-/** Parses the text of a field. Returns {value} or {error}. */
+// A decimal number as people type it: no hex, no Infinity, no stray characters.
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+// Control characters never belong in a value.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Parses the text of a field (or of a link value). Returns {value} or {error}; total. */
 export function parseValue(p, text) {
   const t = String(text).trim();
-  if (p.type === 'bool') return { value: t === 'true' || t === '1' || t === 'on' };
-  if (p.type === 'text') return t.length > p.max ? { error: `${p.label}: at most ${p.max} characters` } : { value: t };
+  if (p.type === 'bool') {
+    if (t === 'true' || t === '1' || t === 'on') return { value: true };
+    if (t === 'false' || t === '0' || t === 'off') return { value: false };
+    return { error: `${p.label}: "${short(t)}" is not true or false` };
+  }
   if (p.type === 'enum') {
     return p.options.includes(t) ? { value: t } : { error: `${p.label}: choose one of ${p.options.join(', ')}` };
   }
+  if (p.type === 'text') {
+    if (t.length > p.max) return { error: `${p.label}: at most ${p.max} characters` };
+    if (CONTROL.test(t) || (p.pattern && !p.pattern.test(t))) return { error: `${p.label}: "${short(t)}" is not allowed here` };
+    return { value: t };
+  }
+  if (!NUMBER.test(t)) return { error: `${p.label}: "${short(t)}" is not a number` };
   const v = Number(t);
-  if (t === '' || !Number.isFinite(v)) return { error: `${p.label}: "${t}" is not a number` };
+  if (!Number.isFinite(v)) return { error: `${p.label}: "${short(t)}" is not a finite number` };
   if (p.type === 'int' && !Number.isInteger(v)) return { error: `${p.label}: must be a whole number` };
   if (v < p.min) return { error: `${p.label}: must be at least ${p.min}` };
   if (v > p.max) return { error: `${p.label}: must be at most ${p.max}` };
-  return { value: v };
+  return { value: v === 0 ? 0 : v }; // never -0
+}
+
+/** User text cut to 40 characters for a message (shown with textContent, never as markup). */
+export function short(t) {
+  const s = String(t).replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd');
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
 /** Whether row `p` applies to the values `s`. */
 export const applies = (p, s) => !p.when || p.when(s);
-
-/** The values in the URL's query string, as raw text by key (unknown keys ignored). */
-export function readUrl(search = location.search) {
-  const q = new URLSearchParams(search);
-  const out = {};
-  for (const p of PROPS) if (q.has(p.key)) out[p.key] = q.get(p.key);
-  return out;
-}
-
-/** Writes the values that differ from their defaults into the URL (no history entry). */
-export function writeUrl(values, defaultModel) {
-  const q = new URLSearchParams();
-  for (const p of PROPS) {
-    const v = values[p.key];
-    if (v !== undefined && applies(p, values) && String(v) !== String(defaultOf(p, defaultModel))) {
-      q.set(p.key, String(v));
-    }
-  }
-  const s = q.toString();
-  history.replaceState(null, '', s ? `?${s}` : location.pathname);
-}
 
 /** The task spec JSON object of the values. */
 export function taskSpec(s) {
@@ -137,4 +145,23 @@ export function trainConfig(s) {
     : { kind: 'constant' };
   return { steps: s.steps, batch_size: s.batch_size, lr: s.lr, schedule, weight_decay: s.weight_decay,
     grad_clip: s.grad_clip, seed: s.seed };
+}
+
+/** The inverse of taskSpec / modelConfig / trainConfig: form values for a loaded run or model. */
+export function valuesFrom(task, model, train) {
+  const v = { task: task.task };
+  if (task.task === 'sort') Object.assign(v, { sort_n: task.n, max_num: task.max_num });
+  if (task.task === 'permutations') v.perm_n = task.n;
+  if (task.task === 'apply-perm') Object.assign(v, { k: task.k, max_int: task.max_int });
+  Object.assign(v, {
+    n_layers: model.n_layers, n_heads: model.n_heads, d_model: model.d_model, d_head: model.d_head,
+    model_seed: model.seed, ln: model.normalization_type === 'LN', mlp: model.d_mlp != null,
+  });
+  if (model.d_mlp != null) Object.assign(v, { d_mlp: model.d_mlp, act_fn: model.act_fn });
+  if (train) {
+    Object.assign(v, { steps: train.steps, batch_size: train.batch_size, lr: train.lr, schedule: train.schedule.kind,
+      weight_decay: train.weight_decay, grad_clip: train.grad_clip, seed: train.seed });
+    if (train.schedule.kind === 'warmup_cosine') v.warmup_steps = train.schedule.warmup_steps;
+  }
+  return v;
 }

@@ -5,9 +5,11 @@
 // Also out: {type: 'snapshot', step, weights (Float32Array, table order), tail, plan} at step 0 and
 //   on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights.
 // Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
-//               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
-//               | {type: 'error', message, during}
+//               | {type: 'evaluated', report, samples, step} | {type: 'completed', result} | {type: 'exported', bytes}
+//               | {type: 'error', message, during, req}
+// Loading, checkpoints and link weights are handled by worker-share.js (messages there).
 import init, { Session, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
+import { shareHandlers } from './worker-share.js';
 
 const CHUNK_MS = 120; // aim for a progress message about this often
 
@@ -52,6 +54,15 @@ async function loop() {
   }
 }
 
+// A fresh snapshot schedule for the session's run, and its first snapshot (the weights it
+// starts from: step 0 of a new run, or a loaded / reopened model, off the grid).
+function newSnapshots(offGrid) {
+  snaps?.schedule.free();
+  const plan = snapshot_plan_js(session.weights().length, total);
+  snaps = { schedule: new SnapshotSchedule(plan.capacity, plan.every), plan, last: -1 };
+  postSnapshot(offGrid);
+}
+
 // Posts the current weights (transferred, not copied) for the analysis cells.
 function postSnapshot(tail) {
   const step = session.steps_done;
@@ -69,12 +80,7 @@ function handle(msg) {
       total = msg.train.steps;
       chunk = 1;
       rate = 0;
-      snaps?.schedule.free();
-      {
-        const plan = snapshot_plan_js(session.weights().length, total);
-        snaps = { schedule: new SnapshotSchedule(plan.capacity, plan.every), plan, last: -1 };
-      }
-      postSnapshot(false);
+      newSnapshots(false);
       running = true;
       loop();
       break;
@@ -98,7 +104,7 @@ function handle(msg) {
       break;
     case 'evaluate':
       if (!session) return;
-      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown) });
+      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown), step: session.steps_done });
       break;
     case 'complete':
       if (!session) return;
@@ -107,18 +113,36 @@ function handle(msg) {
     case 'export': {
       if (!session) return;
       const bytes = session.export_safetensors();
-      post({ type: 'exported', bytes, steps: session.steps_done }, [bytes.buffer]);
+      post({ type: 'exported', bytes, steps: session.steps_done, req: msg.req }, [bytes.buffer]);
       break;
     }
+    default:
+      shareHandlers[msg.type]?.(msg, shared);
   }
 }
+
+// What worker-share.js sees of this worker: the session, and a way to replace it.
+const shared = {
+  get session() { return session; },
+  adopt(s) {
+    running = false;
+    session?.free();
+    session = s;
+    total = s.info().train.steps;
+    chunk = 1;
+    rate = 0;
+    // after the 'loaded' reply (posted right after adopt), so the page knows the model first
+    queueMicrotask(() => newSnapshots(session.steps_done > 0));
+  },
+  post,
+};
 
 await init();
 self.onmessage = (e) => {
   try {
     handle(e.data);
   } catch (err) {
-    post({ type: 'error', message: String(err.message ?? err), during: e.data.type });
+    post({ type: 'error', message: String(err.message ?? err), during: e.data.type, req: e.data.req });
   }
 };
 post({ type: 'ready' });

@@ -23,7 +23,7 @@ use crate::cpu::kernels::adamw::{adamw_update, global_norm, scale, AdamWStep};
 use crate::cpu::kernels::crossentropy::crossentropy_forward;
 use crate::error::{Error, Result};
 use crate::model::{ParamKind, Weights};
-use crate::train::{Backend, StepOutput, TrainConfig};
+use crate::train::{Backend, OptimizerState, StepOutput, TrainConfig};
 use acts::{size, Scratch, Shape};
 use forward::{Acts, Model};
 use layout::Layout;
@@ -198,6 +198,30 @@ impl Backend for CpuEngine {
 
     fn weights(&self) -> Result<Weights> {
         Ok(self.w.clone())
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        Ok(OptimizerState { t: self.t, m: self.m.clone(), v: self.v.clone() })
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        let n = self.w.data.len();
+        if state.m.len() != n || state.v.len() != n {
+            return Err(Error::Weights(format!("optimiser state holds {} and {} values, the model has {n} parameters", state.m.len(), state.v.len())));
+        }
+        for p in &self.w.table.params {
+            let r = p.offset..p.offset + p.len;
+            if !state.m[r.clone()].iter().all(|x| x.is_finite()) {
+                return Err(Error::Weights(format!("optimiser state: the first moment of `{}` is not finite", p.name)));
+            }
+            if !state.v[r].iter().all(|&x| x.is_finite() && x >= 0.0) {
+                return Err(Error::Weights(format!("optimiser state: the second moment of `{}` must be finite and ≥ 0", p.name)));
+            }
+        }
+        self.m.copy_from_slice(&state.m);
+        self.v.copy_from_slice(&state.v);
+        self.t = state.t;
+        Ok(())
     }
 
     fn set_weights(&mut self, w: &Weights) -> Result<()> {

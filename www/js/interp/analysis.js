@@ -106,6 +106,12 @@ class Analysis {
     this.cells.timeline.reset();
   }
 
+  /** A loaded model or reopened run (not training): its snapshots arrive from the worker. */
+  onLoaded(task, model) {
+    this.onStart(task, model);
+    this.training = false;
+  }
+
   /**
    * Shows a model read from a `.safetensors` / TL `.pt` file (bytes) as the only snapshot, for
    * `task` (the task spec object). For the weight import of the share cell, and for tests.

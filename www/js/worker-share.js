@@ -1,0 +1,59 @@
+// The worker's share messages (see worker.js for the rest). Every reply carries the `req`
+// of its request.
+//   {type: 'load', kind: 'file', bytes, config, selectedTask, train}   a .pt / .safetensors (+ config JSON)
+//   {type: 'load', kind: 'link', w, task, model, train}                a link's w= weights
+//   {type: 'load', kind: 'checkpoint', ckpt, train}                     a saved run (exact resume)
+//     → {type: 'loaded', info: {task, model, train, step, backend}, imported?: import_model_info}
+//   {type: 'info'} → {type: 'info', info: {task, model, train, step, backend}}
+//   {type: 'checkpoint'} → {type: 'checkpoint', ckpt: {weights, step, adam_t, adam_m, adam_v}}
+//   {type: 'link-weights'} → {type: 'link-weights', result: {ok, text?, chars, limit, n_params, message?}}
+//   {type: 'compare-link', w} → {type: 'link-compared', result: {values, differ, max_abs_diff, link_step}}
+import { Session, import_model_info } from '../pkg/toyformer.js';
+
+const json = (x) => (x ? JSON.stringify(x) : '');
+
+function open(msg) {
+  const train = JSON.stringify(msg.train);
+  if (msg.kind === 'file') {
+    const imported = import_model_info(msg.bytes, msg.config ?? '', json(msg.selectedTask));
+    return { s: Session.from_weights(msg.bytes, msg.config ?? '', json(msg.selectedTask), train), imported };
+  }
+  if (msg.kind === 'link') return { s: Session.from_link(msg.w, json(msg.task), json(msg.model), train) };
+  if (msg.kind === 'checkpoint') {
+    const c = msg.ckpt;
+    const s = Session.from_weights(c.weights, '', '', train);
+    try {
+      if (c.adam_m) s.set_optimizer_state(c.adam_t, c.adam_m, c.adam_v);
+    } catch (e) {
+      s.free();
+      throw e;
+    }
+    return { s };
+  }
+  throw new Error(`unknown load kind ${msg.kind}`);
+}
+
+export const shareHandlers = {
+  load(msg, w) {
+    const { s, imported } = open(msg);
+    w.adopt(s);
+    w.post({ type: 'loaded', req: msg.req, info: s.info(), imported });
+  },
+  checkpoint(msg, w) {
+    if (!w.session) throw new Error('there is no model to save');
+    const ckpt = w.session.checkpoint();
+    w.post({ type: 'checkpoint', req: msg.req, ckpt }, [ckpt.weights.buffer, ckpt.adam_m.buffer, ckpt.adam_v.buffer]);
+  },
+  'link-weights'(msg, w) {
+    if (!w.session) throw new Error('there is no model to put in the link');
+    w.post({ type: 'link-weights', req: msg.req, result: w.session.weights_link() });
+  },
+  info(msg, w) {
+    if (!w.session) throw new Error('there is no model');
+    w.post({ type: 'info', req: msg.req, info: w.session.info() });
+  },
+  'compare-link'(msg, w) {
+    if (!w.session) throw new Error('there is no model to compare');
+    w.post({ type: 'link-compared', req: msg.req, result: w.session.compare_link(msg.w) });
+  },
+};
