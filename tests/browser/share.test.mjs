@@ -328,7 +328,9 @@ test('share: the real TransformerLens .pt loads by drag-and-drop and by URL, eva
 });
 
 test('share: a reload mid-training restores the run and resumes it exactly; runs list, compare, rename, delete', { timeout: 600_000 }, async () => {
-  const steps = 2000; // long enough to be mid-run after the first 2-second autosave
+  // Long enough to be mid-run after the first 2-second autosave even on the fast CPU engine
+  // (this model takes well under a millisecond per step).
+  const steps = 20000;
   const { page, errors, close } = await open(`#${SMALL.replace(`steps=${STEPS}`, `steps=${steps}`)}`);
   try {
     await page.click('#btn-start');
@@ -403,7 +405,7 @@ test('share: a full storage quota is reported, training goes on, and saving reco
       return put.apply(this, args);
     };
   };
-  const { page, errors, close } = await open(`#${SMALL.replace(`steps=${STEPS}`, 'steps=2000')}`, { init });
+  const { page, errors, close } = await open(`#${SMALL.replace(`steps=${STEPS}`, 'steps=20000')}`, { init });
   try {
     await page.evaluate(() => { window.__failQuota = true; });
     await page.click('#btn-start');
@@ -414,7 +416,7 @@ test('share: a full storage quota is reported, training goes on, and saving reco
     await page.evaluate(() => { window.__failQuota = false; });
     await phase(page, 'done');
     await page.waitForSelector('#autosave-status', { state: 'hidden', timeout: 30_000 });
-    assert.equal((await hook(page, 'lastSave')).step, 2000);
+    assert.equal((await hook(page, 'lastSave')).step, 20000);
     assert.deepEqual(errors, []);
   } finally {
     await close();
