@@ -8,6 +8,7 @@ pub mod tasks;
 
 pub use error::{Error, Result};
 pub mod cpu;
+pub mod gpu;
 pub mod interp;
 pub mod train;
 #[cfg(target_arch = "wasm32")]

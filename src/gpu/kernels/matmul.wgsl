@@ -1,0 +1,94 @@
+// matmul: out (M, N) = A (M, K) · B (K, N) [+ bias (N)] [+ D (M, N)] [+ out], every operand read through
+// a blocked address map (row and column blocks with their own strides), so W_Q [NH, C, HS] or the
+// predicted rows of (B, T, C) are used in place. Grid (ceil(N/64), ceil(M/64), S): workgroup z sums K
+// slice z; each invocation owns the 4×4 elements (ty + 16i, tx + 16j) of its workgroup's 64×64 tile
+// of out, or of partial[z] (M, N) when the K splits are summed afterwards by matmul_reduce.
+struct Map { off: u32, rs: u32, cs: u32, rblk: u32, rbs: u32, cblk: u32, cbs: u32, pad: u32 }
+struct Params { m: u32, n: u32, k: u32, flags: u32, kchunk: u32, bias_off: u32, d_off: u32, pad: u32,
+                a: Map, b: Map, o: Map }
+
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+@group(0) @binding(3) var<storage, read> BIAS: array<f32>;
+@group(0) @binding(4) var<storage, read> D: array<f32>;
+@group(0) @binding(5) var<uniform> P: Params;
+
+const FLAG_BIAS: u32 = 1u;
+const FLAG_D: u32 = 2u;
+const FLAG_ACC: u32 = 4u;
+const FLAG_PARTIAL: u32 = 8u;
+const TS: u32 = 64u;   // tile rows / columns
+const TK: u32 = 16u;   // tile depth
+const LD: u32 = 68u;   // padded leading dimension of the shared tiles
+
+var<workgroup> As: array<f32, 1088>; // [TK][LD], As[k * LD + m]
+var<workgroup> Bs: array<f32, 1088>; // [TK][LD], Bs[k * LD + n]
+
+fn addr(m: Map, r: u32, c: u32) -> u32 {
+    var a = m.off;
+    if (m.rblk == 0u) { a += r * m.rs; } else { a += (r / m.rblk) * m.rbs + (r % m.rblk) * m.rs; }
+    if (m.cblk == 0u) { a += c * m.cs; } else { a += (c / m.cblk) * m.cbs + (c % m.cblk) * m.cs; }
+    return a;
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let tx = lid.x;
+    let ty = lid.y;
+    let li = ty * 16u + tx;
+    let row0 = wid.y * TS;
+    let col0 = wid.x * TS;
+    let k0 = wid.z * P.kchunk;
+    let k1 = min(P.k, k0 + P.kchunk);
+    // load order: walk the operand's unit-stride axis with consecutive invocations
+    let a_m_fast = P.a.rs == 1u && P.a.cs != 1u;
+    let b_k_fast = P.b.rs == 1u && P.b.cs != 1u;
+    var acc: array<array<f32, 4>, 4>;
+    for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+    for (var kt = k0; kt < k1; kt += TK) {
+        for (var e = li; e < TS * TK; e += 256u) {
+            var mm: u32; var kk: u32;
+            if (a_m_fast) { mm = e % TS; kk = e / TS; } else { mm = e / TK; kk = e % TK; }
+            let r = row0 + mm;
+            let k = kt + kk;
+            var v = 0.0;
+            if (r < P.m && k < k1) { v = A[addr(P.a, r, k)]; }
+            As[kk * LD + mm] = v;
+            var nn: u32;
+            if (b_k_fast) { nn = e / TK; kk = e % TK; } else { nn = e % TS; kk = e / TS; }
+            let c = col0 + nn;
+            let k2 = kt + kk;
+            var w = 0.0;
+            if (c < P.n && k2 < k1) { w = B[addr(P.b, k2, c)]; }
+            Bs[kk * LD + nn] = w;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TK; kk++) {
+            var a: array<f32, 4>;
+            var b: array<f32, 4>;
+            for (var i = 0u; i < 4u; i++) { a[i] = As[kk * LD + ty + 16u * i]; }
+            for (var j = 0u; j < 4u; j++) { b[j] = Bs[kk * LD + tx + 16u * j]; }
+            for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); } }
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let r = row0 + ty + 16u * i;
+        if (r >= P.m) { continue; }
+        for (var j = 0u; j < 4u; j++) {
+            let c = col0 + tx + 16u * j;
+            if (c >= P.n) { continue; }
+            var v = acc[i][j];
+            if ((P.flags & FLAG_PARTIAL) != 0u) {
+                O[(wid.z * P.m + r) * P.n + c] = v;
+                continue;
+            }
+            if ((P.flags & FLAG_BIAS) != 0u) { v += BIAS[P.bias_off + c]; }
+            let o = addr(P.o, r, c);
+            if ((P.flags & FLAG_D) != 0u) { v += D[o - P.o.off + P.d_off]; }
+            if ((P.flags & FLAG_ACC) != 0u) { v += O[o]; }
+            O[o] = v;
+        }
+    }
+}
