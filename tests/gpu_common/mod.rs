@@ -46,3 +46,55 @@ pub fn gpu_available() -> bool {
         }
     }
 }
+
+use toyformer::gpu::kernels::Ops;
+use toyformer::gpu::{AdapterChoice, GpuContext};
+
+/// A context for running single kernels on uploaded data.
+pub struct Rig {
+    pub ctx: GpuContext,
+}
+
+impl Rig {
+    pub fn new() -> Option<Rig> {
+        if !gpu_available() {
+            return None;
+        }
+        Some(Rig { ctx: pollster::block_on(GpuContext::new(AdapterChoice::Any)).unwrap() })
+    }
+    pub fn f32s(&self, data: &[f32]) -> wgpu::Buffer {
+        self.ctx.storage_init("test input", data).unwrap()
+    }
+    pub fn u32s(&self, data: &[u32]) -> wgpu::Buffer {
+        self.ctx.storage_init("test input", data).unwrap()
+    }
+    pub fn zeros(&self, n: usize) -> wgpu::Buffer {
+        self.ctx.storage("test output", n).unwrap()
+    }
+    pub fn run(&self, ops: &Ops) {
+        ops.submit(&self.ctx);
+    }
+    /// The first `n` values of `b` (f32).
+    pub fn read(&self, b: &wgpu::Buffer, n: usize) -> Vec<f32> {
+        bytemuck::cast_slice(&self.read_bytes(b, n)).to_vec()
+    }
+    pub fn read_u32(&self, b: &wgpu::Buffer, n: usize) -> Vec<u32> {
+        bytemuck::cast_slice(&self.read_bytes(b, n)).to_vec()
+    }
+    fn read_bytes(&self, b: &wgpu::Buffer, n: usize) -> Vec<u8> {
+        let bytes = n as u64 * 4;
+        let stage = self.ctx.staging("test readback", bytes);
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(b, 0, &stage, 0, bytes);
+        self.ctx.queue.submit([enc.finish()]);
+        let out = pollster::block_on(self.ctx.read_many(&[(&stage, bytes)])).unwrap();
+        assert!(self.ctx.take_error().is_none(), "device error: {:?}", self.ctx.take_error());
+        out.into_iter().next().unwrap()
+    }
+}
+
+/// `n` normal values (counter-based, reproducible), times `scale`.
+pub fn randn(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut r = toyformer::tasks::rng::CounterRng::new(seed, 77, 0);
+    (0..n).map(|_| r.normal() as f32 * scale).collect()
+}
