@@ -4,12 +4,15 @@
 //! [`ModelConfig`] and [`TrainConfig`]); results go out as plain JS objects. This is the
 //! only place where [`Error`] becomes a `JsError`, with the crate's message unchanged.
 //!
-//! One file per area: [`task`] (forms and samples), [`session`] (a training run). Shared
+//! One file per area: [`task`] (forms and samples), [`session`] (a training run on the CPU),
+//! [`gpu`] (a training run on WebGPU, asynchronous). Shared
 //! helpers (JSON in, plain JS objects out, errors) live here.
 
+mod gpu;
 mod session;
 mod task;
 
+pub use gpu::GpuSession;
 pub use session::Session;
 pub use task::{task_info, task_samples, validate_model};
 

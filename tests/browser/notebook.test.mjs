@@ -36,7 +36,7 @@ test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, 
   const { page, errors, close } = await open(false);
   try {
     assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
-    assert.match(await page.textContent('#backend-note'), /not built yet/);
+    assert.match(await page.textContent('#backend-note'), /no WebGPU adapter/);
 
     // A small config through the form: sort 5 numbers below 10, a narrow model, a short run.
     const fill = (key, v) => page.fill(`[name="${key}"]`, String(v));
@@ -127,11 +127,14 @@ test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, 
 test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 120_000 }, async () => {
   const { page, errors, close } = await open(true);
   try {
-    await page.waitForFunction(() => /adapter/.test(document.getElementById('backend-note').textContent));
-    const note = await page.textContent('#backend-note');
-    assert.match(note, /WebGPU adapter found: .+ \(GPU training coming\)/);
-    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    assert.match(await page.textContent('#backend-note'), /WebGPU adapter found/);
+    assert.match(await page.textContent('#backend-badge'), /^WebGPU \(.+\)$/);
     await page.locator('header').screenshot({ path: `${OUT}/notebook-header-webgpu.png` });
+    // The switch forces the CPU: this run exercises the CPU path (tests/browser/gpu.test.mjs trains on WebGPU).
+    await page.selectOption('[name="backend"]', 'cpu');
+    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    assert.match(await page.textContent('#backend-note'), /forced by the backend switch/);
+    assert.match(page.url(), /backend=cpu/);
 
     // Permutations has a positive loss floor: shown in the task cell and drawn on the loss chart.
     await page.selectOption('[name="task"]', 'permutations');

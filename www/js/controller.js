@@ -20,6 +20,7 @@ let phase = 'loading'; // loading | idle | training | paused | done
 let worker = null;
 let charts = null;
 let runInfo = null; // {task, total} of the run in the worker
+let gpuName = null; // the WebGPU adapter's name, once detected (null: none)
 
 // Test hook: read-only view of what the page shows.
 const hook = (window.__toyformer = { phase, rows: [], lastEval: null, lastCompletion: null, chartPoints: () => charts?.length ?? 0 });
@@ -161,6 +162,7 @@ function refresh() {
   valid = taskOk && modelOk && errors.train.length === 0;
   S.writeUrl(vals, info?.default_model);
   if (phase === 'idle') $('train-brief').textContent = valid ? `${fmtInt(vals.steps)} steps, batch ${vals.batch_size}` : '';
+  if (phase === 'idle' || phase === 'loading') showBackend();
   setPhase(phase);
 }
 
@@ -171,7 +173,7 @@ function start() {
   hook.rows = [];
   hook.lastEval = hook.lastCompletion = null;
   runInfo = { task: values.task, total: values.steps, started: performance.now() };
-  worker.postMessage({ type: 'start', task: S.taskSpec(values), model: S.modelConfig(values, info.default_model), train: S.trainConfig(values) });
+  worker.postMessage({ type: 'start', task: S.taskSpec(values), model: S.modelConfig(values, info.default_model), train: S.trainConfig(values), backend: values.backend });
   setPhase('training');
 }
 
@@ -248,21 +250,38 @@ function onWorker(e) {
     case 'completed': onCompleted(m.result); break;
     case 'exported': download(m); break;
     case 'error': onError(m); break;
+    case 'backend':
+      $('backend-badge').textContent = m.label;
+      $('backend-note').textContent = m.gpu ? 'training on the GPU' : m.reason;
+      break;
+  }
+}
+
+// The backend the next run will use, before the worker confirms it ('backend' message).
+function showBackend() {
+  const badge = $('backend-badge');
+  const note = $('backend-note');
+  if (values.backend === 'cpu') {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = gpuName ? `forced by the backend switch (WebGPU adapter: ${gpuName})` : 'forced by the backend switch';
+  } else if (gpuName) {
+    badge.textContent = `WebGPU (${gpuName})`;
+    note.textContent = 'WebGPU adapter found';
+  } else {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = 'no WebGPU adapter: training runs on the CPU';
   }
 }
 
 async function detectGpu() {
-  const note = $('backend-note');
-  if (!navigator.gpu) return void (note.textContent = 'WebGPU training is not built yet (this browser has no WebGPU).');
   try {
-    const a = await navigator.gpu.requestAdapter();
-    if (!a) return void (note.textContent = 'WebGPU training is not built yet (no WebGPU adapter).');
-    const i = a.info ?? {};
-    const name = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter';
-    note.textContent = `WebGPU adapter found: ${name} (GPU training coming)`;
-  } catch (err) {
-    note.textContent = `WebGPU training is not built yet (adapter request failed: ${err.message}).`;
+    const a = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+    const i = a?.info ?? {};
+    gpuName = a ? (i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter') : null;
+  } catch {
+    gpuName = null;
   }
+  if (phase === 'idle' || phase === 'loading') showBackend();
 }
 
 function wire() {
@@ -288,7 +307,7 @@ async function main() {
     if (fromUrl[p.key] !== undefined || d !== undefined) setInput(p, fromUrl[p.key] ?? d);
   }
   wire();
-  detectGpu();
+  await detectGpu();
   setPhase('loading');
   try {
     await init();

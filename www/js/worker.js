@@ -1,11 +1,13 @@
-// The training worker: owns the wasm Session and runs it in chunks of steps, so that
-// pause / evaluate / complete messages are handled between chunks and the page never blocks.
-// Messages in:  {type: 'start', task, model, train} | 'pause' | 'resume' | 'reset'
+// The training worker: owns the run (a WebGPU GpuSession when the browser has an adapter and the
+// backend switch allows it, else the CPU Session) and runs it in chunks of steps, so that pause /
+// evaluate / complete messages are handled between chunks and the page never blocks. Every call into
+// the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
+// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'cpu'} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
-// Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
-//               | {type: 'evaluated', report, samples} | {type: 'completed', result} | {type: 'exported', bytes}
-//               | {type: 'error', message, during}
-import init, { Session } from '../pkg/toyformer.js';
+// Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
+//               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples}
+//               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during}
+import init, { Session, GpuSession } from '../pkg/toyformer.js';
 
 const CHUNK_MS = 120; // aim for a progress message about this often
 
@@ -14,21 +16,50 @@ let running = false;
 let total = 0;
 let chunk = 1;
 let rate = 0; // steps per second, smoothed
+let queue = Promise.resolve();
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+const errText = (e) => String(e?.message ?? e);
+
+// Runs fn after every earlier queued call; reports a failure as an error message for `during`.
+function enqueue(during, fn) {
+  queue = queue.then(fn).catch((err) => {
+    if (during === 'train') running = false;
+    post({ type: 'error', message: errText(err), during });
+  });
+  return queue;
+}
+
+// A GPU session if WebGPU allows one (and the switch does not force the CPU), else a CPU session.
+async function open(msg) {
+  const args = [JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train)];
+  let reason = 'the backend switch is set to CPU';
+  if (msg.backend !== 'cpu') {
+    reason = 'this browser has no WebGPU adapter';
+    const adapter = self.navigator?.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+    if (adapter) {
+      try {
+        const s = await GpuSession.create(...args);
+        const info = adapter.info ?? {};
+        const name = s.adapter || info.description || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
+        return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: '' } };
+      } catch (err) {
+        reason = `WebGPU could not be used: ${errText(err)}`;
+      }
+    }
+  }
+  return { s: new Session(...args), info: { gpu: false, label: 'CPU (wasm)', reason } };
+}
 
 async function loop() {
   while (running && session && !session.done) {
     const t0 = performance.now();
     let rows;
-    try {
-      rows = session.step(chunk);
-    } catch (e) {
-      running = false;
-      post({ type: 'error', message: String(e.message ?? e), during: 'train' });
-      return;
-    }
+    await enqueue('train', async () => {
+      rows = await session.step(chunk);
+    });
+    if (!rows || !rows.length) return;
     const dt = Math.max(performance.now() - t0, 0.1);
     const r = (rows.length * 1000) / dt;
     rate = rate ? 0.7 * rate + 0.3 * r : r;
@@ -48,17 +79,22 @@ async function loop() {
 function handle(msg) {
   switch (msg.type) {
     case 'start':
-      session?.free();
-      session = new Session(JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train));
-      total = msg.train.steps;
-      chunk = 1;
-      rate = 0;
-      running = true;
-      loop();
+      enqueue('start', async () => {
+        session?.free();
+        session = null;
+        const { s, info } = await open(msg);
+        session = s;
+        post({ type: 'backend', ...info });
+        total = msg.train.steps;
+        chunk = 1;
+        rate = 0;
+        running = true;
+        loop();
+      });
       break;
     case 'pause':
       running = false;
-      post({ type: 'paused' });
+      enqueue('pause', () => post({ type: 'paused' }));
       break;
     case 'resume':
       if (session && !running) {
@@ -68,33 +104,34 @@ function handle(msg) {
       break;
     case 'reset':
       running = false;
-      session?.free();
-      session = null;
-      post({ type: 'reset' });
+      enqueue('reset', () => {
+        session?.free();
+        session = null;
+        post({ type: 'reset' });
+      });
       break;
     case 'evaluate':
-      if (!session) return;
-      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown) });
+      enqueue('evaluate', async () => {
+        if (!session) return;
+        const report = await session.evaluate(msg.samples);
+        post({ type: 'evaluated', report, samples: await session.samples(msg.shown) });
+      });
       break;
     case 'complete':
-      if (!session) return;
-      post({ type: 'completed', result: session.complete(msg.text) });
+      enqueue('complete', async () => {
+        if (session) post({ type: 'completed', result: await session.complete(msg.text) });
+      });
       break;
-    case 'export': {
-      if (!session) return;
-      const bytes = session.export_safetensors();
-      post({ type: 'exported', bytes, steps: session.steps_done }, [bytes.buffer]);
+    case 'export':
+      enqueue('export', () => {
+        if (!session) return;
+        const bytes = session.export_safetensors();
+        post({ type: 'exported', bytes, steps: session.steps_done }, [bytes.buffer]);
+      });
       break;
-    }
   }
 }
 
 await init();
-self.onmessage = (e) => {
-  try {
-    handle(e.data);
-  } catch (err) {
-    post({ type: 'error', message: String(err.message ?? err), during: e.data.type });
-  }
-};
+self.onmessage = (e) => handle(e.data);
 post({ type: 'ready' });
