@@ -56,10 +56,13 @@ fn compare_tensors(what: &str, w: &Weights, got: &[f32], want: &[f32], atol: f32
 }
 
 fn parity(c: ModelConfig) {
+    parity_on(task(), c)
+}
+
+fn parity_on(task: TaskSpec, c: ModelConfig) {
     if !gpu_available() {
         return;
     }
-    let task = task();
     let w = weights(&c);
     let tc = TrainConfig { lr: 3e-3, grad_clip: 1.0, ..Default::default() };
     let pred = task.pred_positions();
@@ -155,6 +158,16 @@ fn mlp_gelu_new_1l_1h() {
 }
 
 #[test]
+fn permutations_ln_long_context() {
+    // every next token is scored (P = T − 1) and T > 64, so attention rows span several strides
+    let task = TaskSpec::Permutations { n: 4 };
+    let mut c = task.default_model();
+    (c.d_model, c.d_head, c.n_heads, c.train_biases) = (16, 8, 2, true);
+    assert!(task.seq_len() > 64);
+    parity_on(task, c);
+}
+
+#[test]
 fn mlp_solu_2l_2h_ln() {
     parity(cfg(2, 2, true, Some(ActFn::Solu), true));
 }
@@ -225,4 +238,34 @@ fn gpu_training_converges_on_small_sort() {
     let rep = toyformer::train::eval::evaluate(tr.backend.as_mut(), &task, tc.seed, 512, 256).unwrap();
     assert!(rep.token_acc > 0.5, "held-out token accuracy {} after 300 steps", rep.token_acc);
     eprintln!("small sort on the GPU: loss {first:.3} → {last:.3}, held-out token acc {:.3}", rep.token_acc);
+}
+
+#[test]
+fn device_loss_ends_the_run_with_the_last_synced_weights_kept() {
+    if !gpu_available() {
+        return;
+    }
+    let (task, m, tc) = small_sort_run(40);
+    let gpu = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
+    let device = gpu.engine.ctx.device.clone();
+    let mut tr = Trainer::new(task.clone(), tc.clone(), Box::new(gpu)).unwrap();
+    tr.step_many(10).unwrap();
+    let synced = tr.backend.weights().unwrap();
+    assert_ne!(synced.data, Weights::init(&m).unwrap().data, "ten steps changed the weights");
+    // what a driver reset or a lost device looks like to wgpu
+    device.destroy();
+    let err = tr.step_many(10).err().expect("a lost device fails the chunk");
+    let msg = err.to_string();
+    assert!(msg.contains("GPU") && msg.contains("weights") && msg.contains("CPU"), "{msg}");
+    eprintln!("after a device loss: {msg}");
+    assert_eq!(tr.step, 10, "no step is counted after the loss");
+    let again = tr.step_many(1).err().expect("the engine stays failed").to_string();
+    assert!(again.contains("failed earlier"), "{again}");
+    // the weights of step 10 are intact, and training continues on the CPU from them
+    let w = tr.backend.weights().unwrap();
+    assert_eq!(w.data, synced.data);
+    let mut cpu = Trainer::new(task.clone(), tc.clone(), Box::new(CpuBackend::new(&w, &tc, task.pred_positions()).unwrap())).unwrap();
+    cpu.step = 10;
+    let m1 = cpu.step().unwrap();
+    assert!(m1.loss.is_finite() && m1.loss < 2.3, "continues from trained weights: loss {}", m1.loss);
 }

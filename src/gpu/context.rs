@@ -58,8 +58,10 @@ pub struct GpuContext {
     /// The limits the device was created with (WebGPU defaults, buffer sizes raised to the adapter's).
     pub limits: wgpu::Limits,
     kernels: RefCell<HashMap<&'static str, Kernel>>,
-    /// The first uncaptured device error or device loss, reported at the next sync.
+    /// The first uncaptured device error, reported at the next sync.
     error: Arc<Mutex<Option<String>>>,
+    /// Why the device was lost, if it was (reported before `error`: it explains it).
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl GpuContext {
@@ -103,14 +105,15 @@ impl GpuContext {
                 *s = Some(e.to_string());
             }
         }));
-        let slot = error.clone();
+        let lost = Arc::new(Mutex::new(None::<String>));
+        let slot = lost.clone();
         device.set_device_lost_callback(move |reason, msg| {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             if s.is_none() {
-                *s = Some(format!("device lost ({reason:?}): {msg}"));
+                *s = Some(format!("the GPU device was lost ({reason:?}{}{msg})", if msg.is_empty() { "" } else { ": " }));
             }
         });
-        Ok(GpuContext { device, queue, info, limits, kernels: RefCell::new(HashMap::new()), error })
+        Ok(GpuContext { device, queue, info, limits, kernels: RefCell::new(HashMap::new()), error, lost })
     }
 
     /// "webgpu: <adapter>" / "vulkan: <adapter>" for badges and logs.
@@ -120,9 +123,11 @@ impl GpuContext {
         format!("{backend}: {}", self.info.name)
     }
 
-    /// The first device error since the context was made (validation, out of memory, device lost).
+    /// The device loss, else the first device error (validation, out of memory) since the context was
+    /// made.
     pub fn take_error(&self) -> Option<String> {
-        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        let lost = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        lost.or_else(|| self.error.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
     /// The kernel `def.name`, built on first use.

@@ -103,7 +103,12 @@ impl GpuEngine {
 
     /// Turns a device error into the engine's failure (the weights as of the last sync stay readable).
     fn fail(&mut self, e: Error) -> Error {
-        let msg = e.to_string();
+        let msg = match e {
+            Error::Backend(m) => m,
+            e => e.to_string(),
+        };
+        // wgpu's messages span lines ("Validation Error\n\nCaused by: ..."): one line for the page
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         self.failed = Some(msg.clone());
         Error::Backend(format!("GPU training stopped: {msg}. The weights from the last sync are kept: read them with weights() and continue on the CPU"))
     }
