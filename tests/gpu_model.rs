@@ -188,7 +188,10 @@ fn deterministic_and_chunked_equals_stepwise() {
     }
     let (task, m, tc) = small_sort_run(40);
     let mut a = Trainer::from_scratch(task.clone(), &m, tc.clone(), BackendKind::Gpu).unwrap();
-    let mut b = Trainer::from_scratch(task.clone(), &m, tc.clone(), BackendKind::Gpu).unwrap();
+    // b records 40 steps as sub-chunks of 16, 16 and 8 command buffers (one upload buffer reused)
+    let mut gb = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
+    gb.engine.sub_chunk = 16;
+    let mut b = Trainer::new(task.clone(), tc.clone(), Box::new(gb)).unwrap();
     let mut c = Trainer::from_scratch(task, &m, tc, BackendKind::Gpu).unwrap();
     let ra = [a.step_many(15).unwrap(), a.step_many(25).unwrap()].concat();
     let rb = b.step_many(40).unwrap();

@@ -16,7 +16,7 @@ use crate::train::{ChunkOutput, StepStats, TrainConfig};
 
 /// Most bytes of step inputs uploaded at once (a sub-chunk).
 const CHUNK_BYTES: usize = 32 << 20;
-/// Most steps per sub-chunk.
+/// Default for [`GpuEngine::sub_chunk`].
 const MAX_SUB_CHUNK: usize = 64;
 
 pub struct GpuEngine {
@@ -34,6 +34,9 @@ pub struct GpuEngine {
     host: Weights,
     /// Set once the device failed: the message, and the engine refuses further work.
     failed: Option<String>,
+    /// Most steps recorded into one command buffer (the host makes the next sub-chunk's batches while
+    /// the GPU runs the previous one).
+    pub sub_chunk: usize,
 }
 
 impl GpuEngine {
@@ -84,6 +87,7 @@ impl GpuEngine {
             adam_t: 0,
             host: w.clone(),
             failed: None,
+            sub_chunk: MAX_SUB_CHUNK,
         };
         e.set_weights(w)?;
         Ok(e)
@@ -202,7 +206,7 @@ impl GpuEngine {
         let dv = self.cfg.d_vocab;
         let step_len = shape.step_len(dv);
         let stats_len = shape.stats_len();
-        let per_sub = (CHUNK_BYTES / (step_len * 4)).clamp(1, MAX_SUB_CHUNK);
+        let per_sub = (CHUNK_BYTES / (step_len * 4)).clamp(1, self.sub_chunk.max(1));
         let n = lrs.len();
         let ctx = &self.ctx;
         let stats_all = ctx.storage("stats of a chunk", n * stats_len)?;

@@ -250,7 +250,7 @@ pub fn embed_forward(ops: &mut Ops, ctx: &GpuContext, resid: &Buffer, step: &Buf
 #[allow(clippy::too_many_arguments)]
 pub fn embed_backward(ops: &mut Ops, ctx: &GpuContext, grads: &Buffer, dresid: &Buffer, step: &Buffer, off_off: usize, rows_off: usize, we_off: usize, wp_off: usize, b: usize, t: usize, c: usize, v: usize) {
     let p = [v as u32, t as u32, c as u32, b as u32, off_off as u32, rows_off as u32, we_off as u32, wp_off as u32];
-    ops.dispatch(ctx, &defs::EMBED_BACKWARD, &[dresid, step, grads], &p, grid(((v + t) * c).div_ceil(256)));
+    ops.dispatch(ctx, &defs::EMBED_BACKWARD, &[dresid, step, grads], &p, grid((v + t) * c.div_ceil(32)));
 }
 
 /// out (N, C), stats (N, 2) = LN(x) with gain and bias at `w_off` / `b_off` of `params`.

@@ -33,7 +33,7 @@ pub fn max_diff(got: &[f32], want: &[f32]) -> f32 {
 
 /// Whether a GPU adapter (lavapipe counts) can be opened; prints why not when it cannot. Only a
 /// machine with no Vulkan driver at all should see this skip: CI installs lavapipe
-/// (mesa-vulkan-drivers), so there these tests really run.
+/// (mesa-vulkan-drivers), so there (CI=true) a missing adapter fails instead of skipping.
 pub fn gpu_available() -> bool {
     match pollster::block_on(toyformer::gpu::GpuContext::new(toyformer::gpu::AdapterChoice::Any)) {
         Ok(ctx) => {
@@ -41,7 +41,11 @@ pub fn gpu_available() -> bool {
             true
         }
         Err(e) => {
-            eprintln!("SKIPPED: no GPU adapter could be created ({e}); install mesa-vulkan-drivers for lavapipe");
+            let why = format!("no GPU adapter could be created ({e}); install mesa-vulkan-drivers for lavapipe");
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("CI must run the GPU tests, but {why}");
+            }
+            eprintln!("SKIPPED: {why}");
             false
         }
     }

@@ -1,7 +1,7 @@
 // matmul: out (M, N) = A (M, K) · B (K, N) [+ bias (N)] [+ D (M, N)] [+ out], every operand read through
 // a blocked address map (row and column blocks with their own strides), so W_Q [NH, C, HS] or the
 // predicted rows of (B, T, C) are used in place. Grid (ceil(N/64), ceil(M/64), S): workgroup z sums K
-// slice z; each invocation owns the 4×4 elements (ty + 16i, tx + 16j) of its workgroup's 64×64 tile
+// slice z; each invocation owns the 4×4 elements (4ty + i, 4tx + j) of its workgroup's 64×64 tile
 // of out, or of partial[z] (M, N) when the K splits are summed afterwards by matmul_reduce.
 struct Map { off: u32, rs: u32, cs: u32, rblk: u32, rbs: u32, cblk: u32, cbs: u32, pad: u32 }
 struct Params { m: u32, n: u32, k: u32, flags: u32, kchunk: u32, bias_off: u32, d_off: u32, pad: u32,
@@ -20,10 +20,12 @@ const FLAG_ACC: u32 = 4u;
 const FLAG_PARTIAL: u32 = 8u;
 const TS: u32 = 64u;   // tile rows / columns
 const TK: u32 = 16u;   // tile depth
-const LD: u32 = 68u;   // padded leading dimension of the shared tiles
+const LD4: u32 = 17u;  // padded leading dimension of the shared tiles, in vec4 (68 floats)
 
-var<workgroup> As: array<f32, 1088>; // [TK][LD], As[k * LD + m]
-var<workgroup> Bs: array<f32, 1088>; // [TK][LD], Bs[k * LD + n]
+// [TK][LD4] vec4: element (k, m) at As[k * LD4 + m / 4][m % 4], so an invocation's 4 rows (or
+// columns) are one vec4 load
+var<workgroup> As: array<vec4<f32>, 272>;
+var<workgroup> Bs: array<vec4<f32>, 272>;
 
 fn addr(m: Map, r: u32, c: u32) -> u32 {
     var a = m.off;
@@ -44,8 +46,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     // load order: walk the operand's unit-stride axis with consecutive invocations
     let a_m_fast = P.a.rs == 1u && P.a.cs != 1u;
     let b_k_fast = P.b.rs == 1u && P.b.cs != 1u;
-    var acc: array<array<f32, 4>, 4>;
-    for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+    var acc: array<vec4<f32>, 4>; // acc[i][j]: row 4ty + i, column 4tx + j
+    for (var i = 0u; i < 4u; i++) { acc[i] = vec4<f32>(0.0); }
     for (var kt = k0; kt < k1; kt += TK) {
         for (var e = li; e < TS * TK; e += 256u) {
             var mm: u32; var kk: u32;
@@ -54,30 +56,31 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             let k = kt + kk;
             var v = 0.0;
             if (r < P.m && k < k1) { v = A[addr(P.a, r, k)]; }
-            As[kk * LD + mm] = v;
+            As[kk * LD4 + mm / 4u][mm % 4u] = v;
             var nn: u32;
             if (b_k_fast) { nn = e / TK; kk = e % TK; } else { nn = e % TS; kk = e / TS; }
             let c = col0 + nn;
             let k2 = kt + kk;
             var w = 0.0;
             if (c < P.n && k2 < k1) { w = B[addr(P.b, k2, c)]; }
-            Bs[kk * LD + nn] = w;
+            Bs[kk * LD4 + nn / 4u][nn % 4u] = w;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TK; kk++) {
-            var a: array<f32, 4>;
-            var b: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) { a[i] = As[kk * LD + ty + 16u * i]; }
-            for (var j = 0u; j < 4u; j++) { b[j] = Bs[kk * LD + tx + 16u * j]; }
-            for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); } }
+            let a = As[kk * LD4 + ty];
+            let b = Bs[kk * LD4 + tx];
+            acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
+            acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
+            acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
+            acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
         }
         workgroupBarrier();
     }
     for (var i = 0u; i < 4u; i++) {
-        let r = row0 + ty + 16u * i;
+        let r = row0 + 4u * ty + i;
         if (r >= P.m) { continue; }
         for (var j = 0u; j < 4u; j++) {
-            let c = col0 + tx + 16u * j;
+            let c = col0 + 4u * tx + j;
             if (c >= P.n) { continue; }
             var v = acc[i][j];
             if ((P.flags & FLAG_PARTIAL) != 0u) {
