@@ -165,6 +165,14 @@ impl GpuSession {
         })
     }
 
+    /// The weights as of the last training chunk: every parameter's values in one Float32Array, in
+    /// the order and at the offsets of the parameter table (TransformerLens names).
+    pub fn weights(&self) -> Result<Vec<f32>, JsError> {
+        let g = self.inner.borrow();
+        let s = g.as_ref().ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
+        Ok(s.engine.weights().data)
+    }
+
     /// The weights as of the last training chunk, as a `.safetensors` file.
     pub fn export_safetensors(&self) -> Result<Vec<u8>, JsError> {
         let g = self.inner.borrow();
