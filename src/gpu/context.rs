@@ -237,6 +237,15 @@ impl GpuContext {
         })
     }
 
+    /// The first `bytes` of `src` (a storage buffer), copied to a staging buffer and read back.
+    pub async fn read_buffer(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let stage = self.staging("readback", bytes);
+        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        enc.copy_buffer_to_buffer(src, 0, &stage, 0, bytes);
+        self.queue.submit([enc.finish()]);
+        Ok(self.read_many(&[(&stage, bytes)]).await?.remove(0))
+    }
+
     /// Maps the first `bytes` of every staging buffer in `bufs` (already copied into by a submitted
     /// command buffer) and returns their contents. Never blocks on the web; natively it waits for the
     /// GPU with one `poll`.

@@ -181,12 +181,10 @@ impl GpuEngine {
             return Err(Error::config("tokens", "a training chunk needs one learning rate per batch"));
         }
         // check every batch before any is submitted, so a bad one leaves the weights alone
-        let dv = self.cfg.d_vocab;
-        if let Some(x) = batches.iter().find(|x| x.len() != batch * t) {
-            return Err(Error::config("tokens", format!("a batch of the chunk holds {} tokens, expected {}", x.len(), batch * t)));
-        }
-        if let Some(bad) = batches.iter().flatten().find(|&&x| x as usize >= dv) {
-            return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {dv})")));
+        for x in batches {
+            if self.cfg.check_tokens(x, batch)? != t {
+                return Err(Error::config("tokens", format!("a batch of the chunk holds {} tokens, expected {}", x.len(), batch * t)));
+            }
         }
         self.train_from(&mut |s| batches[s].clone(), t, batch, lrs, first_step, want_argmax).await
     }
@@ -223,11 +221,8 @@ impl GpuEngine {
             let mut sched = Vec::with_capacity((s1 - s0) * 4);
             for s in s0..s1 {
                 let tokens = source(s);
-                if tokens.len() != batch * t {
+                if self.cfg.check_tokens(&tokens, batch)? != t {
                     return Err(Error::config("tokens", format!("batch {s} of the chunk holds {} tokens, expected B·T = {}", tokens.len(), batch * t)));
-                }
-                if let Some(bad) = tokens.iter().find(|&&x| x as usize >= dv) {
-                    return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {dv})")));
                 }
                 step_data(&tokens, dv, true, &mut data);
                 // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
@@ -298,12 +293,8 @@ impl GpuEngine {
             return Err(e);
         }
         let bytes = self.table.total_len() as u64 * 4;
-        let stage = self.ctx.staging("grads readback", bytes);
-        let mut enc = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("grads") });
-        enc.copy_buffer_to_buffer(&self.flat.grads, 0, &stage, 0, bytes);
-        self.ctx.queue.submit([enc.finish()]);
-        let g = match self.ctx.read_many(&[(&stage, bytes)]).await {
-            Ok(mut g) => bytemuck::cast_slice(&g.remove(0)).to_vec(),
+        let g = match self.ctx.read_buffer(&self.flat.grads, bytes).await {
+            Ok(g) => bytemuck::cast_slice(&g).to_vec(),
             Err(e) => return Err(self.fail(e)),
         };
         self.set_weights(&saved)?;
@@ -313,23 +304,13 @@ impl GpuEngine {
     /// Logits (B, T, V) of `tokens` (B, T), T ≤ n_ctx.
     pub async fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
         self.check()?;
-        let cfg = self.cfg.clone();
-        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
-            return Err(Error::config("tokens", format!("{} tokens do not split into {batch} sequences", tokens.len())));
-        }
-        let t = tokens.len() / batch;
-        if t > cfg.n_ctx {
-            return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", cfg.n_ctx)));
-        }
-        if let Some(bad) = tokens.iter().find(|&&x| x as usize >= cfg.d_vocab) {
-            return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {})", cfg.d_vocab)));
-        }
+        let t = self.cfg.check_tokens(tokens, batch)?;
         let shape = Shape { b: batch, t, p0: 0, p: t, train: false };
         self.plan(shape)?;
         let plan = self.infer_plan.as_ref().expect("plan built above");
         let ctx = &self.ctx;
         ctx.queue.write_buffer(&plan.step, 0, bytemuck::cast_slice(tokens));
-        let bytes = (batch * t * cfg.d_vocab_out) as u64 * 4;
+        let bytes = (batch * t * self.cfg.d_vocab_out) as u64 * 4;
         let stage = ctx.staging("logits readback", bytes);
         let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("logits") });
         plan.ops.record(&mut enc);

@@ -9,10 +9,15 @@ use wgpu::Buffer;
 
 use Bind::{Read as R, Uniform as U, Write as W};
 
+/// Every kernel's source is `kernels/common.wgsl` (shared helpers) followed by its own file.
 macro_rules! kernel {
     ($id:ident, $file:literal, $entry:literal, $binds:expr) => {
-        pub static $id: KernelDef =
-            KernelDef { name: stringify!($id), src: include_str!(concat!("kernels/", $file)), entry: $entry, binds: $binds };
+        pub static $id: KernelDef = KernelDef {
+            name: stringify!($id),
+            src: concat!(include_str!("kernels/common.wgsl"), include_str!(concat!("kernels/", $file))),
+            entry: $entry,
+            binds: $binds,
+        };
     };
 }
 

@@ -189,14 +189,15 @@ pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &Tas
                 g.engine.prepare(tc.batch_size, task.seq_len())?;
                 Ok(Box::new(g))
             }
-            BackendKind::Auto => match GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware) {
-                Ok(mut g) => {
-                    g.engine.prepare(tc.batch_size, task.seq_len())?;
-                    Ok(Box::new(g))
+            // a hardware GPU that can hold this config, else the CPU (which reports a bad config itself)
+            BackendKind::Auto => {
+                let gpu = GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware)
+                    .and_then(|mut g| g.engine.prepare(tc.batch_size, task.seq_len()).map(|_| g));
+                match gpu {
+                    Ok(g) => Ok(Box::new(g)),
+                    Err(_) => cpu(),
                 }
-                Err(Error::Backend(_)) => cpu(),
-                Err(e) => Err(e),
-            },
+            }
         }
     }
     #[cfg(target_arch = "wasm32")]

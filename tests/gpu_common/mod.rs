@@ -86,14 +86,7 @@ impl Rig {
         bytemuck::cast_slice(&self.read_bytes(b, n)).to_vec()
     }
     fn read_bytes(&self, b: &wgpu::Buffer, n: usize) -> Vec<u8> {
-        let bytes = n as u64 * 4;
-        let stage = self.ctx.staging("test readback", bytes);
-        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(b, 0, &stage, 0, bytes);
-        self.ctx.queue.submit([enc.finish()]);
-        let out = pollster::block_on(self.ctx.read_many(&[(&stage, bytes)])).unwrap();
-        assert!(self.ctx.take_error().is_none(), "device error: {:?}", self.ctx.take_error());
-        out.into_iter().next().unwrap()
+        pollster::block_on(self.ctx.read_buffer(b, n as u64 * 4)).unwrap()
     }
 }
 

@@ -7,29 +7,6 @@ struct Params { n: u32, m: u32, act: u32, pad: u32 }
 @group(0) @binding(1) var<storage, read_write> POST: array<f32>;
 @group(0) @binding(2) var<uniform> P: Params;
 
-var<workgroup> red: array<f32, 64>;
-
-fn reduce(l: u32, x: f32, is_max: bool) -> f32 {
-    red[l] = x;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w >>= 1u) {
-        if (l < w) { red[l] = select(red[l] + red[l + w], max(red[l], red[l + w]), is_max); }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-// 1 + erf(x), from the Chebyshev erfc fit of Numerical Recipes (relative error < 1.2e-7).
-fn one_plus_erf(x: f32) -> f32 {
-    let z = abs(x);
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-        + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-    return select(r, 2.0 - r, x >= 0.0);
-}
-
 fn act(a: u32, x: f32) -> f32 {
     if (a == 0u) { return max(x, 0.0); }
     if (a == 1u) { return 0.5 * x * one_plus_erf(x * 0.70710678118654752); }
@@ -50,9 +27,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     var mx = -3.0e38;
     for (var e = l; e < P.m; e += 64u) { mx = max(mx, PRE[r0 + e]); }
-    let m = reduce(l, mx, true);
+    let m = reduce64(l, mx, true);
     var s = 0.0;
     for (var e = l; e < P.m; e += 64u) { s += exp(PRE[r0 + e] - m); }
-    let tot = reduce(l, s, false);
+    let tot = reduce64(l, s, false);
     for (var e = l; e < P.m; e += 64u) { let x = PRE[r0 + e]; POST[r0 + e] = x * (exp(x - m) / tot); }
 }

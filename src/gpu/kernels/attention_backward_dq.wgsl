@@ -14,19 +14,6 @@ struct Params { b: u32, t: u32, nh: u32, hs: u32, scale: f32, pad0: u32, pad1: u
 @group(0) @binding(6) var<uniform> P: Params;
 
 var<workgroup> s: array<f32, 1024>;
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_sum(l: u32, x: f32) -> f32 {
-    red[l] = x;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w >>= 1u) {
-        if (l < w) { red[l] = red[l] + red[l + w]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -44,7 +31,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let vcol = (2u * P.nh + h) * P.hs;
     var part = 0.0;
     for (var e = l; e < P.hs; e += 64u) { part = fma(DZ[z0 + e], Z[z0 + e], part); }
-    let dd = reduce_sum(l, part);
+    let dd = reduce64(l, part, false);
     let lse = LSE[row];
     for (var j = l; j <= i; j += 64u) {
         let k0 = (b * P.t + j) * w3 + kcol;

@@ -11,31 +11,6 @@ struct Params { b: u32, t: u32, nh: u32, hs: u32, scale: f32, pad0: u32, pad1: u
 @group(0) @binding(3) var<uniform> P: Params;
 
 var<workgroup> s: array<f32, 1024>;
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_max(l: u32, x: f32) -> f32 {
-    red[l] = x;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w >>= 1u) {
-        if (l < w) { red[l] = max(red[l], red[l + w]); }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
-fn reduce_sum(l: u32, x: f32) -> f32 {
-    red[l] = x;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w >>= 1u) {
-        if (l < w) { red[l] = red[l] + red[l + w]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
@@ -59,14 +34,14 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         s[j] = d;
         mx = max(mx, d);
     }
-    let m = reduce_max(l, mx);
+    let m = reduce64(l, mx, true);
     var sum = 0.0;
     for (var j = l; j <= i; j += 64u) {
         let p = exp(s[j] - m);
         s[j] = p;
         sum += p;
     }
-    let tot = reduce_sum(l, sum); // also a barrier: every s[j] is final
+    let tot = reduce64(l, sum, false); // also a barrier: every s[j] is final
     let inv = 1.0 / tot;
     for (var e = l; e < P.hs; e += 64u) {
         var acc = 0.0;

@@ -11,20 +11,6 @@ struct Params { n: u32, c: u32, w_off: u32, flags: u32 }
 @group(0) @binding(4) var<storage, read_write> DRES: array<f32>;
 @group(0) @binding(5) var<uniform> P: Params;
 
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_sum(l: u32, x: f32) -> f32 {
-    red[l] = x;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w >>= 1u) {
-        if (l < w) { red[l] = red[l] + red[l + w]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -41,8 +27,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         sg += g;
         sgx = fma(g, (X[x0 + e] - mean) * rstd, sgx);
     }
-    let mg = reduce_sum(l, sg) / f32(P.c);
-    let mgx = reduce_sum(l, sgx) / f32(P.c);
+    let mg = reduce64(l, sg, false) / f32(P.c);
+    let mgx = reduce64(l, sgx, false) / f32(P.c);
     for (var e = l; e < P.c; e += 64u) {
         let g = DOUT[x0 + e] * W[P.w_off + e];
         let xhat = (X[x0 + e] - mean) * rstd;

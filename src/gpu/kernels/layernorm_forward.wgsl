@@ -9,20 +9,6 @@ struct Params { n: u32, c: u32, w_off: u32, b_off: u32, eps: f32, pad0: u32, pad
 @group(0) @binding(3) var<storage, read_write> STATS: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
 
-var<workgroup> red: array<f32, 64>;
-
-fn reduce_sum(l: u32, x: f32) -> f32 {
-    red[l] = x;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w >>= 1u) {
-        if (l < w) { red[l] = red[l] + red[l + w]; }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
-}
-
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -32,10 +18,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let x0 = row * P.c;
     var s = 0.0;
     for (var e = l; e < P.c; e += 64u) { s += X[x0 + e]; }
-    let mean = reduce_sum(l, s) / f32(P.c);
+    let mean = reduce64(l, s, false) / f32(P.c);
     var s2 = 0.0;
     for (var e = l; e < P.c; e += 64u) { let d = X[x0 + e] - mean; s2 = fma(d, d, s2); }
-    let scale = sqrt(reduce_sum(l, s2) / f32(P.c) + P.eps);
+    let scale = sqrt(reduce64(l, s2, false) / f32(P.c) + P.eps);
     for (var e = l; e < P.c; e += 64u) {
         OUT[x0 + e] = (X[x0 + e] - mean) / scale * W[P.w_off + e] + W[P.b_off + e];
     }

@@ -3,7 +3,6 @@
 // predicted rows of (B, T, C) are used in place. Grid (ceil(N/64), ceil(M/64), S): workgroup z sums K
 // slice z; each invocation owns the 4×4 elements (4ty + i, 4tx + j) of its workgroup's 64×64 tile
 // of out, or of partial[z] (M, N) when the K splits are summed afterwards by matmul_reduce.
-struct Map { off: u32, rs: u32, cs: u32, rblk: u32, rbs: u32, cblk: u32, cbs: u32, pad: u32 }
 struct Params { m: u32, n: u32, k: u32, flags: u32, kchunk: u32, bias_off: u32, d_off: u32, pad: u32,
                 a: Map, b: Map, o: Map }
 
@@ -26,13 +25,6 @@ const LD4: u32 = 17u;  // padded leading dimension of the shared tiles, in vec4 
 // columns) are one vec4 load
 var<workgroup> As: array<vec4<f32>, 272>;
 var<workgroup> Bs: array<vec4<f32>, 272>;
-
-fn addr(m: Map, r: u32, c: u32) -> u32 {
-    var a = m.off;
-    if (m.rblk == 0u) { a += r * m.rs; } else { a += (r / m.rblk) * m.rbs + (r % m.rblk) * m.rs; }
-    if (m.cblk == 0u) { a += c * m.cs; } else { a += (c / m.cblk) * m.cbs + (c % m.cblk) * m.cs; }
-    return a;
-}
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
