@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
-import { startServer, launch } from '../../pkg-config/browser.mjs';
+import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
 let server;
@@ -15,16 +15,7 @@ before(async () => {
 });
 after(() => server?.close());
 
-async function open() {
-  const b = await launch({ webgpu: true });
-  const errors = [];
-  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  b.page.on('pageerror', (e) => errors.push(String(e)));
-  await b.page.setViewportSize({ width: 1100, height: 900 });
-  await b.page.goto(server.url);
-  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
-  return { ...b, errors };
-}
+const open = () => openNotebook(server.url, { webgpu: true });
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { startServer, launch } from '../../pkg-config/browser.mjs';
+import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
 const STEPS = 300;
@@ -17,17 +17,7 @@ before(async () => {
 });
 after(() => server?.close());
 
-// Opens the page and records console errors and uncaught exceptions.
-async function open(webgpu) {
-  const b = await launch({ webgpu });
-  const errors = [];
-  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  b.page.on('pageerror', (e) => errors.push(String(e)));
-  await b.page.setViewportSize({ width: 1100, height: 900 });
-  await b.page.goto(server.url);
-  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
-  return { ...b, errors };
-}
+const open = (webgpu) => openNotebook(server.url, { webgpu });
 
 const shot = (page, id, name) => page.locator(`#${id}`).screenshot({ path: `${OUT}/notebook-${name}.png` });
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
