@@ -257,10 +257,10 @@ fn crossentropy_and_metrics() {
         let (bb, i) = (row / p, row % p);
         logits[row * v + tokens[bb * tt + p0 + i + 1] as usize] = 9.0;
     }
-    let (bl, bs, bloss, barg, bstats) = (g.f32s(&logits), g.u32s(&tokens), g.zeros(b * p), g.zeros(b * p), g.zeros(4 + p));
+    let (bl, bs, bloss, barg, bok, bstats) = (g.f32s(&logits), g.u32s(&tokens), g.zeros(b * p), g.zeros(b * p), g.zeros(b * p), g.zeros(4 + p));
     let mut ops = Ops::default();
-    k::crossentropy(&mut ops, &g.ctx, &bl, &bloss, &barg, &bs, 0, true, b, tt, p0, p, v);
-    k::metrics(&mut ops, &g.ctx, &bstats, &bloss, &barg, &bs, 0, b, tt, p0, p);
+    k::crossentropy(&mut ops, &g.ctx, &bl, &bloss, &barg, &bok, &bs, 0, true, b, tt, p0, p, v);
+    k::metrics(&mut ops, &g.ctx, &bstats, &bloss, &bok, b, p);
     g.run(&ops);
     let lv = Var::from_tensor(&t(&logits, &[b, p, v])).unwrap();
     let targets: Vec<u32> = (0..b).flat_map(|bb| (0..p).map(move |i| (bb, i))).map(|(bb, i)| tokens[bb * tt + p0 + i + 1]).collect();
@@ -339,4 +339,26 @@ fn grad_norm_clip_and_adamw_match_candle() {
     g.run(&ops);
     assert_eq!(g.read_u32(&bstats, 4)[3] & 2, 2, "non-finite norm flagged");
     assert_eq!(g.read(&bt, total), got, "halted: θ unchanged");
+}
+
+#[test]
+fn metrics_counts_long_position_lists() {
+    let Some(g) = Rig::new() else { return };
+    // P > 256 (perm n = 5 scores 721 positions): the positions past 256 take the loop
+    for (b, p) in [(3usize, 300usize), (70, 3), (1, 257)] {
+        let mut r = toyformer::tasks::rng::CounterRng::new(b as u64, p as u64, 0);
+        let ok: Vec<u32> = (0..b * p).map(|_| (r.below(10) < 8) as u32).collect();
+        let loss = randn(b * p, 90, 1.0);
+        let (bl, bo, bs) = (g.f32s(&loss), g.u32s(&ok), g.zeros(4 + p));
+        let mut ops = Ops::default();
+        k::metrics(&mut ops, &g.ctx, &bs, &bl, &bo, b, p);
+        g.run(&ops);
+        let stats = g.read_u32(&bs, 4 + p);
+        let per: Vec<u32> = (0..p).map(|i| (0..b).map(|bb| ok[bb * p + i]).sum()).collect();
+        let seq = (0..b).filter(|&bb| (0..p).all(|i| ok[bb * p + i] == 1)).count() as u32;
+        assert_eq!(&stats[4..], &per[..], "right per position, B {b} P {p}");
+        assert_eq!(stats[2], seq, "whole sequences, B {b} P {p}");
+        let mean = loss.iter().map(|&x| x as f64).sum::<f64>() / (b * p) as f64;
+        assert_close(&format!("mean loss, B {b} P {p}"), &[f32::from_bits(stats[0])], &[mean as f32], 1e-6, 1e-5);
+    }
 }

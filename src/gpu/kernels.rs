@@ -36,8 +36,8 @@ pub mod defs {
     kernel!(ACTIVATION_FORWARD, "activation_forward.wgsl", "main", &[(0, R), (1, W), (2, U)]);
     kernel!(ACTIVATION_BACKWARD, "activation_backward.wgsl", "main", &[(0, R), (1, R), (2, W), (3, U)]);
     kernel!(BIAS_BACKWARD, "bias_backward.wgsl", "main", &[(0, R), (1, W), (2, U)]);
-    kernel!(CROSSENTROPY, "crossentropy.wgsl", "main", &[(0, W), (1, R), (2, W), (3, W), (4, U)]);
-    kernel!(METRICS, "metrics.wgsl", "main", &[(0, R), (1, R), (2, R), (3, W), (4, U)]);
+    kernel!(CROSSENTROPY, "crossentropy.wgsl", "main", &[(0, W), (1, R), (2, W), (3, W), (4, W), (5, U)]);
+    kernel!(METRICS, "metrics.wgsl", "main", &[(0, R), (1, R), (2, W), (3, U)]);
     kernel!(GRAD_NORM_PARTIAL, "grad_norm.wgsl", "partial", &[(0, R), (1, W), (2, U)]);
     kernel!(GRAD_NORM_FINISH, "grad_norm.wgsl", "finish", &[(3, R), (4, W), (5, W), (6, U)]);
     kernel!(ADAMW, "adamw.wgsl", "main", &[(0, W), (1, R), (2, W), (3, W), (4, R), (5, R), (6, U)]);
@@ -328,20 +328,19 @@ pub fn bias_backward(ops: &mut Ops, ctx: &GpuContext, grads: &Buffer, off: usize
     ops.dispatch(ctx, &defs::BIAS_BACKWARD, &[dout, grads], &[n as u32, oc as u32, off as u32, 0], (oc.div_ceil(16) as u32, 1, 1));
 }
 
-/// Per-row loss and argmax of logits (B·P, V) against tokens[b, p0 + i + 1]; with `backward`, the
-/// logits are replaced by dlogits of the mean loss.
+/// Per-row loss, argmax and ok (argmax == target) of logits (B·P, V) against tokens[b, p0 + i + 1];
+/// with `backward`, the logits are replaced by dlogits of the mean loss.
 #[allow(clippy::too_many_arguments)]
-pub fn crossentropy(ops: &mut Ops, ctx: &GpuContext, logits: &Buffer, loss: &Buffer, argmax: &Buffer, step: &Buffer, tok_off: usize, backward: bool, b: usize, t: usize, p0: usize, p: usize, v: usize) {
+pub fn crossentropy(ops: &mut Ops, ctx: &GpuContext, logits: &Buffer, loss: &Buffer, argmax: &Buffer, ok: &Buffer, step: &Buffer, tok_off: usize, backward: bool, b: usize, t: usize, p0: usize, p: usize, v: usize) {
     let rows = b * p;
     let params = [rows as u32, v as u32, p as u32, t as u32, p0 as u32, tok_off as u32, backward as u32, (1.0 / rows as f32).to_bits()];
-    ops.dispatch(ctx, &defs::CROSSENTROPY, &[logits, step, loss, argmax], &params, grid(rows));
+    ops.dispatch(ctx, &defs::CROSSENTROPY, &[logits, step, loss, argmax, ok], &params, grid(rows));
 }
 
-/// stats (4 + P) u32 = [mean loss, (grad norm), sequences right, flags, right per position...].
-#[allow(clippy::too_many_arguments)]
-pub fn metrics(ops: &mut Ops, ctx: &GpuContext, stats: &Buffer, loss: &Buffer, argmax: &Buffer, step: &Buffer, tok_off: usize, b: usize, t: usize, p0: usize, p: usize) {
-    let params = [b as u32, p as u32, t as u32, p0 as u32, tok_off as u32, 0, 0, 0];
-    ops.dispatch(ctx, &defs::METRICS, &[loss, argmax, step, stats], &params, (1, 1, 1));
+/// stats (4 + P) u32 = [mean loss, (grad norm), sequences right, flags, right per position...] from
+/// crossentropy's per-row loss and ok (B, P).
+pub fn metrics(ops: &mut Ops, ctx: &GpuContext, stats: &Buffer, loss: &Buffer, ok: &Buffer, b: usize, p: usize) {
+    ops.dispatch(ctx, &defs::METRICS, &[loss, ok, stats], &[b as u32, p as u32, 0, 0], (1, 1, 1));
 }
 
 /// Workgroups of grad_norm's first pass (and elements of its `part` buffer).

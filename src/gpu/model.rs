@@ -116,6 +116,7 @@ impl Plan {
         let logits = buf("logits", rows * v)?;
         let loss_rows = buf("row loss", rows)?;
         let argmax = buf("argmax", rows)?;
+        let ok_rows = buf("row ok", rows)?;
         let stats = buf("stats", shape.stats_len())?;
         let mut ops = Ops::default();
         let tb = table;
@@ -218,8 +219,8 @@ impl Plan {
         }
 
         // ---- loss and metrics
-        k::crossentropy(&mut ops, ctx, &logits, &loss_rows, &argmax, &step, 0, true, b, t, shape.p0, shape.p, v);
-        k::metrics(&mut ops, ctx, &stats, &loss_rows, &argmax, &step, 0, b, t, shape.p0, shape.p);
+        k::crossentropy(&mut ops, ctx, &logits, &loss_rows, &argmax, &ok_rows, &step, 0, true, b, t, shape.p0, shape.p, v);
+        k::metrics(&mut ops, ctx, &stats, &loss_rows, &ok_rows, b, shape.p);
 
         // ---- backward
         let train_b = cfg.train_biases;

@@ -1,15 +1,16 @@
 // crossentropy: for each scored row r = (b, i) of logits (B·P, V), loss_r = logsumexp − logit[target],
-// target = tokens[b, p0 + i + 1]; argmax (first index of the largest logit); and, when flag 1 is set,
-// dlogits = (softmax − onehot) / (B·P) written over the logits in place. Grid: one workgroup of 64 per
-// row, linearised over (x, y); invocation l owns logits[r, l], logits[r, l + 64], ...; invocation 0
-// owns loss[r] and argmax[r].
+// target = tokens[b, p0 + i + 1]; argmax (first index of the largest logit) and ok = (argmax == target);
+// with flag 1, dlogits = (softmax − onehot) / (B·P) written over the logits in place. Grid: one workgroup
+// of 64 per row, linearised over (x, y); invocation l owns logits[r, l], logits[r, l + 64], ...;
+// invocation 0 owns loss[r], argmax[r] and ok[r].
 struct Params { rows: u32, v: u32, p: u32, t: u32, p0: u32, tok_off: u32, flags: u32, inv_rows: f32 }
 
 @group(0) @binding(0) var<storage, read_write> LOGITS: array<f32>;
 @group(0) @binding(1) var<storage, read> STEP: array<u32>;
 @group(0) @binding(2) var<storage, read_write> LOSS: array<f32>;
 @group(0) @binding(3) var<storage, read_write> ARGMAX: array<u32>;
-@group(0) @binding(4) var<uniform> P: Params;
+@group(0) @binding(4) var<storage, read_write> OK: array<u32>;
+@group(0) @binding(5) var<uniform> P: Params;
 
 var<workgroup> rv: array<f32, 64>;
 var<workgroup> ri: array<u32, 64>;
@@ -61,6 +62,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (l == 0u) {
         LOSS[r] = lse - LOGITS[r0 + tgt];
         ARGMAX[r] = am;
+        OK[r] = select(0u, 1u, am == tgt);
     }
     workgroupBarrier(); // LOSS read the target logit before it is overwritten
     if ((P.flags & 1u) != 0u) {
