@@ -131,7 +131,7 @@ fn layernorm_forward_backward_and_params() {
     let mut ops = Ops::default();
     k::layernorm_forward(&mut ops, &g.ctx, &bout, &bst, &bx, &bw, 2, 2 + c, n, c);
     k::layernorm_backward(&mut ops, &g.ctx, &bdres, &bdy, &bx, &bst, &bw, 2, true, n, c);
-    k::layernorm_backward_params(&mut ops, &g.ctx, &bgr, 2, 2 + c, &bdy, &bx, &bst, n, c);
+    k::layernorm_backward_params(&mut ops, &g.ctx, &bgr, 2, 2 + c, &g.zeros(k::colsum_scratch_len(n, 2 * c)), &bdy, &bx, &bst, n, c);
     g.run(&ops);
     let xv = Var::from_tensor(&t(&x, &[n, c])).unwrap();
     let wv = Var::from_tensor(&t(&w[2..2 + c], &[c])).unwrap();
@@ -208,16 +208,42 @@ fn activations_forward_and_backward() {
 #[test]
 fn bias_backward_sums_columns() {
     let Some(g) = Rig::new() else { return };
-    let (n, oc) = (53, 37);
-    let d = randn(n * oc, 50, 1.0);
-    let (bd, bg) = (g.f32s(&d), g.zeros(oc + 4));
+    // one pass, and (N ≥ 4096) row chunks summed by the second pass
+    for (n, oc) in [(53, 37), (9000, 19)] {
+        assert_eq!(k::colsum_chunks(n) > 1, n > 4000);
+        let d = randn(n * oc, 50, 1.0);
+        let (bd, bg, part) = (g.f32s(&d), g.zeros(oc + 4), g.zeros(k::colsum_scratch_len(n, oc)));
+        let mut ops = Ops::default();
+        k::bias_backward(&mut ops, &g.ctx, &bg, 4, &part, &bd, n, oc);
+        g.run(&ops);
+        let want = t(&d, &[n, oc]).sum(0).unwrap();
+        let got = g.read(&bg, oc + 4);
+        assert_eq!(&got[..4], &[0.0; 4], "nothing written outside the bias");
+        // sums of up to 9000 N(0,1) values: magnitude ~100
+        assert_close(&format!("bias_backward N {n}"), &got[4..], &flat(&want), 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn layernorm_backward_params_in_row_chunks() {
+    let Some(g) = Rig::new() else { return };
+    let (n, c) = (5000, 20);
+    assert!(k::colsum_chunks(n) > 1);
+    let (x, dy) = (randn(n * c, 24, 1.5), randn(n * c, 25, 1.0));
+    let w: Vec<f32> = (0..2 * c).map(|i| if i < c { 1.0 + 0.1 * i as f32 } else { 0.05 * i as f32 }).collect();
+    let (bx, bw, bdy, bout, bst, bgr) = (g.f32s(&x), g.f32s(&w), g.f32s(&dy), g.zeros(n * c), g.zeros(2 * n), g.zeros(2 * c));
     let mut ops = Ops::default();
-    k::bias_backward(&mut ops, &g.ctx, &bg, 4, &bd, n, oc);
+    k::layernorm_forward(&mut ops, &g.ctx, &bout, &bst, &bx, &bw, 0, c, n, c);
+    k::layernorm_backward_params(&mut ops, &g.ctx, &bgr, 0, c, &g.zeros(k::colsum_scratch_len(n, 2 * c)), &bdy, &bx, &bst, n, c);
     g.run(&ops);
-    let want = t(&d, &[n, oc]).sum(0).unwrap();
-    let got = g.read(&bg, oc + 4);
-    assert_eq!(&got[..4], &[0.0; 4], "nothing written outside the bias");
-    assert_close("bias_backward", &got[4..], &flat(&want), 1e-5, 1e-4);
+    let wv = Var::from_tensor(&t(&w[..c], &[c])).unwrap();
+    let bv = Var::from_tensor(&t(&w[c..], &[c])).unwrap();
+    let y = forward::layernorm_forward(&mut forward::NoHooks, "ln", &t(&x, &[n, c]), wv.as_tensor(), bv.as_tensor()).unwrap();
+    let grads = (&y * t(&dy, &[n, c])).unwrap().sum_all().unwrap().backward().unwrap();
+    let gr = g.read(&bgr, 2 * c);
+    // sums over 5000 rows: magnitude ~70
+    assert_close("layernorm_backward_params dw (chunked)", &gr[..c], &flat(grads.get(wv.as_tensor()).unwrap()), 1e-4, 1e-4);
+    assert_close("layernorm_backward_params db (chunked)", &gr[c..], &flat(grads.get(bv.as_tensor()).unwrap()), 1e-4, 1e-4);
 }
 
 #[test]

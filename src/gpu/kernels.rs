@@ -29,13 +29,15 @@ pub mod defs {
     kernel!(EMBED_BACKWARD, "embed_backward.wgsl", "main", &[(0, R), (1, R), (2, W), (3, U)]);
     kernel!(LAYERNORM_FORWARD, "layernorm_forward.wgsl", "main", &[(0, R), (1, R), (2, W), (3, W), (4, U)]);
     kernel!(LAYERNORM_BACKWARD, "layernorm_backward.wgsl", "main", &[(0, R), (1, R), (2, R), (3, R), (4, W), (5, U)]);
-    kernel!(LAYERNORM_BACKWARD_PARAMS, "layernorm_backward_params.wgsl", "main", &[(0, R), (1, R), (2, R), (3, W), (4, U)]);
+    kernel!(LAYERNORM_BACKWARD_PARAMS, "layernorm_backward_params.wgsl", "partial", &[(0, R), (1, R), (2, R), (3, W), (4, U)]);
+    kernel!(LAYERNORM_BACKWARD_PARAMS_FINISH, "layernorm_backward_params.wgsl", "finish", &[(5, R), (6, W), (7, U)]);
     kernel!(ATTENTION_FORWARD, "attention_forward.wgsl", "main", &[(0, R), (1, W), (2, W), (3, U)]);
     kernel!(ATTENTION_BACKWARD_DQ, "attention_backward_dq.wgsl", "main", &[(0, R), (1, R), (2, R), (3, R), (4, W), (5, W), (6, U)]);
     kernel!(ATTENTION_BACKWARD_DKV, "attention_backward_dkv.wgsl", "main", &[(0, R), (1, R), (2, R), (3, R), (4, W), (5, U)]);
     kernel!(ACTIVATION_FORWARD, "activation_forward.wgsl", "main", &[(0, R), (1, W), (2, U)]);
     kernel!(ACTIVATION_BACKWARD, "activation_backward.wgsl", "main", &[(0, R), (1, R), (2, W), (3, U)]);
-    kernel!(BIAS_BACKWARD, "bias_backward.wgsl", "main", &[(0, R), (1, W), (2, U)]);
+    kernel!(BIAS_BACKWARD, "bias_backward.wgsl", "partial", &[(0, R), (1, W), (2, U)]);
+    kernel!(BIAS_BACKWARD_FINISH, "bias_backward.wgsl", "finish", &[(3, R), (4, W), (5, U)]);
     kernel!(CROSSENTROPY, "crossentropy.wgsl", "main", &[(0, W), (1, R), (2, W), (3, W), (4, W), (5, U)]);
     kernel!(METRICS, "metrics.wgsl", "main", &[(0, R), (1, R), (2, W), (3, U)]);
     kernel!(GRAD_NORM_PARTIAL, "grad_norm.wgsl", "partial", &[(0, R), (1, W), (2, U)]);
@@ -43,9 +45,9 @@ pub mod defs {
     kernel!(ADAMW, "adamw.wgsl", "main", &[(0, W), (1, R), (2, W), (3, W), (4, R), (5, R), (6, U)]);
 
     /// Every kernel, for building them all up front (a shader error then shows at start-up).
-    pub static ALL: [&KernelDef; 18] = [
+    pub static ALL: [&KernelDef; 20] = [
         &MATMUL, &MATMUL_REDUCE, &EMBED_FORWARD, &EMBED_BACKWARD, &LAYERNORM_FORWARD, &LAYERNORM_BACKWARD,
-        &LAYERNORM_BACKWARD_PARAMS, &ATTENTION_FORWARD, &ATTENTION_BACKWARD_DQ, &ATTENTION_BACKWARD_DKV,
+        &LAYERNORM_BACKWARD_PARAMS, &LAYERNORM_BACKWARD_PARAMS_FINISH, &BIAS_BACKWARD_FINISH, &ATTENTION_FORWARD, &ATTENTION_BACKWARD_DQ, &ATTENTION_BACKWARD_DKV,
         &ACTIVATION_FORWARD, &ACTIVATION_BACKWARD, &BIAS_BACKWARD, &CROSSENTROPY, &METRICS, &GRAD_NORM_PARTIAL,
         &GRAD_NORM_FINISH, &ADAMW,
     ];
@@ -272,11 +274,28 @@ pub fn layernorm_backward(ops: &mut Ops, ctx: &GpuContext, dres: &Buffer, dout: 
     ops.dispatch(ctx, &defs::LAYERNORM_BACKWARD, &[x, stats, params, dout, dres], &p, grid(n));
 }
 
-/// grads[w_off..] = dw, grads[b_off..] = db of LN, from x, stats and dout (N, C).
+/// Row chunks of a column sum over `n` rows (each chunk one workgroup row of the grid; 1 = no second pass).
+pub fn colsum_chunks(n: usize) -> usize {
+    (n / 2048).clamp(1, 64)
+}
+
+/// Elements of scratch a column sum of `cols` columns over `n` rows needs (`colsum_chunks` rows of them).
+pub fn colsum_scratch_len(n: usize, cols: usize) -> usize {
+    let r = colsum_chunks(n);
+    if r > 1 { r * cols } else { 0 }
+}
+
+/// grads[w_off..] = dw, grads[b_off..] = db of LN, from x, stats and dout (N, C); `part` holds
+/// `colsum_scratch_len(n, 2·C)` elements.
 #[allow(clippy::too_many_arguments)]
-pub fn layernorm_backward_params(ops: &mut Ops, ctx: &GpuContext, grads: &Buffer, w_off: usize, b_off: usize, dout: &Buffer, x: &Buffer, stats: &Buffer, n: usize, c: usize) {
-    let p = [n as u32, c as u32, w_off as u32, b_off as u32];
-    ops.dispatch(ctx, &defs::LAYERNORM_BACKWARD_PARAMS, &[x, stats, dout, grads], &p, (c.div_ceil(16) as u32, 1, 1));
+pub fn layernorm_backward_params(ops: &mut Ops, ctx: &GpuContext, grads: &Buffer, w_off: usize, b_off: usize, part: &Buffer, dout: &Buffer, x: &Buffer, stats: &Buffer, n: usize, c: usize) {
+    let r = colsum_chunks(n);
+    let p = [n as u32, c as u32, w_off as u32, b_off as u32, r as u32, 0, 0, 0];
+    let out = if r > 1 { part } else { grads };
+    ops.dispatch(ctx, &defs::LAYERNORM_BACKWARD_PARAMS, &[x, stats, dout, out], &p, (c.div_ceil(16) as u32, r as u32, 1));
+    if r > 1 {
+        ops.dispatch(ctx, &defs::LAYERNORM_BACKWARD_PARAMS_FINISH, &[part, grads], &p, (c.div_ceil(256) as u32, 1, 1));
+    }
 }
 
 fn attn_params(b: usize, t: usize, nh: usize, hs: usize) -> [u32; 8] {
@@ -323,9 +342,16 @@ pub fn activation_backward(ops: &mut Ops, ctx: &GpuContext, dpre: &Buffer, dpost
     ops.dispatch(ctx, &defs::ACTIVATION_BACKWARD, &[pre, dpost, dpre], &[n as u32, m as u32, act, 0], grid(n));
 }
 
-/// grads[off..off + OC] = column sums of dout (N, OC).
-pub fn bias_backward(ops: &mut Ops, ctx: &GpuContext, grads: &Buffer, off: usize, dout: &Buffer, n: usize, oc: usize) {
-    ops.dispatch(ctx, &defs::BIAS_BACKWARD, &[dout, grads], &[n as u32, oc as u32, off as u32, 0], (oc.div_ceil(16) as u32, 1, 1));
+/// grads[off..off + OC] = column sums of dout (N, OC); `part` holds `colsum_scratch_len(n, OC)` elements.
+#[allow(clippy::too_many_arguments)]
+pub fn bias_backward(ops: &mut Ops, ctx: &GpuContext, grads: &Buffer, off: usize, part: &Buffer, dout: &Buffer, n: usize, oc: usize) {
+    let r = colsum_chunks(n);
+    let p = [n as u32, oc as u32, off as u32, r as u32];
+    let out = if r > 1 { part } else { grads };
+    ops.dispatch(ctx, &defs::BIAS_BACKWARD, &[dout, out], &p, (oc.div_ceil(16) as u32, r as u32, 1));
+    if r > 1 {
+        ops.dispatch(ctx, &defs::BIAS_BACKWARD_FINISH, &[part, grads], &p, (oc.div_ceil(256) as u32, 1, 1));
+    }
 }
 
 /// Per-row loss, argmax and ok (argmax == target) of logits (B·P, V) against tokens[b, p0 + i + 1];

@@ -231,6 +231,9 @@ impl Plan {
             scratch_len = scratch_len.max(k::matmul_scratch_len(m_dim, c, n)).max(k::matmul_scratch_len(c, m_dim, n));
         }
         let scratch = buf("split-K scratch", scratch_len)?;
+        // column sums (bias and LN gradients) over the N rows
+        let widest = (2 * c).max(3 * nh * hs).max(m_dim).max(v);
+        let colpart = buf("column-sum partials", k::colsum_scratch_len(n, widest).max(k::colsum_scratch_len(rows, v)))?;
         let sc = if scratch_len > 0 { Some(&scratch) } else { None };
         let dresid = buf("dresid", n * c)?;
         let dln = if ln { Some(buf("dln", n * c)?) } else { None };
@@ -254,7 +257,7 @@ impl Plan {
             k: rows,
         }, sc);
         if train_b {
-            k::bias_backward(&mut ops, ctx, g, off(tb, "unembed.b_U"), &logits, rows, v);
+            k::bias_backward(&mut ops, ctx, g, off(tb, "unembed.b_U"), &colpart, &logits, rows, v);
         }
         let dfin = dln.as_ref().unwrap_or(&dresid);
         ops.clear(dfin);
@@ -271,7 +274,7 @@ impl Plan {
         }, None);
         if let (Some((_, st)), Some(dln)) = (&lnf, &dln) {
             k::layernorm_backward(&mut ops, ctx, &dresid, dln, last, st, params, off(tb, "ln_final.w"), false, n, c);
-            k::layernorm_backward_params(&mut ops, ctx, g, off(tb, "ln_final.w"), off(tb, "ln_final.b"), dln, last, st, n, c);
+            k::layernorm_backward_params(&mut ops, ctx, g, off(tb, "ln_final.w"), off(tb, "ln_final.b"), &colpart, dln, last, st, n, c);
         }
         for (l, ly) in layers.iter().enumerate().rev() {
             let pre = format!("blocks.{l}");
@@ -286,7 +289,7 @@ impl Plan {
                     bias: None, d: None, accumulate: false, m: m_dim, n: c, k: n,
                 }, sc);
                 if train_b {
-                    k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.mlp.b_out")), &dresid, n, c);
+                    k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.mlp.b_out")), &colpart, &dresid, n, c);
                 }
                 k::matmul(&mut ops, ctx, &MatmulArgs {
                     out: Operand { buf: &dpost, map: Map::rows(0, m_dim) },
@@ -303,7 +306,7 @@ impl Plan {
                     bias: None, d: None, accumulate: false, m: c, n: m_dim, k: n,
                 }, sc);
                 if train_b {
-                    k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.mlp.b_in")), &dpre, n, m_dim);
+                    k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.mlp.b_in")), &colpart, &dpre, n, m_dim);
                 }
                 let (target, accumulate) = match &dln { Some(d) => (d, false), None => (&dresid, true) };
                 k::matmul(&mut ops, ctx, &MatmulArgs {
@@ -315,7 +318,7 @@ impl Plan {
                 if let (Some((_, st)), Some(dln)) = (&ly.ln2, &dln) {
                     let (w, bb) = (off(tb, &format!("{pre}.ln2.w")), off(tb, &format!("{pre}.ln2.b")));
                     k::layernorm_backward(&mut ops, ctx, &dresid, dln, mid, st, params, w, true, n, c);
-                    k::layernorm_backward_params(&mut ops, ctx, g, w, bb, dln, mid, st, n, c);
+                    k::layernorm_backward_params(&mut ops, ctx, g, w, bb, &colpart, dln, mid, st, n, c);
                 }
             }
             // dresid holds d(resid_mid): attention
@@ -327,7 +330,7 @@ impl Plan {
                 bias: None, d: None, accumulate: false, m: nh * hs, n: c, k: n,
             }, sc);
             if train_b {
-                k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.attn.b_O")), &dresid, n, c);
+                k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.attn.b_O")), &colpart, &dresid, n, c);
             }
             k::matmul(&mut ops, ctx, &MatmulArgs {
                 out: Operand { buf: &dz, map: Map::rows(0, nh * hs) },
@@ -346,7 +349,7 @@ impl Plan {
                 bias: None, d: None, accumulate: false, m: c, n: 3 * nh * hs, k: n,
             }, sc);
             if train_b {
-                k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.attn.b_Q")), &dqkv, n, 3 * nh * hs);
+                k::bias_backward(&mut ops, ctx, g, off(tb, &format!("{pre}.attn.b_Q")), &colpart, &dqkv, n, 3 * nh * hs);
             }
             let (target, accumulate) = match &dln { Some(d) => (d, false), None => (&dresid, true) };
             k::matmul(&mut ops, ctx, &MatmulArgs {
@@ -358,7 +361,7 @@ impl Plan {
             if let (Some((_, st)), Some(dln)) = (&ly.ln1, &dln) {
                 let (w, bb) = (off(tb, &format!("{pre}.ln1.w")), off(tb, &format!("{pre}.ln1.b")));
                 k::layernorm_backward(&mut ops, ctx, &dresid, dln, &resid[l], st, params, w, true, n, c);
-                k::layernorm_backward_params(&mut ops, ctx, g, w, bb, dln, &resid[l], st, n, c);
+                k::layernorm_backward_params(&mut ops, ctx, g, w, bb, &colpart, dln, &resid[l], st, n, c);
             }
         }
         k::embed_backward(&mut ops, ctx, g, &dresid, &step, n, n + cfg.d_vocab + 1, off(tb, "embed.W_E"), off(tb, "pos_embed.W_pos"), b, t, c, cfg.d_vocab);

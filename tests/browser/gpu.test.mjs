@@ -42,12 +42,13 @@ test('GpuSession (WebGPU) matches the CPU Session step by step', { timeout: 300_
     assert.equal(r.g.length, 30);
     assert.ok(r.done);
     assert.deepEqual(r.g.map((x) => x.step), [...Array(30).keys()]);
-    // f32 sums in a different order (tiled matmuls, tree reductions) than candle's: the first losses
-    // agree to ~1e-6; Adam's normalised steps let the difference grow slowly over 30 steps
-    for (const [i, tol] of [[0, 1e-5], [9, 1e-4], [29, 2e-3]]) {
-      assert.ok(Math.abs(r.g[i].loss - r.c[i].loss) <= tol * Math.max(1, r.c[i].loss),
-        `step ${i}: WebGPU loss ${r.g[i].loss} vs CPU ${r.c[i].loss}`);
-    }
+    // The two backends sum in different orders (tiled matmuls and tree reductions against candle's
+    // kernels), so f32 results differ by a few ulps: seen here ≤ 7e-7 over these 30 steps (losses ~1-3).
+    // 2e-5 leaves room for other adapters' rounding (fma contraction, exp/log precision) while still
+    // catching any real difference in the model, the loss or the optimiser (those show at 1e-3 and above).
+    r.g.forEach((x, i) => {
+      assert.ok(Math.abs(x.loss - r.c[i].loss) <= 2e-5, `step ${i}: WebGPU loss ${x.loss} vs CPU ${r.c[i].loss}`);
+    });
     assert.ok(Math.abs(r.g[0].grad_norm - r.c[0].grad_norm) <= 1e-4 * r.c[0].grad_norm, `grad norm ${r.g[0].grad_norm} vs ${r.c[0].grad_norm}`);
     assert.ok(r.g[29].loss < r.g[0].loss, 'the loss falls');
     assert.equal(r.ev.samples, 200);
