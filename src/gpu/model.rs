@@ -119,6 +119,13 @@ impl Plan {
         let ok_rows = buf("row ok", rows)?;
         let stats = buf("stats", shape.stats_len())?;
         let mut ops = Ops::default();
+        // backward's first target is only partly written (the scored rows): zero it up front, so that
+        // the whole step is one compute pass
+        let dresid = if shape.train { Some(buf("dresid", n * c)?) } else { None };
+        let dln = if shape.train && ln { Some(buf("dln", n * c)?) } else { None };
+        if let Some(d) = dln.as_ref().or(dresid.as_ref()) {
+            ops.clear(d);
+        }
         let tb = table;
         let params = &flat.params;
         let act = cfg.act_fn.map(k::act_code).unwrap_or(0);
@@ -235,8 +242,7 @@ impl Plan {
         let widest = (2 * c).max(3 * nh * hs).max(m_dim).max(v);
         let colpart = buf("column-sum partials", k::colsum_scratch_len(n, widest).max(k::colsum_scratch_len(rows, v)))?;
         let sc = if scratch_len > 0 { Some(&scratch) } else { None };
-        let dresid = buf("dresid", n * c)?;
-        let dln = if ln { Some(buf("dln", n * c)?) } else { None };
+        let dresid = dresid.expect("made above for training");
         let dz = buf("dz", n * nh * hs)?;
         let dqkv = buf("dqkv", n * 3 * nh * hs)?;
         let dd = buf("attention D", b * nh * t)?;
@@ -259,8 +265,7 @@ impl Plan {
         if train_b {
             k::bias_backward(&mut ops, ctx, g, off(tb, "unembed.b_U"), &colpart, &logits, rows, v);
         }
-        let dfin = dln.as_ref().unwrap_or(&dresid);
-        ops.clear(dfin);
+        let dfin = dln.as_ref().unwrap_or(&dresid); // zeroed at the start of the step
         k::matmul(&mut ops, ctx, &MatmulArgs {
             out: Operand { buf: dfin, map: scored },
             a: Operand { buf: &logits, map: Map::rows(0, v) },
