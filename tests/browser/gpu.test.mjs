@@ -64,6 +64,8 @@ test('GpuSession (WebGPU) matches the CPU Session step by step', { timeout: 300_
 test('training through the page on WebGPU lowers the loss', { timeout: 600_000 }, async () => {
   const { page, errors, close } = await open();
   try {
+    // SwiftShader is a software fallback: auto would train on the CPU, the switch asks for WebGPU
+    await page.selectOption('[name="backend"]', 'webgpu');
     assert.match(await page.textContent('#backend-badge'), /^WebGPU \(.+\)$/);
     const fill = (key, v) => page.fill(`[name="${key}"]`, String(v));
     await fill('sort_n', 5);

@@ -21,6 +21,7 @@ let worker = null;
 let charts = null;
 let runInfo = null; // {task, total} of the run in the worker
 let gpuName = null; // the WebGPU adapter's name, once detected (null: none)
+let gpuFallback = false; // whether it is a software fallback adapter (auto does not use those)
 
 // Test hook: read-only view of what the page shows.
 const hook = (window.__toyformer = { phase, rows: [], lastEval: null, lastCompletion: null, chartPoints: () => charts?.length ?? 0 });
@@ -264,9 +265,12 @@ function showBackend() {
   if (values.backend === 'cpu') {
     badge.textContent = 'CPU (wasm)';
     note.textContent = gpuName ? `forced by the backend switch (WebGPU adapter: ${gpuName})` : 'forced by the backend switch';
-  } else if (gpuName) {
+  } else if (gpuName && (values.backend === 'webgpu' || !gpuFallback)) {
     badge.textContent = `WebGPU (${gpuName})`;
-    note.textContent = 'WebGPU adapter found';
+    note.textContent = gpuFallback ? 'software fallback adapter, chosen by the backend switch' : 'WebGPU adapter found';
+  } else if (gpuName) {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = `WebGPU adapter ${gpuName} is a software fallback, slower than the CPU: choose backend webgpu to use it`;
   } else {
     badge.textContent = 'CPU (wasm)';
     note.textContent = 'no WebGPU adapter: training runs on the CPU';
@@ -278,6 +282,7 @@ async function detectGpu() {
     const a = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
     const i = a?.info ?? {};
     gpuName = a ? (i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter') : null;
+    gpuFallback = Boolean(i.isFallbackAdapter ?? a?.isFallbackAdapter);
   } catch {
     gpuName = null;
   }

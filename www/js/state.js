@@ -46,8 +46,8 @@ export const PROPS = [
   { key: 'weight_decay', cell: 'train', label: 'weight decay', type: 'float', default: 0.01, min: 0, max: 10 },
   { key: 'grad_clip', cell: 'train', label: 'grad clip (0 = off)', type: 'float', default: 1.0, min: 0, max: 1e6 },
   { key: 'seed', cell: 'train', label: 'data seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
-  { key: 'backend', cell: 'train', label: 'backend', type: 'enum', default: 'auto', options: ['auto', 'cpu'],
-    hint: 'auto: WebGPU when the browser has an adapter, else the CPU; cpu: always the CPU (wasm)' },
+  { key: 'backend', cell: 'train', label: 'backend', type: 'enum', default: 'auto', options: ['auto', 'webgpu', 'cpu'],
+    hint: 'auto: WebGPU on a hardware adapter, else the CPU; webgpu: any WebGPU adapter, software fallbacks too; cpu: the CPU (wasm)' },
 ];
 
 const MODEL_KEYS = { ln: (m) => m.normalization_type === 'LN' };

@@ -2,7 +2,7 @@
 // backend switch allows it, else the CPU Session) and runs it in chunks of steps, so that pause /
 // evaluate / complete messages are handled between chunks and the page never blocks. Every call into
 // the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
-// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'cpu'} | 'pause' | 'resume' | 'reset'
+// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu'} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples}
@@ -31,13 +31,19 @@ function enqueue(during, fn) {
   return queue;
 }
 
-// A GPU session if WebGPU allows one (and the switch does not force the CPU), else a CPU session.
+// A GPU session when WebGPU allows one and the switch asks for it (auto: a hardware adapter; webgpu: any
+// adapter, software fallbacks such as SwiftShader too, which are far slower than the CPU backend), else a
+// CPU session.
 async function open(msg) {
   const args = [JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train)];
   let reason = 'the backend switch is set to CPU';
   if (msg.backend !== 'cpu') {
     reason = 'this browser has no WebGPU adapter';
-    const adapter = self.navigator?.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+    let adapter = self.navigator?.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+    if (adapter && msg.backend === 'auto' && (adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter)) {
+      reason = 'the only WebGPU adapter is a software fallback, slower than the CPU backend (choose webgpu to use it)';
+      adapter = null;
+    }
     if (adapter) {
       try {
         const s = await GpuSession.create(...args);
