@@ -173,6 +173,16 @@ impl GpuSession {
         Ok(s.engine.weights().data)
     }
 
+    /// Destroys the GPU device, which is what a driver reset or a lost GPU looks like to this session:
+    /// the next step fails with the device-loss message and the weights of the last chunk stay readable.
+    /// The page's worker uses it (`lose-device` message) to test its fallback to the CPU.
+    pub fn lose_device(&self) -> Result<(), JsError> {
+        let g = self.inner.borrow();
+        let s = g.as_ref().ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
+        s.engine.ctx.device.destroy();
+        Ok(())
+    }
+
     /// The weights as of the last training chunk, as a `.safetensors` file.
     pub fn export_safetensors(&self) -> Result<Vec<u8>, JsError> {
         let g = self.inner.borrow();

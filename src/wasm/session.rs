@@ -41,6 +41,24 @@ impl Session {
         self.trainer.step as f64
     }
 
+    /// Continues this run from `weights` (every parameter in parameter-table order, as
+    /// `GpuSession.weights()` gives them) after `steps_done` steps, e.g. when the GPU failed mid-run.
+    /// The optimiser state starts afresh: the Adam moments are not carried over.
+    pub fn resume_from(&mut self, weights: Vec<f32>, steps_done: f64) -> Result<(), JsError> {
+        let t = &mut self.trainer;
+        let mut w = t.backend.weights().map_err(js_err)?;
+        if weights.len() != w.data.len() {
+            return Err(js_err(crate::Error::Weights(format!("{} values given, the model has {}", weights.len(), w.data.len()))));
+        }
+        if !(steps_done.is_finite() && steps_done >= 0.0 && steps_done <= t.train.steps as f64 && steps_done.fract() == 0.0) {
+            return Err(js_err(crate::Error::config("steps_done", format!("{steps_done} is not a whole number in 0..={}", t.train.steps))));
+        }
+        w.data = weights;
+        t.backend.set_weights(&w).map_err(js_err)?;
+        t.step = steps_done as u64;
+        Ok(())
+    }
+
     /// Whether the configured number of steps has been run.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> bool {

@@ -97,3 +97,38 @@ test('training through the page on WebGPU lowers the loss', { timeout: 600_000 }
     await close();
   }
 });
+
+test('a GPU lost mid-run hands over to the CPU from the last synced weights', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open();
+  try {
+    await page.selectOption('[name="backend"]', 'webgpu');
+    const fill = (key, v) => page.fill(`[name="${key}"]`, String(v));
+    await fill('sort_n', 5);
+    await fill('max_num', 10);
+    await fill('d_model', 32);
+    await fill('d_head', 32);
+    await fill('steps', 120);
+    await fill('batch_size', 32);
+    await fill('lr', 0.003);
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.rows.length >= 20, null, { timeout: 300_000, polling: 200 });
+    assert.match(await page.textContent('#backend-badge'), /^WebGPU/);
+    await page.evaluate(() => window.__toyformer.post({ type: 'lose-device' }));
+    await page.waitForFunction(() => /CPU/.test(document.getElementById('backend-badge').textContent), null, { timeout: 120_000 });
+    const note = await page.textContent('#backend-note');
+    assert.match(note, /WebGPU failed \(.*lost.*\); continued on the CPU from step \d+/);
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 500 });
+    const rows = await page.evaluate(() => window.__toyformer.rows);
+    // every step once, in order, across the hand-over, and the loss keeps falling on the CPU
+    assert.deepEqual(rows.map((r) => r.step), [...Array(120).keys()]);
+    const handover = Number(note.match(/from step (\d+)/)[1]);
+    assert.ok(handover >= 20 && handover < 120, `handed over at ${handover}`);
+    const before = mean(rows.slice(0, 10).map((r) => r.loss));
+    const after = mean(rows.slice(-10).map((r) => r.loss));
+    assert.ok(after < 0.7 * before, `loss ${before} → ${after} across the hand-over`);
+    await page.locator('header').screenshot({ path: `${OUT}/gpu-handover-header.png` });
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});

@@ -323,6 +323,7 @@ async function main() {
   $('load-status').textContent = 'Starting the training worker…';
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = onWorker;
+  hook.post = (msg) => worker.postMessage(msg); // tests: messages the page itself never sends
   worker.onerror = (e) => { $('load-status').hidden = false; $('load-status').textContent = `Worker failed: ${e.message}`; };
   refresh();
 }

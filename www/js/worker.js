@@ -4,6 +4,7 @@
 // the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
 // Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu'} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
+//               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during}
@@ -17,6 +18,7 @@ let total = 0;
 let chunk = 1;
 let rate = 0; // steps per second, smoothed
 let queue = Promise.resolve();
+let args = null; // the JSON arguments of the run, for a CPU session that takes over from a failed GPU
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -35,7 +37,7 @@ function enqueue(during, fn) {
 // adapter, software fallbacks such as SwiftShader too, which are far slower than the CPU backend), else a
 // CPU session.
 async function open(msg) {
-  const args = [JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train)];
+  args = [JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train)];
   let reason = 'the backend switch is set to CPU';
   if (msg.backend !== 'cpu') {
     reason = 'this browser has no WebGPU adapter';
@@ -63,7 +65,23 @@ async function loop() {
     const t0 = performance.now();
     let rows;
     await enqueue('train', async () => {
-      rows = await session.step(chunk);
+      try {
+        rows = await session.step(chunk);
+      } catch (err) {
+        // A GPU that fails (device lost, out of memory) hands over to the CPU, from the weights of its
+        // last completed chunk; anything else (a diverged run) stops training as it would on the CPU.
+        if (!(session instanceof GpuSession) || /diverged/.test(errText(err))) throw err;
+        const weights = session.weights();
+        const done = session.steps_done;
+        const cpu = new Session(...args);
+        cpu.resume_from(weights, done);
+        session.free();
+        session = cpu;
+        const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
+        post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
+          reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
+        rows = session.step(chunk);
+      }
     });
     if (!rows || !rows.length) return;
     const dt = Math.max(performance.now() - t0, 0.1);
@@ -127,6 +145,9 @@ function handle(msg) {
       enqueue('complete', async () => {
         if (session) post({ type: 'completed', result: await session.complete(msg.text) });
       });
+      break;
+    case 'lose-device':
+      enqueue('lose-device', () => session?.lose_device?.());
       break;
     case 'export':
       enqueue('export', () => {
