@@ -192,11 +192,13 @@ fn deterministic_and_chunked_equals_stepwise() {
     let mut gb = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
     gb.engine.sub_chunk = 16;
     let mut b = Trainer::new(task.clone(), tc.clone(), Box::new(gb)).unwrap();
-    let mut c = Trainer::from_scratch(task, &m, tc, BackendKind::Gpu).unwrap();
+    let mut c = Trainer::from_scratch(task.clone(), &m, tc, BackendKind::Gpu).unwrap();
     let ra = [a.step_many(15).unwrap(), a.step_many(25).unwrap()].concat();
     let rb = b.step_many(40).unwrap();
     let rc: Vec<_> = (0..40).map(|_| c.step().unwrap()).collect();
     assert_eq!(ra.len(), 40);
+    assert!(a.done() && a.step_many(5).unwrap().is_empty(), "nothing past the configured steps");
+    assert!(a.backend.train_chunk(&task, 0, 40, 32, &[]).unwrap().steps.is_empty(), "an empty chunk");
     let bits = |r: &[toyformer::train::Metrics]| r.iter().map(|m| (m.loss.to_bits(), m.grad_norm.to_bits())).collect::<Vec<_>>();
     // same seed, same adapter: bit-identical, however the steps are chunked
     assert_eq!(bits(&ra), bits(&rb));

@@ -193,6 +193,9 @@ impl GpuEngine {
     /// recorded, so the host makes the next sub-chunk's data while the GPU runs the previous one.
     async fn train_from(&mut self, source: &mut dyn FnMut(usize) -> Vec<u32>, t: usize, batch: usize, lrs: &[f64], first_step: u64, want_argmax: bool) -> Result<(ChunkOutput, Vec<u32>)> {
         self.check()?;
+        if lrs.is_empty() {
+            return Ok((ChunkOutput { steps: Vec::new(), error: None }, Vec::new()));
+        }
         if self.pred.is_empty() || self.pred[self.pred.len() - 1] + 1 >= t {
             return Err(Error::config("tokens", format!("sequence length {t} does not reach the scored positions")));
         }

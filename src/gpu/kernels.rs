@@ -240,10 +240,21 @@ pub fn matmul(ops: &mut Ops, ctx: &GpuContext, x: &MatmulArgs, scratch: Option<&
     let groups = (x.n.div_ceil(64) as u32, x.m.div_ceil(64) as u32, splits as u32);
     ops.dispatch(ctx, &defs::MATMUL, &[x.a.buf, x.b.buf, out, bias, d], &p, groups);
     if partial {
-        let mut p = vec![x.m as u32, x.n as u32, splits as u32, if x.accumulate { 4 } else { 0 }];
-        p.extend(x.out.map.words());
-        ops.dispatch(ctx, &defs::MATMUL_REDUCE, &[out, x.out.buf], &p, grid((x.m * x.n).div_ceil(256)));
+        matmul_reduce(ops, ctx, x.out, out, x.accumulate, splits, x.m, x.n);
     }
+}
+
+/// out (M, N) [+]= the sum of `splits` partial products (splits, M, N) in `part`, in split order.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_reduce(ops: &mut Ops, ctx: &GpuContext, out: Operand, part: &Buffer, accumulate: bool, splits: usize, m: usize, n: usize) {
+    let mut p = vec![m as u32, n as u32, splits as u32, if accumulate { 4 } else { 0 }];
+    p.extend(out.map.words());
+    ops.dispatch(ctx, &defs::MATMUL_REDUCE, &[part, out.buf], &p, grid((m * n).div_ceil(256)));
+}
+
+/// Whether matmuls with `m` rows and `n` columns fit the dispatch grid (65 535 tiles of 64 a side).
+pub fn matmul_fits(m: usize, n: usize) -> bool {
+    m.div_ceil(64) <= MAX_GROUPS as usize && n.div_ceil(64) <= MAX_GROUPS as usize
 }
 
 /// resid (B·T, C) = W_E[tokens] + W_pos[t]; tokens at element `tok_off` of the step buffer.

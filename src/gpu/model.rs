@@ -89,6 +89,9 @@ impl Plan {
         }
         let n = b * t;
         let rows = b * shape.p;
+        if !k::matmul_fits(n, 3 * nh * hs) {
+            return Err(Error::config("batch_size", format!("batch {b} × T {t} = {n} rows is more than one GPU matmul grid holds (4 194 240 rows); use a smaller batch")));
+        }
         let m_dim = cfg.d_mlp.unwrap_or(0);
         let ln = cfg.normalization_type.is_some();
         let what = |name: &str| format!("`{name}` (batch {b}, T {t}, d_model {c}, n_heads {nh}, d_head {hs}, d_mlp {m_dim})");

@@ -324,6 +324,9 @@ impl Trainer {
     /// error is returned.
     pub fn step_many(&mut self, n: u64) -> Result<Vec<Metrics>> {
         let n = n.min(self.train.steps.saturating_sub(self.step));
+        if n == 0 {
+            return Ok(Vec::new());
+        }
         let b = self.train.batch_size;
         let lrs: Vec<f64> = (0..n).map(|i| self.train.schedule.lr(self.train.lr, self.step + i, self.train.steps)).collect();
         let out = self.backend.train_chunk(&self.task, self.train.seed, self.step, b, &lrs)?;
