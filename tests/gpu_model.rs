@@ -217,10 +217,15 @@ fn too_large_config_is_refused_with_the_limit_named() {
     }
     let task = TaskSpec::Permutations { n: 5 };
     let m = task.default_model();
-    let tc = TrainConfig { batch_size: 65_536, ..Default::default() };
-    let err = Trainer::from_scratch(task, &m, tc, BackendKind::Gpu).err().expect("a 65536 × 722-token batch cannot fit");
+    // 5000 × 722 tokens: the rows fit the dispatch grid, but qkv alone needs 2.8 GB
+    let tc = TrainConfig { batch_size: 5000, ..Default::default() };
+    let err = Trainer::from_scratch(task.clone(), &m, tc, BackendKind::Gpu).err().expect("a 5000 × 722-token batch cannot fit");
     let msg = err.to_string();
-    assert!(msg.contains("batch_size") && msg.contains("batch 65536") && msg.contains("limit of"), "{msg}");
+    assert!(msg.contains("batch_size") && msg.contains("batch 5000") && msg.contains("limit of"), "{msg}");
+    // 65536 × 722 rows: more than the matmul grid holds
+    let tc = TrainConfig { batch_size: 65_536, ..Default::default() };
+    let msg = Trainer::from_scratch(task, &m, tc, BackendKind::Gpu).err().expect("too many rows").to_string();
+    assert!(msg.contains("batch_size") && msg.contains("47316992 rows"), "{msg}");
 }
 
 #[test]
