@@ -279,3 +279,24 @@ fn device_loss_ends_the_run_with_the_last_synced_weights_kept() {
     let m1 = cpu.step().unwrap();
     assert!(m1.loss.is_finite() && m1.loss < 2.3, "continues from trained weights: loss {}", m1.loss);
 }
+
+#[test]
+fn non_finite_loss_stops_the_chunk_and_keeps_weights() {
+    if !gpu_available() {
+        return;
+    }
+    let (task, m, tc) = small_sort_run(40);
+    let mut w = Weights::init(&m).unwrap();
+    // W_E so large that the logits overflow to ±inf: the loss is NaN (as the CPU backend's test)
+    for x in w.get_mut("embed.W_E").unwrap() {
+        *x *= 1e36;
+    }
+    let mut b = GpuBackend::new(&w, &tc, task.pred_positions()).unwrap();
+    let err = b.train_step(&task.batch(0, 0, 4), 4, 1e-3, 7).unwrap_err();
+    assert!(matches!(err, toyformer::Error::Diverged { step: 7, .. }), "{err}");
+    let out = b.train_chunk(&task, 0, 3, 4, &[1e-3; 5]).unwrap();
+    assert!(out.steps.is_empty());
+    assert!(matches!(out.error, Some(toyformer::Error::Diverged { step: 3, last_good_step: 3, .. })), "{:?}", out.error);
+    let after = b.weights().unwrap();
+    assert!(after.data.iter().zip(&w.data).all(|(a, b)| a.to_bits() == b.to_bits()), "weights changed");
+}
