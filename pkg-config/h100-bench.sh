@@ -24,6 +24,8 @@ prepare() {
   fi
   cargo build --release --example bench
   cp target/release/examples/bench .build/bench
+  # the PyTorch anchor travels with the binary (the GPU machine may not see ../shared)
+  cp ../shared/bench/pytorch_sort_gpu.py .build/ 2>/dev/null || echo "../shared/bench/pytorch_sort_gpu.py not found: run will look for it beside the checkout"
   ls -l .gl .build
 }
 
@@ -36,7 +38,7 @@ run() {
   ldconfig
   export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
   local py=""
-  for d in ../shared/bench shared/bench; do [ -f "$d/pytorch_sort_gpu.py" ] && py="$d/pytorch_sort_gpu.py" && break; done
+  for d in .build ../shared/bench shared/bench; do [ -f "$d/pytorch_sort_gpu.py" ] && py="$d/pytorch_sort_gpu.py" && break; done
   echo "== $(date -u +%Y-%m-%dT%H:%MZ) $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'nvidia-smi missing')"
   local b=.build/bench
   local common=(--backend gpu --warmup 50 --windows 7 --window-steps 200 --json)
