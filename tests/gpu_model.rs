@@ -264,12 +264,12 @@ fn device_loss_ends_the_run_with_the_last_synced_weights_kept() {
     assert_ne!(synced.data, Weights::init(&m).unwrap().data, "ten steps changed the weights");
     // what a driver reset or a lost device looks like to wgpu
     device.destroy();
-    let err = tr.step_many(10).err().expect("a lost device fails the chunk");
+    let err = tr.step_many(10).expect_err("a lost device fails the chunk");
     let msg = err.to_string();
     assert!(msg.contains("GPU") && msg.contains("weights") && msg.contains("CPU"), "{msg}");
     eprintln!("after a device loss: {msg}");
     assert_eq!(tr.step, 10, "no step is counted after the loss");
-    let again = tr.step_many(1).err().expect("the engine stays failed").to_string();
+    let again = tr.step_many(1).expect_err("the engine stays failed").to_string();
     assert!(again.contains("failed earlier"), "{again}");
     // the weights of step 10 are intact, and training continues on the CPU from them
     let w = tr.backend.weights().unwrap();

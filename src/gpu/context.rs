@@ -217,9 +217,7 @@ impl GpuContext {
     /// A uniform buffer holding `words` (padded to 16 bytes).
     pub fn uniform(&self, what: &str, words: &[u32]) -> wgpu::Buffer {
         let mut w = words.to_vec();
-        while w.len() % 4 != 0 {
-            w.push(0);
-        }
+        w.resize(words.len().div_ceil(4) * 4, 0);
         self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(what),
             contents: bytemuck::cast_slice(&w),

@@ -222,7 +222,7 @@ impl GpuEngine {
             let s1 = (s0 + per_sub).min(n);
             data.clear();
             let mut sched = Vec::with_capacity((s1 - s0) * 4);
-            for s in s0..s1 {
+            for (s, &lr) in lrs.iter().enumerate().take(s1).skip(s0) {
                 let tokens = source(s);
                 if self.cfg.check_tokens(&tokens, batch)? != t {
                     return Err(Error::config("tokens", format!("batch {s} of the chunk holds {} tokens, expected B·T = {}", tokens.len(), batch * t)));
@@ -230,7 +230,6 @@ impl GpuEngine {
                 step_data(&tokens, dv, true, &mut data);
                 // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
                 let at = (self.adam_t + s as u64 + 1) as i32;
-                let lr = lrs[s];
                 sched.extend([lr as f32, (1.0 / (1.0 - b1.powi(at))) as f32, (1.0 / (1.0 - b2.powi(at))) as f32, (1.0 - lr * self.tc.weight_decay) as f32]);
             }
             ctx.queue.write_buffer(&inputs, 0, bytemuck::cast_slice(&data));
