@@ -16,7 +16,7 @@ BENCH_ARGS ?= --backend cpu --config sort-ref
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test test-native test-js test-browser wasm vendor serve bench clean distclean
+.PHONY: test test-native test-js test-browser wasm vendor serve bench bench-browser clean distclean
 
 ## test: native tests (release), wasm32 build + bindings, then the browser tests if any exist.
 test:
@@ -68,6 +68,10 @@ serve: wasm vendor
 ## bench: CPU benchmark of the sort reference config (BENCH_ARGS=... to change).
 bench:
 	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
+
+## bench-browser: steps/s of sort-ref in headless Chromium, CPU (wasm) and WebGPU (BENCH_BROWSER_ARGS=...).
+bench-browser: wasm vendor
+	node pkg-config/bench-browser.mjs $(BENCH_BROWSER_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -14,7 +14,9 @@
 //! below 50, 1L 1H attention-only, d_model = d_head = 128, n_ctx 22, batch 256, AdamW lr 1e-3,
 //! wd 0.01, betas (0.9, 0.98). Gradient clipping is OFF here (grad_clip 0), because the PyTorch
 //! script does not clip; toyformer's training default clips at 1.0. perm-4 is Permutations{n:4}
-//! with its default model (adds LN), for throughput only.
+//! with its default model (adds LN), for throughput only; perm-5 the same at n = 5 (T = 722).
+//! `--backend gpu` runs the wgpu engine (any adapter); windows are `Trainer::step_many` chunks, so
+//! the GPU is read back once per window, not once per step.
 //!
 //! A step is `Trainer::step`: data generation + forward + backward + AdamW + batch accuracy, as in
 //! the PyTorch script's `train_step` (which also generates its batch). Every timed window also
@@ -97,12 +99,12 @@ fn median(v: &[f64]) -> f64 {
 fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
     match name {
         "sort-ref" => Ok((TaskSpec::Sort { n: 10, max_num: 50 }, ModelConfig::sort_ref())),
-        "perm-4" => {
-            let t = TaskSpec::Permutations { n: 4 };
+        "perm-4" | "perm-5" => {
+            let t = TaskSpec::Permutations { n: if name == "perm-4" { 4 } else { 5 } };
             let m = t.default_model();
             Ok((t, m))
         }
-        _ => Err(Error::config("config", format!("unknown config {name:?} (use sort-ref or perm-4)"))),
+        _ => Err(Error::config("config", format!("unknown config {name:?} (use sort-ref, perm-4 or perm-5)"))),
     }
 }
 
@@ -184,17 +186,18 @@ fn run() -> Result<()> {
     });
 
     if !converge {
-        for _ in 0..warmup {
-            trainer.step()?;
-        }
+        // Each window is one `Trainer::step_many`: on the GPU one chunk with a single readback at
+        // its end; on the CPU the same loop over train_step that `Trainer::step` runs.
+        let t0 = Instant::now();
+        trainer.step_many(warmup)?;
+        let warm = t0.elapsed().as_secs_f64();
+        eprintln!("  warm-up: {warmup} steps in {:.1} ms ({:.3} ms/step, includes building the pipelines)", 1e3 * warm, 1e3 * warm / warmup.max(1) as f64);
         let mut ms = Vec::new();
         let mut others = Vec::new();
         for w in 0..windows {
             let j0 = cpu_jiffies();
             let t0 = Instant::now();
-            for _ in 0..window_steps {
-                trainer.step()?;
-            }
+            trainer.step_many(window_steps)?;
             let dt = t0.elapsed().as_secs_f64();
             let j1 = cpu_jiffies();
             let m = 1e3 * dt / window_steps as f64;
@@ -224,7 +227,7 @@ fn run() -> Result<()> {
         let mut hist = Vec::new();
         while !trainer.done() {
             let t0 = Instant::now();
-            let m = trainer.step()?;
+            let m = trainer.step_many(eval_every - trainer.step % eval_every)?.pop().expect("at least one step");
             t_train += t0.elapsed().as_secs_f64();
             if trainer.step % eval_every == 0 {
                 // The same held-out samples every time: the eval stream of this seed.

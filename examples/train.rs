@@ -38,7 +38,8 @@ fn run() -> toyformer::Result<()> {
     let t0 = Instant::now();
     let total = tc.steps;
     let mut last_print = Instant::now();
-    trainer.run(|m| {
+    // chunks of steps: the GPU backend reads its metrics back once per chunk, not per step
+    let mut progress = |m: &toyformer::train::Metrics| {
         let done = m.step + 1;
         let now = Instant::now();
         if now.duration_since(last_print).as_millis() >= 200 || done == total {
@@ -58,7 +59,12 @@ fn run() -> toyformer::Result<()> {
                 eprintln!("{line}");
             }
         }
-    })?;
+    };
+    while !trainer.done() {
+        for m in trainer.step_many(50)? {
+            progress(&m);
+        }
+    }
     if tty {
         eprintln!();
     }

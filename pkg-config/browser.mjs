@@ -49,3 +49,16 @@ export async function launch({ webgpu = true } = {}) {
   };
   return { context, page, close };
 }
+
+// Launch (see launch()), open the notebook at `url` (1100×900) and wait until it is idle. Console errors and
+// uncaught exceptions of the page are collected in `errors`. Resolves to { context, page, close(), errors }.
+export async function openNotebook(url, { webgpu = true } = {}) {
+  const b = await launch({ webgpu });
+  const errors = [];
+  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  b.page.on('pageerror', (e) => errors.push(String(e)));
+  await b.page.setViewportSize({ width: 1100, height: 900 });
+  await b.page.goto(url);
+  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+  return { ...b, errors };
+}

@@ -9,6 +9,7 @@ pub mod tasks;
 
 pub use error::{Error, Result};
 pub mod cpu;
+pub mod gpu;
 pub mod interp;
 pub mod share;
 pub mod train;

@@ -139,6 +139,22 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Checks a batch of token ids (B, T) for this model: it splits into `batch` sequences, T ≤ n_ctx,
+    /// every id < d_vocab. Returns T.
+    pub fn check_tokens(&self, tokens: &[u32], batch: usize) -> Result<usize> {
+        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
+            return Err(Error::config("tokens", format!("{} tokens do not split into {batch} sequences", tokens.len())));
+        }
+        let t = tokens.len() / batch;
+        if t > self.n_ctx {
+            return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", self.n_ctx)));
+        }
+        if let Some(bad) = tokens.iter().find(|&&x| x as usize >= self.d_vocab) {
+            return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {})", self.d_vocab)));
+        }
+        Ok(t)
+    }
+
     /// Total parameter count (all tensors of the state dict, frozen biases included).
     pub fn n_params(&self) -> usize {
         crate::model::params::ParamTable::new(self).total_len()

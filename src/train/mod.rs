@@ -90,6 +90,25 @@ pub struct StepOutput {
     pub argmax: Vec<u32>,
 }
 
+/// One step of a chunk, as reduced on the device: enough for every [`Metrics`] field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepStats {
+    pub loss: f32,
+    pub grad_norm: f32,
+    /// Sequences right at each predicted position (`TaskSpec::pred_positions` order).
+    pub pos_correct: Vec<u32>,
+    /// Sequences with every predicted token right.
+    pub seq_correct: u32,
+}
+
+/// What [`Backend::train_chunk`] did: the steps that completed and, if one failed (divergence,
+/// device loss), its error.
+#[derive(Debug)]
+pub struct ChunkOutput {
+    pub steps: Vec<StepStats>,
+    pub error: Option<Error>,
+}
+
 /// A compute backend: owns the weights and the optimiser state.
 pub trait Backend {
     /// "cpu" or "webgpu: <adapter>" etc., for the badge and the CLI's JSON.
@@ -97,6 +116,36 @@ pub trait Backend {
     /// One AdamW step on `tokens` (B, T) at learning rate `lr`. If the loss or the gradient
     /// is not finite, returns [`Error::Diverged`] without touching the weights.
     fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput>;
+    /// `lrs.len()` steps on the task's data stream from `first_step` (step i trains on
+    /// `task.batch(seed, first_step + i, batch)` at `lrs[i]`). The GPU backend runs them without a
+    /// readback per step; this default loops over [`Backend::train_step`].
+    fn train_chunk(&mut self, task: &TaskSpec, seed: u64, first_step: u64, batch: usize, lrs: &[f64]) -> Result<ChunkOutput> {
+        let t = task.seq_len();
+        let p = task.pred_positions().len();
+        let mut steps = Vec::with_capacity(lrs.len());
+        for (i, &lr) in lrs.iter().enumerate() {
+            let step = first_step + i as u64;
+            let tokens = task.batch(seed, step, batch);
+            let out = match self.train_step(&tokens, batch, lr, step) {
+                Ok(o) => o,
+                Err(e) => return Ok(ChunkOutput { steps, error: Some(e) }),
+            };
+            let mut pos_correct = vec![0u32; p];
+            let mut seq_correct = 0;
+            for b in 0..batch {
+                let targets = task.targets(&tokens[b * t..(b + 1) * t]);
+                let mut all = true;
+                for (j, tg) in targets.iter().enumerate() {
+                    let ok = out.argmax[b * p + j] == *tg;
+                    pos_correct[j] += ok as u32;
+                    all &= ok;
+                }
+                seq_correct += all as u32;
+            }
+            steps.push(StepStats { loss: out.loss, grad_norm: out.grad_norm, pos_correct, seq_correct });
+        }
+        Ok(ChunkOutput { steps, error: None })
+    }
     /// Logits (B, T, V) for `tokens` (B, T); T may be shorter than n_ctx.
     fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>>;
     /// A host copy of the current weights.
@@ -148,13 +197,57 @@ impl BackendKind {
     }
 }
 
-/// Builds a backend for these weights. `Auto` picks the GPU when one can be used, else the
-/// CPU. This build has no GPU engine yet, so `Gpu` is refused with a clear message.
+/// Builds a backend for these weights. `Gpu` takes any adapter (a software one such as lavapipe
+/// too); `Auto` takes a hardware GPU when there is one, else the CPU. In the browser the GPU is
+/// driven asynchronously (`gpu::GpuEngine`), so there `Gpu` is refused here.
 pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Result<Box<dyn Backend>> {
+    let cpu = || -> Result<Box<dyn Backend>> { Ok(Box::new(crate::cpu::engine::CpuEngine::new(w, tc, task.pred_positions())?)) };
+    if kind == BackendKind::Reference {
+        return Ok(Box::new(crate::cpu::CpuBackend::new(w, tc, task.pred_positions())?));
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use crate::gpu::{AdapterChoice, GpuBackend};
+        match kind {
+            BackendKind::Cpu | BackendKind::Reference => cpu(),
+            BackendKind::Gpu => {
+                let mut g = GpuBackend::new(w, tc, task.pred_positions())?;
+                g.engine.prepare(tc.batch_size, task.seq_len())?;
+                Ok(Box::new(g))
+            }
+            // a hardware GPU that can hold this config, else the CPU (which reports a bad config itself)
+            BackendKind::Auto => {
+                let gpu = GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware)
+                    .and_then(|mut g| g.engine.prepare(tc.batch_size, task.seq_len()).map(|_| g));
+                match gpu {
+                    Ok(g) => Ok(Box::new(g)),
+                    Err(_) => cpu(),
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "wasm32")]
     match kind {
-        BackendKind::Cpu | BackendKind::Auto => Ok(Box::new(crate::cpu::engine::CpuEngine::new(w, tc, task.pred_positions())?)),
-        BackendKind::Reference => Ok(Box::new(crate::cpu::CpuBackend::new(w, tc, task.pred_positions())?)),
-        BackendKind::Gpu => Err(Error::Backend("the GPU backend is not part of this build yet; use --backend cpu".into())),
+        BackendKind::Cpu | BackendKind::Reference | BackendKind::Auto => cpu(),
+        BackendKind::Gpu => Err(Error::Backend("in the browser the GPU backend runs asynchronously: use the GPU session".into())),
+    }
+}
+
+/// Metrics of one step from its on-device stats (see [`StepStats`]); `algo_idx` as in [`accuracy`].
+pub fn metrics_from_stats(step: u64, lr: f64, s: &StepStats, batch: usize, algo_idx: &[usize]) -> Metrics {
+    let p = s.pos_correct.len();
+    let b = batch.max(1) as f32;
+    let total: u32 = s.pos_correct.iter().sum();
+    let algo: u32 = algo_idx.iter().map(|&j| s.pos_correct[j]).sum();
+    Metrics {
+        step,
+        loss: s.loss,
+        token_acc: total as f32 / (b * p.max(1) as f32),
+        seq_acc: s.seq_correct as f32 / b,
+        algo_acc: algo as f32 / (b * algo_idx.len().max(1) as f32),
+        grad_norm: s.grad_norm,
+        lr,
+        per_pos_acc: s.pos_correct.iter().map(|&c| c as f32 / b).collect(),
     }
 }
 
@@ -264,6 +357,30 @@ impl Trainer {
         self.step += 1;
         self.history.push(m.clone());
         Ok(m)
+    }
+
+    /// Up to `n` steps (never past `train.steps`) in one [`Backend::train_chunk`]; returns their
+    /// metrics (also appended to `history`). If a step fails, the steps before it are kept and the
+    /// error is returned.
+    pub fn step_many(&mut self, n: u64) -> Result<Vec<Metrics>> {
+        let n = n.min(self.train.steps.saturating_sub(self.step));
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let b = self.train.batch_size;
+        let lrs: Vec<f64> = (0..n).map(|i| self.train.schedule.lr(self.train.lr, self.step + i, self.train.steps)).collect();
+        let out = self.backend.train_chunk(&self.task, self.train.seed, self.step, b, &lrs)?;
+        let mut ms = Vec::with_capacity(out.steps.len());
+        for (s, lr) in out.steps.iter().zip(&lrs) {
+            let m = metrics_from_stats(self.step, *lr, s, b, &self.algo_idx);
+            self.step += 1;
+            self.history.push(m.clone());
+            ms.push(m);
+        }
+        match out.error {
+            Some(e) => Err(e),
+            None => Ok(ms),
+        }
     }
 
     /// Runs to `train.steps`, calling `progress` after every step.

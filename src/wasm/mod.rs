@@ -4,17 +4,19 @@
 //! [`ModelConfig`] and [`TrainConfig`]); results go out as plain JS objects. This is the
 //! only place where [`Error`] becomes a `JsError`, with the crate's message unchanged.
 //!
-//! One file per area: [`task`] (forms and samples), [`session`] (a training run),
-//! [`interp`] (the interpretability analyses and weight snapshots), [`share`] (models in
-//! and out: imports, links, exports, checkpoints). Shared
-//! helpers (JSON in, plain JS objects out, errors) live here.
+//! One file per area: [`task`] (forms and samples), [`session`] (a training run on the CPU),
+//! [`gpu`] (a training run on WebGPU, asynchronous), [`interp`] (the interpretability
+//! analyses and weight snapshots), [`share`] (models in and out: imports, links, exports,
+//! checkpoints). Shared helpers (JSON in, plain JS objects out, errors) live here.
 
+mod gpu;
 mod interp;
 mod session;
 mod share;
 mod task;
 
 pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
+pub use gpu::GpuSession;
 pub use session::Session;
 pub use share::{import_model_info, tl_export};
 pub use task::{task_info, task_samples, validate_model};

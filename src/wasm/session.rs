@@ -4,7 +4,8 @@ use super::task::shown_samples;
 use super::{js_err, parse, parse_task, to_js, MAX_EVAL};
 use crate::model::ModelConfig;
 use crate::train::eval;
-use crate::train::{BackendKind, TrainConfig, Trainer};
+use crate::tasks::TaskSpec;
+use crate::train::{Backend, BackendKind, TrainConfig, Trainer};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -38,6 +39,24 @@ impl Session {
     #[wasm_bindgen(getter)]
     pub fn steps_done(&self) -> f64 {
         self.trainer.step as f64
+    }
+
+    /// Continues this run from `weights` (every parameter in parameter-table order, as
+    /// `GpuSession.weights()` gives them) after `steps_done` steps, e.g. when the GPU failed mid-run.
+    /// The optimiser state starts afresh: the Adam moments are not carried over.
+    pub fn resume_from(&mut self, weights: Vec<f32>, steps_done: f64) -> Result<(), JsError> {
+        let t = &mut self.trainer;
+        let mut w = t.backend.weights().map_err(js_err)?;
+        if weights.len() != w.data.len() {
+            return Err(js_err(crate::Error::Weights(format!("{} values given, the model has {}", weights.len(), w.data.len()))));
+        }
+        if !(steps_done.is_finite() && steps_done >= 0.0 && steps_done <= t.train.steps as f64 && steps_done.fract() == 0.0) {
+            return Err(js_err(crate::Error::config("steps_done", format!("{steps_done} is not a whole number in 0..={}", t.train.steps))));
+        }
+        w.data = weights;
+        t.backend.set_weights(&w).map_err(js_err)?;
+        t.step = steps_done as u64;
+        Ok(())
     }
 
     /// Whether the configured number of steps has been run.
@@ -79,49 +98,64 @@ impl Session {
     /// `{tokens: [labels], text, prompt_len}`.
     pub fn complete(&mut self, text: &str) -> Result<JsValue, JsError> {
         let t = &mut self.trainer;
-        let prompt = t.task.parse_prompt(text).map_err(js_err)?;
-        let seq = eval::complete(&mut *t.backend, &t.task, &prompt).map_err(js_err)?;
-        let vocab = t.task.vocab();
-        to_js(&Completion {
-            tokens: seq.iter().map(|&x| vocab[x as usize].clone()).collect(),
-            text: t.task.format_tokens(&seq),
-            prompt_len: prompt.len(),
-        })
+        complete_with(&mut *t.backend, &t.task, text)
     }
 
     /// `k` (≤ 64) fresh sequences with the model's teacher-forced greedy guess at every
     /// scored position: `[{tokens, predicted, model, correct}]`.
     pub fn samples(&mut self, k: usize) -> Result<JsValue, JsError> {
         let t = &mut self.trainer;
-        let (tokens, mut shown) = shown_samples(&t.task, t.train.seed, k);
-        let len = t.task.seq_len();
-        let b = shown.len();
-        if b > 0 {
-            let logits = t.backend.logits(&tokens, b).map_err(js_err)?; // (B, T, V)
-            let v = logits.len() / (b * len);
-            let vocab = t.task.vocab();
-            for (i, s) in shown.iter_mut().enumerate() {
-                let mut model = vec![None; len];
-                let mut correct = vec![None; len];
-                for p in t.task.pred_positions() {
-                    let row = &logits[(i * len + p) * v..(i * len + p + 1) * v];
-                    let guess = eval::argmax(row) as usize;
-                    model[p + 1] = Some(vocab.get(guess).cloned().unwrap_or_else(|| format!("?{guess}")));
-                    correct[p + 1] = Some(guess as u32 == tokens[i * len + p + 1]);
-                }
-                s.model = Some(model);
-                s.correct = Some(correct);
-            }
-        }
-        to_js(&shown)
+        samples_with(&mut *t.backend, &t.task, t.train.seed, k)
     }
 
     /// The current weights as a `.safetensors` file (TransformerLens keys; the config and
     /// the task in the metadata).
     pub fn export_safetensors(&self) -> Result<Vec<u8>, JsError> {
         let w = self.trainer.backend.weights().map_err(js_err)?;
-        let task = serde_json::to_string(&self.trainer.task).map_err(|e| js_err(e.into()))?;
-        let meta = [("toyformer_task".to_string(), task), ("toyformer_steps".to_string(), self.trainer.step.to_string())];
-        crate::io::save_safetensors(&w, &meta).map_err(js_err)
+        export_with(&w, &self.trainer.task, self.trainer.step)
     }
+}
+
+/// `Session::complete` on any backend (the GPU session evaluates on a CPU copy of its weights).
+pub(crate) fn complete_with(backend: &mut dyn Backend, task: &TaskSpec, text: &str) -> Result<JsValue, JsError> {
+    let prompt = task.parse_prompt(text).map_err(js_err)?;
+    let seq = eval::complete(backend, task, &prompt).map_err(js_err)?;
+    let vocab = task.vocab();
+    to_js(&Completion {
+        tokens: seq.iter().map(|&x| vocab[x as usize].clone()).collect(),
+        text: task.format_tokens(&seq),
+        prompt_len: prompt.len(),
+    })
+}
+
+/// `Session::samples` on any backend.
+pub(crate) fn samples_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, k: usize) -> Result<JsValue, JsError> {
+    let (tokens, mut shown) = shown_samples(task, seed, k);
+    let len = task.seq_len();
+    let b = shown.len();
+    if b > 0 {
+        let logits = backend.logits(&tokens, b).map_err(js_err)?; // (B, T, V)
+        let v = logits.len() / (b * len);
+        let vocab = task.vocab();
+        for (i, s) in shown.iter_mut().enumerate() {
+            let mut model = vec![None; len];
+            let mut correct = vec![None; len];
+            for p in task.pred_positions() {
+                let row = &logits[(i * len + p) * v..(i * len + p + 1) * v];
+                let guess = eval::argmax(row) as usize;
+                model[p + 1] = Some(vocab.get(guess).cloned().unwrap_or_else(|| format!("?{guess}")));
+                correct[p + 1] = Some(guess as u32 == tokens[i * len + p + 1]);
+            }
+            s.model = Some(model);
+            s.correct = Some(correct);
+        }
+    }
+    to_js(&shown)
+}
+
+/// The weights as a `.safetensors` file with the task and the step count in the metadata.
+pub(crate) fn export_with(w: &crate::model::Weights, task: &TaskSpec, steps: u64) -> Result<Vec<u8>, JsError> {
+    let task = serde_json::to_string(task).map_err(|e| js_err(e.into()))?;
+    let meta = [("toyformer_task".to_string(), task), ("toyformer_steps".to_string(), steps.to_string())];
+    crate::io::save_safetensors(w, &meta).map_err(js_err)
 }

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { startServer, launch } from '../../pkg-config/browser.mjs';
+import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
 const STEPS = 300;
@@ -17,17 +17,7 @@ before(async () => {
 });
 after(() => server?.close());
 
-// Opens the page and records console errors and uncaught exceptions.
-async function open(webgpu) {
-  const b = await launch({ webgpu });
-  const errors = [];
-  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  b.page.on('pageerror', (e) => errors.push(String(e)));
-  await b.page.setViewportSize({ width: 1100, height: 900 });
-  await b.page.goto(server.url);
-  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
-  return { ...b, errors };
-}
+const open = (webgpu) => openNotebook(server.url, { webgpu });
 
 const shot = (page, id, name) => page.locator(`#${id}`).screenshot({ path: `${OUT}/notebook-${name}.png` });
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -36,7 +26,7 @@ test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, 
   const { page, errors, close } = await open(false);
   try {
     assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
-    assert.match(await page.textContent('#backend-note'), /not built yet/);
+    assert.match(await page.textContent('#backend-note'), /no WebGPU adapter/);
 
     // A small config through the form: sort 5 numbers below 10, a narrow model, a short run.
     const fill = (key, v) => page.fill(`[name="${key}"]`, String(v));
@@ -127,11 +117,17 @@ test('notebook: configure, reject a bad d_head, train, evaluate, complete (CPU, 
 test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 300_000 }, async () => {
   const { page, errors, close } = await open(true);
   try {
-    await page.waitForFunction(() => /adapter/.test(document.getElementById('backend-note').textContent));
-    const note = await page.textContent('#backend-note');
-    assert.match(note, /WebGPU adapter found: .+ \(GPU training coming\)/);
+    // SwiftShader is a software fallback adapter: auto keeps the CPU, the switch can choose WebGPU anyway
     assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    assert.match(await page.textContent('#backend-note'), /software fallback/);
+    await page.selectOption('[name="backend"]', 'webgpu');
+    assert.match(await page.textContent('#backend-badge'), /^WebGPU \(.+\)$/);
     await page.locator('header').screenshot({ path: `${OUT}/notebook-header-webgpu.png` });
+    // The switch forces the CPU: this run exercises the CPU path (tests/browser/gpu.test.mjs trains on WebGPU).
+    await page.selectOption('[name="backend"]', 'cpu');
+    assert.match(await page.textContent('#backend-badge'), /CPU \(wasm\)/);
+    assert.match(await page.textContent('#backend-note'), /forced by the backend switch/);
+    assert.match(page.url(), /backend=cpu/);
 
     // Permutations has a positive loss floor: shown in the task cell and drawn on the loss chart.
     await page.selectOption('[name="task"]', 'permutations');

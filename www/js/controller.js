@@ -29,6 +29,8 @@ let afterReset = null; // what to do once the worker has reset (a replay)
 const requests = new Map(); // req → {resolve, reject}: worker replies to app.request
 let reqSeq = 0;
 const listeners = {}; // event → [fn]: 'phase', 'start', 'load-start', 'load-failed', 'loaded', 'snapshots', 'worker'
+let gpuName = null; // the WebGPU adapter's name, once detected (null: none)
+let gpuFallback = false; // whether it is a software fallback adapter (auto does not use those)
 
 // Test hook: read-only view of what the page shows.
 const hook = (window.__toyformer = { phase, rows: [], lastEval: null, lastCompletion: null, chartPoints: () => charts?.length ?? 0 });
@@ -172,6 +174,7 @@ function refresh() {
   valid = taskOk && modelOk && errors.train.length === 0;
   writeLink(vals, info?.default_model);
   if (phase === 'idle') $('train-brief').textContent = valid ? `${fmtInt(vals.steps)} steps, batch ${vals.batch_size}` : '';
+  if (phase === 'idle' || phase === 'loading') showBackend();
   setPhase(phase);
 }
 
@@ -183,7 +186,7 @@ function start() {
   hook.lastEval = hook.lastCompletion = null;
   runInfo = { task: values.task, total: values.steps, started: performance.now() };
   const run = runSpec();
-  worker.postMessage({ type: 'start', ...run });
+  worker.postMessage({ type: 'start', ...run, backend: values.backend });
   analysis.onStart(run.task, run.model);
   setPhase('training');
   emit('start', run);
@@ -343,7 +346,30 @@ function onWorker(e) {
     case 'completed': onCompleted(m.result); break;
     case 'exported': download(m); break;
     case 'error': onError(m); break;
+    case 'backend':
+      $('backend-badge').textContent = m.label;
+      $('backend-note').textContent = m.gpu ? 'training on the GPU' : m.reason;
+      break;
     default: emit('worker', m);
+  }
+}
+
+// The backend the next run will use, before the worker confirms it ('backend' message).
+function showBackend() {
+  const badge = $('backend-badge');
+  const note = $('backend-note');
+  if (values.backend === 'cpu') {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = gpuName ? `forced by the backend switch (WebGPU adapter: ${gpuName})` : 'forced by the backend switch';
+  } else if (gpuName && (values.backend === 'webgpu' || !gpuFallback)) {
+    badge.textContent = `WebGPU (${gpuName})`;
+    note.textContent = gpuFallback ? 'software fallback adapter, chosen by the backend switch' : 'WebGPU adapter found';
+  } else if (gpuName) {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = `WebGPU adapter ${gpuName} is a software fallback, slower than the CPU: choose backend webgpu to use it`;
+  } else {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = 'no WebGPU adapter: training runs on the CPU';
   }
 }
 
@@ -368,17 +394,15 @@ const app = {
 };
 
 async function detectGpu() {
-  const note = $('backend-note');
-  if (!navigator.gpu) return void (note.textContent = 'WebGPU training is not built yet (this browser has no WebGPU).');
   try {
-    const a = await navigator.gpu.requestAdapter();
-    if (!a) return void (note.textContent = 'WebGPU training is not built yet (no WebGPU adapter).');
-    const i = a.info ?? {};
-    const name = i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter';
-    note.textContent = `WebGPU adapter found: ${name} (GPU training coming)`;
-  } catch (err) {
-    note.textContent = `WebGPU training is not built yet (adapter request failed: ${err.message}).`;
+    const a = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+    const i = a?.info ?? {};
+    gpuName = a ? (i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter') : null;
+    gpuFallback = Boolean(i.isFallbackAdapter ?? a?.isFallbackAdapter);
+  } catch {
+    gpuName = null;
   }
+  if (phase === 'idle' || phase === 'loading') showBackend();
 }
 
 function wire() {
@@ -409,7 +433,7 @@ async function main() {
   initShare(app);
   initRuns(app);
   initWeights(app);
-  detectGpu();
+  await detectGpu();
   setPhase('loading');
   try {
     await init();
@@ -420,6 +444,7 @@ async function main() {
   $('load-status').textContent = 'Starting the training worker…';
   worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
   worker.onmessage = onWorker;
+  hook.post = (msg) => worker.postMessage(msg); // tests: messages the page itself never sends
   worker.onerror = (e) => { $('load-status').hidden = false; $('load-status').textContent = `Worker failed: ${e.message}`; };
   refresh();
 }

@@ -69,6 +69,8 @@ export const PROPS = [
   // Which cells are open (view state; share.js keeps them in step with the <details data-open-key>).
   ...['task', 'model', 'train', 'eval', 'weights', 'runs'].map((c) => (
     { key: `open_${c}`, cell: 'view', label: `${c} cell open`, type: 'bool', default: true })),
+  { key: 'backend', cell: 'train', label: 'backend', type: 'enum', default: 'auto', options: ['auto', 'webgpu', 'cpu'],
+    hint: 'auto: WebGPU on a hardware adapter, else the CPU; webgpu: any WebGPU adapter, software fallbacks too; cpu: the CPU (wasm)' },
 ];
 
 const MODEL_KEYS = { ln: (m) => m.normalization_type === 'LN' };

@@ -1,5 +1,7 @@
 // The worker's share messages (see worker.js for the rest). Every reply carries the `req`
-// of its request.
+// of its request. During a WebGPU run they read a CPU copy of the GPU's last synced weights
+// (and, for checkpoints, the GPU's AdamW moments), so links and autosave work on either backend.
+// Loaded models train on the CPU.
 //   {type: 'load', kind: 'file', bytes, config, selectedTask, train}   a .pt / .safetensors (+ config JSON)
 //   {type: 'load', kind: 'link', w, task, model, train}                a link's w= weights
 //   {type: 'load', kind: 'checkpoint', ckpt, train}                     a saved run (exact resume)
@@ -39,21 +41,38 @@ export const shareHandlers = {
     w.adopt(s);
     w.post({ type: 'loaded', req: msg.req, info: s.info(), imported });
   },
-  checkpoint(msg, w) {
+  async checkpoint(msg, w) {
     if (!w.session) throw new Error('there is no model to save');
-    const ckpt = w.session.checkpoint();
-    w.post({ type: 'checkpoint', req: msg.req, ckpt }, [ckpt.weights.buffer, ckpt.adam_m.buffer, ckpt.adam_v.buffer]);
+    const { s, done } = w.cpuView();
+    try {
+      const ckpt = s.checkpoint();
+      const gpu = await w.gpuOptimizerState(); // a GPU run's AdamW moments live on the GPU
+      if (gpu) Object.assign(ckpt, { adam_t: gpu.t, adam_m: gpu.m, adam_v: gpu.v });
+      w.post({ type: 'checkpoint', req: msg.req, ckpt }, [ckpt.weights.buffer, ckpt.adam_m.buffer, ckpt.adam_v.buffer]);
+    } finally {
+      done();
+    }
   },
   'link-weights'(msg, w) {
     if (!w.session) throw new Error('there is no model to put in the link');
-    w.post({ type: 'link-weights', req: msg.req, result: w.session.weights_link() });
+    withView(w, (s) => w.post({ type: 'link-weights', req: msg.req, result: s.weights_link() }));
   },
   info(msg, w) {
     if (!w.session) throw new Error('there is no model');
-    w.post({ type: 'info', req: msg.req, info: w.session.info() });
+    withView(w, (s) => w.post({ type: 'info', req: msg.req, info: { ...s.info(), backend: w.session.backend } }));
   },
   'compare-link'(msg, w) {
     if (!w.session) throw new Error('there is no model to compare');
-    w.post({ type: 'link-compared', req: msg.req, result: w.session.compare_link(msg.w) });
+    withView(w, (s) => w.post({ type: 'link-compared', req: msg.req, result: s.compare_link(msg.w) }));
   },
 };
+
+// Runs fn on a CPU session holding the current weights (a temporary one while training runs on the GPU).
+function withView(w, fn) {
+  const { s, done } = w.cpuView();
+  try {
+    fn(s);
+  } finally {
+    done();
+  }
+}

@@ -1,14 +1,17 @@
-// The training worker: owns the wasm Session and runs it in chunks of steps, so that
-// pause / evaluate / complete messages are handled between chunks and the page never blocks.
-// Messages in:  {type: 'start', task, model, train} | 'pause' | 'resume' | 'reset'
+// The training worker: owns the run (a WebGPU GpuSession when the browser has an adapter and the
+// backend switch allows it, else the CPU Session) and runs it in chunks of steps, so that pause /
+// evaluate / complete messages are handled between chunks and the page never blocks. Every call into
+// the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
+// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu'} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
-// Also out: {type: 'snapshot', step, weights (Float32Array, table order), tail, plan} at step 0 and
-//   on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights.
-// Messages out: 'ready' | {type: 'metrics', rows, last, total} | 'paused' | 'done' | 'reset'
-//               | {type: 'evaluated', report, samples, step} | {type: 'completed', result} | {type: 'exported', bytes}
-//               | {type: 'error', message, during, req}
-// Loading, checkpoints and link weights are handled by worker-share.js (messages there).
-import init, { Session, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
+//               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
+//               | loading, checkpoints and link weights: see worker-share.js
+// Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
+//               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
+//               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
+//               | {type: 'snapshot', step, weights (Float32Array, table order), tail, plan}: at the start,
+//                 on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights
+import init, { Session, GpuSession, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
 import { shareHandlers } from './worker-share.js';
 
 const CHUNK_MS = 120; // aim for a progress message about this often
@@ -18,24 +21,84 @@ let running = false;
 let total = 0;
 let chunk = 1;
 let rate = 0; // steps per second, smoothed
+let queue = Promise.resolve();
+let args = null; // the JSON arguments of the run, for a CPU session made from the GPU's weights
 let snaps = null; // {schedule, plan, last}: which weights to post for the analysis cells
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
+const errText = (e) => String(e?.message ?? e);
+const onGpu = () => typeof GpuSession !== 'undefined' && session instanceof GpuSession;
+
+// Runs fn after every earlier queued call; reports a failure as an error message for `during`.
+function enqueue(during, fn, req) {
+  queue = queue.then(fn).catch((err) => {
+    if (during === 'train') running = false;
+    post({ type: 'error', message: errText(err), during, req });
+  });
+  return queue;
+}
+
+// A GPU session when WebGPU allows one and the switch asks for it (auto: a hardware adapter; webgpu: any
+// adapter, software fallbacks such as SwiftShader too, which are far slower than the CPU backend), else a
+// CPU session.
+async function open(msg) {
+  args = [JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train)];
+  let reason = 'the backend switch is set to CPU';
+  if (msg.backend !== 'cpu') {
+    reason = 'this browser has no WebGPU adapter';
+    let adapter = self.navigator?.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
+    if (adapter && msg.backend === 'auto' && (adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter)) {
+      reason = 'the only WebGPU adapter is a software fallback, slower than the CPU backend (choose webgpu to use it)';
+      adapter = null;
+    }
+    if (adapter) {
+      try {
+        const s = await GpuSession.create(...args);
+        const info = adapter.info ?? {};
+        const name = s.adapter || info.description || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
+        return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: '' } };
+      } catch (err) {
+        reason = `WebGPU could not be used: ${errText(err)}`;
+      }
+    }
+  }
+  return { s: new Session(...args), info: { gpu: false, label: 'CPU (wasm)', reason } };
+}
+
+// A CPU session on the GPU session's last synced weights and step (a GPU that failed hands over to
+// it; the share messages read links and checkpoints from it).
+function cpuFromGpu() {
+  const cpu = new Session(...args);
+  cpu.resume_from(session.weights(), session.steps_done);
+  return cpu;
+}
 
 async function loop() {
   while (running && session && !session.done) {
     const t0 = performance.now();
     let rows;
-    try {
+    await enqueue('train', async () => {
       // stop a chunk at the next snapshot step
       const toSnap = snaps ? snaps.schedule.next_step(session.steps_done + 1) - session.steps_done : chunk;
-      rows = session.step(Math.max(1, Math.min(chunk, toSnap)));
-    } catch (e) {
-      running = false;
-      post({ type: 'error', message: String(e.message ?? e), during: 'train' });
-      return;
-    }
+      const n = Math.max(1, Math.min(chunk, toSnap));
+      try {
+        rows = await session.step(n);
+      } catch (err) {
+        // A GPU that fails (device lost, out of memory) hands over to the CPU, from the weights of its
+        // last completed chunk; anything else (a diverged run) stops training as it would on the CPU.
+        if (!onGpu() || /diverged/.test(errText(err))) throw err;
+        const done = session.steps_done;
+        const cpu = cpuFromGpu();
+        session.free();
+        session = cpu;
+        const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
+        post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
+          reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
+        rows = session.step(n);
+      }
+    });
+    if (!rows || !rows.length) return;
     const dt = Math.max(performance.now() - t0, 0.1);
     const r = (rows.length * 1000) / dt;
     rate = rate ? 0.7 * rate + 0.3 * r : r;
@@ -54,8 +117,8 @@ async function loop() {
   }
 }
 
-// A fresh snapshot schedule for the session's run, and its first snapshot (the weights it
-// starts from: step 0 of a new run, or a loaded / reopened model, off the grid).
+// A fresh snapshot schedule for the session's run, and its first snapshot (the weights it starts
+// from: step 0 of a new run, or a loaded / reopened model, off the grid).
 function newSnapshots(offGrid) {
   snaps?.schedule.free();
   const plan = snapshot_plan_js(session.weights().length, total);
@@ -75,18 +138,23 @@ function postSnapshot(tail) {
 function handle(msg) {
   switch (msg.type) {
     case 'start':
-      session?.free();
-      session = new Session(JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train));
-      total = msg.train.steps;
-      chunk = 1;
-      rate = 0;
-      newSnapshots(false);
-      running = true;
-      loop();
+      enqueue('start', async () => {
+        session?.free();
+        session = null;
+        const { s, info } = await open(msg);
+        session = s;
+        post({ type: 'backend', ...info });
+        total = msg.train.steps;
+        chunk = 1;
+        rate = 0;
+        newSnapshots(false);
+        running = true;
+        loop();
+      });
       break;
     case 'pause':
       running = false;
-      post({ type: 'paused' });
+      enqueue('pause', () => post({ type: 'paused' }));
       break;
     case 'resume':
       if (session && !running) {
@@ -96,34 +164,55 @@ function handle(msg) {
       break;
     case 'reset':
       running = false;
-      session?.free();
-      session = null;
-      snaps?.schedule.free();
-      snaps = null;
-      post({ type: 'reset' });
+      enqueue('reset', () => {
+        session?.free();
+        session = null;
+        snaps?.schedule.free();
+        snaps = null;
+        post({ type: 'reset' });
+      });
       break;
     case 'evaluate':
-      if (!session) return;
-      post({ type: 'evaluated', report: session.evaluate(msg.samples), samples: session.samples(msg.shown), step: session.steps_done });
+      enqueue('evaluate', async () => {
+        if (!session) return;
+        const report = await session.evaluate(msg.samples);
+        post({ type: 'evaluated', report, samples: await session.samples(msg.shown), step: session.steps_done });
+      });
       break;
     case 'complete':
-      if (!session) return;
-      post({ type: 'completed', result: session.complete(msg.text) });
+      enqueue('complete', async () => {
+        if (session) post({ type: 'completed', result: await session.complete(msg.text) });
+      });
       break;
-    case 'export': {
-      if (!session) return;
-      const bytes = session.export_safetensors();
-      post({ type: 'exported', bytes, steps: session.steps_done, req: msg.req }, [bytes.buffer]);
+    case 'lose-device':
+      enqueue('lose-device', () => session?.lose_device?.());
       break;
-    }
+    case 'export':
+      enqueue('export', () => {
+        if (!session) return;
+        const bytes = session.export_safetensors();
+        post({ type: 'exported', bytes, steps: session.steps_done, req: msg.req }, [bytes.buffer]);
+      }, msg.req);
+      break;
     default:
-      shareHandlers[msg.type]?.(msg, shared);
+      if (shareHandlers[msg.type]) enqueue(msg.type, () => shareHandlers[msg.type](msg, shared), msg.req);
   }
 }
 
-// What worker-share.js sees of this worker: the session, and a way to replace it.
+// What worker-share.js sees of this worker: the session (a CPU view of it while training runs on the
+// GPU), a way to replace it, and the GPU's AdamW state for checkpoints.
 const shared = {
   get session() { return session; },
+  onGpu,
+  // A CPU session on the current weights (the session itself on the CPU); `done()` frees a temporary one.
+  cpuView() {
+    if (!session || !onGpu()) return { s: session, done: () => {} };
+    const s = cpuFromGpu();
+    return { s, done: () => s.free() };
+  },
+  async gpuOptimizerState() {
+    return onGpu() ? session.optimizer_state() : null;
+  },
   adopt(s) {
     running = false;
     session?.free();
@@ -138,11 +227,5 @@ const shared = {
 };
 
 await init();
-self.onmessage = (e) => {
-  try {
-    handle(e.data);
-  } catch (err) {
-    post({ type: 'error', message: String(err.message ?? err), during: e.data.type, req: e.data.req });
-  }
-};
+self.onmessage = (e) => handle(e.data);
 post({ type: 'ready' });

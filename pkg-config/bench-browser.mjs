@@ -1,0 +1,67 @@
+// Training throughput of the wasm build in headless Chromium: steps/s of a reference config on the CPU
+// backend (Session, wasm) and on WebGPU (GpuSession), side by side in one browser. A benchmark, not a test:
+// nothing is asserted. In this project's containers WebGPU is SwiftShader (a CPU), so its figure says
+// nothing about a GPU; on a machine whose Chromium has a GPU it is the real one.
+//
+//   node pkg-config/bench-browser.mjs [--config sort-ref|perm-4] [--steps 20] [--windows 3] [--backends cpu,webgpu]
+//   (make bench-browser; needs `make wasm vendor` first)
+import { startServer, launch } from './browser.mjs';
+
+const arg = (k, d) => {
+  const i = process.argv.indexOf(`--${k}`);
+  return i > 0 ? process.argv[i + 1] : d;
+};
+const config = arg('config', 'sort-ref');
+const steps = Number(arg('steps', 20));
+const windows = Number(arg('windows', 3));
+const backends = arg('backends', 'cpu,webgpu').split(',');
+const CONFIGS = {
+  // seed 003's sorter, as examples/bench's sort-ref (grad clip off, as the PyTorch anchor)
+  'sort-ref': { task: { task: 'sort', n: 10, max_num: 50 }, model: {} },
+  'perm-4': { task: { task: 'permutations', n: 4 }, model: {} },
+};
+if (!CONFIGS[config]) throw new Error(`unknown --config ${config} (use ${Object.keys(CONFIGS).join(' or ')})`);
+
+const server = await startServer();
+const b = await launch({ webgpu: true });
+try {
+  await b.page.goto(`${server.url}index.html`);
+  const res = await b.page.evaluate(async ({ cfg, steps, windows, backends }) => {
+    const m = await import('./pkg/toyformer.js');
+    await m.default();
+    const task = JSON.stringify(cfg.task);
+    const model = JSON.stringify({ ...m.task_info(task).default_model, ...cfg.model });
+    const train = JSON.stringify({ steps: 1_000_000, batch_size: 256, grad_clip: 0 });
+    const out = { userAgent: navigator.userAgent };
+    for (const be of backends) {
+      let s;
+      try {
+        s = be === 'cpu' ? new m.Session(task, model, train) : await m.GpuSession.create(task, model, train);
+      } catch (e) {
+        out[be] = { error: String(e.message ?? e) };
+        continue;
+      }
+      const run = async (n) => { const r = s.step(n); return r instanceof Promise ? await r : r; };
+      await run(2); // warm-up: pipelines, first allocations
+      const rates = [];
+      for (let w = 0; w < windows; w++) {
+        const t0 = performance.now();
+        await run(steps);
+        rates.push((steps * 1000) / (performance.now() - t0));
+      }
+      rates.sort((x, y) => x - y);
+      out[be] = { adapter: be === 'cpu' ? 'wasm' : s.adapter, steps_per_s: { min: rates[0], median: rates[rates.length >> 1], max: rates[rates.length - 1] } };
+      s.free();
+    }
+    return out;
+  }, { cfg: CONFIGS[config], steps, windows, backends });
+  for (const be of backends) {
+    const r = res[be];
+    if (r.error) console.log(`${config} ${be}: not run (${r.error})`);
+    else console.log(`${config} ${be} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);
+  }
+  console.log(JSON.stringify({ config, steps, windows, date: new Date().toISOString(), ...res }));
+} finally {
+  await b.close();
+  server.close();
+}

@@ -1,0 +1,89 @@
+//! The GPU backend: wgpu with hand-written WGSL kernels for the forward pass, the backward pass and
+//! AdamW of the whole model family, natively (Vulkan, Metal, DX12) and in the browser (WebGPU) from
+//! one code path. It follows llm.c: flat parameter / gradient / moment buffers laid out by the
+//! [`ParamTable`](crate::model::ParamTable), one kernel per file, each output element owned by one
+//! invocation (no atomics, so runs are deterministic on a given adapter), and attention that never
+//! holds a (B, NH, T, T) pattern (each row's scores live in workgroup memory; the backward recomputes
+//! them from the saved log-sum-exp).
+//!
+//! - [`context`]: device, limits, pipeline cache, asynchronous readback
+//! - [`kernels`]: the kernels (`kernels/*.wgsl`) and their launchers
+//! - [`model`]: the layer loop over flat buffers, recorded once per batch shape
+//! - [`engine`]: the asynchronous training engine (what the browser uses)
+//! - [`GpuBackend`]: the engine behind the synchronous [`Backend`] trait (native only)
+
+pub mod context;
+pub mod engine;
+pub mod kernels;
+pub mod model;
+
+pub use context::{AdapterChoice, GpuContext};
+pub use engine::GpuEngine;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::GpuBackend;
+
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use super::{AdapterChoice, GpuEngine};
+    use crate::error::Result;
+    use crate::model::Weights;
+    use crate::tasks::TaskSpec;
+    use crate::train::{Backend, ChunkOutput, OptimizerState, StepOutput, TrainConfig};
+
+    /// [`GpuEngine`] behind the synchronous [`Backend`] trait: each call blocks on the GPU (natively
+    /// a blocking poll is fine; the browser uses the engine's async API instead).
+    pub struct GpuBackend {
+        pub engine: GpuEngine,
+    }
+
+    impl GpuBackend {
+        /// On any adapter (lavapipe included).
+        pub fn new(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>) -> Result<Self> {
+            Self::with_choice(w, tc, pred_positions, AdapterChoice::Any)
+        }
+
+        pub fn with_choice(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, choice: AdapterChoice) -> Result<Self> {
+            Ok(GpuBackend { engine: pollster::block_on(GpuEngine::new(w, tc, pred_positions, choice))? })
+        }
+    }
+
+    impl Backend for GpuBackend {
+        fn name(&self) -> String {
+            self.engine.name()
+        }
+
+        fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput> {
+            let (out, argmax) = pollster::block_on(self.engine.train(&[tokens.to_vec()], batch, &[lr], step, true))?;
+            if let Some(e) = out.error {
+                return Err(e);
+            }
+            let s = &out.steps[0];
+            Ok(StepOutput { loss: s.loss, grad_norm: s.grad_norm, argmax })
+        }
+
+        fn train_chunk(&mut self, task: &TaskSpec, seed: u64, first_step: u64, batch: usize, lrs: &[f64]) -> Result<ChunkOutput> {
+            pollster::block_on(self.engine.train_task(task, seed, first_step, batch, lrs))
+        }
+
+        fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
+            pollster::block_on(self.engine.logits(tokens, batch))
+        }
+
+        fn weights(&self) -> Result<Weights> {
+            Ok(self.engine.weights())
+        }
+
+        fn set_weights(&mut self, w: &Weights) -> Result<()> {
+            self.engine.set_weights(w)
+        }
+
+        fn optimizer_state(&self) -> Result<OptimizerState> {
+            pollster::block_on(self.engine.optimizer_state())
+        }
+
+        fn set_optimizer_state(&mut self, s: &OptimizerState) -> Result<()> {
+            self.engine.set_optimizer_state(s)
+        }
+    }
+}
