@@ -52,8 +52,9 @@ export async function launch({ webgpu = true } = {}) {
 
 // Launch (see launch()), open the notebook at `url` (1100×900) and wait until it is idle. Console errors and
 // uncaught exceptions of the page are collected in `errors`. Resolves to { context, page, close(), errors }.
-export async function openNotebook(url, { webgpu = true } = {}) {
+export async function openNotebook(url, { webgpu = true, init } = {}) {
   const b = await launch({ webgpu });
+  if (init) await b.page.addInitScript(init);
   const errors = [];
   b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   b.page.on('pageerror', (e) => errors.push(String(e)));

@@ -1,6 +1,9 @@
 // Training charts (uPlot): loss on a log axis with the task's loss floor, accuracy, gradient
 // norm and learning rate, all against the step. `Charts.push(rows)` appends metrics rows.
+// A long run keeps a bounded number of points (thin.js); the loss chart's title says when one
+// point covers several steps.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
+import { Curves } from './thin.js';
 
 const COLORS = { loss: '#1f5fa8', floor: '#b0413e', tok: '#1f5fa8', seq: '#5b8c3a', grad: '#7a4ea3', lr: '#a86a1f' };
 const HEIGHT = 190;
@@ -44,32 +47,37 @@ export class Charts {
       { range: [0, 1] }, fmtPct);
     this.grad = chart(box(), 'gradient norm (before clipping)', [series('grad norm', COLORS.grad)], {}, fmtSmall);
     this.lr = chart(box(), 'learning rate', [series('lr', COLORS.lr)], {}, fmtSmall);
-    this.data = { step: [], loss: [], floor: [], tok: [], seq: [], grad: [], lr: [] };
+    this.curves = new Curves();
+    this.lossTitle = `loss (nats, log scale)${floor > 0 ? '' : ' · floor 0'}`;
     this.root = root;
     this.resize();
   }
 
   /** Appends metrics rows ({step, loss, token_acc, seq_acc, grad_norm, lr}) and redraws. */
   push(rows) {
-    const d = this.data;
-    for (const r of rows) {
-      d.step.push(r.step + 1);
-      d.loss.push(r.loss > 0 ? r.loss : null);
-      d.floor.push(this.floor);
-      d.tok.push(r.token_acc);
-      d.seq.push(r.seq_acc);
-      d.grad.push(r.grad_norm);
-      d.lr.push(r.lr);
-    }
-    this.loss.setData(this.floor > 0 ? [d.step, d.loss, d.floor] : [d.step, d.loss]);
+    const c = this.curves;
+    const stride = c.stride;
+    c.push(rows);
+    const d = c.columns();
+    const floor = d.step.map(() => this.floor);
+    this.loss.setData(this.floor > 0 ? [d.step, d.loss, floor] : [d.step, d.loss]);
     this.acc.setData([d.step, d.tok, d.seq]);
     this.grad.setData([d.step, d.grad]);
     this.lr.setData([d.step, d.lr]);
+    if (c.stride !== stride) {
+      const title = this.loss.root.querySelector('.u-title');
+      if (title) title.textContent = `${this.lossTitle} · 1 point = ${c.stride} steps (largest loss)`;
+    }
   }
 
-  /** Number of points plotted. */
+  /** Number of metrics rows received (every step, however many points are plotted). */
   get length() {
-    return this.data.step.length;
+    return this.curves.rows;
+  }
+
+  /** Number of points plotted per series. */
+  get plotted() {
+    return this.curves.points.length + (this.curves.pending ? 1 : 0);
   }
 
   resize() {
