@@ -61,6 +61,36 @@ test('GpuSession (WebGPU) matches the CPU Session step by step', { timeout: 300_
   }
 });
 
+test('a replay on the same WebGPU adapter is bit-identical (losses and weights), however it is chunked', { timeout: 300_000 }, async () => {
+  const { page, errors, close } = await open();
+  try {
+    const r = await page.evaluate(async () => {
+      const m = await import('./pkg/toyformer.js');
+      await m.default();
+      const task = JSON.stringify({ task: 'sort', n: 5, max_num: 10 });
+      const model = JSON.stringify({ ...m.task_info(task).default_model, d_model: 32, d_head: 16, n_heads: 2 });
+      const train = JSON.stringify({ steps: 24, batch_size: 16, lr: 0.003, seed: 3 });
+      const run = async (chunks) => {
+        const s = await m.GpuSession.create(task, model, train);
+        const rows = [];
+        for (const n of chunks) rows.push(...(await s.step(n)));
+        const out = { losses: rows.map((x) => x.loss), grads: rows.map((x) => x.grad_norm), weights: Array.from(s.weights()) };
+        s.free();
+        return out;
+      };
+      return { a: await run([24]), b: await run([5, 7, 12]) };
+    });
+    assert.equal(r.a.losses.length, 24);
+    assert.deepEqual(r.b.losses, r.a.losses, 'loss curves differ between two identical WebGPU runs');
+    assert.deepEqual(r.b.grads, r.a.grads);
+    const differ = r.a.weights.filter((x, i) => !Object.is(x, r.b.weights[i])).length;
+    assert.equal(differ, 0, `${differ} of ${r.a.weights.length} weights differ`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
 test('training through the page on WebGPU lowers the loss', { timeout: 600_000 }, async () => {
   const { page, errors, close } = await open();
   try {
