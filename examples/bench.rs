@@ -98,7 +98,7 @@ fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
     match name {
         "sort-ref" => Ok((TaskSpec::Sort { n: 10, max_num: 50 }, ModelConfig::sort_ref())),
         "perm-4" => {
-            let t = TaskSpec::Permutations { n: 4 };
+            let t = TaskSpec::permutations(4);
             let m = t.default_model();
             Ok((t, m))
         }
