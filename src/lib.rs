@@ -10,6 +10,7 @@ pub mod tasks;
 pub use error::{Error, Result};
 pub mod cpu;
 pub mod interp;
+pub mod sweep;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
