@@ -186,3 +186,32 @@ fn run_one_is_deterministic_and_thread_independent() {
     assert!(a.final_loss.is_finite() && a.final_loss > a.floor);
     assert!((a.excess - (a.final_loss - a.floor)).abs() < 1e-12);
 }
+
+/// NaN figures (a run with no finished step) survive JSON as null, for --resume and the page.
+#[test]
+fn results_round_trip_through_json_with_nan() {
+    let g = grid(json!({"task": "permutations", "n": 3, "steps": 5}));
+    let mut r = fake(&g, 0, f64::NAN, None, None);
+    r.curve.push(toyformer::sweep::run::CurvePoint { step: 5, train_loss: f64::NAN, algo_acc: 0.5, algo_loss: 1.0 });
+    let text = serde_json::to_string(&r).unwrap();
+    assert!(text.contains("\"final_loss\":null"), "{text}");
+    let back: RunResult = serde_json::from_str(&text).unwrap();
+    assert!(back.final_loss.is_nan() && back.excess.is_nan() && back.curve[0].train_loss.is_nan());
+    assert_eq!(back.spec, r.spec);
+    let s = aggregate(&[back]);
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(v[0]["final_loss"], json!({"n": 0, "mean": null, "min": null, "max": null}));
+}
+
+#[test]
+fn page_query_writes_every_key_in_the_pages_names() {
+    let g = grid(json!({"task": "permutations", "n": 3, "holdout": 0.2, "n_layers": 2, "act_fn": "relu", "d_mlp": 64,
+        "schedule": {"kind": "reduce_on_plateau", "patience": 100}, "beta2": 0.99, "batch_size": 4, "steps": 3100, "seed": 1}));
+    let q = toyformer::sweep::page_query(&g.expand().unwrap()[0]);
+    assert_eq!(
+        q,
+        "?task=permutations&perm_n=3&holdout=0.2&split_seed=0&n_layers=2&n_heads=1&d_model=128&d_head=64&model_seed=1\
+         &ln=true&mlp=true&d_mlp=64&act_fn=relu&steps=3100&batch_size=4&lr=0.001&schedule=reduce_on_plateau&patience=100\
+         &factor=0.1&weight_decay=0.01&beta2=0.99&grad_clip=1&seed=1"
+    );
+}

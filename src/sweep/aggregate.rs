@@ -9,8 +9,11 @@ use std::collections::BTreeMap;
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stat {
     pub n: usize,
+    #[serde(with = "super::nan_as_null")]
     pub mean: f64,
+    #[serde(with = "super::nan_as_null")]
     pub min: f64,
+    #[serde(with = "super::nan_as_null")]
     pub max: f64,
 }
 

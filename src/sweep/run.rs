@@ -16,9 +16,12 @@ pub struct CurvePoint {
     /// Steps done.
     pub step: u64,
     /// Mean training loss over the steps since the previous point.
+    #[serde(with = "super::nan_as_null")]
     pub train_loss: f64,
     /// Algorithm accuracy and loss on the curve samples (eval split).
+    #[serde(with = "super::nan_as_null")]
     pub algo_acc: f64,
+    #[serde(with = "super::nan_as_null")]
     pub algo_loss: f64,
 }
 
@@ -26,10 +29,15 @@ pub struct CurvePoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalSummary {
     pub samples: usize,
+    #[serde(with = "super::nan_as_null")]
     pub loss: f64,
+    #[serde(with = "super::nan_as_null")]
     pub algo_loss: f64,
+    #[serde(with = "super::nan_as_null")]
     pub token_acc: f64,
+    #[serde(with = "super::nan_as_null")]
     pub algo_acc: f64,
+    #[serde(with = "super::nan_as_null")]
     pub seq_acc: f64,
 }
 
@@ -45,13 +53,18 @@ pub struct RunResult {
     pub spec: RunSpec,
     pub n_params: usize,
     /// The task's loss floor (nats per predicted token, training distribution).
+    #[serde(with = "super::nan_as_null")]
     pub floor: f64,
     pub steps_done: u64,
-    /// Mean training loss over the last 5% of the steps (at least 1).
+    /// Mean training loss over the last 5% of the steps (at least 1); NaN (`null` in
+    /// JSON) when no step finished.
+    #[serde(with = "super::nan_as_null")]
     pub final_loss: f64,
     /// `final_loss − floor`.
+    #[serde(with = "super::nan_as_null")]
     pub excess: f64,
     /// Largest gradient norm of the run and the step where it happened.
+    #[serde(with = "super::nan_as_null")]
     pub max_grad_norm: f64,
     pub max_grad_norm_step: u64,
     /// The evaluation on the eval split: held-out combinations when the task has a

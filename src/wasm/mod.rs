@@ -5,15 +5,18 @@
 //! only place where [`Error`] becomes a `JsError`, with the crate's message unchanged.
 //!
 //! One file per area: [`task`] (forms and samples), [`session`] (a training run),
-//! [`interp`] (the interpretability analyses and weight snapshots). Shared
+//! [`interp`] (the interpretability analyses and weight snapshots), [`sweep`] (sweeps run
+//! across the page's workers). Shared
 //! helpers (JSON in, plain JS objects out, errors) live here.
 
 mod interp;
 mod session;
+mod sweep;
 mod task;
 
 pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use session::Session;
+pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_run};
 pub use task::{task_info, task_samples, validate_model};
 
 use crate::error::Error;
