@@ -305,9 +305,13 @@ fn attention(a: &Args) -> Result<()> {
         let m: Vec<String> = h.mass.iter().zip(&h.argmax).map(|(m, a)| format!("{m:.3} ({a:.2})")).collect();
         println!("L{}H{} | {} | {:.4} | {:.3} | {:.3}", h.layer, h.head, m.join(" | "), h.tv_between_samples, h.pos_pos_argmax_agrees, h.weight_pos_pos_first_term_hit);
         println!(
-            "       attention on keys holding the answer: min {:.3}; with pos·pos (+bias) terms only {:.3}; without pos·pos {:.3}; tok·tok self score z {:+.2}",
-            h.answer_mass_min, h.pos_only_answer_mass, h.without_pos_pos_answer_mass, h.tok_tok_self_z
+            "       attention on keys holding the answer: mean {:.3}, min {:.3}; with pos·pos (+bias) terms only {:.3}; without pos·pos {:.3}; uniform {:.3}; tok·tok self score z {:+.2}",
+            h.mass[0] + h.mass[1] + h.mass[2], h.answer_mass_min, h.pos_only_answer_mass, h.without_pos_pos_answer_mass, h.uniform_answer_mass, h.tok_tok_self_z
         );
+        let mut d: Vec<(usize, f64)> = h.answer_mass_by_term_distance.iter().copied().enumerate().map(|(i, m)| (i + 1, m)).collect();
+        d.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let top: Vec<String> = d.iter().take(8).map(|(d, m)| format!("{d}: {m:.3}")).collect();
+        println!("       answer mass by term distance (top 8, distance: mass): {}; share in the target's own slot {:.3}", top.join(", "), h.answer_mass_same_slot);
         let sp: Vec<String> = h.term_spread.iter().filter(|s| s.std_over_keys > 0.005).map(|s| format!("{}·{} {:.2}", s.query, s.key, s.std_over_keys)).collect();
         println!("       score-term spread over keys (std): {}", sp.join(", "));
     }

@@ -77,6 +77,14 @@ pub struct HeadAttention {
     /// attention on keys holding the answer if the head's scores were only the pos·pos
     /// term (plus bias terms), and if they were everything but pos·pos (mean)
     pub pos_only_answer_mass: f64,
+    /// attention on keys holding the answer by term distance d = k − j (index d − 1; key
+    /// in term j, target in term k), mean over copy steps
+    pub answer_mass_by_term_distance: Vec<f64>,
+    /// share of the answer mass on keys in the same slot (character index within the
+    /// term) as the target
+    pub answer_mass_same_slot: f64,
+    /// the same for uniform attention over the visible keys (the chance level)
+    pub uniform_answer_mass: f64,
     pub without_pos_pos_answer_mass: f64,
     /// weights only, W_E W_QK W_Eᵀ / sqrt(d_head) over the 62 characters: mean over query
     /// characters of (diagonal − row mean) / row std. Negative: a query avoids keys that
@@ -116,7 +124,9 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
             let mut spread: Vec<(Part, Part, f64)> = Vec::new();
             let mut agree = (0usize, 0usize);
             let mut prev_rows: Option<Vec<Vec<f32>>> = None;
-            let (mut ans_min, mut pos_only, mut no_pp) = (f64::INFINITY, 0.0f64, 0.0f64);
+            let (mut ans_min, mut pos_only, mut no_pp, mut uniform) = (f64::INFINITY, 0.0f64, 0.0f64, 0.0f64);
+            let mut by_dist = vec![0.0f64; t / (n + 1) + 1];
+            let mut same_slot = 0.0f64;
             let mut seen = 0usize;
             for cache in &caches {
                 for b in 0..cache.batch {
@@ -143,6 +153,15 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                         let holds = |j: usize| category(tok, n, p, j) <= 2;
                         let ans: f64 = (0..=p).filter(|&j| holds(j)).map(|j| row[j] as f64).sum();
                         ans_min = ans_min.min(ans);
+                        uniform += (0..=p).filter(|&j| holds(j)).count() as f64 / (p + 1) as f64;
+                        let (k, s) = ((p + 1 - 2) / (n + 1), (p + 1 - 2) % (n + 1));
+                        for j in (2..=p).filter(|&j| holds(j)) {
+                            let (tj, sj) = ((j - 2) / (n + 1), (j - 2) % (n + 1));
+                            by_dist[k - tj - 1] += row[j] as f64;
+                            if sj == s {
+                                same_slot += row[j] as f64;
+                            }
+                        }
                         // softmax over visible keys of a partial sum of terms
                         let partial = |keep: &dyn Fn(Part, Part) -> bool| -> f64 {
                             let mut z = vec![0.0f64; p + 1];
@@ -222,6 +241,9 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                 pos_pos_argmax_agrees: agree.0 as f64 / agree.1.max(1) as f64,
                 answer_mass_min: ans_min,
                 pos_only_answer_mass: pos_only / c,
+                uniform_answer_mass: uniform / c,
+                answer_mass_same_slot: same_slot / (mass[0] + mass[1] + mass[2]).max(1e-12),
+                answer_mass_by_term_distance: { while by_dist.last() == Some(&0.0) { by_dist.pop(); } by_dist.iter().map(|x| x / c).collect() },
                 without_pos_pos_answer_mass: no_pp / c,
                 tok_tok_self_z: self_z,
                 weight_pos_pos_first_term_hit: hits as f64 / copy.len().max(1) as f64,
