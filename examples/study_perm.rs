@@ -19,6 +19,8 @@
 //! `--d-mlp`, `--act-fn`, `--norm`), and `--steps --batch --lr --weight-decay --clip --beta2
 //! --seed --schedule (constant|plateau|cosine) --patience --factor --warmup`.
 //! `--model FILE` analyses a saved model instead of training; `--save FILE` keeps it.
+//! `--what link` prints the page link of the experiment the options describe, without
+//! training (the other modes print it too, on stderr).
 mod common;
 #[path = "study/attention.rs"]
 mod attention;
@@ -46,7 +48,7 @@ fn main() {
 
 const OWN: &[&str] = &[
     "what", "steps", "batch", "lr", "weight-decay", "clip", "beta2", "seed", "schedule", "patience", "factor", "warmup",
-    "samples", "complete", "model", "save", "probe-every", "probe-samples", "csv", "window", "rel", "min-step",
+    "samples", "complete", "model", "save", "probe-every", "probe-samples", "csv", "window", "rel", "min-step", "inspect",
 ];
 
 fn run() -> Result<()> {
@@ -56,7 +58,12 @@ fn run() -> Result<()> {
         "floor" => floor_table(&a),
         "attention" => attention(&a),
         "spikes" => spikes(&a),
-        x => Err(Error::config("what", format!("{x:?} is not floor, attention or spikes"))),
+        "link" => {
+            let task = task_of(&a)?;
+            println!("{}", link(&task, &model_from(&a, &task)?, &train_config(&a)?));
+            Ok(())
+        }
+        x => Err(Error::config("what", format!("{x:?} is not floor, attention, spikes or link"))),
     }
 }
 
@@ -96,6 +103,20 @@ fn train_config(a: &Args) -> Result<TrainConfig> {
     Ok(tc)
 }
 
+/// The page link (today's query format) of a trained experiment.
+fn link(task: &TaskSpec, model: &toyformer::model::ModelConfig, tc: &TrainConfig) -> String {
+    let spec = toyformer::sweep::RunSpec {
+        index: 0,
+        config_index: 0,
+        seed: tc.seed,
+        label: Default::default(),
+        task: task.clone(),
+        model: model.clone(),
+        train: tc.clone(),
+    };
+    toyformer::sweep::page_query(&spec)
+}
+
 fn save(a: &Args, w: &Weights, task: &TaskSpec, tc: &TrainConfig) -> Result<()> {
     if let Some(out) = a.str("save") {
         let meta = vec![("task".to_string(), serde_json::to_string(task)?), ("train_config".to_string(), serde_json::to_string(tc)?)];
@@ -127,6 +148,7 @@ fn model_for(a: &Args, task: &TaskSpec) -> Result<(Weights, Option<TrainConfig>)
     eprintln!("trained {} steps, mean loss of the last 5%: {tail:.4}", recs.len());
     let w = tr.backend.weights()?;
     save(a, &w, task, &tc)?;
+    eprintln!("page link: {}", link(task, &model, &tc));
     Ok((w, Some(tc)))
 }
 
@@ -312,6 +334,7 @@ fn attention(a: &Args) -> Result<()> {
         d.sort_by(|a, b| b.1.total_cmp(&a.1));
         let top: Vec<String> = d.iter().take(8).map(|(d, m)| format!("{d}: {m:.3}")).collect();
         println!("       answer mass by term distance (top 8, distance: mass): {}; share in the target's own slot {:.3}", top.join(", "), h.answer_mass_same_slot);
+        println!("       attention on keys whose next token is the answer (an earlier layer's prediction there is the answer): {:.3}", h.next_is_answer_mass);
         let sp: Vec<String> = h.term_spread.iter().filter(|s| s.std_over_keys > 0.005).map(|s| format!("{}·{} {:.2}", s.query, s.key, s.std_over_keys)).collect();
         println!("       score-term spread over keys (std): {}", sp.join(", "));
     }
@@ -331,12 +354,25 @@ fn attention(a: &Args) -> Result<()> {
 
 // ------------------------------------------------------------------------------ spikes
 
+/// Phases of a run for the summary table: 0-50, 50-100, 100-200, 200-400, 400-800,
+/// 800-1600, 1600-end (those that exist).
+fn segments(len: usize) -> Vec<(usize, usize)> {
+    let b = [0, 50, 100, 200, 400, 800, 1600, usize::MAX];
+    b.windows(2).map(|w| (w[0], w[1].min(len))).filter(|(lo, hi)| lo < hi).collect()
+}
+
 fn spikes(a: &Args) -> Result<()> {
     let task = task_of(a)?;
     let model = model_from(a, &task)?;
     let tc = train_config(a)?;
-    let (recs, tr, stopped) = spikes::train_recorded(&task, &model, &tc, a.get_or("probe-every", 1)?, a.get_or("probe-samples", 32)?)?;
+    let inspect_steps: Vec<u64> = match a.str("inspect") {
+        None => Vec::new(),
+        Some(s) => s.split(',').map(|x| x.trim().parse().map_err(|_| Error::config("inspect", format!("{x:?} is not a step number")))).collect::<Result<_>>()?,
+    };
+    let (recs, tr, stopped, inspected) =
+        spikes::train_inspected(&task, &model, &tc, a.get_or("probe-every", 1)?, a.get_or("probe-samples", 32)?, &inspect_steps)?;
     save(a, &tr.backend.weights()?, &task, &tc)?;
+    eprintln!("page link: {}", link(&task, &model, &tc));
     if let Some(path) = a.str("csv") {
         let mut s = String::from("step,loss,grad_norm,lr,probe_first_term_loss,probe_algo_loss\n");
         for r in &recs {
@@ -354,10 +390,13 @@ fn spikes(a: &Args) -> Result<()> {
     let (lm, lmin, lmax) = tail(|r| r.loss);
     let (pa, _, pamax) = tail(|r| r.probe_algo_loss);
     let (pf, _, _) = tail(|r| r.probe_first_term_loss);
+    // the seed notebook printed the batch loss at step 0 of each epoch: 31 batches per epoch
+    let seed_steps: Vec<usize> = (0..20).map(|e| 31 * e).collect();
     let out = json!({
         "task": task, "train": tc, "steps": recs.len(), "stopped": stopped, "floor": task.loss_floor(),
         "last_10pct": {"loss_mean": lm, "loss_min": lmin, "loss_max": lmax, "probe_algo_loss_mean": pa, "probe_algo_loss_max": pamax, "probe_first_term_loss_mean": pf},
-        "final_lr": recs.last().map(|r| r.lr), "report": rep,
+        "final_lr": recs.last().map(|r| r.lr), "report": rep, "inspected": inspected,
+        "seed_print_steps": seed_steps.iter().map(|&s| recs.get(s).map(|r| r.loss)).collect::<Vec<_>>(),
     });
     if a.flag("json") {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -374,6 +413,40 @@ fn spikes(a: &Args) -> Result<()> {
     println!("probe (fixed held-out data) algo-loss spikes: {} at steps {:?}; training spikes within 2 steps of one: {}", r.probe_algo_spikes.len(), &r.probe_algo_spikes[..r.probe_algo_spikes.len().min(20)], r.train_spikes_with_probe_spike);
     for s in r.spikes.iter().take(15) {
         println!("  step {:5}: loss {:.4} (baseline {:.4}), gnorm {:.3} ({:.1}× baseline), lr {:.1e}, steps since lr cut {:?}", s.step, s.loss, s.baseline, s.grad_norm, s.grad_ratio, s.lr, s.since_lr_cut);
+    }
+    println!("by phase: steps | batch loss mean [min, max] sd | grad norm median, max | probe algo loss mean, max | probe first-term loss");
+    for (lo, hi) in segments(recs.len()) {
+        let seg = &recs[lo..hi];
+        let st = |f: fn(&spikes::StepRec) -> f64| {
+            let v: Vec<f64> = seg.iter().map(f).filter(|x| x.is_finite()).collect();
+            let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+            let mut sorted = v.clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+            (m, sorted.first().copied().unwrap_or(f64::NAN), sorted.last().copied().unwrap_or(f64::NAN), sd, med)
+        };
+        let (lm, lmin, lmax, lsd, _) = st(|r| r.loss);
+        let (_, _, gmax, _, gmed) = st(|r| r.grad_norm);
+        let (pm, _, pmax, _, _) = st(|r| r.probe_algo_loss);
+        let (fm, _, _, _, _) = st(|r| r.probe_first_term_loss);
+        println!("  {lo:>4}-{hi:<4} | {lm:.4} [{lmin:.4}, {lmax:.4}] sd {lsd:.4} | {gmed:.3}, {gmax:.2} | {pm:.5}, {pmax:.4} | {fm:.3}");
+    }
+    let at: Vec<String> = seed_steps.iter().filter_map(|&s| recs.get(s).map(|r| format!("{:.4}", r.loss))).collect();
+    println!("batch loss at steps 0, 31, 62, .. 589 (where the seed notebook printed, epochs 1-20): {}", at.join(" "));
+    let probe_at = |s: usize| recs.get(s).map_or(f64::NAN, |r| r.probe_algo_loss);
+    for x in &inspected {
+        let s = x.step as usize;
+        println!(
+            "inspect step {}: batch loss {:.4}; probe algo loss at steps {}..{}: {:.5} {:.5} {:.5} {:.5}; each sequence's share of the batch loss {:?}",
+            x.step, x.batch_loss, s.saturating_sub(2), s + 1, probe_at(s.saturating_sub(2)), probe_at(s.saturating_sub(1)), probe_at(s), probe_at(s + 1),
+            x.per_sequence_share.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>()
+        );
+        let before: Vec<String> = (s.saturating_sub(17)..s).map(|t| format!("{:.5}", probe_at(t))).collect();
+        println!("    probe algo loss at steps {}..{}: {}", s.saturating_sub(17), s.saturating_sub(1), before.join(" "));
+        for (i, p, tg, am, l, first) in &x.worst {
+            println!("    sequence {i} (first term {first}) position {p}: target {tg:?}, predicted {am:?}, loss {l:.3}");
+        }
     }
     Ok(())
 }

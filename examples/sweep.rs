@@ -1,14 +1,15 @@
 //! Run a sweep grid (see `toyformer::sweep::grid` for the format) and summarise it.
 //!
 //! cargo run --release --example sweep -- --grid FILE.json [--threads N] [--json]
-//!     [--out results.jsonl [--resume]] [--dry-run]
+//!     [--out results.jsonl [--resume]] [--dry-run] [--links]
 //!
 //! Runs go to a pool of N worker threads (default: the machine's cores), each run on its
 //! own one-thread rayon pool, so a run's numbers do not depend on N. `--out` writes one
 //! JSON line per finished run (`RunResult`), in the order they finish; with `--resume`,
 //! runs already in that file with the same spec are read back instead of run again.
 //! `--json` prints the per-config summaries as one JSON document on stdout; otherwise a
-//! table goes to stdout. Progress goes to stderr.
+//! table goes to stdout. Progress goes to stderr. `--links` prints, per config, the page
+//! link that opens its first run (`sweep::page_query`).
 mod common;
 
 use common::*;
@@ -24,7 +25,7 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let a = Args::parse(&["json", "resume", "dry-run"])?;
+    let a = Args::parse(&["json", "resume", "dry-run", "links"])?;
     a.check_known(&["grid", "threads", "out"])?;
     let path = a.str("grid").ok_or_else(|| Error::config("grid", "missing: --grid FILE.json"))?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
@@ -84,6 +85,13 @@ fn run() -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({"name": grid.settings.name, "settings": grid.settings, "configs": summary}))?);
     } else {
         print_table(&summary, grid.settings.target);
+    }
+    if a.flag("links") {
+        // one link per config: its first run (seed) opens in the page
+        let mut seen = std::collections::BTreeSet::new();
+        for r in all.iter().filter(|r| seen.insert(r.spec.config_index)) {
+            println!("{}: {}", r.spec.label_text(), toyformer::sweep::page_query(&r.spec));
+        }
     }
     Ok(())
 }

@@ -83,6 +83,9 @@ pub struct HeadAttention {
     /// share of the answer mass on keys in the same slot (character index within the
     /// term) as the target
     pub answer_mass_same_slot: f64,
+    /// mean attention on keys j < p whose next token (j + 1 ≤ p) is the answer: where an
+    /// earlier layer has already written the answer as its prediction for j
+    pub next_is_answer_mass: f64,
     /// the same for uniform attention over the visible keys (the chance level)
     pub uniform_answer_mass: f64,
     pub without_pos_pos_answer_mass: f64,
@@ -127,6 +130,7 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
             let (mut ans_min, mut pos_only, mut no_pp, mut uniform) = (f64::INFINITY, 0.0f64, 0.0f64, 0.0f64);
             let mut by_dist = vec![0.0f64; t / (n + 1) + 1];
             let mut same_slot = 0.0f64;
+            let mut next_ans = 0.0f64;
             let mut seen = 0usize;
             for cache in &caches {
                 for b in 0..cache.batch {
@@ -154,6 +158,7 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                         let ans: f64 = (0..=p).filter(|&j| holds(j)).map(|j| row[j] as f64).sum();
                         ans_min = ans_min.min(ans);
                         uniform += (0..=p).filter(|&j| holds(j)).count() as f64 / (p + 1) as f64;
+                        next_ans += (0..p).filter(|&j| tok[j + 1] == tok[p + 1]).map(|j| row[j] as f64).sum::<f64>();
                         let (k, s) = ((p + 1 - 2) / (n + 1), (p + 1 - 2) % (n + 1));
                         for j in (2..=p).filter(|&j| holds(j)) {
                             let (tj, sj) = ((j - 2) / (n + 1), (j - 2) % (n + 1));
@@ -242,6 +247,7 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                 answer_mass_min: ans_min,
                 pos_only_answer_mass: pos_only / c,
                 uniform_answer_mass: uniform / c,
+                next_is_answer_mass: next_ans / c,
                 answer_mass_same_slot: same_slot / (mass[0] + mass[1] + mass[2]).max(1e-12),
                 answer_mass_by_term_distance: { while by_dist.last() == Some(&0.0) { by_dist.pop(); } by_dist.iter().map(|x| x / c).collect() },
                 without_pos_pos_answer_mass: no_pp / c,

@@ -49,6 +49,52 @@ fn probe_losses(task: &TaskSpec, tokens: &[u32], logits: &[f32], b: usize) -> (f
 /// Trains from scratch, recording every step; the probe (held-out split when the task has
 /// one) is evaluated every `probe_every` steps (0 = never). Returns the records and the
 /// trainer (for its final weights); stops early, with what it has, if training diverges.
+/// The largest per-token losses of one training batch, with the weights the step sees
+/// (before its update): (sequence index, position p, target, argmax, loss, first term).
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspected {
+    pub step: u64,
+    pub batch_loss: f64,
+    /// (sequence, p, target char, predicted char, loss, the sequence's first term)
+    pub worst: Vec<(usize, usize, String, String, f64, String)>,
+    /// each sequence's share of the batch's summed loss
+    pub per_sequence_share: Vec<f64>,
+}
+
+fn inspect(tr: &mut Trainer, step: u64) -> Result<Inspected> {
+    let (task, tc) = (tr.task.clone(), tr.train.clone());
+    let b = tc.batch_size;
+    let t = task.seq_len();
+    let tokens = task.batch(tc.seed, step, b);
+    let logits = tr.backend.logits(&tokens, b)?;
+    let v = logits.len() / (b * t);
+    let vocab = task.vocab();
+    let n = match task {
+        TaskSpec::Permutations { n, .. } => n,
+        _ => 0,
+    };
+    let mut all = Vec::new();
+    let mut per_seq = vec![0.0f64; b];
+    for i in 0..b {
+        for p in task.pred_positions() {
+            let row = &logits[(i * t + p) * v..(i * t + p + 1) * v];
+            let tg = tokens[i * t + p + 1];
+            let l = -log_prob(row, tg);
+            per_seq[i] += l;
+            all.push((i, p, tg, toyformer::train::eval::argmax(row), l));
+        }
+    }
+    let total: f64 = per_seq.iter().sum();
+    all.sort_by(|x, y| y.4.total_cmp(&x.4));
+    let first = |i: usize| tokens[i * t + 2..i * t + 2 + n].iter().map(|&c| vocab[c as usize].clone()).collect::<String>();
+    Ok(Inspected {
+        step,
+        batch_loss: total / (b * task.pred_positions().len()) as f64,
+        worst: all.iter().take(6).map(|&(i, p, tg, am, l)| (i, p, vocab[tg as usize].clone(), vocab[am as usize].clone(), l, first(i))).collect(),
+        per_sequence_share: per_seq.iter().map(|x| x / total).collect(),
+    })
+}
+
 pub fn train_recorded(
     task: &TaskSpec,
     model: &ModelConfig,
@@ -56,11 +102,28 @@ pub fn train_recorded(
     probe_every: u64,
     probe_samples: usize,
 ) -> Result<(Vec<StepRec>, Trainer, Option<String>)> {
+    train_inspected(task, model, tc, probe_every, probe_samples, &[]).map(|(r, t, s, _)| (r, t, s))
+}
+
+/// [`train_recorded`], also inspecting the batches of the steps in `inspect_steps`.
+pub fn train_inspected(
+    task: &TaskSpec,
+    model: &ModelConfig,
+    tc: &TrainConfig,
+    probe_every: u64,
+    probe_samples: usize,
+    inspect_steps: &[u64],
+) -> Result<(Vec<StepRec>, Trainer, Option<String>, Vec<Inspected>)> {
+    let mut inspected = Vec::new();
     let mut tr = Trainer::from_scratch(task.clone(), model, tc.clone(), BackendKind::Cpu)?;
     let probe = task.batch_split(tc.seed, EVAL_STEP_OFFSET + 7, probe_samples, Split::HeldOut);
     let mut recs = Vec::new();
     let mut stopped = None;
     while !tr.done() {
+        if inspect_steps.contains(&tr.step) {
+            let s = tr.step;
+            inspected.push(inspect(&mut tr, s)?);
+        }
         let m = match tr.step() {
             Ok(m) => m,
             Err(e @ Error::Diverged { .. }) => {
@@ -76,7 +139,7 @@ pub fn train_recorded(
         }
         recs.push(StepRec { step: m.step, loss: m.loss as f64, grad_norm: m.grad_norm as f64, lr: m.lr, probe_first_term_loss: pf, probe_algo_loss: pa });
     }
-    Ok((recs, tr, stopped))
+    Ok((recs, tr, stopped, inspected))
 }
 
 fn median(xs: &[f64]) -> f64 {
