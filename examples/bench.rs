@@ -100,7 +100,7 @@ fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
     match name {
         "sort-ref" => Ok((TaskSpec::Sort { n: 10, max_num: 50 }, ModelConfig::sort_ref())),
         "perm-4" | "perm-5" => {
-            let t = TaskSpec::Permutations { n: if name == "perm-4" { 4 } else { 5 } };
+            let t = TaskSpec::permutations(if name == "perm-4" { 4 } else { 5 });
             let m = t.default_model();
             Ok((t, m))
         }

@@ -12,6 +12,7 @@ pub mod cpu;
 pub mod gpu;
 pub mod interp;
 pub mod share;
+pub mod sweep;
 pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

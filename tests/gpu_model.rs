@@ -160,7 +160,7 @@ fn mlp_gelu_new_1l_1h() {
 #[test]
 fn permutations_ln_long_context() {
     // every next token is scored (P = T − 1) and T > 64, so attention rows span several strides
-    let task = TaskSpec::Permutations { n: 4 };
+    let task = TaskSpec::permutations(4);
     let mut c = task.default_model();
     (c.d_model, c.d_head, c.n_heads, c.train_biases) = (16, 8, 2, true);
     assert!(task.seq_len() > 64);
@@ -215,7 +215,7 @@ fn too_large_config_is_refused_with_the_limit_named() {
     if !gpu_available() {
         return;
     }
-    let task = TaskSpec::Permutations { n: 5 };
+    let task = TaskSpec::permutations(5);
     let m = task.default_model();
     // 5000 × 722 tokens: the rows fit the dispatch grid, but qkv alone needs 2.8 GB
     let tc = TrainConfig { batch_size: 5000, ..Default::default() };

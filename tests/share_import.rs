@@ -50,7 +50,7 @@ fn the_real_tl_model_imports_with_its_task_guessed() {
     let m = import_model(&reference("sort_fixed_len_list_model.pt"), None, Some(&sel)).unwrap();
     assert_eq!(m.task_source, TaskSource::Selected);
     // A selected task it does not fit is passed over for the guess.
-    let m = import_model(&reference("sort_fixed_len_list_model.pt"), None, Some(&TaskSpec::Permutations { n: 3 })).unwrap();
+    let m = import_model(&reference("sort_fixed_len_list_model.pt"), None, Some(&TaskSpec::permutations(3))).unwrap();
     assert_eq!((m.task, m.task_source), (sel, TaskSource::Guessed));
 }
 
@@ -128,8 +128,8 @@ fn task_guess_covers_every_task_and_explains_a_miss() {
     for task in [
         TaskSpec::Sort { n: 7, max_num: 20 },
         TaskSpec::ApplyPerm { k: 5, max_int: 30 },
-        TaskSpec::Permutations { n: 1 },
-        TaskSpec::Permutations { n: 4 },
+        TaskSpec::permutations(1),
+        TaskSpec::permutations(4),
     ] {
         assert_eq!(guess_task(&task.default_model(), None).unwrap(), (task.clone(), TaskSource::Guessed));
     }
@@ -181,7 +181,7 @@ fn exports_match_transformerlens_keys_shapes_and_config_fields() {
     // Config JSON: only HookedTransformerConfig fields, with TL's meaning for each default we
     // depend on: normalization_type must be written (TL's default is "LN"), n_heads and
     // d_vocab_out too (TL would derive them), attn_only decides whether d_mlp is used.
-    let configs = [ModelConfig::sort_ref(), TaskSpec::Permutations { n: 4 }.default_model(), {
+    let configs = [ModelConfig::sort_ref(), TaskSpec::permutations(4).default_model(), {
         let mut c = ModelConfig::sort_ref();
         c.d_mlp = Some(512);
         c.act_fn = Some(ActFn::Gelu);

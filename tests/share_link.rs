@@ -61,7 +61,7 @@ fn varied_weights(c: &ModelConfig, seed: u64) -> Weights {
 #[test]
 fn round_trip_equals_an_independent_f16_rounding() {
     let sort = TaskSpec::Sort { n: 5, max_num: 10 };
-    let perm = TaskSpec::Permutations { n: 3 };
+    let perm = TaskSpec::permutations(3);
     let configs = [
         cfg(1, 1, 32, 32, false, false, &sort),
         cfg(2, 2, 16, 8, true, true, &sort),

@@ -6,7 +6,7 @@ fn sort10() -> TaskSpec {
     TaskSpec::Sort { n: 10, max_num: 50 }
 }
 fn perm(n: usize) -> TaskSpec {
-    TaskSpec::Permutations { n }
+    TaskSpec::permutations(n)
 }
 fn ap3() -> TaskSpec {
     TaskSpec::ApplyPerm { k: 3, max_int: 50 }

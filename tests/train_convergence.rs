@@ -86,3 +86,47 @@ fn every_task_trains_a_few_steps_and_loss_falls() {
         assert!(tr.history.iter().all(|m| m.grad_norm.is_finite() && m.grad_norm > 0.0));
     }
 }
+
+/// The seed-000 settings: ReduceLROnPlateau stepped with every batch's loss, batch 1 and
+/// 4. The rate in each step's metrics is what PyTorch's algorithm (written out again here)
+/// gives for the losses of the steps before it, and it falls below the start.
+#[test]
+fn reduce_on_plateau_per_batch_with_tiny_batches() {
+    use toyformer::train::Schedule;
+    let task = TaskSpec::permutations(3);
+    let mut model = task.default_model();
+    model.d_model = 32;
+    model.d_head = 16;
+    for batch_size in [1, 4] {
+        let schedule = Schedule::ReduceOnPlateau { factor: 0.5, patience: 3, threshold: 1e-4, cooldown: 2, min_lr: 1e-5 };
+        let tc = TrainConfig { steps: 120, batch_size, lr: 1e-2, schedule, beta2: 0.99, ..Default::default() };
+        let mut tr = Trainer::from_scratch(task.clone(), &model, tc, BackendKind::Cpu).unwrap();
+        tr.run(|_| {}).unwrap();
+        let (mut lr, mut best, mut bad, mut cool) = (1e-2f64, f64::INFINITY, 0u64, 0u64);
+        for m in &tr.history {
+            assert_eq!(m.lr, lr, "batch {batch_size}, step {}", m.step);
+            let x = m.loss as f64;
+            if x < best * (1.0 - 1e-4) {
+                best = x;
+                bad = 0;
+            } else {
+                bad += 1;
+            }
+            if cool > 0 {
+                cool -= 1;
+                bad = 0;
+            }
+            if bad > 3 {
+                let new = (lr * 0.5).max(1e-5);
+                if lr - new > 1e-8 {
+                    lr = new;
+                }
+                cool = 2;
+                bad = 0;
+            }
+        }
+        let last = tr.history.last().unwrap();
+        assert!(last.lr < 1e-2, "batch {batch_size}: the rate never fell");
+        assert!(tr.history.iter().all(|m| m.loss.is_finite() && m.grad_norm.is_finite()));
+    }
+}

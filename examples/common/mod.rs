@@ -61,10 +61,11 @@ impl Args {
     }
 }
 
-pub const TASK_KEYS: &[&str] = &["task", "n", "max-num", "k", "max-int"];
+pub const TASK_KEYS: &[&str] = &["task", "n", "max-num", "k", "max-int", "holdout", "split-seed"];
 pub const MODEL_KEYS: &[&str] = &["n-layers", "n-heads", "d-model", "d-head", "d-mlp", "act-fn", "norm", "model-seed"];
 
-/// `--task` with its parameters (`--n`, `--max-num`, `--k`, `--max-int`).
+/// `--task` with its parameters (`--n`, `--max-num`, `--k`, `--max-int`; permutations
+/// also `--holdout`, `--split-seed`).
 pub fn task_from(a: &Args) -> Result<TaskSpec> {
     let mut t = TaskSpec::default_for(a.str("task").unwrap_or("sort"))?;
     match &mut t {
@@ -72,7 +73,11 @@ pub fn task_from(a: &Args) -> Result<TaskSpec> {
             *n = a.get_or("n", *n)?;
             *max_num = a.get_or("max-num", *max_num)?;
         }
-        TaskSpec::Permutations { n } => *n = a.get_or("n", *n)?,
+        TaskSpec::Permutations { n, holdout, split_seed } => {
+            *n = a.get_or("n", *n)?;
+            *holdout = a.get_or("holdout", *holdout)?;
+            *split_seed = a.get_or("split-seed", *split_seed)?;
+        }
         TaskSpec::ApplyPerm { k, max_int } => {
             *k = a.get_or("k", *k)?;
             *max_int = a.get_or("max-int", *max_int)?;

@@ -240,7 +240,7 @@ impl Workbench {
         let (start, len) = match self.task {
             TaskSpec::Sort { n, .. } => (1, n),
             TaskSpec::ApplyPerm { k, .. } => (1, k),
-            TaskSpec::Permutations { n } => (2, n),
+            TaskSpec::Permutations { n, .. } => (2, n),
         };
         let mut prompt = clean[..self.task.prompt_len()].to_vec();
         let at = start + len / 2;

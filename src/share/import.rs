@@ -68,7 +68,7 @@ pub fn guess_task(cfg: &ModelConfig, selected: Option<&TaskSpec>) -> Result<(Tas
     }
     let pv = permutations::VOCAB.len();
     if v == pv && vo == pv {
-        candidates.extend((1..=5).filter(|&n| permutations::seq_len(n) == t).map(|n| TaskSpec::Permutations { n }));
+        candidates.extend((1..=5).filter(|&n| permutations::seq_len(n) == t).map(|n| TaskSpec::permutations(n)));
     }
     for c in candidates {
         if check_compatible(&c, cfg).is_ok() && c.seq_len() == t {

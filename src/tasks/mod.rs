@@ -41,6 +41,24 @@ fn default_perm_n() -> usize {
 fn default_k() -> usize {
     3
 }
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
+}
+fn is_zero_u64(x: &u64) -> bool {
+    *x == 0
+}
+
+/// Which side of a task's held-out split a sample comes from. Only the permutations task
+/// has a split (its `holdout` of the character combinations); for every other task, and
+/// for permutations with `holdout` 0, both sides are the whole task distribution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Split {
+    /// What training draws from: never a held-out combination.
+    Train,
+    /// What evaluation draws from: only held-out combinations.
+    HeldOut,
+}
 
 /// Which task, with its parameters. Serialised as `{"task": "sort", "n": 10, "max_num": 50}`;
 /// missing parameters take their defaults.
@@ -55,9 +73,16 @@ pub enum TaskSpec {
         max_num: usize,
     },
     /// Write out all `n!` permutations of `n` distinct characters, in itertools order.
+    /// `holdout` (default 0) is the fraction of the C(62, n) character combinations kept
+    /// out of training, chosen by a hash of the combination and `split_seed` (default 0);
+    /// see [`permutations`] for the rule. Both are left out of the JSON when 0.
     Permutations {
         #[serde(default = "default_perm_n")]
         n: usize,
+        #[serde(default, skip_serializing_if = "is_zero_f64")]
+        holdout: f64,
+        #[serde(default, skip_serializing_if = "is_zero_u64")]
+        split_seed: u64,
     },
     /// Apply a permutation of `0..k` to `k` numbers drawn uniformly from `0..max_int`.
     ApplyPerm {
@@ -77,13 +102,18 @@ impl TaskSpec {
     pub fn default_for(name: &str) -> Result<TaskSpec> {
         match name {
             "sort" => Ok(TaskSpec::Sort { n: default_sort_n(), max_num: default_fifty() }),
-            "permutations" => Ok(TaskSpec::Permutations { n: default_perm_n() }),
+            "permutations" => Ok(TaskSpec::permutations(default_perm_n())),
             "apply-perm" => Ok(TaskSpec::ApplyPerm { k: default_k(), max_int: default_fifty() }),
             _ => Err(Error::task(
                 shorten(name),
                 format!("unknown task (the tasks are {})", TASK_NAMES.join(", ")),
             )),
         }
+    }
+
+    /// The permutations task for n characters, without a held-out split.
+    pub fn permutations(n: usize) -> TaskSpec {
+        TaskSpec::Permutations { n, holdout: 0.0, split_seed: 0 }
     }
 
     /// The task's name, as in [`TASK_NAMES`] and the serialised `task` tag.
@@ -99,7 +129,9 @@ impl TaskSpec {
     pub fn validate(&self) -> Result<()> {
         let r = match *self {
             TaskSpec::Sort { n, max_num } => sort::validate(n, max_num),
-            TaskSpec::Permutations { n } => permutations::validate(n),
+            TaskSpec::Permutations { n, holdout, split_seed } => {
+                permutations::validate(n).and_then(|()| permutations::validate_split(n, holdout, split_seed))
+            }
             TaskSpec::ApplyPerm { k, max_int } => apply_perm::validate(k, max_int),
         };
         r.map_err(|msg| Error::task(self.name(), msg))
@@ -109,7 +141,7 @@ impl TaskSpec {
     pub fn seq_len(&self) -> usize {
         match *self {
             TaskSpec::Sort { n, .. } => sort::seq_len(n),
-            TaskSpec::Permutations { n } => permutations::seq_len(n),
+            TaskSpec::Permutations { n, .. } => permutations::seq_len(n),
             TaskSpec::ApplyPerm { k, .. } => apply_perm::seq_len(k),
         }
     }
@@ -141,26 +173,45 @@ impl TaskSpec {
         }
     }
 
-    /// One sequence (length T), a pure function of `(seed, step, index)`: it is drawn from
-    /// `CounterRng::new(seed, step, index)`, so it does not depend on the batch size or on
-    /// the order samples are made in.
+    /// One training sequence (length T), a pure function of `(seed, step, index)`: it is
+    /// drawn from `CounterRng::new(seed, step, index)`, so it does not depend on the batch
+    /// size or on the order samples are made in. Never from the held-out split.
     pub fn sample(&self, seed: u64, step: u64, index: u64) -> Vec<u32> {
+        self.sample_split(seed, step, index, Split::Train)
+    }
+
+    /// One sequence from one side of the split (see [`Split`]); the same RNG stream as
+    /// [`sample`](Self::sample).
+    pub fn sample_split(&self, seed: u64, step: u64, index: u64, split: Split) -> Vec<u32> {
         let mut rng = CounterRng::new(seed, step, index);
         match *self {
             TaskSpec::Sort { n, max_num } => sort::sample(n, max_num, &mut rng),
-            TaskSpec::Permutations { n } => permutations::sample(n, &mut rng),
+            TaskSpec::Permutations { n, holdout, split_seed } => {
+                permutations::sample_split(n, holdout, split_seed, split == Split::HeldOut, &mut rng)
+            }
             TaskSpec::ApplyPerm { k, max_int } => apply_perm::sample(k, max_int, &mut rng),
         }
     }
 
-    /// A batch, (B, T) row-major: row i is `sample(seed, step, i)`.
+    /// A training batch, (B, T) row-major: row i is `sample(seed, step, i)`.
     pub fn batch(&self, seed: u64, step: u64, batch: usize) -> Vec<u32> {
+        self.batch_split(seed, step, batch, Split::Train)
+    }
+
+    /// A batch from one side of the split: row i is `sample_split(seed, step, i, split)`.
+    pub fn batch_split(&self, seed: u64, step: u64, batch: usize, split: Split) -> Vec<u32> {
         let t = self.seq_len();
         let mut out = Vec::with_capacity(batch * t); // (B, T)
         for i in 0..batch {
-            out.extend(self.sample(seed, step, i as u64));
+            out.extend(self.sample_split(seed, step, i as u64, split));
         }
         out
+    }
+
+    /// Whether the task holds part of its inputs out of training (permutations with
+    /// `holdout` > 0).
+    pub fn has_holdout(&self) -> bool {
+        matches!(*self, TaskSpec::Permutations { holdout, .. } if holdout > 0.0)
     }
 
     /// The positions p whose logits are scored; the target of position p is `tokens[p + 1]`.
@@ -170,7 +221,7 @@ impl TaskSpec {
             // logits at MID, b_1..b_{n-1} predict b_1..b_n
             TaskSpec::Sort { n, .. } => (n + 1..=2 * n).collect(),
             // every next token
-            TaskSpec::Permutations { n } => (0..permutations::seq_len(n).saturating_sub(1)).collect(),
+            TaskSpec::Permutations { n, .. } => (0..permutations::seq_len(n).saturating_sub(1)).collect(),
             // logits at END, ans_0..ans_{k-2} predict ans_0..ans_{k-1}
             TaskSpec::ApplyPerm { k, .. } => (2 * k + 2..=3 * k + 1).collect(),
         }
@@ -182,7 +233,7 @@ impl TaskSpec {
     /// [`pred_positions`](Self::pred_positions).
     pub fn algo_positions(&self) -> Vec<usize> {
         match *self {
-            TaskSpec::Permutations { n } => self.pred_positions().into_iter().filter(|&p| p > n).collect(),
+            TaskSpec::Permutations { n, .. } => self.pred_positions().into_iter().filter(|&p| p > n).collect(),
             _ => self.pred_positions(),
         }
     }
@@ -194,11 +245,12 @@ impl TaskSpec {
     }
 
     /// The exact irreducible mean cross-entropy (nats per predicted token) of a perfect
-    /// model: 0 for sort and apply-perm, where every target is a deterministic function
-    /// of the visible prefix; see [`permutations::loss_floor`] for permutations.
+    /// model on the training distribution: 0 for sort and apply-perm, where every target
+    /// is a deterministic function of the visible prefix; see [`permutations::loss_floor`]
+    /// for permutations (and [`permutations::loss_floor_split`] with a held-out split).
     pub fn loss_floor(&self) -> f64 {
         match *self {
-            TaskSpec::Permutations { n } => permutations::loss_floor(n),
+            TaskSpec::Permutations { n, holdout, split_seed } => permutations::loss_floor_split(n, holdout, split_seed),
             _ => 0.0,
         }
     }
@@ -221,7 +273,7 @@ impl TaskSpec {
         }
         match *self {
             TaskSpec::Sort { n, .. } => sort::answer_sources(n, tokens, p),
-            TaskSpec::Permutations { n } => permutations::answer_sources(n, tokens, p),
+            TaskSpec::Permutations { n, .. } => permutations::answer_sources(n, tokens, p),
             TaskSpec::ApplyPerm { k, .. } => apply_perm::answer_sources(k, tokens, p),
         }
     }
@@ -255,7 +307,7 @@ impl TaskSpec {
                 .chain(std::iter::once("END".to_string()))
                 .chain((0..k).map(|i| format!("ans{i}")))
                 .collect(),
-            TaskSpec::Permutations { n } => {
+            TaskSpec::Permutations { n, .. } => {
                 let t = self.seq_len();
                 (0..t)
                     .map(|q| match q {
@@ -301,7 +353,7 @@ impl TaskSpec {
     pub fn prompt_len(&self) -> usize {
         match *self {
             TaskSpec::Sort { n, .. } => n.saturating_add(2),
-            TaskSpec::Permutations { n } => n.saturating_add(2),
+            TaskSpec::Permutations { n, .. } => n.saturating_add(2),
             TaskSpec::ApplyPerm { k, .. } => k.saturating_mul(2).saturating_add(3),
         }
     }
@@ -319,7 +371,7 @@ impl TaskSpec {
         self.validate()?;
         let r = match *self {
             TaskSpec::Sort { n, max_num } => sort::parse_prompt(n, max_num, text),
-            TaskSpec::Permutations { n } => permutations::parse_prompt(n, text),
+            TaskSpec::Permutations { n, .. } => permutations::parse_prompt(n, text),
             TaskSpec::ApplyPerm { k, max_int } => apply_perm::parse_prompt(k, max_int, text),
         };
         r.map_err(|msg| Error::task(self.name(), msg))
@@ -336,7 +388,7 @@ impl TaskSpec {
         match *self {
             TaskSpec::Sort { n, .. } => join(get(1, n + 1), " "),
             TaskSpec::ApplyPerm { k, .. } => format!("{} | {}", join(get(1, k + 1), " "), join(get(k + 2, 2 * k + 2), " ")),
-            TaskSpec::Permutations { n } => join(get(2, n + 2), ""),
+            TaskSpec::Permutations { n, .. } => join(get(2, n + 2), ""),
         }
     }
 

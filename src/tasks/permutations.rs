@@ -7,8 +7,31 @@
 //! term characters, kept in vocabulary order. T = 2 + n!·n + (n! − 1) + 1 = n!·(n + 1) + 2:
 //! 4 for n = 1, 122 for n = 4, 722 for n = 5; n = 6 would need 5042, more than the
 //! context limit.
+//!
+//! ## Held-out character combinations
+//!
+//! A spec may hold out a fraction `holdout` of the C(62, n) combinations (seed 000's
+//! assumption 5: does the model generalise to character sets it never saw?). The rule,
+//! a pure function of the combination and `split_seed`, is [`is_held_out`]:
+//!
+//! ```text
+//! mask  = Σ 2^(c − 3) over the n term characters c      (a 62-bit set; 'a' is bit 0)
+//! h     = mix64(mix64(split_seed XOR 0x686f6c646f757421) + mask)   (wrapping add;
+//!         mix64 is SplitMix64's finaliser, tasks::rng::mix64)
+//! held out  ⇔  (h >> 11) · 2^−53 < holdout
+//! ```
+//!
+//! so each combination is held out independently with probability `holdout`, the same on
+//! every platform, and the set depends neither on the order characters are drawn in nor
+//! on the data seed. Training samples ([`Split::Train`](super::Split)) are drawn uniformly
+//! from the other combinations by rejection (up to [`MAX_TRIES`] draws of the sample's
+//! RNG; past that — probability below 0.9^1024 — the next training combination in
+//! lexicographic order of the last draw is taken); evaluation samples
+//! ([`Split::HeldOut`](super::Split)) likewise from the held-out ones only. With
+//! `holdout` = 0 nothing is held out and both splits draw exactly the samples of a spec
+//! without a split.
 
-use super::rng::CounterRng;
+use super::rng::{mix64, CounterRng};
 use super::{ln_choose, shorten, MAX_N_CTX};
 
 /// Every token's character, by id.
@@ -92,8 +115,149 @@ pub fn render(chars: &[char]) -> String {
 
 /// One sample: `rng.combination(62, n)` (sorted, so in vocabulary order), then the layout.
 pub fn sample(n: usize, rng: &mut CounterRng) -> Vec<u32> {
-    let comb: Vec<u32> = rng.combination(N_CHARS, n).into_iter().map(|c| c as u32 + FIRST_CHAR).collect();
+    sample_split(n, 0.0, 0, false, rng)
+}
+
+/// Largest `holdout` fraction accepted.
+pub const MAX_HOLDOUT: f64 = 0.9;
+/// Rejection draws before a sample falls back to the lexicographic walk.
+pub const MAX_TRIES: usize = 1024;
+/// Mixed into the split seed so the split hash is unrelated to the data stream's.
+const SPLIT_SALT: u64 = 0x686f_6c64_6f75_7421; // "holdout!"
+
+/// The 62-bit set of a combination's characters: bit `c − FIRST_CHAR` for every token
+/// id c (ids outside the term characters are ignored).
+pub fn comb_mask(chars: &[u32]) -> u64 {
+    chars.iter().filter(|&&c| (FIRST_CHAR..FIRST_CHAR + N_CHARS as u32).contains(&c)).fold(0, |m, &c| m | 1 << (c - FIRST_CHAR))
+}
+
+/// Whether the combination with this [`comb_mask`] is held out of training (the rule in
+/// the module doc). Never for `holdout` ≤ 0.
+pub fn is_held_out(mask: u64, holdout: f64, split_seed: u64) -> bool {
+    if !(holdout > 0.0) {
+        return false;
+    }
+    let h = mix64(mix64(split_seed ^ SPLIT_SALT).wrapping_add(mask));
+    ((h >> 11) as f64) * (1.0 / (1u64 << 53) as f64) < holdout
+}
+
+fn mask_of(idx: &[usize]) -> u64 {
+    idx.iter().fold(0, |m, &i| m | 1 << i)
+}
+
+/// Steps a sorted k-subset of 0..m to the next in lexicographic order; from the last one
+/// it wraps to the first (0, 1, .., k−1).
+fn next_combination(c: &mut [usize], m: usize) {
+    let k = c.len();
+    for i in (0..k).rev() {
+        if c[i] < m - k + i {
+            c[i] += 1;
+            for j in i + 1..k {
+                c[j] = c[j - 1] + 1;
+            }
+            return;
+        }
+    }
+    for (j, x) in c.iter_mut().enumerate() {
+        *x = j;
+    }
+}
+
+/// A combination (sorted indices 0..62) from the wanted side of the split.
+fn draw(n: usize, holdout: f64, split_seed: u64, held_out: bool, rng: &mut CounterRng, tries: usize) -> Vec<usize> {
+    let mut c = rng.combination(N_CHARS, n);
+    if !(holdout > 0.0) {
+        return c;
+    }
+    let ok = |c: &[usize]| is_held_out(mask_of(c), holdout, split_seed) == held_out;
+    for _ in 1..tries {
+        if ok(&c) {
+            return c;
+        }
+        c = rng.combination(N_CHARS, n);
+    }
+    // Bounded walk: a valid spec has a combination on each side, so one is found.
+    for _ in 0..n_combinations(n) {
+        if ok(&c) {
+            break;
+        }
+        next_combination(&mut c, N_CHARS);
+    }
+    c
+}
+
+/// One sample from one side of the split: the training combinations (`held_out` false)
+/// or the held-out ones (true). See the module doc for the rule.
+pub fn sample_split(n: usize, holdout: f64, split_seed: u64, held_out: bool, rng: &mut CounterRng) -> Vec<u32> {
+    let comb: Vec<u32> = draw(n, holdout, split_seed, held_out, rng, MAX_TRIES).into_iter().map(|c| c as u32 + FIRST_CHAR).collect();
     permutation_tokens(&comb)
+}
+
+/// C(62, n), the number of combinations (first terms).
+pub fn n_combinations(n: usize) -> u64 {
+    let c = (0..n.min(N_CHARS) as u128).fold(1u128, |c, i| c * (N_CHARS as u128 - i) / (i + 1));
+    u64::try_from(c).unwrap_or(u64::MAX)
+}
+
+/// Visits every combination of n of the 62 characters (sorted indices) in lexicographic
+/// order until `f` returns false.
+pub fn for_each_combination(n: usize, mut f: impl FnMut(&[usize]) -> bool) {
+    if n == 0 || n > N_CHARS {
+        return;
+    }
+    let mut c: Vec<usize> = (0..n).collect();
+    loop {
+        if !f(&c) {
+            return;
+        }
+        next_combination(&mut c, N_CHARS);
+        if c[n - 1] == n - 1 {
+            return; // wrapped to the first
+        }
+    }
+}
+
+/// (training, held-out) combination counts for this split, by enumerating all C(62, n).
+pub fn split_sizes(n: usize, holdout: f64, split_seed: u64) -> (u64, u64) {
+    let (mut train, mut held) = (0u64, 0u64);
+    for_each_combination(n, |c| {
+        if is_held_out(mask_of(c), holdout, split_seed) {
+            held += 1;
+        } else {
+            train += 1;
+        }
+        true
+    });
+    (train, held)
+}
+
+/// Checks the split: `holdout` in [0, MAX_HOLDOUT] and, when it is positive, at least one
+/// combination on each side (found by a walk that stops at the first of each).
+pub fn validate_split(n: usize, holdout: f64, split_seed: u64) -> Result<(), String> {
+    if !(holdout.is_finite() && (0.0..=MAX_HOLDOUT).contains(&holdout)) {
+        return Err(format!("holdout {holdout} is not in [0, {MAX_HOLDOUT}] (the fraction of character combinations held out)"));
+    }
+    if holdout == 0.0 {
+        return Ok(());
+    }
+    let (mut train, mut held) = (false, false);
+    for_each_combination(n, |c| {
+        if is_held_out(mask_of(c), holdout, split_seed) {
+            held = true;
+        } else {
+            train = true;
+        }
+        !(train && held)
+    });
+    match (train, held) {
+        (true, true) => Ok(()),
+        (_, false) => Err(format!(
+            "holdout {holdout} with split_seed {split_seed} holds out none of the C(62, {n}) combinations; raise holdout or change split_seed"
+        )),
+        (false, _) => Err(format!(
+            "holdout {holdout} with split_seed {split_seed} leaves no training combination of the C(62, {n}); lower holdout or change split_seed"
+        )),
+    }
 }
 
 /// The exact loss floor, `ln C(62, n) / (T − 1)` nats per predicted token.
@@ -110,8 +274,23 @@ pub fn sample(n: usize, rng: &mut CounterRng) -> Vec<u32> {
 /// so its expected cross-entropy summed over a sequence equals that total entropy, and
 /// its mean per predicted token is ln C(62, n) / (T − 1). For n = 4: ln 557 845 / 121 =
 /// 13.231836… / 121 ≈ 0.109354.
+///
+/// With a held-out split the training first term is uniform over the training
+/// combinations instead, so the floor of the training distribution is
+/// ln(#training combinations) / (T − 1) ([`loss_floor_split`]).
 pub fn loss_floor(n: usize) -> f64 {
     ln_choose(N_CHARS as u64, n as u64) / (seq_len(n) - 1) as f64
+}
+
+/// The floor of the training distribution of a split (see [`loss_floor`]); the same as
+/// `loss_floor(n)` for `holdout` = 0. Counts the training combinations exactly (all
+/// C(62, n) of them are visited: 6.5 M for n = 5).
+pub fn loss_floor_split(n: usize, holdout: f64, split_seed: u64) -> f64 {
+    if !(holdout > 0.0) {
+        return loss_floor(n);
+    }
+    let (train, _) = split_sizes(n, holdout, split_seed);
+    (train as f64).ln() / (seq_len(n) - 1) as f64
 }
 
 /// Where the character `tokens[p + 1]` can be copied from: its position in the first term
@@ -164,4 +343,44 @@ pub fn parse_prompt(n: usize, text: &str) -> Result<Vec<u32>, String> {
         return Err(format!("expected {n} characters from a-z, A-Z, 0-9, got {got} in '{}'", shorten(term)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_combination_walks_all_in_order_and_wraps() {
+        let mut c = vec![0, 1];
+        let mut seen = vec![c.clone()];
+        for _ in 1..6 {
+            next_combination(&mut c, 4);
+            seen.push(c.clone());
+        }
+        assert_eq!(seen, vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        next_combination(&mut c, 4);
+        assert_eq!(c, vec![0, 1]);
+        let mut count = 0;
+        for_each_combination(3, |_| {
+            count += 1;
+            true
+        });
+        assert_eq!(count, 37_820);
+    }
+
+    /// With no rejection draws the fallback walk must still land on the wanted side.
+    #[test]
+    fn fallback_walk_lands_on_the_wanted_side() {
+        for n in 1..=3 {
+            for i in 0..200 {
+                for held in [false, true] {
+                    let mut rng = CounterRng::new(5, 9, i);
+                    let c = draw(n, 0.5, 7, held, &mut rng, 0);
+                    assert_eq!(c.len(), n);
+                    assert!(c.windows(2).all(|w| w[0] < w[1]));
+                    assert_eq!(is_held_out(mask_of(&c), 0.5, 7), held, "n {n} sample {i}: {c:?}");
+                }
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{accuracy, Backend};
 use crate::error::{Error, Result};
-use crate::tasks::TaskSpec;
+use crate::tasks::{Split, TaskSpec};
 use serde::{Deserialize, Serialize};
 
 /// Fresh evaluation samples come from steps at and above this offset of the data stream,
@@ -14,6 +14,9 @@ pub struct EvalReport {
     pub samples: usize,
     /// Mean cross-entropy over the predicted positions (nats).
     pub loss: f64,
+    /// Mean cross-entropy over the algorithm positions only (`TaskSpec::algo_positions`;
+    /// for permutations, everything after the first term): 0 for a perfect model.
+    pub algo_loss: f64,
     pub token_acc: f64,
     pub seq_acc: f64,
     pub algo_acc: f64,
@@ -42,8 +45,16 @@ pub fn argmax(row: &[f32]) -> u32 {
 }
 
 /// Loss and accuracies of the model on `samples` fresh sequences of `task`, drawn from
-/// the data stream of `seed` at steps ≥ [`EVAL_STEP_OFFSET`].
+/// the data stream of `seed` at steps ≥ [`EVAL_STEP_OFFSET`], from the held-out split
+/// (for a task without one, fresh samples of the task distribution).
 pub fn evaluate(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize, batch: usize) -> Result<EvalReport> {
+    evaluate_split(backend, task, seed, samples, batch, Split::HeldOut)
+}
+
+/// [`evaluate`] on one side of the split: `Split::Train` gives fresh samples of the
+/// training distribution (combinations training may also draw), `Split::HeldOut` only
+/// combinations training never draws.
+pub fn evaluate_split(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize, batch: usize, split: Split) -> Result<EvalReport> {
     if samples == 0 {
         return Err(Error::config("samples", "must be at least 1"));
     }
@@ -52,22 +63,27 @@ pub fn evaluate(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: 
     let algo = task.algo_positions();
     let algo_idx: Vec<usize> = pos.iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
     let p = pos.len();
-    let (mut loss, mut tok, mut seq, mut alg) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let is_algo: Vec<bool> = pos.iter().map(|q| algo.contains(q)).collect();
+    let (mut loss, mut algo_loss, mut tok, mut seq, mut alg) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut per = vec![0.0f64; p];
     let mut done = 0;
     let mut chunk = 0u64;
     while done < samples {
         let b = batch.min(samples - done).max(1);
-        let tokens = task.batch(seed, EVAL_STEP_OFFSET + chunk, b);
+        let tokens = task.batch_split(seed, EVAL_STEP_OFFSET + chunk, b, split);
         let logits = backend.logits(&tokens, b)?; // (B, T, V)
         let v = logits.len() / (b * t);
         let mut am = Vec::with_capacity(b * p);
         let mut targets = Vec::with_capacity(b * p);
         for i in 0..b {
             let seq_tokens = &tokens[i * t..(i + 1) * t];
-            for (&pp, tg) in pos.iter().zip(task.targets(seq_tokens)) {
+            for ((&pp, tg), &a) in pos.iter().zip(task.targets(seq_tokens)).zip(&is_algo) {
                 let row = &logits[(i * t + pp) * v..(i * t + pp + 1) * v];
-                loss -= log_prob(row, tg);
+                let lp = log_prob(row, tg);
+                loss -= lp;
+                if a {
+                    algo_loss -= lp;
+                }
                 am.push(argmax(row));
                 targets.push(tg);
             }
@@ -86,6 +102,7 @@ pub fn evaluate(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: 
     Ok(EvalReport {
         samples: done,
         loss: loss / (n * p as f64),
+        algo_loss: algo_loss / (n * algo_idx.len().max(1) as f64),
         token_acc: tok / n,
         seq_acc: seq / n,
         algo_acc: alg / n,

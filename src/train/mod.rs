@@ -10,7 +10,7 @@ use crate::model::Weights;
 use crate::tasks::TaskSpec;
 use serde::{Deserialize, Serialize};
 
-pub use schedule::Schedule;
+pub use schedule::{LrScheduler, Schedule};
 
 /// Optimiser and run settings. Defaults are seed 003's: AdamW lr 1e-3, betas (0.9, 0.98),
 /// weight decay 0.01, batch 256; gradient clipping at global norm 1.0.
@@ -302,6 +302,7 @@ pub struct Trainer {
     pub history: Vec<Metrics>,
     pred_positions: Vec<usize>,
     algo_idx: Vec<usize>,
+    sched: LrScheduler,
 }
 
 impl Trainer {
@@ -311,7 +312,8 @@ impl Trainer {
         let pred_positions = task.pred_positions();
         let algo = task.algo_positions();
         let algo_idx = pred_positions.iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
-        Ok(Trainer { task, train, backend, step: 0, history: Vec::new(), pred_positions, algo_idx })
+        let sched = LrScheduler::new(train.schedule.clone(), train.lr, train.steps);
+        Ok(Trainer { task, train, backend, step: 0, history: Vec::new(), pred_positions, algo_idx, sched })
     }
 
     /// Fresh weights from `cfg.seed` on the chosen backend.
@@ -344,8 +346,9 @@ impl Trainer {
     pub fn step(&mut self) -> Result<Metrics> {
         let b = self.train.batch_size;
         let tokens = self.task.batch(self.train.seed, self.step, b);
-        let lr = self.train.schedule.lr(self.train.lr, self.step, self.train.steps);
+        let lr = self.sched.lr(self.step);
         let out = self.backend.train_step(&tokens, b, lr, self.step)?;
+        self.sched.observe(out.loss as f64);
         let t = self.task.seq_len();
         let p = self.pred_positions.len();
         let mut targets = Vec::with_capacity(b * p);

@@ -7,18 +7,21 @@
 //! One file per area: [`task`] (forms and samples), [`session`] (a training run on the CPU),
 //! [`gpu`] (a training run on WebGPU, asynchronous), [`interp`] (the interpretability
 //! analyses and weight snapshots), [`share`] (models in and out: imports, links, exports,
-//! checkpoints). Shared helpers (JSON in, plain JS objects out, errors) live here.
+//! checkpoints), [`sweep`] (sweeps run across the page's workers). Shared helpers (JSON in,
+//! plain JS objects out, errors) live here.
 
 mod gpu;
 mod interp;
 mod session;
 mod share;
+mod sweep;
 mod task;
 
 pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use gpu::GpuSession;
 pub use session::Session;
 pub use share::{import_model_info, tl_export};
+pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_run};
 pub use task::{task_info, task_samples, validate_model};
 
 use crate::error::Error;

@@ -1,0 +1,76 @@
+//! A link that opens a run's experiment in the notebook page.
+//!
+//! Today's page reads the query string (`www/js/state.js`, `readUrl`): `?task=permutations
+//! &perm_n=4&n_layers=1&...`. Every key is written explicitly (not only values that
+//! differ from a default), so a link stays right if a default changes. Settings the page
+//! does not read yet (`holdout`, `split_seed`, `schedule=reduce_on_plateau` with
+//! `patience`/`factor`, `beta2`) are written too, under those names; the page ignores
+//! unknown keys today. The share helper is moving the state into the URL fragment: links
+//! made here are then to be regenerated in that format.
+
+use super::grid::RunSpec;
+use crate::tasks::TaskSpec;
+use crate::train::Schedule;
+
+/// `?key=value&...` for the page, from a run's task, model and train config.
+pub fn page_query(spec: &RunSpec) -> String {
+    let mut q: Vec<(String, String)> = Vec::new();
+    let mut put = |k: &str, v: String| q.push((k.to_string(), v));
+    match spec.task {
+        TaskSpec::Sort { n, max_num } => {
+            put("task", "sort".into());
+            put("sort_n", n.to_string());
+            put("max_num", max_num.to_string());
+        }
+        TaskSpec::Permutations { n, holdout, split_seed } => {
+            put("task", "permutations".into());
+            put("perm_n", n.to_string());
+            if holdout > 0.0 {
+                put("holdout", holdout.to_string());
+                put("split_seed", split_seed.to_string());
+            }
+        }
+        TaskSpec::ApplyPerm { k, max_int } => {
+            put("task", "apply-perm".into());
+            put("k", k.to_string());
+            put("max_int", max_int.to_string());
+        }
+    }
+    let m = &spec.model;
+    put("n_layers", m.n_layers.to_string());
+    put("n_heads", m.n_heads.to_string());
+    put("d_model", m.d_model.to_string());
+    put("d_head", m.d_head.to_string());
+    put("model_seed", m.seed.to_string());
+    put("ln", m.normalization_type.is_some().to_string());
+    put("mlp", m.act_fn.is_some().to_string());
+    if let (Some(d), Some(f)) = (m.d_mlp, m.act_fn) {
+        put("d_mlp", d.to_string());
+        put("act_fn", f.as_str().into());
+    }
+    let t = &spec.train;
+    put("steps", t.steps.to_string());
+    put("batch_size", t.batch_size.to_string());
+    put("lr", t.lr.to_string());
+    match t.schedule {
+        Schedule::Constant => put("schedule", "constant".into()),
+        Schedule::WarmupCosine { warmup_steps, .. } => {
+            put("schedule", "warmup_cosine".into());
+            put("warmup_steps", warmup_steps.to_string());
+        }
+        Schedule::ReduceOnPlateau { factor, patience, .. } => {
+            put("schedule", "reduce_on_plateau".into());
+            put("patience", patience.to_string());
+            put("factor", factor.to_string());
+        }
+    }
+    put("weight_decay", t.weight_decay.to_string());
+    if t.beta2 != crate::train::TrainConfig::default().beta2 {
+        put("beta2", t.beta2.to_string());
+    }
+    put("grad_clip", t.grad_clip.to_string());
+    put("seed", t.seed.to_string());
+    // Values are numbers, booleans and fixed ASCII names; percent-escape anything else.
+    let esc = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c.to_string() } else { c.to_string().bytes().map(|b| format!("%{b:02X}")).collect() }).collect::<String>();
+    format!("?{}", q.iter().map(|(k, v)| format!("{}={}", esc(k), esc(v))).collect::<Vec<_>>().join("&"))
+}

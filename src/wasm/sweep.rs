@@ -1,0 +1,46 @@
+//! Sweeps in the page: the page expands a grid once, hands one run to each of its sweep
+//! workers (one wasm instance per Web Worker, one run at a time), and aggregates the
+//! results it gets back. The same library code as the CLI's `examples/sweep`.
+
+use super::{js_err, parse, to_js};
+use crate::sweep::{aggregate, page_query, run_one, Grid, RunResult, RunSpec, Settings};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+#[derive(Serialize)]
+struct Expanded {
+    settings: Settings,
+    runs: Vec<RunSpec>,
+}
+
+/// `sweep_expand(grid_json) -> {settings, runs: [RunSpec]}`; throws the grid's first error
+/// (naming the key).
+#[wasm_bindgen]
+pub fn sweep_expand(grid_json: &str) -> Result<JsValue, JsError> {
+    let grid = Grid::from_json(grid_json).map_err(js_err)?;
+    let runs = grid.expand().map_err(js_err)?;
+    to_js(&Expanded { settings: grid.settings, runs })
+}
+
+/// `sweep_run(run_json, settings_json) -> RunResult`: trains and measures one run (blocks
+/// its worker until done). NaN figures come back as null.
+#[wasm_bindgen]
+pub fn sweep_run(run_json: &str, settings_json: &str) -> Result<JsValue, JsError> {
+    let spec: RunSpec = parse("run", run_json)?;
+    let settings: Settings = parse("settings", settings_json)?;
+    to_js(&run_one(&spec, &settings).map_err(js_err)?)
+}
+
+/// `sweep_aggregate(results_json) -> [ConfigSummary]`: mean/min/max over seeds per config.
+#[wasm_bindgen]
+pub fn sweep_aggregate(results_json: &str) -> Result<JsValue, JsError> {
+    let results: Vec<RunResult> = parse("results", results_json)?;
+    to_js(&aggregate(&results))
+}
+
+/// `sweep_link(run_json) -> "?task=...&..."`: the page query that opens this run.
+#[wasm_bindgen]
+pub fn sweep_link(run_json: &str) -> Result<String, JsError> {
+    let spec: RunSpec = parse("run", run_json)?;
+    Ok(page_query(&spec))
+}
