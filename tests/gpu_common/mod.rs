@@ -1,29 +1,10 @@
 //! Shared by the GPU tests: the one comparison rule of DEVELOPERS.md, and the adapter check.
 #![allow(dead_code)]
 
-/// Passes when |got − want| ≤ atol + rtol·|want| for every element; otherwise panics with the first
-/// bad index, both values there, and the largest difference over the whole tensor.
+/// The one comparison rule (`toyformer::compare`): |got − want| ≤ atol + rtol·|want| for every
+/// element, else a panic naming the first bad index and the largest difference.
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: {} values, expected {}", got.len(), want.len());
-    let mut first = None;
-    let mut worst = (0.0f32, 0usize);
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let d = (g - w).abs();
-        let ok = d <= atol + rtol * w.abs();
-        if !ok && first.is_none() {
-            first = Some(i);
-        }
-        if d > worst.0 || (d.is_nan() && !worst.0.is_nan()) {
-            worst = (d, i);
-        }
-    }
-    if let Some(i) = first {
-        let j = worst.1;
-        panic!(
-            "{what}: |got − want| ≤ {atol} + {rtol}·|want| fails first at index {i} of {}: got {} want {}; largest difference {} at index {j} (got {} want {})",
-            got.len(), got[i], want[i], worst.0, got[j], want[j]
-        );
-    }
+    toyformer::compare::assert_close(what, got, want, atol as f64, rtol as f64);
 }
 
 /// Largest |got − want| (for reporting how tight a tolerance is).
