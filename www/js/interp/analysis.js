@@ -1,22 +1,26 @@
-// The analysis cells' controller. The page's main thread owns one wasm `Interp` per run: the
-// worker posts weight snapshots (bounded and evenly thinned, see interp::timeline), this file
-// stores them in the Interp, selects the one the timeline points at, runs the analyses and
-// hands the results to the cells. View state (timeline position, layer/head, inputs, open
-// cells) lives in hidden fields of the one properties table (state.js), so it is in the URL.
-import { Interp } from '../../pkg/toyformer.js';
+// The analysis cells' controller. The wasm `Interp` of a run lives in the analysis worker
+// (analysis-worker.js), so its computations never block the page: the training worker posts
+// weight snapshots (bounded and evenly thinned, see interp::timeline), this file forwards them
+// to the analysis worker (transferred, not copied), asks it to select the one the timeline
+// points at and to run the analyses, and hands the results to the cells, which draw them on
+// the main thread. View state (timeline position, layer/head, inputs, open cells) lives in
+// hidden fields of the one properties table (state.js), so it is in the URL.
 import { parseValue, PROPS } from '../state.js';
+import { AnalysisWorker } from './remote.js';
 import { TimelineCell } from './timeline.js';
 import { AttentionCell } from './attention.js';
 import { QkCell, OvCell } from './circuits.js';
 import { ScoresCell } from './scores.js';
 import { InterventionsCell } from './interventions.js';
+import { drawn, drawingMs } from './heatmap.js';
 
 const $ = (id) => document.getElementById(id);
 /** Fresh samples the data-based analyses average over in the page (kept small: every
  * analysis of a 1-layer model must recompute within 50 ms). */
 export const SAMPLES = 16;
 /** While training and following the newest snapshot, recompute at most this often, and
- * never more than 1/10 of the time (the main thread must stay responsive). */
+ * keep the analyses (worker and drawing) to about 1/10 of the time: on a small machine the
+ * analysis worker takes its CPU from the training worker. */
 const FOLLOW_MS = 700;
 /** Patching runs (1 + T + NH + NH·T) sequences per layer; above this many tokens in all it
  * waits for the Patch button instead of running on every change. */
@@ -49,14 +53,20 @@ export function setView(key, value) {
   }
 }
 
+/** Thrown inside a run when a newer run (or another model) superseded it. */
+const CANCELLED = Symbol('cancelled');
+
 class Analysis {
   constructor() {
-    this.interp = null;
-    this.info = null;
+    this.remote = null; // the analysis worker, started with the first model
+    this.hasModel = false; // the worker's Interp holds a snapshot to analyse
+    this.model = null;
     this.lossRows = [];
     this.pending = null;
     this.lastRun = 0;
     this.training = false;
+    this.epoch = 0; // bumped for every new run or model: answers for an older one are dropped
+    this.gen = 0; // bumped for every analysis run: a newer run cancels an older one
     this.stats = { recomputes: 0, last: null, snapshots: 0 };
     this.cells = null;
     this.ablated = new Set(); // "l,h" of heads the user ablated
@@ -90,17 +100,41 @@ class Analysis {
     window.__toyformer.analyseModel = (task, bytes) => this.onModel(task, bytes);
   }
 
-  /** A new run: a fresh Interp sized by the snapshot plan of the run. */
+  /** Calls `method` in the analysis worker (started on first use). */
+  call(method, args, transfer) {
+    this.remote ??= new AnalysisWorker();
+    return this.remote.call(method, args, transfer);
+  }
+
+  /** Drops what belongs to the previous run or model: its Interp, pending answers and runs. */
+  newEpoch() {
+    this.epoch += 1;
+    this.gen += 1;
+    this.hasModel = false;
+    this.created = false;
+    if (this.pending) clearTimeout(this.pending.timer);
+    this.pending = null;
+    this.stats.snapshots = 0;
+    this.ablated.clear();
+    this.lossRows = [];
+    if (this.remote) this.call('drop').catch(() => {});
+  }
+
+  /** Shows a failure of the analysis worker for the current run or model. */
+  fail(err, epoch) {
+    if (err === CANCELLED || epoch !== this.epoch) return;
+    $('interp-status').hidden = false;
+    $('interp-status').textContent = `The analyses failed: ${err.message ?? err}`;
+    console.error('analysis worker:', err);
+  }
+
+  /** A new run: a fresh Interp (made with its first snapshot) sized by the run's snapshot plan. */
   onStart(task, model) {
     this.mount();
-    this.interp?.free();
+    this.newEpoch();
     this.task = task;
     this.model = model;
-    this.interp = null;
-    this.lossRows = [];
     this.training = true;
-    this.ablated.clear();
-    this.stats.snapshots = 0;
     $('interp-status').hidden = false;
     $('interp-status').textContent = 'Waiting for the first weight snapshot from the worker…';
     this.cells.timeline.reset();
@@ -115,19 +149,28 @@ class Analysis {
   /**
    * Shows a model read from a `.safetensors` / TL `.pt` file (bytes) as the only snapshot, for
    * `task` (the task spec object). For the weight import of the share cell, and for tests.
+   * Resolves once the analysis worker holds the model (the cells draw soon after); rejects
+   * with the reason when the file cannot be read.
    */
-  onModel(task, bytes) {
+  async onModel(task, bytes) {
     this.mount();
-    this.interp?.free();
-    this.interp = Interp.from_file(JSON.stringify(task), bytes, JSON.stringify({ samples: SAMPLES }));
-    this.info = this.interp.info();
+    this.newEpoch();
+    const epoch = this.epoch;
     this.task = task;
-    this.model = this.info.model;
+    this.model = null;
     this.training = false;
-    this.lossRows = [];
-    this.ablated.clear();
     this.cells.timeline.reset();
-    this.stats.snapshots = this.interp.steps().length;
+    let r;
+    try {
+      r = await this.call('load', [JSON.stringify(task), bytes, JSON.stringify({ samples: SAMPLES })]);
+    } catch (e) {
+      this.fail(e, epoch);
+      throw e;
+    }
+    if (epoch !== this.epoch) return;
+    this.model = r.info.model;
+    this.hasModel = true;
+    this.stats.snapshots = r.steps.length;
     $('interp-status').hidden = true;
     this.schedule(null, 0);
   }
@@ -137,18 +180,29 @@ class Analysis {
     this.cells?.timeline.lossChanged(this.lossRows);
   }
 
-  onSnapshot({ step, weights, tail, plan }) {
+  /** A snapshot from the training worker: its weights go on to the analysis worker (transferred). */
+  async onSnapshot({ step, weights, tail, plan }) {
     if (!this.task) return;
-    if (!this.interp) {
-      this.interp = new Interp(JSON.stringify(this.task), JSON.stringify(this.model),
-        JSON.stringify({ samples: SAMPLES, capacity: plan.capacity, every: plan.every }));
-      this.info = this.interp.info();
+    const epoch = this.epoch;
+    if (!this.created) {
+      this.created = true;
+      // the worker answers in order: the Interp exists before the snapshot below arrives
+      this.call('create', [JSON.stringify(this.task), JSON.stringify(this.model),
+        JSON.stringify({ samples: SAMPLES, capacity: plan.capacity, every: plan.every })]).catch((e) => this.fail(e, epoch));
     }
-    this.interp.add_snapshot(step, weights, !!tail);
-    this.stats.snapshots = this.interp.steps().length;
+    let r;
+    try {
+      r = await this.call('add_snapshot', [step, weights, !!tail], [weights.buffer]);
+    } catch (e) {
+      return this.fail(e, epoch);
+    }
+    if (epoch !== this.epoch) return;
+    this.hasModel = true;
+    this.stats.snapshots = r.steps.length;
     $('interp-status').hidden = true;
     const follow = view('view_step') < 0;
-    const busy = this.stats.last ? 10 * (this.stats.last.compute_ms + this.stats.last.render_ms) : 0;
+    const last = this.stats.last;
+    const busy = last ? 10 * (last.worker_ms + last.render_ms) : 0;
     this.schedule(follow ? null : ['timeline'], follow && this.training ? Math.max(FOLLOW_MS, busy) : 0);
   }
 
@@ -158,11 +212,10 @@ class Analysis {
   }
 
   onReset() {
-    this.interp?.free();
-    this.interp = null;
+    this.newEpoch();
     this.task = null;
+    this.model = null;
     this.training = false;
-    this.lossRows = [];
     if (this.cells) for (const c of Object.values(this.cells)) c.clear();
     $('interp-status').hidden = false;
     $('interp-status').textContent = 'The analysis cells below fill in as soon as training starts (the worker sends weight snapshots).';
@@ -191,14 +244,20 @@ class Analysis {
   }
 
   /**
-   * Runs the analyses of the open cells, each followed by drawing its cell, as separate tasks
-   * (the main thread yields between them, so a long model never freezes the page). Records
-   * the time spent computing (wasm calls) and drawing, summed over the parts. `parts` null
-   * means every analysis (a new snapshot or timeline position). A newer run cancels this one.
+   * Runs the analyses of the open cells in the analysis worker and draws each cell as its
+   * results arrive: the worker computes the next analysis while the page draws the last one
+   * (one call ahead, so a cancelled run leaves little behind in the worker's queue). `parts`
+   * null means every analysis (a new snapshot or timeline position). A newer run cancels this
+   * one. Records, summed over the parts: the time the page waited for the worker
+   * (compute_ms), the time the worker spent in wasm (worker_ms; per analysis in `times`), the
+   * time spent drawing (render_ms; per cell in `draw`) and the wall time from the request to
+   * the last cell drawn (wall_ms).
    */
   async run(parts) {
-    if (!this.interp || !this.cells) return;
-    const gen = (this.gen = (this.gen ?? 0) + 1);
+    if (!this.hasModel || !this.cells) return;
+    const gen = (this.gen += 1);
+    const epoch = this.epoch;
+    const stale = () => gen !== this.gen || epoch !== this.epoch;
     const want = (k) => (parts === null || parts.includes(k)) && this.isOpen(k);
     const T = this.model.n_ctx;
     const patchTokens = this.model.n_layers * (1 + T + this.model.n_heads * (T + 1)) * T;
@@ -207,15 +266,16 @@ class Analysis {
     const draw = {};
     const data = {};
     let compute = 0;
+    let inWorker = 0;
     let render = 0;
     const t0 = performance.now();
-    const time = (k, f) => {
-      const t = performance.now();
-      const r = f();
-      const dt = performance.now() - t;
-      times[k] = +((times[k] ?? 0) + dt).toFixed(2);
-      compute += dt;
-      return r;
+    const drawn0 = drawingMs();
+    const time = async (k, method, args) => {
+      const { result, ms } = await this.remote.timed(method, args);
+      if (stale()) throw CANCELLED;
+      times[k] = +((times[k] ?? 0) + ms).toFixed(2);
+      inWorker += ms;
+      return result;
     };
     const show = (k) => {
       const t = performance.now();
@@ -224,25 +284,27 @@ class Analysis {
       draw[k] = +dt.toFixed(2);
       render += dt;
     };
-    const steps = [
-      ['timeline', () => {
-        data.steps = this.interp.steps();
-        data.timeline = time('timeline', () => this.interp.timeline_points());
-      }],
-      ['attention', () => {
-        data.attention = time('attention', () => this.interp.attention(view('view_input')));
-        data.decomposition = time('decomposition', () => this.interp.decomposition(view('view_input'), data.layer, data.head));
-      }],
-      ['qk', () => { data.qk = time('qk', () => this.interp.qk(data.layer, data.head, this.cells.qk.qThrough(data.layer), this.cells.qk.kThrough(data.layer))); }],
-      ['ov', () => { data.ov = time('ov', () => this.interp.ov(this.cells.ov.through(data.layer, data.head))); }],
-      ['scores', () => { data.report = time('report', () => this.interp.report()); }],
-      ['interventions', () => {
+    const fetches = {
+      timeline: async () => {
+        data.steps = await time('timeline', 'steps');
+        data.timeline = await time('timeline', 'timeline_points');
+      },
+      attention: async () => {
+        data.attention = await time('attention', 'attention', [view('view_input')]);
+        data.decomposition = await time('decomposition', 'decomposition', [view('view_input'), data.layer, data.head]);
+      },
+      qk: async () => {
+        data.qk = await time('qk', 'qk', [data.layer, data.head, this.cells.qk.qThrough(data.layer), this.cells.qk.kThrough(data.layer)]);
+      },
+      ov: async () => { data.ov = await time('ov', 'ov', [this.cells.ov.through(data.layer, data.head)]); },
+      scores: async () => { data.report = await time('report', 'report'); },
+      interventions: async () => {
         if (want('interventions') || want('ablation')) {
-          data.table = time('ablation_table', () => this.interp.ablation_table());
-          data.ablation = time('ablate', () => this.interp.ablate(JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind));
+          data.table = await time('ablation_table', 'ablation_table');
+          data.ablation = await time('ablate', 'ablate', [JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind]);
         }
         if (!(want('interventions') || want('patching'))) return;
-        const d = time('patching', () => this.interp.patch_inputs());
+        const d = await time('patching', 'patch_inputs');
         const clean = view('view_clean') || d.clean;
         const corrupted = view('view_corrupt') || d.corrupted;
         data.patchInputs = { clean, corrupted };
@@ -251,57 +313,72 @@ class Analysis {
           return;
         }
         try {
-          data.patching = time('patching', () => this.interp.patching(clean, corrupted));
+          data.patching = await time('patching', 'patching', [clean, corrupted]);
         } catch (e) {
+          if (e === CANCELLED) throw e;
           data.patchError = String(e.message ?? e);
         }
-      }],
-    ];
+      },
+    };
+    const on = (k) => want(k) || (k === 'interventions' && (want('ablation') || want('patching')));
+    const keys = Object.keys(fetches).filter(on);
+    // waits for a fetch, counting the time the page waits on it (less heatmaps drawn meanwhile)
+    const wait = async (p) => {
+      const t = performance.now();
+      const d = drawingMs();
+      try {
+        return await p;
+      } finally {
+        compute += performance.now() - t - (drawingMs() - d);
+      }
+    };
+    let next = null;
     try {
-      data.selected = time('select', () => this.interp.select(view('view_step')));
+      data.selected = await wait(time('select', 'select', [view('view_step')]));
       data.layer = Math.min(view('view_layer'), this.model.n_layers - 1);
       data.head = Math.min(view('view_head'), this.model.n_heads - 1);
-      for (const [k, f] of steps) {
-        const on = want(k) || (k === 'interventions' && (want('ablation') || want('patching')));
-        if (!on) continue;
-        f();
-        show(k);
-        await new Promise((r) => setTimeout(r, 0));
-        if (gen !== this.gen || !this.interp) return; // a newer run started
+      next = keys.length ? fetches[keys[0]]() : null;
+      for (let i = 0; i < keys.length; i++) {
+        await wait(next);
+        next = i + 1 < keys.length ? fetches[keys[i + 1]]() : null;
+        next?.catch(() => {}); // awaited on the next turn, or dropped when this run is cancelled
+        show(keys[i]);
       }
+      await drawn(); // the heatmaps the cells set are drawn in slices (heatmap.js)
+      if (stale()) return;
+      draw.heatmaps = +(drawingMs() - drawn0).toFixed(2);
+      render += draw.heatmaps;
     } catch (e) {
+      if (e === CANCELLED || stale()) return;
       data.error = String(e.message ?? e);
     }
     this.lastRun = performance.now();
     this.stats.recomputes += 1;
-    this.stats.last = { parts: parts ?? 'all', compute_ms: +compute.toFixed(2), render_ms: +render.toFixed(2),
-      wall_ms: +(this.lastRun - t0).toFixed(2), times, draw, selected: data.selected, error: data.error ?? null };
+    this.stats.last = { parts: parts ?? 'all', compute_ms: +compute.toFixed(2), worker_ms: +inWorker.toFixed(2),
+      render_ms: +render.toFixed(2), wall_ms: +(this.lastRun - t0).toFixed(2), times, draw, selected: data.selected,
+      error: data.error ?? null };
     if (parts === null) this.stats.lastFull = this.stats.last;
     this.cells.timeline.showTiming(this.stats.last);
     this.fillTimeline();
   }
 
-  /** Computes the missing timeline points one per task, then redraws the curves. */
-  fillTimeline() {
-    if (this.filling || !this.interp) return;
+  /** Has the worker compute the missing timeline points one per call, then redraws the curves. */
+  async fillTimeline() {
+    if (this.filling || !this.hasModel) return;
     this.filling = true;
-    const interp = this.interp;
-    const tick = () => {
-      if (interp !== this.interp) return void (this.filling = false);
-      let left = 0;
-      try {
-        left = interp.timeline_fill(1);
-      } catch (e) {
-        this.filling = false;
-        return;
-      }
-      if (left > 0) return void setTimeout(tick, 0);
-      this.filling = false;
-      const points = interp.timeline_points();
+    const epoch = this.epoch;
+    try {
+      while ((await this.call('timeline_fill', [1])) > 0) if (epoch !== this.epoch) return;
+      const points = await this.call('timeline_points');
+      const steps = await this.call('steps');
+      if (epoch !== this.epoch) return;
       this.stats.timeline = points; // read by tests
-      if (this.isOpen('timeline')) this.cells.timeline.update({ steps: interp.steps(), timeline: points }, this);
-    };
-    setTimeout(tick, 0);
+      if (this.isOpen('timeline')) this.cells.timeline.update({ steps, timeline: points }, this);
+    } catch (e) {
+      this.fail(e, epoch); // nothing shown when the model changed under the fill (its Interp dropped)
+    } finally {
+      this.filling = false;
+    }
   }
 }
 

@@ -181,6 +181,7 @@ export class TimelineCell {
   showTiming(last) {
     const parts = Object.entries(last.times).map(([k, v]) => `${k} ${v}`).join(', ');
     this.timing.textContent = `last recompute (${last.parts === 'all' ? 'all analyses' : last.parts.join(', ')}): `
-      + `${last.compute_ms} ms in wasm + ${last.render_ms} ms drawing · ${parts} ms${last.error ? ` · error: ${last.error}` : ''}`;
+      + `${last.wall_ms} ms from request to drawn (${last.worker_ms} ms in the analysis worker, ${last.render_ms} ms drawing) · `
+      + `${parts} ms${last.error ? ` · error: ${last.error}` : ''}`;
   }
 }
