@@ -2,8 +2,10 @@
 // model) so that its work — processing a snapshot's weights and running the model with a cache
 // on select, the patterns, circuits, scores and interventions — never blocks the page.
 // Calls are handled one at a time, in the order they arrive (each wasm call is synchronous).
-// Messages in:  {id, method, args}; method is one of CALLS below.
-// Messages out: {id, result, ms} (ms: time spent in the call) | {id, error (text), ms}.
+// Messages in:  {id, method, args, run?}; method is one of CALLS below; run: the page's
+//               analysis run the call belongs to (see the queue below).
+// Messages out: {id, result, ms} (ms: time spent in the call) | {id, error (text), ms}
+//               | {id, method, cancelled: true} (a call of a superseded run, skipped).
 // Results are plain objects (serde-wasm-bindgen, JSON-compatible) and cross by structured
 // clone, except the matrices' values: see packMatrices. Weights come in as transferred
 // Float32Arrays.
@@ -65,15 +67,21 @@ function packMatrices(v, transfer) {
   return v;
 }
 
-const ready = init();
+// Calls wait in a queue and run one per task, so that calls arriving meanwhile are seen
+// first: a call of analysis run r is skipped (answered {id, method, cancelled: true}) once
+// a call of a newer run has arrived, so a superseded run leaves little work behind.
+const queue = [];
+let newestRun = -Infinity;
+let draining = false;
+const tick = new MessageChannel(); // a task without setTimeout's clamping of nested timers
+let wake = null;
+tick.port1.onmessage = () => wake?.();
+const nextTask = () => new Promise((r) => {
+  wake = r;
+  tick.port2.postMessage(null);
+});
 
-self.onmessage = async ({ data: { id, method, args } }) => {
-  try {
-    await ready;
-  } catch (e) {
-    postMessage({ id, error: `the analysis worker could not load the WebAssembly module: ${e?.message ?? e}`, ms: 0 });
-    return;
-  }
+function execute({ id, method, args }) {
   const t = performance.now();
   try {
     const f = Object.hasOwn(CALLS, method) ? CALLS[method] : null;
@@ -83,5 +91,34 @@ self.onmessage = async ({ data: { id, method, args } }) => {
     postMessage({ id, result, ms: performance.now() - t }, transfer);
   } catch (e) {
     postMessage({ id, error: String(e?.message ?? e), ms: performance.now() - t });
+  }
+}
+
+const ready = init();
+ready.catch(() => {}); // reported to each call by drain()
+
+async function drain() {
+  try {
+    await ready;
+  } catch (e) {
+    for (const { id } of queue.splice(0)) postMessage({ id, error: `the analysis worker could not load the WebAssembly module: ${e?.message ?? e}`, ms: 0 });
+    draining = false;
+    return;
+  }
+  while (queue.length) {
+    const msg = queue.shift();
+    if (msg.run !== undefined && msg.run < newestRun) postMessage({ id: msg.id, method: msg.method, cancelled: true });
+    else execute(msg);
+    await nextTask();
+  }
+  draining = false;
+}
+
+self.onmessage = ({ data }) => {
+  if (data.run !== undefined) newestRun = Math.max(newestRun, data.run);
+  queue.push(data);
+  if (!draining) {
+    draining = true;
+    drain();
   }
 };

@@ -55,6 +55,8 @@ export function setView(key, value) {
 
 /** Thrown inside a run when a newer run (or another model) superseded it. */
 const CANCELLED = Symbol('cancelled');
+/** The parts of two runs together (null: every part). */
+const union = (a, b) => (a === null || b === null ? null : [...new Set([...a, ...b])]);
 
 class Analysis {
   constructor() {
@@ -101,9 +103,9 @@ class Analysis {
   }
 
   /** Calls `method` in the analysis worker (started on first use). */
-  call(method, args, transfer) {
+  call(method, args, opts) {
     this.remote ??= new AnalysisWorker();
-    return this.remote.call(method, args, transfer);
+    return this.remote.call(method, args, opts);
   }
 
   /** Drops what belongs to the previous run or model: its Interp, pending answers and runs. */
@@ -112,6 +114,7 @@ class Analysis {
     this.gen += 1;
     this.hasModel = false;
     this.created = false;
+    this.active = null;
     if (this.pending) clearTimeout(this.pending.timer);
     this.pending = null;
     this.stats.snapshots = 0;
@@ -192,7 +195,7 @@ class Analysis {
     }
     let r;
     try {
-      r = await this.call('add_snapshot', [step, weights, !!tail], [weights.buffer]);
+      r = await this.call('add_snapshot', [step, weights, !!tail], { transfer: [weights.buffer] });
     } catch (e) {
       return this.fail(e, epoch);
     }
@@ -224,15 +227,15 @@ class Analysis {
   /** Recompute `parts` (null = everything) after `delay` ms at most once per FOLLOW_MS while training. */
   schedule(parts, delay) {
     if (this.pending) {
-      this.pending.parts = parts === null || this.pending.parts === null ? null : [...new Set([...this.pending.parts, ...parts])];
+      this.pending.parts = union(this.pending.parts, parts);
       if (delay > 0) return;
       clearTimeout(this.pending.timer);
     }
     const wait = delay > 0 ? Math.max(0, this.lastRun + delay - performance.now()) : 0;
-    const job = { parts };
+    const job = { parts, due: performance.now() + wait };
     job.timer = setTimeout(() => {
       this.pending = null;
-      this.run(job.parts);
+      this.run(job.parts, job.due);
     }, wait);
     this.pending = job;
   }
@@ -245,18 +248,22 @@ class Analysis {
 
   /**
    * Runs the analyses of the open cells in the analysis worker and draws each cell as its
-   * results arrive: the worker computes the next analysis while the page draws the last one
-   * (one call ahead, so a cancelled run leaves little behind in the worker's queue). `parts`
-   * null means every analysis (a new snapshot or timeline position). A newer run cancels this
-   * one. Records, summed over the parts: the time the page waited for the worker
-   * (compute_ms), the time the worker spent in wasm (worker_ms; per analysis in `times`), the
-   * time spent drawing (render_ms; per cell in `draw`) and the wall time from the request to
-   * the last cell drawn (wall_ms).
+   * results arrive. Every call of the run is posted at once: the worker computes them back to
+   * back while the page draws the cells whose results are in. `parts` null means every
+   * analysis (a new snapshot or timeline position). A newer run cancels this one (the worker
+   * skips the calls it has not started) and takes over its parts. Records, summed over the
+   * parts: the time the page waited for the worker (compute_ms), the time the worker spent in
+   * wasm (worker_ms; per analysis in `times`), the time spent drawing (render_ms; per cell in
+   * `draw`, and the queued heatmaps in draw.heatmaps) and the wall time from the request
+   * (`due`: when it was made, or when its throttling delay ended) to the last cell drawn
+   * (wall_ms).
    */
-  async run(parts) {
+  async run(parts, due = performance.now()) {
     if (!this.hasModel || !this.cells) return;
     const gen = (this.gen += 1);
     const epoch = this.epoch;
+    if (this.active) parts = union(parts, this.active.parts); // the run this one cancels
+    this.active = { gen, parts };
     const stale = () => gen !== this.gen || epoch !== this.epoch;
     const want = (k) => (parts === null || parts.includes(k)) && this.isOpen(k);
     const T = this.model.n_ctx;
@@ -270,12 +277,18 @@ class Analysis {
     let render = 0;
     const t0 = performance.now();
     const drawn0 = drawingMs();
-    const time = async (k, method, args) => {
-      const { result, ms } = await this.remote.timed(method, args);
-      if (stale()) throw CANCELLED;
-      times[k] = +((times[k] ?? 0) + ms).toFixed(2);
-      inWorker += ms;
-      return result;
+    // posts a call now; the promise resolves with its result (CANCELLED once this run is stale)
+    const post = (k, method, args) => {
+      const p = this.remote.timed(method, args, { run: gen }).then(({ result, ms }) => {
+        if (stale()) throw CANCELLED;
+        times[k] = +((times[k] ?? 0) + ms).toFixed(2);
+        inWorker += ms;
+        return result;
+      }, (e) => {
+        throw stale() || e.cancelled ? CANCELLED : e;
+      });
+      p.catch(() => {}); // awaited below, unless an earlier failure ends the run
+      return p;
     };
     const show = (k) => {
       const t = performance.now();
@@ -284,27 +297,36 @@ class Analysis {
       draw[k] = +dt.toFixed(2);
       render += dt;
     };
+    // each posts its calls before its first await, so calling them in turn posts every call
     const fetches = {
       timeline: async () => {
-        data.steps = await time('timeline', 'steps');
-        data.timeline = await time('timeline', 'timeline_points');
+        const [steps, points] = [post('timeline', 'steps'), post('timeline', 'timeline_points')];
+        data.steps = await steps;
+        data.timeline = await points;
       },
       attention: async () => {
-        data.attention = await time('attention', 'attention', [view('view_input')]);
-        data.decomposition = await time('decomposition', 'decomposition', [view('view_input'), data.layer, data.head]);
+        const input = view('view_input');
+        const [att, dec] = [post('attention', 'attention', [input]), post('decomposition', 'decomposition', [input, data.layer, data.head])];
+        data.attention = await att;
+        data.decomposition = await dec;
       },
       qk: async () => {
-        data.qk = await time('qk', 'qk', [data.layer, data.head, this.cells.qk.qThrough(data.layer), this.cells.qk.kThrough(data.layer)]);
+        data.qk = await post('qk', 'qk', [data.layer, data.head, this.cells.qk.qThrough(data.layer), this.cells.qk.kThrough(data.layer)]);
       },
-      ov: async () => { data.ov = await time('ov', 'ov', [this.cells.ov.through(data.layer, data.head)]); },
-      scores: async () => { data.report = await time('report', 'report'); },
+      ov: async () => { data.ov = await post('ov', 'ov', [this.cells.ov.through(data.layer, data.head)]); },
+      scores: async () => { data.report = await post('report', 'report'); },
       interventions: async () => {
-        if (want('interventions') || want('ablation')) {
-          data.table = await time('ablation_table', 'ablation_table');
-          data.ablation = await time('ablate', 'ablate', [JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind]);
+        const ablation = want('interventions') || want('ablation');
+        const patching = want('interventions') || want('patching');
+        const table = ablation && post('ablation_table', 'ablation_table');
+        const ablate = ablation && post('ablate', 'ablate', [JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind]);
+        const inputs = patching && post('patching', 'patch_inputs');
+        if (ablation) {
+          data.table = await table;
+          data.ablation = await ablate;
         }
-        if (!(want('interventions') || want('patching'))) return;
-        const d = await time('patching', 'patch_inputs');
+        if (!patching) return;
+        const d = await inputs;
         const clean = view('view_clean') || d.clean;
         const corrupted = view('view_corrupt') || d.corrupted;
         data.patchInputs = { clean, corrupted };
@@ -313,7 +335,7 @@ class Analysis {
           return;
         }
         try {
-          data.patching = await time('patching', 'patching', [clean, corrupted]);
+          data.patching = await post('patching', 'patching', [clean, corrupted]);
         } catch (e) {
           if (e === CANCELLED) throw e;
           data.patchError = String(e.message ?? e);
@@ -332,17 +354,19 @@ class Analysis {
         compute += performance.now() - t - (drawingMs() - d);
       }
     };
-    let next = null;
     try {
-      data.selected = await wait(time('select', 'select', [view('view_step')]));
+      const selected = post('select', 'select', [view('view_step')]);
       data.layer = Math.min(view('view_layer'), this.model.n_layers - 1);
       data.head = Math.min(view('view_head'), this.model.n_heads - 1);
-      next = keys.length ? fetches[keys[0]]() : null;
-      for (let i = 0; i < keys.length; i++) {
-        await wait(next);
-        next = i + 1 < keys.length ? fetches[keys[i + 1]]() : null;
-        next?.catch(() => {}); // awaited on the next turn, or dropped when this run is cancelled
-        show(keys[i]);
+      const results = keys.map((k) => {
+        const p = fetches[k]();
+        p.catch(() => {});
+        return p;
+      });
+      data.selected = await wait(selected);
+      for (const [i, k] of keys.entries()) {
+        await wait(results[i]);
+        show(k);
       }
       await drawn(); // the heatmaps the cells set are drawn in slices (heatmap.js)
       if (stale()) return;
@@ -352,10 +376,11 @@ class Analysis {
       if (e === CANCELLED || stale()) return;
       data.error = String(e.message ?? e);
     }
+    this.active = null;
     this.lastRun = performance.now();
     this.stats.recomputes += 1;
     this.stats.last = { parts: parts ?? 'all', compute_ms: +compute.toFixed(2), worker_ms: +inWorker.toFixed(2),
-      render_ms: +render.toFixed(2), wall_ms: +(this.lastRun - t0).toFixed(2), times, draw, selected: data.selected,
+      render_ms: +render.toFixed(2), wall_ms: +(this.lastRun - Math.min(due, t0)).toFixed(2), times, draw, selected: data.selected,
       error: data.error ?? null };
     if (parts === null) this.stats.lastFull = this.stats.last;
     this.cells.timeline.showTiming(this.stats.last);
