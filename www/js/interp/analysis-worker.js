@@ -10,6 +10,7 @@
 // clone, except the matrices' values: see packMatrices. Weights come in as transferred
 // Float32Arrays.
 import init, { Interp } from '../../pkg/toyformer.js';
+import { nextTask } from './next-task.js';
 
 let interp = null;
 
@@ -73,13 +74,6 @@ function packMatrices(v, transfer) {
 const queue = [];
 let newestRun = -Infinity;
 let draining = false;
-const tick = new MessageChannel(); // a task without setTimeout's clamping of nested timers
-let wake = null;
-tick.port1.onmessage = () => wake?.();
-const nextTask = () => new Promise((r) => {
-  wake = r;
-  tick.port2.postMessage(null);
-});
 
 function execute({ id, method, args }) {
   const t = performance.now();

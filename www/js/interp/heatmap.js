@@ -2,6 +2,7 @@
 // centred at zero (or a sequential one for probabilities), greyed masked cells, hover for
 // the value, click to lock, and zoom (the − / + buttons or Ctrl + wheel). Text is drawn on
 // the canvas or set with textContent, never as markup.
+import { nextTask } from './next-task.js';
 
 const PAD = 4;
 const FONT_FAMILY = 'ui-monospace, Menlo, Consolas, monospace';
@@ -51,7 +52,6 @@ const SLICE_MS = 12;
 const queued = new Set();
 let draining = null;
 let drawMs = 0;
-const nextTask = () => (globalThis.scheduler?.yield ? globalThis.scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
 
 function request(map) {
   queued.add(map);
@@ -124,8 +124,10 @@ export class Heatmap {
 
   /**
    * @param {{rows: number, cols: number, data: ArrayLike<number>, rowLabels?: string[], colLabels?: string[],
-   *   masked?: (i: number, j: number) => boolean, marked?: (i: number, j: number) => boolean, max?: number,
-   *   title?: string, colSplit?: number, rowSplit?: number}} d  (splits: draw a divider before that column/row)
+   *   causal?: boolean, marks?: [number, number][], max?: number,
+   *   title?: string, colSplit?: number, rowSplit?: number}} d  causal: the cells above the diagonal (j > i) are
+   *   masked (greyed, left out of the scale); marks: [row, column] of the cells to outline; splits: draw a divider
+   *   before that column/row
    */
   set(d) {
     this.d = d;
@@ -156,7 +158,7 @@ export class Heatmap {
       max = 0;
       for (let i = 0; i < d.rows; i++) {
         for (let j = 0; j < d.cols; j++) {
-          if (d.masked?.(i, j)) continue;
+          if (d.causal && j > i) break;
           const v = d.data[i * d.cols + j];
           if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
         }
@@ -200,25 +202,19 @@ export class Heatmap {
     const scale = (LUT_N - 1) / (1 - lo);
     const img = new ImageData(d.cols, d.rows);
     const px = new Uint32Array(img.data.buffer); // one RGBA pixel per word (see pack)
-    const masked = PACKED_MASKED;
     for (let i = 0; i < d.rows; i++) {
-      for (let j = 0; j < d.cols; j++) {
-        const k = i * d.cols + j;
-        if (d.masked?.(i, j)) {
-          px[k] = masked;
-        } else {
-          const t = Math.max(lo, Math.min(1, d.data[k] / this.max || 0));
-          px[k] = lut[Math.round((t - lo) * scale)];
-        }
+      const row = i * d.cols;
+      const open = d.causal ? Math.min(i + 1, d.cols) : d.cols; // cells at j >= open are masked
+      for (let j = 0; j < open; j++) {
+        const t = Math.max(lo, Math.min(1, d.data[row + j] / this.max || 0));
+        px[row + j] = lut[Math.round((t - lo) * scale)];
       }
+      px.fill(PACKED_MASKED, row + open, row + d.cols);
     }
     const off = this.off ?? (this.off = document.createElement('canvas'));
     if (off.width !== d.cols) off.width = d.cols;
     if (off.height !== d.rows) off.height = d.rows;
     off.getContext('2d').putImageData(img, 0, 0);
-    // the outlined cells, as a list (d.marked is a predicate over every cell)
-    this.marks = [];
-    if (d.marked) for (let i = 0; i < d.rows; i++) for (let j = 0; j < d.cols; j++) if (d.marked(i, j)) this.marks.push(i, j);
   }
 
   draw() {
@@ -246,11 +242,11 @@ export class Heatmap {
     const c = this.cell;
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.off, this.left, this.top, d.cols * c, d.rows * c);
-    if (this.marks.length) {
+    if (d.marks?.length) {
       ctx.strokeStyle = '#111';
       ctx.lineWidth = 1.5;
       ctx.beginPath();
-      for (let n = 0; n < this.marks.length; n += 2) ctx.rect(this.left + this.marks[n + 1] * c + 1, this.top + this.marks[n] * c + 1, c - 2, c - 2);
+      for (const [i, j] of d.marks) ctx.rect(this.left + j * c + 1, this.top + i * c + 1, c - 2, c - 2);
       ctx.stroke();
     }
     ctx.strokeStyle = '#c9ced6';
@@ -317,7 +313,7 @@ export class Heatmap {
     const rl = d.rowLabels?.[i] ?? String(i);
     const cl = d.colLabels?.[j] ?? String(j);
     const v = d.data[i * d.cols + j];
-    const val = d.masked?.(i, j) ? 'masked (causal: a query never sees later keys)' : fmt(v);
+    const val = d.causal && j > i ? 'masked (causal: a query never sees later keys)' : fmt(v);
     return `${this.opts.rowAxis} ${rl} → ${this.opts.colAxis} ${cl}: ${val}`;
   }
 
