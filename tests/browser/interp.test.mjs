@@ -100,6 +100,23 @@ test('analysis cells: render, hover, ablate, timeline, URL state (CPU)', { timeo
     await shot(page, 'cell-ov', 'ov');
     await shot(page, 'cell-scores', 'scores');
 
+    // an input the task cannot read: the analysis worker's error shows in the cell, the other
+    // cells still update, and a fresh sample works again
+    const done = () => page.evaluate(() => window.__toyformer.interp.recomputes);
+    let n = await done();
+    await page.fill('#attn-input', '3 x 5');
+    await page.click('#attention-body .attn-form button[type="submit"]');
+    await page.waitForFunction((k) => window.__toyformer.interp.recomputes > k, n);
+    assert.equal(await page.isHidden('#attention-body .error'), false);
+    const bad = await page.textContent('#attention-body .error');
+    assert.equal(bad, "task `sort`: 'x' is not a number (expected whole numbers 0..=9)");
+    assert.match((await page.evaluate(() => window.__toyformer.interp.last)).error, /x/);
+    n = await done();
+    await page.click('#attention-body .attn-form button[type="button"]');
+    await page.waitForFunction((k) => window.__toyformer.interp.recomputes > k, n);
+    assert.equal(await page.isHidden('#attention-body .error'), true);
+    assert.equal((await page.evaluate(() => window.__toyformer.interp.last)).error, null);
+
     // ablating a head changes the accuracy at once
     const before = Number(await page.getAttribute('#ablation-result', 'data-acc'));
     await page.click('#interventions-body .abl-heads button[data-head="L0H0"]');

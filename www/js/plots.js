@@ -4,6 +4,7 @@
 // point covers several steps.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { Curves } from './thin.js';
+import { nextTask } from './next-task.js';
 
 const COLORS = { loss: '#1f5fa8', floor: '#b0413e', tok: '#1f5fa8', seq: '#5b8c3a', grad: '#7a4ea3', lr: '#a86a1f' };
 const HEIGHT = 190;
@@ -36,8 +37,9 @@ const STEP_INCRS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map
 
 export class Charts {
   /**
-   * The four charts are built one per task (the first at once), so starting a run never holds
-   * the page long; rows pushed before a chart exists are drawn when it is built.
+   * The four charts are built one per task (the first at once), and new rows redraw them one
+   * chart per task, so neither starting a run nor a burst of metrics holds the page long; rows
+   * pushed before a chart exists are drawn when it is built.
    * @param {HTMLElement} root  @param {number} floor  the task's loss floor (nats)
    */
   constructor(root, floor) {
@@ -53,6 +55,7 @@ export class Charts {
       ['lr', box(), 'learning rate', [series('lr', COLORS.lr)], {}, fmtSmall],
     ];
     this.built = [];
+    this.dirty = new Set(); // built charts whose data changed since they were drawn
     this.curves = new Curves();
     this.root = root;
     this.build();
@@ -74,16 +77,31 @@ export class Charts {
     const c = this.curves;
     const stride = c.stride;
     c.push(rows);
-    this.draw();
+    this.columns = null;
+    for (const chart of this.built) this.dirty.add(chart);
+    this.redraw();
     if (c.stride !== stride) {
       const title = this.loss.root.querySelector('.u-title');
       if (title) title.textContent = `${this.lossTitle} · 1 point = ${c.stride} steps (largest loss)`;
     }
   }
 
-  /** Gives `charts` (default: every chart built so far) the curves' data. */
-  draw(charts = this.built) {
-    const d = this.curves.columns();
+  /** Redraws the charts whose data changed, one per task. */
+  async redraw() {
+    if (this.redrawing) return;
+    this.redrawing = true;
+    while (this.dirty.size && !this.destroyed) {
+      const [c] = this.dirty;
+      this.dirty.delete(c);
+      this.draw([c]);
+      await nextTask();
+    }
+    this.redrawing = false;
+  }
+
+  /** Gives `charts` the curves' data. */
+  draw(charts) {
+    const d = (this.columns ??= this.curves.columns());
     const data = (c) => {
       if (c === this.loss) return this.floor > 0 ? [d.step, d.loss, d.step.map(() => this.floor)] : [d.step, d.loss];
       if (c === this.acc) return [d.step, d.tok, d.seq];
@@ -113,6 +131,7 @@ export class Charts {
   }
 
   destroy() {
+    this.destroyed = true;
     clearTimeout(this.timer);
     for (const c of this.built) c.destroy();
   }

@@ -10,7 +10,7 @@
 // clone, except the matrices' values: see packMatrices. Weights come in as transferred
 // Float32Arrays.
 import init, { Interp } from '../../pkg/toyformer.js';
-import { nextTask } from './next-task.js';
+import { nextTask } from '../next-task.js';
 
 let interp = null;
 

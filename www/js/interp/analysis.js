@@ -13,6 +13,8 @@ import { QkCell, OvCell } from './circuits.js';
 import { ScoresCell } from './scores.js';
 import { InterventionsCell } from './interventions.js';
 import { drawn, drawingMs } from './heatmap.js';
+import { Curves } from '../thin.js';
+import { nextTask } from '../next-task.js';
 
 const $ = (id) => document.getElementById(id);
 /** Fresh samples the data-based analyses average over in the page (kept small: every
@@ -63,7 +65,7 @@ class Analysis {
     this.remote = null; // the analysis worker, started with the first model
     this.hasModel = false; // the worker's Interp holds a snapshot to analyse
     this.model = null;
-    this.lossRows = [];
+    this.loss = new Curves(); // the run's loss curve (bounded), drawn by the timeline cell
     this.pending = null;
     this.lastRun = 0;
     this.training = false;
@@ -119,7 +121,7 @@ class Analysis {
     this.pending = null;
     this.stats.snapshots = 0;
     this.ablated.clear();
-    this.lossRows = [];
+    this.loss = new Curves();
     if (this.remote) this.call('drop').catch(() => {});
   }
 
@@ -179,8 +181,14 @@ class Analysis {
   }
 
   onMetrics(rows) {
-    for (const r of rows) this.lossRows.push([r.step + 1, r.loss]);
-    this.cells?.timeline.lossChanged(this.lossRows);
+    this.loss.push(rows);
+    if (this.lossQueued) return;
+    this.lossQueued = true;
+    nextTask().then(() => { // its own task: the metrics message already redraws the training charts
+      this.lossQueued = false;
+      const { step, loss } = this.loss.columns();
+      this.cells?.timeline.lossChanged(step, loss);
+    });
   }
 
   /** A snapshot from the training worker: its weights go on to the analysis worker (transferred). */
@@ -365,7 +373,14 @@ class Analysis {
       });
       data.selected = await wait(selected);
       for (const [i, k] of keys.entries()) {
-        await wait(results[i]);
+        try {
+          await wait(results[i]);
+        } catch (e) {
+          // a failed analysis (say, a typed input the task cannot read) is shown in its cell,
+          // and the other cells still update
+          if (e === CANCELLED || stale()) throw CANCELLED;
+          data.error = String(e.message ?? e);
+        }
         show(k);
       }
       await drawn(); // the heatmaps the cells set are drawn in slices (heatmap.js)

@@ -2,7 +2,7 @@
 // centred at zero (or a sequential one for probabilities), greyed masked cells, hover for
 // the value, click to lock, and zoom (the − / + buttons or Ctrl + wheel). Text is drawn on
 // the canvas or set with textContent, never as markup.
-import { nextTask } from './next-task.js';
+import { nextTask } from '../next-task.js';
 
 const PAD = 4;
 const FONT_FAMILY = 'ui-monospace, Menlo, Consolas, monospace';

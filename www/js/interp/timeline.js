@@ -135,8 +135,9 @@ export class TimelineCell {
     this.reset();
   }
 
-  lossChanged(rows) {
-    this.lossData = [rows.map((r) => r[0]), rows.map((r) => (r[1] > 0 ? r[1] : null))];
+  /** The loss curve: steps and losses (null where not positive), thinned for long runs (thin.js). */
+  lossChanged(steps, losses) {
+    this.lossData = [steps, losses];
     if (!this.loss) return;
     const now = performance.now();
     if (this.lastLoss && now - this.lastLoss < 400) return; // the Train cell has the live chart
