@@ -64,6 +64,7 @@ class Analysis {
   constructor() {
     this.remote = null; // the analysis worker, started with the first model
     this.hasModel = false; // the worker's Interp holds a snapshot to analyse
+    this.created = false; // the worker was asked for this run's Interp
     this.model = null;
     this.loss = new Curves(); // the run's loss curve (bounded), drawn by the timeline cell
     this.pending = null;
@@ -71,6 +72,9 @@ class Analysis {
     this.training = false;
     this.epoch = 0; // bumped for every new run or model: answers for an older one are dropped
     this.gen = 0; // bumped for every analysis run: a newer run cancels an older one
+    this.active = null; // {gen, parts} of the run in progress
+    this.filling = false; // timeline points being computed
+    this.lossQueued = false; // a timeline loss redraw is scheduled
     this.stats = { recomputes: 0, last: null, snapshots: 0 };
     this.cells = null;
     this.ablated = new Set(); // "l,h" of heads the user ablated
