@@ -1,6 +1,7 @@
-//! The interpretability binding. The page's main thread owns one [`Interp`] per run (the
-//! analyses are cheap; training stays in the worker); the worker decides when to post
-//! weight snapshots with a [`SnapshotSchedule`] and reads them with `Session.weights()`.
+//! The interpretability binding. The page's analysis worker (www/js/interp/analysis-worker.js)
+//! owns one [`Interp`] per run, so no analysis blocks the page; the training worker decides
+//! when to post weight snapshots with a [`SnapshotSchedule`] and reads them with
+//! `Session.weights()`, and the page forwards them to the analysis worker.
 //! Every analysis returns a plain JS object (see `interp::workbench` for the fields);
 //! matrices are `{rows, cols, data}` with `data` row-major.
 

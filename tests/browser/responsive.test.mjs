@@ -17,12 +17,20 @@ before(async () => {
 });
 after(() => server?.close());
 
-// Records every long task (> 50 ms) of the page's main thread, with when it started.
+// Records every long task (> 50 ms) of the page's main thread, with when it started, and the
+// scripts of each long animation frame (named in a failure: what ran in the long task).
 const observe = () => {
   window.__longtasks = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) window.__longtasks.push({ start: e.startTime, ms: e.duration });
   }).observe({ type: 'longtask', buffered: true });
+  window.__frames = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      window.__frames.push({ start: e.startTime, end: e.startTime + e.duration,
+        scripts: e.scripts.map((s) => `${s.invoker} ${s.sourceURL.split('/').pop()}:${s.sourceFunctionName} ${Math.round(s.duration)} ms`) });
+    }
+  }).observe({ type: 'long-animation-frame', buffered: true });
 };
 
 async function trainAndWatch(hash, steps, name) {
@@ -35,7 +43,9 @@ async function trainAndWatch(hash, steps, name) {
     const t1 = await page.evaluate(() => performance.now());
     const rows = await page.evaluate(() => window.__toyformer.rows.length);
     assert.equal(rows, steps);
-    const tasks = await page.evaluate(([a, b]) => window.__longtasks.filter((t) => t.start >= a && t.start <= b), [t0, t1]);
+    const tasks = await page.evaluate(([a, b]) => window.__longtasks.filter((t) => t.start >= a && t.start <= b).map((t) => ({
+      ...t, scripts: window.__frames.filter((f) => f.start <= t.start + t.ms && f.end >= t.start).flatMap((f) => f.scripts),
+    })), [t0, t1]);
     const worst = tasks.reduce((m, t) => Math.max(m, t.ms), 0);
     console.log(`# ${name}: ${steps} steps in ${((t1 - t0) / 1000).toFixed(1)} s; ${tasks.length} main-thread tasks over 50 ms, longest ${worst.toFixed(0)} ms`);
     await page.screenshot({ path: `${OUT}/responsive-${name}.png` });

@@ -4,6 +4,7 @@
 // point covers several steps.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { Curves } from './thin.js';
+import { nextTask } from './next-task.js';
 
 const COLORS = { loss: '#1f5fa8', floor: '#b0413e', tok: '#1f5fa8', seq: '#5b8c3a', grad: '#7a4ea3', lr: '#a86a1f' };
 const HEIGHT = 190;
@@ -35,22 +36,40 @@ const fmtSmall = (v) => (v == null ? '' : Math.abs(v) >= 0.01 || v === 0 ? +v.to
 const STEP_INCRS = [1, 2, 5].flatMap((m) => [1, 10, 100, 1e3, 1e4, 1e5, 1e6].map((p) => m * p)).sort((a, b) => a - b);
 
 export class Charts {
-  /** @param {HTMLElement} root  @param {number} floor  the task's loss floor (nats) */
+  /**
+   * The four charts are built one per task (the first at once), and new rows redraw them one
+   * chart per task, so neither starting a run nor a burst of metrics holds the page long; rows
+   * pushed before a chart exists are drawn when it is built.
+   * @param {HTMLElement} root  @param {number} floor  the task's loss floor (nats)
+   */
   constructor(root, floor) {
     root.replaceChildren();
     const box = () => root.appendChild(Object.assign(document.createElement('div'), { className: 'chart' }));
     this.floor = floor;
-    const floorSeries = floor > 0 ? [series(`loss floor ${floor.toFixed(4)}`, COLORS.floor, { dash: [6, 4], width: 1 })] : [];
-    this.loss = chart(box(), `loss (nats, log scale)${floor > 0 ? '' : ' · floor 0'}`, [series('loss', COLORS.loss), ...floorSeries],
-      { distr: 3 }, fmtLoss);
-    this.acc = chart(box(), 'accuracy (training batch)', [series('token', COLORS.tok), series('sequence', COLORS.seq)],
-      { range: [0, 1] }, fmtPct);
-    this.grad = chart(box(), 'gradient norm (before clipping)', [series('grad norm', COLORS.grad)], {}, fmtSmall);
-    this.lr = chart(box(), 'learning rate', [series('lr', COLORS.lr)], {}, fmtSmall);
-    this.curves = new Curves();
     this.lossTitle = `loss (nats, log scale)${floor > 0 ? '' : ' · floor 0'}`;
+    const floorSeries = floor > 0 ? [series(`loss floor ${floor.toFixed(4)}`, COLORS.floor, { dash: [6, 4], width: 1 })] : [];
+    this.specs = [
+      ['loss', box(), this.lossTitle, [series('loss', COLORS.loss), ...floorSeries], { distr: 3 }, fmtLoss],
+      ['acc', box(), 'accuracy (training batch)', [series('token', COLORS.tok), series('sequence', COLORS.seq)], { range: [0, 1] }, fmtPct],
+      ['grad', box(), 'gradient norm (before clipping)', [series('grad norm', COLORS.grad)], {}, fmtSmall],
+      ['lr', box(), 'learning rate', [series('lr', COLORS.lr)], {}, fmtSmall],
+    ];
+    this.built = [];
+    this.dirty = new Set(); // built charts whose data changed since they were drawn
+    this.curves = new Curves();
     this.root = root;
-    this.resize();
+    this.build();
+  }
+
+  /** Builds the next chart, and schedules the one after it. */
+  build() {
+    const [name, target, title, ys, scale, fmt] = this.specs[this.built.length];
+    const c = chart(target, title, ys, scale, fmt);
+    this[name] = c;
+    this.built.push(c);
+    c.setSize({ width: this.width(), height: HEIGHT });
+    this.draw([c]);
+    if (this.built.length < this.specs.length) this.timer = setTimeout(() => this.build(), 0);
   }
 
   /** Appends metrics rows ({step, loss, token_acc, seq_acc, grad_norm, lr}) and redraws. */
@@ -58,16 +77,37 @@ export class Charts {
     const c = this.curves;
     const stride = c.stride;
     c.push(rows);
-    const d = c.columns();
-    const floor = d.step.map(() => this.floor);
-    this.loss.setData(this.floor > 0 ? [d.step, d.loss, floor] : [d.step, d.loss]);
-    this.acc.setData([d.step, d.tok, d.seq]);
-    this.grad.setData([d.step, d.grad]);
-    this.lr.setData([d.step, d.lr]);
+    this.columns = null;
+    for (const chart of this.built) this.dirty.add(chart);
+    this.redraw();
     if (c.stride !== stride) {
       const title = this.loss.root.querySelector('.u-title');
       if (title) title.textContent = `${this.lossTitle} · 1 point = ${c.stride} steps (largest loss)`;
     }
+  }
+
+  /** Redraws the charts whose data changed, one per task. */
+  async redraw() {
+    if (this.redrawing) return;
+    this.redrawing = true;
+    while (this.dirty.size && !this.destroyed) {
+      const [c] = this.dirty;
+      this.dirty.delete(c);
+      this.draw([c]);
+      await nextTask();
+    }
+    this.redrawing = false;
+  }
+
+  /** Gives `charts` the curves' data. */
+  draw(charts) {
+    const d = (this.columns ??= this.curves.columns());
+    const data = (c) => {
+      if (c === this.loss) return this.floor > 0 ? [d.step, d.loss, d.step.map(() => this.floor)] : [d.step, d.loss];
+      if (c === this.acc) return [d.step, d.tok, d.seq];
+      return [d.step, c === this.grad ? d.grad : d.lr];
+    };
+    for (const c of charts) c.setData(data(c));
   }
 
   /** Number of metrics rows received (every step, however many points are plotted). */
@@ -80,12 +120,19 @@ export class Charts {
     return this.curves.points.length + (this.curves.pending ? 1 : 0);
   }
 
+  /** Each chart's width: two per row. */
+  width() {
+    return Math.max(260, Math.floor((this.root.clientWidth - 16) / 2));
+  }
+
   resize() {
-    const w = Math.max(260, Math.floor((this.root.clientWidth - 16) / 2));
-    for (const c of [this.loss, this.acc, this.grad, this.lr]) c.setSize({ width: w, height: HEIGHT });
+    const w = this.width();
+    for (const c of this.built) c.setSize({ width: w, height: HEIGHT });
   }
 
   destroy() {
-    for (const c of [this.loss, this.acc, this.grad, this.lr]) c.destroy();
+    this.destroyed = true;
+    clearTimeout(this.timer);
+    for (const c of this.built) c.destroy();
   }
 }

@@ -82,7 +82,8 @@ export class AttentionCell {
     const T = a.tokens.length;
     const tok = (t) => (t === ' ' ? '␣' : t);
     const labels = a.tokens.map((t, i) => (a.positions[i] === tok(t) ? tok(t) : `${a.positions[i]} ${tok(t)}`));
-    const preds = new Set(a.pred_positions);
+    // the cells holding the correct answer of each predicted position
+    const marks = a.pred_positions.flatMap((i) => a.answer_sources[i].map((j) => [i, j]));
     // one heatmap per head
     const nl = a.patterns.length;
     const nh = a.patterns[0].length;
@@ -111,8 +112,7 @@ export class AttentionCell {
       m.set({
         rows: p.rows, cols: p.cols, data: p.data, rowLabels: labels, colLabels: labels, max: 1,
         title: `L${l}H${h}${l === data.layer && h === data.head ? ' (selected)' : ''}`,
-        masked: (i, j) => j > i,
-        marked: (i, j) => preds.has(i) && a.answer_sources[i].includes(j),
+        causal: true, marks,
       });
     }
     this.renderStrip();
@@ -194,6 +194,6 @@ export class AttentionCell {
       this.decompGrid.replaceChildren();
       this.decompMaps = panels.map(() => heatmapIn(this.decompGrid, { palette: 'diverging', cell: T > 40 ? 5 : 10, rowAxis: 'query', colAxis: 'key', compact: true }));
     }
-    panels.forEach((p, n) => this.decompMaps[n].set({ rows: T, cols: T, data: p.data, rowLabels: labels, colLabels: labels, max, title: p.title, masked: (i, j) => j > i }));
+    panels.forEach((p, n) => this.decompMaps[n].set({ rows: T, cols: T, data: p.data, rowLabels: labels, colLabels: labels, max, title: p.title, causal: true }));
   }
 }

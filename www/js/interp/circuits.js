@@ -128,12 +128,11 @@ export class QkCell {
     }
     panels.forEach(([key, title, rl, cl], i) => {
       const m = v[key];
-      const masked = key === 'pos_pos' ? (r, c) => c > r : undefined;
       const isPos = (labels) => labels === v.position_names;
-      this.maps[i].set({ rows: m.rows, cols: m.cols, data: m.data, rowLabels: rl, colLabels: cl, masked,
+      this.maps[i].set({ rows: m.rows, cols: m.cols, data: m.data, rowLabels: rl, colLabels: cl, causal: key === 'pos_pos',
         colSplit: isPos(cl) ? v.prompt_len : undefined, rowSplit: isPos(rl) ? v.prompt_len : undefined,
         title: `${title} (${m.rows}×${m.cols})`,
-        marked: key === 'tok_tok' ? (r, c) => r >= v.value_tokens[0] && r < v.value_tokens[1] && c === r + s.offsets[r - v.value_tokens[0]] : undefined });
+        marks: key === 'tok_tok' ? s.offsets.map((o, n) => [v.value_tokens[0] + n, v.value_tokens[0] + n + o]) : undefined });
     });
   }
 }
@@ -182,10 +181,17 @@ export class OvCell {
       this.maps = ['token', 'pos'].map((key) => heatmapIn(this.grid, { palette: 'diverging', rowAxis: key === 'token' ? 'source token' : 'source position', colAxis: 'output logit' }, key));
     }
     this.maps[0].set({ rows: v.token.rows, cols: v.token.cols, data: v.token.data, rowLabels: v.token_labels, colLabels: v.output_labels,
-      title: `${v.path}·W_U: source token → logit`, marked: (r, c) => r === c && r >= v.value_tokens[0] && r < v.value_tokens[1] && argmaxRow(v.token, r) === c });
+      title: `${v.path}·W_U: source token → logit`, marks: diagonalArgmax(v.token, v.value_tokens) });
     this.maps[1].set({ rows: v.pos.rows, cols: v.pos.cols, data: v.pos.data, rowLabels: v.position_names, colLabels: v.output_labels,
       title: 'W_pos through the same heads: source position → logit' });
   }
+}
+
+/** [r, r] for each value token r whose row's largest entry is on the diagonal. */
+function diagonalArgmax(m, [start, end]) {
+  const marks = [];
+  for (let r = start; r < end; r++) if (argmaxRow(m, r) === r) marks.push([r, r]);
+  return marks;
 }
 
 function argmaxRow(m, r) {

@@ -2,6 +2,7 @@
 // centred at zero (or a sequential one for probabilities), greyed masked cells, hover for
 // the value, click to lock, and zoom (the − / + buttons or Ctrl + wheel). Text is drawn on
 // the canvas or set with textContent, never as markup.
+import { nextTask } from '../next-task.js';
 
 const PAD = 4;
 const FONT_FAMILY = 'ui-monospace, Menlo, Consolas, monospace';
@@ -23,7 +24,16 @@ export function sequentialRGB(t) {
 const css = ([r, g, b]) => `rgb(${r},${g},${b})`;
 export const diverging = (t) => css(divergingRGB(t));
 export const sequential = (t) => css(sequentialRGB(t));
-const MASKED = [228, 230, 234];
+
+// The palettes as tables of opaque RGBA pixels (one 32-bit word each, in the byte order of
+// ImageData on this machine), LUT_N steps over the palette's range.
+const LUT_N = 1024;
+const LITTLE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const pack = ([r, g, b]) => (LITTLE ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0 : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0);
+const lut = (rgb, lo) => Uint32Array.from({ length: LUT_N }, (_, n) => pack(rgb(lo + (n / (LUT_N - 1)) * (1 - lo))));
+const DIV_LUT = lut(divergingRGB, -1);
+const SEQ_LUT = lut(sequentialRGB, 0);
+const PACKED_MASKED = pack([228, 230, 234]);
 
 export const fmt = (v) => (v == null || Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
 
@@ -33,6 +43,41 @@ function el(tag, className, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+// Heatmaps are drawn from a queue: set(), highlight() and zoom() only queue the map, and the
+// queue is drained in slices of about SLICE_MS, each its own browser task, so a cell that sets
+// many large maps at once (the attention cell: one map per head and the score terms, T × T
+// each) never holds the main thread for long. drawn() resolves when the queue is empty.
+const SLICE_MS = 12;
+const queued = new Set();
+let draining = null;
+let drawMs = 0;
+
+function request(map) {
+  queued.add(map);
+  draining ??= (async () => {
+    while (queued.size) {
+      await nextTask();
+      const t = performance.now();
+      for (const m of queued) {
+        queued.delete(m);
+        try {
+          m.render();
+        } catch (e) {
+          console.error('heatmap:', e);
+        }
+        if (performance.now() - t > SLICE_MS) break;
+      }
+      drawMs += performance.now() - t;
+    }
+    draining = null;
+  })();
+}
+
+/** Resolves when every queued heatmap has been drawn. */
+export const drawn = () => draining ?? Promise.resolve();
+/** Milliseconds spent drawing queued heatmaps since the page loaded. */
+export const drawingMs = () => drawMs;
 
 export class Heatmap {
   /**
@@ -79,34 +124,53 @@ export class Heatmap {
 
   /**
    * @param {{rows: number, cols: number, data: ArrayLike<number>, rowLabels?: string[], colLabels?: string[],
-   *   masked?: (i: number, j: number) => boolean, marked?: (i: number, j: number) => boolean, max?: number,
-   *   title?: string, colSplit?: number, rowSplit?: number}} d  (splits: draw a divider before that column/row)
+   *   causal?: boolean, marks?: [number, number][], max?: number,
+   *   title?: string, colSplit?: number, rowSplit?: number}} d  causal: the cells above the diagonal (j > i) are
+   *   masked (greyed, left out of the scale); marks: [row, column] of the cells to outline; splits: draw a divider
+   *   before that column/row
    */
   set(d) {
     this.d = d;
     // 'auto': about 420 px for the larger side, labels readable (≥ 8 px) up to ~50 rows
     if (this.opts.cell === 'auto' && !this.zoomed) this.cell = Math.max(4, Math.min(16, Math.floor(420 / Math.max(d.rows, d.cols))));
     if (d.title !== undefined) this.title.textContent = d.title;
+    this.fresh = true;
+    request(this);
+  }
+
+  /** Draws the map (queued: see request); new data is painted first. */
+  render() {
+    if (!this.d) return;
+    if (this.fresh) {
+      this.fresh = false;
+      this.scale();
+      this.drawLegend();
+      this.paint();
+    }
+    this.draw();
+  }
+
+  /** The colour scale's end: d.max, else the largest |value| of the unmasked cells. */
+  scale() {
+    const d = this.d;
     let max = d.max;
     if (max === undefined) {
       max = 0;
       for (let i = 0; i < d.rows; i++) {
         for (let j = 0; j < d.cols; j++) {
-          if (d.masked?.(i, j)) continue;
+          if (d.causal && j > i) break;
           const v = d.data[i * d.cols + j];
           if (Number.isFinite(v)) max = Math.max(max, Math.abs(v));
         }
       }
     }
     this.max = max || 1;
-    this.drawLegend();
-    this.draw();
   }
 
   zoom(step) {
     this.zoomed = true;
     this.cell = Math.max(3, Math.min(28, this.cell + step));
-    this.draw();
+    request(this);
   }
 
   layout() {
@@ -127,48 +191,63 @@ export class Heatmap {
     return show;
   }
 
+  /**
+   * The cells as one pixel each in an offscreen canvas (scaled up without smoothing when
+   * drawn): rebuilt only when the data changes, so highlighting a row or zooming is cheap.
+   */
+  paint() {
+    const d = this.d;
+    const lut = this.opts.palette === 'sequential' ? SEQ_LUT : DIV_LUT;
+    const lo = this.opts.palette === 'sequential' ? 0 : -1;
+    const scale = (LUT_N - 1) / (1 - lo);
+    const img = new ImageData(d.cols, d.rows);
+    const px = new Uint32Array(img.data.buffer); // one RGBA pixel per word (see pack)
+    for (let i = 0; i < d.rows; i++) {
+      const row = i * d.cols;
+      const open = d.causal ? Math.min(i + 1, d.cols) : d.cols; // cells at j >= open are masked
+      for (let j = 0; j < open; j++) {
+        const t = Math.max(lo, Math.min(1, d.data[row + j] / this.max || 0));
+        px[row + j] = lut[Math.round((t - lo) * scale)];
+      }
+      px.fill(PACKED_MASKED, row + open, row + d.cols);
+    }
+    const off = this.off ?? (this.off = document.createElement('canvas'));
+    if (off.width !== d.cols) off.width = d.cols;
+    if (off.height !== d.rows) off.height = d.rows;
+    off.getContext('2d').putImageData(img, 0, 0);
+  }
+
   draw() {
     const d = this.d;
-    if (!d) return;
+    if (!d || !this.off) return;
     const showLabels = this.layout();
     const dpr = window.devicePixelRatio || 1;
     const W = this.left + d.cols * this.cell + PAD;
     const H = this.top + d.rows * this.cell + PAD;
-    this.canvas.width = Math.ceil(W * dpr);
-    this.canvas.height = Math.ceil(H * dpr);
-    this.canvas.style.width = `${W}px`;
-    this.canvas.style.height = `${H}px`;
+    // resizing a canvas reallocates it: only when the size changes (else just clear it)
+    const cw = Math.ceil(W * dpr);
+    const ch = Math.ceil(H * dpr);
+    if (this.canvas.width !== cw || this.canvas.height !== ch) {
+      this.canvas.width = cw;
+      this.canvas.height = ch;
+      this.canvas.style.width = `${W}px`;
+      this.canvas.style.height = `${H}px`;
+    }
     // geometry for tests and tools: rows, cols, label margins, cell size (CSS pixels)
-    this.root.dataset.dims = [d.rows, d.cols, this.left, this.top, this.cell].join(',');
+    const dims = [d.rows, d.cols, this.left, this.top, this.cell].join(',');
+    if (this.root.dataset.dims !== dims) this.root.dataset.dims = dims;
     const ctx = this.canvas.getContext('2d');
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, W, H);
-    // cells: one pixel per cell in an ImageData, scaled up without smoothing
-    const rgb = this.opts.palette === 'sequential' ? sequentialRGB : divergingRGB;
-    const img = new ImageData(d.cols, d.rows);
-    for (let i = 0; i < d.rows; i++) {
-      for (let j = 0; j < d.cols; j++) {
-        const k = i * d.cols + j;
-        const [r, g, b] = d.masked?.(i, j) ? MASKED : rgb(d.data[k] / this.max);
-        img.data[4 * k] = r;
-        img.data[4 * k + 1] = g;
-        img.data[4 * k + 2] = b;
-        img.data[4 * k + 3] = 255;
-      }
-    }
-    const off = this.off ?? (this.off = document.createElement('canvas'));
-    off.width = d.cols;
-    off.height = d.rows;
-    off.getContext('2d').putImageData(img, 0, 0);
     const c = this.cell;
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(off, this.left, this.top, d.cols * c, d.rows * c);
-    if (d.marked) {
+    ctx.drawImage(this.off, this.left, this.top, d.cols * c, d.rows * c);
+    if (d.marks?.length) {
       ctx.strokeStyle = '#111';
       ctx.lineWidth = 1.5;
-      for (let i = 0; i < d.rows; i++) {
-        for (let j = 0; j < d.cols; j++) if (d.marked(i, j)) ctx.strokeRect(this.left + j * c + 1, this.top + i * c + 1, c - 2, c - 2);
-      }
+      ctx.beginPath();
+      for (const [i, j] of d.marks) ctx.rect(this.left + j * c + 1, this.top + i * c + 1, c - 2, c - 2);
+      ctx.stroke();
     }
     ctx.strokeStyle = '#c9ced6';
     ctx.lineWidth = 1;
@@ -234,7 +313,7 @@ export class Heatmap {
     const rl = d.rowLabels?.[i] ?? String(i);
     const cl = d.colLabels?.[j] ?? String(j);
     const v = d.data[i * d.cols + j];
-    const val = d.masked?.(i, j) ? 'masked (causal: a query never sees later keys)' : fmt(v);
+    const val = d.causal && j > i ? 'masked (causal: a query never sees later keys)' : fmt(v);
     return `${this.opts.rowAxis} ${rl} → ${this.opts.colAxis} ${cl}: ${val}`;
   }
 
@@ -261,7 +340,7 @@ export class Heatmap {
   /** Outline row `row` (or column `col`); null clears. */
   highlight(h) {
     this.hl = h;
-    this.draw();
+    request(this);
   }
 
   onHover(cb) {

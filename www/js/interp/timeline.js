@@ -135,8 +135,9 @@ export class TimelineCell {
     this.reset();
   }
 
-  lossChanged(rows) {
-    this.lossData = [rows.map((r) => r[0]), rows.map((r) => (r[1] > 0 ? r[1] : null))];
+  /** The loss curve: steps and losses (null where not positive), thinned for long runs (thin.js). */
+  lossChanged(steps, losses) {
+    this.lossData = [steps, losses];
     if (!this.loss) return;
     const now = performance.now();
     if (this.lastLoss && now - this.lastLoss < 400) return; // the Train cell has the live chart
@@ -181,6 +182,7 @@ export class TimelineCell {
   showTiming(last) {
     const parts = Object.entries(last.times).map(([k, v]) => `${k} ${v}`).join(', ');
     this.timing.textContent = `last recompute (${last.parts === 'all' ? 'all analyses' : last.parts.join(', ')}): `
-      + `${last.compute_ms} ms in wasm + ${last.render_ms} ms drawing · ${parts} ms${last.error ? ` · error: ${last.error}` : ''}`;
+      + `${last.wall_ms} ms from request to drawn (${last.worker_ms} ms in the analysis worker, ${last.render_ms} ms drawing) · `
+      + `${parts} ms${last.error ? ` · error: ${last.error}` : ''}`;
   }
 }

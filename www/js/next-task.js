@@ -1,0 +1,14 @@
+// nextTask(): a promise that resolves in a new task of this thread (a MessageChannel message:
+// unlike nested setTimeout it is not clamped to 4 ms, and unlike scheduler.yield it does not
+// jump ahead of rendering), so long work can be cut into tasks that let the page paint and
+// other messages through between them.
+const channel = new MessageChannel();
+const waiting = [];
+channel.port1.onmessage = () => waiting.shift()?.();
+
+export function nextTask() {
+  return new Promise((resolve) => {
+    waiting.push(resolve);
+    channel.port2.postMessage(null);
+  });
+}
