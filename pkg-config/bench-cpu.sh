@@ -2,6 +2,7 @@
 # Side-by-side CPU benchmark: toyformer's CPU engine against PyTorch (../shared/bench/pytorch_sort.py)
 # on sort-ref, alternating the two programs in one loop so that both see the same machine.
 # Usage: bash pkg-config/bench-cpu.sh [ROUNDS]   (PY=/path/to/python with torch; default /work/venv-bench)
+# CONVERGE=1 adds steps and seconds to 99% held-out token accuracy, 1 thread, both programs, after the rounds.
 # Set-up for PyTorch: python3 -m venv /work/venv-bench && /work/venv-bench/bin/pip install torch numpy
 # Every line printed is one measurement; "others' CPU" says how busy the rest of the machine was.
 set -euo pipefail
@@ -39,3 +40,11 @@ for r in $(seq "$ROUNDS"); do
     pt "pytorch trained flush-denormal" --threads "$t" --load "$OUT/pt-trained.pt" --flush-denormal
   done
 done
+
+if [ "${CONVERGE:-0}" = 1 ]; then
+  echo "== convergence to 99% held-out token accuracy, 1 thread, eval every 100 steps, no clipping"
+  RAYON_NUM_THREADS=1 $B --backend cpu --config sort-ref --converge --max-steps 8000 --eval-every 100 --target 0.99 --json 2>/dev/null \
+    | tail -n 1 | sed 's/^/toyformer converge: /'
+  "$PY" "$PT" --impl plain --threads 1 --mode converge --max-steps 8000 --eval-every 100 --target 0.99 \
+    | sed 's/^/pytorch converge: /'
+fi
