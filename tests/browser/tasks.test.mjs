@@ -1,0 +1,56 @@
+// Every task trains through the page on both backends: the CPU engine (wasm) and WebGPU
+// (SwiftShader here, forced with the backend switch since `auto` skips software adapters).
+// Small models so that the software GPU finishes in CI; each run must lower its loss well
+// below where it started, and the backend badge must name the backend that trained.
+// Screenshots: test-output/tasks-<task>-<backend>.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+
+const OUT = 'test-output';
+let server;
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  server = await startServer();
+});
+after(() => server?.close());
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+// name, fragment, steps, the loss must end below this fraction of its start
+const TASKS = [
+  ['sort', 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=32&lr=0.003', 200, 0.5],
+  ['permutations', 'task=permutations&perm_n=3&d_model=32&d_head=16&batch_size=16&lr=0.003', 150, 0.5],
+  ['apply-perm', 'task=apply-perm&k=3&max_int=10&d_model=32&d_head=32&batch_size=32&lr=0.003', 300, 0.7],
+];
+
+for (const backend of ['cpu', 'webgpu']) {
+  for (const [name, frag, steps, frac] of TASKS) {
+    test(`tasks: ${name} trains in the page on ${backend}`, { timeout: 600_000 }, async () => {
+      const { page, errors, close } = await openNotebook(`${server.url}#v=1&${frag}&steps=${steps}`,
+        { webgpu: backend === 'webgpu' });
+      try {
+        assert.equal(await page.inputValue('[name="task"]'), name);
+        await page.selectOption('[name="backend"]', backend);
+        const badge = backend === 'cpu' ? /^CPU/ : /^WebGPU \(.+\)$/;
+        assert.match(await page.textContent('#backend-badge'), badge);
+        await page.click('#btn-start');
+        await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 540_000, polling: 500 });
+        assert.match(await page.textContent('#backend-badge'), badge, `the run used ${backend}`);
+        const rows = await page.evaluate(() => window.__toyformer.rows);
+        assert.equal(rows.length, steps);
+        assert.ok(rows.every((r) => Number.isFinite(r.loss)), 'every loss is finite');
+        const first = mean(rows.slice(0, 10).map((r) => r.loss));
+        const last = mean(rows.slice(-10).map((r) => r.loss));
+        console.log(`${name} on ${backend}: loss ${first.toFixed(4)} → ${last.toFixed(4)} in ${steps} steps`);
+        assert.ok(last < frac * first, `${name} on ${backend}: loss fell only from ${first} to ${last}`);
+        await page.locator('#cell-train').screenshot({ path: `${OUT}/tasks-${name}-${backend}.png` });
+        assert.deepEqual(errors, [], 'no console errors');
+      } finally {
+        await close();
+      }
+    });
+  }
+}
