@@ -106,3 +106,52 @@ fn adamw_matches_candle_nn_bit_for_bit() {
         assert_eq!(bits(&va), bits(&vb), "step {step}");
     }
 }
+
+/// reduce_on_plateau with a short patience, so the rate drops within 40 steps of a
+/// tiny model: the loss wobbles from batch to batch.
+fn plateau_train() -> TrainConfig {
+    let (_, _, mut train) = setup();
+    train.schedule = serde_json::from_str(r#"{"kind": "reduce_on_plateau", "factor": 0.5, "patience": 1}"#).unwrap();
+    train
+}
+
+#[test]
+fn reduce_on_plateau_runs_the_same_in_chunks_and_after_a_resume() {
+    let (task, cfg, _) = setup();
+    let train = plateau_train();
+    let mut whole = Trainer::from_scratch(task.clone(), &cfg, train.clone(), BackendKind::Cpu).unwrap();
+    whole.run(|_| {}).unwrap();
+    let lrs: Vec<f64> = whole.history.iter().map(|m| m.lr).collect();
+    assert!(lrs.iter().any(|&l| l < train.lr), "the rate never dropped: {lrs:?}");
+    let drops_after_20 = lrs[20..].windows(2).filter(|w| w[1] < w[0]).count();
+    assert!(drops_after_20 > 0, "the rate must also drop after step 20 for the resume check to mean anything: {lrs:?}");
+
+    // step_many plans no chunk ahead for a loss-driven schedule: the same rates and losses
+    let mut chunked = Trainer::from_scratch(task.clone(), &cfg, train.clone(), BackendKind::Cpu).unwrap();
+    chunked.step_many(13).unwrap();
+    chunked.step_many(27).unwrap();
+    let pairs = |t: &Trainer| t.history.iter().map(|m| (m.lr, m.loss.to_bits())).collect::<Vec<_>>();
+    assert_eq!(pairs(&chunked), pairs(&whole));
+
+    // saved at step 20 with weights, AdamW state and schedule state: the rest is identical
+    let mut first = Trainer::from_scratch(task.clone(), &cfg, train.clone(), BackendKind::Cpu).unwrap();
+    first.step_many(20).unwrap();
+    let w = first.backend.weights().unwrap();
+    let opt = first.backend.optimizer_state().unwrap();
+    let state: toyformer::train::ScheduleState =
+        serde_json::from_str(&serde_json::to_string(&first.schedule_state()).unwrap()).unwrap();
+    let mut rest = Trainer::resume(task.clone(), &w, train.clone(), BackendKind::Cpu, 20, Some(&opt)).unwrap();
+    rest.set_schedule_state(&state).unwrap();
+    rest.run(|_| {}).unwrap();
+    assert_eq!(pairs(&rest), pairs(&whole)[20..].to_vec());
+
+    // without the schedule state the resumed run starts again at the base rate: it differs
+    let mut forgetful = Trainer::resume(task, &w, train.clone(), BackendKind::Cpu, 20, Some(&opt)).unwrap();
+    forgetful.run(|_| {}).unwrap();
+    assert_ne!(pairs(&forgetful), pairs(&whole)[20..].to_vec());
+
+    // a state no run could produce is refused, naming it
+    let bad = toyformer::train::ScheduleState { current: f64::NAN, best: None, num_bad: 0, cooldown_left: 0 };
+    let err = rest.set_schedule_state(&bad).unwrap_err().to_string();
+    assert!(err.contains("schedule state"), "{err}");
+}

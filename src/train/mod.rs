@@ -10,7 +10,7 @@ use crate::model::Weights;
 use crate::tasks::TaskSpec;
 use serde::{Deserialize, Serialize};
 
-pub use schedule::{LrScheduler, Schedule};
+pub use schedule::{LrScheduler, Schedule, ScheduleState};
 
 /// Optimiser and run settings. Defaults are seed 003's: AdamW lr 1e-3, betas (0.9, 0.98),
 /// weight decay 0.01, batch 256; gradient clipping at global norm 1.0.
@@ -370,6 +370,14 @@ impl Trainer {
         if n == 0 {
             return Ok(Vec::new());
         }
+        if self.train.schedule.depends_on_loss() {
+            // each step's rate needs the previous step's loss: one step at a time
+            let mut ms = Vec::with_capacity(n as usize);
+            for _ in 0..n {
+                ms.push(self.step()?);
+            }
+            return Ok(ms);
+        }
         let b = self.train.batch_size;
         let lrs: Vec<f64> = (0..n).map(|i| self.train.schedule.lr(self.train.lr, self.step + i, self.train.steps)).collect();
         let out = self.backend.train_chunk(&self.task, self.train.seed, self.step, b, &lrs)?;
@@ -384,6 +392,16 @@ impl Trainer {
             Some(e) => Err(e),
             None => Ok(ms),
         }
+    }
+
+    /// The learning-rate schedule's running state (for a checkpoint).
+    pub fn schedule_state(&self) -> ScheduleState {
+        self.sched.state()
+    }
+
+    /// Restores the schedule's running state saved with a checkpoint.
+    pub fn set_schedule_state(&mut self, s: &ScheduleState) -> Result<()> {
+        self.sched.set_state(s)
     }
 
     /// Runs to `train.steps`, calling `progress` after every step.

@@ -91,6 +91,13 @@ impl Schedule {
         }
     }
 
+    /// Whether the rate depends on the losses seen (reduce_on_plateau): such a run must
+    /// observe each step's loss before the next step's rate is known, so steps cannot be
+    /// planned ahead in chunks.
+    pub fn depends_on_loss(&self) -> bool {
+        matches!(self, Schedule::ReduceOnPlateau { .. })
+    }
+
     pub fn validate(&self, total: u64) -> Result<()> {
         match *self {
             Schedule::Constant => {}
@@ -139,7 +146,42 @@ pub struct LrScheduler {
     cooldown_left: u64,
 }
 
+/// The running state of a loss-driven schedule, saved with a checkpoint so that a
+/// resumed reduce_on_plateau run goes on exactly (the rate, best loss, bad steps and
+/// cooldown are not functions of the step alone).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleState {
+    pub current: f64,
+    /// The best loss so far; `None` before the first observed loss (+∞ has no JSON form).
+    pub best: Option<f64>,
+    pub num_bad: u64,
+    pub cooldown_left: u64,
+}
+
 impl LrScheduler {
+    /// The running state (see [`ScheduleState`]).
+    pub fn state(&self) -> ScheduleState {
+        let best = if self.best.is_finite() { Some(self.best) } else { None };
+        ScheduleState { current: self.current, best, num_bad: self.num_bad, cooldown_left: self.cooldown_left }
+    }
+
+    /// Restores a state from [`state`](Self::state); refuses values no run could produce.
+    pub fn set_state(&mut self, s: &ScheduleState) -> Result<()> {
+        if !(s.current.is_finite() && s.current >= 0.0) {
+            return Err(Error::config("schedule state: current", format!("{} is not a learning rate", s.current)));
+        }
+        if let Some(b) = s.best {
+            if b.is_nan() {
+                return Err(Error::config("schedule state: best", "is NaN"));
+            }
+        }
+        self.current = s.current;
+        self.best = s.best.unwrap_or(f64::INFINITY);
+        self.num_bad = s.num_bad;
+        self.cooldown_left = s.cooldown_left;
+        Ok(())
+    }
+
     pub fn new(schedule: Schedule, base: f64, total: u64) -> Self {
         LrScheduler { schedule, base, total, current: base, best: f64::INFINITY, num_bad: 0, cooldown_left: 0 }
     }

@@ -75,6 +75,11 @@ impl GpuSession {
         let model: ModelConfig = parse("model", &model_json)?;
         let train: TrainConfig = parse("train", &train_json)?;
         train.validate().map_err(js_err)?;
+        if train.schedule.depends_on_loss() {
+            // its rate needs each step's loss before the next step, which a chunk planned ahead on
+            // the GPU cannot give; the worker trains such runs on the CPU
+            return Err(js_err(Error::config("schedule", "reduce_on_plateau needs every step's loss before the next step: it trains on the CPU, not on WebGPU")));
+        }
         check_compatible(&task, &model).map_err(js_err)?;
         let w = Weights::init(&model).map_err(js_err)?;
         let mut engine = GpuEngine::new(&w, &train, task.pred_positions(), AdapterChoice::Any).await.map_err(js_err)?;

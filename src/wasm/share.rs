@@ -176,7 +176,9 @@ impl Session {
             set("step", JsValue::from_f64(self.trainer.step as f64))?;
             set("adam_t", JsValue::from_f64(opt.t as f64))?;
             set("adam_m", js_sys::Float32Array::from(&opt.m[..]).into())?;
-            set("adam_v", js_sys::Float32Array::from(&opt.v[..]).into())
+            set("adam_v", js_sys::Float32Array::from(&opt.v[..]).into())?;
+            // the running state of a loss-driven schedule (reduce_on_plateau), as JSON text
+            set("schedule", JsValue::from_str(&serde_json::to_string(&self.trainer.schedule_state()).unwrap_or_default()))
         })();
         res.map_err(|_| js_err(Error::Backend("building the checkpoint object failed".into())))?;
         Ok(o.into())
@@ -189,6 +191,13 @@ impl Session {
             return Err(js_err(Error::Weights(format!("optimiser step count {t} is not a whole number"))));
         }
         self.trainer.backend.set_optimizer_state(&OptimizerState { t: t as u64, m, v }).map_err(js_err)
+    }
+
+    /// Restores the learning-rate schedule's running state of a checkpoint (its `schedule`
+    /// JSON text), so a reduce_on_plateau run resumes at the rate it had reached.
+    pub fn set_schedule_state(&mut self, json: &str) -> Result<(), JsError> {
+        let s: crate::train::ScheduleState = parse("schedule state", json)?;
+        self.trainer.set_schedule_state(&s).map_err(js_err)
     }
 
     /// `{task, model, train, step, backend}` of this session.

@@ -3,7 +3,7 @@
 //   runs  {id, name, created, updated, status, task, model, train, source,
 //          steps_done, final_loss, final_token_acc}   (small: the Runs table; finals are means of the last 20 steps)
 //   data  {id, metrics: {step, loss, token_acc, seq_acc, algo_acc, grad_norm, lr, per_pos_acc} as typed arrays,
-//          ckpt: {weights (safetensors bytes), step, adam_t, adam_m, adam_v}, snapshots: []}
+//          ckpt: {weights (safetensors bytes), step, adam_t, adam_m, adam_v, schedule (JSON)}, snapshots: []}
 // Every failure, the storage quota above all, rejects with an Error whose message says what
 // happened; callers show it (nothing here fails silently).
 

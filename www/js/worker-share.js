@@ -26,6 +26,7 @@ function open(msg) {
     const s = Session.from_weights(c.weights, '', '', train);
     try {
       if (c.adam_m) s.set_optimizer_state(c.adam_t, c.adam_m, c.adam_v);
+      if (c.schedule) s.set_schedule_state(c.schedule); // reduce_on_plateau's rate, best loss, counters
     } catch (e) {
       s.free();
       throw e;

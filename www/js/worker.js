@@ -45,7 +45,12 @@ function enqueue(during, fn, req) {
 async function open(msg) {
   args = [JSON.stringify(msg.task), JSON.stringify(msg.model), JSON.stringify(msg.train)];
   let reason = 'the backend switch is set to CPU';
-  if (msg.backend !== 'cpu') {
+  const plateau = msg.train.schedule?.kind === 'reduce_on_plateau';
+  if (plateau && msg.backend !== 'cpu') {
+    // its rate depends on every step's loss, which the GPU's chunks of steps planned ahead cannot give
+    reason = 'reduce_on_plateau needs each step\'s loss before the next step, so this run trains on the CPU';
+  }
+  if (msg.backend !== 'cpu' && !plateau) {
     reason = 'this browser has no WebGPU adapter';
     let adapter = self.navigator?.gpu ? await navigator.gpu.requestAdapter().catch(() => null) : null;
     if (adapter && msg.backend === 'auto' && (adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter)) {
