@@ -103,7 +103,7 @@ fn train_config(a: &Args) -> Result<TrainConfig> {
     Ok(tc)
 }
 
-/// The page link (today's query format) of a trained experiment.
+/// The page link (URL fragment) of a trained experiment.
 fn link(task: &TaskSpec, model: &toyformer::model::ModelConfig, tc: &TrainConfig) -> String {
     let spec = toyformer::sweep::RunSpec {
         index: 0,
@@ -114,7 +114,7 @@ fn link(task: &TaskSpec, model: &toyformer::model::ModelConfig, tc: &TrainConfig
         model: model.clone(),
         train: tc.clone(),
     };
-    toyformer::sweep::page_query(&spec)
+    toyformer::sweep::page_fragment(&spec)
 }
 
 fn save(a: &Args, w: &Weights, task: &TaskSpec, tc: &TrainConfig) -> Result<()> {

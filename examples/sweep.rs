@@ -9,7 +9,7 @@
 //! runs already in that file with the same spec are read back instead of run again.
 //! `--json` prints the per-config summaries as one JSON document on stdout; otherwise a
 //! table goes to stdout. Progress goes to stderr. `--links` prints, per config, the page
-//! link that opens its first run (`sweep::page_query`).
+//! link that opens its first run (`sweep::page_fragment`).
 mod common;
 
 use common::*;
@@ -90,7 +90,7 @@ fn run() -> Result<()> {
         // one link per config: its first run (seed) opens in the page
         let mut seen = std::collections::BTreeSet::new();
         for r in all.iter().filter(|r| seen.insert(r.spec.config_index)) {
-            println!("{}: {}", r.spec.label_text(), toyformer::sweep::page_query(&r.spec));
+            println!("{}: {}", r.spec.label_text(), toyformer::sweep::page_fragment(&r.spec));
         }
     }
     Ok(())

@@ -204,14 +204,14 @@ fn results_round_trip_through_json_with_nan() {
 }
 
 #[test]
-fn page_query_writes_every_key_in_the_pages_names() {
+fn page_fragment_writes_every_key_in_the_pages_names() {
     let g = grid(json!({"task": "permutations", "n": 3, "holdout": 0.2, "n_layers": 2, "act_fn": "relu", "d_mlp": 64,
         "schedule": {"kind": "reduce_on_plateau", "patience": 100}, "beta2": 0.99, "batch_size": 4, "steps": 3100, "seed": 1}));
-    let q = toyformer::sweep::page_query(&g.expand().unwrap()[0]);
+    let q = toyformer::sweep::page_fragment(&g.expand().unwrap()[0]);
     assert_eq!(
         q,
-        "?task=permutations&perm_n=3&holdout=0.2&split_seed=0&n_layers=2&n_heads=1&d_model=128&d_head=64&model_seed=1\
-         &ln=true&mlp=true&d_mlp=64&act_fn=relu&steps=3100&batch_size=4&lr=0.001&schedule=reduce_on_plateau&patience=100\
-         &factor=0.1&weight_decay=0.01&beta2=0.99&grad_clip=1&seed=1"
+        "#v=1&task=permutations&perm_n=3&holdout=0.2&split_seed=0&n_layers=2&n_heads=1&d_model=128&d_head=64&model_seed=1\
+         &ln=true&mlp=true&d_mlp=64&act_fn=relu&steps=3100&batch_size=4&lr=0.001&schedule=reduce_on_plateau\
+         &plateau_patience=100&plateau_factor=0.1&weight_decay=0.01&beta2=0.99&grad_clip=1&seed=1"
     );
 }

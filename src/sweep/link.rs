@@ -1,19 +1,16 @@
 //! A link that opens a run's experiment in the notebook page.
 //!
-//! Today's page reads the query string (`www/js/state.js`, `readUrl`): `?task=permutations
-//! &perm_n=4&n_layers=1&...`. Every key is written explicitly (not only values that
-//! differ from a default), so a link stays right if a default changes. Settings the page
-//! does not read yet (`holdout`, `split_seed`, `schedule=reduce_on_plateau` with
-//! `patience`/`factor`, `beta2`) are written too, under those names; the page ignores
-//! unknown keys today. The share helper is moving the state into the URL fragment: links
-//! made here are then to be regenerated in that format.
+//! The page keeps its state in the URL fragment (`www/js/link.js`, keys from the property
+//! table in `www/js/state.js`): `#v=1&task=permutations&perm_n=4&n_layers=1&...`. Every key
+//! is written explicitly (the page's own links leave defaults out), so a link stays right
+//! if a default changes. Append it to the page's address.
 
 use super::grid::RunSpec;
 use crate::tasks::TaskSpec;
 use crate::train::Schedule;
 
-/// `?key=value&...` for the page, from a run's task, model and train config.
-pub fn page_query(spec: &RunSpec) -> String {
+/// `#v=1&key=value&...` for the page, from a run's task, model and train config.
+pub fn page_fragment(spec: &RunSpec) -> String {
     let mut q: Vec<(String, String)> = Vec::new();
     let mut put = |k: &str, v: String| q.push((k.to_string(), v));
     match spec.task {
@@ -60,8 +57,8 @@ pub fn page_query(spec: &RunSpec) -> String {
         }
         Schedule::ReduceOnPlateau { factor, patience, .. } => {
             put("schedule", "reduce_on_plateau".into());
-            put("patience", patience.to_string());
-            put("factor", factor.to_string());
+            put("plateau_patience", patience.to_string());
+            put("plateau_factor", factor.to_string());
         }
     }
     put("weight_decay", t.weight_decay.to_string());
@@ -72,5 +69,5 @@ pub fn page_query(spec: &RunSpec) -> String {
     put("seed", t.seed.to_string());
     // Values are numbers, booleans and fixed ASCII names; percent-escape anything else.
     let esc = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c.to_string() } else { c.to_string().bytes().map(|b| format!("%{b:02X}")).collect() }).collect::<String>();
-    format!("?{}", q.iter().map(|(k, v)| format!("{}={}", esc(k), esc(v))).collect::<Vec<_>>().join("&"))
+    format!("#v=1&{}", q.iter().map(|(k, v)| format!("{}={}", esc(k), esc(v))).collect::<Vec<_>>().join("&"))
 }

@@ -31,5 +31,5 @@ pub(crate) mod nan_as_null {
 
 pub use aggregate::{aggregate, ConfigSummary, Stat};
 pub use grid::{Grid, RunSpec, Settings};
-pub use link::page_query;
+pub use link::page_fragment;
 pub use run::{run_one, RunResult};

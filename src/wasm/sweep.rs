@@ -3,7 +3,7 @@
 //! results it gets back. The same library code as the CLI's `examples/sweep`.
 
 use super::{js_err, parse, to_js};
-use crate::sweep::{aggregate, page_query, run_one, Grid, RunResult, RunSpec, Settings};
+use crate::sweep::{aggregate, page_fragment, run_one, Grid, RunResult, RunSpec, Settings};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -38,9 +38,9 @@ pub fn sweep_aggregate(results_json: &str) -> Result<JsValue, JsError> {
     to_js(&aggregate(&results))
 }
 
-/// `sweep_link(run_json) -> "?task=...&..."`: the page query that opens this run.
+/// `sweep_link(run_json) -> "#v=1&task=...&..."`: the page fragment that opens this run.
 #[wasm_bindgen]
 pub fn sweep_link(run_json: &str) -> Result<String, JsError> {
     let spec: RunSpec = parse("run", run_json)?;
-    Ok(page_query(&spec))
+    Ok(page_fragment(&spec))
 }
