@@ -97,6 +97,14 @@ pub enum TaskSpec {
 pub const TASK_NAMES: [&str; 3] = ["sort", "permutations", "apply-perm"];
 
 impl TaskSpec {
+    /// Whether training and evaluation draw from different sides of a held-out split
+    /// (permutations with `holdout` > 0).
+    pub fn has_split(&self) -> bool {
+        matches!(self, TaskSpec::Permutations { holdout, .. } if *holdout > 0.0)
+    }
+}
+
+impl TaskSpec {
     /// The task with its default parameters: `sort` (n 10, max_num 50), `permutations`
     /// (n 4) or `apply-perm` (k 3, max_int 50).
     pub fn default_for(name: &str) -> Result<TaskSpec> {

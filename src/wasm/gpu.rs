@@ -4,14 +4,14 @@
 //! a CPU copy of the weights as of the last training chunk (they are small, and it keeps one code path
 //! for them).
 
-use super::session::{complete_with, export_with, samples_with};
-use super::{js_err, parse, parse_task, to_js, MAX_EVAL};
+use super::session::{complete_with, evaluate_with, export_with, samples_with};
+use super::{js_err, parse, parse_task, to_js};
 use crate::cpu::CpuBackend;
 use crate::error::Error;
 use crate::gpu::{AdapterChoice, GpuEngine};
 use crate::model::{ModelConfig, Weights};
 use crate::tasks::TaskSpec;
-use crate::train::{check_compatible, eval, metrics_from_stats, Metrics, TrainConfig};
+use crate::train::{check_compatible, metrics_from_stats, Metrics, TrainConfig};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -145,9 +145,8 @@ impl GpuSession {
     /// Loss and accuracies on `samples` fresh sequences (as `Session.evaluate`).
     pub fn evaluate(&self, samples: usize) -> js_sys::Promise {
         with_inner(&self.inner, move |mut s| async move {
-            let samples = samples.min(MAX_EVAL);
             let (task, seed) = (s.task.clone(), s.train.seed);
-            let r = s.cpu().and_then(|b| eval::evaluate(b, &task, seed, samples, samples.clamp(1, 256)).map_err(js_err)).and_then(|rep| to_js(&rep));
+            let r = s.cpu().and_then(|b| evaluate_with(b, &task, seed, samples));
             (s, r)
         })
     }

@@ -4,7 +4,7 @@ use super::task::shown_samples;
 use super::{js_err, parse, parse_task, to_js, MAX_EVAL};
 use crate::model::ModelConfig;
 use crate::train::eval;
-use crate::tasks::TaskSpec;
+use crate::tasks::{Split, TaskSpec};
 use crate::train::{Backend, BackendKind, TrainConfig, Trainer};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -84,14 +84,11 @@ impl Session {
         to_js(&out)
     }
 
-    /// Loss and accuracies on `samples` fresh sequences: `{samples, loss, token_acc,
-    /// seq_acc, algo_acc, per_pos_acc, positions}`.
+    /// Loss and accuracies on `samples` fresh sequences: `{samples, loss, algo_loss, token_acc,
+    /// seq_acc, algo_acc, per_pos_acc, positions, train?}` (see [`evaluate_with`]).
     pub fn evaluate(&mut self, samples: usize) -> Result<JsValue, JsError> {
-        let samples = samples.min(MAX_EVAL);
         let t = &mut self.trainer;
-        let batch = samples.clamp(1, 256);
-        let report = eval::evaluate(&mut *t.backend, &t.task, t.train.seed, samples, batch).map_err(js_err)?;
-        to_js(&report)
+        evaluate_with(&mut *t.backend, &t.task, t.train.seed, samples)
     }
 
     /// Greedy completion of typed text (see `TaskSpec::parse_prompt` for the formats):
@@ -158,4 +155,27 @@ pub(crate) fn export_with(w: &crate::model::Weights, task: &TaskSpec, steps: u64
     let task = serde_json::to_string(task).map_err(|e| js_err(e.into()))?;
     let meta = [("toyformer_task".to_string(), task), ("toyformer_steps".to_string(), steps.to_string())];
     crate::io::save_safetensors(w, &meta).map_err(js_err)
+}
+
+/// Evaluation for the page: the report on fresh samples of the evaluation side of the task
+/// (for permutations with a held-out split, only combinations training never draws), and,
+/// when the task has such a split, `train`: the same report on fresh samples of the training
+/// side, so the page can show whether the model generalises to unseen combinations.
+pub(crate) fn evaluate_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Report {
+        #[serde(flatten)]
+        held_out: eval::EvalReport,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        train: Option<eval::EvalReport>,
+    }
+    let samples = samples.min(MAX_EVAL);
+    let batch = samples.clamp(1, 256);
+    let held_out = eval::evaluate_split(backend, task, seed, samples, batch, Split::HeldOut).map_err(js_err)?;
+    let train = if task.has_split() {
+        Some(eval::evaluate_split(backend, task, seed, samples, batch, Split::Train).map_err(js_err)?)
+    } else {
+        None
+    };
+    to_js(&Report { held_out, train })
 }

@@ -8,9 +8,11 @@ import { analysis } from './interp/analysis.js';
 import { readLink, writeLink, initShare, openLink } from './share.js';
 import { initRuns, restoreActiveRun } from './runs.js';
 import { initWeights } from './import.js';
+import { renderPresets } from './presets.js';
+import { initSweepCell } from './sweep-cell.js';
 
 const $ = (id) => document.getElementById(id);
-const CELLS = ['task', 'model', 'train'];
+const CELLS = ['task', 'model', 'train', 'sweep'];
 const EVAL_SAMPLES = 1000;
 const SHOWN = 5; // sample predictions shown (2 for long sequences)
 
@@ -40,7 +42,8 @@ function setPhase(p) {
   phase = hook.phase = p;
   if (changed) emit('phase', p);
   const live = p !== 'idle' && p !== 'loading';
-  for (const inp of Object.values(inputs)) inp.disabled = live || p === 'loading';
+  // the experiment's settings lock while a model exists; the Sweep cell's own settings never do
+  for (const [k, inp] of Object.entries(inputs)) inp.disabled = (live || p === 'loading') && !k.startsWith('sweep_');
   $('btn-start').disabled = p !== 'idle' || !valid;
   $('btn-pause').disabled = p !== 'training';
   $('btn-resume').disabled = p !== 'paused';
@@ -87,7 +90,7 @@ function setInput(p, v) {
 // Reads the form: values by key, and error messages by cell.
 function readForm() {
   const vals = {};
-  const errors = { task: [], model: [], train: [], view: [] };
+  const errors = { task: [], model: [], train: [], sweep: [], view: [] };
   for (const p of S.PROPS) {
     const inp = inputs[p.key];
     const r = S.parseValue(p, p.type === 'bool' ? String(inp.checked) : inp.value);
@@ -277,16 +280,23 @@ function evaluate() {
 function onEvaluated({ report, samples, step }) {
   hook.lastEval = report;
   const pct = (x) => `${(x * 100).toFixed(2)}%`;
+  // With a held-out split (permutations holdout > 0) the report is on unseen combinations and
+  // `report.train` on the combinations training draws from: both, side by side.
+  const tr = report.train;
+  const both = (f) => (tr ? `${f(report)} held-out · ${f(tr)} train` : f(report));
   renderFacts($('eval-facts'), [
-    ['loss', `${report.loss.toFixed(4)} nats`],
-    ['token accuracy', pct(report.token_acc)],
-    ['sequence accuracy', pct(report.seq_acc)],
-    ['algorithm accuracy', pct(report.algo_acc)],
+    ['loss', both((r) => `${r.loss.toFixed(4)} nats`)],
+    ['algorithm loss', both((r) => `${r.algo_loss.toFixed(4)} nats`)],
+    ['token accuracy', both((r) => pct(r.token_acc))],
+    ['sequence accuracy', both((r) => pct(r.seq_acc))],
+    ['algorithm accuracy', both((r) => pct(r.algo_acc))],
   ]);
   renderBars($('eval-perpos'), report.positions, report.per_pos_acc);
   renderSeqs($('eval-samples'), samples);
   const steps = step ?? hook.rows.length; // a loaded model's step count need not match its curve
-  $('eval-note').textContent = `${fmtInt(report.samples)} fresh samples, after ${fmtInt(steps)} steps`;
+  $('eval-note').textContent = tr
+    ? `${fmtInt(report.samples)} fresh samples of each side of the split (held-out: character combinations never trained on), after ${fmtInt(steps)} steps`
+    : `${fmtInt(report.samples)} fresh samples, after ${fmtInt(steps)} steps`;
   $('eval-brief').textContent = `token acc ${pct(report.token_acc)} · seq acc ${pct(report.seq_acc)}`;
 }
 
@@ -430,6 +440,8 @@ async function main() {
   }
   wire();
   analysis.mount();
+  renderPresets($('presets'));
+  initSweepCell(hook);
   initShare(app);
   initRuns(app);
   initWeights(app);

@@ -24,6 +24,11 @@ export const PROPS = [
     when: isTask('sort') },
   { key: 'perm_n', cell: 'task', label: 'characters n', type: 'int', default: 4, min: 1, max: 5,
     when: isTask('permutations') },
+  { key: 'holdout', cell: 'task', label: 'held-out combinations', type: 'float', default: 0, min: 0, max: 0.9,
+    when: isTask('permutations'),
+    hint: 'fraction of the C(62, n) character combinations never trained on; Evaluate then reports train and held-out figures' },
+  { key: 'split_seed', cell: 'task', label: 'split seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1,
+    when: (s) => s.task === 'permutations' && s.holdout > 0 },
   { key: 'k', cell: 'task', label: 'list length k', type: 'int', default: 3, min: 1, max: 340,
     when: isTask('apply-perm') },
   { key: 'max_int', cell: 'task', label: 'values 0..max_int', type: 'int', default: 50, min: 1, max: 65533,
@@ -45,10 +50,16 @@ export const PROPS = [
   { key: 'batch_size', cell: 'train', label: 'batch size', type: 'int', default: 256, min: 1, max: 65536 },
   { key: 'lr', cell: 'train', label: 'learning rate', type: 'float', default: 1e-3, min: 1e-8, max: 10 },
   { key: 'schedule', cell: 'train', label: 'schedule', type: 'enum', default: 'constant',
-    options: ['constant', 'warmup_cosine'] },
+    options: ['constant', 'warmup_cosine', 'reduce_on_plateau'],
+    hint: 'reduce_on_plateau: PyTorch\'s ReduceLROnPlateau stepped with every batch\'s loss (as seed 000 did); trains on the CPU' },
   { key: 'warmup_steps', cell: 'train', label: 'warm-up steps', type: 'int', default: 100, min: 0,
     max: 10000000, when: (s) => s.schedule === 'warmup_cosine' },
+  { key: 'plateau_factor', cell: 'train', label: 'plateau factor', type: 'float', default: 0.1, min: 1e-6, max: 0.999,
+    when: (s) => s.schedule === 'reduce_on_plateau' },
+  { key: 'plateau_patience', cell: 'train', label: 'plateau patience (steps)', type: 'int', default: 10, min: 0,
+    max: 10000000, when: (s) => s.schedule === 'reduce_on_plateau' },
   { key: 'weight_decay', cell: 'train', label: 'weight decay', type: 'float', default: 0.01, min: 0, max: 10 },
+  { key: 'beta2', cell: 'train', label: 'Adam β2', type: 'float', default: 0.98, min: 0, max: 0.999999 },
   { key: 'grad_clip', cell: 'train', label: 'grad clip (0 = off)', type: 'float', default: 1.0, min: 0, max: 1e6 },
   { key: 'seed', cell: 'train', label: 'data seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
 
@@ -67,8 +78,10 @@ export const PROPS = [
   { key: 'open_scores', cell: 'view', label: 'Scores cell open', type: 'bool', default: true },
   { key: 'open_interventions', cell: 'view', label: 'Interventions cell open', type: 'bool', default: true },
   // Which cells are open (view state; share.js keeps them in step with the <details data-open-key>).
-  ...['task', 'model', 'train', 'eval', 'weights', 'runs'].map((c) => (
+  ...['task', 'model', 'train', 'eval', 'weights', 'runs', 'sweep'].map((c) => (
     { key: `open_${c}`, cell: 'view', label: `${c} cell open`, type: 'bool', default: true })),
+  { key: 'sweep_workers', cell: 'sweep', label: 'workers (0 = one per core, one left for the page)', type: 'int',
+    default: 0, min: 0, max: 64 },
   { key: 'backend', cell: 'train', label: 'backend', type: 'enum', default: 'auto', options: ['auto', 'webgpu', 'cpu'],
     hint: 'auto: WebGPU on a hardware adapter, else the CPU; webgpu: any WebGPU adapter, software fallbacks too; cpu: the CPU (wasm)' },
 ];
@@ -123,7 +136,10 @@ export const applies = (p, s) => !p.when || p.when(s);
 
 /** The task spec JSON object of the values. */
 export function taskSpec(s) {
-  if (s.task === 'permutations') return { task: 'permutations', n: s.perm_n };
+  if (s.task === 'permutations') {
+    return s.holdout > 0 ? { task: 'permutations', n: s.perm_n, holdout: s.holdout, split_seed: s.split_seed }
+      : { task: 'permutations', n: s.perm_n };
+  }
   if (s.task === 'apply-perm') return { task: 'apply-perm', k: s.k, max_int: s.max_int };
   return { task: 'sort', n: s.sort_n, max_num: s.max_num };
 }
@@ -142,18 +158,22 @@ export function modelConfig(s, defaultModel) {
 
 /** The train config JSON object. */
 export function trainConfig(s) {
-  const schedule = s.schedule === 'warmup_cosine'
-    ? { kind: 'warmup_cosine', warmup_steps: s.warmup_steps, min_lr_frac: 0.1 }
-    : { kind: 'constant' };
+  const schedule = {
+    warmup_cosine: () => ({ kind: 'warmup_cosine', warmup_steps: s.warmup_steps, min_lr_frac: 0.1 }),
+    reduce_on_plateau: () => ({ kind: 'reduce_on_plateau', factor: s.plateau_factor, patience: s.plateau_patience }),
+  }[s.schedule]?.() ?? { kind: 'constant' };
   return { steps: s.steps, batch_size: s.batch_size, lr: s.lr, schedule, weight_decay: s.weight_decay,
-    grad_clip: s.grad_clip, seed: s.seed };
+    beta2: s.beta2, grad_clip: s.grad_clip, seed: s.seed };
 }
 
 /** The inverse of taskSpec / modelConfig / trainConfig: form values for a loaded run or model. */
 export function valuesFrom(task, model, train) {
   const v = { task: task.task };
   if (task.task === 'sort') Object.assign(v, { sort_n: task.n, max_num: task.max_num });
-  if (task.task === 'permutations') v.perm_n = task.n;
+  if (task.task === 'permutations') {
+    v.perm_n = task.n;
+    if (task.holdout > 0) Object.assign(v, { holdout: task.holdout, split_seed: task.split_seed ?? 0 });
+  }
   if (task.task === 'apply-perm') Object.assign(v, { k: task.k, max_int: task.max_int });
   Object.assign(v, {
     n_layers: model.n_layers, n_heads: model.n_heads, d_model: model.d_model, d_head: model.d_head,
@@ -164,6 +184,10 @@ export function valuesFrom(task, model, train) {
     Object.assign(v, { steps: train.steps, batch_size: train.batch_size, lr: train.lr, schedule: train.schedule.kind,
       weight_decay: train.weight_decay, grad_clip: train.grad_clip, seed: train.seed });
     if (train.schedule.kind === 'warmup_cosine') v.warmup_steps = train.schedule.warmup_steps;
+    if (train.schedule.kind === 'reduce_on_plateau') {
+      Object.assign(v, { plateau_factor: train.schedule.factor, plateau_patience: train.schedule.patience });
+    }
+    if (train.beta2 != null) v.beta2 = train.beta2;
   }
   return v;
 }

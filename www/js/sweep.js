@@ -1,4 +1,4 @@
-// DRAFT (issue 7), not wired into the page yet: sweeps in the browser, one run per Web Worker.
+// Sweeps in the browser, one run per Web Worker (the Sweep cell, sweep-cell.js, drives it).
 //
 // The grid format, its expansion, each run and the per-config aggregation are the Rust library's
 // (src/sweep, bound in src/wasm/sweep.rs), the same code as `cargo run --example sweep`, so a sweep
@@ -8,7 +8,7 @@
 //   const sweep = await expandGrid(gridText);          // {settings, runs} or throws naming the bad key
 //   const job = runSweep(sweep, { workers, onResult, onError, onDone });   // job.cancel()
 //   aggregate(results)                                   // [{config_index, label, final_loss: {n, mean, min, max}, ...}]
-//   runLink(run)                                         // '?task=permutations&perm_n=4&...' opens that run
+//   runLink(run)                                         // '#v=1&task=permutations&perm_n=4&...' opens that run
 //   sortRows(rows, key, ascending)                       // for the sortable results table
 // Worker: this same module started with `new Worker(url, {type: 'module'})`: it answers
 //   {type: 'run', index, run, settings} with {type: 'result', index, result} or {type: 'error', index, message}.
@@ -56,24 +56,31 @@ export function runSweep(sweep, { workers = defaultWorkers(), onResult = () => {
   let next = 0;
   let finished = 0;
   let cancelled = false;
-  const pool = [];
+  const pool = new Set();
   const url = new URL(import.meta.url);
-  const feed = (w) => {
-    if (cancelled || next >= runs.length) {
-      w.terminate();
-      return;
-    }
-    const index = next++;
-    w.postMessage({ type: 'run', index, run: runs[index], settings });
-  };
   const settle = () => {
     finished += 1;
-    if (finished === runs.length) onDone(results);
+    if (finished === runs.length && !cancelled) onDone(results);
   };
-  for (let i = 0; i < Math.min(workers, runs.length); i++) {
+  // One worker; it takes the next run whenever it finishes one. A worker that dies (out of
+  // memory, a crash) reports its run as failed and is replaced, so the sweep always ends.
+  const start = () => {
     const w = new Worker(url, { type: 'module' });
+    let current = -1;
+    pool.add(w);
+    const feed = () => {
+      if (cancelled || next >= runs.length) {
+        pool.delete(w);
+        w.terminate();
+        return;
+      }
+      current = next++;
+      w.postMessage({ type: 'run', index: current, run: runs[current], settings });
+    };
     w.onmessage = (e) => {
       const m = e.data;
+      if (m.index !== current) return;
+      current = -1;
       if (m.type === 'result') {
         results[m.index] = m.result;
         onResult(m.result, finished + 1, runs.length);
@@ -81,16 +88,29 @@ export function runSweep(sweep, { workers = defaultWorkers(), onResult = () => {
         onError(m.index, m.message);
       }
       settle();
-      feed(w);
+      feed();
     };
-    w.onerror = (e) => onError(-1, String(e.message ?? e));
-    pool.push(w);
-    feed(w);
-  }
+    w.onerror = (e) => {
+      e.preventDefault?.();
+      pool.delete(w);
+      w.terminate();
+      if (cancelled) return;
+      if (current >= 0) {
+        onError(current, `its worker stopped: ${e.message || 'out of memory or a crash'}`);
+        current = -1;
+        settle();
+      }
+      if (next < runs.length) start();
+    };
+    feed();
+  };
+  for (let i = 0; i < Math.min(Math.max(1, workers), runs.length); i++) start();
+  if (runs.length === 0) onDone(results);
   return {
     cancel() {
       cancelled = true;
       for (const w of pool) w.terminate();
+      pool.clear();
     },
   };
 }
@@ -101,7 +121,7 @@ export async function aggregate(results) {
   return sweep_aggregate(JSON.stringify(results.filter((r) => r)));
 }
 
-/** The page query that opens one run (today's query-string format of state.js). */
+/** The page fragment (`#v=1&...`, the keys of state.js) that opens one run. */
 export async function runLink(run) {
   await ensureInit();
   return sweep_link(JSON.stringify(run));

@@ -1,0 +1,191 @@
+// Issue 7 in the page (headless Chromium, CPU): the Sweep cell runs a grid in parallel workers
+// and gives the numbers the native CLI gives; its table sorts and its rows open their runs; a
+// bad grid is named. The presets and the study's links (docs/FINDINGS.md) open with every
+// setting they carry (held-out split, reduce_on_plateau, β2); a held-out run evaluates both
+// sides of its split. Screenshots: test-output/sweep-*.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+
+const OUT = 'test-output';
+const SWEEP_BIN = join(process.env.CARGO_TARGET_DIR ?? 'target', 'release', 'examples', 'sweep');
+let server;
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  server = await startServer();
+});
+after(() => server?.close());
+
+const open = (hash = '') => openNotebook(`${server.url}${hash}`, { webgpu: false });
+const value = (page, key) => page.inputValue(`[name="${key}"]`);
+const checked = (page, key) => page.isChecked(`[name="${key}"]`);
+const notes = (page) => page.locator('#link-notes li').allTextContents();
+
+// 2 widths × 2 seeds of a small sort task: 4 runs, a few seconds each.
+const GRID = { name: 'widths', task: 'sort', n: 4, max_num: 8, d_model: [16, 32], d_head: 16, steps: 80,
+  batch_size: 16, lr: 0.003, seed: [0, 1], eval_samples: 256 };
+
+test('sweep: a grid runs in parallel workers, matches the CLI, sorts, opens its runs; a bad grid is named', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open();
+  try {
+    await page.fill('#sweep-grid', JSON.stringify(GRID, null, 1));
+    await page.fill('[name="sweep_workers"]', '2');
+    await page.click('#btn-sweep-run');
+    await page.waitForFunction(() => window.__toyformer.sweep.state === 'done', null, { timeout: 540_000, polling: 250 });
+    const sw = await page.evaluate(() => window.__toyformer.sweep);
+    assert.equal(sw.workers, 2, 'two workers ran');
+    assert.deepEqual(sw.errors, []);
+    assert.equal(sw.results.length, 4);
+    assert.equal(sw.rows.length, 2, 'one row per config');
+    for (const r of sw.rows) {
+      assert.equal(r.runs, 2);
+      assert.equal(r.final_loss.n, 2);
+      assert.ok(r.final_loss.min > r.floor && r.final_loss.max < Math.log(8), `final loss ${JSON.stringify(r.final_loss)} between the floor and chance`);
+      assert.ok(r.eval_token_acc.mean > 0.2, `token accuracy ${r.eval_token_acc.mean}`);
+      assert.match(r.link, /^#v=1&task=sort&sort_n=4&max_num=8&/);
+    }
+    assert.equal(await page.locator('#sweep-table tbody tr').count(), 2);
+    assert.match(await page.textContent('#sweep-status'), /4 \/ 4 runs done in/);
+
+    // The same grid on the command line (the release examples exist after `cargo test --release`).
+    if (existsSync(SWEEP_BIN)) {
+      const dir = mkdtempSync(join(tmpdir(), 'toyformer-sweep-'));
+      try {
+        writeFileSync(join(dir, 'grid.json'), JSON.stringify(GRID));
+        const out = JSON.parse(execFileSync(SWEEP_BIN, ['--grid', join(dir, 'grid.json'), '--json', '--threads', '2'],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+        assert.equal(out.configs.length, 2);
+        for (const [i, c] of out.configs.entries()) {
+          const p = sw.rows.find((r) => r.config_index === c.config_index);
+          // The same library, data stream and init; the CPU engine sums in a different order with
+          // AVX than with wasm's 128-bit vectors, so allow float rounding over 80 steps.
+          for (const k of ['mean', 'min', 'max']) {
+            const rel = Math.abs(p.final_loss[k] - c.final_loss[k]) / c.final_loss[k];
+            assert.ok(rel < 1e-3, `config ${i} final_loss.${k}: page ${p.final_loss[k]} vs CLI ${c.final_loss[k]}`);
+          }
+          assert.equal(p.n_params, c.n_params);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } else {
+      console.log(`# ${SWEEP_BIN} not built: CLI comparison skipped (run cargo test --release first)`);
+    }
+
+    // Sorting: by final loss, ascending then descending; the DOM follows.
+    const domOrder = () => page.locator('#sweep-table tbody tr').evaluateAll((trs) => trs.map((t) => Number(t.dataset.config)));
+    const byLoss = [...sw.rows].sort((a, b) => a.final_loss.mean - b.final_loss.mean).map((r) => r.config_index);
+    await page.click('#sweep-table button[data-key="final_loss.mean"]');
+    assert.deepEqual(await domOrder(), byLoss);
+    await page.click('#sweep-table button[data-key="final_loss.mean"]');
+    assert.deepEqual(await domOrder(), [...byLoss].reverse());
+    assert.match(await page.textContent('#sweep-table button[data-key="final_loss.mean"]'), /▼/);
+    await page.locator('#cell-sweep').screenshot({ path: `${OUT}/sweep-cell.png` });
+
+    // A row opens its config in a new tab, with its settings in the form.
+    const wide = sw.rows.find((r) => r.label.d_model === 32);
+    const [tab] = await Promise.all([
+      page.context().waitForEvent('page'),
+      page.click(`#sweep-table tr[data-config="${wide.config_index}"] a`),
+    ]);
+    await tab.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+    assert.equal(await value(tab, 'task'), 'sort');
+    assert.equal(await value(tab, 'sort_n'), '4');
+    assert.equal(await value(tab, 'd_model'), '32');
+    assert.equal(await value(tab, 'steps'), '80');
+    assert.deepEqual(await notes(tab), [], 'the row link decodes without notes');
+    await tab.close();
+
+    // A bad grid: named, nothing runs.
+    await page.fill('#sweep-grid', '{"task": "sort", "n_layerz": [1, 2]}');
+    await page.click('#btn-sweep-run');
+    await page.waitForSelector('#sweep-grid-error:not([hidden])');
+    assert.match(await page.textContent('#sweep-grid-error'), /n_layerz/);
+    await page.fill('#sweep-grid', '{"task": "sort", "n": [3, 4');
+    await page.click('#btn-sweep-run');
+    await page.waitForFunction(() => /grid/.test(document.getElementById('sweep-grid-error').textContent)
+      && !/n_layerz/.test(document.getElementById('sweep-grid-error').textContent));
+    assert.equal(await page.evaluate(() => window.__toyformer.sweep.state), 'error');
+    await page.locator('#cell-sweep').screenshot({ path: `${OUT}/sweep-bad-grid.png` });
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});
+
+test('presets open the seed experiments; FINDINGS links carry split, plateau and β2; a held-out run evaluates both sides', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open();
+  try {
+    // Presets: links in the header.
+    await page.click('#presets a[data-preset="seed-000"]');
+    await page.waitForFunction(() => window.__toyformer?.phase === 'idle'
+      && document.querySelector('[name="task"]')?.value === 'permutations', null, { timeout: 60_000 });
+    assert.equal(await value(page, 'task'), 'permutations');
+    assert.equal(await value(page, 'perm_n'), '4');
+    assert.equal(await value(page, 'd_head'), '64');
+    assert.ok(await checked(page, 'ln'));
+    assert.deepEqual(await notes(page), []);
+    await page.locator('header').screenshot({ path: `${OUT}/sweep-presets.png` });
+    await page.click('#presets a[data-preset="seed-003"]');
+    await page.waitForFunction(() => window.__toyformer?.phase === 'idle'
+      && document.querySelector('[name="batch_size"]')?.value === '256', null, { timeout: 60_000 });
+    assert.equal(await value(page, 'sort_n'), '10');
+    assert.equal(await value(page, 'max_num'), '50');
+    assert.equal(await value(page, 'd_head'), '128');
+    assert.equal(await value(page, 'batch_size'), '256');
+    assert.ok(!(await checked(page, 'ln')));
+    assert.deepEqual(await notes(page), []);
+
+    // Every link of docs/FINDINGS.md decodes without notes; the seed's settings keep plateau and β2.
+    const links = [...readFileSync('docs/FINDINGS.md', 'utf8').matchAll(/http:\/\/127\.0\.0\.1:8000\/(#v=1&\S+)/g)].map((m) => m[1]);
+    assert.ok(links.length >= 10, `${links.length} links in FINDINGS.md`);
+    for (const l of links) {
+      await page.goto(`${server.url}${l}`);
+      await page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+      assert.deepEqual(await notes(page), [], `FINDINGS link ${l} decodes without notes`);
+      const want = Object.fromEntries(l.slice(1).split('&').map((kv) => kv.split('=')));
+      for (const [k, v] of Object.entries(want)) {
+        if (k === 'v') continue;
+        const inp = page.locator(`[name="${k}"]`);
+        const got = (await inp.getAttribute('type')) === 'checkbox' ? String(await inp.isChecked()) : await inp.inputValue();
+        assert.equal(Number.isNaN(Number(v)) ? got : Number(got), Number.isNaN(Number(v)) ? v : Number(v), `${l}: ${k}`);
+      }
+    }
+
+    // A held-out permutations run with the seed's scheduler: trains on the CPU, says why, and
+    // evaluates the held-out and the training side of its split.
+    const frag = '#v=1&task=permutations&perm_n=3&holdout=0.5&split_seed=3&d_model=32&d_head=16&steps=60&batch_size=8'
+      + '&lr=0.003&schedule=reduce_on_plateau&plateau_factor=0.5&plateau_patience=1&beta2=0.99';
+    await page.goto(`${server.url}${frag}`);
+    await page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+    assert.deepEqual(await notes(page), []);
+    assert.equal(await value(page, 'holdout'), '0.5');
+    assert.equal(await value(page, 'split_seed'), '3');
+    assert.equal(await value(page, 'schedule'), 'reduce_on_plateau');
+    assert.equal(await value(page, 'plateau_patience'), '1');
+    const hash = new URL(page.url()).hash;
+    for (const kv of ['holdout=0.5', 'split_seed=3', 'schedule=reduce_on_plateau', 'plateau_factor=0.5', 'plateau_patience=1', 'beta2=0.99']) {
+      assert.ok(hash.includes(kv), `${kv} round-trips into the address bar (${hash})`);
+    }
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 250 });
+    assert.match(await page.textContent('#backend-note'), /reduce_on_plateau/);
+    const rows = await page.evaluate(() => window.__toyformer.rows);
+    assert.equal(rows.length, 60);
+    assert.ok(rows.some((r) => r.lr < 0.003), `the plateau scheduler lowered the rate: ${[...new Set(rows.map((r) => r.lr))]} losses ${rows.map((r) => r.loss.toFixed(3))}`);
+    await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
+    const ev = await page.evaluate(() => window.__toyformer.lastEval);
+    assert.ok(ev.train, 'the report has the training side of the split');
+    assert.ok(Number.isFinite(ev.loss) && Number.isFinite(ev.train.loss));
+    assert.match(await page.textContent('#eval-facts'), /held-out .* train/);
+    await page.locator('#cell-eval').screenshot({ path: `${OUT}/sweep-eval-holdout.png` });
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});

@@ -1,0 +1,38 @@
+// Ready experiments of the two seed documents, as links: choosing one opens its fragment like any
+// shared link (the page reloads on a new fragment, shows what the link sets and offers to train).
+// The run that was open stays in the Runs cell (autosave), so nothing is lost.
+// Each fragment uses only keys of the property table (state.js); tests/browser/sweep.test.mjs checks
+// that they decode without notes.
+
+/** @type {{id: string, name: string, title: string, fragment: string}[]} */
+export const PRESETS = [
+  {
+    id: 'seed-000',
+    name: 'Seed 000: permutations',
+    title: 'Write out all 24 permutations of 4 characters: the seed-000 model (1 layer, 1 head, d_model 128, d_head 64, '
+      + 'LayerNorm, attention only), as docs/FINDINGS.md trains it; open the analysis cells to see the positional copy',
+    fragment: 'v=1&task=permutations&perm_n=4&n_layers=1&n_heads=1&d_model=128&d_head=64&ln=true&mlp=false'
+      + '&steps=1500&batch_size=32&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
+  },
+  {
+    id: 'seed-003',
+    name: 'Seed 003: sorting',
+    title: 'Sort 10 numbers below 50: the seed-003 model (1 layer, 1 head, d_model = d_head = 128, no LayerNorm, '
+      + 'attention only, batch 256); about 5000 steps to 99% token accuracy',
+    fragment: 'v=1&task=sort&sort_n=10&max_num=50&n_layers=1&n_heads=1&d_model=128&d_head=128&ln=false&mlp=false'
+      + '&steps=6000&batch_size=256&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
+  },
+];
+
+/** Fills `nav` with one link per preset. */
+export function renderPresets(nav) {
+  for (const p of PRESETS) {
+    const a = document.createElement('a');
+    a.href = `#${p.fragment}`;
+    a.textContent = p.name;
+    a.title = p.title;
+    a.className = 'preset';
+    a.dataset.preset = p.id;
+    nav.append(a);
+  }
+}
