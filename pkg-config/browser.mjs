@@ -2,10 +2,11 @@
 // Debian's headless Chromium through playwright-core (never a downloaded browser). Lives here so that
 // `playwright-core` resolves from pkg-config/node_modules. Flags follow ../shared/docs/gpu.md.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -30,6 +31,18 @@ export function startServer({ fixtures } = {}) {
       if (m) resolve({ url: m[0], close: () => { process.off('exit', kill); kill(); } });
     });
   });
+}
+
+// The set-up of a browser test file: test-output/ exists and one server runs while its tests do.
+// Returns an object whose `url` is the server's address from the first test on.
+export function serveDuringTests({ fixtures } = {}) {
+  const server = { url: null, close: () => {} };
+  before(async () => {
+    mkdirSync('test-output', { recursive: true });
+    Object.assign(server, await startServer({ fixtures }));
+  });
+  after(() => server.close());
+  return server;
 }
 
 // Launch headless Chromium. webgpu: true gives a SwiftShader WebGPU adapter; false gives no adapter (the

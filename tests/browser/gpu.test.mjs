@@ -1,19 +1,12 @@
 // WebGPU training in headless Chromium (SwiftShader, --enable-unsafe-webgpu): the wasm build's GpuSession
 // against the CPU Session on the same seeds, and a run through the page UI on WebGPU.
 // Screenshots go to test-output/gpu-*.png.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
-let server;
-
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  server = await startServer();
-});
-after(() => server?.close());
+const server = serveDuringTests();
 
 const open = () => openNotebook(server.url, { webgpu: true });
 

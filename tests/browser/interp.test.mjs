@@ -6,19 +6,13 @@
 // sort-ref-sized (1-layer, d_model 128) model from the timeline slider's input to the last
 // cell drawn (the analyses run in the analysis worker); it prints the figures and asserts
 // nothing about time. Screenshots go to test-output/interp-*.png.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { startServer, launch } from '../../pkg-config/browser.mjs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { serveDuringTests, launch } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
-let server;
-
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  server = await startServer();
-});
-after(() => server?.close());
+const server = serveDuringTests();
 
 async function open(query = '') {
   const b = await launch({ webgpu: false });

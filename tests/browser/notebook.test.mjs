@@ -2,20 +2,14 @@
 // console errors, the form validates (an inline error disables Start), a small sort model trains
 // through the worker until the loss falls, the charts fill, evaluation and greedy completion answer.
 // Screenshots of every cell go to test-output/notebook-*.png.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+import { readFileSync } from 'node:fs';
+import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
 const STEPS = 300;
-let server;
-
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  server = await startServer();
-});
-after(() => server?.close());
+const server = serveDuringTests();
 
 const open = (webgpu) => openNotebook(server.url, { webgpu });
 

@@ -2,20 +2,13 @@
 // while the worker trains sort-ref at full size (d_model 128, batch 256) with every analysis cell
 // open and following the run, and likewise for the permutations task (T = 122). Training runs in
 // the worker; the page's own work (charts, analyses of each weight snapshot) must come in slices.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
 const LIMIT_MS = 200;
-let server;
-
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  server = await startServer();
-});
-after(() => server?.close());
+const server = serveDuringTests();
 
 // Records every long task (> 50 ms) of the page's main thread, with when it started, and the
 // scripts of each long animation frame (named in a failure: what ran in the long task).

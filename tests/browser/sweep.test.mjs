@@ -3,23 +3,17 @@
 // bad grid is named. The presets and the study's links (docs/FINDINGS.md) open with every
 // setting they carry (held-out split, reduce_on_plateau, β2); a held-out run evaluates both
 // sides of its split. Screenshots: test-output/sweep-*.png.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
 const SWEEP_BIN = join(process.env.CARGO_TARGET_DIR ?? 'target', 'release', 'examples', 'sweep');
-let server;
-
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  server = await startServer();
-});
-after(() => server?.close());
+const server = serveDuringTests();
 
 const open = (hash = '') => openNotebook(`${server.url}${hash}`, { webgpu: false });
 const value = (page, key) => page.inputValue(`[name="${key}"]`);
@@ -121,25 +115,22 @@ test('sweep: a grid runs in parallel workers, matches the CLI, sorts, opens its 
 test('presets open the seed experiments; FINDINGS links carry split, plateau and β2; a held-out run evaluates both sides', { timeout: 600_000 }, async () => {
   const { page, errors, close } = await open();
   try {
-    // Presets: links in the header.
-    await page.click('#presets a[data-preset="seed-000"]');
-    await page.waitForFunction(() => window.__toyformer?.phase === 'idle'
-      && document.querySelector('[name="task"]')?.value === 'permutations', null, { timeout: 60_000 });
-    assert.equal(await value(page, 'task'), 'permutations');
-    assert.equal(await value(page, 'perm_n'), '4');
-    assert.equal(await value(page, 'd_head'), '64');
-    assert.ok(await checked(page, 'ln'));
-    assert.deepEqual(await notes(page), []);
-    await page.locator('header').screenshot({ path: `${OUT}/sweep-presets.png` });
-    await page.click('#presets a[data-preset="seed-003"]');
-    await page.waitForFunction(() => window.__toyformer?.phase === 'idle'
-      && document.querySelector('[name="batch_size"]')?.value === '256', null, { timeout: 60_000 });
-    assert.equal(await value(page, 'sort_n'), '10');
-    assert.equal(await value(page, 'max_num'), '50');
-    assert.equal(await value(page, 'd_head'), '128');
-    assert.equal(await value(page, 'batch_size'), '256');
-    assert.ok(!(await checked(page, 'ln')));
-    assert.deepEqual(await notes(page), []);
+    // Presets: links in the header; each opens its experiment with these fields.
+    const presets = {
+      'seed-000': { task: 'permutations', perm_n: '4', d_head: '64', batch_size: '32', ln: true },
+      'seed-003': { task: 'sort', sort_n: '10', max_num: '50', d_head: '128', batch_size: '256', ln: false },
+    };
+    for (const [id, want] of Object.entries(presets)) {
+      await page.click(`#presets a[data-preset="${id}"]`);
+      await page.waitForFunction(([t, b]) => window.__toyformer?.phase === 'idle'
+        && document.querySelector('[name="task"]')?.value === t && document.querySelector('[name="batch_size"]')?.value === b,
+      [want.task, want.batch_size], { timeout: 60_000 });
+      for (const [k, v] of Object.entries(want)) {
+        assert.equal(typeof v === 'boolean' ? await checked(page, k) : await value(page, k), v, `preset ${id}: ${k}`);
+      }
+      assert.deepEqual(await notes(page), [], `preset ${id} decodes without notes`);
+      if (id === 'seed-000') await page.locator('header').screenshot({ path: `${OUT}/sweep-presets.png` });
+    }
 
     // Every link of docs/FINDINGS.md decodes without notes; the seed's settings keep plateau and β2.
     const links = [...readFileSync('docs/FINDINGS.md', 'utf8').matchAll(/http:\/\/127\.0\.0\.1:8000\/(#v=1&\S+)/g)].map((m) => m[1]);

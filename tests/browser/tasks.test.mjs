@@ -3,19 +3,12 @@
 // Small models so that the software GPU finishes in CI; each run must lower its loss well
 // below where it started, and the backend badge must name the backend that trained.
 // Screenshots: test-output/tasks-<task>-<backend>.png.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import { startServer, openNotebook } from '../../pkg-config/browser.mjs';
+import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
-let server;
-
-before(async () => {
-  mkdirSync(OUT, { recursive: true });
-  server = await startServer();
-});
-after(() => server?.close());
+const server = serveDuringTests();
 
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
