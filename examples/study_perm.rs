@@ -14,6 +14,11 @@
 //!     trains with every step recorded and reports loss spikes against gradient norm, the
 //!     learning rate and a fixed probe set
 //!
+//! cargo run --release --example study_perm -- --what formation --n 4 --steps 300 [--every 10] [--samples 32] [--json]
+//!     trains step by step and, every `--every` steps, measures on fixed held-out sequences the
+//!     algorithm loss and accuracy and per head the OV copying scores, the attention on the
+//!     answer positions and what the pos·pos term alone gives: when the copy circuit forms
+//!
 //! Training options (all modes that train): the task/model options of `train`
 //! (`--n`, `--holdout`, `--split-seed`, `--n-layers`, `--n-heads`, `--d-model`, `--d-head`,
 //! `--d-mlp`, `--act-fn`, `--norm`), and `--steps --batch --lr --weight-decay --clip --beta2
@@ -26,6 +31,8 @@ mod common;
 mod attention;
 #[path = "study/floor.rs"]
 mod floor;
+#[path = "study/formation.rs"]
+mod formation;
 #[path = "study/spikes.rs"]
 mod spikes;
 
@@ -48,7 +55,7 @@ fn main() {
 
 const OWN: &[&str] = &[
     "what", "steps", "batch", "lr", "weight-decay", "clip", "beta2", "seed", "schedule", "patience", "factor", "warmup",
-    "samples", "complete", "model", "save", "probe-every", "probe-samples", "csv", "window", "rel", "min-step", "inspect",
+    "samples", "complete", "model", "save", "every", "probe-every", "probe-samples", "csv", "window", "rel", "min-step", "inspect",
 ];
 
 fn run() -> Result<()> {
@@ -58,12 +65,13 @@ fn run() -> Result<()> {
         "floor" => floor_table(&a),
         "attention" => attention(&a),
         "spikes" => spikes(&a),
+        "formation" => formation_cmd(&a),
         "link" => {
             let task = task_of(&a)?;
             println!("{}", link(&task, &model_from(&a, &task)?, &train_config(&a)?));
             Ok(())
         }
-        x => Err(Error::config("what", format!("{x:?} is not floor, attention, spikes or link"))),
+        x => Err(Error::config("what", format!("{x:?} is not floor, attention, spikes, formation or link"))),
     }
 }
 
@@ -448,5 +456,40 @@ fn spikes(a: &Args) -> Result<()> {
             println!("    sequence {i} (first term {first}) position {p}: target {tg:?}, predicted {am:?}, loss {l:.3}");
         }
     }
+    Ok(())
+}
+
+// --------------------------------------------------------------------------- formation
+
+fn formation_cmd(a: &Args) -> Result<()> {
+    let task = task_of(a)?;
+    let model = model_from(a, &task)?;
+    let tc = train_config(a)?;
+    let points = formation::formation(&task, &model, &tc, a.get_or("every", 10)?, a.get_or("samples", 32)?)?;
+    eprintln!("page link: {}", link(&task, &model, &tc));
+    let h0 = |p: &formation::FormationPoint| p.heads.first().cloned();
+    let at = |x: f64, f: &dyn Fn(&formation::FormationPoint) -> f64| formation::first_step(&points, x, f);
+    let milestones = json!({
+        "algo_acc_0.5": at(0.5, &|p| p.algo_acc), "algo_acc_0.99": at(0.99, &|p| p.algo_acc),
+        "L0H0_answer_mass_0.5": at(0.5, &|p| h0(p).map_or(0.0, |h| h.answer_mass)),
+        "L0H0_answer_mass_0.9": at(0.9, &|p| h0(p).map_or(0.0, |h| h.answer_mass)),
+        "L0H0_pos_only_answer_mass_0.5": at(0.5, &|p| h0(p).map_or(0.0, |h| h.pos_only_answer_mass)),
+        "L0H0_ov_diagonal_0.5": at(0.5, &|p| h0(p).map_or(0.0, |h| h.ov_diagonal)),
+        "L0H0_ov_diagonal_0.9": at(0.9, &|p| h0(p).map_or(0.0, |h| h.ov_diagonal)),
+    });
+    if a.flag("json") {
+        println!("{}", serde_json::to_string_pretty(&json!({"task": task, "model": model, "train": tc, "milestones": milestones, "points": points}))?);
+        return Ok(());
+    }
+    println!("step  train loss  algo loss  algo acc | per head (L·H): OV diag  OV eig  answer mass  pos·pos only  first term");
+    for p in &points {
+        let heads: Vec<String> = p
+            .heads
+            .iter()
+            .map(|h| format!("L{}H{} {:.3} {:.3} {:.3} {:.3} {:.3}", h.layer, h.head, h.ov_diagonal, h.ov_eigen, h.answer_mass, h.pos_only_answer_mass, h.first_term_mass))
+            .collect();
+        println!("{:>5}  {:>10.4}  {:>9.4}  {:>8.4} | {}", p.step, p.train_loss, p.algo_loss, p.algo_acc, heads.join(" | "));
+    }
+    println!("first measured step reaching: {milestones}");
     Ok(())
 }

@@ -32,6 +32,14 @@ declare -A CMD=(
   [sweep_a2_mlp_ln]="$W --grid sweeps/a2_mlp_ln.json --threads 1 --out sweeps/out/a2_mlp_ln.jsonl --resume --links"
   [sweep_a5_holdout]="$W --grid sweeps/a5_holdout.json --threads 1 --out sweeps/out/a5_holdout.jsonl --resume --links"
   [n6_refused]="$S --what attention --n 6"
+  # when the copy circuit forms: the first steps of the attention runs above, measured every few steps
+  [formation_n3_1L]="$S --what formation --n 3 --steps 300 --batch 32 --every 5 --samples 32"
+  [formation_n4_1L]="$S --what formation --n 4 --steps 300 --batch 32 --every 5 --samples 32"
+  [formation_n4_2L]="$S --what formation --n 4 --n-layers 2 --steps 300 --batch 32 --every 5 --samples 32"
+  [formation_n5_1L]="$S --what formation --n 5 --steps 400 --batch 8 --every 10 --samples 8"
+  # more heads (d_head 32 each), and more seeds for n = 5
+  [sweep_a1_heads]="$W --grid sweeps/a1_heads.json --threads 2 --out sweeps/out/a1_heads.jsonl --resume --links"
+  [sweep_n5_seeds]="$W --grid sweeps/n5_seeds.json --threads 2 --out sweeps/out/n5_seeds.jsonl --resume --links"
   # the page link of attention_n5_2L (it ran before the study printed links; no training here)
   [link_n5_2L]="$S --what link --n 5 --n-layers 2 --steps 2000 --batch 8"
   # per-position accuracy of the n = 5 one-layer model saved by attention_n5_1L (its only errors)
@@ -39,7 +47,8 @@ declare -A CMD=(
 )
 ORDER=(floor attention_n3_1L attention_n3_2L attention_n4_1L attention_n4_2L attention_n5_1L attention_n5_2L
   attention_n4_holdout spikes_seed spikes_seed_constant spikes_plateau10 spikes_batch32
-  sweep_a1_layers sweep_a1_width sweep_a2_mlp_ln sweep_a5_holdout n6_refused eval_n5_1L link_n5_2L)
+  sweep_a1_layers sweep_a1_width sweep_a2_mlp_ln sweep_a5_holdout n6_refused eval_n5_1L link_n5_2L
+  formation_n3_1L formation_n4_1L formation_n4_2L formation_n5_1L sweep_a1_heads sweep_n5_seeds)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
 for name in "${names[@]}"; do
