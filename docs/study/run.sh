@@ -39,6 +39,7 @@ declare -A CMD=(
   [formation_n5_1L]="$S --what formation --n 5 --steps 400 --batch 8 --every 10 --samples 8"
   # more heads (d_head 32 each), and more seeds for n = 5
   [sweep_a1_heads]="$W --grid sweeps/a1_heads.json --threads 2 --out sweeps/out/a1_heads.jsonl --resume --links"
+  [attention_n4_2H]="$S --what attention --n 4 --n-heads 2 --d-head 32 --steps 1000 --batch 32 --samples 32 --complete 5"
   [sweep_n5_seeds]="$W --grid sweeps/n5_seeds.json --threads 2 --out sweeps/out/n5_seeds.jsonl --resume --links"
   # the page link of attention_n5_2L (it ran before the study printed links; no training here)
   [link_n5_2L]="$S --what link --n 5 --n-layers 2 --steps 2000 --batch 8"
@@ -48,7 +49,7 @@ declare -A CMD=(
 ORDER=(floor attention_n3_1L attention_n3_2L attention_n4_1L attention_n4_2L attention_n5_1L attention_n5_2L
   attention_n4_holdout spikes_seed spikes_seed_constant spikes_plateau10 spikes_batch32
   sweep_a1_layers sweep_a1_width sweep_a2_mlp_ln sweep_a5_holdout n6_refused eval_n5_1L link_n5_2L
-  formation_n3_1L formation_n4_1L formation_n4_2L formation_n5_1L sweep_a1_heads sweep_n5_seeds)
+  formation_n3_1L formation_n4_1L formation_n4_2L formation_n5_1L sweep_a1_heads attention_n4_2H sweep_n5_seeds)
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
 for name in "${names[@]}"; do
