@@ -113,8 +113,34 @@ test('sweep: a grid runs in parallel workers, matches the CLI, sorts, opens its 
 });
 
 test('presets open the seed experiments; FINDINGS links carry split, plateau and β2; a held-out run evaluates both sides', { timeout: 600_000 }, async () => {
-  const { page, errors, close } = await open();
+  const { page, errors, close } = await open('#v=1&task=permutations&perm_n=3&d_model=16&d_head=8&steps=1000000&batch_size=4');
   try {
+    // While a run trains, a preset asks first: the first click leaves the run alone, a second replaces it.
+    await page.click('#btn-start');
+    await page.waitForFunction(() => window.__toyformer.phase === 'training' && window.__toyformer.rows.length > 0,
+      null, { timeout: 60_000 });
+    await page.click('#presets a[data-preset="seed-003"]');
+    assert.match(await page.textContent('#presets a[data-preset="seed-003"]'), /replace the training run\?/);
+    assert.equal(await page.evaluate(() => window.__toyformer.phase), 'training', 'the first click does not stop the run');
+    assert.equal(await value(page, 'perm_n'), '3');
+    await page.click('#presets a[data-preset="seed-003"]');
+    // the run is saved, then the page reloads with the preset (ready: past restoring a run)
+    await page.waitForFunction(() => window.__toyformer?.ready && window.__toyformer.phase === 'idle'
+      && document.querySelector('[name="task"]')?.value === 'sort', null, { timeout: 60_000 });
+    // the preset wins over the run the tab showed (that reload opens a link, it is no return),
+    // and the replaced run is kept in the Runs cell
+    assert.equal(await value(page, 'task'), 'sort');
+    assert.equal(await value(page, 'd_head'), '128');
+    assert.equal(await page.evaluate(() => window.__toyformer.restored), undefined, 'the old run is not restored');
+    const kept = await page.evaluate(() => window.__toyformer.runs);
+    assert.ok(kept.some((r) => r.name.startsWith('permutations n=3') && r.steps_done > 0),
+      `the replaced run is saved in the Runs cell: ${JSON.stringify(kept)}`);
+    // a reload now returns to the preset, not to the replaced run
+    await page.reload();
+    await page.waitForFunction(() => window.__toyformer?.ready, null, { timeout: 60_000 });
+    assert.equal(await value(page, 'task'), 'sort');
+    assert.equal(await page.evaluate(() => window.__toyformer.restored), undefined, 'a reload does not restore the replaced run');
+
     // Presets: links in the header; each opens its experiment with these fields.
     const presets = {
       'seed-000': { task: 'permutations', perm_n: '4', d_head: '64', batch_size: '32', ln: true },

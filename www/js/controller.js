@@ -6,7 +6,7 @@ import { Charts } from './plots.js';
 import { renderSeqs, renderBars, renderFacts } from './views.js';
 import { analysis } from './interp/analysis.js';
 import { readLink, writeLink, initShare, openLink } from './share.js';
-import { initRuns, restoreActiveRun } from './runs.js';
+import { initRuns, restoreActiveRun, saveActiveRun } from './runs.js';
 import { initWeights } from './import.js';
 import { renderPresets } from './presets.js';
 import { initSweepCell } from './sweep-cell.js';
@@ -440,7 +440,7 @@ async function main() {
   }
   wire();
   analysis.mount();
-  renderPresets($('presets'));
+  renderPresets($('presets'), { training: () => phase === 'training', save: saveActiveRun });
   initSweepCell(hook);
   initShare(app);
   initRuns(app);

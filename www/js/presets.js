@@ -1,6 +1,7 @@
 // Ready experiments of the two seed documents, as links: choosing one opens its fragment like any
 // shared link (the page reloads on a new fragment, shows what the link sets and offers to train).
-// The run that was open stays in the Runs cell (autosave), so nothing is lost.
+// The run that was open stays in the Runs cell (autosave); while one trains, a preset asks before
+// it replaces it and saves it first, so nothing is lost.
 // Each fragment uses only keys of the property table (state.js); tests/browser/sweep.test.mjs checks
 // that they decode without notes.
 
@@ -24,8 +25,13 @@ export const PRESETS = [
   },
 ];
 
-/** Fills `nav` with one link per preset. */
-export function renderPresets(nav) {
+/**
+ * Fills `nav` with one link per preset. While a run trains (`training()` is true) a preset asks
+ * first: the first click turns the pill into "replace the training run?" for a few seconds; a
+ * second click saves the run (`save()`, resolving false when it could not) into the Runs cell and
+ * then opens the preset. Otherwise a preset is a plain link.
+ */
+export function renderPresets(nav, { training = () => false, save = async () => true } = {}) {
   for (const p of PRESETS) {
     const a = document.createElement('a');
     a.href = `#${p.fragment}`;
@@ -33,6 +39,27 @@ export function renderPresets(nav) {
     a.title = p.title;
     a.className = 'preset';
     a.dataset.preset = p.id;
+    let timer = null;
+    const reset = () => { a.classList.remove('confirm'); a.textContent = p.name; };
+    a.addEventListener('click', async (e) => {
+      if (!training()) return; // follow the link
+      e.preventDefault();
+      clearTimeout(timer);
+      if (!a.classList.contains('confirm')) {
+        a.classList.add('confirm');
+        a.textContent = `${p.name}: replace the training run? Click again`;
+        timer = setTimeout(reset, 5000);
+        return;
+      }
+      a.textContent = `${p.name}: saving the run…`;
+      if (await save()) {
+        if (location.hash === `#${p.fragment}`) reset(); // already these settings: nothing to open
+        else location.hash = p.fragment; // the page opens it like any link (share.js)
+      } else {
+        a.textContent = `${p.name}: the run could not be saved (see Runs); not replaced`;
+        timer = setTimeout(reset, 8000);
+      }
+    });
     nav.append(a);
   }
 }

@@ -100,6 +100,13 @@ async function save() {
   }
 }
 
+/** Saves the run the page shows now (before the page replaces it); resolves false when saving
+ * failed (the Runs cell shows why). */
+export async function saveActiveRun() {
+  await save();
+  return !app.hook.saveError;
+}
+
 /** The next autosave while training: every AUTOSAVE_MS, or less often when saving is slow. */
 function scheduleSave(gen = ++chain) {
   timer = setTimeout(async () => {
@@ -147,7 +154,12 @@ async function openRun(id, how) {
 export async function restoreActiveRun() {
   const id = sessionStorage.getItem(ACTIVE);
   await renderRuns();
-  if (!id || !isReturn()) return false;
+  if (!id) return false;
+  if (!isReturn()) {
+    // this tab now shows another link: a later reload returns to that, not to the old run
+    sessionStorage.removeItem(ACTIVE);
+    return false;
+  }
   try {
     await openRun(id, 'Restored');
     $('cell-runs').open = true;

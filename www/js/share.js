@@ -11,6 +11,9 @@ let linkW = null; // the w= value the page was opened with (to compare a replay 
 let app = null;
 
 const LAST_HASH = 'toyformer.lastHash'; // sessionStorage: the fragment this tab last wrote
+// sessionStorage: the fragment a hashchange (a preset, an edited address bar) reloads the page to
+// open. That reload opens another link, it is not a return to the run the tab showed.
+const OPENING = 'toyformer.openingHash';
 let cameBack = false;
 
 /** Reads the page's link once at start-up: migrates an old ?query link, decodes the fragment. */
@@ -18,7 +21,10 @@ export function readLink() {
   const mig = migrateQuery(location.search, location.hash);
   if (mig) history.replaceState(null, '', `${location.pathname}${mig.search}#${mig.fragment}`);
   const nav = performance.getEntriesByType('navigation')[0]?.type;
-  cameBack = nav === 'reload' || nav === 'back_forward' || sessionStorage.getItem(LAST_HASH) === location.hash;
+  const opening = sessionStorage.getItem(OPENING);
+  sessionStorage.removeItem(OPENING);
+  cameBack = opening === location.hash ? false
+    : nav === 'reload' || nav === 'back_forward' || sessionStorage.getItem(LAST_HASH) === location.hash;
   return decodeFragment(location.hash);
 }
 
@@ -163,5 +169,8 @@ export function initShare(a) {
   app.on('phase', checkReplay);
   app.on('phase', (p) => { if (p === 'idle' && modelUrl) setModelUrl(null); }); // a reset drops the loaded model
   // A fragment edited in the address bar (same page, no reload) is read afresh.
-  addEventListener('hashchange', () => location.reload());
+  addEventListener('hashchange', () => {
+    sessionStorage.setItem(OPENING, location.hash);
+    location.reload();
+  });
 }
