@@ -38,7 +38,8 @@ const COLUMNS = [
   { title: 'algorithm acc', key: 'eval_algo_acc.mean', text: (r) => stat(r.eval_algo_acc, pct),
     hint: 'greedy accuracy after the first term on fresh samples (held-out combinations when the task has a split)' },
   { title: 'train-split acc', key: 'train_split_algo_acc.mean', text: (r) => stat(r.train_split_algo_acc, pct),
-    hint: 'the same on combinations training draws from (only with a held-out split)' },
+    hint: 'the same on combinations training draws from (only with a held-out split)',
+    shown: (rs) => rs.some((r) => r.train_split_algo_acc?.n > 0) },
   { title: 'steps to target', key: 'steps_to_target.mean',
     text: (r) => (r.steps_to_target.n ? `${stat(r.steps_to_target, (v) => Math.round(v).toString())} (${r.steps_to_target.n}/${r.runs})` : `– (0/${r.runs})`),
     hint: 'first evaluation step with algorithm accuracy at or above the target (runs that reached it / runs)' },
@@ -148,7 +149,9 @@ async function update(hook) {
 function render(hook) {
   const table = $('sweep-table');
   const head = document.createElement('tr');
-  for (const c of COLUMNS) {
+  // columns without a value in any row (the train split when no config has one) are left out
+  const columns = COLUMNS.filter((c) => !c.shown || c.shown(rows));
+  for (const c of columns) {
     const th = document.createElement('th');
     const b = document.createElement('button');
     b.type = 'button';
@@ -171,7 +174,7 @@ function render(hook) {
   for (const r of sorted) {
     const tr = document.createElement('tr');
     tr.dataset.config = String(r.config_index);
-    for (const c of COLUMNS) {
+    for (const c of columns) {
       const td = document.createElement('td');
       td.textContent = c.text(r);
       tr.append(td);
@@ -202,7 +205,7 @@ function drawPlot() {
   const data = [x, v((r) => r.final_loss.mean), v((r) => r.final_loss.min), v((r) => r.final_loss.max),
     v((r) => r.floor), v((r) => r.eval_algo_acc.mean)];
   if (!plot) {
-    const dots = (label, stroke, size) => ({ label, stroke, fill: stroke, width: 0, paths: () => null, points: { show: true, size } });
+    const dots = (label, stroke, size) => ({ label, stroke, fill: stroke, width: 0, paths: () => null, points: { show: true, size, fill: stroke } });
     plot = new uPlot({
       title: 'final loss per config (dots: mean, min, max over seeds) · floor · algorithm accuracy',
       width: 900, height: 220,
