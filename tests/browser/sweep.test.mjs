@@ -19,6 +19,13 @@ const open = (hash = '') => openNotebook(`${server.url}${hash}`, { webgpu: false
 const value = (page, key) => page.inputValue(`[name="${key}"]`);
 const checked = (page, key) => page.isChecked(`[name="${key}"]`);
 const notes = (page) => page.locator('#link-notes li').allTextContents();
+// Opens the page at `hash` with a full load (a goto that changes only the fragment would be a same-document
+// navigation, and the page's own reload on hashchange would race the test).
+async function openAt(page, hash) {
+  await page.goto('about:blank');
+  await page.goto(`${server.url}${hash}`);
+  await page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+}
 
 // 2 widths × 2 seeds of a small sort task: 4 runs, a few seconds each.
 const GRID = { name: 'widths', task: 'sort', n: 4, max_num: 8, d_model: [16, 32], d_head: 16, steps: 80,
@@ -147,7 +154,8 @@ test('presets open the seed experiments; FINDINGS links carry split, plateau and
       'seed-003': { task: 'sort', sort_n: '10', max_num: '50', d_head: '128', batch_size: '256', ln: false },
     };
     for (const [id, want] of Object.entries(presets)) {
-      await page.click(`#presets a[data-preset="${id}"]`);
+      // a new fragment reloads the page (share.js): wait for that load, not just for the old page
+      await Promise.all([page.waitForEvent('load', { timeout: 60_000 }), page.click(`#presets a[data-preset="${id}"]`)]);
       await page.waitForFunction(([t, b]) => window.__toyformer?.phase === 'idle'
         && document.querySelector('[name="task"]')?.value === t && document.querySelector('[name="batch_size"]')?.value === b,
       [want.task, want.batch_size], { timeout: 60_000 });
@@ -162,8 +170,7 @@ test('presets open the seed experiments; FINDINGS links carry split, plateau and
     const links = [...readFileSync('docs/FINDINGS.md', 'utf8').matchAll(/http:\/\/127\.0\.0\.1:8000\/(#v=1&\S+)/g)].map((m) => m[1]);
     assert.ok(links.length >= 10, `${links.length} links in FINDINGS.md`);
     for (const l of links) {
-      await page.goto(`${server.url}${l}`);
-      await page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+      await openAt(page, l);
       assert.deepEqual(await notes(page), [], `FINDINGS link ${l} decodes without notes`);
       const want = Object.fromEntries(l.slice(1).split('&').map((kv) => kv.split('=')));
       for (const [k, v] of Object.entries(want)) {
@@ -178,8 +185,7 @@ test('presets open the seed experiments; FINDINGS links carry split, plateau and
     // evaluates the held-out and the training side of its split.
     const frag = '#v=1&task=permutations&perm_n=3&holdout=0.5&split_seed=3&d_model=32&d_head=16&steps=60&batch_size=8'
       + '&lr=0.003&schedule=reduce_on_plateau&plateau_factor=0.5&plateau_patience=1&beta2=0.99';
-    await page.goto(`${server.url}${frag}`);
-    await page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+    await openAt(page, frag);
     assert.deepEqual(await notes(page), []);
     assert.equal(await value(page, 'holdout'), '0.5');
     assert.equal(await value(page, 'split_seed'), '3');
