@@ -195,6 +195,19 @@ test('presets open the seed experiments; FINDINGS links carry split, plateau and
     for (const kv of ['holdout=0.5', 'split_seed=3', 'schedule=reduce_on_plateau', 'plateau_factor=0.5', 'plateau_patience=1', 'beta2=0.99']) {
       assert.ok(hash.includes(kv), `${kv} round-trips into the address bar (${hash})`);
     }
+    // Copy link carries them too, and the copied link opens with the same fields.
+    await page.click('#btn-copy-link');
+    await page.waitForFunction(() => window.__toyformer.lastLink, null, { timeout: 30_000 });
+    const copied = await page.evaluate(() => window.__toyformer.lastLink);
+    for (const kv of ['holdout=0.5', 'split_seed=3', 'schedule=reduce_on_plateau', 'plateau_factor=0.5', 'plateau_patience=1', 'beta2=0.99']) {
+      assert.ok(copied.includes(kv), `${kv} is in the copied link (${copied})`);
+    }
+    await openAt(page, new URL(copied).hash);
+    assert.deepEqual(await notes(page), []);
+    for (const [k, v] of [['holdout', '0.5'], ['split_seed', '3'], ['schedule', 'reduce_on_plateau'], ['plateau_factor', '0.5'],
+      ['plateau_patience', '1'], ['beta2', '0.99'], ['perm_n', '3']]) {
+      assert.equal(await value(page, k), v, `copied link: ${k}`);
+    }
     await page.click('#btn-start');
     await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 250 });
     assert.match(await page.textContent('#backend-note'), /reduce_on_plateau/);
