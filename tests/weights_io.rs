@@ -475,6 +475,8 @@ fn pt_dtypes_offsets_strides_and_compression() {
 fn python_snippet() {
     let s = tl_python_snippet("model.safetensors", "model_config.json");
     assert!(s.contains("from safetensors.torch import load_file"));
+    // TransformerLens 4 removed HookedTransformer: the snippet says which version it needs
+    assert!(s.starts_with("# TransformerLens 3.x (pip install \"transformer_lens<4\")"), "{s}");
     assert!(s.contains("from transformer_lens import HookedTransformer, HookedTransformerConfig"));
     assert!(s.contains("HookedTransformer(HookedTransformerConfig(**json.load(open(\"model_config.json\"))))"));
     assert!(s.contains("model.load_state_dict(load_file(\"model.safetensors\"), strict=False)"));

@@ -273,7 +273,8 @@ pub fn tl_python_snippet(safetensors_name: &str, config_name: &str) -> String {
     // A JSON string literal is a valid Python string literal.
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"));
     format!(
-        "import json\n\
+        "# TransformerLens 3.x (pip install \"transformer_lens<4\"): version 4 removed HookedTransformer\n\
+         import json\n\
          from safetensors.torch import load_file\n\
          from transformer_lens import HookedTransformer, HookedTransformerConfig\n\
          model = HookedTransformer(HookedTransformerConfig(**json.load(open({}))))\n\
