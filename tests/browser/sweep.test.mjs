@@ -5,7 +5,7 @@
 // sides of its split. Screenshots: test-output/sweep-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,15 @@ test('sweep: a grid runs in parallel workers, matches the CLI, sorts, opens its 
       assert.match(r.link, /^#v=1&task=sort&sort_n=4&max_num=8&/);
     }
     assert.equal(await page.locator('#sweep-table tbody tr').count(), 2);
+
+    // Download: one JSON line per run, the format of `examples/sweep --out`.
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#btn-sweep-download')]);
+    assert.equal(dl.suggestedFilename(), 'toyformer-sweep-widths.jsonl');
+    const jsonl = readFileSync(await dl.path(), 'utf8');
+    const lines = jsonl.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 4);
+    assert.deepEqual(lines.map((l) => l.spec.index).sort(), [0, 1, 2, 3]);
+    for (const l of lines) assert.equal(l.final_loss, sw.results.find((r) => r.spec.index === l.spec.index).final_loss);
     assert.match(await page.textContent('#sweep-status'), /4 \/ 4 runs done in/);
 
     // The same grid on the command line (the release examples exist after `cargo test --release`).
@@ -61,6 +70,17 @@ test('sweep: a grid runs in parallel workers, matches the CLI, sorts, opens its 
         const out = JSON.parse(execFileSync(SWEEP_BIN, ['--grid', join(dir, 'grid.json'), '--json', '--threads', '2'],
           { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
         assert.equal(out.configs.length, 2);
+        // The page's download resumes on the command line: nothing is run again, the summary is the page's.
+        writeFileSync(join(dir, 'page.jsonl'), jsonl);
+        const r = spawnSync(SWEEP_BIN, ['--grid', join(dir, 'grid.json'), '--json', '--out', join(dir, 'page.jsonl'), '--resume'],
+          { encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /resume: 4 of 4 runs already in/);
+        const resumed = JSON.parse(r.stdout);
+        for (const c of resumed.configs) {
+          const p = sw.rows.find((r) => r.config_index === c.config_index);
+          assert.deepEqual(c.final_loss, p.final_loss, 'resumed from the page\'s runs: the same numbers exactly');
+        }
         for (const [i, c] of out.configs.entries()) {
           const p = sw.rows.find((r) => r.config_index === c.config_index);
           // The same library, data stream and init; the CPU engine sums in a different order with

@@ -62,6 +62,7 @@ export function initSweepCell(hook) {
   $('btn-sweep-run').onclick = () => start(hook);
   $('btn-sweep-cancel').onclick = () => cancel('cancelled');
   $('btn-sweep-example').onclick = () => { $('sweep-grid').value = EXAMPLE_GRID; };
+  $('btn-sweep-download').onclick = download;
   hook.sweep = { state: 'idle', rows: [], results: [], errors: [] };
 }
 
@@ -146,6 +147,19 @@ async function update(hook) {
   render(hook);
 }
 
+// The finished runs as JSON lines (RunResult, as `examples/sweep --out` writes them), so a sweep run in
+// the page can be analysed in Python or continued on the command line with --resume.
+function download() {
+  if (!results.length) return;
+  const text = results.map((r) => JSON.stringify(r)).join('\n') + '\n';
+  const name = (sweep?.settings?.name || 'sweep').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-|-$/g, '').slice(0, 60) || 'sweep';
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type: 'application/jsonl' }));
+  a.download = `toyformer-sweep-${name}.jsonl`;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
 function render(hook) {
   const table = $('sweep-table');
   const head = document.createElement('tr');
@@ -194,6 +208,7 @@ function render(hook) {
   thead.append(head);
   table.replaceChildren(thead, body);
   $('sweep-empty').hidden = rows.length > 0;
+  $('btn-sweep-download').disabled = results.length === 0;
   drawPlot();
 }
 
