@@ -47,7 +47,13 @@ struct Flops {
 }
 
 fn flops_per_step(b: usize, m: &ModelConfig, n_loss_pos: usize) -> Flops {
-    let (b, t, d, dh, v) = (b as f64, m.n_ctx as f64, m.d_model as f64, m.d_head as f64, m.d_vocab_out as f64);
+    let (b, t, d, dh, v) = (
+        b as f64,
+        m.n_ctx as f64,
+        m.d_model as f64,
+        m.d_head as f64,
+        m.d_vocab_out as f64,
+    );
     let nh = m.n_heads as f64;
     let embed = b * t * d; // + W_pos
     let qkv = 3.0 * 2.0 * b * t * d * dh * nh;
@@ -63,14 +69,25 @@ fn flops_per_step(b: usize, m: &ModelConfig, n_loss_pos: usize) -> Flops {
     let forward = embed + layers * per_layer + unembed + xent;
     let forward_matmul = layers * (qkv + scores + attn_v + out_o) + unembed;
     let n_params = m.d_vocab as f64 * d + t * d + layers * nh * (3.0 * d * dh + dh * d) + d * v;
-    Flops { forward, forward_matmul, train_step: 3.0 * forward + 15.0 * n_params, n_params }
+    Flops {
+        forward,
+        forward_matmul,
+        train_step: 3.0 * forward + 15.0 * n_params,
+        n_params,
+    }
 }
 
 /// (busy jiffies of the machine, total jiffies, this process's utime + stime) from /proc.
 fn cpu_jiffies() -> (u64, u64, u64) {
     let read = || -> Option<(u64, u64, u64)> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let v: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if v.len() < 8 {
             return None;
         }
@@ -93,26 +110,52 @@ fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
 }
 
 fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
     match name {
-        "sort-ref" => Ok((TaskSpec::Sort { n: 10, max_num: 50 }, ModelConfig::sort_ref())),
+        "sort-ref" => Ok((
+            TaskSpec::Sort { n: 10, max_num: 50 },
+            ModelConfig::sort_ref(),
+        )),
         "perm-4" | "perm-5" => {
             let t = TaskSpec::permutations(if name == "perm-4" { 4 } else { 5 });
             let m = t.default_model();
             Ok((t, m))
         }
-        _ => Err(Error::config("config", format!("unknown config {name:?} (use sort-ref, perm-4 or perm-5)"))),
+        _ => Err(Error::config(
+            "config",
+            format!("unknown config {name:?} (use sort-ref, perm-4 or perm-5)"),
+        )),
     }
 }
 
 fn run() -> Result<()> {
-    let a = Args::parse(&["json", "converge", "flush-denormals", "no-flush-denormals", "phases"])?;
+    let a = Args::parse(&[
+        "json",
+        "converge",
+        "flush-denormals",
+        "no-flush-denormals",
+        "phases",
+    ])?;
     a.check_known(&[
-        "backend", "config", "windows", "window-steps", "warmup", "max-steps", "eval-every", "target", "seed", "batch",
-        "eval-samples", "load",
+        "backend",
+        "config",
+        "windows",
+        "window-steps",
+        "warmup",
+        "max-steps",
+        "eval-every",
+        "target",
+        "seed",
+        "batch",
+        "eval-samples",
+        "load",
     ])?;
     let cfg_name = a.str("config").unwrap_or("sort-ref").to_string();
     let (task, model) = config(&cfg_name)?;
@@ -127,11 +170,15 @@ fn run() -> Result<()> {
     let eval_samples: usize = a.get_or("eval-samples", 2048)?;
     let json = a.flag("json");
     if windows == 0 || window_steps == 0 || eval_every == 0 {
-        return Err(Error::config("windows", "--windows, --window-steps and --eval-every must be at least 1"));
+        return Err(Error::config(
+            "windows",
+            "--windows, --window-steps and --eval-every must be at least 1",
+        ));
     }
     let engine_ftz = !a.flag("no-flush-denormals");
     // For the reference backend: FTZ/DAZ on this thread and every rayon thread, for the run.
-    let _ftz_guard = (kind == BackendKind::Reference && a.flag("flush-denormals")).then(toyformer::cpu::engine::ftz::FlushGuard::new);
+    let _ftz_guard = (kind == BackendKind::Reference && a.flag("flush-denormals"))
+        .then(toyformer::cpu::engine::ftz::FlushGuard::new);
     let ftz = match kind {
         BackendKind::Reference => a.flag("flush-denormals"),
         _ => engine_ftz,
@@ -139,7 +186,11 @@ fn run() -> Result<()> {
     let threads = rayon::current_num_threads();
     let rayon_env = std::env::var("RAYON_NUM_THREADS").ok();
     let mut tc = TrainConfig {
-        steps: if converge { max_steps } else { warmup + windows as u64 * window_steps },
+        steps: if converge {
+            max_steps
+        } else {
+            warmup + windows as u64 * window_steps
+        },
         seed: a.get_or("seed", 0)?,
         grad_clip: 0.0, // the PyTorch anchor does not clip
         ..Default::default()
@@ -162,8 +213,16 @@ fn run() -> Result<()> {
     };
     let backend: Box<dyn toyformer::train::Backend> = match kind {
         BackendKind::Cpu => {
-            let opts = toyformer::cpu::engine::EngineOptions { flush_denormals: engine_ftz, ..Default::default() };
-            Box::new(toyformer::cpu::engine::CpuEngine::with_options(&w, &tc, task.pred_positions(), opts)?)
+            let opts = toyformer::cpu::engine::EngineOptions {
+                flush_denormals: engine_ftz,
+                ..Default::default()
+            };
+            Box::new(toyformer::cpu::engine::CpuEngine::with_options(
+                &w,
+                &tc,
+                task.pred_positions(),
+                opts,
+            )?)
         }
         _ => toyformer::train::make_backend(kind, &w, &tc, &task)?,
     };
@@ -202,11 +261,18 @@ fn run() -> Result<()> {
             let j1 = cpu_jiffies();
             let m = 1e3 * dt / window_steps as f64;
             let o = others_frac(j0, j1);
-            eprintln!("  window {w}: {m:.2} ms/step ({:.1} steps/s), others' CPU {o:.2}", 1e3 / m);
+            eprintln!(
+                "  window {w}: {m:.2} ms/step ({:.1} steps/s), others' CPU {o:.2}",
+                1e3 / m
+            );
             ms.push(m);
             others.push(o);
         }
-        let (mn, md, mx) = (ms.iter().cloned().fold(f64::INFINITY, f64::min), median(&ms), ms.iter().cloned().fold(0.0, f64::max));
+        let (mn, md, mx) = (
+            ms.iter().cloned().fold(f64::INFINITY, f64::min),
+            median(&ms),
+            ms.iter().cloned().fold(0.0, f64::max),
+        );
         let last = trainer.history.last().map(|m| m.loss).unwrap_or(f32::NAN);
         println!(
             "{cfg_name} {}: ms/step min {mn:.2} median {md:.2} max {mx:.2} | steps/s median {:.1} | {:.2} GFLOP/s (median) | threads {threads} | others' CPU median {:.2} max {:.2} | loss after {} steps {last:.4}",
@@ -227,11 +293,20 @@ fn run() -> Result<()> {
         let mut hist = Vec::new();
         while !trainer.done() {
             let t0 = Instant::now();
-            let m = trainer.step_many(eval_every - trainer.step % eval_every)?.pop().expect("at least one step");
+            let m = trainer
+                .step_many(eval_every - trainer.step % eval_every)?
+                .pop()
+                .expect("at least one step");
             t_train += t0.elapsed().as_secs_f64();
             if trainer.step % eval_every == 0 {
                 // The same held-out samples every time: the eval stream of this seed.
-                let rep = eval::evaluate(trainer.backend.as_mut(), &task, tc.seed, eval_samples, eval_samples)?;
+                let rep = eval::evaluate(
+                    trainer.backend.as_mut(),
+                    &task,
+                    tc.seed,
+                    eval_samples,
+                    eval_samples,
+                )?;
                 let wall = t_start.elapsed().as_secs_f64();
                 let o = others_frac(j0, cpu_jiffies());
                 eprintln!(
@@ -273,7 +348,13 @@ fn run() -> Result<()> {
 /// "forward" is `run_with_hooks` (logits at all T positions, more than training computes, so
 /// an upper bound); "forward+backward" is `loss_and_grads` (also copies the ~80k gradients to
 /// f64 vectors); the rest of a train step is the gradient norm, argmax and AdamW.
-fn phases(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig, warmup: u64, n: u64) -> Result<()> {
+fn phases(
+    task: &TaskSpec,
+    model: &ModelConfig,
+    tc: &TrainConfig,
+    warmup: u64,
+    n: u64,
+) -> Result<()> {
     use toyformer::cpu::{forward::NoHooks, CpuBackend};
     use toyformer::train::Backend;
     let w = toyformer::model::Weights::init(model)?;

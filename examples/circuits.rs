@@ -19,7 +19,9 @@ fn main() {
 fn run() -> toyformer::Result<()> {
     let a = Args::parse(&["json"])?;
     a.check_known(&[TASK_KEYS, &["model", "samples", "seed"]].concat())?;
-    let path = a.str("model").ok_or_else(|| toyformer::Error::config("model", "give --model FILE.(pt|safetensors)"))?;
+    let path = a
+        .str("model")
+        .ok_or_else(|| toyformer::Error::config("model", "give --model FILE.(pt|safetensors)"))?;
     let bytes = std::fs::read(path).map_err(|e| toyformer::Error::Io(format!("{path}: {e}")))?;
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
@@ -32,11 +34,30 @@ fn run() -> toyformer::Result<()> {
         return Ok(());
     }
     let c = &rep.model;
-    println!("model {path}: {}L {}H d_model {} d_head {}{}{}", c.n_layers, c.n_heads, c.d_model, c.d_head,
-        if c.normalization_type.is_some() { ", LayerNorm (TL-processed: fold_ln, center_writing_weights)" } else { "" },
-        if c.d_mlp.is_some() { ", MLP" } else { "" });
-    println!("task {} · {} fresh samples · loss {:.4} · accuracy {:.4}", task.name(), rep.samples, rep.eval.loss, rep.eval.acc);
-    println!("value tokens {:?} (copying and QK scores are taken over these)", task.value_tokens());
+    println!(
+        "model {path}: {}L {}H d_model {} d_head {}{}{}",
+        c.n_layers,
+        c.n_heads,
+        c.d_model,
+        c.d_head,
+        if c.normalization_type.is_some() {
+            ", LayerNorm (TL-processed: fold_ln, center_writing_weights)"
+        } else {
+            ""
+        },
+        if c.d_mlp.is_some() { ", MLP" } else { "" }
+    );
+    println!(
+        "task {} · {} fresh samples · loss {:.4} · accuracy {:.4}",
+        task.name(),
+        rep.samples,
+        rep.eval.loss,
+        rep.eval.acc
+    );
+    println!(
+        "value tokens {:?} (copying and QK scores are taken over these)",
+        task.value_tokens()
+    );
     println!();
     println!("head   OV diag  OV eig   QK argmax key−query (mean, median, above/equal/below)   attn→answer  attn→prompt  DLA");
     for h in &rep.heads {
@@ -46,8 +67,15 @@ fn run() -> toyformer::Result<()> {
             h.layer, h.head, h.ov_diagonal_fraction, h.ov_eigen_copying, q.mean, q.median,
             q.frac_above * 100.0, q.frac_equal * 100.0, q.frac_below * 100.0, h.attention_to_answer, h.attention_to_prompt, h.dla
         );
-        let hist: Vec<String> = q.histogram.iter().map(|(o, n)| format!("{o:+}:{n}")).collect();
-        println!("       QK argmax offsets (offset:count): {}", hist.join(" "));
+        let hist: Vec<String> = q
+            .histogram
+            .iter()
+            .map(|(o, n)| format!("{o:+}:{n}"))
+            .collect();
+        println!(
+            "       QK argmax offsets (offset:count): {}",
+            hist.join(" ")
+        );
     }
     println!();
     println!("direct logit attribution to the correct logit (mean over {} predicted positions; mean logit {:.3})", rep.dla.pairs, rep.dla.logit);
@@ -67,7 +95,16 @@ fn run() -> toyformer::Result<()> {
             for b in 0..nl * nh {
                 if b / nh > a / nh {
                     let i = a * nl * nh + b;
-                    println!("  L{}H{} → L{}H{}: {:.3} {:.3} {:.3}", a / nh, a % nh, b / nh, b % nh, comp.q[i], comp.k[i], comp.v[i]);
+                    println!(
+                        "  L{}H{} → L{}H{}: {:.3} {:.3} {:.3}",
+                        a / nh,
+                        a % nh,
+                        b / nh,
+                        b % nh,
+                        comp.q[i],
+                        comp.k[i],
+                        comp.v[i]
+                    );
                 }
             }
         }

@@ -15,14 +15,22 @@ fn main() {
 fn run() -> toyformer::Result<()> {
     let a = Args::parse(&["json"])?;
     a.check_known(&[TASK_KEYS, &["model", "samples", "seed", "batch"]].concat())?;
-    let path = a.str("model").ok_or_else(|| toyformer::Error::config("model", "give --model FILE.(pt|safetensors)"))?;
+    let path = a
+        .str("model")
+        .ok_or_else(|| toyformer::Error::config("model", "give --model FILE.(pt|safetensors)"))?;
     let bytes = std::fs::read(path).map_err(|e| toyformer::Error::Io(format!("{path}: {e}")))?;
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
     check_compatible(&task, &w.cfg)?;
     let mut b = CpuBackend::for_inference(&w)?;
     let samples = a.get_or("samples", 10_000)?;
-    let rep = eval::evaluate(&mut b, &task, a.get_or("seed", 0)?, samples, a.get_or("batch", 1000)?)?;
+    let rep = eval::evaluate(
+        &mut b,
+        &task,
+        a.get_or("seed", 0)?,
+        samples,
+        a.get_or("batch", 1000)?,
+    )?;
     if a.flag("json") {
         println!(
             "{}",
@@ -34,10 +42,16 @@ fn run() -> toyformer::Result<()> {
             })
         );
     } else {
-        println!("model {path}: {}L {}H d_model {} d_head {}", w.cfg.n_layers, w.cfg.n_heads, w.cfg.d_model, w.cfg.d_head);
+        println!(
+            "model {path}: {}L {}H d_model {} d_head {}",
+            w.cfg.n_layers, w.cfg.n_heads, w.cfg.d_model, w.cfg.d_head
+        );
         println!("task {} ({} fresh samples)", task.name(), rep.samples);
         println!("loss {:.5} (floor {:.5})", rep.loss, task.loss_floor());
-        println!("token acc {:.4}  seq acc {:.4}  algorithm acc {:.4}", rep.token_acc, rep.seq_acc, rep.algo_acc);
+        println!(
+            "token acc {:.4}  seq acc {:.4}  algorithm acc {:.4}",
+            rep.token_acc, rep.seq_acc, rep.algo_acc
+        );
         print!("per position:");
         for (p, acc) in rep.positions.iter().zip(&rep.per_pos_acc) {
             print!(" {p}:{acc:.3}");

@@ -26,9 +26,9 @@
 //! `--model FILE` analyses a saved model instead of training; `--save FILE` keeps it.
 //! `--what link` prints the page link of the experiment the options describe, without
 //! training (the other modes print it too, on stderr).
-mod common;
 #[path = "study/attention.rs"]
 mod attention;
+mod common;
 #[path = "study/floor.rs"]
 mod floor;
 #[path = "study/formation.rs"]
@@ -54,8 +54,30 @@ fn main() {
 }
 
 const OWN: &[&str] = &[
-    "what", "steps", "batch", "lr", "weight-decay", "clip", "beta2", "seed", "schedule", "patience", "factor", "warmup",
-    "samples", "complete", "model", "save", "every", "probe-every", "probe-samples", "csv", "window", "rel", "min-step", "inspect",
+    "what",
+    "steps",
+    "batch",
+    "lr",
+    "weight-decay",
+    "clip",
+    "beta2",
+    "seed",
+    "schedule",
+    "patience",
+    "factor",
+    "warmup",
+    "samples",
+    "complete",
+    "model",
+    "save",
+    "every",
+    "probe-every",
+    "probe-samples",
+    "csv",
+    "window",
+    "rel",
+    "min-step",
+    "inspect",
 ];
 
 fn run() -> Result<()> {
@@ -68,19 +90,33 @@ fn run() -> Result<()> {
         "formation" => formation_cmd(&a),
         "link" => {
             let task = task_of(&a)?;
-            println!("{}", link(&task, &model_from(&a, &task)?, &train_config(&a)?));
+            println!(
+                "{}",
+                link(&task, &model_from(&a, &task)?, &train_config(&a)?)
+            );
             Ok(())
         }
-        x => Err(Error::config("what", format!("{x:?} is not floor, attention, spikes, formation or link"))),
+        x => Err(Error::config(
+            "what",
+            format!("{x:?} is not floor, attention, spikes, formation or link"),
+        )),
     }
 }
 
 fn task_of(a: &Args) -> Result<TaskSpec> {
     if a.str("task").is_some_and(|t| t != "permutations") {
-        return Err(Error::config("task", "the study is of the permutations task"));
+        return Err(Error::config(
+            "task",
+            "the study is of the permutations task",
+        ));
     }
     let mut t = TaskSpec::permutations(4);
-    if let TaskSpec::Permutations { n, holdout, split_seed } = &mut t {
+    if let TaskSpec::Permutations {
+        n,
+        holdout,
+        split_seed,
+    } = &mut t
+    {
         *n = a.get_or("n", *n)?;
         *holdout = a.get_or("holdout", *holdout)?;
         *split_seed = a.get_or("split-seed", *split_seed)?;
@@ -90,7 +126,12 @@ fn task_of(a: &Args) -> Result<TaskSpec> {
 }
 
 fn train_config(a: &Args) -> Result<TrainConfig> {
-    let mut tc = TrainConfig { steps: a.get_or("steps", 1500)?, batch_size: a.get_or("batch", 32)?, seed: a.get_or("seed", 0)?, ..Default::default() };
+    let mut tc = TrainConfig {
+        steps: a.get_or("steps", 1500)?,
+        batch_size: a.get_or("batch", 32)?,
+        seed: a.get_or("seed", 0)?,
+        ..Default::default()
+    };
     tc.lr = a.get_or("lr", tc.lr)?;
     tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
     tc.grad_clip = a.get_or("clip", tc.grad_clip)?;
@@ -104,8 +145,16 @@ fn train_config(a: &Args) -> Result<TrainConfig> {
             cooldown: 0,
             min_lr: 0.0,
         },
-        "cosine" => Schedule::WarmupCosine { warmup_steps: a.get_or("warmup", 100)?, min_lr_frac: 0.1 },
-        x => return Err(Error::config("schedule", format!("{x:?} is not constant, plateau or cosine"))),
+        "cosine" => Schedule::WarmupCosine {
+            warmup_steps: a.get_or("warmup", 100)?,
+            min_lr_frac: 0.1,
+        },
+        x => {
+            return Err(Error::config(
+                "schedule",
+                format!("{x:?} is not constant, plateau or cosine"),
+            ))
+        }
     };
     tc.validate()?;
     Ok(tc)
@@ -127,7 +176,10 @@ fn link(task: &TaskSpec, model: &toyformer::model::ModelConfig, tc: &TrainConfig
 
 fn save(a: &Args, w: &Weights, task: &TaskSpec, tc: &TrainConfig) -> Result<()> {
     if let Some(out) = a.str("save") {
-        let meta = vec![("task".to_string(), serde_json::to_string(task)?), ("train_config".to_string(), serde_json::to_string(tc)?)];
+        let meta = vec![
+            ("task".to_string(), serde_json::to_string(task)?),
+            ("train_config".to_string(), serde_json::to_string(tc)?),
+        ];
         if let Some(dir) = std::path::Path::new(out).parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -152,8 +204,12 @@ fn model_for(a: &Args, task: &TaskSpec) -> Result<(Weights, Option<TrainConfig>)
         eprintln!("training stopped early: {e}");
     }
     let last = recs.len().saturating_sub((recs.len() / 20).max(1));
-    let tail: f64 = recs[last..].iter().map(|r| r.loss).sum::<f64>() / (recs.len() - last).max(1) as f64;
-    eprintln!("trained {} steps, mean loss of the last 5%: {tail:.4}", recs.len());
+    let tail: f64 =
+        recs[last..].iter().map(|r| r.loss).sum::<f64>() / (recs.len() - last).max(1) as f64;
+    eprintln!(
+        "trained {} steps, mean loss of the last 5%: {tail:.4}",
+        recs.len()
+    );
     let w = tr.backend.weights()?;
     save(a, &w, task, &tc)?;
     eprintln!("page link: {}", link(task, &model, &tc));
@@ -181,11 +237,23 @@ fn floor_table(a: &Args) -> Result<()> {
     println!("| n | T | scored | C(62,n) | ln C(62,n) | floor = ln C / (T−1) | first-term slot entropies H_i (nats) | best token acc |");
     println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
-        let h: Vec<String> = r["slot_entropies"].as_array().unwrap().iter().map(|x| format!("{:.3}", x.as_f64().unwrap())).collect();
+        let h: Vec<String> = r["slot_entropies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| format!("{:.3}", x.as_f64().unwrap()))
+            .collect();
         println!(
             "| {} | {} | {} | {} | {:.4} | {:.5} | {} (Σ {:.4}) | {:.4} |",
-            r["n"], r["T"], r["predicted"], r["combinations"], r["ln_C"].as_f64().unwrap(), r["floor"].as_f64().unwrap(),
-            h.join(", "), r["slot_entropy_sum"].as_f64().unwrap(), r["max_token_acc"].as_f64().unwrap()
+            r["n"],
+            r["T"],
+            r["predicted"],
+            r["combinations"],
+            r["ln_C"].as_f64().unwrap(),
+            r["floor"].as_f64().unwrap(),
+            h.join(", "),
+            r["slot_entropy_sum"].as_f64().unwrap(),
+            r["max_token_acc"].as_f64().unwrap()
         );
     }
     Ok(())
@@ -196,7 +264,13 @@ fn floor_table(a: &Args) -> Result<()> {
 fn max_token_acc(n: usize) -> f64 {
     let t = TaskSpec::permutations(n);
     let m = N_CHARS as i64;
-    let c = |a: i64, b: i64| -> f64 { if b < 0 || a < b { 0.0 } else { (0..b).fold(1.0, |x, i| x * (a - i) as f64 / (i + 1) as f64) } };
+    let c = |a: i64, b: i64| -> f64 {
+        if b < 0 || a < b {
+            0.0
+        } else {
+            (0..b).fold(1.0, |x, i| x * (a - i) as f64 / (i + 1) as f64)
+        }
+    };
     // slot i's most likely value given y is y + 1 (the smallest allowed), with probability
     // C(62 − y − 2, n − i) / C(62 − y − 1, n − i + 1) = (n − i + 1) / (61 − y); average over y
     let mut dist = vec![0.0f64; (m + 1) as usize];
@@ -224,7 +298,13 @@ fn max_token_acc(n: usize) -> f64 {
 // --------------------------------------------------------------------------- attention
 
 /// Held-out evaluation with the per-slot first-term losses and greedy completions.
-fn evaluate_detail(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize, completions: usize) -> Result<serde_json::Value> {
+fn evaluate_detail(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    seed: u64,
+    samples: usize,
+    completions: usize,
+) -> Result<serde_json::Value> {
     let n = match *task {
         TaskSpec::Permutations { n, .. } => n,
         _ => 0,
@@ -290,13 +370,24 @@ fn attention(a: &Args) -> Result<()> {
     let seed = tc.as_ref().map_or(0, |t| t.seed);
     let samples: usize = a.get_or("samples", 64)?;
     let mut backend = make_backend(BackendKind::Cpu, &w, &TrainConfig::default(), &task)?;
-    let ev = evaluate_detail(backend.as_mut(), &task, seed, 512.max(samples), a.get_or("complete", 50)?)?;
+    let ev = evaluate_detail(
+        backend.as_mut(),
+        &task,
+        seed,
+        512.max(samples),
+        a.get_or("complete", 50)?,
+    )?;
     let rep = model_report(&w, &task, samples.min(64), seed)?;
     let pw = process_weights(&w)?;
     let tokens = task.batch_split(seed, ANALYSIS_STEP, samples, Split::HeldOut);
     let heads = attention::attention_study(&pw, &task, &tokens, samples)?;
     let abl = if w.cfg.n_layers * w.cfg.n_heads > 1 {
-        Some(ablation_table(&toyformer::cpu::CpuBackend::for_inference(&pw)?, &task, samples.min(64), seed)?)
+        Some(ablation_table(
+            &toyformer::cpu::CpuBackend::for_inference(&pw)?,
+            &task,
+            samples.min(64),
+            seed,
+        )?)
     } else {
         None
     };
@@ -314,43 +405,119 @@ fn attention(a: &Args) -> Result<()> {
     let c = &w.cfg;
     println!(
         "permutations n = {} | {}L {}H d_model {} d_head {}{}{} | {} params",
-        match task { TaskSpec::Permutations { n, .. } => n, _ => 0 }, c.n_layers, c.n_heads, c.d_model, c.d_head,
-        if c.normalization_type.is_some() { " LN" } else { "" },
-        c.act_fn.map_or(String::new(), |f| format!(" MLP {} {}", c.d_mlp.unwrap_or(0), f.as_str())), c.n_params()
+        match task {
+            TaskSpec::Permutations { n, .. } => n,
+            _ => 0,
+        },
+        c.n_layers,
+        c.n_heads,
+        c.d_model,
+        c.d_head,
+        if c.normalization_type.is_some() {
+            " LN"
+        } else {
+            ""
+        },
+        c.act_fn.map_or(String::new(), |f| format!(
+            " MLP {} {}",
+            c.d_mlp.unwrap_or(0),
+            f.as_str()
+        )),
+        c.n_params()
     );
     println!(
         "eval ({} {} samples): loss {:.5} (floor {:.5}), algo loss {:.5}, algo acc {:.5}; greedy completions from the first term all correct: {}/{}",
         ev["split"].as_str().unwrap(), ev["samples"], ev["loss"].as_f64().unwrap(), ev["floor"].as_f64().unwrap(),
         ev["algo_loss"].as_f64().unwrap(), ev["algo_acc"].as_f64().unwrap(), ev["greedy_completions_all_correct"], ev["greedy_completions"]
     );
-    let fmt = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| format!("{:.3}", x.as_f64().unwrap())).collect::<Vec<_>>().join(" ");
-    println!("first-term slot loss {} | exact slot entropy {}", fmt(&ev["first_term_slot_loss"]), fmt(&ev["first_term_slot_entropy"]));
-    println!("algorithm errors by target slot (last = space/period): {}", ev["algo_errors_by_target_slot"]);
+    let fmt = |v: &serde_json::Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| format!("{:.3}", x.as_f64().unwrap()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "first-term slot loss {} | exact slot entropy {}",
+        fmt(&ev["first_term_slot_loss"]),
+        fmt(&ev["first_term_slot_entropy"])
+    );
+    println!(
+        "algorithm errors by target slot (last = space/period): {}",
+        ev["algo_errors_by_target_slot"]
+    );
     for h in &rep.heads {
         println!("L{}H{}: OV (W_E W_OV W_U over the 62 characters) diagonal fraction {:.3}, eigenvalue copying score {:.3}, DLA {:+.2}", h.layer, h.head, h.ov_diagonal_fraction, h.ov_eigen_copying, h.dla);
     }
-    println!("\nattention at the copy steps (targets in term 2 onward), {} held-out samples:", samples);
+    println!(
+        "\nattention at the copy steps (targets in term 2 onward), {} held-out samples:",
+        samples
+    );
     println!("head  | {} | tv between samples | pos·pos argmax = full argmax | weight pos·pos → first-term answer", attention::CATS.join(" | "));
     for h in &heads {
-        let m: Vec<String> = h.mass.iter().zip(&h.argmax).map(|(m, a)| format!("{m:.3} ({a:.2})")).collect();
-        println!("L{}H{} | {} | {:.4} | {:.3} | {:.3}", h.layer, h.head, m.join(" | "), h.tv_between_samples, h.pos_pos_argmax_agrees, h.weight_pos_pos_first_term_hit);
+        let m: Vec<String> = h
+            .mass
+            .iter()
+            .zip(&h.argmax)
+            .map(|(m, a)| format!("{m:.3} ({a:.2})"))
+            .collect();
+        println!(
+            "L{}H{} | {} | {:.4} | {:.3} | {:.3}",
+            h.layer,
+            h.head,
+            m.join(" | "),
+            h.tv_between_samples,
+            h.pos_pos_argmax_agrees,
+            h.weight_pos_pos_first_term_hit
+        );
         println!(
             "       attention on keys holding the answer: mean {:.3}, min {:.3}; with pos·pos (+bias) terms only {:.3}; without pos·pos {:.3}; uniform {:.3}; tok·tok self score z {:+.2}",
             h.mass[0] + h.mass[1] + h.mass[2], h.answer_mass_min, h.pos_only_answer_mass, h.without_pos_pos_answer_mass, h.uniform_answer_mass, h.tok_tok_self_z
         );
-        let mut d: Vec<(usize, f64)> = h.answer_mass_by_term_distance.iter().copied().enumerate().map(|(i, m)| (i + 1, m)).collect();
+        let mut d: Vec<(usize, f64)> = h
+            .answer_mass_by_term_distance
+            .iter()
+            .copied()
+            .enumerate()
+            .map(|(i, m)| (i + 1, m))
+            .collect();
         d.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let top: Vec<String> = d.iter().take(8).map(|(d, m)| format!("{d}: {m:.3}")).collect();
+        let top: Vec<String> = d
+            .iter()
+            .take(8)
+            .map(|(d, m)| format!("{d}: {m:.3}"))
+            .collect();
         println!("       answer mass by term distance (top 8, distance: mass): {}; share in the target's own slot {:.3}", top.join(", "), h.answer_mass_same_slot);
         println!("       attention on keys whose next token is the answer (an earlier layer's prediction there is the answer): {:.3}", h.next_is_answer_mass);
-        let sp: Vec<String> = h.term_spread.iter().filter(|s| s.std_over_keys > 0.005).map(|s| format!("{}·{} {:.2}", s.query, s.key, s.std_over_keys)).collect();
-        println!("       score-term spread over keys (std): {}", sp.join(", "));
+        let sp: Vec<String> = h
+            .term_spread
+            .iter()
+            .filter(|s| s.std_over_keys > 0.005)
+            .map(|s| format!("{}·{} {:.2}", s.query, s.key, s.std_over_keys))
+            .collect();
+        println!(
+            "       score-term spread over keys (std): {}",
+            sp.join(", ")
+        );
     }
     println!("       (mass = mean attention; in brackets the fraction of copy steps whose top key is in that category)");
     if let Some(abl) = out.get("ablation").filter(|x| !x.is_null()) {
-        println!("\nhead ablations (loss / acc over all scored positions; baseline {:.4} / {:.4}):", abl["baseline"]["loss"].as_f64().unwrap(), abl["baseline"]["acc"].as_f64().unwrap());
+        println!(
+            "\nhead ablations (loss / acc over all scored positions; baseline {:.4} / {:.4}):",
+            abl["baseline"]["loss"].as_f64().unwrap(),
+            abl["baseline"]["acc"].as_f64().unwrap()
+        );
         for h in abl["heads"].as_array().unwrap() {
-            println!("  L{}H{}: zero {:.4} / {:.4}, mean {:.4} / {:.4}", h["layer"], h["head"], h["zero"]["loss"].as_f64().unwrap(), h["zero"]["acc"].as_f64().unwrap(), h["mean"]["loss"].as_f64().unwrap(), h["mean"]["acc"].as_f64().unwrap());
+            println!(
+                "  L{}H{}: zero {:.4} / {:.4}, mean {:.4} / {:.4}",
+                h["layer"],
+                h["head"],
+                h["zero"]["loss"].as_f64().unwrap(),
+                h["zero"]["acc"].as_f64().unwrap(),
+                h["mean"]["loss"].as_f64().unwrap(),
+                h["mean"]["acc"].as_f64().unwrap()
+            );
         }
     }
     println!("\ndirect logit attribution to the correct logit, per path:");
@@ -366,7 +533,10 @@ fn attention(a: &Args) -> Result<()> {
 /// 800-1600, 1600-end (those that exist).
 fn segments(len: usize) -> Vec<(usize, usize)> {
     let b = [0, 50, 100, 200, 400, 800, 1600, usize::MAX];
-    b.windows(2).map(|w| (w[0], w[1].min(len))).filter(|(lo, hi)| lo < hi).collect()
+    b.windows(2)
+        .map(|w| (w[0], w[1].min(len)))
+        .filter(|(lo, hi)| lo < hi)
+        .collect()
 }
 
 fn spikes(a: &Args) -> Result<()> {
@@ -375,25 +545,54 @@ fn spikes(a: &Args) -> Result<()> {
     let tc = train_config(a)?;
     let inspect_steps: Vec<u64> = match a.str("inspect") {
         None => Vec::new(),
-        Some(s) => s.split(',').map(|x| x.trim().parse().map_err(|_| Error::config("inspect", format!("{x:?} is not a step number")))).collect::<Result<_>>()?,
+        Some(s) => s
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .map_err(|_| Error::config("inspect", format!("{x:?} is not a step number")))
+            })
+            .collect::<Result<_>>()?,
     };
-    let (recs, tr, stopped, inspected) =
-        spikes::train_inspected(&task, &model, &tc, a.get_or("probe-every", 1)?, a.get_or("probe-samples", 32)?, &inspect_steps)?;
+    let (recs, tr, stopped, inspected) = spikes::train_inspected(
+        &task,
+        &model,
+        &tc,
+        a.get_or("probe-every", 1)?,
+        a.get_or("probe-samples", 32)?,
+        &inspect_steps,
+    )?;
     save(a, &tr.backend.weights()?, &task, &tc)?;
     eprintln!("page link: {}", link(&task, &model, &tc));
     if let Some(path) = a.str("csv") {
         let mut s = String::from("step,loss,grad_norm,lr,probe_first_term_loss,probe_algo_loss\n");
         for r in &recs {
-            s += &format!("{},{},{},{},{},{}\n", r.step, r.loss, r.grad_norm, r.lr, r.probe_first_term_loss, r.probe_algo_loss);
+            s += &format!(
+                "{},{},{},{},{},{}\n",
+                r.step, r.loss, r.grad_norm, r.lr, r.probe_first_term_loss, r.probe_algo_loss
+            );
         }
         std::fs::write(path, s)?;
         eprintln!("wrote {path}");
     }
-    let rep = spikes::find_spikes(&recs, a.get_or("window", 50)?, a.get_or("rel", 0.5)?, a.get_or("min-step", 200)?);
+    let rep = spikes::find_spikes(
+        &recs,
+        a.get_or("window", 50)?,
+        a.get_or("rel", 0.5)?,
+        a.get_or("min-step", 200)?,
+    );
     let tail = |f: fn(&spikes::StepRec) -> f64| {
         let k = (recs.len() / 10).max(1);
-        let v: Vec<f64> = recs[recs.len().saturating_sub(k)..].iter().map(f).filter(|x| x.is_finite()).collect();
-        (v.iter().sum::<f64>() / v.len().max(1) as f64, v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+        let v: Vec<f64> = recs[recs.len().saturating_sub(k)..]
+            .iter()
+            .map(f)
+            .filter(|x| x.is_finite())
+            .collect();
+        (
+            v.iter().sum::<f64>() / v.len().max(1) as f64,
+            v.iter().copied().fold(f64::INFINITY, f64::min),
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        )
     };
     let (lm, lmin, lmax) = tail(|r| r.loss);
     let (pa, _, pamax) = tail(|r| r.probe_algo_loss);
@@ -411,7 +610,15 @@ fn spikes(a: &Args) -> Result<()> {
         return Ok(());
     }
     let r = &rep;
-    println!("{} steps, batch {}, lr {} ({:?}), floor {:.5}{}", recs.len(), tc.batch_size, tc.lr, tc.schedule, task.loss_floor(), stopped.map_or(String::new(), |e| format!(" — {e}")));
+    println!(
+        "{} steps, batch {}, lr {} ({:?}), floor {:.5}{}",
+        recs.len(),
+        tc.batch_size,
+        tc.lr,
+        tc.schedule,
+        task.loss_floor(),
+        stopped.map_or(String::new(), |e| format!(" — {e}"))
+    );
     println!("last 10% of steps: batch loss mean {lm:.4} [min {lmin:.4}, max {lmax:.4}]; probe algo loss mean {pa:.5} (max {pamax:.5}); probe first-term loss {pf:.4} per first-term slot");
     println!("learning-rate cuts (step → lr): {:?}", r.lr_cuts);
     println!(
@@ -428,11 +635,18 @@ fn spikes(a: &Args) -> Result<()> {
         let st = |f: fn(&spikes::StepRec) -> f64| {
             let v: Vec<f64> = seg.iter().map(f).filter(|x| x.is_finite()).collect();
             let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+            let sd =
+                (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
             let mut sorted = v.clone();
             sorted.sort_by(|a, b| a.total_cmp(b));
             let med = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-            (m, sorted.first().copied().unwrap_or(f64::NAN), sorted.last().copied().unwrap_or(f64::NAN), sd, med)
+            (
+                m,
+                sorted.first().copied().unwrap_or(f64::NAN),
+                sorted.last().copied().unwrap_or(f64::NAN),
+                sd,
+                med,
+            )
         };
         let (lm, lmin, lmax, lsd, _) = st(|r| r.loss);
         let (_, _, gmax, _, gmed) = st(|r| r.grad_norm);
@@ -440,8 +654,14 @@ fn spikes(a: &Args) -> Result<()> {
         let (fm, _, _, _, _) = st(|r| r.probe_first_term_loss);
         println!("  {lo:>4}-{hi:<4} | {lm:.4} [{lmin:.4}, {lmax:.4}] sd {lsd:.4} | {gmed:.3}, {gmax:.2} | {pm:.5}, {pmax:.4} | {fm:.3}");
     }
-    let at: Vec<String> = seed_steps.iter().filter_map(|&s| recs.get(s).map(|r| format!("{:.4}", r.loss))).collect();
-    println!("batch loss at steps 0, 31, 62, .. 589 (where the seed notebook printed, epochs 1-20): {}", at.join(" "));
+    let at: Vec<String> = seed_steps
+        .iter()
+        .filter_map(|&s| recs.get(s).map(|r| format!("{:.4}", r.loss)))
+        .collect();
+    println!(
+        "batch loss at steps 0, 31, 62, .. 589 (where the seed notebook printed, epochs 1-20): {}",
+        at.join(" ")
+    );
     let probe_at = |s: usize| recs.get(s).map_or(f64::NAN, |r| r.probe_algo_loss);
     for x in &inspected {
         let s = x.step as usize;
@@ -450,8 +670,15 @@ fn spikes(a: &Args) -> Result<()> {
             x.step, x.batch_loss, s.saturating_sub(2), s + 1, probe_at(s.saturating_sub(2)), probe_at(s.saturating_sub(1)), probe_at(s), probe_at(s + 1),
             x.per_sequence_share.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>()
         );
-        let before: Vec<String> = (s.saturating_sub(17)..s).map(|t| format!("{:.5}", probe_at(t))).collect();
-        println!("    probe algo loss at steps {}..{}: {}", s.saturating_sub(17), s.saturating_sub(1), before.join(" "));
+        let before: Vec<String> = (s.saturating_sub(17)..s)
+            .map(|t| format!("{:.5}", probe_at(t)))
+            .collect();
+        println!(
+            "    probe algo loss at steps {}..{}: {}",
+            s.saturating_sub(17),
+            s.saturating_sub(1),
+            before.join(" ")
+        );
         for (i, p, tg, am, l, first) in &x.worst {
             println!("    sequence {i} (first term {first}) position {p}: target {tg:?}, predicted {am:?}, loss {l:.3}");
         }
@@ -465,10 +692,18 @@ fn formation_cmd(a: &Args) -> Result<()> {
     let task = task_of(a)?;
     let model = model_from(a, &task)?;
     let tc = train_config(a)?;
-    let points = formation::formation(&task, &model, &tc, a.get_or("every", 10)?, a.get_or("samples", 32)?)?;
+    let points = formation::formation(
+        &task,
+        &model,
+        &tc,
+        a.get_or("every", 10)?,
+        a.get_or("samples", 32)?,
+    )?;
     eprintln!("page link: {}", link(&task, &model, &tc));
     let h0 = |p: &formation::FormationPoint| p.heads.first().cloned();
-    let at = |x: f64, f: &dyn Fn(&formation::FormationPoint) -> f64| formation::first_step(&points, x, f);
+    let at = |x: f64, f: &dyn Fn(&formation::FormationPoint) -> f64| {
+        formation::first_step(&points, x, f)
+    };
     let milestones = json!({
         "algo_acc_0.5": at(0.5, &|p| p.algo_acc), "algo_acc_0.99": at(0.99, &|p| p.algo_acc),
         "L0H0_answer_mass_0.5": at(0.5, &|p| h0(p).map_or(0.0, |h| h.answer_mass)),
@@ -478,7 +713,12 @@ fn formation_cmd(a: &Args) -> Result<()> {
         "L0H0_ov_diagonal_0.9": at(0.9, &|p| h0(p).map_or(0.0, |h| h.ov_diagonal)),
     });
     if a.flag("json") {
-        println!("{}", serde_json::to_string_pretty(&json!({"task": task, "model": model, "train": tc, "milestones": milestones, "points": points}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"task": task, "model": model, "train": tc, "milestones": milestones, "points": points})
+            )?
+        );
         return Ok(());
     }
     println!("step  train loss  algo loss  algo acc | per head (L·H): OV diag  OV eig  answer mass  pos·pos only  first term");
@@ -486,9 +726,27 @@ fn formation_cmd(a: &Args) -> Result<()> {
         let heads: Vec<String> = p
             .heads
             .iter()
-            .map(|h| format!("L{}H{} {:.3} {:.3} {:.3} {:.3} {:.3}", h.layer, h.head, h.ov_diagonal, h.ov_eigen, h.answer_mass, h.pos_only_answer_mass, h.first_term_mass))
+            .map(|h| {
+                format!(
+                    "L{}H{} {:.3} {:.3} {:.3} {:.3} {:.3}",
+                    h.layer,
+                    h.head,
+                    h.ov_diagonal,
+                    h.ov_eigen,
+                    h.answer_mass,
+                    h.pos_only_answer_mass,
+                    h.first_term_mass
+                )
+            })
             .collect();
-        println!("{:>5}  {:>10.4}  {:>9.4}  {:>8.4} | {}", p.step, p.train_loss, p.algo_loss, p.algo_acc, heads.join(" | "));
+        println!(
+            "{:>5}  {:>10.4}  {:>9.4}  {:>8.4} | {}",
+            p.step,
+            p.train_loss,
+            p.algo_loss,
+            p.algo_acc,
+            heads.join(" | ")
+        );
     }
     println!("first measured step reaching: {milestones}");
     Ok(())

@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
-use toyformer::sweep::{aggregate, grid::label_text, run_one, ConfigSummary, Grid, RunResult, RunSpec, Stat};
+use toyformer::sweep::{
+    aggregate, grid::label_text, run_one, ConfigSummary, Grid, RunResult, RunSpec, Stat,
+};
 use toyformer::{Error, Result};
 
 fn main() {
@@ -27,7 +29,9 @@ fn main() {
 fn run() -> Result<()> {
     let a = Args::parse(&["json", "resume", "dry-run", "links"])?;
     a.check_known(&["grid", "threads", "out"])?;
-    let path = a.str("grid").ok_or_else(|| Error::config("grid", "missing: --grid FILE.json"))?;
+    let path = a
+        .str("grid")
+        .ok_or_else(|| Error::config("grid", "missing: --grid FILE.json"))?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
     let grid = Grid::from_json(&text)?;
     let runs = grid.expand()?;
@@ -37,16 +41,31 @@ fn run() -> Result<()> {
         return Err(Error::config("threads", "must be at least 1"));
     }
     let configs = runs.last().map_or(0, |r| r.config_index + 1);
-    eprintln!("sweep {:?}: {} runs ({} configs), {} threads", grid.settings.name, runs.len(), configs, threads.min(runs.len()));
+    eprintln!(
+        "sweep {:?}: {} runs ({} configs), {} threads",
+        grid.settings.name,
+        runs.len(),
+        configs,
+        threads.min(runs.len())
+    );
     if a.flag("dry-run") {
         for r in &runs {
-            println!("{:>4} cfg {:>3} seed {:>3} | {} | {}", r.index, r.config_index, r.seed, r.label_text(), serde_json::to_string(&r.task)?);
+            println!(
+                "{:>4} cfg {:>3} seed {:>3} | {} | {}",
+                r.index,
+                r.config_index,
+                r.seed,
+                r.label_text(),
+                serde_json::to_string(&r.task)?
+            );
         }
         return Ok(());
     }
     let mut done: BTreeMap<usize, RunResult> = BTreeMap::new();
     if a.flag("resume") {
-        let out = a.str("out").ok_or_else(|| Error::config("resume", "needs --out FILE"))?;
+        let out = a
+            .str("out")
+            .ok_or_else(|| Error::config("resume", "needs --out FILE"))?;
         if let Ok(old) = std::fs::read_to_string(out) {
             for line in old.lines().filter(|l| !l.trim().is_empty()) {
                 let r: RunResult = serde_json::from_str(line)?;
@@ -55,7 +74,11 @@ fn run() -> Result<()> {
                 }
             }
         }
-        eprintln!("resume: {} of {} runs already in {out}", done.len(), runs.len());
+        eprintln!(
+            "resume: {} of {} runs already in {out}",
+            done.len(),
+            runs.len()
+        );
     }
     let mut out_file = match a.str("out") {
         Some(p) => {
@@ -70,7 +93,11 @@ fn run() -> Result<()> {
         }
         None => None,
     };
-    let todo: Vec<RunSpec> = runs.iter().filter(|r| !done.contains_key(&r.index)).cloned().collect();
+    let todo: Vec<RunSpec> = runs
+        .iter()
+        .filter(|r| !done.contains_key(&r.index))
+        .cloned()
+        .collect();
     let results = run_pool(todo, &grid, threads, |r| {
         if let Some(f) = out_file.as_mut() {
             writeln!(f, "{}", serde_json::to_string(r)?)?;
@@ -82,7 +109,12 @@ fn run() -> Result<()> {
     let all: Vec<RunResult> = done.into_values().collect();
     let summary = aggregate(&all);
     if a.flag("json") {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"name": grid.settings.name, "settings": grid.settings, "configs": summary}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"name": grid.settings.name, "settings": grid.settings, "configs": summary})
+            )?
+        );
     } else {
         print_table(&summary, grid.settings.target);
     }
@@ -90,7 +122,11 @@ fn run() -> Result<()> {
         // one link per config: its first run (seed) opens in the page
         let mut seen = std::collections::BTreeSet::new();
         for r in all.iter().filter(|r| seen.insert(r.spec.config_index)) {
-            println!("{}: {}", r.spec.label_text(), toyformer::sweep::page_fragment(&r.spec));
+            println!(
+                "{}: {}",
+                r.spec.label_text(),
+                toyformer::sweep::page_fragment(&r.spec)
+            );
         }
     }
     Ok(())
@@ -98,7 +134,12 @@ fn run() -> Result<()> {
 
 /// Runs `todo` on `threads` workers; `on_done` sees each result as it arrives (main
 /// thread). A run that cannot start stops the sweep with its error.
-fn run_pool(todo: Vec<RunSpec>, grid: &Grid, threads: usize, mut on_done: impl FnMut(&RunResult) -> Result<()>) -> Result<Vec<RunResult>> {
+fn run_pool(
+    todo: Vec<RunSpec>,
+    grid: &Grid,
+    threads: usize,
+    mut on_done: impl FnMut(&RunResult) -> Result<()>,
+) -> Result<Vec<RunResult>> {
     let n = todo.len();
     let todo = Arc::new(todo);
     let next = Arc::new(AtomicUsize::new(0));
@@ -106,7 +147,12 @@ fn run_pool(todo: Vec<RunSpec>, grid: &Grid, threads: usize, mut on_done: impl F
     let t0 = std::time::Instant::now();
     let mut handles = Vec::new();
     for _ in 0..threads.min(n) {
-        let (todo, next, tx, settings) = (todo.clone(), next.clone(), tx.clone(), grid.settings.clone());
+        let (todo, next, tx, settings) = (
+            todo.clone(),
+            next.clone(),
+            tx.clone(),
+            grid.settings.clone(),
+        );
         handles.push(std::thread::spawn(move || {
             let pool = match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
                 Ok(p) => p,
@@ -163,14 +209,36 @@ fn mmm(s: &Stat, prec: usize) -> String {
     if s.n == 1 || s.min == s.max {
         return format!("{:.*}", prec, s.mean);
     }
-    format!("{:.*} [{:.*}, {:.*}]", prec, s.mean, prec, s.min, prec, s.max)
+    format!(
+        "{:.*} [{:.*}, {:.*}]",
+        prec, s.mean, prec, s.min, prec, s.max
+    )
 }
 
 fn print_table(rows: &[ConfigSummary], target: f64) {
-    let head = ["config", "runs", "params", "final loss", "floor", "excess", "eval algo acc", "eval algo loss", &format!("steps to {:.0}%", 100.0 * target)];
+    let head = [
+        "config",
+        "runs",
+        "params",
+        "final loss",
+        "floor",
+        "excess",
+        "eval algo acc",
+        "eval algo loss",
+        &format!("steps to {:.0}%", 100.0 * target),
+    ];
     let mut table: Vec<Vec<String>> = vec![head.iter().map(|s| s.to_string()).collect()];
     for c in rows {
-        let reached = format!("{}/{} {}", c.steps_to_target.n, c.runs, if c.steps_to_target.n > 0 { mmm(&c.steps_to_target, 0) } else { String::new() });
+        let reached = format!(
+            "{}/{} {}",
+            c.steps_to_target.n,
+            c.runs,
+            if c.steps_to_target.n > 0 {
+                mmm(&c.steps_to_target, 0)
+            } else {
+                String::new()
+            }
+        );
         let mut runs = c.runs.to_string();
         if c.failed > 0 {
             runs += &format!(" ({} failed)", c.failed);
@@ -187,12 +255,31 @@ fn print_table(rows: &[ConfigSummary], target: f64) {
             reached.trim_end().to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..head.len()).map(|j| table.iter().map(|r| r[j].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..head.len())
+        .map(|j| {
+            table
+                .iter()
+                .map(|r| r[j].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     for (i, r) in table.iter().enumerate() {
-        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, &w)| format!("{c:<w$}")).collect();
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, &w)| format!("{c:<w$}"))
+            .collect();
         println!("| {} |", cells.join(" | "));
         if i == 0 {
-            println!("|{}|", widths.iter().map(|&w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|"));
+            println!(
+                "|{}|",
+                widths
+                    .iter()
+                    .map(|&w| "-".repeat(w + 2))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            );
         }
     }
 }

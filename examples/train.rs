@@ -15,17 +15,35 @@ fn main() {
 
 fn run() -> toyformer::Result<()> {
     let a = Args::parse(&["json"])?;
-    let own = ["steps", "seed", "batch", "lr", "weight-decay", "clip", "warmup", "out", "backend", "eval-samples"];
+    let own = [
+        "steps",
+        "seed",
+        "batch",
+        "lr",
+        "weight-decay",
+        "clip",
+        "warmup",
+        "out",
+        "backend",
+        "eval-samples",
+    ];
     a.check_known(&[TASK_KEYS, MODEL_KEYS, &own].concat())?;
     let task = task_from(&a)?;
     let model = model_from(&a, &task)?;
-    let mut tc = TrainConfig { steps: a.get_or("steps", 3000)?, seed: a.get_or("seed", 0)?, ..Default::default() };
+    let mut tc = TrainConfig {
+        steps: a.get_or("steps", 3000)?,
+        seed: a.get_or("seed", 0)?,
+        ..Default::default()
+    };
     tc.batch_size = a.get_or("batch", tc.batch_size)?;
     tc.lr = a.get_or("lr", tc.lr)?;
     tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
     tc.grad_clip = a.get_or("clip", tc.grad_clip)?;
     if let Some(w) = a.get::<u64>("warmup")? {
-        tc.schedule = Schedule::WarmupCosine { warmup_steps: w, min_lr_frac: 0.1 };
+        tc.schedule = Schedule::WarmupCosine {
+            warmup_steps: w,
+            min_lr_frac: 0.1,
+        };
     }
     let kind = BackendKind::parse(a.str("backend").unwrap_or("auto"))?;
     let json = a.flag("json");
@@ -33,7 +51,13 @@ fn run() -> toyformer::Result<()> {
     let mut trainer = Trainer::from_scratch(task.clone(), &model, tc.clone(), kind)?;
     eprintln!(
         "task {} | model {}L {}H d_model {} d_head {} ({} params) | backend {}",
-        task.name(), model.n_layers, model.n_heads, model.d_model, model.d_head, model.n_params(), trainer.backend.name()
+        task.name(),
+        model.n_layers,
+        model.n_heads,
+        model.d_model,
+        model.d_head,
+        model.n_params(),
+        trainer.backend.name()
     );
     let t0 = Instant::now();
     let total = tc.steps;
@@ -47,7 +71,15 @@ fn run() -> toyformer::Result<()> {
             let el = t0.elapsed().as_secs_f64();
             let sps = done as f64 / el.max(1e-9);
             let eta = (total - done) as f64 / sps.max(1e-9);
-            let bar: String = (0..30).map(|i| if (i as u64) * total < 30 * done { '#' } else { '.' }).collect();
+            let bar: String = (0..30)
+                .map(|i| {
+                    if (i as u64) * total < 30 * done {
+                        '#'
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
             let line = format!(
                 "[{bar}] {done}/{total} loss {:.4} acc {:.3} gnorm {:.2} | {:.1} steps/s ETA {:.0}s",
                 m.loss, m.token_acc, m.grad_norm, sps, eta
@@ -70,7 +102,13 @@ fn run() -> toyformer::Result<()> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let w = trainer.backend.weights()?;
-    let rep = eval::evaluate(trainer.backend.as_mut(), &task, tc.seed, a.get_or("eval-samples", 2048)?, 512)?;
+    let rep = eval::evaluate(
+        trainer.backend.as_mut(),
+        &task,
+        tc.seed,
+        a.get_or("eval-samples", 2048)?,
+        512,
+    )?;
     if let Some(out) = a.str("out") {
         let meta = vec![
             ("task".to_string(), serde_json::to_string(&task)?),
@@ -82,12 +120,19 @@ fn run() -> toyformer::Result<()> {
         }
         std::fs::write(out, bytes)?;
         let cfg_path = std::path::Path::new(out).with_extension("json");
-        std::fs::write(&cfg_path, serde_json::to_string_pretty(&w.cfg.to_tl_json())?)?;
+        std::fs::write(
+            &cfg_path,
+            serde_json::to_string_pretty(&w.cfg.to_tl_json())?,
+        )?;
         eprintln!("saved {out} and {}", cfg_path.display());
     }
     eprintln!(
         "held-out ({} samples): loss {:.4} token acc {:.4} seq acc {:.4} (floor {:.4})",
-        rep.samples, rep.loss, rep.token_acc, rep.seq_acc, task.loss_floor()
+        rep.samples,
+        rep.loss,
+        rep.token_acc,
+        rep.seq_acc,
+        task.loss_floor()
     );
     if json {
         let last = trainer.history.last();

@@ -15,11 +15,25 @@ pub struct Closeness {
 
 /// Compares element by element; `Err` holds a message naming `what` when any element is
 /// outside the tolerance or the lengths differ (NaN never passes).
-pub fn check_close<G: Copy + Into<f64>, W: Copy + Into<f64>>(what: &str, got: &[G], want: &[W], atol: f64, rtol: f64) -> Result<Closeness, String> {
+pub fn check_close<G: Copy + Into<f64>, W: Copy + Into<f64>>(
+    what: &str,
+    got: &[G],
+    want: &[W],
+    atol: f64,
+    rtol: f64,
+) -> Result<Closeness, String> {
     if got.len() != want.len() {
-        return Err(format!("{what}: {} values, expected {}", got.len(), want.len()));
+        return Err(format!(
+            "{what}: {} values, expected {}",
+            got.len(),
+            want.len()
+        ));
     }
-    let mut c = Closeness { max_diff: 0.0, max_at: 0, first_bad: None };
+    let mut c = Closeness {
+        max_diff: 0.0,
+        max_at: 0,
+        first_bad: None,
+    };
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let (g, w): (f64, f64) = (g.into(), w.into());
         let d = (g - w).abs();
@@ -42,7 +56,13 @@ pub fn check_close<G: Copy + Into<f64>, W: Copy + Into<f64>>(what: &str, got: &[
 
 /// [`check_close`] that panics with its message (for tests).
 #[track_caller]
-pub fn assert_close<G: Copy + Into<f64>, W: Copy + Into<f64>>(what: &str, got: &[G], want: &[W], atol: f64, rtol: f64) -> Closeness {
+pub fn assert_close<G: Copy + Into<f64>, W: Copy + Into<f64>>(
+    what: &str,
+    got: &[G],
+    want: &[W],
+    atol: f64,
+    rtol: f64,
+) -> Closeness {
     check_close(what, got, want, atol, rtol).unwrap_or_else(|m| panic!("{m}"))
 }
 
@@ -52,8 +72,18 @@ mod tests {
 
     #[test]
     fn reports_first_bad_and_largest() {
-        let e = check_close("x", &[1.0f32, 2.5, 3.0, 10.0], &[1.0f64, 2.0, 3.0, 4.0], 0.1, 0.0).unwrap_err();
-        assert!(e.contains("first bad index 1") && e.contains("at index 3"), "{e}");
+        let e = check_close(
+            "x",
+            &[1.0f32, 2.5, 3.0, 10.0],
+            &[1.0f64, 2.0, 3.0, 4.0],
+            0.1,
+            0.0,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("first bad index 1") && e.contains("at index 3"),
+            "{e}"
+        );
         assert!(check_close("x", &[f32::NAN], &[1.0f64], 1.0, 1.0).is_err());
         assert!(check_close("x", &[1.0f32], &[1.0f64, 2.0], 1.0, 1.0).is_err());
         let ok = check_close("x", &[1.0f32, 2.05], &[1.0f64, 2.0], 0.0, 0.05).unwrap();

@@ -19,10 +19,18 @@ pub enum Error {
     MissingTensor { name: String, expected: Vec<usize> },
     /// A tensor in the weight file does not have the shape the config requires.
     #[error("weights: tensor `{name}` has shape {actual:?}, expected {expected:?}")]
-    ShapeMismatch { name: String, expected: Vec<usize>, actual: Vec<usize> },
+    ShapeMismatch {
+        name: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
     /// Training diverged: the loss became NaN or infinite. The last good weights are kept.
     #[error("training diverged at step {step}: loss is {loss} (the weights from step {last_good_step} are kept)")]
-    Diverged { step: u64, loss: f32, last_good_step: u64 },
+    Diverged {
+        step: u64,
+        loss: f32,
+        last_good_step: u64,
+    },
     /// A compute backend failed (candle or GPU).
     #[error("backend: {0}")]
     Backend(String),
@@ -38,10 +46,16 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn config(field: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Config { field: field.into(), msg: msg.into() }
+        Error::Config {
+            field: field.into(),
+            msg: msg.into(),
+        }
     }
     pub fn task(task: impl Into<String>, msg: impl Into<String>) -> Self {
-        Error::Task { task: task.into(), msg: msg.into() }
+        Error::Task {
+            task: task.into(),
+            msg: msg.into(),
+        }
     }
 }
 

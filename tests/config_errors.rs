@@ -23,7 +23,13 @@ fn model_config_fields_are_checked() {
         ("n_ctx", Box::new(|c| c.n_ctx = 1025)),
         ("act_fn", Box::new(|c| c.d_mlp = Some(64))),
         ("d_model", Box::new(|c| c.d_model = 5000)),
-        ("n_heads", Box::new(|c| { c.n_heads = 64; c.d_head = 4096 })),
+        (
+            "n_heads",
+            Box::new(|c| {
+                c.n_heads = 64;
+                c.d_head = 4096
+            }),
+        ),
     ];
     for (field, f) in cases {
         let mut c = ok.clone();
@@ -35,11 +41,18 @@ fn model_config_fields_are_checked() {
 #[test]
 fn tl_json_parsing_reports_bad_fields() {
     let good = ModelConfig::sort_ref().to_tl_json();
-    assert_eq!(ModelConfig::from_tl_json(&good).unwrap(), ModelConfig::sort_ref());
+    assert_eq!(
+        ModelConfig::from_tl_json(&good).unwrap(),
+        ModelConfig::sort_ref()
+    );
     for (k, v, field) in [
         ("d_model", serde_json::json!(-3), "d_model"),
         ("n_layers", serde_json::json!("two"), "n_layers"),
-        ("normalization_type", serde_json::json!("RMS"), "normalization_type"),
+        (
+            "normalization_type",
+            serde_json::json!("RMS"),
+            "normalization_type",
+        ),
         ("n_ctx", serde_json::json!(0), "n_ctx"),
     ] {
         let mut j = good.clone();
@@ -48,26 +61,78 @@ fn tl_json_parsing_reports_bad_fields() {
     }
     let mut j = good.clone();
     j.as_object_mut().unwrap().remove("d_vocab");
-    assert_eq!(field_of(ModelConfig::from_tl_json(&j).unwrap_err()), "d_vocab");
+    assert_eq!(
+        field_of(ModelConfig::from_tl_json(&j).unwrap_err()),
+        "d_vocab"
+    );
     assert!(ModelConfig::from_tl_json(&serde_json::json!([1, 2])).is_err());
     let mut j = good.clone();
     j["attn_only"] = serde_json::json!(false);
     j["d_mlp"] = serde_json::json!(32);
     j["act_fn"] = serde_json::json!("swish");
-    assert_eq!(field_of(ModelConfig::from_tl_json(&j).unwrap_err()), "act_fn");
+    assert_eq!(
+        field_of(ModelConfig::from_tl_json(&j).unwrap_err()),
+        "act_fn"
+    );
 }
 
 #[test]
 fn train_config_fields_are_checked() {
     TrainConfig::default().validate().unwrap();
     let cases: Vec<(&str, TrainConfig)> = vec![
-        ("batch_size", TrainConfig { batch_size: 0, ..Default::default() }),
-        ("lr", TrainConfig { lr: f64::NAN, ..Default::default() }),
-        ("lr", TrainConfig { lr: -1.0, ..Default::default() }),
-        ("beta2", TrainConfig { beta2: 1.0, ..Default::default() }),
-        ("grad_clip", TrainConfig { grad_clip: -0.5, ..Default::default() }),
-        ("weight_decay", TrainConfig { weight_decay: f64::INFINITY, ..Default::default() }),
-        ("warmup_steps", TrainConfig { steps: 10, schedule: Schedule::WarmupCosine { warmup_steps: 11, min_lr_frac: 0.1 }, ..Default::default() }),
+        (
+            "batch_size",
+            TrainConfig {
+                batch_size: 0,
+                ..Default::default()
+            },
+        ),
+        (
+            "lr",
+            TrainConfig {
+                lr: f64::NAN,
+                ..Default::default()
+            },
+        ),
+        (
+            "lr",
+            TrainConfig {
+                lr: -1.0,
+                ..Default::default()
+            },
+        ),
+        (
+            "beta2",
+            TrainConfig {
+                beta2: 1.0,
+                ..Default::default()
+            },
+        ),
+        (
+            "grad_clip",
+            TrainConfig {
+                grad_clip: -0.5,
+                ..Default::default()
+            },
+        ),
+        (
+            "weight_decay",
+            TrainConfig {
+                weight_decay: f64::INFINITY,
+                ..Default::default()
+            },
+        ),
+        (
+            "warmup_steps",
+            TrainConfig {
+                steps: 10,
+                schedule: Schedule::WarmupCosine {
+                    warmup_steps: 11,
+                    min_lr_frac: 0.1,
+                },
+                ..Default::default()
+            },
+        ),
     ];
     for (field, tc) in cases {
         assert_eq!(field_of(tc.validate().unwrap_err()), field);
@@ -83,10 +148,16 @@ fn model_must_fit_the_task() {
     let sort = TaskSpec::default_for("sort").unwrap();
     check_compatible(&sort, &ModelConfig::sort_ref()).unwrap();
     let perm = TaskSpec::default_for("permutations").unwrap();
-    assert_eq!(field_of(check_compatible(&perm, &ModelConfig::sort_ref()).unwrap_err()), "n_ctx");
+    assert_eq!(
+        field_of(check_compatible(&perm, &ModelConfig::sort_ref()).unwrap_err()),
+        "n_ctx"
+    );
     let mut c = ModelConfig::sort_ref();
     c.d_vocab = 60;
-    assert_eq!(field_of(check_compatible(&sort, &c).unwrap_err()), "d_vocab");
+    assert_eq!(
+        field_of(check_compatible(&sort, &c).unwrap_err()),
+        "d_vocab"
+    );
 }
 
 #[test]
@@ -94,8 +165,16 @@ fn backend_rejects_out_of_vocab_and_overlong_tokens() {
     use toyformer::train::Backend;
     let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
     let mut b = toyformer::cpu::CpuBackend::for_inference(&w).unwrap();
-    assert!(b.logits(&[0, 1, 52], 1).unwrap_err().to_string().contains("52"));
-    assert!(b.logits(&vec![0; 23], 1).unwrap_err().to_string().contains("n_ctx"));
+    assert!(b
+        .logits(&[0, 1, 52], 1)
+        .unwrap_err()
+        .to_string()
+        .contains("52"));
+    assert!(b
+        .logits(&vec![0; 23], 1)
+        .unwrap_err()
+        .to_string()
+        .contains("n_ctx"));
     assert!(b.logits(&[0, 1, 2], 2).is_err());
     assert!(b.logits(&[], 1).is_err());
 }
@@ -106,5 +185,12 @@ fn predicted_position_needs_its_target_inside_the_context() {
     let tc = TrainConfig::default();
     // n_ctx 22: position 20 predicts token 21 (fine); position 21 would predict token 22 (outside)
     assert!(toyformer::cpu::CpuBackend::new(&w, &tc, vec![20]).is_ok());
-    assert_eq!(field_of(toyformer::cpu::CpuBackend::new(&w, &tc, vec![21]).err().unwrap()), "n_ctx");
+    assert_eq!(
+        field_of(
+            toyformer::cpu::CpuBackend::new(&w, &tc, vec![21])
+                .err()
+                .unwrap()
+        ),
+        "n_ctx"
+    );
 }

@@ -11,7 +11,13 @@ use toyformer::model::{ActFn, ModelConfig, Norm, Weights};
 use toyformer::tasks::rng::CounterRng;
 use toyformer::train::{Backend, TrainConfig};
 
-fn cfg(n_layers: usize, n_heads: usize, ln: bool, mlp: Option<ActFn>, train_biases: bool) -> ModelConfig {
+fn cfg(
+    n_layers: usize,
+    n_heads: usize,
+    ln: bool,
+    mlp: Option<ActFn>,
+    train_biases: bool,
+) -> ModelConfig {
     ModelConfig {
         n_layers,
         n_heads,
@@ -46,23 +52,45 @@ fn weights(c: &ModelConfig, noisy_biases: bool) -> Weights {
 
 fn tokens(c: &ModelConfig, batch: usize, t: usize, seed: u64) -> Vec<u32> {
     let mut r = CounterRng::new(seed, 0, 0);
-    (0..batch * t).map(|_| r.below(c.d_vocab_out as u64) as u32).collect()
+    (0..batch * t)
+        .map(|_| r.below(c.d_vocab_out as u64) as u32)
+        .collect()
 }
 
 /// Compares loss, gradients, logits, then 10 AdamW steps of engine and reference.
 fn parity(c: ModelConfig, noisy_biases: bool, factor: Factor, pred: Vec<usize>) {
-    let label = format!("{}L {}H ln={} mlp={:?} train_biases={} noisy_biases={noisy_biases} {factor:?}", c.n_layers, c.n_heads, c.normalization_type.is_some(), c.act_fn, c.train_biases);
+    let label = format!(
+        "{}L {}H ln={} mlp={:?} train_biases={} noisy_biases={noisy_biases} {factor:?}",
+        c.n_layers,
+        c.n_heads,
+        c.normalization_type.is_some(),
+        c.act_fn,
+        c.train_biases
+    );
     let w = weights(&c, noisy_biases);
     let (batch, t) = (6, 10);
     let toks = tokens(&c, batch, t, 1);
-    let tc = TrainConfig { lr: 1e-2, grad_clip: 0.0, ..Default::default() };
-    let opts = EngineOptions { factor, flush_denormals: true };
+    let tc = TrainConfig {
+        lr: 1e-2,
+        grad_clip: 0.0,
+        ..Default::default()
+    };
+    let opts = EngineOptions {
+        factor,
+        flush_denormals: true,
+    };
     let mut eng = CpuEngine::with_options(&w, &tc, pred.clone(), opts).unwrap();
     let mut refb = CpuBackend::new(&w, &tc, pred.clone()).unwrap();
 
     let (loss, grads) = eng.loss_and_grads(&toks, batch).unwrap();
     let (want_loss, want_grads) = refb.loss_and_grads(&toks, batch).unwrap();
-    assert_close(&format!("{label}: loss"), &[loss], &[want_loss as f32], 1e-5, 1e-5);
+    assert_close(
+        &format!("{label}: loss"),
+        &[loss],
+        &[want_loss as f32],
+        1e-5,
+        1e-5,
+    );
     assert_eq!(grads.len(), want_grads.len(), "{label}: trainable tensors");
     for ((name, g), (wname, wg)) in grads.iter().zip(&want_grads) {
         assert_eq!(name, wname);
@@ -79,8 +107,20 @@ fn parity(c: ModelConfig, noisy_biases: bool, factor: Factor, pred: Vec<usize>) 
         let toks = tokens(&c, batch, t, 100 + step);
         let a = eng.train_step(&toks, batch, 1e-2, step).unwrap();
         let b = refb.train_step(&toks, batch, 1e-2, step).unwrap();
-        assert_close(&format!("{label}: loss at step {step}"), &[a.loss], &[b.loss], 2e-5, 2e-5);
-        assert_close(&format!("{label}: grad norm at step {step}"), &[a.grad_norm], &[b.grad_norm], 1e-5, 1e-4);
+        assert_close(
+            &format!("{label}: loss at step {step}"),
+            &[a.loss],
+            &[b.loss],
+            2e-5,
+            2e-5,
+        );
+        assert_close(
+            &format!("{label}: grad norm at step {step}"),
+            &[a.grad_norm],
+            &[b.grad_norm],
+            1e-5,
+            1e-4,
+        );
         assert_eq!(a.argmax.len(), b.argmax.len());
     }
     // Adam divides by sqrt(v): a gradient element near zero turns rounding noise into a
@@ -93,7 +133,13 @@ fn parity(c: ModelConfig, noisy_biases: bool, factor: Factor, pred: Vec<usize>) 
             continue;
         }
         let r = p.offset..p.offset + p.len;
-        assert_close(&format!("{label}: {} after 10 AdamW steps", p.name), &we.data[r.clone()], &wr.data[r], 3e-4, 1e-3);
+        assert_close(
+            &format!("{label}: {} after 10 AdamW steps", p.name),
+            &we.data[r.clone()],
+            &wr.data[r],
+            3e-4,
+            1e-3,
+        );
     }
 }
 
@@ -118,17 +164,47 @@ fn attn_only_two_layers_and_frozen_nonzero_biases() {
 #[test]
 fn layernorm_one_and_two_layers() {
     let pred: Vec<usize> = (0..9).collect();
-    parity(cfg(1, 2, true, None, true), true, Factor::Auto, pred.clone());
-    parity(cfg(2, 2, true, None, false), false, Factor::Auto, vec![5, 6, 8]);
+    parity(
+        cfg(1, 2, true, None, true),
+        true,
+        Factor::Auto,
+        pred.clone(),
+    );
+    parity(
+        cfg(2, 2, true, None, false),
+        false,
+        Factor::Auto,
+        vec![5, 6, 8],
+    );
 }
 
 #[test]
 fn mlp_every_activation() {
     let pred: Vec<usize> = (3..9).collect();
-    parity(cfg(1, 1, false, Some(ActFn::Relu), true), true, Factor::Always, pred.clone());
-    parity(cfg(1, 2, true, Some(ActFn::Gelu), true), true, Factor::Auto, pred.clone());
-    parity(cfg(2, 1, false, Some(ActFn::GeluNew), false), false, Factor::Never, pred.clone());
-    parity(cfg(2, 2, true, Some(ActFn::Solu), true), true, Factor::Auto, pred);
+    parity(
+        cfg(1, 1, false, Some(ActFn::Relu), true),
+        true,
+        Factor::Always,
+        pred.clone(),
+    );
+    parity(
+        cfg(1, 2, true, Some(ActFn::Gelu), true),
+        true,
+        Factor::Auto,
+        pred.clone(),
+    );
+    parity(
+        cfg(2, 1, false, Some(ActFn::GeluNew), false),
+        false,
+        Factor::Never,
+        pred.clone(),
+    );
+    parity(
+        cfg(2, 2, true, Some(ActFn::Solu), true),
+        true,
+        Factor::Auto,
+        pred,
+    );
 }
 
 #[test]
@@ -140,13 +216,21 @@ fn results_do_not_depend_on_thread_count() {
     c.d_mlp = Some(192);
     let w = weights(&c, true);
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| {
             let tc = TrainConfig::default();
             let mut e = CpuEngine::new(&w, &tc, (2..9).collect()).unwrap();
             let mut losses = Vec::new();
             for step in 0..4 {
-                losses.push(e.train_step(&tokens(&c, 64, 10, step), 64, 1e-3, step).unwrap().loss.to_bits());
+                losses.push(
+                    e.train_step(&tokens(&c, 64, 10, step), 64, 1e-3, step)
+                        .unwrap()
+                        .loss
+                        .to_bits(),
+                );
             }
             (losses, e.weights().unwrap().data)
         })
@@ -154,8 +238,18 @@ fn results_do_not_depend_on_thread_count() {
     let (l1, w1) = run(1);
     let (l2, w2) = run(2);
     assert_eq!(l1, l2, "losses differ between 1 and 2 threads");
-    let same = w1.iter().zip(&w2).filter(|(a, b)| a.to_bits() == b.to_bits()).count();
-    assert_eq!(same, w1.len(), "{} of {} weights differ between 1 and 2 threads", w1.len() - same, w1.len());
+    let same = w1
+        .iter()
+        .zip(&w2)
+        .filter(|(a, b)| a.to_bits() == b.to_bits())
+        .count();
+    assert_eq!(
+        same,
+        w1.len(),
+        "{} of {} weights differ between 1 and 2 threads",
+        w1.len() - same,
+        w1.len()
+    );
 }
 
 #[test]
@@ -168,19 +262,40 @@ fn bad_inputs_are_errors() {
         other => panic!("expected a config error, got {other}"),
     };
     // a scored position whose target lies outside the context
-    assert_eq!(field(CpuEngine::new(&w, &tc, vec![11]).err().unwrap()), "n_ctx");
-    assert_eq!(field(CpuEngine::new(&w, &tc, vec![3, 2]).err().unwrap()), "pred_positions");
+    assert_eq!(
+        field(CpuEngine::new(&w, &tc, vec![11]).err().unwrap()),
+        "n_ctx"
+    );
+    assert_eq!(
+        field(CpuEngine::new(&w, &tc, vec![3, 2]).err().unwrap()),
+        "pred_positions"
+    );
     let mut e = CpuEngine::new(&w, &tc, vec![2, 3]).unwrap();
-    assert_eq!(field(e.train_step(&[1, 2, 3], 2, 1e-3, 0).unwrap_err()), "tokens"); // ragged
-    assert_eq!(field(e.train_step(&[1, 2, 99, 3, 4], 1, 1e-3, 0).unwrap_err()), "tokens"); // id ≥ d_vocab
-    assert_eq!(field(e.train_step(&[1, 2, 3], 1, 1e-3, 0).unwrap_err()), "tokens"); // target of 3 missing
+    assert_eq!(
+        field(e.train_step(&[1, 2, 3], 2, 1e-3, 0).unwrap_err()),
+        "tokens"
+    ); // ragged
+    assert_eq!(
+        field(e.train_step(&[1, 2, 99, 3, 4], 1, 1e-3, 0).unwrap_err()),
+        "tokens"
+    ); // id ≥ d_vocab
+    assert_eq!(
+        field(e.train_step(&[1, 2, 3], 1, 1e-3, 0).unwrap_err()),
+        "tokens"
+    ); // target of 3 missing
     assert_eq!(field(e.logits(&[0; 13], 1).unwrap_err()), "tokens"); // longer than n_ctx
     assert!(e.logits(&[0; 5], 1).is_ok());
     // a diverged step keeps the weights
     let mut big = w.clone();
-    big.get_mut("embed.W_E").unwrap().iter_mut().for_each(|x| *x *= 1e36);
+    big.get_mut("embed.W_E")
+        .unwrap()
+        .iter_mut()
+        .for_each(|x| *x *= 1e36);
     let mut e = CpuEngine::new(&big, &tc, vec![2, 3]).unwrap();
     let err = e.train_step(&[1, 2, 3, 4, 5], 1, 1e-3, 9).unwrap_err();
-    assert!(matches!(err, toyformer::Error::Diverged { step: 9, .. }), "{err}");
+    assert!(
+        matches!(err, toyformer::Error::Diverged { step: 9, .. }),
+        "{err}"
+    );
     assert_eq!(e.weights().unwrap().data, big.data);
 }

@@ -45,7 +45,11 @@ fn check(cfg: ModelConfig) {
     let tc = TrainConfig::default();
     let b = CpuBackend::with_dtype(&w, &tc, pred.clone(), DType::F64).unwrap();
     let (_, grads) = b.loss_and_grads(&tokens, batch).unwrap();
-    assert_eq!(grads.len(), w.table.params.len(), "every parameter trains in this config");
+    assert_eq!(
+        grads.len(),
+        w.table.params.len(),
+        "every parameter trains in this config"
+    );
     let h = 1e-4f64;
     let mut worst = (0.0f64, String::new());
     for (name, g) in &grads {
@@ -53,7 +57,10 @@ fn check(cfg: ModelConfig) {
         // b_K adds q·b_K to every score of a query row, which softmax ignores: its true
         // gradient is zero. Every other tensor must receive a gradient.
         if !name.ends_with("b_K") {
-            assert!(g.iter().any(|x| x.abs() > 1e-9), "{name}: gradient is identically zero (dropped by autograd?)");
+            assert!(
+                g.iter().any(|x| x.abs() > 1e-9),
+                "{name}: gradient is identically zero (dropped by autograd?)"
+            );
         }
         // probe a few entries of every tensor
         for k in 0..info.len.min(6) {
@@ -70,13 +77,20 @@ fn check(cfg: ModelConfig) {
             let fd = (lp - lm) / (dp - dm);
             let diff = (fd - g[idx]).abs();
             let tol = 1e-5 + 1e-3 * g[idx].abs();
-            assert!(diff <= tol, "{name}[{idx}]: autograd {} vs finite difference {fd} (diff {diff:e})", g[idx]);
+            assert!(
+                diff <= tol,
+                "{name}[{idx}]: autograd {} vs finite difference {fd} (diff {diff:e})",
+                g[idx]
+            );
             if diff > worst.0 {
                 worst = (diff, format!("{name}[{idx}]"));
             }
         }
     }
-    eprintln!("largest |autograd − finite difference| = {:e} at {}", worst.0, worst.1);
+    eprintln!(
+        "largest |autograd − finite difference| = {:e} at {}",
+        worst.0, worst.1
+    );
 }
 
 #[test]

@@ -17,7 +17,13 @@ fn task() -> TaskSpec {
     TaskSpec::Sort { n: 4, max_num: 7 }
 }
 
-fn cfg(n_layers: usize, n_heads: usize, ln: bool, mlp: Option<ActFn>, train_biases: bool) -> ModelConfig {
+fn cfg(
+    n_layers: usize,
+    n_heads: usize,
+    ln: bool,
+    mlp: Option<ActFn>,
+    train_biases: bool,
+) -> ModelConfig {
     let t = task();
     ModelConfig {
         n_layers,
@@ -51,7 +57,13 @@ fn weights(c: &ModelConfig) -> Weights {
 fn compare_tensors(what: &str, w: &Weights, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     for p in &w.table.params {
         let r = p.offset..p.offset + p.len;
-        assert_close(&format!("{what} {}", p.name), &got[r.clone()], &want[r], atol, rtol);
+        assert_close(
+            &format!("{what} {}", p.name),
+            &got[r.clone()],
+            &want[r],
+            atol,
+            rtol,
+        );
     }
 }
 
@@ -64,13 +76,24 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
         return;
     }
     let w = weights(&c);
-    let tc = TrainConfig { lr: 3e-3, grad_clip: 1.0, ..Default::default() };
+    let tc = TrainConfig {
+        lr: 3e-3,
+        grad_clip: 1.0,
+        ..Default::default()
+    };
     let pred = task.pred_positions();
     let mut cpu = CpuBackend::new(&w, &tc, pred.clone()).unwrap();
     let mut gpu = GpuBackend::new(&w, &tc, pred).unwrap();
     let b = 6;
     let tokens = task.batch(5, 0, b);
-    let label = format!("{}L {}H ln={} mlp={:?} train_biases={}", c.n_layers, c.n_heads, c.normalization_type.is_some(), c.act_fn, c.train_biases);
+    let label = format!(
+        "{}L {}H ln={} mlp={:?} train_biases={}",
+        c.n_layers,
+        c.n_heads,
+        c.normalization_type.is_some(),
+        c.act_fn,
+        c.train_biases
+    );
 
     // logits at every position, and at a shorter sequence (inference shapes)
     let lc = cpu.logits(&tokens, b).unwrap();
@@ -79,12 +102,24 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
     assert_close(&format!("{label}: logits"), &lg, &lc, 1e-5, 1e-4);
     eprintln!("{label}: logits max diff {}", max_diff(&lg, &lc));
     let short: Vec<u32> = tokens[..7].to_vec();
-    assert_close(&format!("{label}: logits T=7"), &gpu.logits(&short, 1).unwrap(), &cpu.logits(&short, 1).unwrap(), 1e-5, 1e-4);
+    assert_close(
+        &format!("{label}: logits T=7"),
+        &gpu.logits(&short, 1).unwrap(),
+        &cpu.logits(&short, 1).unwrap(),
+        1e-5,
+        1e-4,
+    );
 
     // loss and every gradient
     let (loss_c, grads_c) = cpu.loss_and_grads(&tokens, b).unwrap();
     let (loss_g, grads_g) = pollster::block_on(gpu.engine.loss_and_grads(&tokens, b)).unwrap();
-    assert_close(&format!("{label}: loss"), &[loss_g], &[loss_c as f32], 1e-6, 1e-5);
+    assert_close(
+        &format!("{label}: loss"),
+        &[loss_g],
+        &[loss_c as f32],
+        1e-6,
+        1e-5,
+    );
     let mut want = vec![0.0f32; w.data.len()];
     for (name, g) in &grads_c {
         let p = w.table.get(name).unwrap();
@@ -94,16 +129,39 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
     }
     // gradients are sums over B·T rows in another order; relative to the largest gradient entry
     let scale = want.iter().fold(0.0f32, |a, x| a.max(x.abs()));
-    compare_tensors(&format!("{label}: grad"), &w, &grads_g, &want, 2e-6 * scale, 1e-4);
-    eprintln!("{label}: loss {loss_g} (diff {}), grads max diff {} (scale {scale})", (loss_g - loss_c as f32).abs(), max_diff(&grads_g, &want));
+    compare_tensors(
+        &format!("{label}: grad"),
+        &w,
+        &grads_g,
+        &want,
+        2e-6 * scale,
+        1e-4,
+    );
+    eprintln!(
+        "{label}: loss {loss_g} (diff {}), grads max diff {} (scale {scale})",
+        (loss_g - loss_c as f32).abs(),
+        max_diff(&grads_g, &want)
+    );
 
     // ten AdamW steps (clipping at 1.0 included): losses and grad norms step by step, then weights
     for s in 0..10u64 {
         let toks = task.batch(5, s, b);
         let oc = cpu.train_step(&toks, b, tc.lr, s).unwrap();
         let og = gpu.train_step(&toks, b, tc.lr, s).unwrap();
-        assert_close(&format!("{label}: loss at step {s}"), &[og.loss], &[oc.loss], 1e-5, 1e-4);
-        assert_close(&format!("{label}: grad norm at step {s}"), &[og.grad_norm], &[oc.grad_norm], 1e-5, 1e-3);
+        assert_close(
+            &format!("{label}: loss at step {s}"),
+            &[og.loss],
+            &[oc.loss],
+            1e-5,
+            1e-4,
+        );
+        assert_close(
+            &format!("{label}: grad norm at step {s}"),
+            &[og.grad_norm],
+            &[oc.grad_norm],
+            1e-5,
+            1e-3,
+        );
     }
     let wc = cpu.weights().unwrap();
     let wg = gpu.weights().unwrap();
@@ -114,12 +172,21 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
             // b_K adds the same q·b_K to every score of a query row, which softmax ignores: its
             // true gradient is 0 and both backends see rounding noise (~1e-9) there, which Adam's
             // g / sqrt(v) turns into steps of up to lr in either direction. Only that bound holds.
-            assert_close(&what, &wg.data[r.clone()], &wc.data[r], 10.0 * tc.lr as f32 * 1.01, 0.0);
+            assert_close(
+                &what,
+                &wg.data[r.clone()],
+                &wc.data[r],
+                10.0 * tc.lr as f32 * 1.01,
+                0.0,
+            );
         } else {
             assert_close(&what, &wg.data[r.clone()], &wc.data[r], 1e-5, 1e-4);
         }
     }
-    eprintln!("{label}: weights after 10 steps max diff {}", max_diff(&wg.data, &wc.data));
+    eprintln!(
+        "{label}: weights after 10 steps max diff {}",
+        max_diff(&wg.data, &wc.data)
+    );
 }
 
 #[test]
@@ -177,7 +244,12 @@ fn small_sort_run(steps: u64) -> (TaskSpec, ModelConfig, TrainConfig) {
     let mut m = task.default_model();
     m.d_model = 32;
     m.d_head = 32;
-    let tc = TrainConfig { steps, batch_size: 32, lr: 3e-3, ..Default::default() };
+    let tc = TrainConfig {
+        steps,
+        batch_size: 32,
+        lr: 3e-3,
+        ..Default::default()
+    };
     (task, m, tc)
 }
 
@@ -197,17 +269,39 @@ fn deterministic_and_chunked_equals_stepwise() {
     let rb = b.step_many(40).unwrap();
     let rc: Vec<_> = (0..40).map(|_| c.step().unwrap()).collect();
     assert_eq!(ra.len(), 40);
-    assert!(a.done() && a.step_many(5).unwrap().is_empty(), "nothing past the configured steps");
-    assert!(a.backend.train_chunk(&task, 0, 40, 32, &[]).unwrap().steps.is_empty(), "an empty chunk");
-    let bits = |r: &[toyformer::train::Metrics]| r.iter().map(|m| (m.loss.to_bits(), m.grad_norm.to_bits())).collect::<Vec<_>>();
+    assert!(
+        a.done() && a.step_many(5).unwrap().is_empty(),
+        "nothing past the configured steps"
+    );
+    assert!(
+        a.backend
+            .train_chunk(&task, 0, 40, 32, &[])
+            .unwrap()
+            .steps
+            .is_empty(),
+        "an empty chunk"
+    );
+    let bits = |r: &[toyformer::train::Metrics]| {
+        r.iter()
+            .map(|m| (m.loss.to_bits(), m.grad_norm.to_bits()))
+            .collect::<Vec<_>>()
+    };
     // same seed, same adapter: bit-identical, however the steps are chunked
     assert_eq!(bits(&ra), bits(&rb));
     assert_eq!(bits(&ra), bits(&rc));
     // the device's accuracy counts equal the host's from the argmax (Trainer::step)
     for (x, y) in rb.iter().zip(&rc) {
-        assert_eq!((x.token_acc, x.seq_acc, x.algo_acc, &x.per_pos_acc), (y.token_acc, y.seq_acc, y.algo_acc, &y.per_pos_acc), "step {}", x.step);
+        assert_eq!(
+            (x.token_acc, x.seq_acc, x.algo_acc, &x.per_pos_acc),
+            (y.token_acc, y.seq_acc, y.algo_acc, &y.per_pos_acc),
+            "step {}",
+            x.step
+        );
     }
-    assert_eq!(a.backend.weights().unwrap().data, b.backend.weights().unwrap().data);
+    assert_eq!(
+        a.backend.weights().unwrap().data,
+        b.backend.weights().unwrap().data
+    );
 }
 
 #[test]
@@ -218,14 +312,31 @@ fn too_large_config_is_refused_with_the_limit_named() {
     let task = TaskSpec::permutations(5);
     let m = task.default_model();
     // 5000 × 722 tokens: the rows fit the dispatch grid, but qkv alone needs 2.8 GB
-    let tc = TrainConfig { batch_size: 5000, ..Default::default() };
-    let err = Trainer::from_scratch(task.clone(), &m, tc, BackendKind::Gpu).err().expect("a 5000 × 722-token batch cannot fit");
+    let tc = TrainConfig {
+        batch_size: 5000,
+        ..Default::default()
+    };
+    let err = Trainer::from_scratch(task.clone(), &m, tc, BackendKind::Gpu)
+        .err()
+        .expect("a 5000 × 722-token batch cannot fit");
     let msg = err.to_string();
-    assert!(msg.contains("batch_size") && msg.contains("batch 5000") && msg.contains("limit of"), "{msg}");
+    assert!(
+        msg.contains("batch_size") && msg.contains("batch 5000") && msg.contains("limit of"),
+        "{msg}"
+    );
     // 65536 × 722 rows: more than the matmul grid holds
-    let tc = TrainConfig { batch_size: 65_536, ..Default::default() };
-    let msg = Trainer::from_scratch(task, &m, tc, BackendKind::Gpu).err().expect("too many rows").to_string();
-    assert!(msg.contains("batch_size") && msg.contains("47316992 rows"), "{msg}");
+    let tc = TrainConfig {
+        batch_size: 65_536,
+        ..Default::default()
+    };
+    let msg = Trainer::from_scratch(task, &m, tc, BackendKind::Gpu)
+        .err()
+        .expect("too many rows")
+        .to_string();
+    assert!(
+        msg.contains("batch_size") && msg.contains("47316992 rows"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -240,14 +351,23 @@ fn gpu_training_converges_on_small_sort() {
     }
     let h = &tr.history;
     assert_eq!(h.len(), 300);
-    let mean = |r: &[toyformer::train::Metrics]| r.iter().map(|m| m.loss).sum::<f32>() / r.len() as f32;
+    let mean =
+        |r: &[toyformer::train::Metrics]| r.iter().map(|m| m.loss).sum::<f32>() / r.len() as f32;
     let (first, last) = (mean(&h[..20]), mean(&h[280..]));
     // ln 10 = 2.30 is chance for 10 classes
     assert!(first > 1.5, "initial loss {first}");
     assert!(last < 0.5 * first, "loss fell from {first} to only {last}");
-    let rep = toyformer::train::eval::evaluate(tr.backend.as_mut(), &task, tc.seed, 512, 256).unwrap();
-    assert!(rep.token_acc > 0.5, "held-out token accuracy {} after 300 steps", rep.token_acc);
-    eprintln!("small sort on the GPU: loss {first:.3} → {last:.3}, held-out token acc {:.3}", rep.token_acc);
+    let rep =
+        toyformer::train::eval::evaluate(tr.backend.as_mut(), &task, tc.seed, 512, 256).unwrap();
+    assert!(
+        rep.token_acc > 0.5,
+        "held-out token accuracy {} after 300 steps",
+        rep.token_acc
+    );
+    eprintln!(
+        "small sort on the GPU: loss {first:.3} → {last:.3}, held-out token acc {:.3}",
+        rep.token_acc
+    );
 }
 
 #[test]
@@ -261,23 +381,42 @@ fn device_loss_ends_the_run_with_the_last_synced_weights_kept() {
     let mut tr = Trainer::new(task.clone(), tc.clone(), Box::new(gpu)).unwrap();
     tr.step_many(10).unwrap();
     let synced = tr.backend.weights().unwrap();
-    assert_ne!(synced.data, Weights::init(&m).unwrap().data, "ten steps changed the weights");
+    assert_ne!(
+        synced.data,
+        Weights::init(&m).unwrap().data,
+        "ten steps changed the weights"
+    );
     // what a driver reset or a lost device looks like to wgpu
     device.destroy();
     let err = tr.step_many(10).expect_err("a lost device fails the chunk");
     let msg = err.to_string();
-    assert!(msg.contains("GPU") && msg.contains("weights") && msg.contains("CPU"), "{msg}");
+    assert!(
+        msg.contains("GPU") && msg.contains("weights") && msg.contains("CPU"),
+        "{msg}"
+    );
     eprintln!("after a device loss: {msg}");
     assert_eq!(tr.step, 10, "no step is counted after the loss");
-    let again = tr.step_many(1).expect_err("the engine stays failed").to_string();
+    let again = tr
+        .step_many(1)
+        .expect_err("the engine stays failed")
+        .to_string();
     assert!(again.contains("failed earlier"), "{again}");
     // the weights of step 10 are intact, and training continues on the CPU from them
     let w = tr.backend.weights().unwrap();
     assert_eq!(w.data, synced.data);
-    let mut cpu = Trainer::new(task.clone(), tc.clone(), Box::new(CpuBackend::new(&w, &tc, task.pred_positions()).unwrap())).unwrap();
+    let mut cpu = Trainer::new(
+        task.clone(),
+        tc.clone(),
+        Box::new(CpuBackend::new(&w, &tc, task.pred_positions()).unwrap()),
+    )
+    .unwrap();
     cpu.step = 10;
     let m1 = cpu.step().unwrap();
-    assert!(m1.loss.is_finite() && m1.loss < 2.3, "continues from trained weights: loss {}", m1.loss);
+    assert!(
+        m1.loss.is_finite() && m1.loss < 2.3,
+        "continues from trained weights: loss {}",
+        m1.loss
+    );
 }
 
 #[test]
@@ -293,12 +432,33 @@ fn non_finite_loss_stops_the_chunk_and_keeps_weights() {
     }
     let mut b = GpuBackend::new(&w, &tc, task.pred_positions()).unwrap();
     let err = b.train_step(&task.batch(0, 0, 4), 4, 1e-3, 7).unwrap_err();
-    assert!(matches!(err, toyformer::Error::Diverged { step: 7, .. }), "{err}");
+    assert!(
+        matches!(err, toyformer::Error::Diverged { step: 7, .. }),
+        "{err}"
+    );
     let out = b.train_chunk(&task, 0, 3, 4, &[1e-3; 5]).unwrap();
     assert!(out.steps.is_empty());
-    assert!(matches!(out.error, Some(toyformer::Error::Diverged { step: 3, last_good_step: 3, .. })), "{:?}", out.error);
+    assert!(
+        matches!(
+            out.error,
+            Some(toyformer::Error::Diverged {
+                step: 3,
+                last_good_step: 3,
+                ..
+            })
+        ),
+        "{:?}",
+        out.error
+    );
     let after = b.weights().unwrap();
-    assert!(after.data.iter().zip(&w.data).all(|(a, b)| a.to_bits() == b.to_bits()), "weights changed");
+    assert!(
+        after
+            .data
+            .iter()
+            .zip(&w.data)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "weights changed"
+    );
 }
 
 #[test]
@@ -311,15 +471,25 @@ fn every_task_trains_on_the_gpu_as_on_the_cpu() {
         let task = TaskSpec::default_for(name).unwrap();
         let mut m = task.default_model();
         (m.d_model, m.d_head) = (32, 16);
-        let tc = TrainConfig { steps: 100, batch_size: 32, lr: 1e-2, ..Default::default() };
-        let mut gpu = Trainer::from_scratch(task.clone(), &m, tc.clone(), BackendKind::Gpu).unwrap();
+        let tc = TrainConfig {
+            steps: 100,
+            batch_size: 32,
+            lr: 1e-2,
+            ..Default::default()
+        };
+        let mut gpu =
+            Trainer::from_scratch(task.clone(), &m, tc.clone(), BackendKind::Gpu).unwrap();
         let mut cpu = Trainer::from_scratch(task.clone(), &m, tc, BackendKind::Cpu).unwrap();
         gpu.step_many(100).unwrap();
         cpu.step_many(100).unwrap();
         let (g, c) = (&gpu.history, &cpu.history);
         let first = g[0].loss;
         let last = g[95..].iter().map(|m| m.loss).sum::<f32>() / 5.0;
-        let worst = g.iter().zip(c).map(|(a, b)| (a.loss - b.loss).abs()).fold(0.0f32, f32::max);
+        let worst = g
+            .iter()
+            .zip(c)
+            .map(|(a, b)| (a.loss - b.loss).abs())
+            .fold(0.0f32, f32::max);
         eprintln!("{name}: GPU loss {first:.4} → {last:.4}; largest |GPU − CPU| loss over 100 steps {worst:.2e}");
         assert!(last < 0.8 * first, "{name}: loss {first} → {last}");
         // only summation order differs: seen ≤ 7.2e-7 on lavapipe over these 100 steps; 1e-5 leaves

@@ -8,7 +8,11 @@ use toyformer::tasks::rng::mix64;
 use toyformer::tasks::{Split, TaskSpec};
 
 fn spec(n: usize, holdout: f64, split_seed: u64) -> TaskSpec {
-    TaskSpec::Permutations { n, holdout, split_seed }
+    TaskSpec::Permutations {
+        n,
+        holdout,
+        split_seed,
+    }
 }
 
 /// The rule of the module doc, written out again from its formula.
@@ -27,7 +31,10 @@ fn all_combinations(n: usize) -> Vec<Vec<u32>> {
             .into_iter()
             .flat_map(|c| {
                 let start = c.last().map_or(0, |&l| (l - FIRST_CHAR + 1) as usize);
-                ids[start..].iter().map(move |&x| [c.clone(), vec![x]].concat()).collect::<Vec<_>>()
+                ids[start..]
+                    .iter()
+                    .map(move |&x| [c.clone(), vec![x]].concat())
+                    .collect::<Vec<_>>()
             })
             .collect();
     }
@@ -47,7 +54,11 @@ fn split_rule_matches_its_documented_formula_for_every_small_combination() {
         for (h, seed) in [(0.2, 0), (0.5, 17), (0.05, 3)] {
             for c in &combs {
                 let want = held_by_formula(c, h, seed);
-                assert_eq!(permutations::is_held_out(permutations::comb_mask(c), h, seed), want, "{c:?}");
+                assert_eq!(
+                    permutations::is_held_out(permutations::comb_mask(c), h, seed),
+                    want,
+                    "{c:?}"
+                );
             }
         }
     }
@@ -62,8 +73,16 @@ fn training_never_draws_a_held_out_combination_exhaustive_small_n() {
         let task = spec(n, h, seed);
         task.validate().unwrap();
         let combs = all_combinations(n);
-        let held: HashSet<Vec<u32>> = combs.iter().filter(|c| held_by_formula(c, h, seed)).cloned().collect();
-        let train: HashSet<Vec<u32>> = combs.iter().filter(|c| !held.contains(*c)).cloned().collect();
+        let held: HashSet<Vec<u32>> = combs
+            .iter()
+            .filter(|c| held_by_formula(c, h, seed))
+            .cloned()
+            .collect();
+        let train: HashSet<Vec<u32>> = combs
+            .iter()
+            .filter(|c| !held.contains(*c))
+            .cloned()
+            .collect();
         assert!(!held.is_empty() && !train.is_empty());
         // The trainer's path: task.batch(seed, step, B).
         let (mut seen_train, mut seen_held) = (HashSet::new(), HashSet::new());
@@ -72,18 +91,30 @@ fn training_never_draws_a_held_out_combination_exhaustive_small_n() {
             let batch = task.batch(3, step, b as usize);
             for row in batch.chunks(task.seq_len()) {
                 let c = first_term(n, row);
-                assert!(!held.contains(&c), "n {n}: training step {step} drew held-out {c:?}");
+                assert!(
+                    !held.contains(&c),
+                    "n {n}: training step {step} drew held-out {c:?}"
+                );
                 seen_train.insert(c);
             }
             let batch = task.batch_split(3, 1 << 40 | step, b as usize, Split::HeldOut);
             for row in batch.chunks(task.seq_len()) {
                 let c = first_term(n, row);
-                assert!(held.contains(&c), "n {n}: held-out sample {c:?} is a training combination");
+                assert!(
+                    held.contains(&c),
+                    "n {n}: held-out sample {c:?} is a training combination"
+                );
                 seen_held.insert(c);
             }
         }
-        assert_eq!(seen_train, train, "n {n}: training draws do not cover the training set");
-        assert_eq!(seen_held, held, "n {n}: held-out draws do not cover the held-out set");
+        assert_eq!(
+            seen_train, train,
+            "n {n}: training draws do not cover the training set"
+        );
+        assert_eq!(
+            seen_held, held,
+            "n {n}: held-out draws do not cover the held-out set"
+        );
     }
 }
 
@@ -99,7 +130,10 @@ fn training_draws_are_uniform_over_the_training_set() {
     let k = counts.len() as f64;
     let mean = 20_000.0 / k;
     for (&c, &x) in &counts {
-        assert!((x as f64 - mean).abs() < 5.0 * mean.sqrt(), "char {c}: {x} draws, expected {mean:.0}");
+        assert!(
+            (x as f64 - mean).abs() < 5.0 * mean.sqrt(),
+            "char {c}: {x} draws, expected {mean:.0}"
+        );
     }
 }
 
@@ -112,9 +146,15 @@ fn larger_n_never_leaks_and_holds_out_the_right_fraction() {
         let task = spec(n, h, seed);
         for i in 0..3000 {
             let c = first_term(n, &task.sample(9, 1, i));
-            assert!(!held_by_formula(&c, h, seed), "n {n}: training sample {i} is held out: {c:?}");
+            assert!(
+                !held_by_formula(&c, h, seed),
+                "n {n}: training sample {i} is held out: {c:?}"
+            );
             let c = first_term(n, &task.sample_split(9, 1, i, Split::HeldOut));
-            assert!(held_by_formula(&c, h, seed), "n {n}: held-out sample {i} is a training one: {c:?}");
+            assert!(
+                held_by_formula(&c, h, seed),
+                "n {n}: held-out sample {i} is a training one: {c:?}"
+            );
         }
     }
     let (train, held) = permutations::split_sizes(3, 0.25, 2);
@@ -138,10 +178,19 @@ fn holdout_zero_keeps_the_old_stream_and_json() {
     // Existing specs parse; a zero split is left out of the JSON.
     let parsed: TaskSpec = serde_json::from_str(r#"{"task": "permutations", "n": 3}"#).unwrap();
     assert_eq!(parsed, TaskSpec::permutations(3));
-    assert_eq!(serde_json::to_string(&parsed).unwrap(), r#"{"task":"permutations","n":3}"#);
-    let with: TaskSpec = serde_json::from_str(r#"{"task": "permutations", "n": 4, "holdout": 0.2, "split_seed": 7}"#).unwrap();
+    assert_eq!(
+        serde_json::to_string(&parsed).unwrap(),
+        r#"{"task":"permutations","n":3}"#
+    );
+    let with: TaskSpec = serde_json::from_str(
+        r#"{"task": "permutations", "n": 4, "holdout": 0.2, "split_seed": 7}"#,
+    )
+    .unwrap();
     assert_eq!(with, spec(4, 0.2, 7));
-    assert_eq!(serde_json::to_string(&with).unwrap(), r#"{"task":"permutations","n":4,"holdout":0.2,"split_seed":7}"#);
+    assert_eq!(
+        serde_json::to_string(&with).unwrap(),
+        r#"{"task":"permutations","n":4,"holdout":0.2,"split_seed":7}"#
+    );
     assert!(with.has_holdout() && !plain.has_holdout());
 }
 
@@ -152,11 +201,18 @@ fn bad_splits_are_errors_naming_holdout() {
         assert!(e.contains("holdout") && e.contains("[0, 0.9]"), "{e}");
     }
     // n = 1 has 62 combinations: holdout 0.001 usually holds out none of them.
-    let seed = (0..100).find(|&s| (0..62).all(|c| !permutations::is_held_out(1 << c, 0.001, s))).unwrap();
+    let seed = (0..100)
+        .find(|&s| (0..62).all(|c| !permutations::is_held_out(1 << c, 0.001, s)))
+        .unwrap();
     let e = spec(1, 0.001, seed).validate().unwrap_err().to_string();
-    assert!(e.contains("holds out none") && e.contains("split_seed"), "{e}");
+    assert!(
+        e.contains("holds out none") && e.contains("split_seed"),
+        "{e}"
+    );
     // ... and holdout 0.9 with some split seed holds out all of them (0.9^62 ≈ 0.0015).
-    let seed = (0..100_000).find(|&s| (0..62).all(|c| permutations::is_held_out(1 << c, 0.9, s))).unwrap();
+    let seed = (0..100_000)
+        .find(|&s| (0..62).all(|c| permutations::is_held_out(1 << c, 0.9, s)))
+        .unwrap();
     let e = spec(1, 0.9, seed).validate().unwrap_err().to_string();
     assert!(e.contains("no training combination"), "{e}");
     // prompts of a spec with a bad split are refused with the same error
@@ -168,9 +224,15 @@ fn bad_splits_are_errors_naming_holdout() {
 #[test]
 fn loss_floor_with_a_split_counts_training_combinations() {
     let (h, seed) = (0.3, 4);
-    let train = all_combinations(2).iter().filter(|c| !held_by_formula(c, h, seed)).count() as f64;
+    let train = all_combinations(2)
+        .iter()
+        .filter(|c| !held_by_formula(c, h, seed))
+        .count() as f64;
     let t = spec(2, h, seed);
     assert_eq!(t.loss_floor(), train.ln() / (t.seq_len() - 1) as f64);
-    assert_eq!(spec(2, 0.0, seed).loss_floor(), TaskSpec::permutations(2).loss_floor());
+    assert_eq!(
+        spec(2, 0.0, seed).loss_floor(),
+        TaskSpec::permutations(2).loss_floor()
+    );
     assert!(t.loss_floor() < TaskSpec::permutations(2).loss_floor());
 }

@@ -59,10 +59,22 @@ fn cache_holds_every_tl_hook_with_tl_shapes() {
     }))
     .collect();
     for (name, shape) in &want {
-        assert_eq!(&cache.get(name).unwrap_or_else(|e| panic!("{e}")).shape, shape, "{name}");
+        assert_eq!(
+            &cache.get(name).unwrap_or_else(|e| panic!("{e}")).shape,
+            shape,
+            "{name}"
+        );
     }
-    assert_eq!(cache.names().count(), want.len(), "no other hooks: {:?}", cache.names().collect::<Vec<_>>());
-    let err = cache.get("blocks.0.attn.hook_nothing").unwrap_err().to_string();
+    assert_eq!(
+        cache.names().count(),
+        want.len(),
+        "no other hooks: {:?}",
+        cache.names().collect::<Vec<_>>()
+    );
+    let err = cache
+        .get("blocks.0.attn.hook_nothing")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("hook_nothing"), "{err}");
     assert_eq!(cache.logits.shape, vec![b, t, 6]);
 }
@@ -82,20 +94,33 @@ fn patterns_match_plain_loops_and_are_causal_distributions() {
                     let p = &got[l][h];
                     for q in 0..8 {
                         let row_sum: f64 = p.row(q).iter().map(|&x| x as f64).sum();
-                        assert!((row_sum - 1.0).abs() < 1e-5, "kind {i} L{l}H{h} row {q} sums to {row_sum}");
+                        assert!(
+                            (row_sum - 1.0).abs() < 1e-5,
+                            "kind {i} L{l}H{h} row {q} sums to {row_sum}"
+                        );
                         for k in 0..8 {
                             let g = p.at(q, k) as f64;
                             if k > q {
                                 assert_eq!(g, 0.0, "masked entry ({q},{k}) must be exactly 0");
                             }
-                            assert!((g - want.pattern[l][h][q][k]).abs() < 2e-5, "kind {i} seq {b} L{l}H{h} ({q},{k}): {g} vs {}", want.pattern[l][h][q][k]);
+                            assert!(
+                                (g - want.pattern[l][h][q][k]).abs() < 2e-5,
+                                "kind {i} seq {b} L{l}H{h} ({q},{k}): {g} vs {}",
+                                want.pattern[l][h][q][k]
+                            );
                         }
                     }
                 }
             }
-            for (j, v) in cache.logits.data[b * 8 * 6..(b + 1) * 8 * 6].iter().enumerate() {
+            for (j, v) in cache.logits.data[b * 8 * 6..(b + 1) * 8 * 6]
+                .iter()
+                .enumerate()
+            {
                 let want_v = want.logits[j / 6][j % 6];
-                assert!(close(*v as f64, want_v, 1e-4), "kind {i} logits[{j}] {v} vs {want_v}");
+                assert!(
+                    close(*v as f64, want_v, 1e-4),
+                    "kind {i} logits[{j}] {v} vs {want_v}"
+                );
             }
         }
     }
@@ -111,14 +136,23 @@ fn processed_weights_compute_the_same_logits() {
             assert_eq!(pw, w, "models without LN are left as they are");
         } else {
             assert!(pw.get("ln_final.w").unwrap().iter().all(|&x| x == 1.0));
-            assert!(pw.get("embed.W_E").unwrap().chunks(8).all(|r| r.iter().sum::<f32>().abs() < 1e-5), "W_E rows centred");
+            assert!(
+                pw.get("embed.W_E")
+                    .unwrap()
+                    .chunks(8)
+                    .all(|r| r.iter().sum::<f32>().abs() < 1e-5),
+                "W_E rows centred"
+            );
         }
         for b in 0..3 {
             let a = forward(&w, &tokens[b * 8..(b + 1) * 8]);
             let p = forward(&pw, &tokens[b * 8..(b + 1) * 8]);
             for (ra, rp) in a.logits.iter().zip(&p.logits) {
                 for (x, y) in ra.iter().zip(rp) {
-                    assert!(close(*y, *x, 1e-5), "kind {i}: processed logit {y} vs original {x}");
+                    assert!(
+                        close(*y, *x, 1e-5),
+                        "kind {i}: processed logit {y} vs original {x}"
+                    );
                 }
             }
         }
@@ -143,7 +177,10 @@ fn score_terms_sum_to_the_scores_and_match_loops() {
                     for q in 0..8 {
                         for k in 0..=q {
                             let (g, wv) = (total.at(q, k) as f64, want.scores[l][h][q][k]);
-                            assert!((g - wv).abs() < 1e-4 * (1.0 + wv.abs()), "kind {i} L{l}H{h} ({q},{k}): Σ terms {g} vs scores {wv}");
+                            assert!(
+                                (g - wv).abs() < 1e-4 * (1.0 + wv.abs()),
+                                "kind {i} L{l}H{h} ({q},{k}): Σ terms {g} vs scores {wv}"
+                            );
                         }
                     }
                 }
@@ -155,7 +192,12 @@ fn score_terms_sum_to_the_scores_and_match_loops() {
     let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
     let d = decompose_scores(&w, &cache, 1, 0, 1).unwrap();
     assert_eq!(d.terms.len(), 4);
-    let (e, p, wq, wk) = (w.get("embed.W_E").unwrap(), w.get("pos_embed.W_pos").unwrap(), w.get("blocks.0.attn.W_Q").unwrap(), w.get("blocks.0.attn.W_K").unwrap());
+    let (e, p, wq, wk) = (
+        w.get("embed.W_E").unwrap(),
+        w.get("pos_embed.W_pos").unwrap(),
+        w.get("blocks.0.attn.W_Q").unwrap(),
+        w.get("blocks.0.attn.W_K").unwrap(),
+    );
     let seq = &tokens[8..16];
     let tp = d.term(Part::Tok, Part::Pos).unwrap();
     for q in 0..8 {
@@ -163,13 +205,23 @@ fn score_terms_sum_to_the_scores_and_match_loops() {
             // (e_tok[q] W_Q[1]) · (p[k] W_K[1]) / 2
             let mut s = 0.0f64;
             for a in 0..4 {
-                let qa: f64 = (0..8).map(|c| e[seq[q] as usize * 8 + c] as f64 * wq[(8 + c) * 4 + a] as f64).sum();
-                let ka: f64 = (0..8).map(|c| p[k * 8 + c] as f64 * wk[(8 + c) * 4 + a] as f64).sum();
+                let qa: f64 = (0..8)
+                    .map(|c| e[seq[q] as usize * 8 + c] as f64 * wq[(8 + c) * 4 + a] as f64)
+                    .sum();
+                let ka: f64 = (0..8)
+                    .map(|c| p[k * 8 + c] as f64 * wk[(8 + c) * 4 + a] as f64)
+                    .sum();
                 s += qa * ka;
             }
-            assert!((tp.at(q, k) as f64 - s / 2.0).abs() < 1e-4, "tok·pos ({q},{k})");
+            assert!(
+                (tp.at(q, k) as f64 - s / 2.0).abs() < 1e-4,
+                "tok·pos ({q},{k})"
+            );
         }
     }
     assert!(decompose_scores(&w, &cache, 3, 0, 0).is_err());
-    assert!(decompose_scores(&w, &cache, 0, 1, 0).unwrap_err().to_string().contains("layer"));
+    assert!(decompose_scores(&w, &cache, 0, 1, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("layer"));
 }

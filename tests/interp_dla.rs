@@ -29,7 +29,16 @@ fn mean_correct_logit(w: &toyformer::model::Weights, tokens: &[u32]) -> f64 {
 fn components_and_paths_each_sum_to_the_correct_logit() {
     let task = small_sort();
     let tokens = task.batch(3, 0, B);
-    for (i, &(nl, nh, ln, mlp, bias)) in [(1, 1, false, false, false), (1, 2, true, false, true), (2, 2, false, false, false), (2, 2, true, true, true), (3, 2, true, false, true)].iter().enumerate() {
+    for (i, &(nl, nh, ln, mlp, bias)) in [
+        (1, 1, false, false, false),
+        (1, 2, true, false, true),
+        (2, 2, false, false, false),
+        (2, 2, true, true, true),
+        (3, 2, true, false, true),
+    ]
+    .iter()
+    .enumerate()
+    {
         let w = random_model(nl, nh, ln, mlp, bias, 40 + i as u64);
         let pw = process_weights(&w).unwrap();
         let cache = run_with_cache(&CpuBackend::for_inference(&pw).unwrap(), &tokens, B).unwrap();
@@ -37,15 +46,38 @@ fn components_and_paths_each_sum_to_the_correct_logit() {
         let want = mean_correct_logit(&w, &tokens);
         let comp: f64 = r.components.iter().map(|a| a.mean).sum();
         let paths: f64 = r.paths.iter().map(|a| a.mean).sum();
-        assert!(close(r.logit, want, 1e-4), "kind {i}: logit {} vs loops {want}", r.logit);
-        assert!(close(comp, want, 1e-4), "kind {i}: Σ components {comp} vs {want}");
-        assert!(close(paths, want, 1e-4), "kind {i}: Σ paths {paths} vs {want}");
-        assert_eq!(r.path_depth, nl, "all chains are listed for these small models");
+        assert!(
+            close(r.logit, want, 1e-4),
+            "kind {i}: logit {} vs loops {want}",
+            r.logit
+        );
+        assert!(
+            close(comp, want, 1e-4),
+            "kind {i}: Σ components {comp} vs {want}"
+        );
+        assert!(
+            close(paths, want, 1e-4),
+            "kind {i}: Σ paths {paths} vs {want}"
+        );
+        assert_eq!(
+            r.path_depth, nl,
+            "all chains are listed for these small models"
+        );
         assert!(!r.paths.iter().any(|a| a.label.starts_with("longer")));
         assert_eq!(r.pairs, B * 3);
-        assert_eq!(r.components.iter().filter(|a| a.label.starts_with('L') && a.label.contains('H')).count(), nl * nh);
+        assert_eq!(
+            r.components
+                .iter()
+                .filter(|a| a.label.starts_with('L') && a.label.contains('H'))
+                .count(),
+            nl * nh
+        );
         // 1 + NH + NH² … chains from embed: paths through every increasing-layer head chain
-        let chains_from_embed = r.paths.iter().filter(|a| a.label.starts_with("embed")).count();
+        let chains_from_embed = r
+            .paths
+            .iter()
+            .filter(|a| a.label.starts_with("embed"))
+            .count();
         assert_eq!(chains_from_embed, (1 + nh).pow(nl as u32));
     }
 }
@@ -54,7 +86,10 @@ fn components_and_paths_each_sum_to_the_correct_logit() {
 fn per_head_dla_matches_loops() {
     let task = small_sort();
     let tokens = task.batch(4, 0, B);
-    for (i, &(nl, nh, ln, mlp)) in [(2, 2, false, false), (2, 2, true, true)].iter().enumerate() {
+    for (i, &(nl, nh, ln, mlp)) in [(2, 2, false, false), (2, 2, true, true)]
+        .iter()
+        .enumerate()
+    {
         let pw = process_weights(&random_model(nl, nh, ln, mlp, true, 50 + i as u64)).unwrap();
         let cache = run_with_cache(&CpuBackend::for_inference(&pw).unwrap(), &tokens, B).unwrap();
         let r = direct_logit_attribution(&pw, &task, &cache).unwrap();
@@ -67,7 +102,10 @@ fn per_head_dla_matches_loops() {
                     for p in task.pred_positions() {
                         let tg = seq[p + 1] as usize;
                         let scale = if ln { ln_scale(&f.resid_final[p]) } else { 1.0 };
-                        s += (0..8).map(|k| f.result[l][h][p][k] * wu[k * 6 + tg] as f64).sum::<f64>() / scale;
+                        s += (0..8)
+                            .map(|k| f.result[l][h][p][k] * wu[k * 6 + tg] as f64)
+                            .sum::<f64>()
+                            / scale;
                     }
                 }
                 let want = s / (B * 3) as f64;
@@ -102,7 +140,10 @@ fn one_layer_head_dla_is_the_logit_change_when_the_head_is_zero_ablated() {
         let ablated = run_ablated(&b, &tokens, B, &[(0, h)], Ablation::Zero, None).unwrap();
         let drop = base - correct(&ablated);
         let dla = r.get(&format!("L0H{h}")).unwrap();
-        assert!(close(dla, drop, 1e-4), "H{h}: DLA {dla} vs logit drop {drop}");
+        assert!(
+            close(dla, drop, 1e-4),
+            "H{h}: DLA {dla} vs logit drop {drop}"
+        );
     }
 }
 
@@ -114,12 +155,25 @@ fn two_head_path_matches_loops() {
     let w = random_model(2, 2, false, false, false, 70);
     let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, B).unwrap();
     let r = direct_logit_attribution(&w, &task, &cache).unwrap();
-    let g = |n: &str| w.get(n).unwrap().iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let g = |n: &str| {
+        w.get(n)
+            .unwrap()
+            .iter()
+            .map(|&x| x as f64)
+            .collect::<Vec<f64>>()
+    };
     let (e, wu) = (g("embed.W_E"), g("unembed.W_U"));
     let ov = |l: usize, h: usize, x: &[f64]| -> Vec<f64> {
-        let (wv, wo) = (g(&format!("blocks.{l}.attn.W_V")), g(&format!("blocks.{l}.attn.W_O")));
-        let z: Vec<f64> = (0..4).map(|a| (0..8).map(|k| x[k] * wv[(h * 8 + k) * 4 + a]).sum()).collect();
-        (0..8).map(|k| (0..4).map(|a| z[a] * wo[(h * 4 + a) * 8 + k]).sum()).collect()
+        let (wv, wo) = (
+            g(&format!("blocks.{l}.attn.W_V")),
+            g(&format!("blocks.{l}.attn.W_O")),
+        );
+        let z: Vec<f64> = (0..4)
+            .map(|a| (0..8).map(|k| x[k] * wv[(h * 8 + k) * 4 + a]).sum())
+            .collect();
+        (0..8)
+            .map(|k| (0..4).map(|a| z[a] * wo[(h * 4 + a) * 8 + k]).sum())
+            .collect()
     };
     let mut s = 0.0;
     for (bi, seq) in tokens.chunks(8).enumerate() {
@@ -131,7 +185,9 @@ fn two_head_path_matches_loops() {
                 let mut acc = vec![0.0; 8];
                 for i in 0..=j {
                     let o = ov(0, 1, &e[seq[i] as usize * 8..][..8]);
-                    acc.iter_mut().zip(&o).for_each(|(a, x)| *a += a0.at(j, i) as f64 * x);
+                    acc.iter_mut()
+                        .zip(&o)
+                        .for_each(|(a, x)| *a += a0.at(j, i) as f64 * x);
                 }
                 acc
             })
@@ -140,9 +196,13 @@ fn two_head_path_matches_loops() {
             let mut acc = vec![0.0; 8];
             for j in 0..=p {
                 let o = ov(1, 0, &w0[j]);
-                acc.iter_mut().zip(&o).for_each(|(a, x)| *a += a1.at(p, j) as f64 * x);
+                acc.iter_mut()
+                    .zip(&o)
+                    .for_each(|(a, x)| *a += a1.at(p, j) as f64 * x);
             }
-            s += (0..8).map(|k| acc[k] * wu[k * 6 + seq[p + 1] as usize]).sum::<f64>();
+            s += (0..8)
+                .map(|k| acc[k] * wu[k * 6 + seq[p + 1] as usize])
+                .sum::<f64>();
         }
     }
     let want = s / (B * 3) as f64;

@@ -5,7 +5,9 @@
 mod common;
 
 use toyformer::cpu::CpuBackend;
-use toyformer::interp::circuits::{self, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block, Embed};
+use toyformer::interp::circuits::{
+    self, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block, Embed,
+};
 use toyformer::interp::report::model_report;
 use toyformer::interp::run_with_cache;
 use toyformer::interp::scores::argmax_offsets;
@@ -20,9 +22,16 @@ fn ov_circuit_copies_every_value_token() {
     let diag = diagonal_fraction(&block);
     let eig = eigen_copying_score(&block).unwrap();
     eprintln!("seed-003 OV: diagonal fraction {diag}, eigenvalue copying score {eig:.4}");
-    assert_eq!(diag, 1.0, "the tutorial's claim: every row's argmax on the diagonal");
+    assert_eq!(
+        diag, 1.0,
+        "the tutorial's claim: every row's argmax on the diagonal"
+    );
     assert!(eig > 0.9, "eigenvalue copying score {eig}");
-    assert_eq!(circuits::diagonal_fraction(&ov), 1.0, "the square part is the same block");
+    assert_eq!(
+        circuits::diagonal_fraction(&ov),
+        1.0,
+        "the square part is the same block"
+    );
 }
 
 #[test]
@@ -30,18 +39,43 @@ fn qk_prefers_key_tokens_slightly_above_the_query() {
     let w = common::seed003();
     let qk = full_qk(&w, 0, 0, Embed::Token, Embed::Token).unwrap();
     let s = argmax_offsets(&qk, 0..50).unwrap();
-    eprintln!("seed-003 QK tok·tok argmax offsets: {:?}; mean {:.2}, median {}, above {:.2}", s.histogram, s.mean, s.median, s.frac_above);
+    eprintln!(
+        "seed-003 QK tok·tok argmax offsets: {:?}; mean {:.2}, median {}, above {:.2}",
+        s.histogram, s.mean, s.median, s.frac_above
+    );
     // Measured: 49 of 50 query tokens put their argmax above themselves, 31 of them at +1.
     assert!(s.frac_above >= 0.9, "fraction above {}", s.frac_above);
     assert!(s.frac_below == 0.0);
     let mode = s.histogram.iter().max_by_key(|(_, n)| *n).unwrap().0;
-    assert_eq!(mode, 1, "the most common preferred key is the query token + 1");
-    assert!((1.0..=3.0).contains(&s.median), "median offset {}", s.median);
-    assert!(s.frac_slightly_above >= 0.75, "offset 1..=3 for {}", s.frac_slightly_above);
+    assert_eq!(
+        mode, 1,
+        "the most common preferred key is the query token + 1"
+    );
+    assert!(
+        (1.0..=3.0).contains(&s.median),
+        "median offset {}",
+        s.median
+    );
+    assert!(
+        s.frac_slightly_above >= 0.75,
+        "offset 1..=3 for {}",
+        s.frac_slightly_above
+    );
     // The mean (row-centred) score profile: keys just above score higher than keys just below.
-    let at = |d: i64| s.mean_score_by_offset.iter().find(|(o, _)| *o == d).unwrap().1;
+    let at = |d: i64| {
+        s.mean_score_by_offset
+            .iter()
+            .find(|(o, _)| *o == d)
+            .unwrap()
+            .1
+    };
     for d in 1..=3 {
-        assert!(at(d) > at(-d), "offset +{d} ({}) vs −{d} ({})", at(d), at(-d));
+        assert!(
+            at(d) > at(-d),
+            "offset +{d} ({}) vs −{d} ({})",
+            at(d),
+            at(-d)
+        );
     }
 }
 
@@ -63,19 +97,34 @@ fn attention_at_prediction_positions_goes_to_the_unsorted_list() {
             rows += 1;
         }
     }
-    let (list, after_mid, am) = (list / rows as f64, after_mid / rows as f64, argmax_in_list as f64 / rows as f64);
+    let (list, after_mid, am) = (
+        list / rows as f64,
+        after_mid / rows as f64,
+        argmax_in_list as f64 / rows as f64,
+    );
     eprintln!("seed-003 at predicted positions: {list:.3} of attention on a1..a10, {after_mid:.3} after MID, argmax in the list for {am:.3}");
     // Measured on these 500 samples: 0.845 on the list, 0.007 after MID, argmax in the list
     // for 0.778 of the rows (the rest on BOS or MID, which carry no value).
     assert!(list > 0.6, "mean attention on the unsorted list {list}");
-    assert!(after_mid < 0.05, "positions after MID are avoided: {after_mid}");
+    assert!(
+        after_mid < 0.05,
+        "positions after MID are avoided: {after_mid}"
+    );
     assert!(am > 0.7, "argmax attention position in the list for {am}");
 
     // The report says the same, and the answer position gets more than its share.
     let r = model_report(&w, &task, 500, 0).unwrap();
     let h = &r.heads[0];
     assert!((h.attention_to_prompt - (1.0 - after_mid)).abs() < 1e-4);
-    assert!(h.attention_to_answer > 2.0 * list / 10.0, "answer {} vs a list position's average {}", h.attention_to_answer, list / 10.0);
+    assert!(
+        h.attention_to_answer > 2.0 * list / 10.0,
+        "answer {} vs a list position's average {}",
+        h.attention_to_answer,
+        list / 10.0
+    );
     assert!(r.eval.acc > 0.99);
-    assert!(r.dla.get("embed → L0H0").unwrap() > 0.8 * r.dla.logit, "the logit comes through the head from the token embeddings");
+    assert!(
+        r.dla.get("embed → L0H0").unwrap() > 0.8 * r.dla.logit,
+        "the logit comes through the head from the token embeddings"
+    );
 }

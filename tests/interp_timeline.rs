@@ -13,15 +13,32 @@ fn store_keeps_an_even_grid_within_capacity() {
             assert!(s.push(step, step * 2, false));
             offered += 1;
         } else if step % 10 == 0 {
-            assert!(!s.push(step, 0, false) || s.steps().last() == Some(&step), "off-grid steps are refused");
+            assert!(
+                !s.push(step, 0, false) || s.steps().last() == Some(&step),
+                "off-grid steps are refused"
+            );
         }
         assert!(s.len() <= 8);
         // always evenly spaced from 0, except for the newest, which may be a tail
         let steps = s.steps();
-        let grid: Vec<u64> = steps.iter().copied().filter(|x| x % s.every() == 0).collect();
+        let grid: Vec<u64> = steps
+            .iter()
+            .copied()
+            .filter(|x| x % s.every() == 0)
+            .collect();
         assert!(steps.len() - grid.len() <= 1);
-        assert_eq!(grid, (0..grid.len() as u64).map(|i| i * s.every()).collect::<Vec<_>>(), "step {step}: {steps:?}");
-        assert_eq!(s.get(s.len() - 1).unwrap().data, s.steps().last().unwrap() * 2, "payload travels with its step");
+        assert_eq!(
+            grid,
+            (0..grid.len() as u64)
+                .map(|i| i * s.every())
+                .collect::<Vec<_>>(),
+            "step {step}: {steps:?}"
+        );
+        assert_eq!(
+            s.get(s.len() - 1).unwrap().data,
+            s.steps().last().unwrap() * 2,
+            "payload travels with its step"
+        );
     }
     assert_eq!(s.every(), 160, "10 → 20 → 40 → 80 → 160 as the run grew");
     assert_eq!(s.steps(), vec![0, 160, 320, 480, 640, 800, 960]);
@@ -41,7 +58,11 @@ fn store_keeps_an_even_grid_within_capacity() {
     assert_eq!(capacity_for(1 << 30, 1000, 64), 2);
     assert_eq!(snapshot_plan(81_000, 3000), (64, 32), "3000 / 64 = 46 → 32");
     assert_eq!(snapshot_plan(81_000, 10), (64, 1));
-    assert_eq!(snapshot_plan(4_000_000, 1000), (4, 128), "16 MB each: 4 fit in 64 MiB");
+    assert_eq!(
+        snapshot_plan(4_000_000, 1000),
+        (4, 128),
+        "16 MB each: 4 fit in 64 MiB"
+    );
 }
 
 #[test]
@@ -54,7 +75,11 @@ fn thinning_keeps_the_newest_snapshot() {
     assert_eq!(s.steps(), vec![0, 2, 3]);
     assert!(s.wants(4) && !s.wants(5));
     assert!(!s.push(5, (), false), "refused");
-    assert_eq!(s.steps(), vec![0, 2, 3], "a refused snapshot does not drop the tail");
+    assert_eq!(
+        s.steps(),
+        vec![0, 2, 3],
+        "a refused snapshot does not drop the tail"
+    );
     let mut s2 = s.clone();
     assert!(s2.push(4, (), false));
     assert_eq!(s2.steps(), vec![0, 2, 4]);
@@ -76,5 +101,9 @@ fn timeline_point_agrees_with_the_report() {
     cfg.seed = 3;
     let fresh = toyformer::model::Weights::init(&cfg).unwrap();
     let q = timeline_point(&fresh, 0, &task, 64, 0).unwrap();
-    assert!(q.heads[0].ov_diagonal < 0.3 && q.heads[0].ov_eigen.abs() < 0.5, "{:?}", q.heads[0]);
+    assert!(
+        q.heads[0].ov_diagonal < 0.3 && q.heads[0].ov_eigen.abs() < 0.5,
+        "{:?}",
+        q.heads[0]
+    );
 }

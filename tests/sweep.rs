@@ -41,7 +41,11 @@ fn expansion_is_the_product_in_axis_order_with_seed_fastest() {
         assert_eq!(r.model.n_layers, layers);
         assert_eq!((r.model.d_model, r.model.d_head), (32, 8));
         assert_eq!(r.model.act_fn, relu.then_some(ActFn::Relu));
-        assert_eq!(r.model.d_mlp, relu.then_some(128), "d_mlp defaults to 4·d_model");
+        assert_eq!(
+            r.model.d_mlp,
+            relu.then_some(128),
+            "d_mlp defaults to 4·d_model"
+        );
         assert_eq!(r.model.n_ctx, r.task.seq_len());
         assert_eq!((r.seed, r.train.seed, r.model.seed), (seed, seed, seed));
         assert_eq!(r.train.steps, 10);
@@ -62,21 +66,51 @@ fn defaults_schedules_and_settings() {
     }));
     let runs = g.expand().unwrap();
     assert_eq!(runs.len(), 6);
-    assert_eq!(runs[0].task, TaskSpec::Permutations { n: 4, holdout: 0.2, split_seed: 5 });
+    assert_eq!(
+        runs[0].task,
+        TaskSpec::Permutations {
+            n: 4,
+            holdout: 0.2,
+            split_seed: 5
+        }
+    );
     assert_eq!(runs[0].model.normalization_type, None);
     assert!(runs[3].model.normalization_type.is_some());
     assert_eq!(runs[0].train.schedule, Schedule::Constant);
     assert_eq!(runs[1].train.schedule, Schedule::plateau_defaults());
     assert_eq!(
         runs[2].train.schedule,
-        Schedule::ReduceOnPlateau { factor: 0.1, patience: 100, threshold: 1e-4, cooldown: 0, min_lr: 0.0 }
+        Schedule::ReduceOnPlateau {
+            factor: 0.1,
+            patience: 100,
+            threshold: 1e-4,
+            cooldown: 0,
+            min_lr: 0.0
+        }
     );
-    assert_eq!(runs[2].label_text(), "normalization_type=null schedule=reduce_on_plateau(patience:100)");
+    assert_eq!(
+        runs[2].label_text(),
+        "normalization_type=null schedule=reduce_on_plateau(patience:100)"
+    );
     // untouched settings are the task's default model and TrainConfig's defaults
     let d = TaskSpec::permutations(4).default_model();
-    assert_eq!((runs[0].model.d_model, runs[0].model.d_head, runs[0].model.n_layers), (d.d_model, d.d_head, d.n_layers));
+    assert_eq!(
+        (
+            runs[0].model.d_model,
+            runs[0].model.d_head,
+            runs[0].model.n_layers
+        ),
+        (d.d_model, d.d_head, d.n_layers)
+    );
     assert_eq!(runs[0].train.batch_size, 256);
-    assert_eq!((g.settings.eval_samples, g.settings.eval_every, g.settings.target), (64, Some(7), 0.9));
+    assert_eq!(
+        (
+            g.settings.eval_samples,
+            g.settings.eval_every,
+            g.settings.target
+        ),
+        (64, Some(7), 0.9)
+    );
     assert_eq!(g.settings.name, "x");
 }
 
@@ -97,11 +131,17 @@ fn bad_grids_are_errors_naming_the_key() {
         (json!({"d_mlp": 64}), "d_mlp"),
         (json!({"normalization_type": "RMS"}), "normalization_type"),
         (json!({"schedule": "cosine"}), "schedule"),
-        (json!({"schedule": {"kind": "reduce_on_plateau", "factor": 2.0}}), "factor"),
+        (
+            json!({"schedule": {"kind": "reduce_on_plateau", "factor": 2.0}}),
+            "factor",
+        ),
         (json!({"batch_size": 0}), "batch_size"),
         (json!({"target": 1.5}), "target"),
         (json!({"backend": "gpu"}), "backend"),
-        (json!({"seed": (0..101).collect::<Vec<_>>(), "lr": (0..100).map(|i| 1e-3 + i as f64 * 1e-5).collect::<Vec<_>>()}), "10000"),
+        (
+            json!({"seed": (0..101).collect::<Vec<_>>(), "lr": (0..100).map(|i| 1e-3 + i as f64 * 1e-5).collect::<Vec<_>>()}),
+            "10000",
+        ),
         (json!([1, 2]), "grid"),
     ];
     for (v, want) in cases {
@@ -122,7 +162,14 @@ fn fake(g: &Grid, i: usize, final_loss: f64, algo_acc: Option<f64>, to: Option<u
         excess: final_loss - spec.task.loss_floor(),
         max_grad_norm: final_loss * 10.0,
         max_grad_norm_step: 0,
-        eval: algo_acc.map(|a| EvalSummary { samples: 8, loss: 1.0 - a, algo_loss: 2.0 * (1.0 - a), token_acc: a, algo_acc: a, seq_acc: 0.0 }),
+        eval: algo_acc.map(|a| EvalSummary {
+            samples: 8,
+            loss: 1.0 - a,
+            algo_loss: 2.0 * (1.0 - a),
+            token_acc: a,
+            algo_acc: a,
+            seq_acc: 0.0,
+        }),
         eval_train_split: None,
         steps_to_target: to,
         curve: vec![],
@@ -150,12 +197,27 @@ fn aggregation_is_mean_min_max_over_seeds() {
     assert_eq!((c1.config_index, c0.config_index), (1, 0));
     assert_eq!((c0.runs, c0.failed, c1.runs, c1.failed), (3, 0, 3, 1));
     let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
-    assert!(close(c0.final_loss.mean, 0.6) && close(c0.final_loss.min, 0.5) && close(c0.final_loss.max, 0.7));
+    assert!(
+        close(c0.final_loss.mean, 0.6)
+            && close(c0.final_loss.min, 0.5)
+            && close(c0.final_loss.max, 0.7)
+    );
     let f3 = TaskSpec::permutations(3).loss_floor();
     assert!(close(c0.excess.mean, 0.6 - f3) && close(c0.floor, f3));
-    assert!(close(c0.eval_algo_acc.mean, (1.0 + 0.98 + 0.99) / 3.0) && close(c0.eval_algo_acc.min, 0.98));
+    assert!(
+        close(c0.eval_algo_acc.mean, (1.0 + 0.98 + 0.99) / 3.0)
+            && close(c0.eval_algo_acc.min, 0.98)
+    );
     assert!(close(c0.eval_algo_loss.max, 0.04));
-    assert_eq!((c0.steps_to_target.n, c0.steps_to_target.mean, c0.steps_to_target.min, c0.steps_to_target.max), (2, 200.0, 100.0, 300.0));
+    assert_eq!(
+        (
+            c0.steps_to_target.n,
+            c0.steps_to_target.mean,
+            c0.steps_to_target.min,
+            c0.steps_to_target.max
+        ),
+        (2, 200.0, 100.0, 300.0)
+    );
     // the failed run has no eval: eval stats are over the other two
     assert_eq!(c1.eval_algo_acc.n, 2);
     assert!(close(c1.eval_algo_acc.mean, 0.925));
@@ -176,13 +238,25 @@ fn run_one_is_deterministic_and_thread_independent() {
         "batch_size": 8, "lr": 3e-3, "eval_every": 10, "curve_samples": 16, "eval_samples": 32
     }));
     let spec = &g.expand().unwrap()[0];
-    let in_pool = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| run_one(spec, &g.settings).unwrap());
+    let in_pool = |t: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap()
+            .install(|| run_one(spec, &g.settings).unwrap())
+    };
     let a = in_pool(1);
     let b = in_pool(2);
     assert_eq!(a, b);
-    assert_eq!(a.curve.iter().map(|p| p.step).collect::<Vec<_>>(), vec![10, 20, 30, 40]);
+    assert_eq!(
+        a.curve.iter().map(|p| p.step).collect::<Vec<_>>(),
+        vec![10, 20, 30, 40]
+    );
     assert_eq!(a.steps_done, 40);
-    assert!(a.eval.is_some() && a.eval_train_split.is_some(), "a split task is evaluated on both sides");
+    assert!(
+        a.eval.is_some() && a.eval_train_split.is_some(),
+        "a split task is evaluated on both sides"
+    );
     assert!(a.final_loss.is_finite() && a.final_loss > a.floor);
     assert!((a.excess - (a.final_loss - a.floor)).abs() < 1e-12);
 }
@@ -192,7 +266,12 @@ fn run_one_is_deterministic_and_thread_independent() {
 fn results_round_trip_through_json_with_nan() {
     let g = grid(json!({"task": "permutations", "n": 3, "steps": 5}));
     let mut r = fake(&g, 0, f64::NAN, None, None);
-    r.curve.push(toyformer::sweep::run::CurvePoint { step: 5, train_loss: f64::NAN, algo_acc: 0.5, algo_loss: 1.0 });
+    r.curve.push(toyformer::sweep::run::CurvePoint {
+        step: 5,
+        train_loss: f64::NAN,
+        algo_acc: 0.5,
+        algo_loss: 1.0,
+    });
     let text = serde_json::to_string(&r).unwrap();
     assert!(text.contains("\"final_loss\":null"), "{text}");
     let back: RunResult = serde_json::from_str(&text).unwrap();
@@ -200,13 +279,18 @@ fn results_round_trip_through_json_with_nan() {
     assert_eq!(back.spec, r.spec);
     let s = aggregate(&[back]);
     let v = serde_json::to_value(&s).unwrap();
-    assert_eq!(v[0]["final_loss"], json!({"n": 0, "mean": null, "min": null, "max": null}));
+    assert_eq!(
+        v[0]["final_loss"],
+        json!({"n": 0, "mean": null, "min": null, "max": null})
+    );
 }
 
 #[test]
 fn page_fragment_writes_every_key_in_the_pages_names() {
-    let g = grid(json!({"task": "permutations", "n": 3, "holdout": 0.2, "n_layers": 2, "act_fn": "relu", "d_mlp": 64,
-        "schedule": {"kind": "reduce_on_plateau", "patience": 100}, "beta2": 0.99, "batch_size": 4, "steps": 3100, "seed": 1}));
+    let g = grid(
+        json!({"task": "permutations", "n": 3, "holdout": 0.2, "n_layers": 2, "act_fn": "relu", "d_mlp": 64,
+        "schedule": {"kind": "reduce_on_plateau", "patience": 100}, "beta2": 0.99, "batch_size": 4, "steps": 3100, "seed": 1}),
+    );
     let q = toyformer::sweep::page_fragment(&g.expand().unwrap()[0]);
     assert_eq!(
         q,

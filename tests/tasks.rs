@@ -44,7 +44,9 @@ fn permutations_match_the_seed_strings() {
     ];
     for (i, want) in expected.iter().enumerate() {
         let n = i + 1;
-        let comb: Vec<u32> = (0..n as u32).map(|j| permutations::FIRST_CHAR + j).collect();
+        let comb: Vec<u32> = (0..n as u32)
+            .map(|j| permutations::FIRST_CHAR + j)
+            .collect();
         let tokens = permutations::permutation_tokens(&comb);
         assert_eq!(tokens.len(), perm(n).seq_len());
         assert_eq!(perm(n).format_tokens(&tokens), *want);
@@ -53,7 +55,10 @@ fn permutations_match_the_seed_strings() {
     }
     // The seed notebook's printed sample, from the characters "drB" (itertools order of
     // the order given, not sorted).
-    assert_eq!(permutations::render(&['d', 'r', 'B']), "> drB dBr rdB rBd Bdr Brd.");
+    assert_eq!(
+        permutations::render(&['d', 'r', 'B']),
+        "> drB dBr rdB rBd Bdr Brd."
+    );
 }
 
 #[test]
@@ -66,7 +71,10 @@ fn permutations_lengths_and_limits() {
         perm(n).validate().unwrap();
     }
     let e = perm(6).validate().unwrap_err().to_string();
-    assert!(e.contains("1024") && e.contains("5042") && e.contains("n = 6"), "{e}");
+    assert!(
+        e.contains("1024") && e.contains("5042") && e.contains("n = 6"),
+        "{e}"
+    );
     let e = perm(0).validate().unwrap_err().to_string();
     assert!(e.contains("n = 0"), "{e}");
     // Huge n must not overflow.
@@ -74,8 +82,14 @@ fn permutations_lengths_and_limits() {
     assert_eq!(perm(4).d_vocab(), 65);
     assert_eq!(perm(4).d_vocab_out(), 65);
     let v = perm(4).vocab();
-    assert_eq!((v[0].as_str(), v[1].as_str(), v[2].as_str(), v[3].as_str()), (">", " ", ".", "a"));
-    assert_eq!((v[29].as_str(), v[55].as_str(), v[64].as_str()), ("A", "0", "9"));
+    assert_eq!(
+        (v[0].as_str(), v[1].as_str(), v[2].as_str(), v[3].as_str()),
+        (">", " ", ".", "a")
+    );
+    assert_eq!(
+        (v[29].as_str(), v[55].as_str(), v[64].as_str()),
+        ("A", "0", "9")
+    );
 }
 
 /// Checks sampled sequences without the crate's generator: the first term is increasing
@@ -103,7 +117,10 @@ fn sampled_permutations_are_valid() {
                 s.sort_unstable();
                 assert_eq!(s, sorted_first);
             }
-            assert!(terms.windows(2).all(|w| w[0] < w[1]), "terms not in itertools order");
+            assert!(
+                terms.windows(2).all(|w| w[0] < w[1]),
+                "terms not in itertools order"
+            );
         }
     }
 }
@@ -113,7 +130,10 @@ fn sampled_permutations_are_valid() {
 #[test]
 fn sort_layout() {
     let spec = sort10();
-    assert_eq!((spec.seq_len(), spec.d_vocab(), spec.d_vocab_out()), (22, 52, 50));
+    assert_eq!(
+        (spec.seq_len(), spec.d_vocab(), spec.d_vocab_out()),
+        (22, 52, 50)
+    );
     assert_eq!(spec.pred_positions(), (11..=20).collect::<Vec<_>>());
     assert_eq!(spec.algo_positions(), spec.pred_positions());
     for i in 0..50 {
@@ -127,18 +147,32 @@ fn sort_layout() {
         assert_eq!(spec.targets(&t), a);
     }
     let v = spec.vocab();
-    assert_eq!((v.len(), v[0].as_str(), v[49].as_str(), v[50].as_str(), v[51].as_str()), (52, "0", "49", "BOS", "MID"));
+    assert_eq!(
+        (
+            v.len(),
+            v[0].as_str(),
+            v[49].as_str(),
+            v[50].as_str(),
+            v[51].as_str()
+        ),
+        (52, "0", "49", "BOS", "MID")
+    );
 }
 
 #[test]
 fn apply_perm_layout() {
     let spec = ap3();
-    assert_eq!((spec.seq_len(), spec.d_vocab(), spec.d_vocab_out()), (12, 53, 50));
+    assert_eq!(
+        (spec.seq_len(), spec.d_vocab(), spec.d_vocab_out()),
+        (12, 53, 50)
+    );
     assert_eq!(spec.pred_positions(), vec![8, 9, 10]);
     assert_eq!(spec.prompt_len(), 9);
     let spec7 = TaskSpec::ApplyPerm { k: 7, max_int: 10 };
     for s in [spec, spec7] {
-        let TaskSpec::ApplyPerm { k, max_int } = s else { unreachable!() };
+        let TaskSpec::ApplyPerm { k, max_int } = s else {
+            unreachable!()
+        };
         for i in 0..50 {
             let t = s.sample(4, 0, i);
             assert_eq!(t.len(), 3 * k + 3);
@@ -157,8 +191,14 @@ fn apply_perm_layout() {
         }
     }
     let v = ap3().vocab();
-    assert_eq!((v[50].as_str(), v[51].as_str(), v[52].as_str()), ("END", "MID", "BOS"));
-    assert_eq!(apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50), vec![52, 7, 3, 9, 51, 2, 0, 1, 50, 9, 7, 3]);
+    assert_eq!(
+        (v[50].as_str(), v[51].as_str(), v[52].as_str()),
+        ("END", "MID", "BOS")
+    );
+    assert_eq!(
+        apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50),
+        vec![52, 7, 3, 9, 51, 2, 0, 1, 50, 9, 7, 3]
+    );
 }
 
 #[test]
@@ -173,7 +213,10 @@ fn targets_are_output_tokens_for_every_task() {
             assert!(t.iter().all(|&x| (x as usize) < spec.d_vocab()));
             let tg = spec.targets(&t);
             assert_eq!(tg.len(), preds.len());
-            assert!(tg.iter().all(|&x| (x as usize) < spec.d_vocab_out()), "{spec:?}: {tg:?}");
+            assert!(
+                tg.iter().all(|&x| (x as usize) < spec.d_vocab_out()),
+                "{spec:?}: {tg:?}"
+            );
         }
     }
     assert_eq!(perm(4).pred_positions(), (0..121).collect::<Vec<_>>());
@@ -190,14 +233,29 @@ fn samples_are_pure_functions_of_seed_step_index() {
             let batch = spec.batch(5, 11, b);
             assert_eq!(batch.len(), b * t);
             for i in 0..b {
-                assert_eq!(&batch[i * t..(i + 1) * t], &spec.sample(5, 11, i as u64)[..]);
+                assert_eq!(
+                    &batch[i * t..(i + 1) * t],
+                    &spec.sample(5, 11, i as u64)[..]
+                );
             }
         }
         assert_eq!(spec.batch(5, 11, 8), spec.batch(5, 11, 8));
         if spec != perm(1) {
-            assert_ne!(spec.batch(5, 11, 8), spec.batch(6, 11, 8), "{spec:?}: seed ignored");
-            assert_ne!(spec.batch(5, 11, 8), spec.batch(5, 12, 8), "{spec:?}: step ignored");
-            assert_ne!(spec.sample(5, 11, 0), spec.sample(5, 11, 1), "{spec:?}: index ignored");
+            assert_ne!(
+                spec.batch(5, 11, 8),
+                spec.batch(6, 11, 8),
+                "{spec:?}: seed ignored"
+            );
+            assert_ne!(
+                spec.batch(5, 11, 8),
+                spec.batch(5, 12, 8),
+                "{spec:?}: step ignored"
+            );
+            assert_ne!(
+                spec.sample(5, 11, 0),
+                spec.sample(5, 11, 1),
+                "{spec:?}: index ignored"
+            );
         }
     }
 }
@@ -207,7 +265,9 @@ fn samples_are_pure_functions_of_seed_step_index() {
 /// of platform or of the generator that would break shared links shows up here.
 #[test]
 fn golden_first_sort_sample() {
-    let golden: Vec<u32> = vec![50, 5, 5, 15, 48, 48, 26, 29, 20, 27, 31, 51, 5, 5, 15, 20, 26, 27, 29, 31, 48, 48];
+    let golden: Vec<u32> = vec![
+        50, 5, 5, 15, 48, 48, 26, 29, 20, 27, 31, 51, 5, 5, 15, 20, 26, 27, 29, 31, 48, 48,
+    ];
     assert_eq!(sort10().sample(0, 0, 0), golden);
 }
 
@@ -223,10 +283,16 @@ fn sort_values_are_roughly_uniform() {
         }
     }
     let expected = rows as f64 * 10.0 / 50.0; // 800 per value
-    let chi2: f64 = counts.iter().map(|c| (c - expected).powi(2) / expected).sum();
+    let chi2: f64 = counts
+        .iter()
+        .map(|c| (c - expected).powi(2) / expected)
+        .sum();
     // 49 degrees of freedom: mean 49, sd ≈ 9.9; 110 is about 6 sd out.
     assert!(chi2 < 110.0, "chi2 = {chi2}, counts {counts:?}");
-    assert!(counts.iter().all(|&c| c > 600.0 && c < 1000.0), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| c > 600.0 && c < 1000.0),
+        "{counts:?}"
+    );
 }
 
 // ---------------------------------------------------------------- loss floors
@@ -237,7 +303,11 @@ fn loss_floors() {
     assert_eq!(ln_choose(62, 1), 62f64.ln());
     assert_eq!(ln_choose(7, 0), 0.0);
     assert_eq!(ln_choose(3, 5), f64::NEG_INFINITY);
-    assert!((ln_choose(100, 50) - 66.783_841).abs() < 1e-5, "{}", ln_choose(100, 50));
+    assert!(
+        (ln_choose(100, 50) - 66.783_841).abs() < 1e-5,
+        "{}",
+        ln_choose(100, 50)
+    );
     // Past u128 the sum of logs takes over; check it against Pascal's rule ratio.
     let big = ln_choose(5000, 2500);
     assert!(big.is_finite());
@@ -299,10 +369,16 @@ fn parse_prompt_sort() {
     let spec = sort10();
     let want = vec![50, 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 51];
     assert_eq!(spec.parse_prompt("3 1 4 1 5 9 2 6 5 3").unwrap(), want);
-    assert_eq!(spec.parse_prompt(" 3,1, 4 ,1\t5 9\n2 6 5,3, ").unwrap(), want);
+    assert_eq!(
+        spec.parse_prompt(" 3,1, 4 ,1\t5 9\n2 6 5,3, ").unwrap(),
+        want
+    );
     assert_eq!(spec.prompt_len(), 12);
     let e = err(&spec, "3 1 x 1 5 9 2 6 5 3");
-    assert!(e.contains("sort") && e.contains("'x' is not a number"), "{e}");
+    assert!(
+        e.contains("sort") && e.contains("'x' is not a number"),
+        "{e}"
+    );
     let e = err(&spec, "3 1 4");
     assert!(e.contains("expected 10") && e.contains("got 3"), "{e}");
     let e = err(&spec, "3 1 4 1 5 9 2 6 5 50");
@@ -343,16 +419,31 @@ fn parse_prompt_permutations() {
 #[test]
 fn parse_prompt_apply_perm() {
     let spec = ap3();
-    assert_eq!(spec.parse_prompt("7 3 9 | 2 0 1").unwrap(), vec![52, 7, 3, 9, 51, 2, 0, 1, 50]);
-    assert_eq!(spec.parse_prompt("7,3,9|2,0,1").unwrap(), vec![52, 7, 3, 9, 51, 2, 0, 1, 50]);
+    assert_eq!(
+        spec.parse_prompt("7 3 9 | 2 0 1").unwrap(),
+        vec![52, 7, 3, 9, 51, 2, 0, 1, 50]
+    );
+    assert_eq!(
+        spec.parse_prompt("7,3,9|2,0,1").unwrap(),
+        vec![52, 7, 3, 9, 51, 2, 0, 1, 50]
+    );
     let e = err(&spec, "7 3 9 2 0 1");
     assert!(e.contains("'|'"), "{e}");
     let e = err(&spec, "7 3 | 2 0 1");
-    assert!(e.contains("expected 3 values") && e.contains("got 2"), "{e}");
+    assert!(
+        e.contains("expected 3 values") && e.contains("got 2"),
+        "{e}"
+    );
     let e = err(&spec, "7 3 9 | 2 0");
-    assert!(e.contains("expected 3 indices") && e.contains("got 2"), "{e}");
+    assert!(
+        e.contains("expected 3 indices") && e.contains("got 2"),
+        "{e}"
+    );
     let e = err(&spec, "7 3 9 | 2 0 0");
-    assert!(e.contains("index 0 appears twice") && e.contains("permutation"), "{e}");
+    assert!(
+        e.contains("index 0 appears twice") && e.contains("permutation"),
+        "{e}"
+    );
     let e = err(&spec, "7 3 9 | 2 0 3");
     assert!(e.contains("'3'") && e.contains("0..=2"), "{e}");
     let e = err(&spec, "7 3 50 | 2 0 1");
@@ -366,7 +457,21 @@ fn parse_prompt_apply_perm() {
 fn parse_prompt_never_panics() {
     let long = "9".repeat(100_000);
     let many = "1 ".repeat(50_000);
-    let nasty = ["", " ", "|", "||", ">", "> ", "\u{0}", "🦀🦀🦀🦀", "a\u{301}bcd", "-", ",,,", &long, &many];
+    let nasty = [
+        "",
+        " ",
+        "|",
+        "||",
+        ">",
+        "> ",
+        "\u{0}",
+        "🦀🦀🦀🦀",
+        "a\u{301}bcd",
+        "-",
+        ",,,",
+        &long,
+        &many,
+    ];
     for spec in all_tasks() {
         for text in nasty {
             if let Err(e) = spec.parse_prompt(text) {
@@ -394,7 +499,10 @@ fn names_defaults_and_serde() {
     assert_eq!(TaskSpec::default_for("permutations").unwrap(), perm(4));
     assert_eq!(TaskSpec::default_for("apply-perm").unwrap(), ap3());
     let e = TaskSpec::default_for("reverse").unwrap_err().to_string();
-    assert!(e.contains("reverse") && e.contains("apply-perm") && e.contains("permutations"), "{e}");
+    assert!(
+        e.contains("reverse") && e.contains("apply-perm") && e.contains("permutations"),
+        "{e}"
+    );
     let j = serde_json::to_string(&TaskSpec::Sort { n: 5, max_num: 9 }).unwrap();
     assert_eq!(j, r#"{"task":"sort","n":5,"max_num":9}"#);
 }
@@ -403,43 +511,85 @@ fn names_defaults_and_serde() {
 fn validation_names_the_parameter() {
     let cases = [
         (TaskSpec::Sort { n: 0, max_num: 50 }, "n = 0"),
-        (TaskSpec::Sort { n: 501, max_num: 50 }, "n = 501"),
+        (
+            TaskSpec::Sort {
+                n: 501,
+                max_num: 50,
+            },
+            "n = 501",
+        ),
         (TaskSpec::Sort { n: 10, max_num: 0 }, "max_num = 0"),
         (TaskSpec::ApplyPerm { k: 0, max_int: 50 }, "k = 0"),
-        (TaskSpec::ApplyPerm { k: 341, max_int: 500 }, "1024"),
+        (
+            TaskSpec::ApplyPerm {
+                k: 341,
+                max_int: 500,
+            },
+            "1024",
+        ),
         (TaskSpec::ApplyPerm { k: 3, max_int: 0 }, "max_int = 0"),
         (TaskSpec::ApplyPerm { k: 5, max_int: 4 }, "k = 5"),
     ];
     for (spec, needle) in cases {
         let e = spec.validate().unwrap_err().to_string();
-        assert!(e.contains(needle) && e.contains(spec.name()), "{spec:?}: {e}");
+        assert!(
+            e.contains(needle) && e.contains(spec.name()),
+            "{spec:?}: {e}"
+        );
     }
     TaskSpec::Sort { n: 500, max_num: 1 }.validate().unwrap();
-    TaskSpec::ApplyPerm { k: 340, max_int: 340 }.validate().unwrap();
-    assert!(TaskSpec::ApplyPerm { k: 340, max_int: 340 }.seq_len() <= 1024);
+    TaskSpec::ApplyPerm {
+        k: 340,
+        max_int: 340,
+    }
+    .validate()
+    .unwrap();
+    assert!(
+        TaskSpec::ApplyPerm {
+            k: 340,
+            max_int: 340
+        }
+        .seq_len()
+            <= 1024
+    );
 }
 
 #[test]
 fn format_tokens_and_default_models() {
-    assert_eq!(ap3().format_tokens(&[52, 7, 51, 0, 50, 99]), "BOS 7 MID 0 END ?99");
+    assert_eq!(
+        ap3().format_tokens(&[52, 7, 51, 0, 50, 99]),
+        "BOS 7 MID 0 END ?99"
+    );
     assert_eq!(perm(2).format_tokens(&[0, 1, 3, 64, 65]), "> a9?65");
     assert_eq!(sort10().format_tokens(&[]), "");
 
     let sort_model = sort10().default_model();
     assert_eq!(sort_model, toyformer::model::ModelConfig::sort_ref());
     let small = TaskSpec::Sort { n: 4, max_num: 20 }.default_model();
-    assert_eq!((small.n_ctx, small.d_vocab, small.d_vocab_out, small.d_model), (10, 22, 20, 128));
+    assert_eq!(
+        (small.n_ctx, small.d_vocab, small.d_vocab_out, small.d_model),
+        (10, 22, 20, 128)
+    );
     let p = perm(5).default_model();
-    assert_eq!((p.n_layers, p.n_heads, p.d_model, p.d_head, p.n_ctx, p.d_vocab), (1, 1, 128, 64, 722, 65));
+    assert_eq!(
+        (p.n_layers, p.n_heads, p.d_model, p.d_head, p.n_ctx, p.d_vocab),
+        (1, 1, 128, 64, 722, 65)
+    );
     assert_eq!(p.normalization_type, Some(toyformer::model::Norm::LN));
     let a = ap3().default_model();
-    assert_eq!((a.d_model, a.d_head, a.n_ctx, a.d_vocab, a.d_vocab_out), (64, 64, 12, 53, 50));
+    assert_eq!(
+        (a.d_model, a.d_head, a.n_ctx, a.d_vocab, a.d_vocab_out),
+        (64, 64, 12, 53, 50)
+    );
     assert_eq!(a.normalization_type, None);
     for spec in all_tasks() {
         let m = spec.default_model();
         m.validate().unwrap();
         assert!(m.attn_only() && !m.train_biases && m.seed == 0);
-        assert_eq!((m.n_ctx, m.d_vocab, m.d_vocab_out), (spec.seq_len(), spec.d_vocab(), spec.d_vocab_out()));
+        assert_eq!(
+            (m.n_ctx, m.d_vocab, m.d_vocab_out),
+            (spec.seq_len(), spec.d_vocab(), spec.d_vocab_out())
+        );
     }
 }
 
@@ -467,17 +617,38 @@ fn solve_value_tokens_and_position_names() {
     let prompt = sort.parse_prompt("3 1 2").unwrap();
     assert_eq!(sort.solve(&prompt).unwrap(), vec![10, 3, 1, 2, 11, 1, 2, 3]);
     assert_eq!(sort.value_tokens(), 0..10);
-    assert_eq!(sort.position_names(), ["BOS", "a1", "a2", "a3", "MID", "b1", "b2", "b3"]);
-    assert!(sort.solve(&prompt[..3]).unwrap_err().to_string().contains("5 tokens"));
-    assert!(sort.solve(&[10, 3, 1, 2, 10]).unwrap_err().to_string().contains("not a valid prompt"));
-    assert!(sort.solve(&[10, 3, 1, 99, 11]).unwrap_err().to_string().contains("99"));
+    assert_eq!(
+        sort.position_names(),
+        ["BOS", "a1", "a2", "a3", "MID", "b1", "b2", "b3"]
+    );
+    assert!(sort
+        .solve(&prompt[..3])
+        .unwrap_err()
+        .to_string()
+        .contains("5 tokens"));
+    assert!(sort
+        .solve(&[10, 3, 1, 2, 10])
+        .unwrap_err()
+        .to_string()
+        .contains("not a valid prompt"));
+    assert!(sort
+        .solve(&[10, 3, 1, 99, 11])
+        .unwrap_err()
+        .to_string()
+        .contains("99"));
 
     let ap = ap3();
     let prompt = ap.parse_prompt("7 3 9 | 2 0 1").unwrap();
-    assert_eq!(ap.solve(&prompt).unwrap(), apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50));
+    assert_eq!(
+        ap.solve(&prompt).unwrap(),
+        apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50)
+    );
     assert_eq!(ap.value_tokens(), 0..50);
     assert_eq!(ap.position_names().len(), ap.seq_len());
-    assert_eq!(&ap.position_names()[4..9], ["MID", "idx0", "idx1", "idx2", "END"]);
+    assert_eq!(
+        &ap.position_names()[4..9],
+        ["MID", "idx0", "idx1", "idx2", "END"]
+    );
 
     let p = perm(3);
     let prompt = p.parse_prompt("cab").unwrap();
@@ -496,11 +667,20 @@ fn prompt_text_reads_back() {
         for i in 0..5 {
             let seq = spec.sample(1, 2, i);
             let text = spec.prompt_text(&seq);
-            let prompt = spec.parse_prompt(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let prompt = spec
+                .parse_prompt(&text)
+                .unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(prompt, seq[..spec.prompt_len()], "{text}");
             assert_eq!(spec.prompt_text(&prompt), text);
         }
     }
-    assert_eq!(ap3().prompt_text(&apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50)), "7 3 9 | 2 0 1");
-    assert_eq!(TaskSpec::Sort { n: 3, max_num: 10 }.prompt_text(&[10, 3]), "3", "short input: no panic");
+    assert_eq!(
+        ap3().prompt_text(&apply_perm::tokens_for(&[7, 3, 9], &[2, 0, 1], 50)),
+        "7 3 9 | 2 0 1"
+    );
+    assert_eq!(
+        TaskSpec::Sort { n: 3, max_num: 10 }.prompt_text(&[10, 3]),
+        "3",
+        "short input: no panic"
+    );
 }

@@ -11,7 +11,13 @@ fn small_sort() -> (TaskSpec, ModelConfig, TrainConfig) {
     let mut model = task.default_model();
     model.d_model = 48;
     model.d_head = 48;
-    let tc = TrainConfig { steps: STEPS, batch_size: 64, lr: 3e-3, seed: 1, ..Default::default() };
+    let tc = TrainConfig {
+        steps: STEPS,
+        batch_size: 64,
+        lr: 3e-3,
+        seed: 1,
+        ..Default::default()
+    };
     (task, model, tc)
 }
 
@@ -25,8 +31,16 @@ fn small_sort_model_learns_within_step_budget() {
     let first = tr.history[0].loss;
     let rep = eval::evaluate(tr.backend.as_mut(), &task, 7, 1024, 256).unwrap();
     eprintln!("first loss {first}, final held-out {:?}", rep);
-    assert!(rep.token_acc >= 0.95, "held-out token accuracy {} after {STEPS} steps", rep.token_acc);
-    assert!(rep.loss < 0.25 * first as f64, "loss fell only from {first} to {}", rep.loss);
+    assert!(
+        rep.token_acc >= 0.95,
+        "held-out token accuracy {} after {STEPS} steps",
+        rep.token_acc
+    );
+    assert!(
+        rep.loss < 0.25 * first as f64,
+        "loss fell only from {first} to {}",
+        rep.loss
+    );
 }
 
 #[test]
@@ -34,20 +48,36 @@ fn training_is_bit_reproducible() {
     let (task, model, mut tc) = small_sort();
     tc.steps = 15;
     let run = || {
-        let mut tr = Trainer::from_scratch(task.clone(), &model, tc.clone(), BackendKind::Cpu).unwrap();
+        let mut tr =
+            Trainer::from_scratch(task.clone(), &model, tc.clone(), BackendKind::Cpu).unwrap();
         tr.run(|_| {}).unwrap();
-        (tr.history.iter().map(|m| m.loss.to_bits()).collect::<Vec<_>>(), tr.backend.weights().unwrap().data)
+        (
+            tr.history
+                .iter()
+                .map(|m| m.loss.to_bits())
+                .collect::<Vec<_>>(),
+            tr.backend.weights().unwrap().data,
+        )
     };
     let (l1, w1) = run();
     let (l2, w2) = run();
     assert_eq!(l1, l2, "loss curves differ between identical runs");
-    assert!(w1.iter().zip(&w2).all(|(a, b)| a.to_bits() == b.to_bits()), "weights differ");
+    assert!(
+        w1.iter().zip(&w2).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "weights differ"
+    );
     // a different data seed gives a different curve
     let mut tc2 = tc.clone();
     tc2.seed = 2;
     let mut tr = Trainer::from_scratch(task.clone(), &model, tc2, BackendKind::Cpu).unwrap();
     tr.run(|_| {}).unwrap();
-    assert_ne!(l1, tr.history.iter().map(|m| m.loss.to_bits()).collect::<Vec<_>>());
+    assert_ne!(
+        l1,
+        tr.history
+            .iter()
+            .map(|m| m.loss.to_bits())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -63,10 +93,20 @@ fn non_finite_loss_stops_with_error_and_keeps_weights() {
     let mut b = toyformer::cpu::CpuBackend::new(&w, &tc, task.pred_positions()).unwrap();
     let tokens = task.batch(0, 0, 4);
     let err = b.train_step(&tokens, 4, 1e-3, 7).unwrap_err();
-    assert!(matches!(err, toyformer::Error::Diverged { step: 7, .. }), "{err}");
+    assert!(
+        matches!(err, toyformer::Error::Diverged { step: 7, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("diverged"), "{err}");
     let after = b.weights().unwrap();
-    assert!(after.data.iter().zip(&w.data).all(|(a, b)| a.to_bits() == b.to_bits()), "weights changed");
+    assert!(
+        after
+            .data
+            .iter()
+            .zip(&w.data)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "weights changed"
+    );
 }
 
 #[test]
@@ -76,14 +116,22 @@ fn every_task_trains_a_few_steps_and_loss_falls() {
         let mut model = task.default_model();
         model.d_model = 32;
         model.d_head = 16;
-        let tc = TrainConfig { steps: 100, batch_size: 32, lr: 1e-2, ..Default::default() };
+        let tc = TrainConfig {
+            steps: 100,
+            batch_size: 32,
+            lr: 1e-2,
+            ..Default::default()
+        };
         let mut tr = Trainer::from_scratch(task.clone(), &model, tc, BackendKind::Cpu).unwrap();
         tr.run(|_| {}).unwrap();
         let first = tr.history[0].loss;
         let last: f32 = tr.history[95..].iter().map(|m| m.loss).sum::<f32>() / 5.0;
         eprintln!("{name}: {first} -> {last}");
         assert!(last < 0.8 * first, "{name}: loss {first} -> {last}");
-        assert!(tr.history.iter().all(|m| m.grad_norm.is_finite() && m.grad_norm > 0.0));
+        assert!(tr
+            .history
+            .iter()
+            .all(|m| m.grad_norm.is_finite() && m.grad_norm > 0.0));
     }
 }
 
@@ -98,8 +146,21 @@ fn reduce_on_plateau_per_batch_with_tiny_batches() {
     model.d_model = 32;
     model.d_head = 16;
     for batch_size in [1, 4] {
-        let schedule = Schedule::ReduceOnPlateau { factor: 0.5, patience: 3, threshold: 1e-4, cooldown: 2, min_lr: 1e-5 };
-        let tc = TrainConfig { steps: 120, batch_size, lr: 1e-2, schedule, beta2: 0.99, ..Default::default() };
+        let schedule = Schedule::ReduceOnPlateau {
+            factor: 0.5,
+            patience: 3,
+            threshold: 1e-4,
+            cooldown: 2,
+            min_lr: 1e-5,
+        };
+        let tc = TrainConfig {
+            steps: 120,
+            batch_size,
+            lr: 1e-2,
+            schedule,
+            beta2: 0.99,
+            ..Default::default()
+        };
         let mut tr = Trainer::from_scratch(task.clone(), &model, tc, BackendKind::Cpu).unwrap();
         tr.run(|_| {}).unwrap();
         let (mut lr, mut best, mut bad, mut cool) = (1e-2f64, f64::INFINITY, 0u64, 0u64);
@@ -127,6 +188,9 @@ fn reduce_on_plateau_per_batch_with_tiny_batches() {
         }
         let last = tr.history.last().unwrap();
         assert!(last.lr < 1e-2, "batch {batch_size}: the rate never fell");
-        assert!(tr.history.iter().all(|m| m.loss.is_finite() && m.grad_norm.is_finite()));
+        assert!(tr
+            .history
+            .iter()
+            .all(|m| m.loss.is_finite() && m.grad_norm.is_finite()));
     }
 }

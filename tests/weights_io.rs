@@ -15,12 +15,23 @@ const ST: &str = "sort_fixed_len_list_model.safetensors";
 
 /// The shared reference files. Missing files fail loudly: CI has /work/shared.
 fn reference(name: &str) -> Vec<u8> {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "shared", "reference-models", name].iter().collect();
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reference model {} is required: {e}", path.display()))
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "shared",
+        "reference-models",
+        name,
+    ]
+    .iter()
+    .collect();
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("reference model {} is required: {e}", path.display()))
 }
 
 fn tensor<'a>(ts: &'a [NamedTensor], name: &str) -> &'a NamedTensor {
-    ts.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no tensor {name}"))
+    ts.iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tensor {name}"))
 }
 
 fn bits(x: &[f32]) -> Vec<u32> {
@@ -34,7 +45,11 @@ fn assert_same_weights(a: &Weights, b: &Weights) {
 }
 
 /// Rebuilds a zip, passing every entry through `f(name, bytes)`.
-fn rezip(bytes: &[u8], method: zip::CompressionMethod, f: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+fn rezip(
+    bytes: &[u8],
+    method: zip::CompressionMethod,
+    f: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+) -> Vec<u8> {
     rezip_plus(bytes, method, f, None)
 }
 
@@ -69,7 +84,10 @@ fn patch_pkl(pt: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
         if !name.ends_with("data.pkl") {
             return data;
         }
-        let i = data.windows(from.len()).position(|w| w == from).expect("pattern in data.pkl");
+        let i = data
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("pattern in data.pkl");
         [&data[..i], &to[..], &data[i + from.len()..]].concat()
     })
 }
@@ -107,7 +125,12 @@ fn reads_reference_pt_and_safetensors() {
     assert_eq!(st.len(), 14);
     // Every tensor in both files is bit-identical.
     for t in &pt {
-        assert_eq!(bits(&t.data), bits(&tensor(&st, &t.name).data), "{}", t.name);
+        assert_eq!(
+            bits(&t.data),
+            bits(&tensor(&st, &t.name).data),
+            "{}",
+            t.name
+        );
     }
     let _ = meta;
     // Read independently with Python's struct from the zip entry data/0.
@@ -121,17 +144,29 @@ fn reference_weights_agree_and_config_is_inferred() {
     let (pt_bytes, st_bytes) = (reference(PT), reference(ST));
     let cfg = infer_config(&read_pt(&pt_bytes).unwrap()).unwrap();
     assert_eq!(cfg, ModelConfig::sort_ref());
-    assert_eq!((cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head), (1, 1, 128, 128));
+    assert_eq!(
+        (cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head),
+        (1, 1, 128, 128)
+    );
     assert_eq!((cfg.n_ctx, cfg.d_vocab, cfg.d_vocab_out), (22, 52, 50));
     assert!(cfg.attn_only() && cfg.normalization_type.is_none());
-    assert_eq!(infer_config(&read_safetensors(&st_bytes).unwrap().0).unwrap(), cfg);
+    assert_eq!(
+        infer_config(&read_safetensors(&st_bytes).unwrap().0).unwrap(),
+        cfg
+    );
 
     let a = load_weights(&pt_bytes, None).unwrap();
     let b = load_weights(&st_bytes, None).unwrap();
     assert_same_weights(&a, &b);
     assert_same_weights(&a, &load_weights(&pt_bytes, Some(&cfg)).unwrap());
-    assert_eq!(a.get("embed.W_E").unwrap()[..4], b.get("embed.W_E").unwrap()[..4]);
-    assert_eq!(a.get("unembed.W_U").unwrap()[..4], b.get("unembed.W_U").unwrap()[..4]);
+    assert_eq!(
+        a.get("embed.W_E").unwrap()[..4],
+        b.get("embed.W_E").unwrap()[..4]
+    );
+    assert_eq!(
+        a.get("unembed.W_U").unwrap()[..4],
+        b.get("unembed.W_U").unwrap()[..4]
+    );
     for p in &a.table.params {
         let v = a.get(&p.name).unwrap();
         if p.name.rsplit('.').next().unwrap().starts_with("b_") {
@@ -146,7 +181,10 @@ fn reference_weights_agree_and_config_is_inferred() {
 #[test]
 fn round_trip_reference_is_bit_identical_with_metadata() {
     let w = load_weights(&reference(PT), None).unwrap();
-    let extra = vec![("task".to_string(), "sort".to_string()), ("step".to_string(), "42".to_string())];
+    let extra = vec![
+        ("task".to_string(), "sort".to_string()),
+        ("step".to_string(), "42".to_string()),
+    ];
     let bytes = save_safetensors(&w, &extra).unwrap();
     assert_same_weights(&w, &load_weights(&bytes, None).unwrap());
     let (ts, meta) = read_tensors(&bytes).unwrap();
@@ -156,7 +194,10 @@ fn round_trip_reference_is_bit_identical_with_metadata() {
     assert_eq!(meta["format"], "pt");
     let tl: serde_json::Value = serde_json::from_str(&meta["tl_config"]).unwrap();
     assert_eq!(ModelConfig::from_tl_json(&tl).unwrap(), w.cfg);
-    assert_eq!(serde_json::from_str::<ModelConfig>(&meta["toyformer_config"]).unwrap(), w.cfg);
+    assert_eq!(
+        serde_json::from_str::<ModelConfig>(&meta["toyformer_config"]).unwrap(),
+        w.cfg
+    );
     // Every table tensor, as F32, under its TL key; nothing else.
     assert_eq!(ts.len(), w.table.params.len());
     for p in &w.table.params {
@@ -189,7 +230,12 @@ fn round_trip_two_layer_ln_mlp_gelu() {
     let cfg = big_cfg(false);
     let mut w = Weights::init(&cfg).unwrap();
     // Nonzero biases and LN params must survive too.
-    for (i, x) in w.get_mut("blocks.1.mlp.b_in").unwrap().iter_mut().enumerate() {
+    for (i, x) in w
+        .get_mut("blocks.1.mlp.b_in")
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
         *x = i as f32 * 0.01 - 0.3;
     }
     w.get_mut("ln_final.w").unwrap()[3] = 1.5;
@@ -201,7 +247,14 @@ fn round_trip_two_layer_ln_mlp_gelu() {
 
     // Shapes alone give the same model except the activation (unknown: ReLU) and seed.
     let inferred = infer_config(&read_tensors(&bytes).unwrap().0).unwrap();
-    assert_eq!(inferred, ModelConfig { act_fn: Some(ActFn::Relu), seed: 0, ..cfg.clone() });
+    assert_eq!(
+        inferred,
+        ModelConfig {
+            act_fn: Some(ActFn::Relu),
+            seed: 0,
+            ..cfg.clone()
+        }
+    );
 }
 
 /// A safetensors file with only the given metadata (no toyformer keys).
@@ -211,11 +264,22 @@ fn with_metadata(w: &Weights, meta: HashMap<String, String>) -> Vec<u8> {
         .params
         .iter()
         .map(|p| {
-            (p.name.clone(), p.shape.clone(), w.get(&p.name).unwrap().iter().flat_map(|x| x.to_le_bytes()).collect())
+            (
+                p.name.clone(),
+                p.shape.clone(),
+                w.get(&p.name)
+                    .unwrap()
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
+            )
         })
         .collect();
     let views = bytes.iter().map(|(n, s, b)| {
-        (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap())
+        (
+            n.clone(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap(),
+        )
     });
     safetensors::serialize(views, Some(meta)).unwrap()
 }
@@ -231,66 +295,109 @@ fn config_priority() {
     let tl = HashMap::from([("tl_config".to_string(), cfg.to_tl_json().to_string())]);
     assert_eq!(
         load_weights(&with_metadata(&w, tl), None).unwrap().cfg,
-        ModelConfig { train_biases: false, ..cfg.clone() }
+        ModelConfig {
+            train_biases: false,
+            ..cfg.clone()
+        }
     );
     // Neither: inferred.
     let none = load_weights(&with_metadata(&w, HashMap::new()), None).unwrap();
     assert_eq!(none.cfg.act_fn, Some(ActFn::Relu));
     assert_eq!(bits(&none.data), bits(&w.data));
     // An explicit config wins over the metadata.
-    let gelu_new = ModelConfig { act_fn: Some(ActFn::GeluNew), ..cfg.clone() };
+    let gelu_new = ModelConfig {
+        act_fn: Some(ActFn::GeluNew),
+        ..cfg.clone()
+    };
     assert_eq!(load_weights(&bytes, Some(&gelu_new)).unwrap().cfg, gelu_new);
     // A broken metadata config is an error, not a silent fallback.
-    let broken = HashMap::from([("toyformer_config".to_string(), "{\"n_layers\": 2".to_string())]);
+    let broken = HashMap::from([(
+        "toyformer_config".to_string(),
+        "{\"n_layers\": 2".to_string(),
+    )]);
     assert!(load_weights(&with_metadata(&w, broken), None).is_err());
 }
 
 #[test]
 fn wrong_shape_and_missing_tensors_are_named() {
     // n_ctx 20 instead of 22: pos_embed.W_pos is [20, 128].
-    let other = ModelConfig { n_ctx: 20, ..ModelConfig::sort_ref() };
+    let other = ModelConfig {
+        n_ctx: 20,
+        ..ModelConfig::sort_ref()
+    };
     let bytes = save_safetensors(&Weights::init(&other).unwrap(), &[]).unwrap();
     let err = load_weights(&bytes, Some(&ModelConfig::sort_ref())).unwrap_err();
     assert!(matches!(err, Error::ShapeMismatch { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("pos_embed.W_pos") && msg.contains("[22, 128]") && msg.contains("[20, 128]"), "{msg}");
+    assert!(
+        msg.contains("pos_embed.W_pos") && msg.contains("[22, 128]") && msg.contains("[20, 128]"),
+        "{msg}"
+    );
 
     let all = read_pt(&reference(PT)).unwrap();
     let cfg = ModelConfig::sort_ref();
-    let without = |name: &str| all.iter().filter(|t| t.name != name).cloned().collect::<Vec<_>>();
+    let without = |name: &str| {
+        all.iter()
+            .filter(|t| t.name != name)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     let err = weights_from_tensors(&without("blocks.0.attn.W_K"), &cfg).unwrap_err();
     assert!(matches!(err, Error::MissingTensor { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("blocks.0.attn.W_K") && msg.contains("[1, 128, 128]"), "{msg}");
+    assert!(
+        msg.contains("blocks.0.attn.W_K") && msg.contains("[1, 128, 128]"),
+        "{msg}"
+    );
     // A missing bias is zeros.
     let w = weights_from_tensors(&without("unembed.b_U"), &cfg).unwrap();
     assert!(w.get("unembed.b_U").unwrap().iter().all(|&x| x == 0.0));
     // Missing LN parameters are errors.
-    let ln = ModelConfig { normalization_type: Some(Norm::LN), ..cfg.clone() };
+    let ln = ModelConfig {
+        normalization_type: Some(Norm::LN),
+        ..cfg.clone()
+    };
     let msg = weights_from_tensors(&all, &ln).unwrap_err().to_string();
     assert!(msg.contains("blocks.0.ln1.w"), "{msg}");
 
     // Non-finite values name the tensor; a duplicate is an error.
     let mut nan = all.clone();
-    nan.iter_mut().find(|t| t.name == "unembed.W_U").unwrap().data[7] = f32::NAN;
+    nan.iter_mut()
+        .find(|t| t.name == "unembed.W_U")
+        .unwrap()
+        .data[7] = f32::NAN;
     let msg = weights_from_tensors(&nan, &cfg).unwrap_err().to_string();
     assert!(msg.contains("unembed.W_U"), "{msg}");
     let mut dup = all.clone();
     dup.push(tensor(&all, "embed.W_E").clone());
-    assert!(weights_from_tensors(&dup, &cfg).unwrap_err().to_string().contains("embed.W_E"));
+    assert!(weights_from_tensors(&dup, &cfg)
+        .unwrap_err()
+        .to_string()
+        .contains("embed.W_E"));
     // Extra layers are ignored by weights_from_tensors but reported.
     let mut extra = all.clone();
-    extra.push(NamedTensor { name: "blocks.1.attn.W_Q".into(), ..tensor(&all, "blocks.0.attn.W_Q").clone() });
+    extra.push(NamedTensor {
+        name: "blocks.1.attn.W_Q".into(),
+        ..tensor(&all, "blocks.0.attn.W_Q").clone()
+    });
     assert!(weights_from_tensors(&extra, &cfg).is_ok());
-    assert_eq!(unexpected_tensors(&extra, &cfg), vec!["blocks.1.attn.W_Q".to_string()]);
+    assert_eq!(
+        unexpected_tensors(&extra, &cfg),
+        vec!["blocks.1.attn.W_Q".to_string()]
+    );
     // Non-finite weights are refused at save time too.
     let mut w = Weights::zeros(&cfg).unwrap();
     w.get_mut("blocks.0.attn.W_V").unwrap()[0] = f32::INFINITY;
-    assert!(save_safetensors(&w, &[]).unwrap_err().to_string().contains("blocks.0.attn.W_V"));
+    assert!(save_safetensors(&w, &[])
+        .unwrap_err()
+        .to_string()
+        .contains("blocks.0.attn.W_V"));
 }
 
 fn lcg(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    *seed = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     *seed >> 33
 }
 
@@ -303,7 +410,10 @@ fn truncated_and_random_inputs_are_errors() {
         cuts.extend((0..n).step_by(4099));
         for cut in cuts {
             assert!(read_tensors(&bytes[..cut]).is_err(), "{name} cut at {cut}");
-            assert!(load_weights(&bytes[..cut], None).is_err(), "{name} cut at {cut}");
+            assert!(
+                load_weights(&bytes[..cut], None).is_err(),
+                "{name} cut at {cut}"
+            );
         }
     }
     let msg = read_tensors(&[]).unwrap_err().to_string();
@@ -314,9 +424,18 @@ fn truncated_and_random_inputs_are_errors() {
     let mut seed = 1;
     for len in [1, 7, 8, 9, 64, 1000, 100_000] {
         let random: Vec<u8> = (0..len).map(|_| lcg(&mut seed) as u8).collect();
-        for prefix in [&b""[..], b"PK\x03\x04", b"PK\x05\x06", &[0x80, 2], &[16, 0, 0, 0, 0, 0, 0, 0, b'{']] {
+        for prefix in [
+            &b""[..],
+            b"PK\x03\x04",
+            b"PK\x05\x06",
+            &[0x80, 2],
+            &[16, 0, 0, 0, 0, 0, 0, 0, b'{'],
+        ] {
             let input = [prefix, &random[..]].concat();
-            assert!(read_tensors(&input).is_err(), "random {len} with prefix {prefix:?}");
+            assert!(
+                read_tensors(&input).is_err(),
+                "random {len} with prefix {prefix:?}"
+            );
         }
     }
 }
@@ -324,32 +443,47 @@ fn truncated_and_random_inputs_are_errors() {
 #[test]
 fn zips_that_are_not_torch_files_are_errors() {
     let mut z = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    z.start_file("notes/hello.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    z.start_file("notes/hello.txt", zip::write::SimpleFileOptions::default())
+        .unwrap();
     z.write_all(b"hello").unwrap();
     let bytes = z.finish().unwrap().into_inner();
     let msg = read_tensors(&bytes).unwrap_err().to_string();
     assert!(msg.contains("data.pkl"), "{msg}");
-    let empty = zip::ZipWriter::new(Cursor::new(Vec::new())).finish().unwrap().into_inner();
+    let empty = zip::ZipWriter::new(Cursor::new(Vec::new()))
+        .finish()
+        .unwrap()
+        .into_inner();
     assert!(read_tensors(&empty).is_err());
     // data.pkl that is not a pickle, or a pickle of something else
     for pkl in [&b"garbage"[..], b"", b"K\x05.", b"]q\x00."] {
-        let bytes = rezip(&reference(PT), zip::CompressionMethod::Stored, |name, data| {
-            if name.ends_with("data.pkl") {
-                pkl.to_vec()
-            } else {
-                data
-            }
-        });
+        let bytes = rezip(
+            &reference(PT),
+            zip::CompressionMethod::Stored,
+            |name, data| {
+                if name.ends_with("data.pkl") {
+                    pkl.to_vec()
+                } else {
+                    data
+                }
+            },
+        );
         assert!(read_pt(&bytes).is_err(), "{pkl:?}");
     }
     // A storage entry shorter than its tensor
-    let bytes = rezip(&reference(PT), zip::CompressionMethod::Stored, |name, mut data| {
-        if name.ends_with("data/2") {
-            data.truncate(100);
-        }
-        data
-    });
-    assert!(read_pt(&bytes).unwrap_err().to_string().contains("blocks.0.attn.W_Q"));
+    let bytes = rezip(
+        &reference(PT),
+        zip::CompressionMethod::Stored,
+        |name, mut data| {
+            if name.ends_with("data/2") {
+                data.truncate(100);
+            }
+            data
+        },
+    );
+    assert!(read_pt(&bytes)
+        .unwrap_err()
+        .to_string()
+        .contains("blocks.0.attn.W_Q"));
 }
 
 #[test]
@@ -382,14 +516,35 @@ fn lying_safetensors_headers_are_errors() {
         v
     };
     let ok = r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#;
-    assert_eq!(read_safetensors(&header(ok, 16)).unwrap().0[0].data, vec![0.0; 4]);
+    assert_eq!(
+        read_safetensors(&header(ok, 16)).unwrap().0[0].data,
+        vec![0.0; 4]
+    );
     for (h, data) in [
-        (r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[0,999999]}}"#, 16),
-        (r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#, 8),
-        (r#"{"embed.W_E":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#, 16),
-        (r#"{"embed.W_E":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}"#, 16),
-        (r#"{"embed.W_E":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#, 16),
-        (r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[16,0]}}"#, 16),
+        (
+            r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[0,999999]}}"#,
+            16,
+        ),
+        (
+            r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}}"#,
+            8,
+        ),
+        (
+            r#"{"embed.W_E":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,16]}}"#,
+            16,
+        ),
+        (
+            r#"{"embed.W_E":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}}"#,
+            16,
+        ),
+        (
+            r#"{"embed.W_E":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#,
+            16,
+        ),
+        (
+            r#"{"embed.W_E":{"dtype":"F32","shape":[2,2],"data_offsets":[16,0]}}"#,
+            16,
+        ),
         (r#"{"embed.W_E":"#, 0),
     ] {
         assert!(read_tensors(&header(h, data)).is_err(), "{h}");
@@ -424,7 +579,12 @@ fn pt_dtypes_offsets_strides_and_compression() {
     );
     let f64_t = read_pt(&f64_pt).unwrap();
     for t in &orig {
-        assert_eq!(bits(&tensor(&f64_t, &t.name).data), bits(&t.data), "{}", t.name);
+        assert_eq!(
+            bits(&tensor(&f64_t, &t.name).data),
+            bits(&t.data),
+            "{}",
+            t.name
+        );
     }
     // bfloat16: the top halves of the f32s
     let bf16_pt = rezip(
@@ -437,34 +597,67 @@ fn pt_dtypes_offsets_strides_and_compression() {
             data.chunks_exact(4).flat_map(|c| [c[2], c[3]]).collect()
         },
     );
-    let got = tensor(&read_pt(&bf16_pt).unwrap(), "embed.W_E").data.clone();
-    assert_eq!(bits(&got), w_e.iter().map(|x| x.to_bits() & 0xffff_0000).collect::<Vec<_>>());
+    let got = tensor(&read_pt(&bf16_pt).unwrap(), "embed.W_E")
+        .data
+        .clone();
+    assert_eq!(
+        bits(&got),
+        w_e.iter()
+            .map(|x| x.to_bits() & 0xffff_0000)
+            .collect::<Vec<_>>()
+    );
     // an int tensor under a parameter name is an error
     let int_pt = patch_pkl(&pt, b"torch\nFloatStorage\n", b"torch\nLongStorage\n");
-    assert!(read_pt(&int_pt).unwrap_err().to_string().contains("LongStorage"));
+    assert!(read_pt(&int_pt)
+        .unwrap_err()
+        .to_string()
+        .contains("LongStorage"));
 
     // storage offset 128, shape [51, 128]: rows 1.. of W_E
-    let off =
-        patch_pkl(&pt, &[b'Q', b'K', 0, b'K', 52, b'K', 128, 0x86], &[b'Q', b'K', 128, b'K', 51, b'K', 128, 0x86]);
+    let off = patch_pkl(
+        &pt,
+        &[b'Q', b'K', 0, b'K', 52, b'K', 128, 0x86],
+        &[b'Q', b'K', 128, b'K', 51, b'K', 128, 0x86],
+    );
     let t = tensor(&read_pt(&off).unwrap(), "embed.W_E").clone();
     assert_eq!(t.shape, vec![51, 128]);
     assert_eq!(bits(&t.data), bits(&w_e[128..]));
-    let err = load_weights(&off, Some(&ModelConfig::sort_ref())).unwrap_err().to_string();
-    assert!(err.contains("embed.W_E") && err.contains("[51, 128]"), "{err}");
+    let err = load_weights(&off, Some(&ModelConfig::sort_ref()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("embed.W_E") && err.contains("[51, 128]"),
+        "{err}"
+    );
     // an offset past the storage
-    let past = patch_pkl(&pt, &[b'Q', b'K', 0, b'K', 52], &[b'Q', b'K', 200, b'K', 52]);
-    assert!(read_pt(&past).unwrap_err().to_string().contains("embed.W_E"));
+    let past = patch_pkl(
+        &pt,
+        &[b'Q', b'K', 0, b'K', 52],
+        &[b'Q', b'K', 200, b'K', 52],
+    );
+    assert!(read_pt(&past)
+        .unwrap_err()
+        .to_string()
+        .contains("embed.W_E"));
     // strides (1, 52): column-major, not contiguous
     let strided = patch_pkl(&pt, &[b'K', 128, b'K', 1, 0x86], &[b'K', 1, b'K', 52, 0x86]);
     let err = read_pt(&strided).unwrap_err().to_string();
-    assert!(err.contains("embed.W_E") && err.contains("contiguous"), "{err}");
+    assert!(
+        err.contains("embed.W_E") && err.contains("contiguous"),
+        "{err}"
+    );
 
     // deflate-compressed archive, and a big-endian marker
     let deflated = rezip(&pt, zip::CompressionMethod::Deflated, |_, d| d);
     assert_eq!(read_pt(&deflated).unwrap(), orig);
     // torch >= 2.1 writes `<dir>/byteorder`; "little" is fine, "big" is refused
     let marked = |order: &[u8]| {
-        rezip_plus(&pt, zip::CompressionMethod::Stored, |_, d| d, Some(("sort_fixed_len_list_model/byteorder", order)))
+        rezip_plus(
+            &pt,
+            zip::CompressionMethod::Stored,
+            |_, d| d,
+            Some(("sort_fixed_len_list_model/byteorder", order)),
+        )
     };
     assert_eq!(read_pt(&marked(b"little")).unwrap(), orig);
     let msg = read_pt(&marked(b"big")).unwrap_err().to_string();
@@ -476,9 +669,14 @@ fn python_snippet() {
     let s = tl_python_snippet("model.safetensors", "model_config.json");
     assert!(s.contains("from safetensors.torch import load_file"));
     // TransformerLens 4 removed HookedTransformer: the snippet says which version it needs
-    assert!(s.starts_with("# TransformerLens 3.x (pip install \"transformer_lens<4\")"), "{s}");
+    assert!(
+        s.starts_with("# TransformerLens 3.x (pip install \"transformer_lens<4\")"),
+        "{s}"
+    );
     assert!(s.contains("from transformer_lens import HookedTransformer, HookedTransformerConfig"));
-    assert!(s.contains("HookedTransformer(HookedTransformerConfig(**json.load(open(\"model_config.json\"))))"));
+    assert!(s.contains(
+        "HookedTransformer(HookedTransformerConfig(**json.load(open(\"model_config.json\"))))"
+    ));
     assert!(s.contains("model.load_state_dict(load_file(\"model.safetensors\"), strict=False)"));
     assert!(tl_python_snippet("a\"b.safetensors", "c.json").contains(r#""a\"b.safetensors""#));
 }

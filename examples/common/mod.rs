@@ -25,11 +25,16 @@ impl Args {
         let mut set = Vec::new();
         let mut it = std::env::args().skip(1);
         while let Some(a) = it.next() {
-            let key = a.strip_prefix("--").ok_or_else(|| Error::config(&a, "expected --key"))?.to_string();
+            let key = a
+                .strip_prefix("--")
+                .ok_or_else(|| Error::config(&a, "expected --key"))?
+                .to_string();
             if flags.contains(&key.as_str()) {
                 set.push(key);
             } else {
-                let v = it.next().ok_or_else(|| Error::config(&key, "missing value"))?;
+                let v = it
+                    .next()
+                    .ok_or_else(|| Error::config(&key, "missing value"))?;
                 vals.insert(key, v);
             }
         }
@@ -44,7 +49,10 @@ impl Args {
     pub fn get<T: std::str::FromStr>(&self, k: &str) -> Result<Option<T>> {
         match self.vals.get(k) {
             None => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| Error::config(k, format!("cannot parse {v:?}"))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::config(k, format!("cannot parse {v:?}"))),
         }
     }
     pub fn get_or<T: std::str::FromStr>(&self, k: &str, d: T) -> Result<T> {
@@ -54,15 +62,35 @@ impl Args {
     pub fn check_known(&self, known: &[&str]) -> Result<()> {
         for k in self.vals.keys() {
             if !known.contains(&k.as_str()) {
-                return Err(Error::config(k, format!("unknown option (known: {})", known.join(", "))));
+                return Err(Error::config(
+                    k,
+                    format!("unknown option (known: {})", known.join(", ")),
+                ));
             }
         }
         Ok(())
     }
 }
 
-pub const TASK_KEYS: &[&str] = &["task", "n", "max-num", "k", "max-int", "holdout", "split-seed"];
-pub const MODEL_KEYS: &[&str] = &["n-layers", "n-heads", "d-model", "d-head", "d-mlp", "act-fn", "norm", "model-seed"];
+pub const TASK_KEYS: &[&str] = &[
+    "task",
+    "n",
+    "max-num",
+    "k",
+    "max-int",
+    "holdout",
+    "split-seed",
+];
+pub const MODEL_KEYS: &[&str] = &[
+    "n-layers",
+    "n-heads",
+    "d-model",
+    "d-head",
+    "d-mlp",
+    "act-fn",
+    "norm",
+    "model-seed",
+];
 
 /// `--task` with its parameters (`--n`, `--max-num`, `--k`, `--max-int`; permutations
 /// also `--holdout`, `--split-seed`).
@@ -73,7 +101,11 @@ pub fn task_from(a: &Args) -> Result<TaskSpec> {
             *n = a.get_or("n", *n)?;
             *max_num = a.get_or("max-num", *max_num)?;
         }
-        TaskSpec::Permutations { n, holdout, split_seed } => {
+        TaskSpec::Permutations {
+            n,
+            holdout,
+            split_seed,
+        } => {
             *n = a.get_or("n", *n)?;
             *holdout = a.get_or("holdout", *holdout)?;
             *split_seed = a.get_or("split-seed", *split_seed)?;

@@ -15,7 +15,14 @@ use toyformer::Result;
 
 /// What a key position j holds, relative to the prediction at query position p (whose
 /// target is the character `a` of slot s of term k ≥ 2, terms counted from 1).
-pub const CATS: [&str; 6] = ["first-term a", "prev-term a", "older-term a", "other char", "space/'>'", "current term"];
+pub const CATS: [&str; 6] = [
+    "first-term a",
+    "prev-term a",
+    "older-term a",
+    "other char",
+    "space/'>'",
+    "current term",
+];
 
 /// Category of key j for query p (see [`CATS`]); `n` characters per term.
 fn category(tokens: &[u32], n: usize, p: usize, j: usize) -> usize {
@@ -45,7 +52,10 @@ pub fn copy_positions(task: &TaskSpec, tokens: &[u32]) -> Vec<usize> {
         TaskSpec::Permutations { n, .. } => n,
         _ => return Vec::new(),
     };
-    task.algo_positions().into_iter().filter(|&p| p + 1 >= 2 + n + 1 && tokens[p + 1] >= FIRST_CHAR).collect()
+    task.algo_positions()
+        .into_iter()
+        .filter(|&p| p + 1 >= 2 + n + 1 && tokens[p + 1] >= FIRST_CHAR)
+        .collect()
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -104,10 +114,20 @@ fn part_name(p: Part) -> &'static str {
 }
 
 /// The analysis on `samples` sequences `tokens` (B, T) for the processed weights `pw`.
-pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: usize) -> Result<Vec<HeadAttention>> {
+pub fn attention_study(
+    pw: &Weights,
+    task: &TaskSpec,
+    tokens: &[u32],
+    samples: usize,
+) -> Result<Vec<HeadAttention>> {
     let n = match *task {
         TaskSpec::Permutations { n, .. } => n,
-        _ => return Err(toyformer::Error::task(task.name(), "the attention study is for the permutations task")),
+        _ => {
+            return Err(toyformer::Error::task(
+                task.name(),
+                "the attention study is for the permutations task",
+            ))
+        }
     };
     let t = task.seq_len();
     let backend = CpuBackend::for_inference(pw)?;
@@ -115,8 +135,10 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
     let mut out = Vec::new();
     // Chunks of 8 sequences keep the (B, NH, T, T) caches small for n = 5.
     let chunk = 8;
-    let caches: Vec<ActivationCache> =
-        tokens.chunks(chunk * t).map(|c| run_with_cache(&backend, c, c.len() / t)).collect::<Result<_>>()?;
+    let caches: Vec<ActivationCache> = tokens
+        .chunks(chunk * t)
+        .map(|c| run_with_cache(&backend, c, c.len() / t))
+        .collect::<Result<_>>()?;
     let copy = copy_positions(task, &tokens[..t]); // the same positions for every sequence
     for l in 0..cfg.n_layers {
         for h in 0..cfg.n_heads {
@@ -127,7 +149,8 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
             let mut spread: Vec<(Part, Part, f64)> = Vec::new();
             let mut agree = (0usize, 0usize);
             let mut prev_rows: Option<Vec<Vec<f32>>> = None;
-            let (mut ans_min, mut pos_only, mut no_pp, mut uniform) = (f64::INFINITY, 0.0f64, 0.0f64, 0.0f64);
+            let (mut ans_min, mut pos_only, mut no_pp, mut uniform) =
+                (f64::INFINITY, 0.0f64, 0.0f64, 0.0f64);
             let mut by_dist = vec![0.0f64; t / (n + 1) + 1];
             let mut same_slot = 0.0f64;
             let mut next_ans = 0.0f64;
@@ -158,7 +181,10 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                         let ans: f64 = (0..=p).filter(|&j| holds(j)).map(|j| row[j] as f64).sum();
                         ans_min = ans_min.min(ans);
                         uniform += (0..=p).filter(|&j| holds(j)).count() as f64 / (p + 1) as f64;
-                        next_ans += (0..p).filter(|&j| tok[j + 1] == tok[p + 1]).map(|j| row[j] as f64).sum::<f64>();
+                        next_ans += (0..p)
+                            .filter(|&j| tok[j + 1] == tok[p + 1])
+                            .map(|j| row[j] as f64)
+                            .sum::<f64>();
                         let (k, s) = ((p + 1 - 2) / (n + 1), (p + 1 - 2) % (n + 1));
                         for j in (2..=p).filter(|&j| holds(j)) {
                             let (tj, sj) = ((j - 2) / (n + 1), (j - 2) % (n + 1));
@@ -188,21 +214,34 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                         for term in &dec.terms {
                             let vals = &term.scores.row(p)[..=p];
                             let m = vals.iter().map(|&x| x as f64).sum::<f64>() / vals.len() as f64;
-                            let sd = (vals.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / vals.len() as f64).sqrt();
-                            match spread.iter_mut().find(|(q, k, _)| *q == term.query && *k == term.key) {
+                            let sd = (vals.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>()
+                                / vals.len() as f64)
+                                .sqrt();
+                            match spread
+                                .iter_mut()
+                                .find(|(q, k, _)| *q == term.query && *k == term.key)
+                            {
                                 Some(e) => e.2 += sd,
                                 None => spread.push((term.query, term.key, sd)),
                             }
                         }
                         if let Some(pp) = pp {
-                            let am = |r: &[f32]| r.iter().enumerate().fold(0, |bi, (j, &x)| if x > r[bi] { j } else { bi });
+                            let am = |r: &[f32]| {
+                                r.iter()
+                                    .enumerate()
+                                    .fold(0, |bi, (j, &x)| if x > r[bi] { j } else { bi })
+                            };
                             agree.0 += (am(&pp.row(p)[..=p]) == am(&total.row(p)[..=p])) as usize;
                             agree.1 += 1;
                         }
                     }
                     if let Some(prev) = &prev_rows {
                         for (r0, r1) in prev.iter().zip(&rows) {
-                            tv.0 += 0.5 * r0.iter().zip(r1).map(|(a, b)| (a - b).abs() as f64).sum::<f64>();
+                            tv.0 += 0.5
+                                * r0.iter()
+                                    .zip(r1)
+                                    .map(|(a, b)| (a - b).abs() as f64)
+                                    .sum::<f64>();
                             tv.1 += 1;
                         }
                     }
@@ -228,7 +267,8 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                 .map(|i| {
                     let r: Vec<f64> = ids.clone().map(|j| tt.at(i, j) as f64).collect();
                     let m = r.iter().sum::<f64>() / r.len() as f64;
-                    let sd = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
+                    let sd =
+                        (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
                     (tt.at(i, i) as f64 - m) / sd.max(1e-12)
                 })
                 .sum::<f64>()
@@ -241,7 +281,11 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                 tv_between_samples: tv.0 / tv.1.max(1) as f64,
                 term_spread: spread
                     .into_iter()
-                    .map(|(q, k, s)| TermSpread { query: part_name(q), key: part_name(k), std_over_keys: s / c })
+                    .map(|(q, k, s)| TermSpread {
+                        query: part_name(q),
+                        key: part_name(k),
+                        std_over_keys: s / c,
+                    })
                     .collect(),
                 pos_pos_argmax_agrees: agree.0 as f64 / agree.1.max(1) as f64,
                 answer_mass_min: ans_min,
@@ -249,7 +293,12 @@ pub fn attention_study(pw: &Weights, task: &TaskSpec, tokens: &[u32], samples: u
                 uniform_answer_mass: uniform / c,
                 next_is_answer_mass: next_ans / c,
                 answer_mass_same_slot: same_slot / (mass[0] + mass[1] + mass[2]).max(1e-12),
-                answer_mass_by_term_distance: { while by_dist.last() == Some(&0.0) { by_dist.pop(); } by_dist.iter().map(|x| x / c).collect() },
+                answer_mass_by_term_distance: {
+                    while by_dist.last() == Some(&0.0) {
+                        by_dist.pop();
+                    }
+                    by_dist.iter().map(|x| x / c).collect()
+                },
                 without_pos_pos_answer_mass: no_pp / c,
                 tok_tok_self_z: self_z,
                 weight_pos_pos_first_term_hit: hits as f64 / copy.len().max(1) as f64,

@@ -39,7 +39,13 @@ pub struct FormationHead {
 }
 
 /// Trains `tc.steps` steps and measures at step 0 and every `every` steps (and at the end).
-pub fn formation(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig, every: u64, samples: usize) -> Result<Vec<FormationPoint>> {
+pub fn formation(
+    task: &TaskSpec,
+    model: &ModelConfig,
+    tc: &TrainConfig,
+    every: u64,
+    samples: usize,
+) -> Result<Vec<FormationPoint>> {
     let every = every.max(1);
     let mut tr = Trainer::from_scratch(task.clone(), model, tc.clone(), BackendKind::Cpu)?;
     let probe = task.batch_split(tc.seed, ANALYSIS_STEP, samples, Split::HeldOut);
@@ -56,10 +62,24 @@ pub fn formation(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig, every: 
     Ok(points)
 }
 
-fn measure(tr: &mut Trainer, task: &TaskSpec, tc: &TrainConfig, probe: &[u32], samples: usize, train_loss: f64) -> Result<FormationPoint> {
+fn measure(
+    tr: &mut Trainer,
+    task: &TaskSpec,
+    tc: &TrainConfig,
+    probe: &[u32],
+    samples: usize,
+    train_loss: f64,
+) -> Result<FormationPoint> {
     let w = tr.backend.weights()?;
     let mut eval_backend = make_backend(BackendKind::Cpu, &w, &TrainConfig::default(), task)?;
-    let ev = evaluate_split(eval_backend.as_mut(), task, tc.seed, samples, samples, Split::HeldOut)?;
+    let ev = evaluate_split(
+        eval_backend.as_mut(),
+        task,
+        tc.seed,
+        samples,
+        samples,
+        Split::HeldOut,
+    )?;
     let tl = timeline_point(&w, tr.step, task, samples, tc.seed)?;
     let study = super::attention::attention_study(&process_weights(&w)?, task, probe, samples)?;
     let heads = tl
@@ -76,10 +96,20 @@ fn measure(tr: &mut Trainer, task: &TaskSpec, tc: &TrainConfig, probe: &[u32], s
             first_term_mass: s.mass[0],
         })
         .collect();
-    Ok(FormationPoint { step: tr.step, train_loss, algo_loss: ev.algo_loss, algo_acc: ev.algo_acc, heads })
+    Ok(FormationPoint {
+        step: tr.step,
+        train_loss,
+        algo_loss: ev.algo_loss,
+        algo_acc: ev.algo_acc,
+        heads,
+    })
 }
 
 /// The first measured step where `f` reaches `at`, if any.
-pub fn first_step(points: &[FormationPoint], at: f64, f: impl Fn(&FormationPoint) -> f64) -> Option<u64> {
+pub fn first_step(
+    points: &[FormationPoint],
+    at: f64,
+    f: impl Fn(&FormationPoint) -> f64,
+) -> Option<u64> {
     points.iter().find(|p| f(p) >= at).map(|p| p.step)
 }

@@ -33,7 +33,10 @@ fn probe_losses(task: &TaskSpec, tokens: &[u32], logits: &[f32], b: usize) -> (f
     let (mut first, mut nf, mut al, mut na) = (0.0, 0usize, 0.0, 0usize);
     for i in 0..b {
         for p in task.pred_positions() {
-            let lp = -log_prob(&logits[(i * t + p) * v..(i * t + p + 1) * v], tokens[i * t + p + 1]);
+            let lp = -log_prob(
+                &logits[(i * t + p) * v..(i * t + p + 1) * v],
+                tokens[i * t + p + 1],
+            );
             if (1..=n).contains(&p) {
                 first += lp;
                 nf += 1;
@@ -86,11 +89,29 @@ fn inspect(tr: &mut Trainer, step: u64) -> Result<Inspected> {
     }
     let total: f64 = per_seq.iter().sum();
     all.sort_by(|x, y| y.4.total_cmp(&x.4));
-    let first = |i: usize| tokens[i * t + 2..i * t + 2 + n].iter().map(|&c| vocab[c as usize].clone()).collect::<String>();
+    let first = |i: usize| {
+        tokens[i * t + 2..i * t + 2 + n]
+            .iter()
+            .map(|&c| vocab[c as usize].clone())
+            .collect::<String>()
+    };
     Ok(Inspected {
         step,
         batch_loss: total / (b * task.pred_positions().len()) as f64,
-        worst: all.iter().take(6).map(|&(i, p, tg, am, l)| (i, p, vocab[tg as usize].clone(), vocab[am as usize].clone(), l, first(i))).collect(),
+        worst: all
+            .iter()
+            .take(6)
+            .map(|&(i, p, tg, am, l)| {
+                (
+                    i,
+                    p,
+                    vocab[tg as usize].clone(),
+                    vocab[am as usize].clone(),
+                    l,
+                    first(i),
+                )
+            })
+            .collect(),
         per_sequence_share: per_seq.iter().map(|x| x / total).collect(),
     })
 }
@@ -137,7 +158,14 @@ pub fn train_inspected(
             let logits = tr.backend.logits(&probe, probe_samples)?;
             (pf, pa) = probe_losses(task, &probe, &logits, probe_samples);
         }
-        recs.push(StepRec { step: m.step, loss: m.loss as f64, grad_norm: m.grad_norm as f64, lr: m.lr, probe_first_term_loss: pf, probe_algo_loss: pa });
+        recs.push(StepRec {
+            step: m.step,
+            loss: m.loss as f64,
+            grad_norm: m.grad_norm as f64,
+            lr: m.lr,
+            probe_first_term_loss: pf,
+            probe_algo_loss: pa,
+        });
     }
     Ok((recs, tr, stopped, inspected))
 }
@@ -149,7 +177,11 @@ fn median(xs: &[f64]) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let k = v.len();
-    if k % 2 == 1 { v[k / 2] } else { 0.5 * (v[k / 2 - 1] + v[k / 2]) }
+    if k % 2 == 1 {
+        v[k / 2]
+    } else {
+        0.5 * (v[k / 2 - 1] + v[k / 2])
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -218,23 +250,38 @@ pub fn find_spikes(recs: &[StepRec], window: usize, rel: f64, min_step: u64) -> 
                 grad_norm: r.grad_norm,
                 grad_ratio: ratio,
                 lr: r.lr,
-                since_lr_cut: lr_cuts.iter().rev().find(|c| c.0 <= r.step).map(|c| r.step - c.0),
+                since_lr_cut: lr_cuts
+                    .iter()
+                    .rev()
+                    .find(|c| c.0 <= r.step)
+                    .map(|c| r.step - c.0),
             });
         }
     }
     // probe spikes on the probed steps only
-    let probed: Vec<&StepRec> = recs.iter().filter(|r| r.probe_algo_loss.is_finite()).collect();
+    let probed: Vec<&StepRec> = recs
+        .iter()
+        .filter(|r| r.probe_algo_loss.is_finite())
+        .collect();
     let mut probe_algo_spikes = Vec::new();
     for t in start.min(probed.len())..probed.len() {
         if t < window {
             continue;
         }
-        let base = median(&probed[t - window..t].iter().map(|r| r.probe_algo_loss).collect::<Vec<_>>());
+        let base = median(
+            &probed[t - window..t]
+                .iter()
+                .map(|r| r.probe_algo_loss)
+                .collect::<Vec<_>>(),
+        );
         if probed[t].probe_algo_loss > (1.0 + rel) * base && probed[t].step >= min_step {
             probe_algo_spikes.push(probed[t].step);
         }
     }
-    let with_probe = spikes.iter().filter(|s| probe_algo_spikes.iter().any(|&p| p.abs_diff(s.step) <= 2)).count();
+    let with_probe = spikes
+        .iter()
+        .filter(|s| probe_algo_spikes.iter().any(|&p| p.abs_diff(s.step) <= 2))
+        .count();
     let k = spikes.len().max(1) as f64;
     SpikeReport {
         window,

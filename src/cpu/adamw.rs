@@ -38,7 +38,11 @@ impl AdamW {
                 Ok(Slot { var, m, v })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(AdamW { slots, step_t: 0, params })
+        Ok(AdamW {
+            slots,
+            step_t: 0,
+            params,
+        })
     }
 
     pub fn set_learning_rate(&mut self, lr: f64) {
@@ -48,7 +52,13 @@ impl AdamW {
     /// One update of every variable that has a gradient in `grads`.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step_t += 1;
-        let ParamsAdamW { lr, beta1, beta2, eps, weight_decay } = self.params;
+        let ParamsAdamW {
+            lr,
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+        } = self.params;
         let scale_m = 1f64 / (1f64 - beta1.powi(self.step_t as i32));
         let scale_v = 1f64 / (1f64 - beta2.powi(self.step_t as i32));
         for s in &self.slots {
@@ -69,9 +79,22 @@ impl AdamW {
 
     /// (t, m, v): the step count and each variable's moments, flattened, in variable order.
     pub fn state(&self) -> Result<(u64, Moments, Moments)> {
-        let flat = |v: &Var| -> Result<Vec<f32>> { Ok(v.as_tensor().flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?) };
-        let m = self.slots.iter().map(|s| flat(&s.m)).collect::<Result<_>>()?;
-        let v = self.slots.iter().map(|s| flat(&s.v)).collect::<Result<_>>()?;
+        let flat = |v: &Var| -> Result<Vec<f32>> {
+            Ok(v.as_tensor()
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?)
+        };
+        let m = self
+            .slots
+            .iter()
+            .map(|s| flat(&s.m))
+            .collect::<Result<_>>()?;
+        let v = self
+            .slots
+            .iter()
+            .map(|s| flat(&s.v))
+            .collect::<Result<_>>()?;
         Ok((self.step_t, m, v))
     }
 
@@ -79,22 +102,35 @@ impl AdamW {
     /// and be finite (v also ≥ 0). `names` label the variables in errors.
     pub fn set_state(&mut self, t: u64, m: &[&[f32]], v: &[&[f32]], names: &[&str]) -> Result<()> {
         if m.len() != self.slots.len() || v.len() != self.slots.len() {
-            return Err(Error::Weights(format!("optimiser state for {} tensors, expected {}", m.len().min(v.len()), self.slots.len())));
+            return Err(Error::Weights(format!(
+                "optimiser state for {} tensors, expected {}",
+                m.len().min(v.len()),
+                self.slots.len()
+            )));
         }
         for (i, s) in self.slots.iter().enumerate() {
             let name = names.get(i).copied().unwrap_or("?");
             let n = s.var.elem_count();
             for (what, buf) in [("first moment", m[i]), ("second moment", v[i])] {
                 if buf.len() != n {
-                    return Err(Error::Weights(format!("optimiser {what} of `{name}` has {} values, expected {n}", buf.len())));
+                    return Err(Error::Weights(format!(
+                        "optimiser {what} of `{name}` has {} values, expected {n}",
+                        buf.len()
+                    )));
                 }
-                if buf.iter().any(|x| !x.is_finite() || (what == "second moment" && *x < 0.0)) {
-                    return Err(Error::Weights(format!("optimiser {what} of `{name}` holds an invalid value")));
+                if buf
+                    .iter()
+                    .any(|x| !x.is_finite() || (what == "second moment" && *x < 0.0))
+                {
+                    return Err(Error::Weights(format!(
+                        "optimiser {what} of `{name}` holds an invalid value"
+                    )));
                 }
             }
         }
         for (i, s) in self.slots.iter().enumerate() {
-            let (shape, dtype, dev) = (s.var.shape().clone(), s.var.dtype(), s.var.device().clone());
+            let (shape, dtype, dev) =
+                (s.var.shape().clone(), s.var.dtype(), s.var.device().clone());
             s.m.set(&candle_core::Tensor::from_slice(m[i], shape.clone(), &dev)?.to_dtype(dtype)?)?;
             s.v.set(&candle_core::Tensor::from_slice(v[i], shape, &dev)?.to_dtype(dtype)?)?;
         }

@@ -94,17 +94,34 @@ pub fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
 
 /// TL's LayerNorm: (x − mean) / sqrt(mean((x − mean)²) + eps) · w + b over the last axis.
 /// Hooks `{prefix}.hook_scale` (B, T, 1) and `{prefix}.hook_normalized` (B, T, C).
-pub fn layernorm_forward(h: &mut dyn Hooks, prefix: &str, x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+pub fn layernorm_forward(
+    h: &mut dyn Hooks,
+    prefix: &str,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+) -> Result<Tensor> {
     let x = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
     let scale = (x.sqr()?.mean_keepdim(D::Minus1)? + crate::model::config::LN_EPS)?.sqrt()?;
     let scale = hook(h, &format!("{prefix}.hook_scale"), scale)?;
-    let y = x.broadcast_div(&scale)?.broadcast_mul(w)?.broadcast_add(b)?;
+    let y = x
+        .broadcast_div(&scale)?
+        .broadcast_mul(w)?
+        .broadcast_add(b)?;
     hook(h, &format!("{prefix}.hook_normalized"), y)
 }
 
 /// The causal mask added to attention scores: (T, T), 0 on and below the diagonal, −∞ above.
 pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let m: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
+    let m: Vec<f32> = (0..t * t)
+        .map(|i| {
+            if i % t > i / t {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
+        .collect();
     Ok(Tensor::from_vec(m, (t, t), device)?)
 }
 
@@ -113,7 +130,11 @@ fn head_proj(p: &ParamSet, pre: &str, n: &str, x: &Tensor) -> Result<Tensor> {
     let (bsz, t, c) = x.dims3()?;
     let w = (p.get)(&format!("{pre}.W_{n}"));
     let (nh, _, hs) = w.dims3()?;
-    let w2 = if nh == 1 { w.reshape((c, hs))? } else { w.permute((1, 0, 2))?.reshape((c, nh * hs))? }; // (C, NH*HS)
+    let w2 = if nh == 1 {
+        w.reshape((c, hs))?
+    } else {
+        w.permute((1, 0, 2))?.reshape((c, nh * hs))?
+    }; // (C, NH*HS)
     let y = x.reshape((bsz * t, c))?.matmul(&w2)?;
     let y = p.add_bias(y.reshape((bsz * t, nh, hs))?, &format!("{pre}.b_{n}"))?;
     Ok(y.reshape((bsz, t, nh, hs))?)
@@ -133,30 +154,57 @@ fn heads_first(x: &Tensor) -> Result<Tensor> {
 /// Hooks: attn.hook_q/k/v (B, T, NH, HS), attn.hook_attn_scores (B, NH, T, T, masked with
 /// −∞), attn.hook_pattern (B, NH, T, T), attn.hook_z (B, T, NH, HS), attn.hook_result
 /// (B, T, NH, C, only when wanted), hook_attn_out (B, T, C).
-pub fn attention_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor, mask: &Tensor) -> Result<Tensor> {
+pub fn attention_forward(
+    h: &mut dyn Hooks,
+    p: &ParamSet,
+    l: usize,
+    x: &Tensor,
+    mask: &Tensor,
+) -> Result<Tensor> {
     let pre = format!("blocks.{l}.attn");
     let g = |n: &str| (p.get)(&format!("{pre}.{n}"));
     let (bsz, t, c) = x.dims3()?;
     let (nh, hs) = (p.cfg.n_heads, p.cfg.d_head);
-    let q = heads_first(&hook(h, &format!("{pre}.hook_q"), head_proj(p, &pre, "Q", x)?)?)?; // (B, NH, T, HS)
-    let k = heads_first(&hook(h, &format!("{pre}.hook_k"), head_proj(p, &pre, "K", x)?)?)?;
-    let v = heads_first(&hook(h, &format!("{pre}.hook_v"), head_proj(p, &pre, "V", x)?)?)?;
+    let q = heads_first(&hook(
+        h,
+        &format!("{pre}.hook_q"),
+        head_proj(p, &pre, "Q", x)?,
+    )?)?; // (B, NH, T, HS)
+    let k = heads_first(&hook(
+        h,
+        &format!("{pre}.hook_k"),
+        head_proj(p, &pre, "K", x)?,
+    )?)?;
+    let v = heads_first(&hook(
+        h,
+        &format!("{pre}.hook_v"),
+        head_proj(p, &pre, "V", x)?,
+    )?)?;
     let scores = (q.matmul(&k.t()?)? * (1.0 / (hs as f64).sqrt()))?; // (B, NH, T, T)
     let scores = scores.broadcast_add(mask)?;
     let scores = hook(h, &format!("{pre}.hook_attn_scores"), scores)?;
     let pattern = hook(h, &format!("{pre}.hook_pattern"), softmax_forward(&scores)?)?;
     let z = pattern.matmul(&v)?; // (B, NH, T, HS)
-    let z = if nh == 1 { z.reshape((bsz, t, 1, hs))? } else { z.transpose(1, 2)?.contiguous()? }; // (B, T, NH, HS)
+    let z = if nh == 1 {
+        z.reshape((bsz, t, 1, hs))?
+    } else {
+        z.transpose(1, 2)?.contiguous()?
+    }; // (B, T, NH, HS)
     let z = hook(h, &format!("{pre}.hook_z"), z)?;
     let w_o = g("W_O"); // [NH, HS, C]
     let out = if h.wants(&format!("{pre}.hook_result")) {
         // per-head outputs: (NH, B*T, HS) @ (NH, HS, C) → (NH, B*T, C) → (B, T, NH, C)
-        let zh = z.reshape((bsz * t, nh, hs))?.transpose(0, 1)?.contiguous()?;
+        let zh = z
+            .reshape((bsz * t, nh, hs))?
+            .transpose(0, 1)?
+            .contiguous()?;
         let r = zh.matmul(&w_o)?.transpose(0, 1)?.reshape((bsz, t, nh, c))?;
         let r = hook(h, &format!("{pre}.hook_result"), r)?;
         r.sum(2)?
     } else {
-        z.reshape((bsz * t, nh * hs))?.matmul(&w_o.reshape((nh * hs, c))?)?.reshape((bsz, t, c))?
+        z.reshape((bsz * t, nh * hs))?
+            .matmul(&w_o.reshape((nh * hs, c))?)?
+            .reshape((bsz, t, c))?
     };
     let out = p.add_bias(out, &format!("{pre}.b_O"))?;
     hook(h, &format!("blocks.{l}.hook_attn_out"), out)
@@ -170,7 +218,12 @@ pub fn mlp_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor) -> Res
     let (bsz, t, c) = x.dims3()?;
     let w_in = g("W_in"); // [C, M]
     let m = w_in.dim(1)?;
-    let a = p.add_bias(x.reshape((bsz * t, c))?.matmul(&w_in)?, &format!("{pre}.b_in"))?.reshape((bsz, t, m))?;
+    let a = p
+        .add_bias(
+            x.reshape((bsz * t, c))?.matmul(&w_in)?,
+            &format!("{pre}.b_in"),
+        )?
+        .reshape((bsz, t, m))?;
     let a = hook(h, &format!("{pre}.hook_pre"), a)?;
     let post = match p.cfg.act_fn.unwrap_or(ActFn::Relu) {
         ActFn::Relu => a.relu()?,
@@ -179,7 +232,12 @@ pub fn mlp_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor) -> Res
         ActFn::Solu => (&a * softmax_forward(&a)?)?,
     };
     let post = hook(h, &format!("{pre}.hook_post"), post)?;
-    let out = p.add_bias(post.reshape((bsz * t, m))?.matmul(&g("W_out"))?, &format!("{pre}.b_out"))?.reshape((bsz, t, c))?;
+    let out = p
+        .add_bias(
+            post.reshape((bsz * t, m))?.matmul(&g("W_out"))?,
+            &format!("{pre}.b_out"),
+        )?
+        .reshape((bsz, t, c))?;
     hook(h, &format!("blocks.{l}.hook_mlp_out"), out)
 }
 
@@ -191,10 +249,16 @@ pub fn residual_forward(h: &mut dyn Hooks, p: &ParamSet, tokens: &Tensor) -> Res
     let (bsz, t) = tokens.dims2()?;
     let w_e = (p.get)("embed.W_E");
     let c = w_e.dim(1)?;
-    let embed = w_e.index_select(&tokens.flatten_all()?, 0)?.reshape((bsz, t, c))?;
+    let embed = w_e
+        .index_select(&tokens.flatten_all()?, 0)?
+        .reshape((bsz, t, c))?;
     let embed = hook(h, "hook_embed", embed)?;
     let pos = (p.get)("pos_embed.W_pos").narrow(0, 0, t)?.unsqueeze(0)?; // (1, T, C)
-    let pos = if h.wants("hook_pos_embed") { hook(h, "hook_pos_embed", pos.broadcast_as((bsz, t, c))?)? } else { pos };
+    let pos = if h.wants("hook_pos_embed") {
+        hook(h, "hook_pos_embed", pos.broadcast_as((bsz, t, c))?)?
+    } else {
+        pos
+    };
     let mut resid = embed.broadcast_add(&pos)?;
     let mask = causal_mask(t, tokens.device())?.to_dtype(w_e.dtype())?;
     let ln = cfg.normalization_type.is_some();
@@ -202,7 +266,13 @@ pub fn residual_forward(h: &mut dyn Hooks, p: &ParamSet, tokens: &Tensor) -> Res
         let b = format!("blocks.{l}");
         resid = hook(h, &format!("{b}.hook_resid_pre"), resid)?;
         let x = if ln {
-            layernorm_forward(h, &format!("{b}.ln1"), &resid, &(p.get)(&format!("{b}.ln1.w")), &(p.get)(&format!("{b}.ln1.b")))?
+            layernorm_forward(
+                h,
+                &format!("{b}.ln1"),
+                &resid,
+                &(p.get)(&format!("{b}.ln1.w")),
+                &(p.get)(&format!("{b}.ln1.b")),
+            )?
         } else {
             resid.clone()
         };
@@ -210,7 +280,13 @@ pub fn residual_forward(h: &mut dyn Hooks, p: &ParamSet, tokens: &Tensor) -> Res
         if cfg.d_mlp.is_some() {
             resid = hook(h, &format!("{b}.hook_resid_mid"), resid)?;
             let x = if ln {
-                layernorm_forward(h, &format!("{b}.ln2"), &resid, &(p.get)(&format!("{b}.ln2.w")), &(p.get)(&format!("{b}.ln2.b")))?
+                layernorm_forward(
+                    h,
+                    &format!("{b}.ln2"),
+                    &resid,
+                    &(p.get)(&format!("{b}.ln2.w")),
+                    &(p.get)(&format!("{b}.ln2.b")),
+                )?
             } else {
                 resid.clone()
             };
@@ -219,7 +295,13 @@ pub fn residual_forward(h: &mut dyn Hooks, p: &ParamSet, tokens: &Tensor) -> Res
         resid = hook(h, &format!("{b}.hook_resid_post"), resid)?;
     }
     if ln {
-        resid = layernorm_forward(h, "ln_final", &resid, &(p.get)("ln_final.w"), &(p.get)("ln_final.b"))?;
+        resid = layernorm_forward(
+            h,
+            "ln_final",
+            &resid,
+            &(p.get)("ln_final.w"),
+            &(p.get)("ln_final.b"),
+        )?;
     }
     Ok(resid)
 }
@@ -229,7 +311,10 @@ pub fn unembed_forward(p: &ParamSet, x: &Tensor) -> Result<Tensor> {
     let (bsz, n, c) = x.dims3()?;
     let w_u = (p.get)("unembed.W_U");
     let v = w_u.dim(1)?;
-    Ok(p.add_bias(x.reshape((bsz * n, c))?.matmul(&w_u)?, "unembed.b_U")?.reshape((bsz, n, v))?)
+    Ok(
+        p.add_bias(x.reshape((bsz * n, c))?.matmul(&w_u)?, "unembed.b_U")?
+            .reshape((bsz, n, v))?,
+    )
 }
 
 /// Mean cross-entropy of logits (B, P, V) against targets (B, P) u32.

@@ -5,31 +5,50 @@
 //! - [`engine::CpuEngine`] ([`kernels`]): hand-written forward/backward over the flat
 //!   parameter table; the training backend natively and in the browser.
 
-pub mod engine;
 pub mod adamw;
+pub mod engine;
 pub mod forward;
 pub mod kernels;
 
 use crate::error::{Error, Result};
 use crate::model::{ParamTable, Weights};
 use crate::train::{Backend, OptimizerState, StepOutput, TrainConfig};
-use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
 use adamw::AdamW;
+use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
 use candle_nn::ParamsAdamW;
 use forward::{Hooks, NoHooks, ParamSet};
 use std::collections::HashMap;
 
 /// Checks a (B, T) token batch against the model; returns T. The error names the problem.
-pub fn check_tokens(cfg: &crate::model::ModelConfig, tokens: &[u32], batch: usize) -> Result<usize> {
+pub fn check_tokens(
+    cfg: &crate::model::ModelConfig,
+    tokens: &[u32],
+    batch: usize,
+) -> Result<usize> {
     if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
-        return Err(Error::config("tokens", format!("{} tokens do not split into {batch} sequences", tokens.len())));
+        return Err(Error::config(
+            "tokens",
+            format!(
+                "{} tokens do not split into {batch} sequences",
+                tokens.len()
+            ),
+        ));
     }
     let t = tokens.len() / batch;
     if t > cfg.n_ctx {
-        return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", cfg.n_ctx)));
+        return Err(Error::config(
+            "tokens",
+            format!("sequence length {t} exceeds n_ctx {}", cfg.n_ctx),
+        ));
     }
     if let Some(bad) = tokens.iter().find(|&&x| x as usize >= cfg.d_vocab) {
-        return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {})", cfg.d_vocab)));
+        return Err(Error::config(
+            "tokens",
+            format!(
+                "token id {bad} is outside the vocabulary (d_vocab {})",
+                cfg.d_vocab
+            ),
+        ));
     }
     Ok(t)
 }
@@ -37,10 +56,20 @@ pub fn check_tokens(cfg: &crate::model::ModelConfig, tokens: &[u32], batch: usiz
 /// Every scored position needs its target (the next token) inside the context.
 pub fn check_pred_positions(cfg: &crate::model::ModelConfig, pred: &[usize]) -> Result<()> {
     if let Some(&p) = pred.iter().find(|&&p| p + 1 >= cfg.n_ctx) {
-        return Err(Error::config("n_ctx", format!("predicted position {p} has its target at {}, outside the context of {} tokens", p + 1, cfg.n_ctx)));
+        return Err(Error::config(
+            "n_ctx",
+            format!(
+                "predicted position {p} has its target at {}, outside the context of {} tokens",
+                p + 1,
+                cfg.n_ctx
+            ),
+        ));
     }
     if pred.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(Error::config("pred_positions", "scored positions must be strictly ascending"));
+        return Err(Error::config(
+            "pred_positions",
+            "scored positions must be strictly ascending",
+        ));
     }
     Ok(())
 }
@@ -86,7 +115,12 @@ impl CpuBackend {
     }
 
     /// As [`CpuBackend::new`], computing in `dtype` (F32 or F64).
-    pub fn with_dtype(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, dtype: DType) -> Result<Self> {
+    pub fn with_dtype(
+        w: &Weights,
+        tc: &TrainConfig,
+        pred_positions: Vec<usize>,
+        dtype: DType,
+    ) -> Result<Self> {
         check_pred_positions(&w.cfg, &pred_positions)?;
         let device = Device::Cpu;
         let pred: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
@@ -144,11 +178,20 @@ impl CpuBackend {
     }
 
     /// Runs the model with hooks; returns logits (B, T, V) as a tensor.
-    pub fn run_with_hooks(&self, tokens: &[u32], batch: usize, hooks: &mut dyn Hooks) -> Result<Tensor> {
+    pub fn run_with_hooks(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+        hooks: &mut dyn Hooks,
+    ) -> Result<Tensor> {
         check_tokens(&self.weights.cfg, tokens, batch)?;
         let get = self.lookup();
         let zero = self.is_zero();
-        let p = ParamSet { cfg: &self.weights.cfg, get: &get, is_zero: &zero };
+        let p = ParamSet {
+            cfg: &self.weights.cfg,
+            get: &get,
+            is_zero: &zero,
+        };
         let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
         let resid = forward::residual_forward(hooks, &p, &tok)?;
         forward::unembed_forward(&p, &resid)
@@ -158,7 +201,11 @@ impl CpuBackend {
     fn loss(&self, tokens: &[u32], batch: usize) -> Result<(Tensor, Tensor)> {
         let get = self.lookup();
         let zero = self.is_zero();
-        let p = ParamSet { cfg: &self.weights.cfg, get: &get, is_zero: &zero };
+        let p = ParamSet {
+            cfg: &self.weights.cfg,
+            get: &get,
+            is_zero: &zero,
+        };
         let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
         let resid = forward::residual_forward(&mut NoHooks, &p, &tok)?; // (B, T, C)
         let x = resid.index_select(&self.pred, 1)?; // (B, P, C)
@@ -168,7 +215,11 @@ impl CpuBackend {
     }
 
     /// Loss and every gradient (for tests and finite differences): grads by TL key.
-    pub fn loss_and_grads(&self, tokens: &[u32], batch: usize) -> Result<(f64, Vec<(String, Vec<f64>)>)> {
+    pub fn loss_and_grads(
+        &self,
+        tokens: &[u32],
+        batch: usize,
+    ) -> Result<(f64, Vec<(String, Vec<f64>)>)> {
         check_tokens(&self.weights.cfg, tokens, batch)?;
         let (loss, _) = self.loss(tokens, batch)?;
         let grads = loss.backward()?;
@@ -190,7 +241,11 @@ impl CpuBackend {
         for p in &self.params {
             if let Param::Var(v) = p {
                 if let Some(g) = grads.get(v.as_tensor()) {
-                    sq += g.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+                    sq += g
+                        .sqr()?
+                        .sum_all()?
+                        .to_dtype(DType::F64)?
+                        .to_scalar::<f64>()?;
                 }
             }
         }
@@ -203,17 +258,31 @@ impl Backend for CpuBackend {
         "reference".into()
     }
 
-    fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput> {
+    fn train_step(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+        lr: f64,
+        step: u64,
+    ) -> Result<StepOutput> {
         check_tokens(&self.weights.cfg, tokens, batch)?;
         let (loss, logits) = self.loss(tokens, batch)?;
         let loss_v = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         if !loss_v.is_finite() {
-            return Err(Error::Diverged { step, loss: loss_v, last_good_step: step });
+            return Err(Error::Diverged {
+                step,
+                loss: loss_v,
+                last_good_step: step,
+            });
         }
         let mut grads = loss.backward()?;
         let grad_norm = self.grad_norm(&grads)?;
         if !grad_norm.is_finite() {
-            return Err(Error::Diverged { step, loss: f32::NAN, last_good_step: step });
+            return Err(Error::Diverged {
+                step,
+                loss: f32::NAN,
+                last_good_step: step,
+            });
         }
         // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
         let coef = self.grad_clip / (grad_norm as f64 + 1e-6);
@@ -226,21 +295,39 @@ impl Backend for CpuBackend {
                 }
             }
         }
-        let argmax = logits.argmax(candle_core::D::Minus1)?.flatten_all()?.to_vec1::<u32>()?;
-        let opt = self.opt.as_mut().ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
+        let argmax = logits
+            .argmax(candle_core::D::Minus1)?
+            .flatten_all()?
+            .to_vec1::<u32>()?;
+        let opt = self
+            .opt
+            .as_mut()
+            .ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
         opt.set_learning_rate(lr);
         opt.step(&grads)?;
-        Ok(StepOutput { loss: loss_v, grad_norm, argmax })
+        Ok(StepOutput {
+            loss: loss_v,
+            grad_norm,
+            argmax,
+        })
     }
 
     fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
-        Ok(self.run_with_hooks(tokens, batch, &mut NoHooks)?.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?)
+        Ok(self
+            .run_with_hooks(tokens, batch, &mut NoHooks)?
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?)
     }
 
     fn weights(&self) -> Result<Weights> {
         let mut w = self.weights.clone();
         for (info, p) in self.weights.table.params.iter().zip(&self.params) {
-            let v = p.tensor().flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            let v = p
+                .tensor()
+                .flatten_all()?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()?;
             w.data[info.offset..info.offset + info.len].copy_from_slice(&v);
         }
         Ok(w)
@@ -249,7 +336,11 @@ impl Backend for CpuBackend {
     fn set_weights(&mut self, w: &Weights) -> Result<()> {
         w.cfg.validate()?;
         if w.data.len() != w.table.total_len() {
-            return Err(Error::Weights(format!("{} values for a table of {}", w.data.len(), w.table.total_len())));
+            return Err(Error::Weights(format!(
+                "{} values for a table of {}",
+                w.data.len(),
+                w.table.total_len()
+            )));
         }
         let mut params = Vec::with_capacity(w.table.params.len());
         let mut index = HashMap::new();
@@ -258,7 +349,12 @@ impl Backend for CpuBackend {
         for (i, info) in w.table.params.iter().enumerate() {
             let vals = &w.data[info.offset..info.offset + info.len];
             zero.push(!info.trainable && vals.iter().all(|&x| x == 0.0));
-            let t = Tensor::from_slice(&w.data[info.offset..info.offset + info.len], info.shape.as_slice(), &self.device)?.to_dtype(self.dtype)?;
+            let t = Tensor::from_slice(
+                &w.data[info.offset..info.offset + info.len],
+                info.shape.as_slice(),
+                &self.device,
+            )?
+            .to_dtype(self.dtype)?;
             index.insert(info.name.clone(), i);
             if info.trainable {
                 let v = Var::from_tensor(&t)?;
@@ -277,12 +373,21 @@ impl Backend for CpuBackend {
     }
 
     fn optimizer_state(&self) -> Result<OptimizerState> {
-        let opt = self.opt.as_ref().ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
+        let opt = self
+            .opt
+            .as_ref()
+            .ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
         let (t, m, v) = opt.state()?;
         let total = self.table().total_len();
         let (mut fm, mut fv) = (vec![0.0; total], vec![0.0; total]);
         // the optimiser holds the trainable parameters in table order
-        for (info, (m, v)) in self.table().params.iter().filter(|p| p.trainable).zip(m.iter().zip(&v)) {
+        for (info, (m, v)) in self
+            .table()
+            .params
+            .iter()
+            .filter(|p| p.trainable)
+            .zip(m.iter().zip(&v))
+        {
             fm[info.offset..info.offset + info.len].copy_from_slice(m);
             fv[info.offset..info.offset + info.len].copy_from_slice(v);
         }
@@ -292,13 +397,33 @@ impl Backend for CpuBackend {
     fn set_optimizer_state(&mut self, s: &OptimizerState) -> Result<()> {
         let total = self.table().total_len();
         if s.m.len() != total || s.v.len() != total {
-            return Err(Error::Weights(format!("optimiser state holds {} / {} values, the parameter table {total}", s.m.len(), s.v.len())));
+            return Err(Error::Weights(format!(
+                "optimiser state holds {} / {} values, the parameter table {total}",
+                s.m.len(),
+                s.v.len()
+            )));
         }
-        let trainable: Vec<_> = self.weights.table.params.iter().filter(|p| p.trainable).cloned().collect();
-        let m: Vec<&[f32]> = trainable.iter().map(|p| &s.m[p.offset..p.offset + p.len]).collect();
-        let v: Vec<&[f32]> = trainable.iter().map(|p| &s.v[p.offset..p.offset + p.len]).collect();
+        let trainable: Vec<_> = self
+            .weights
+            .table
+            .params
+            .iter()
+            .filter(|p| p.trainable)
+            .cloned()
+            .collect();
+        let m: Vec<&[f32]> = trainable
+            .iter()
+            .map(|p| &s.m[p.offset..p.offset + p.len])
+            .collect();
+        let v: Vec<&[f32]> = trainable
+            .iter()
+            .map(|p| &s.v[p.offset..p.offset + p.len])
+            .collect();
         let names: Vec<&str> = trainable.iter().map(|p| p.name.as_str()).collect();
-        let opt = self.opt.as_mut().ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
+        let opt = self
+            .opt
+            .as_mut()
+            .ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
         opt.set_state(s.t, &m, &v, &names)
     }
 }

@@ -74,14 +74,20 @@ impl GpuContext {
             wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY)
         };
         let instance = wgpu::Instance::new(desc);
-        let opts = wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
+        let opts = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        };
         let adapter = instance
             .request_adapter(&opts)
             .await
             .map_err(|e| Error::Backend(format!("no GPU adapter: {e}")))?;
         let info = adapter.get_info();
         if choice == AdapterChoice::Hardware && info.device_type == wgpu::DeviceType::Cpu {
-            return Err(Error::Backend(format!("the only GPU adapter is a software one ({}), slower than the CPU backend", info.name)));
+            return Err(Error::Backend(format!(
+                "the only GPU adapter is a software one ({}), slower than the CPU backend",
+                info.name
+            )));
         }
         let have = adapter.limits();
         let limits = wgpu::Limits {
@@ -96,7 +102,9 @@ impl GpuContext {
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error::Backend(format!("GPU adapter {} refused a device: {e}", info.name)))?;
+            .map_err(|e| {
+                Error::Backend(format!("GPU adapter {} refused a device: {e}", info.name))
+            })?;
         let error = Arc::new(Mutex::new(None::<String>));
         let slot = error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
@@ -110,16 +118,31 @@ impl GpuContext {
         device.set_device_lost_callback(move |reason, msg| {
             let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
             if s.is_none() {
-                *s = Some(format!("the GPU device was lost ({reason:?}{}{msg})", if msg.is_empty() { "" } else { ": " }));
+                *s = Some(format!(
+                    "the GPU device was lost ({reason:?}{}{msg})",
+                    if msg.is_empty() { "" } else { ": " }
+                ));
             }
         });
-        Ok(GpuContext { device, queue, info, limits, kernels: RefCell::new(HashMap::new()), error, lost })
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            kernels: RefCell::new(HashMap::new()),
+            error,
+            lost,
+        })
     }
 
     /// "webgpu: <adapter>" / "vulkan: <adapter>" for badges and logs.
     pub fn describe(&self) -> String {
         let backend = format!("{:?}", self.info.backend).to_lowercase();
-        let backend = if backend == "browserwebgpu" { "webgpu".to_string() } else { backend };
+        let backend = if backend == "browserwebgpu" {
+            "webgpu".to_string()
+        } else {
+            backend
+        };
         format!("{backend}: {}", self.info.name)
     }
 
@@ -135,10 +158,12 @@ impl GpuContext {
         if let Some(k) = self.kernels.borrow().get(def.name) {
             return k.clone();
         }
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(def.name),
-            source: wgpu::ShaderSource::Wgsl(def.src.into()),
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(def.name),
+                source: wgpu::ShaderSource::Wgsl(def.src.into()),
+            });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = def
             .binds
             .iter()
@@ -157,21 +182,35 @@ impl GpuContext {
                 count: None,
             })
             .collect();
-        let layout = self.device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(def.name), entries: &entries });
-        let pl = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(def.name),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(def.name),
-            layout: Some(&pl),
-            module: &module,
-            entry_point: Some(def.entry),
-            compilation_options: Default::default(),
-            cache: None,
-        });
-        let k = Kernel { name: def.name, pipeline, layout, binds: def.binds };
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(def.name),
+                entries: &entries,
+            });
+        let pl = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(def.name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(def.name),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(def.entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        let k = Kernel {
+            name: def.name,
+            pipeline,
+            layout,
+            binds: def.binds,
+        };
         self.kernels.borrow_mut().insert(def.name, k.clone());
         k
     }
@@ -180,7 +219,11 @@ impl GpuContext {
     /// that sized it.
     pub fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         // kernels index with u32: keep every buffer below 2^31 bytes whatever the adapter allows
-        let max = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size).min(1 << 31);
+        let max = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+            .min(1 << 31);
         if bytes > max {
             return Err(Error::config(
                 "batch_size",
@@ -200,7 +243,9 @@ impl GpuContext {
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),
             size: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         }))
     }
@@ -218,11 +263,12 @@ impl GpuContext {
     pub fn uniform(&self, what: &str, words: &[u32]) -> wgpu::Buffer {
         let mut w = words.to_vec();
         w.resize(words.len().div_ceil(4) * 4, 0);
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(what),
-            contents: bytemuck::cast_slice(&w),
-            usage: wgpu::BufferUsages::UNIFORM,
-        })
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(what),
+                contents: bytemuck::cast_slice(&w),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
     }
 
     /// A buffer the host can map for reading, `bytes` long.
@@ -238,7 +284,11 @@ impl GpuContext {
     /// The first `bytes` of `src` (a storage buffer), copied to a staging buffer and read back.
     pub async fn read_buffer(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
         let stage = self.staging("readback", bytes);
-        let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
         enc.copy_buffer_to_buffer(src, 0, &stage, 0, bytes);
         self.queue.submit([enc.finish()]);
         Ok(self.read_many(&[(&stage, bytes)]).await?.remove(0))
@@ -251,7 +301,8 @@ impl GpuContext {
         let mut waits = Vec::with_capacity(bufs.len());
         for &(b, bytes) in bufs {
             let (tx, rx) = oneshot::<std::result::Result<(), wgpu::BufferAsyncError>>();
-            b.slice(0..bytes).map_async(wgpu::MapMode::Read, move |r| tx.send(r));
+            b.slice(0..bytes)
+                .map_async(wgpu::MapMode::Read, move |r| tx.send(r));
             waits.push(rx);
         }
         #[cfg(not(target_arch = "wasm32"))]

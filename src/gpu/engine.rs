@@ -42,11 +42,23 @@ pub struct GpuEngine {
 impl GpuEngine {
     /// Opens an adapter and uploads `w`. `pred` are the task's scored positions (a contiguous range,
     /// as every task has); empty for an inference-only engine.
-    pub async fn new(w: &Weights, tc: &TrainConfig, pred: Vec<usize>, choice: AdapterChoice) -> Result<Self> {
+    pub async fn new(
+        w: &Weights,
+        tc: &TrainConfig,
+        pred: Vec<usize>,
+        choice: AdapterChoice,
+    ) -> Result<Self> {
         w.cfg.validate()?;
         tc.validate()?;
         if let Some(&p) = pred.iter().find(|&&p| p + 1 >= w.cfg.n_ctx) {
-            return Err(Error::config("n_ctx", format!("predicted position {p} has its target at {}, outside the context of {} tokens", p + 1, w.cfg.n_ctx)));
+            return Err(Error::config(
+                "n_ctx",
+                format!(
+                    "predicted position {p} has its target at {}, outside the context of {} tokens",
+                    p + 1,
+                    w.cfg.n_ctx
+                ),
+            ));
         }
         if pred.windows(2).any(|x| x[1] != x[0] + 1) {
             return Err(Error::Backend("the GPU backend scores a contiguous range of positions; this task's are not contiguous".into()));
@@ -56,7 +68,10 @@ impl GpuEngine {
             ctx.kernel(def);
         }
         if let Some(e) = ctx.take_error() {
-            return Err(Error::Backend(format!("building the GPU kernels on {} failed: {e}", ctx.describe())));
+            return Err(Error::Backend(format!(
+                "building the GPU kernels on {} failed: {e}",
+                ctx.describe()
+            )));
         }
         let table = w.table.clone();
         let total = table.total_len();
@@ -122,9 +137,21 @@ impl GpuEngine {
     pub fn prepare(&mut self, batch: usize, t: usize) -> Result<()> {
         self.check()?;
         if self.pred.is_empty() || self.pred[self.pred.len() - 1] + 1 >= t || t > self.cfg.n_ctx {
-            return Err(Error::config("tokens", format!("sequence length {t} does not fit the scored positions and n_ctx {}", self.cfg.n_ctx)));
+            return Err(Error::config(
+                "tokens",
+                format!(
+                    "sequence length {t} does not fit the scored positions and n_ctx {}",
+                    self.cfg.n_ctx
+                ),
+            ));
         }
-        self.plan(Shape { b: batch, t, p0: self.pred[0], p: self.pred.len(), train: true })
+        self.plan(Shape {
+            b: batch,
+            t,
+            p0: self.pred[0],
+            p: self.pred.len(),
+            train: true,
+        })
     }
 
     /// Replaces the weights and resets the optimiser.
@@ -132,7 +159,11 @@ impl GpuEngine {
         self.check()?;
         w.cfg.validate()?;
         if w.cfg != self.cfg || w.data.len() != self.table.total_len() {
-            return Err(Error::Weights(format!("the GPU backend was built for another config ({} values expected, got {})", self.table.total_len(), w.data.len())));
+            return Err(Error::Weights(format!(
+                "the GPU backend was built for another config ({} values expected, got {})",
+                self.table.total_len(),
+                w.data.len()
+            )));
         }
         let q = &self.ctx.queue;
         q.write_buffer(&self.flat.params, 0, bytemuck::cast_slice(&w.data));
@@ -157,7 +188,11 @@ impl GpuEngine {
         let bytes = (self.table.total_len() * 4) as u64;
         let m = self.ctx.read_buffer(&self.flat.m, bytes).await?;
         let v = self.ctx.read_buffer(&self.flat.v, bytes).await?;
-        Ok(OptimizerState { t: self.adam_t, m: bytemuck::cast_slice(&m).to_vec(), v: bytemuck::cast_slice(&v).to_vec() })
+        Ok(OptimizerState {
+            t: self.adam_t,
+            m: bytemuck::cast_slice(&m).to_vec(),
+            v: bytemuck::cast_slice(&v).to_vec(),
+        })
     }
 
     /// Restores a state from [`GpuEngine::optimizer_state`] (or the CPU's) after `set_weights`.
@@ -165,24 +200,54 @@ impl GpuEngine {
         self.check()?;
         let n = self.table.total_len();
         if st.m.len() != n || st.v.len() != n {
-            return Err(Error::Weights(format!("optimiser state holds {} and {} values, the model has {n} parameters", st.m.len(), st.v.len())));
+            return Err(Error::Weights(format!(
+                "optimiser state holds {} and {} values, the model has {n} parameters",
+                st.m.len(),
+                st.v.len()
+            )));
         }
-        if let Some(p) = self.table.params.iter().find(|p| !st.v[p.offset..p.offset + p.len].iter().all(|&x| x.is_finite() && x >= 0.0) || !st.m[p.offset..p.offset + p.len].iter().all(|x| x.is_finite())) {
-            return Err(Error::Weights(format!("optimiser state: the moments of `{}` must be finite (the second one ≥ 0)", p.name)));
+        if let Some(p) = self.table.params.iter().find(|p| {
+            !st.v[p.offset..p.offset + p.len]
+                .iter()
+                .all(|&x| x.is_finite() && x >= 0.0)
+                || !st.m[p.offset..p.offset + p.len]
+                    .iter()
+                    .all(|x| x.is_finite())
+        }) {
+            return Err(Error::Weights(format!(
+                "optimiser state: the moments of `{}` must be finite (the second one ≥ 0)",
+                p.name
+            )));
         }
-        self.ctx.queue.write_buffer(&self.flat.m, 0, bytemuck::cast_slice(&st.m));
-        self.ctx.queue.write_buffer(&self.flat.v, 0, bytemuck::cast_slice(&st.v));
+        self.ctx
+            .queue
+            .write_buffer(&self.flat.m, 0, bytemuck::cast_slice(&st.m));
+        self.ctx
+            .queue
+            .write_buffer(&self.flat.v, 0, bytemuck::cast_slice(&st.v));
         self.adam_t = st.t;
         Ok(())
     }
 
     fn plan(&mut self, shape: Shape) -> Result<()> {
-        let slot = if shape.train { &self.train_plan } else { &self.infer_plan };
+        let slot = if shape.train {
+            &self.train_plan
+        } else {
+            &self.infer_plan
+        };
         if slot.as_ref().is_some_and(|p| p.shape == shape) {
             return Ok(());
         }
         let tc = &self.tc;
-        let plan = Plan::new(&self.ctx, &self.cfg, &self.table, &self.flat, shape, tc.grad_clip, (tc.beta1, tc.beta2, tc.eps))?;
+        let plan = Plan::new(
+            &self.ctx,
+            &self.cfg,
+            &self.table,
+            &self.flat,
+            shape,
+            tc.grad_clip,
+            (tc.beta1, tc.beta2, tc.eps),
+        )?;
         if let Some(e) = self.ctx.take_error() {
             return Err(self.fail(Error::Backend(e)));
         }
@@ -198,37 +263,93 @@ impl GpuEngine {
     /// stats (reduced on the device) and, with `want_argmax`, the (B, P) argmax of the last step. A
     /// step whose loss or gradient is not finite stops the chunk there: the weights stay as before
     /// it and the output carries `Error::Diverged`.
-    pub async fn train(&mut self, batches: &[Vec<u32>], batch: usize, lrs: &[f64], first_step: u64, want_argmax: bool) -> Result<(ChunkOutput, Vec<u32>)> {
+    pub async fn train(
+        &mut self,
+        batches: &[Vec<u32>],
+        batch: usize,
+        lrs: &[f64],
+        first_step: u64,
+        want_argmax: bool,
+    ) -> Result<(ChunkOutput, Vec<u32>)> {
         let t = match batches.first() {
             Some(x) if batch > 0 && x.len() % batch == 0 => x.len() / batch,
-            _ => return Err(Error::config("tokens", "a training chunk needs batches of B·T tokens")),
+            _ => {
+                return Err(Error::config(
+                    "tokens",
+                    "a training chunk needs batches of B·T tokens",
+                ))
+            }
         };
         if batches.len() != lrs.len() {
-            return Err(Error::config("tokens", "a training chunk needs one learning rate per batch"));
+            return Err(Error::config(
+                "tokens",
+                "a training chunk needs one learning rate per batch",
+            ));
         }
         // check every batch before any is submitted, so a bad one leaves the weights alone
         for x in batches {
             if self.cfg.check_tokens(x, batch)? != t {
-                return Err(Error::config("tokens", format!("a batch of the chunk holds {} tokens, expected {}", x.len(), batch * t)));
+                return Err(Error::config(
+                    "tokens",
+                    format!(
+                        "a batch of the chunk holds {} tokens, expected {}",
+                        x.len(),
+                        batch * t
+                    ),
+                ));
             }
         }
-        self.train_from(&mut |s| batches[s].clone(), t, batch, lrs, first_step, want_argmax).await
+        self.train_from(
+            &mut |s| batches[s].clone(),
+            t,
+            batch,
+            lrs,
+            first_step,
+            want_argmax,
+        )
+        .await
     }
 
     /// As [`GpuEngine::train`], with step `s`'s batch made by `source(s)` only when its sub-chunk is
     /// recorded, so the host makes the next sub-chunk's data while the GPU runs the previous one.
-    async fn train_from(&mut self, source: &mut dyn FnMut(usize) -> Vec<u32>, t: usize, batch: usize, lrs: &[f64], first_step: u64, want_argmax: bool) -> Result<(ChunkOutput, Vec<u32>)> {
+    async fn train_from(
+        &mut self,
+        source: &mut dyn FnMut(usize) -> Vec<u32>,
+        t: usize,
+        batch: usize,
+        lrs: &[f64],
+        first_step: u64,
+        want_argmax: bool,
+    ) -> Result<(ChunkOutput, Vec<u32>)> {
         self.check()?;
         if lrs.is_empty() {
-            return Ok((ChunkOutput { steps: Vec::new(), error: None }, Vec::new()));
+            return Ok((
+                ChunkOutput {
+                    steps: Vec::new(),
+                    error: None,
+                },
+                Vec::new(),
+            ));
         }
         if self.pred.is_empty() || self.pred[self.pred.len() - 1] + 1 >= t {
-            return Err(Error::config("tokens", format!("sequence length {t} does not reach the scored positions")));
+            return Err(Error::config(
+                "tokens",
+                format!("sequence length {t} does not reach the scored positions"),
+            ));
         }
         if t > self.cfg.n_ctx {
-            return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", self.cfg.n_ctx)));
+            return Err(Error::config(
+                "tokens",
+                format!("sequence length {t} exceeds n_ctx {}", self.cfg.n_ctx),
+            ));
         }
-        let shape = Shape { b: batch, t, p0: self.pred[0], p: self.pred.len(), train: true };
+        let shape = Shape {
+            b: batch,
+            t,
+            p0: self.pred[0],
+            p: self.pred.len(),
+            train: true,
+        };
         self.plan(shape)?;
         let dv = self.cfg.d_vocab;
         let step_len = shape.step_len(dv);
@@ -240,7 +361,8 @@ impl GpuEngine {
         let inputs = ctx.storage("step inputs of a sub-chunk", per_sub.min(n) * step_len)?;
         let scheds = ctx.storage("schedule of a sub-chunk", per_sub.min(n) * 4)?;
         // a fresh chunk: clear the halt flag
-        ctx.queue.write_buffer(&self.flat.vars, 20, bytemuck::cast_slice(&[0.0f32]));
+        ctx.queue
+            .write_buffer(&self.flat.vars, 20, bytemuck::cast_slice(&[0.0f32]));
         let plan = self.train_plan.as_ref().expect("plan built above");
         let (b1, b2) = (self.tc.beta1, self.tc.beta2);
         let mut data = Vec::with_capacity(per_sub.min(n) * step_len);
@@ -251,32 +373,70 @@ impl GpuEngine {
             for (s, &lr) in lrs.iter().enumerate().take(s1).skip(s0) {
                 let tokens = source(s);
                 if self.cfg.check_tokens(&tokens, batch)? != t {
-                    return Err(Error::config("tokens", format!("batch {s} of the chunk holds {} tokens, expected B·T = {}", tokens.len(), batch * t)));
+                    return Err(Error::config(
+                        "tokens",
+                        format!(
+                            "batch {s} of the chunk holds {} tokens, expected B·T = {}",
+                            tokens.len(),
+                            batch * t
+                        ),
+                    ));
                 }
                 step_data(&tokens, dv, true, &mut data);
                 // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
                 let at = (self.adam_t + s as u64 + 1) as i32;
-                sched.extend([lr as f32, (1.0 / (1.0 - b1.powi(at))) as f32, (1.0 / (1.0 - b2.powi(at))) as f32, (1.0 - lr * self.tc.weight_decay) as f32]);
+                sched.extend([
+                    lr as f32,
+                    (1.0 / (1.0 - b1.powi(at))) as f32,
+                    (1.0 / (1.0 - b2.powi(at))) as f32,
+                    (1.0 - lr * self.tc.weight_decay) as f32,
+                ]);
             }
-            ctx.queue.write_buffer(&inputs, 0, bytemuck::cast_slice(&data));
-            ctx.queue.write_buffer(&scheds, 0, bytemuck::cast_slice(&sched));
-            let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train chunk") });
+            ctx.queue
+                .write_buffer(&inputs, 0, bytemuck::cast_slice(&data));
+            ctx.queue
+                .write_buffer(&scheds, 0, bytemuck::cast_slice(&sched));
+            let mut enc = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("train chunk"),
+                });
             for s in s0..s1 {
                 let k = (s - s0) as u64;
-                enc.copy_buffer_to_buffer(&inputs, k * step_len as u64 * 4, &plan.step, 0, step_len as u64 * 4);
+                enc.copy_buffer_to_buffer(
+                    &inputs,
+                    k * step_len as u64 * 4,
+                    &plan.step,
+                    0,
+                    step_len as u64 * 4,
+                );
                 enc.copy_buffer_to_buffer(&scheds, k * 16, &self.flat.vars, 0, 16);
                 plan.ops.record(&mut enc);
-                enc.copy_buffer_to_buffer(&plan.stats, 0, &stats_all, (s * stats_len) as u64 * 4, stats_len as u64 * 4);
+                enc.copy_buffer_to_buffer(
+                    &plan.stats,
+                    0,
+                    &stats_all,
+                    (s * stats_len) as u64 * 4,
+                    stats_len as u64 * 4,
+                );
             }
             ctx.queue.submit([enc.finish()]);
         }
         let total = self.table.total_len() as u64 * 4;
         let stats_bytes = (n * stats_len) as u64 * 4;
-        let argmax_bytes = if want_argmax { (shape.b * shape.p) as u64 * 4 } else { 0 };
+        let argmax_bytes = if want_argmax {
+            (shape.b * shape.p) as u64 * 4
+        } else {
+            0
+        };
         let st_stage = ctx.staging("stats readback", stats_bytes);
         let w_stage = ctx.staging("weights readback", total);
         let a_stage = ctx.staging("argmax readback", argmax_bytes);
-        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
         enc.copy_buffer_to_buffer(&stats_all, 0, &st_stage, 0, stats_bytes);
         enc.copy_buffer_to_buffer(&self.flat.params, 0, &w_stage, 0, total);
         if want_argmax {
@@ -293,18 +453,34 @@ impl GpuEngine {
         };
         let stats: &[u32] = bytemuck::cast_slice(&got[0]);
         let weights: &[f32] = bytemuck::cast_slice(&got[1]);
-        let argmax: Vec<u32> = if want_argmax { bytemuck::cast_slice(&got[2]).to_vec() } else { Vec::new() };
-        let mut out = ChunkOutput { steps: Vec::with_capacity(n), error: None };
+        let argmax: Vec<u32> = if want_argmax {
+            bytemuck::cast_slice(&got[2]).to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut out = ChunkOutput {
+            steps: Vec::with_capacity(n),
+            error: None,
+        };
         for s in 0..n {
             let r = &stats[s * stats_len..(s + 1) * stats_len];
             let loss = f32::from_bits(r[0]);
             let grad_norm = f32::from_bits(r[1]);
             if r[3] != 0 {
                 let step = first_step + s as u64;
-                out.error = Some(Error::Diverged { step, loss: if loss.is_finite() { f32::NAN } else { loss }, last_good_step: step });
+                out.error = Some(Error::Diverged {
+                    step,
+                    loss: if loss.is_finite() { f32::NAN } else { loss },
+                    last_good_step: step,
+                });
                 break;
             }
-            out.steps.push(StepStats { loss, grad_norm, pos_correct: r[4..].to_vec(), seq_correct: r[2] });
+            out.steps.push(StepStats {
+                loss,
+                grad_norm,
+                pos_correct: r[4..].to_vec(),
+                seq_correct: r[2],
+            });
         }
         self.adam_t += out.steps.len() as u64;
         self.host.data.copy_from_slice(weights);
@@ -314,9 +490,15 @@ impl GpuEngine {
     /// Loss and the flat gradient (table layout; frozen entries stay 0) of one batch, for tests and
     /// inspection: runs a training step at lr 0, reads the gradient, then restores the weights and
     /// resets the optimiser state.
-    pub async fn loss_and_grads(&mut self, tokens: &[u32], batch: usize) -> Result<(f32, Vec<f32>)> {
+    pub async fn loss_and_grads(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+    ) -> Result<(f32, Vec<f32>)> {
         let saved = self.host.clone();
-        let (out, _) = self.train(&[tokens.to_vec()], batch, &[0.0], 0, false).await?;
+        let (out, _) = self
+            .train(&[tokens.to_vec()], batch, &[0.0], 0, false)
+            .await?;
         if let Some(e) = out.error {
             return Err(e);
         }
@@ -333,14 +515,25 @@ impl GpuEngine {
     pub async fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
         self.check()?;
         let t = self.cfg.check_tokens(tokens, batch)?;
-        let shape = Shape { b: batch, t, p0: 0, p: t, train: false };
+        let shape = Shape {
+            b: batch,
+            t,
+            p0: 0,
+            p: t,
+            train: false,
+        };
         self.plan(shape)?;
         let plan = self.infer_plan.as_ref().expect("plan built above");
         let ctx = &self.ctx;
-        ctx.queue.write_buffer(&plan.step, 0, bytemuck::cast_slice(tokens));
+        ctx.queue
+            .write_buffer(&plan.step, 0, bytemuck::cast_slice(tokens));
         let bytes = (batch * t * self.cfg.d_vocab_out) as u64 * 4;
         let stage = ctx.staging("logits readback", bytes);
-        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("logits") });
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("logits"),
+            });
         plan.ops.record(&mut enc);
         enc.copy_buffer_to_buffer(&plan.logits, 0, &stage, 0, bytes);
         ctx.queue.submit([enc.finish()]);
@@ -352,8 +545,25 @@ impl GpuEngine {
 
     /// Trains `lrs.len()` steps on the task's own data stream from `first_step` (the batches the
     /// CPU backend would see).
-    pub async fn train_task(&mut self, task: &TaskSpec, seed: u64, first_step: u64, batch: usize, lrs: &[f64]) -> Result<ChunkOutput> {
+    pub async fn train_task(
+        &mut self,
+        task: &TaskSpec,
+        seed: u64,
+        first_step: u64,
+        batch: usize,
+        lrs: &[f64],
+    ) -> Result<ChunkOutput> {
         let t = task.seq_len();
-        Ok(self.train_from(&mut |s| task.batch(seed, first_step + s as u64, batch), t, batch, lrs, first_step, false).await?.0)
+        Ok(self
+            .train_from(
+                &mut |s| task.batch(seed, first_step + s as u64, batch),
+                t,
+                batch,
+                lrs,
+                first_step,
+                false,
+            )
+            .await?
+            .0)
     }
 }

@@ -43,8 +43,15 @@ mod native {
             Self::with_choice(w, tc, pred_positions, AdapterChoice::Any)
         }
 
-        pub fn with_choice(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, choice: AdapterChoice) -> Result<Self> {
-            Ok(GpuBackend { engine: pollster::block_on(GpuEngine::new(w, tc, pred_positions, choice))? })
+        pub fn with_choice(
+            w: &Weights,
+            tc: &TrainConfig,
+            pred_positions: Vec<usize>,
+            choice: AdapterChoice,
+        ) -> Result<Self> {
+            Ok(GpuBackend {
+                engine: pollster::block_on(GpuEngine::new(w, tc, pred_positions, choice))?,
+            })
         }
     }
 
@@ -53,16 +60,39 @@ mod native {
             self.engine.name()
         }
 
-        fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput> {
-            let (out, argmax) = pollster::block_on(self.engine.train(&[tokens.to_vec()], batch, &[lr], step, true))?;
+        fn train_step(
+            &mut self,
+            tokens: &[u32],
+            batch: usize,
+            lr: f64,
+            step: u64,
+        ) -> Result<StepOutput> {
+            let (out, argmax) = pollster::block_on(self.engine.train(
+                &[tokens.to_vec()],
+                batch,
+                &[lr],
+                step,
+                true,
+            ))?;
             if let Some(e) = out.error {
                 return Err(e);
             }
             let s = &out.steps[0];
-            Ok(StepOutput { loss: s.loss, grad_norm: s.grad_norm, argmax })
+            Ok(StepOutput {
+                loss: s.loss,
+                grad_norm: s.grad_norm,
+                argmax,
+            })
         }
 
-        fn train_chunk(&mut self, task: &TaskSpec, seed: u64, first_step: u64, batch: usize, lrs: &[f64]) -> Result<ChunkOutput> {
+        fn train_chunk(
+            &mut self,
+            task: &TaskSpec,
+            seed: u64,
+            first_step: u64,
+            batch: usize,
+            lrs: &[f64],
+        ) -> Result<ChunkOutput> {
             pollster::block_on(self.engine.train_task(task, seed, first_step, batch, lrs))
         }
 

@@ -37,7 +37,11 @@ pub fn patterns(cache: &ActivationCache, b: usize) -> Result<Vec<Vec<Mat>>> {
     let mut layers = Vec::new();
     let mut l = 0;
     while cache.has(&act_name("pattern", l)) {
-        layers.push((0..nh).map(|h| cache.pattern(b, l, h)).collect::<Result<Vec<_>>>()?);
+        layers.push(
+            (0..nh)
+                .map(|h| cache.pattern(b, l, h))
+                .collect::<Result<Vec<_>>>()?,
+        );
         l += 1;
     }
     Ok(layers)
@@ -88,19 +92,34 @@ pub struct ScoreDecomposition {
 impl ScoreDecomposition {
     /// The term for (query part, key part), if present.
     pub fn term(&self, q: Part, k: Part) -> Option<&Mat> {
-        self.terms.iter().find(|t| t.query == q && t.key == k).map(|t| &t.scores)
+        self.terms
+            .iter()
+            .find(|t| t.query == q && t.key == k)
+            .map(|t| &t.scores)
     }
 
     /// Σ of all terms: the (unmasked) scores.
     pub fn total(&self) -> Result<Mat> {
         let mut it = self.terms.iter();
-        let first = it.next().ok_or_else(|| Error::Backend("empty decomposition".into()))?.scores.clone();
+        let first = it
+            .next()
+            .ok_or_else(|| Error::Backend("empty decomposition".into()))?
+            .scores
+            .clone();
         it.try_fold(first, |acc, t| acc.add(&t.scores))
     }
 }
 
 /// (T, d_head) projections x W[h] of each part's rows (T, C); bias rows are b[h] repeated.
-fn project(parts: &[(Part, Vec<f32>)], w: &[f32], b: &[f32], t: usize, c: usize, hs: usize, h: usize) -> Result<Vec<(Part, Mat)>> {
+fn project(
+    parts: &[(Part, Vec<f32>)],
+    w: &[f32],
+    b: &[f32],
+    t: usize,
+    c: usize,
+    hs: usize,
+    h: usize,
+) -> Result<Vec<(Part, Mat)>> {
     let wh = Mat::new(c, hs, w[h * c * hs..(h + 1) * c * hs].to_vec())?;
     let bh = &b[h * hs..(h + 1) * hs];
     let mut out = Vec::new();
@@ -117,13 +136,24 @@ fn project(parts: &[(Part, Vec<f32>)], w: &[f32], b: &[f32], t: usize, c: usize,
 /// doc). `pw` must be the weights the cache was run with, TL-processed for an LN model
 /// ([`super::process::process_weights`]); the cache needs `hook_embed`, `hook_pos_embed`,
 /// `resid_pre` of the layer and, with LN, `ln1.hook_scale`.
-pub fn decompose_scores(pw: &Weights, cache: &ActivationCache, b: usize, layer: usize, h: usize) -> Result<ScoreDecomposition> {
+pub fn decompose_scores(
+    pw: &Weights,
+    cache: &ActivationCache,
+    b: usize,
+    layer: usize,
+    h: usize,
+) -> Result<ScoreDecomposition> {
     check_head(pw, layer, h)?;
     if b >= cache.batch {
-        return Err(Error::config("sequence", format!("{b} is out of range (the cache holds {})", cache.batch)));
+        return Err(Error::config(
+            "sequence",
+            format!("{b} is out of range (the cache holds {})", cache.batch),
+        ));
     }
     let (c, hs, t) = (pw.cfg.d_model, pw.cfg.d_head, cache.seq_len);
-    let scale: Vec<f32> = (0..t).map(|i| cache.ln_scale(&format!("blocks.{layer}.ln1"), b, i)).collect();
+    let scale: Vec<f32> = (0..t)
+        .map(|i| cache.ln_scale(&format!("blocks.{layer}.ln1"), b, i))
+        .collect();
     let rows = |name: &str| -> Result<Vec<f32>> {
         let mut v = Vec::with_capacity(t * c);
         for i in 0..t {
@@ -136,7 +166,12 @@ pub fn decompose_scores(pw: &Weights, cache: &ActivationCache, b: usize, layer: 
     let mut parts = vec![(Part::Tok, tok.clone()), (Part::Pos, pos.clone())];
     if layer > 0 {
         let resid = rows(&act_name("resid_pre", layer))?;
-        let prev = resid.iter().zip(&tok).zip(&pos).map(|((r, a), p)| r - a - p).collect();
+        let prev = resid
+            .iter()
+            .zip(&tok)
+            .zip(&pos)
+            .map(|((r, a), p)| r - a - p)
+            .collect();
         parts.push((Part::Prev, prev));
     }
     let g = |n: &str| pw.get(&format!("blocks.{layer}.attn.{n}"));
@@ -146,8 +181,16 @@ pub fn decompose_scores(pw: &Weights, cache: &ActivationCache, b: usize, layer: 
     let mut terms = Vec::new();
     for (qp, qm) in &q {
         for (kp, km) in &k {
-            terms.push(ScoreTerm { query: *qp, key: *kp, scores: qm.matmul(&km.transpose())?.scale(s) });
+            terms.push(ScoreTerm {
+                query: *qp,
+                key: *kp,
+                scores: qm.matmul(&km.transpose())?.scale(s),
+            });
         }
     }
-    Ok(ScoreDecomposition { layer, head: h, terms })
+    Ok(ScoreDecomposition {
+        layer,
+        head: h,
+        terms,
+    })
 }

@@ -28,7 +28,10 @@ pub struct CachedTensor {
 
 impl CachedTensor {
     pub(crate) fn from_tensor(t: &Tensor) -> Result<Self> {
-        Ok(CachedTensor { shape: t.dims().to_vec(), data: t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()? })
+        Ok(CachedTensor {
+            shape: t.dims().to_vec(),
+            data: t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?,
+        })
     }
 }
 
@@ -49,7 +52,13 @@ impl ActivationCache {
     pub fn get(&self, name: &str) -> Result<&CachedTensor> {
         self.entries.get(name).ok_or_else(|| {
             let some: Vec<&str> = self.entries.keys().take(6).map(|s| s.as_str()).collect();
-            Error::config("hook", format!("no activation cached at `{name}` (cached: {}, …)", some.join(", ")))
+            Error::config(
+                "hook",
+                format!(
+                    "no activation cached at `{name}` (cached: {}, …)",
+                    some.join(", ")
+                ),
+            )
         })
     }
 
@@ -96,7 +105,9 @@ impl ActivationCache {
 pub fn act_name(kind: &str, layer: usize) -> String {
     match kind {
         "embed" | "pos_embed" => format!("hook_{kind}"),
-        "q" | "k" | "v" | "z" | "result" | "attn_scores" | "pattern" => format!("blocks.{layer}.attn.hook_{kind}"),
+        "q" | "k" | "v" | "z" | "result" | "attn_scores" | "pattern" => {
+            format!("blocks.{layer}.attn.hook_{kind}")
+        }
         "pre" | "post" => format!("blocks.{layer}.mlp.hook_{kind}"),
         _ => format!("blocks.{layer}.hook_{kind}"),
     }
@@ -117,7 +128,11 @@ pub struct HookSet<'a> {
 impl<'a> HookSet<'a> {
     /// Records what `filter` accepts (TL's `names_filter`).
     pub fn recording(filter: impl Fn(&str) -> bool + 'a) -> Self {
-        HookSet { filter: Box::new(filter), edits: Vec::new(), cache: BTreeMap::new() }
+        HookSet {
+            filter: Box::new(filter),
+            edits: Vec::new(),
+            cache: BTreeMap::new(),
+        }
     }
 
     /// Records nothing.
@@ -126,7 +141,11 @@ impl<'a> HookSet<'a> {
     }
 
     /// Adds a hook replacing the activation at `name` (TL's `fwd_hooks=[(name, fn)]`).
-    pub fn with(mut self, name: impl Into<String>, f: impl FnMut(Tensor) -> Result<Tensor> + 'a) -> Self {
+    pub fn with(
+        mut self,
+        name: impl Into<String>,
+        f: impl FnMut(Tensor) -> Result<Tensor> + 'a,
+    ) -> Self {
         self.edits.push((name.into(), Box::new(f)));
         self
     }
@@ -143,7 +162,8 @@ impl Hooks for HookSet<'_> {
             }
         }
         if (self.filter)(name) {
-            self.cache.insert(name.to_string(), CachedTensor::from_tensor(&t)?);
+            self.cache
+                .insert(name.to_string(), CachedTensor::from_tensor(&t)?);
         }
         Ok(t)
     }
@@ -151,7 +171,12 @@ impl Hooks for HookSet<'_> {
 
 /// Runs tokens (B, T) through the model with `hooks`; returns the cache of what the hooks
 /// recorded (and the logits).
-pub fn run_with_hooks(backend: &CpuBackend, tokens: &[u32], batch: usize, mut hooks: HookSet) -> Result<ActivationCache> {
+pub fn run_with_hooks(
+    backend: &CpuBackend,
+    tokens: &[u32],
+    batch: usize,
+    mut hooks: HookSet,
+) -> Result<ActivationCache> {
     let logits = backend.run_with_hooks(tokens, batch, &mut hooks)?;
     Ok(ActivationCache {
         tokens: tokens.to_vec(),
@@ -163,11 +188,19 @@ pub fn run_with_hooks(backend: &CpuBackend, tokens: &[u32], batch: usize, mut ho
 }
 
 /// TL's `run_with_cache`: every activation of the forward pass on tokens (B, T).
-pub fn run_with_cache(backend: &CpuBackend, tokens: &[u32], batch: usize) -> Result<ActivationCache> {
+pub fn run_with_cache(
+    backend: &CpuBackend,
+    tokens: &[u32],
+    batch: usize,
+) -> Result<ActivationCache> {
     run_with_hooks(backend, tokens, batch, HookSet::recording(|_| true))
 }
 
 /// [`run_with_cache`] on a fresh inference backend for `w`.
-pub fn run_with_cache_weights(w: &Weights, tokens: &[u32], batch: usize) -> Result<ActivationCache> {
+pub fn run_with_cache_weights(
+    w: &Weights,
+    tokens: &[u32],
+    batch: usize,
+) -> Result<ActivationCache> {
     run_with_cache(&CpuBackend::for_inference(w)?, tokens, batch)
 }

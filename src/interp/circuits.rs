@@ -63,10 +63,22 @@ fn head(w: &Weights, name: &str, h: usize, a: usize, b: usize) -> Result<Mat> {
 /// Checks that (layer, h) names a head of the model; the error names the bad index.
 pub fn check_head(w: &Weights, layer: usize, h: usize) -> Result<()> {
     if layer >= w.cfg.n_layers {
-        return Err(Error::config("layer", format!("{layer} is out of range (the model has {} layers)", w.cfg.n_layers)));
+        return Err(Error::config(
+            "layer",
+            format!(
+                "{layer} is out of range (the model has {} layers)",
+                w.cfg.n_layers
+            ),
+        ));
     }
     if h >= w.cfg.n_heads {
-        return Err(Error::config("head", format!("{h} is out of range (the model has {} heads)", w.cfg.n_heads)));
+        return Err(Error::config(
+            "head",
+            format!(
+                "{h} is out of range (the model has {} heads)",
+                w.cfg.n_heads
+            ),
+        ));
     }
     Ok(())
 }
@@ -106,7 +118,13 @@ pub fn w_qk(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
 
 /// Full OV circuit from `src` embeddings to the logits: E W_OV W_U, (rows of E, d_vocab_out).
 pub fn full_ov(w: &Weights, layer: usize, h: usize, src: Embed) -> Result<Mat> {
-    full_ov_path(w, &Path { embed: src, through: vec![(layer, h)] })
+    full_ov_path(
+        w,
+        &Path {
+            embed: src,
+            through: vec![(layer, h)],
+        },
+    )
 }
 
 /// Full QK circuit: Q-side embedding W_QK K-sideᵀ / sqrt(d_head), (rows of q, rows of k).
@@ -127,7 +145,10 @@ pub struct Path {
 impl Path {
     /// The embedding alone (the direct path).
     pub fn direct(embed: Embed) -> Self {
-        Path { embed, through: Vec::new() }
+        Path {
+            embed,
+            through: Vec::new(),
+        }
     }
 
     /// "W_E", "W_pos·L0H1", … for labels.
@@ -149,11 +170,19 @@ impl Path {
         let mut last: Option<usize> = None;
         for &(l, h) in &self.through {
             if last.is_some_and(|p| l <= p) {
-                return Err(Error::config("path", format!("{}: the heads of a path must be in increasing layers", self.label())));
+                return Err(Error::config(
+                    "path",
+                    format!(
+                        "{}: the heads of a path must be in increasing layers",
+                        self.label()
+                    ),
+                ));
             }
             last = Some(l);
             // (E W_V) W_O: cheaper than forming W_OV (C, C) when d_head < d_model
-            m = m.matmul(&head_weight(w, l, h, "W_V")?)?.matmul(&head_weight(w, l, h, "W_O")?)?;
+            m = m
+                .matmul(&head_weight(w, l, h, "W_V")?)?
+                .matmul(&head_weight(w, l, h, "W_O")?)?;
         }
         Ok(m)
     }
@@ -171,7 +200,10 @@ pub fn full_qk_path(w: &Weights, layer: usize, h: usize, q: &Path, k: &Path) -> 
     check_head(w, layer, h)?;
     for p in [q, k] {
         if p.last_layer().is_some_and(|l| l >= layer) {
-            return Err(Error::config("path", format!("{} does not end before layer {layer}", p.label())));
+            return Err(Error::config(
+                "path",
+                format!("{} does not end before layer {layer}", p.label()),
+            ));
         }
     }
     let s = 1.0 / (w.cfg.d_head as f32).sqrt();
@@ -186,7 +218,10 @@ pub fn full_qk_path(w: &Weights, layer: usize, h: usize, q: &Path, k: &Path) -> 
 /// two heads in layers 0 and 1: the virtual OV circuit.
 pub fn full_ov_path(w: &Weights, p: &Path) -> Result<Mat> {
     if p.through.is_empty() {
-        return Err(Error::config("path", "an OV circuit needs at least one head"));
+        return Err(Error::config(
+            "path",
+            "an OV circuit needs at least one head",
+        ));
     }
     p.matrix(w)?.matmul(&unembed(w)?)
 }
@@ -210,9 +245,20 @@ pub enum Composition {
 /// well above 0 (a baseline that depends on d_model and d_head), so compare heads with
 /// each other rather than with an absolute bar. Errors unless `a` is in an earlier layer
 /// than `b`.
-pub fn composition_score(w: &Weights, kind: Composition, a: (usize, usize), b: (usize, usize)) -> Result<f64> {
+pub fn composition_score(
+    w: &Weights,
+    kind: Composition,
+    a: (usize, usize),
+    b: (usize, usize),
+) -> Result<f64> {
     if a.0 >= b.0 {
-        return Err(Error::config("layer", format!("composition needs the first head in an earlier layer (got L{}H{} → L{}H{})", a.0, a.1, b.0, b.1)));
+        return Err(Error::config(
+            "layer",
+            format!(
+                "composition needs the first head in an earlier layer (got L{}H{} → L{}H{})",
+                a.0, a.1, b.0, b.1
+            ),
+        ));
     }
     let wa = w_ov(w, a.0, a.1)?;
     let wb = match kind {
@@ -221,7 +267,11 @@ pub fn composition_score(w: &Weights, kind: Composition, a: (usize, usize), b: (
         Composition::V => w_ov(w, b.0, b.1)?,
     };
     let den = wa.frobenius() * wb.frobenius();
-    Ok(if den > 0.0 { wa.matmul(&wb)?.frobenius() / den } else { 0.0 })
+    Ok(if den > 0.0 {
+        wa.matmul(&wb)?.frobenius() / den
+    } else {
+        0.0
+    })
 }
 
 /// Every composition score of one kind, [n_layers][n_heads][n_layers][n_heads] flattened
@@ -229,7 +279,9 @@ pub fn composition_score(w: &Weights, kind: Composition, a: (usize, usize), b: (
 pub fn all_composition_scores(w: &Weights, kind: Composition) -> Result<Vec<f64>> {
     let (nl, nh) = (w.cfg.n_layers, w.cfg.n_heads);
     let mut out = vec![0.0; nl * nh * nl * nh];
-    let ov: Vec<Mat> = (0..nl * nh).map(|i| w_ov(w, i / nh, i % nh)).collect::<Result<_>>()?;
+    let ov: Vec<Mat> = (0..nl * nh)
+        .map(|i| w_ov(w, i / nh, i % nh))
+        .collect::<Result<_>>()?;
     for b in nh..nl * nh {
         let wb = match kind {
             Composition::Q => w_qk(w, b / nh, b % nh)?,
@@ -239,7 +291,11 @@ pub fn all_composition_scores(w: &Weights, kind: Composition) -> Result<Vec<f64>
         let nb = wb.frobenius();
         for a in 0..(b / nh) * nh {
             let den = ov[a].frobenius() * nb;
-            out[a * nl * nh + b] = if den > 0.0 { ov[a].matmul(&wb)?.frobenius() / den } else { 0.0 };
+            out[a * nl * nh + b] = if den > 0.0 {
+                ov[a].matmul(&wb)?.frobenius() / den
+            } else {
+                0.0
+            };
         }
     }
     Ok(out)
@@ -256,7 +312,12 @@ pub fn square_part(m: &Mat) -> Mat {
 /// attending to token i always raises logit i the most — a copying head.
 pub fn diagonal_fraction(m: &Mat) -> f64 {
     let sq = square_part(m);
-    let hits = sq.row_argmax().iter().enumerate().filter(|(i, &j)| *i == j).count();
+    let hits = sq
+        .row_argmax()
+        .iter()
+        .enumerate()
+        .filter(|(i, &j)| *i == j)
+        .count();
     hits as f64 / sq.rows.max(1) as f64
 }
 
@@ -275,7 +336,13 @@ pub fn eigen_copying_score(m: &Mat) -> Result<f64> {
 /// so that copying scores ignore special tokens.
 pub fn token_block(m: &Mat, ids: std::ops::Range<usize>) -> Result<Mat> {
     if ids.end > m.rows || ids.end > m.cols || ids.is_empty() {
-        return Err(Error::config("tokens", format!("token range {ids:?} does not fit a {}x{} circuit", m.rows, m.cols)));
+        return Err(Error::config(
+            "tokens",
+            format!(
+                "token range {ids:?} does not fit a {}x{} circuit",
+                m.rows, m.cols
+            ),
+        ));
     }
     Ok(m.sub(ids.clone(), ids))
 }

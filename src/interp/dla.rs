@@ -30,11 +30,11 @@
 
 use super::cache::{act_name, ActivationCache};
 use super::circuits::head_weight;
-use candle_core::{Device, Tensor};
 use super::mat::Mat;
 use crate::error::{Error, Result};
 use crate::model::Weights;
 use crate::tasks::TaskSpec;
+use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 /// One attribution: a label and its mean contribution to the correct logit.
@@ -59,7 +59,11 @@ pub struct DlaReport {
 impl DlaReport {
     /// The mean attribution of a component or path by label.
     pub fn get(&self, label: &str) -> Option<f64> {
-        self.components.iter().chain(&self.paths).find(|a| a.label == label).map(|a| a.mean)
+        self.components
+            .iter()
+            .chain(&self.paths)
+            .find(|a| a.label == label)
+            .map(|a| a.mean)
     }
 }
 
@@ -127,12 +131,22 @@ struct Source {
 /// DLA of the correct logit on a cache of task sequences (see the module doc). `pw` must
 /// be the (processed) weights the cache was run with; the cache must hold every hook
 /// ([`super::run_with_cache`]).
-pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &ActivationCache) -> Result<DlaReport> {
+pub fn direct_logit_attribution(
+    pw: &Weights,
+    task: &TaskSpec,
+    cache: &ActivationCache,
+) -> Result<DlaReport> {
     let cfg = &pw.cfg;
     let (c, nl, nh, v) = (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_vocab_out);
     let t = cache.seq_len;
     if t != task.seq_len() {
-        return Err(Error::config("tokens", format!("the cache holds sequences of {t} tokens, the task's are {}", task.seq_len())));
+        return Err(Error::config(
+            "tokens",
+            format!(
+                "the cache holds sequences of {t} tokens, the task's are {}",
+                task.seq_len()
+            ),
+        ));
     }
     let w_u = Mat::new(c, v, pw.get("unembed.W_U")?.to_vec())?.transpose(); // (V, C): row t = W_U[:, t]
     let b_u = pw.get("unembed.b_U")?;
@@ -172,7 +186,11 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
         }
     }
     let mut const_part = |label: String, vec: &[f32]| -> f64 {
-        let s: f64 = pairs.iter().map(|&(b, p, tg)| dot(vec, w_u.row(tg)) / sf(b, p)).sum::<f64>() / n;
+        let s: f64 = pairs
+            .iter()
+            .map(|&(b, p, tg)| dot(vec, w_u.row(tg)) / sf(b, p))
+            .sum::<f64>()
+            / n;
         components.push(Attribution { label, mean: s });
         s
     };
@@ -183,7 +201,11 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
             total += const_part(format!("L{l} b_O"), b_o);
         }
         let mut beta: Vec<f64> = b_o.iter().map(|&x| x as f64).collect();
-        let (hs, b_v, w_o) = (cfg.d_head, pw.get(&format!("blocks.{l}.attn.b_V"))?, pw.get(&format!("blocks.{l}.attn.W_O"))?);
+        let (hs, b_v, w_o) = (
+            cfg.d_head,
+            pw.get(&format!("blocks.{l}.attn.b_V"))?,
+            pw.get(&format!("blocks.{l}.attn.W_O"))?,
+        );
         for h in 0..nh {
             for a in 0..hs {
                 let bv = b_v[h * hs + a] as f64;
@@ -197,20 +219,43 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
         attn_bias.push(beta.iter().map(|&x| x as f32).collect::<Vec<f32>>());
     }
     let bias_u = pairs.iter().map(|&(_, _, tg)| b_u[tg] as f64).sum::<f64>() / n;
-    components.push(Attribution { label: "b_U".into(), mean: bias_u });
+    components.push(Attribution {
+        label: "b_U".into(),
+        mean: bias_u,
+    });
     total += bias_u;
 
     // --- per path
     let mut sources = vec![
-        Source { name: "embed".into(), from: 0, constant: None, hook: "hook_embed".into() },
-        Source { name: "pos_embed".into(), from: 0, constant: None, hook: "hook_pos_embed".into() },
+        Source {
+            name: "embed".into(),
+            from: 0,
+            constant: None,
+            hook: "hook_embed".into(),
+        },
+        Source {
+            name: "pos_embed".into(),
+            from: 0,
+            constant: None,
+            hook: "hook_pos_embed".into(),
+        },
     ];
     for l in 0..nl {
         if cfg.d_mlp.is_some() {
-            sources.push(Source { name: format!("MLP{l}"), from: l + 1, constant: None, hook: act_name("mlp_out", l) });
+            sources.push(Source {
+                name: format!("MLP{l}"),
+                from: l + 1,
+                constant: None,
+                hook: act_name("mlp_out", l),
+            });
         }
         if attn_bias[l].iter().any(|&x| x != 0.0) {
-            sources.push(Source { name: format!("attn bias L{l}"), from: l + 1, constant: Some(attn_bias[l].clone()), hook: String::new() });
+            sources.push(Source {
+                name: format!("attn bias L{l}"),
+                from: l + 1,
+                constant: Some(attn_bias[l].clone()),
+                hook: String::new(),
+            });
         }
     }
     let (depth, chain_list) = chains(nl, nh);
@@ -229,11 +274,16 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
     };
     let head_pattern = |l: usize, h: usize| -> Result<Tensor> {
         let p = cache.get(&act_name("pattern", l))?; // (B, NH, T, T)
-        Ok(Tensor::from_slice(&p.data, (b_n, nh, t, t), &dev)?.narrow(1, h, 1)?.squeeze(1)?.contiguous()?)
+        Ok(Tensor::from_slice(&p.data, (b_n, nh, t, t), &dev)?
+            .narrow(1, h, 1)?
+            .squeeze(1)?
+            .contiguous()?)
     };
     let src_tensor = |src: &Source| -> Result<Tensor> {
         Ok(match &src.constant {
-            Some(vec) => Tensor::from_slice(vec, (1, 1, c_n), &dev)?.broadcast_as((b_n, t, c_n))?.contiguous()?,
+            Some(vec) => Tensor::from_slice(vec, (1, 1, c_n), &dev)?
+                .broadcast_as((b_n, t, c_n))?
+                .contiguous()?,
             None => Tensor::from_slice(&cache.get(&src.hook)?.data, (b_n, t, c_n), &dev)?,
         })
     };
@@ -243,12 +293,20 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
         // G = W_OV^{first} … W_OV^{last} W_U, (C, V)
         let mut g = w_u_t.clone();
         for &(l, h) in chain.iter().rev() {
-            let wv = Tensor::from_slice(&head_weight(pw, l, h, "W_V")?.data, (c_n, cfg.d_head), &dev)?;
-            let wo = Tensor::from_slice(&head_weight(pw, l, h, "W_O")?.data, (cfg.d_head, c_n), &dev)?;
+            let wv =
+                Tensor::from_slice(&head_weight(pw, l, h, "W_V")?.data, (c_n, cfg.d_head), &dev)?;
+            let wo =
+                Tensor::from_slice(&head_weight(pw, l, h, "W_O")?.data, (cfg.d_head, c_n), &dev)?;
             g = wv.matmul(&wo.matmul(&g)?)?;
         }
-        for src in sources.iter().filter(|s| chain.first().is_none_or(|&(l, _)| l >= s.from)) {
-            let mut d = src_tensor(src)?.reshape((b_n * t, c_n))?.matmul(&g)?.reshape((b_n, t, v))?; // (B, T, V)
+        for src in sources
+            .iter()
+            .filter(|s| chain.first().is_none_or(|&(l, _)| l >= s.from))
+        {
+            let mut d = src_tensor(src)?
+                .reshape((b_n * t, c_n))?
+                .matmul(&g)?
+                .reshape((b_n, t, v))?; // (B, T, V)
             for &(l, h) in chain {
                 if let Some(sc) = ln1_scale(l)? {
                     d = d.broadcast_div(&sc)?;
@@ -256,15 +314,33 @@ pub fn direct_logit_attribution(pw: &Weights, task: &TaskSpec, cache: &Activatio
                 d = head_pattern(l, h)?.matmul(&d)?;
             }
             let d = d.flatten_all()?.to_vec1::<f32>()?;
-            let s: f64 = pairs.iter().map(|&(b, p, tg)| d[(b * t + p) * v + tg] as f64 / sf(b, p)).sum();
+            let s: f64 = pairs
+                .iter()
+                .map(|&(b, p, tg)| d[(b * t + p) * v + tg] as f64 / sf(b, p))
+                .sum();
             let mean = s / n;
             path_total += mean;
-            paths.push(Attribution { label: label(&src.name, chain), mean });
+            paths.push(Attribution {
+                label: label(&src.name, chain),
+                mean,
+            });
         }
     }
     if depth < nl {
-        paths.push(Attribution { label: format!("longer paths (through more than {depth} heads)"), mean: total - path_total });
+        paths.push(Attribution {
+            label: format!("longer paths (through more than {depth} heads)"),
+            mean: total - path_total,
+        });
     }
-    paths.push(Attribution { label: "b_U".into(), mean: bias_u });
-    Ok(DlaReport { pairs: pairs.len(), logit: total, components, paths, path_depth: depth })
+    paths.push(Attribution {
+        label: "b_U".into(),
+        mean: bias_u,
+    });
+    Ok(DlaReport {
+        pairs: pairs.len(),
+        logit: total,
+        components,
+        paths,
+        path_depth: depth,
+    })
 }

@@ -47,15 +47,23 @@ fn outcome_row(task: &TaskSpec, logits: &CachedTensor, r: usize, targets: &[u32]
         ok += (argmax(row) == tg) as usize;
     }
     let n = preds.len().max(1) as f64;
-    Outcome { loss: loss / n, acc: ok as f64 / n }
+    Outcome {
+        loss: loss / n,
+        acc: ok as f64 / n,
+    }
 }
 
 /// Mean outcome of a batch of task sequences (B, T) scored against themselves.
 pub fn outcome(task: &TaskSpec, cache: &ActivationCache) -> Outcome {
     let t = cache.seq_len;
-    let rows: Vec<Outcome> = (0..cache.batch).map(|b| outcome_row(task, &cache.logits, b, &cache.tokens[b * t..(b + 1) * t])).collect();
+    let rows: Vec<Outcome> = (0..cache.batch)
+        .map(|b| outcome_row(task, &cache.logits, b, &cache.tokens[b * t..(b + 1) * t]))
+        .collect();
     let n = rows.len().max(1) as f64;
-    Outcome { loss: rows.iter().map(|o| o.loss).sum::<f64>() / n, acc: rows.iter().map(|o| o.acc).sum::<f64>() / n }
+    Outcome {
+        loss: rows.iter().map(|o| o.loss).sum::<f64>() / n,
+        acc: rows.iter().map(|o| o.acc).sum::<f64>() / n,
+    }
 }
 
 /// Zero or mean ablation.
@@ -81,11 +89,17 @@ pub fn mean_z(cache: &ActivationCache) -> Result<Vec<CachedTensor>> {
                 *a += x as f64;
             }
         }
-        out.push(CachedTensor { shape: z.shape[1..].to_vec(), data: m.iter().map(|&x| (x / batch as f64) as f32).collect() });
+        out.push(CachedTensor {
+            shape: z.shape[1..].to_vec(),
+            data: m.iter().map(|&x| (x / batch as f64) as f32).collect(),
+        });
         l += 1;
     }
     if out.is_empty() {
-        return Err(Error::config("hook", "mean ablation needs hook_z in the cache"));
+        return Err(Error::config(
+            "hook",
+            "mean ablation needs hook_z in the cache",
+        ));
     }
     Ok(out)
 }
@@ -115,11 +129,18 @@ pub fn run_ablated(
 ) -> Result<ActivationCache> {
     let (nl, nh) = (backend.config().n_layers, backend.config().n_heads);
     if let Some(&(l, h)) = heads.iter().find(|&&(l, h)| l >= nl || h >= nh) {
-        return Err(Error::config("head", format!("L{l}H{h} is not a head of this {nl}-layer, {nh}-head model")));
+        return Err(Error::config(
+            "head",
+            format!("L{l}H{h} is not a head of this {nl}-layer, {nh}-head model"),
+        ));
     }
     let mut hooks = HookSet::none();
     for l in 0..nl {
-        let here: Vec<usize> = heads.iter().filter(|&&(hl, _)| hl == l).map(|&(_, h)| h).collect();
+        let here: Vec<usize> = heads
+            .iter()
+            .filter(|&&(hl, _)| hl == l)
+            .map(|&(_, h)| h)
+            .collect();
         if here.is_empty() {
             continue;
         }
@@ -129,13 +150,24 @@ pub fn run_ablated(
         let fill = match kind {
             Ablation::Zero => tensor(vec![0.0], &[1, 1, 1, 1])?,
             Ablation::Mean => {
-                let mz = means.and_then(|m| m.get(l)).ok_or_else(|| Error::config("ablation", "mean ablation needs the mean activations (mean_z)"))?;
+                let mz = means.and_then(|m| m.get(l)).ok_or_else(|| {
+                    Error::config(
+                        "ablation",
+                        "mean ablation needs the mean activations (mean_z)",
+                    )
+                })?;
                 let mut shape = vec![1];
                 shape.extend(&mz.shape);
                 let fill = tensor(mz.data.clone(), &shape)?; // (1, T_mean, NH, HS)
                 let t = tokens.len() / batch.max(1);
                 if mz.shape[0] < t {
-                    return Err(Error::config("ablation", format!("the mean activations cover {} positions, the input has {t}", mz.shape[0])));
+                    return Err(Error::config(
+                        "ablation",
+                        format!(
+                            "the mean activations cover {} positions, the input has {t}",
+                            mz.shape[0]
+                        ),
+                    ));
                 }
                 fill.narrow(1, 0, t)?
             }
@@ -163,27 +195,57 @@ pub struct AblationTable {
 }
 
 /// Zero- and mean-ablates every head alone on `samples` fresh sequences of the task.
-pub fn ablation_table(backend: &CpuBackend, task: &TaskSpec, samples: usize, seed: u64) -> Result<AblationTable> {
+pub fn ablation_table(
+    backend: &CpuBackend,
+    task: &TaskSpec,
+    samples: usize,
+    seed: u64,
+) -> Result<AblationTable> {
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
-    let clean = run_with_hooks(backend, &tokens, samples, HookSet::recording(|n| n.ends_with("attn.hook_z")))?;
+    let clean = run_with_hooks(
+        backend,
+        &tokens,
+        samples,
+        HookSet::recording(|n| n.ends_with("attn.hook_z")),
+    )?;
     ablation_table_on(backend, task, &clean, &mean_z(&clean)?)
 }
 
 /// [`ablation_table`] on the sequences of `clean` (a cache of them, for the baseline)
 /// with mean activations `means` from [`mean_z`].
-pub fn ablation_table_on(backend: &CpuBackend, task: &TaskSpec, clean: &ActivationCache, means: &[CachedTensor]) -> Result<AblationTable> {
+pub fn ablation_table_on(
+    backend: &CpuBackend,
+    task: &TaskSpec,
+    clean: &ActivationCache,
+    means: &[CachedTensor],
+) -> Result<AblationTable> {
     let cfg = backend.config().clone();
     let (tokens, b) = (&clean.tokens, clean.batch);
     let mut heads = Vec::new();
     for l in 0..cfg.n_layers {
         for h in 0..cfg.n_heads {
-            let zero = outcome(task, &run_ablated(backend, tokens, b, &[(l, h)], Ablation::Zero, None)?);
-            let mean = outcome(task, &run_ablated(backend, tokens, b, &[(l, h)], Ablation::Mean, Some(means))?);
-            heads.push(HeadAblation { layer: l, head: h, zero, mean });
+            let zero = outcome(
+                task,
+                &run_ablated(backend, tokens, b, &[(l, h)], Ablation::Zero, None)?,
+            );
+            let mean = outcome(
+                task,
+                &run_ablated(backend, tokens, b, &[(l, h)], Ablation::Mean, Some(means))?,
+            );
+            heads.push(HeadAblation {
+                layer: l,
+                head: h,
+                zero,
+                mean,
+            });
         }
     }
-    Ok(AblationTable { samples: b, baseline: outcome(task, clean), heads })
+    Ok(AblationTable {
+        samples: b,
+        baseline: outcome(task, clean),
+        heads,
+    })
 }
 
 /// One patch: replace `hook` (a residual hook (B, T, C) or `hook_z` (B, T, NH, HS)) at
@@ -216,23 +278,43 @@ fn patch_mask(rows: &[Vec<(usize, Option<usize>)>], t: usize, nh: Option<usize>)
 fn check_pair(task: &TaskSpec, clean: &[u32], corrupted: &[u32]) -> Result<()> {
     let t = task.seq_len();
     if clean.len() != t || corrupted.len() != t {
-        return Err(Error::task(task.name(), format!("patching needs two whole sequences of {t} tokens (got {} and {})", clean.len(), corrupted.len())));
+        return Err(Error::task(
+            task.name(),
+            format!(
+                "patching needs two whole sequences of {t} tokens (got {} and {})",
+                clean.len(),
+                corrupted.len()
+            ),
+        ));
     }
     Ok(())
 }
 
 /// Runs `corrupted` once with every patch in `patches` taken from the clean run (the
 /// cache of `clean`); scores it against the clean targets.
-pub fn run_patched(backend: &CpuBackend, task: &TaskSpec, clean: &ActivationCache, corrupted: &[u32], patches: &[Patch]) -> Result<Outcome> {
+pub fn run_patched(
+    backend: &CpuBackend,
+    task: &TaskSpec,
+    clean: &ActivationCache,
+    corrupted: &[u32],
+    patches: &[Patch],
+) -> Result<Outcome> {
     check_pair(task, &clean.tokens, corrupted)?;
     let t = task.seq_len();
     let mut hooks = HookSet::none();
     for pa in patches {
         let src = clean.get(&pa.hook)?;
         let is_z = src.shape.len() == 4;
-        let positions: Vec<usize> = if pa.positions.is_empty() { (0..t).collect() } else { pa.positions.clone() };
+        let positions: Vec<usize> = if pa.positions.is_empty() {
+            (0..t).collect()
+        } else {
+            pa.positions.clone()
+        };
         if let Some(&p) = positions.iter().find(|&&p| p >= t) {
-            return Err(Error::config("position", format!("{p} is outside the sequence (T = {t})")));
+            return Err(Error::config(
+                "position",
+                format!("{p} is outside the sequence (T = {t})"),
+            ));
         }
         let cells: Vec<(usize, Option<usize>)> = positions.iter().map(|&p| (p, pa.head)).collect();
         let mask = patch_mask(&[cells], t, is_z.then(|| src.shape[2]))?;
@@ -263,7 +345,12 @@ pub struct PatchReport {
 /// Patches every site. All patches of one layer (and the unpatched corrupted run) go in
 /// one forward pass: row r of the batch carries patch r, the hooks' masks are zero on the
 /// rows of the other sites.
-pub fn activation_patching(backend: &CpuBackend, task: &TaskSpec, clean: &[u32], corrupted: &[u32]) -> Result<PatchReport> {
+pub fn activation_patching(
+    backend: &CpuBackend,
+    task: &TaskSpec,
+    clean: &[u32],
+    corrupted: &[u32],
+) -> Result<PatchReport> {
     check_pair(task, clean, corrupted)?;
     let cfg = backend.config().clone();
     let (t, nl, nh) = (task.seq_len(), cfg.n_layers, cfg.n_heads);
@@ -273,9 +360,13 @@ pub fn activation_patching(backend: &CpuBackend, task: &TaskSpec, clean: &[u32],
     for l in 0..nl {
         // rows: [unpatched (layer 0 only)] T × resid_pre at p, NH × z of head h, NH·T × z of (h, p)
         let base = usize::from(l == 0);
-        let resid_rows: Vec<Vec<(usize, Option<usize>)>> = (0..t).map(|p| vec![(p, None)]).collect();
-        let head_rows: Vec<Vec<(usize, Option<usize>)>> = (0..nh).map(|h| (0..t).map(|p| (p, Some(h))).collect()).collect();
-        let by_pos_rows: Vec<Vec<(usize, Option<usize>)>> = (0..nh * t).map(|r| vec![(r % t, Some(r / t))]).collect();
+        let resid_rows: Vec<Vec<(usize, Option<usize>)>> =
+            (0..t).map(|p| vec![(p, None)]).collect();
+        let head_rows: Vec<Vec<(usize, Option<usize>)>> = (0..nh)
+            .map(|h| (0..t).map(|p| (p, Some(h))).collect())
+            .collect();
+        let by_pos_rows: Vec<Vec<(usize, Option<usize>)>> =
+            (0..nh * t).map(|r| vec![(r % t, Some(r / t))]).collect();
         let n_rows = base + t + nh + nh * t;
         let pad = |before: usize, rows: Vec<Vec<(usize, Option<usize>)>>| {
             let mut all = vec![Vec::new(); before];
@@ -289,10 +380,15 @@ pub fn activation_patching(backend: &CpuBackend, task: &TaskSpec, clean: &[u32],
         let z_mask = patch_mask(&pad(base + t, z_rows), t, Some(nh))?;
         let src_r = clean_cache.get(&act_name("resid_pre", l))?;
         let src_z = clean_cache.get(&act_name("z", l))?;
-        let (fill_r, fill_z) = (tensor(src_r.data.clone(), &src_r.shape)?, tensor(src_z.data.clone(), &src_z.shape)?);
+        let (fill_r, fill_z) = (
+            tensor(src_r.data.clone(), &src_r.shape)?,
+            tensor(src_z.data.clone(), &src_z.shape)?,
+        );
         let tokens: Vec<u32> = corrupted.iter().copied().cycle().take(n_rows * t).collect();
         let hooks = HookSet::none()
-            .with(act_name("resid_pre", l), move |x| replace(&x, &resid_mask, &fill_r))
+            .with(act_name("resid_pre", l), move |x| {
+                replace(&x, &resid_mask, &fill_r)
+            })
             .with(act_name("z", l), move |x| replace(&x, &z_mask, &fill_z));
         let c = run_with_hooks(backend, &tokens, n_rows, hooks)?;
         let score = |r: usize| outcome_row(task, &c.logits, r, clean);

@@ -36,7 +36,9 @@ pub mod scores;
 pub mod timeline;
 pub mod workbench;
 
-pub use cache::{act_name, run_with_cache, run_with_cache_weights, run_with_hooks, ActivationCache, HookSet};
+pub use cache::{
+    act_name, run_with_cache, run_with_cache_weights, run_with_hooks, ActivationCache, HookSet,
+};
 pub use mat::Mat;
 
 /// The data-stream step of the fresh samples analyses average over (below evaluation's

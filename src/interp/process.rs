@@ -28,11 +28,19 @@ use crate::model::Weights;
 /// `w[c]`, adds `b @ W` to the bias `bias` (shape [.., X]), then centres each column over c.
 fn fold_into(pw: &mut Weights, name: &str, bias: &str, w: &[f32], b: &[f32]) -> Result<()> {
     let c = w.len();
-    let shape = pw.table.get(name).map(|p| p.shape.clone()).unwrap_or_default();
+    let shape = pw
+        .table
+        .get(name)
+        .map(|p| p.shape.clone())
+        .unwrap_or_default();
     let (heads, hx) = match shape.as_slice() {
         [nh, _, hs] => (*nh, *hs), // [NH, C, HS]
         [_, x] => (1, *x),         // [C, X]
-        _ => return Err(crate::Error::Weights(format!("cannot fold LayerNorm into `{name}` of shape {shape:?}"))),
+        _ => {
+            return Err(crate::Error::Weights(format!(
+                "cannot fold LayerNorm into `{name}` of shape {shape:?}"
+            )))
+        }
     };
     let m = pw.get(name)?.to_vec();
     let mut folded = m.clone();
@@ -83,11 +91,23 @@ pub fn process_weights(w: &Weights) -> Result<Weights> {
         let b = format!("blocks.{l}");
         let (lw, lb) = reset_ln(&mut pw, &format!("{b}.ln1"))?;
         for n in ["Q", "K", "V"] {
-            fold_into(&mut pw, &format!("{b}.attn.W_{n}"), &format!("{b}.attn.b_{n}"), &lw, &lb)?;
+            fold_into(
+                &mut pw,
+                &format!("{b}.attn.W_{n}"),
+                &format!("{b}.attn.b_{n}"),
+                &lw,
+                &lb,
+            )?;
         }
         if w.cfg.d_mlp.is_some() {
             let (lw, lb) = reset_ln(&mut pw, &format!("{b}.ln2"))?;
-            fold_into(&mut pw, &format!("{b}.mlp.W_in"), &format!("{b}.mlp.b_in"), &lw, &lb)?;
+            fold_into(
+                &mut pw,
+                &format!("{b}.mlp.W_in"),
+                &format!("{b}.mlp.b_in"),
+                &lw,
+                &lb,
+            )?;
         }
     }
     let (lw, lb) = reset_ln(&mut pw, "ln_final")?;

@@ -2,7 +2,10 @@
 //! page's Scores table shows.
 
 use super::cache::{run_with_cache, ActivationCache};
-use super::circuits::{all_composition_scores, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block, Composition, Embed};
+use super::circuits::{
+    all_composition_scores, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block,
+    Composition, Embed,
+};
 use super::dla::{direct_logit_attribution, DlaReport};
 use super::intervene::{outcome, Outcome};
 use super::process::process_weights;
@@ -57,7 +60,12 @@ pub struct ModelReport {
 
 /// Every score of every head of `w` (raw weights; LN models are processed here) on
 /// `samples` fresh sequences of `task` drawn from the data stream of `seed`.
-pub fn model_report(w: &Weights, task: &TaskSpec, samples: usize, seed: u64) -> Result<ModelReport> {
+pub fn model_report(
+    w: &Weights,
+    task: &TaskSpec,
+    samples: usize,
+    seed: u64,
+) -> Result<ModelReport> {
     check_compatible(task, &w.cfg)?;
     let pw = process_weights(w)?;
     let backend = CpuBackend::for_inference(&pw)?;
@@ -69,7 +77,11 @@ pub fn model_report(w: &Weights, task: &TaskSpec, samples: usize, seed: u64) -> 
 
 /// [`model_report`] from processed weights `pw` and a full cache of task sequences run
 /// with them.
-pub fn model_report_from(pw: &Weights, task: &TaskSpec, cache: &ActivationCache) -> Result<ModelReport> {
+pub fn model_report_from(
+    pw: &Weights,
+    task: &TaskSpec,
+    cache: &ActivationCache,
+) -> Result<ModelReport> {
     let mass = attention_mass(task, cache)?;
     let dla = direct_logit_attribution(pw, task, cache)?;
     let ids = task.value_tokens();
@@ -98,5 +110,13 @@ pub fn model_report_from(pw: &Weights, task: &TaskSpec, cache: &ActivationCache)
     } else {
         None
     };
-    Ok(ModelReport { task: task.clone(), model: pw.cfg.clone(), samples: cache.batch, eval: outcome(task, cache), heads, dla, composition })
+    Ok(ModelReport {
+        task: task.clone(),
+        model: pw.cfg.clone(),
+        samples: cache.batch,
+        eval: outcome(task, cache),
+        heads,
+        dla,
+        composition,
+    })
 }

@@ -39,11 +39,22 @@ pub struct OffsetSummary {
 /// [`OffsetSummary`] of the block `ids` × `ids` of a (query token, key token) circuit.
 pub fn argmax_offsets(m: &Mat, ids: Range<usize>) -> Result<OffsetSummary> {
     if ids.is_empty() || ids.end > m.rows || ids.end > m.cols {
-        return Err(Error::config("tokens", format!("token range {ids:?} does not fit a {}x{} circuit", m.rows, m.cols)));
+        return Err(Error::config(
+            "tokens",
+            format!(
+                "token range {ids:?} does not fit a {}x{} circuit",
+                m.rows, m.cols
+            ),
+        ));
     }
     let n = ids.len();
     let block = m.sub(ids.clone(), ids);
-    let offsets: Vec<i64> = block.row_argmax().iter().enumerate().map(|(i, &j)| j as i64 - i as i64).collect();
+    let offsets: Vec<i64> = block
+        .row_argmax()
+        .iter()
+        .enumerate()
+        .map(|(i, &j)| j as i64 - i as i64)
+        .collect();
     let mut sorted = offsets.clone();
     sorted.sort_unstable();
     let mut histogram: Vec<(i64, usize)> = Vec::new();
@@ -53,13 +64,25 @@ pub fn argmax_offsets(m: &Mat, ids: Range<usize>) -> Result<OffsetSummary> {
             _ => histogram.push((o, 1)),
         }
     }
-    let frac = |f: &dyn Fn(i64) -> bool| offsets.iter().filter(|&&o| f(o)).count() as f64 / n as f64;
-    let median = if n % 2 == 1 { sorted[n / 2] as f64 } else { (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0 };
-    let row_mean: Vec<f64> = (0..n).map(|i| block.row(i).iter().map(|&x| x as f64).sum::<f64>() / n as f64).collect();
+    let frac =
+        |f: &dyn Fn(i64) -> bool| offsets.iter().filter(|&&o| f(o)).count() as f64 / n as f64;
+    let median = if n % 2 == 1 {
+        sorted[n / 2] as f64
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) as f64 / 2.0
+    };
+    let row_mean: Vec<f64> = (0..n)
+        .map(|i| block.row(i).iter().map(|&x| x as f64).sum::<f64>() / n as f64)
+        .collect();
     let mean_score_by_offset = (-(n as i64 - 1)..n as i64)
         .map(|d| {
-            let rows: Vec<usize> = (0..n).filter(|&i| (0..n as i64).contains(&(i as i64 + d))).collect();
-            let s: f64 = rows.iter().map(|&i| block.at(i, (i as i64 + d) as usize) as f64 - row_mean[i]).sum();
+            let rows: Vec<usize> = (0..n)
+                .filter(|&i| (0..n as i64).contains(&(i as i64 + d)))
+                .collect();
+            let s: f64 = rows
+                .iter()
+                .map(|&i| block.at(i, (i as i64 + d) as usize) as f64 - row_mean[i])
+                .sum();
             (d, s / rows.len() as f64)
         })
         .collect();
@@ -95,12 +118,23 @@ pub struct AttentionMass {
 pub fn attention_mass(task: &TaskSpec, cache: &ActivationCache) -> Result<Vec<AttentionMass>> {
     let t = cache.seq_len;
     if t != task.seq_len() {
-        return Err(Error::config("tokens", format!("the cache holds sequences of {t} tokens, the task's are {}", task.seq_len())));
+        return Err(Error::config(
+            "tokens",
+            format!(
+                "the cache holds sequences of {t} tokens, the task's are {}",
+                task.seq_len()
+            ),
+        ));
     }
     let preds = task.pred_positions();
     let prompt_len = task.prompt_len();
     let sources: Vec<Vec<Vec<usize>>> = (0..cache.batch)
-        .map(|b| preds.iter().map(|&p| task.answer_sources(&cache.tokens[b * t..(b + 1) * t], p)).collect())
+        .map(|b| {
+            preds
+                .iter()
+                .map(|&p| task.answer_sources(&cache.tokens[b * t..(b + 1) * t], p))
+                .collect()
+        })
         .collect();
     let mut out = Vec::new();
     let mut l = 0;
@@ -112,7 +146,10 @@ pub fn attention_mass(task: &TaskSpec, cache: &ActivationCache) -> Result<Vec<At
             for (b, srcs) in sources.iter().enumerate() {
                 for (&p, src) in preds.iter().zip(srcs) {
                     let row = &pat.data[((b * nh + h) * t + p) * t..][..t];
-                    prompt += row[..prompt_len.min(t)].iter().map(|&x| x as f64).sum::<f64>();
+                    prompt += row[..prompt_len.min(t)]
+                        .iter()
+                        .map(|&x| x as f64)
+                        .sum::<f64>();
                     if !src.is_empty() {
                         ans += src.iter().map(|&s| row[s] as f64).sum::<f64>();
                         n_ans += 1;
@@ -120,7 +157,13 @@ pub fn attention_mass(task: &TaskSpec, cache: &ActivationCache) -> Result<Vec<At
                 }
             }
             let n = (cache.batch * preds.len()).max(1) as f64;
-            out.push(AttentionMass { layer: l, head: h, answer: ans / n_ans.max(1) as f64, prompt: prompt / n, answer_count: n_ans });
+            out.push(AttentionMass {
+                layer: l,
+                head: h,
+                answer: ans / n_ans.max(1) as f64,
+                prompt: prompt / n,
+                answer_count: n_ans,
+            });
         }
         l += 1;
     }

@@ -41,12 +41,19 @@ impl<T> SnapshotStore<T> {
     /// At most `capacity` (≥ 2) snapshots, first every `every` (≥ 1) steps.
     pub fn new(capacity: usize, every: u64) -> Result<Self> {
         if capacity < 2 {
-            return Err(Error::config("snapshot_capacity", format!("{capacity} is too small (at least 2)")));
+            return Err(Error::config(
+                "snapshot_capacity",
+                format!("{capacity} is too small (at least 2)"),
+            ));
         }
         if every == 0 {
             return Err(Error::config("snapshot_every", "must be at least 1 step"));
         }
-        Ok(SnapshotStore { capacity, every, snaps: Vec::new() })
+        Ok(SnapshotStore {
+            capacity,
+            every,
+            snaps: Vec::new(),
+        })
     }
 
     /// The current grid spacing.
@@ -56,7 +63,13 @@ impl<T> SnapshotStore<T> {
 
     /// Whether a snapshot at `step` would be kept on the grid (and is newer than the last).
     pub fn wants(&self, step: u64) -> bool {
-        step.is_multiple_of(self.every) && self.snaps.iter().rev().find(|s| !s.tail).is_none_or(|s| step > s.step)
+        step.is_multiple_of(self.every)
+            && self
+                .snaps
+                .iter()
+                .rev()
+                .find(|s| !s.tail)
+                .is_none_or(|s| step > s.step)
     }
 
     /// Adds a snapshot. On the grid it is kept (thinning the store if full); off the grid
@@ -70,7 +83,11 @@ impl<T> SnapshotStore<T> {
         if self.snaps.last().is_some_and(|s| s.tail) {
             self.snaps.pop();
         }
-        self.snaps.push(Snapshot { step, data, tail: !on_grid });
+        self.snaps.push(Snapshot {
+            step,
+            data,
+            tail: !on_grid,
+        });
         while self.snaps.len() > self.capacity {
             self.every *= 2;
             let every = self.every;
@@ -151,21 +168,40 @@ pub struct TimelinePoint {
 
 /// The scores of weights `w` (raw; LN models are processed here) at `step`, with
 /// attention mass over `samples` fresh sequences of `task`.
-pub fn timeline_point(w: &Weights, step: u64, task: &TaskSpec, samples: usize, seed: u64) -> Result<TimelinePoint> {
+pub fn timeline_point(
+    w: &Weights,
+    step: u64,
+    task: &TaskSpec,
+    samples: usize,
+    seed: u64,
+) -> Result<TimelinePoint> {
     let pw = process_weights(w)?;
     let backend = CpuBackend::for_inference(&pw)?;
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
-    let cache = run_with_hooks(&backend, &tokens, samples, HookSet::recording(|n| n.ends_with("hook_pattern")))?;
+    let cache = run_with_hooks(
+        &backend,
+        &tokens,
+        samples,
+        HookSet::recording(|n| n.ends_with("hook_pattern")),
+    )?;
     timeline_point_from(&pw, &cache, step, task)
 }
 
 /// [`timeline_point`] from processed weights and a cache (with the patterns) of task
 /// sequences run with them.
-pub fn timeline_point_from(pw: &Weights, cache: &ActivationCache, step: u64, task: &TaskSpec) -> Result<TimelinePoint> {
+pub fn timeline_point_from(
+    pw: &Weights,
+    cache: &ActivationCache,
+    step: u64,
+    task: &TaskSpec,
+) -> Result<TimelinePoint> {
     let mut heads = Vec::new();
     for m in attention_mass(task, cache)? {
-        let ov = token_block(&full_ov(pw, m.layer, m.head, Embed::Token)?, task.value_tokens())?;
+        let ov = token_block(
+            &full_ov(pw, m.layer, m.head, Embed::Token)?,
+            task.value_tokens(),
+        )?;
         heads.push(HeadPoint {
             layer: m.layer,
             head: m.head,

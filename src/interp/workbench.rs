@@ -7,8 +7,13 @@
 
 use super::attention::{decompose_scores, patterns, ScoreDecomposition};
 use super::cache::{run_with_cache, ActivationCache, CachedTensor};
-use super::circuits::{diagonal_fraction, eigen_copying_score, full_ov_path, full_qk_path, token_block, Embed, Path};
-use super::intervene::{ablation_table_on, activation_patching, mean_z, outcome, run_ablated, Ablation, AblationTable, Outcome, PatchReport};
+use super::circuits::{
+    diagonal_fraction, eigen_copying_score, full_ov_path, full_qk_path, token_block, Embed, Path,
+};
+use super::intervene::{
+    ablation_table_on, activation_patching, mean_z, outcome, run_ablated, Ablation, AblationTable,
+    Outcome, PatchReport,
+};
 use super::mat::Mat;
 use super::process::process_weights;
 use super::report::{model_report_from, ModelReport};
@@ -38,7 +43,12 @@ pub struct WorkbenchOptions {
 
 impl Default for WorkbenchOptions {
     fn default() -> Self {
-        WorkbenchOptions { samples: 32, seed: 0, capacity: 64, every: 1 }
+        WorkbenchOptions {
+            samples: 32,
+            seed: 0,
+            capacity: 64,
+            every: 1,
+        }
     }
 }
 
@@ -150,15 +160,30 @@ impl Workbench {
     pub fn new(task: TaskSpec, cfg: ModelConfig, opts: WorkbenchOptions) -> Result<Self> {
         check_compatible(&task, &cfg)?;
         if opts.samples == 0 || opts.samples > 4096 {
-            return Err(Error::config("samples", format!("{} is not in 1..=4096", opts.samples)));
+            return Err(Error::config(
+                "samples",
+                format!("{} is not in 1..=4096", opts.samples),
+            ));
         }
         let store = SnapshotStore::new(opts.capacity, opts.every)?;
-        Ok(Workbench { task, cfg, opts, store, points: BTreeMap::new(), current: None })
+        Ok(Workbench {
+            task,
+            cfg,
+            opts,
+            store,
+            points: BTreeMap::new(),
+            current: None,
+        })
     }
 
     /// A workbench holding one model read from a `.safetensors` or TL `.pt` file (its
     /// config from the file's metadata or inferred from the shapes) as snapshot `step`.
-    pub fn from_file(task: TaskSpec, bytes: &[u8], step: u64, opts: WorkbenchOptions) -> Result<Self> {
+    pub fn from_file(
+        task: TaskSpec,
+        bytes: &[u8],
+        step: u64,
+        opts: WorkbenchOptions,
+    ) -> Result<Self> {
         let w = crate::io::load_weights(bytes, None)?;
         let mut wb = Self::new(task, w.cfg.clone(), opts)?;
         wb.store = SnapshotStore::new(wb.opts.capacity, 1)?;
@@ -170,10 +195,15 @@ impl Workbench {
     pub fn add_snapshot(&mut self, step: u64, data: Vec<f32>, tail: bool) -> Result<bool> {
         let want = crate::model::ParamTable::new(&self.cfg).total_len();
         if data.len() != want {
-            return Err(Error::Weights(format!("a snapshot of this model holds {want} values, got {}", data.len())));
+            return Err(Error::Weights(format!(
+                "a snapshot of this model holds {want} values, got {}",
+                data.len()
+            )));
         }
         if let Some(bad) = data.iter().position(|x| !x.is_finite()) {
-            return Err(Error::Weights(format!("snapshot at step {step}: value {bad} is not finite")));
+            return Err(Error::Weights(format!(
+                "snapshot at step {step}: value {bad} is not finite"
+            )));
         }
         let kept = self.store.push(step, data, tail);
         let steps = self.store.steps();
@@ -192,7 +222,9 @@ impl Workbench {
             .store
             .at_or_before(step)
             .or_else(|| self.store.get(0))
-            .ok_or_else(|| Error::config("step", "no snapshot yet (train first, or load a model)"))?;
+            .ok_or_else(|| {
+                Error::config("step", "no snapshot yet (train first, or load a model)")
+            })?;
         let mut w = Weights::zeros(&self.cfg)?;
         w.data.clone_from(&s.data);
         Ok((s.step, w))
@@ -210,12 +242,25 @@ impl Workbench {
         let n = self.opts.samples;
         let tokens = self.task.batch(self.opts.seed, super::ANALYSIS_STEP, n);
         let cache = run_with_cache(&backend, &tokens, n)?;
-        self.current = Some(Current { step: s, pw, backend, cache, means: None, report: None, table: None });
+        self.current = Some(Current {
+            step: s,
+            pw,
+            backend,
+            cache,
+            means: None,
+            report: None,
+            table: None,
+        });
         Ok(s)
     }
 
     fn cur(&self) -> Result<&Current> {
-        self.current.as_ref().ok_or_else(|| Error::config("step", "no snapshot selected yet (train first, or load a model)"))
+        self.current.as_ref().ok_or_else(|| {
+            Error::config(
+                "step",
+                "no snapshot selected yet (train first, or load a model)",
+            )
+        })
     }
 
     /// The step of the selected snapshot.
@@ -253,7 +298,10 @@ impl Workbench {
             .unwrap_or(old);
         prompt[at] = new as u32;
         let corrupted = self.task.solve(&prompt)?;
-        Ok(PatchInputs { clean: self.task.prompt_text(&clean), corrupted: self.task.prompt_text(&corrupted) })
+        Ok(PatchInputs {
+            clean: self.task.prompt_text(&clean),
+            corrupted: self.task.prompt_text(&corrupted),
+        })
     }
 
     /// Attention patterns of every head on the input `text` (see [`Self::sequence`]).
@@ -268,7 +316,10 @@ impl Workbench {
         let v = self.cfg.d_vocab_out;
         for &p in &preds {
             let g = crate::train::eval::argmax(&cache.logits.data[p * v..(p + 1) * v]);
-            guesses[p + 1] = Some((vocab.get(g as usize).cloned().unwrap_or_default(), g == seq[p + 1]));
+            guesses[p + 1] = Some((
+                vocab.get(g as usize).cloned().unwrap_or_default(),
+                g == seq[p + 1],
+            ));
         }
         Ok(AttentionView {
             step: cur.step,
@@ -283,7 +334,12 @@ impl Workbench {
     }
 
     /// The score decomposition of head (layer, head) on `text`.
-    pub fn decomposition(&self, text: &str, layer: usize, head: usize) -> Result<ScoreDecomposition> {
+    pub fn decomposition(
+        &self,
+        text: &str,
+        layer: usize,
+        head: usize,
+    ) -> Result<ScoreDecomposition> {
         let cur = self.cur()?;
         let seq = self.sequence(text)?;
         let cache = run_with_cache(&cur.backend, &seq, 1)?;
@@ -292,10 +348,27 @@ impl Workbench {
 
     /// The four QK panels of head (layer, head), with the query side read through the heads
     /// `q_through` and the key side through `k_through` (empty: the direct circuits).
-    pub fn qk(&self, layer: usize, head: usize, q_through: &[(usize, usize)], k_through: &[(usize, usize)]) -> Result<QkView> {
+    pub fn qk(
+        &self,
+        layer: usize,
+        head: usize,
+        q_through: &[(usize, usize)],
+        k_through: &[(usize, usize)],
+    ) -> Result<QkView> {
         let cur = self.cur()?;
-        let path = |e: Embed, through: &[(usize, usize)]| Path { embed: e, through: through.to_vec() };
-        let panel = |q: Embed, k: Embed| full_qk_path(&cur.pw, layer, head, &path(q, q_through), &path(k, k_through));
+        let path = |e: Embed, through: &[(usize, usize)]| Path {
+            embed: e,
+            through: through.to_vec(),
+        };
+        let panel = |q: Embed, k: Embed| {
+            full_qk_path(
+                &cur.pw,
+                layer,
+                head,
+                &path(q, q_through),
+                &path(k, k_through),
+            )
+        };
         let tok_tok = panel(Embed::Token, Embed::Token)?;
         let pos_pos = panel(Embed::Pos, Embed::Pos)?;
         let ids = self.task.value_tokens();
@@ -306,13 +379,16 @@ impl Workbench {
             .into_iter()
             .filter(|&p| p >= prompt_len)
             .map(|p| {
-                let mean = |ks: std::ops::Range<usize>| ks.clone().map(|k| pos_pos.at(p, k) as f64).sum::<f64>() / ks.len() as f64;
+                let mean = |ks: std::ops::Range<usize>| {
+                    ks.clone().map(|k| pos_pos.at(p, k) as f64).sum::<f64>() / ks.len() as f64
+                };
                 mean(0..prompt_len) - mean(prompt_len..p + 1)
             })
             .collect();
         Ok(QkView {
             prompt_len,
-            prompt_preference: (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64),
+            prompt_preference: (!gaps.is_empty())
+                .then(|| gaps.iter().sum::<f64>() / gaps.len() as f64),
             step: cur.step,
             layer,
             head,
@@ -334,14 +410,30 @@ impl Workbench {
     /// give the virtual OV circuit).
     pub fn ov(&self, through: &[(usize, usize)]) -> Result<OvView> {
         let cur = self.cur()?;
-        let token = full_ov_path(&cur.pw, &Path { embed: Embed::Token, through: through.to_vec() })?;
-        let pos = full_ov_path(&cur.pw, &Path { embed: Embed::Pos, through: through.to_vec() })?;
+        let token = full_ov_path(
+            &cur.pw,
+            &Path {
+                embed: Embed::Token,
+                through: through.to_vec(),
+            },
+        )?;
+        let pos = full_ov_path(
+            &cur.pw,
+            &Path {
+                embed: Embed::Pos,
+                through: through.to_vec(),
+            },
+        )?;
         let ids = self.task.value_tokens();
         let block = token_block(&token, ids.clone())?;
         let vocab = self.task.vocab();
         Ok(OvView {
             step: cur.step,
-            path: Path { embed: Embed::Token, through: through.to_vec() }.label(),
+            path: Path {
+                embed: Embed::Token,
+                through: through.to_vec(),
+            }
+            .label(),
             diagonal_fraction: diagonal_fraction(&block),
             eigen_copying: eigen_copying_score(&block)?,
             output_labels: vocab[..self.cfg.d_vocab_out.min(vocab.len())].to_vec(),
@@ -356,7 +448,10 @@ impl Workbench {
     /// Every per-head score and the DLA (kept per snapshot).
     pub fn report(&mut self) -> Result<&ModelReport> {
         let task = self.task.clone();
-        let cur = self.current.as_mut().ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
+        let cur = self
+            .current
+            .as_mut()
+            .ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
         if cur.report.is_none() {
             cur.report = Some(model_report_from(&cur.pw, &task, &cur.cache)?);
         }
@@ -365,7 +460,10 @@ impl Workbench {
 
     /// The mean hook_z over the fresh samples of the selected snapshot (computed once).
     fn ensure_means(&mut self) -> Result<()> {
-        let cur = self.current.as_mut().ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
+        let cur = self
+            .current
+            .as_mut()
+            .ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
         if cur.means.is_none() {
             cur.means = Some(mean_z(&cur.cache)?);
         }
@@ -382,17 +480,34 @@ impl Workbench {
         let ablated = if heads.is_empty() {
             baseline
         } else {
-            let c = run_ablated(&cur.backend, &cur.cache.tokens, cur.cache.batch, heads, kind, cur.means.as_deref())?;
+            let c = run_ablated(
+                &cur.backend,
+                &cur.cache.tokens,
+                cur.cache.batch,
+                heads,
+                kind,
+                cur.means.as_deref(),
+            )?;
             outcome(&self.task, &c)
         };
-        Ok(AblationView { step: cur.step, samples: cur.cache.batch, baseline, ablated, heads: heads.to_vec(), kind })
+        Ok(AblationView {
+            step: cur.step,
+            samples: cur.cache.batch,
+            baseline,
+            ablated,
+            heads: heads.to_vec(),
+            kind,
+        })
     }
 
     /// Every head ablated alone, zero and mean (kept per snapshot).
     pub fn ablation_table(&mut self) -> Result<&AblationTable> {
         self.ensure_means()?;
         let task = &self.task;
-        let cur = self.current.as_mut().ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
+        let cur = self
+            .current
+            .as_mut()
+            .ok_or_else(|| Error::config("step", "no snapshot selected yet"))?;
         if cur.table.is_none() {
             let means = cur.means.as_deref().unwrap_or(&[]);
             cur.table = Some(ablation_table_on(&cur.backend, task, &cur.cache, means)?);
@@ -416,12 +531,26 @@ impl Workbench {
     /// Computes at most `max` missing timeline points (newest first, so the curve's end
     /// is current); returns how many are still missing. Lets a front end spread the work.
     pub fn timeline_fill(&mut self, max: usize) -> Result<usize> {
-        let missing: Vec<u64> = self.store.steps().into_iter().rev().filter(|s| !self.points.contains_key(s)).collect();
+        let missing: Vec<u64> = self
+            .store
+            .steps()
+            .into_iter()
+            .rev()
+            .filter(|s| !self.points.contains_key(s))
+            .collect();
         for &step in missing.iter().take(max) {
             let p = match &self.current {
                 // the selected snapshot has its weights processed and its samples run
-                Some(c) if c.step == step => timeline_point_from(&c.pw, &c.cache, step, &self.task)?,
-                _ => timeline_point(&self.weights_at(step)?.1, step, &self.task, self.opts.samples, self.opts.seed)?,
+                Some(c) if c.step == step => {
+                    timeline_point_from(&c.pw, &c.cache, step, &self.task)?
+                }
+                _ => timeline_point(
+                    &self.weights_at(step)?.1,
+                    step,
+                    &self.task,
+                    self.opts.samples,
+                    self.opts.seed,
+                )?,
             };
             self.points.insert(step, p);
         }

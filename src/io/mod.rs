@@ -55,15 +55,24 @@ impl FloatDtype {
     /// a ragged tail is ignored).
     pub(crate) fn decode(self, bytes: &[u8]) -> Vec<f32> {
         match self {
-            FloatDtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            FloatDtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
             FloatDtype::F64 => bytes
                 .chunks_exact(8)
-                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+                .map(|c| {
+                    f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32
+                })
                 .collect(),
-            FloatDtype::F16 => bytes.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
-            FloatDtype::BF16 => {
-                bytes.chunks_exact(2).map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16)).collect()
-            }
+            FloatDtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                .collect(),
+            FloatDtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
+                .collect(),
         }
     }
 }
@@ -89,7 +98,9 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
 /// `w`/`b`): a non-float tensor under such a name is an error, not a skipped buffer.
 pub(crate) fn is_param_name(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name);
-    last.starts_with("W_") || last.starts_with("b_") || ((last == "w" || last == "b") && name.contains("ln"))
+    last.starts_with("W_")
+        || last.starts_with("b_")
+        || ((last == "w" || last == "b") && name.contains("ln"))
 }
 
 /// True for TransformerLens buffers that are in state dicts but are not parameters:
@@ -104,7 +115,9 @@ fn is_tl_buffer(name: &str) -> bool {
 /// metadata is safetensors' `__metadata__` (always `None` for `.pt`).
 pub fn read_tensors(bytes: &[u8]) -> Result<TensorFile> {
     if bytes.is_empty() {
-        return Err(Error::Weights("the file is empty (expected a PyTorch .pt zip or a safetensors file)".into()));
+        return Err(Error::Weights(
+            "the file is empty (expected a PyTorch .pt zip or a safetensors file)".into(),
+        ));
     }
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
         return read_pt(bytes).map(|t| (t, None));
@@ -137,7 +150,10 @@ fn shape_of(tensors: &[NamedTensor], name: &str, rank: usize) -> Result<Option<V
     match find(tensors, name) {
         None => Ok(None),
         Some(t) if t.shape.len() == rank => Ok(Some(t.shape.clone())),
-        Some(t) => Err(Error::Weights(format!("tensor `{name}` has shape {:?}; expected {rank} dimensions", t.shape))),
+        Some(t) => Err(Error::Weights(format!(
+            "tensor `{name}` has shape {:?}; expected {rank} dimensions",
+            t.shape
+        ))),
     }
 }
 
@@ -152,8 +168,11 @@ fn shape_of(tensors: &[NamedTensor], name: &str, rank: usize) -> Result<Option<V
 /// The result is validated; tensors are checked against it by [`weights_from_tensors`].
 pub fn infer_config(tensors: &[NamedTensor]) -> Result<ModelConfig> {
     let need = |name: &str, rank: usize| -> Result<Vec<usize>> {
-        shape_of(tensors, name, rank)?
-            .ok_or_else(|| Error::Weights(format!("cannot infer the config: tensor `{name}` is missing")))
+        shape_of(tensors, name, rank)?.ok_or_else(|| {
+            Error::Weights(format!(
+                "cannot infer the config: tensor `{name}` is missing"
+            ))
+        })
     };
     let mut n_layers = 0;
     while find(tensors, &format!("blocks.{n_layers}.attn.W_Q")).is_some() {
@@ -198,7 +217,10 @@ pub fn weights_from_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Resul
     let mut by_name: HashMap<&str, &NamedTensor> = HashMap::with_capacity(tensors.len());
     for t in tensors {
         if by_name.insert(t.name.as_str(), t).is_some() {
-            return Err(Error::Weights(format!("tensor `{}` appears more than once", t.name)));
+            return Err(Error::Weights(format!(
+                "tensor `{}` appears more than once",
+                t.name
+            )));
         }
     }
     let params = w.table.params.clone();
@@ -207,7 +229,10 @@ pub fn weights_from_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Resul
             if p.kind == ParamKind::Bias {
                 continue; // zeros already
             }
-            return Err(Error::MissingTensor { name: p.name.clone(), expected: p.shape.clone() });
+            return Err(Error::MissingTensor {
+                name: p.name.clone(),
+                expected: p.shape.clone(),
+            });
         };
         if t.shape != p.shape {
             return Err(Error::ShapeMismatch {
@@ -232,7 +257,11 @@ pub fn weights_from_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Resul
 /// more layers than the config. Callers can warn about them.
 pub fn unexpected_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Vec<String> {
     let table = crate::model::params::ParamTable::new(cfg);
-    tensors.iter().filter(|t| table.get(&t.name).is_none() && !is_tl_buffer(&t.name)).map(|t| t.name.clone()).collect()
+    tensors
+        .iter()
+        .filter(|t| table.get(&t.name).is_none() && !is_tl_buffer(&t.name))
+        .map(|t| t.name.clone())
+        .collect()
 }
 
 /// Reads a `.pt` or safetensors file and builds [`Weights`]. The config is, in order of
@@ -253,14 +282,17 @@ pub fn load_weights(bytes: &[u8], cfg: Option<&ModelConfig>) -> Result<Weights> 
 pub fn config_from_metadata(meta: Option<&HashMap<String, String>>) -> Result<Option<ModelConfig>> {
     let Some(meta) = meta else { return Ok(None) };
     if let Some(s) = meta.get("toyformer_config") {
-        let cfg: ModelConfig = serde_json::from_str(s)
-            .map_err(|e| Error::Weights(format!("metadata `toyformer_config` is not a valid config: {e}")))?;
+        let cfg: ModelConfig = serde_json::from_str(s).map_err(|e| {
+            Error::Weights(format!(
+                "metadata `toyformer_config` is not a valid config: {e}"
+            ))
+        })?;
         cfg.validate()?;
         return Ok(Some(cfg));
     }
     if let Some(s) = meta.get("tl_config") {
-        let v: serde_json::Value =
-            serde_json::from_str(s).map_err(|e| Error::Weights(format!("metadata `tl_config` is not JSON: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(s)
+            .map_err(|e| Error::Weights(format!("metadata `tl_config` is not JSON: {e}")))?;
         return ModelConfig::from_tl_json(&v).map(Some);
     }
     Ok(None)

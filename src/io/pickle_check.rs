@@ -24,7 +24,11 @@ struct Node {
     depth: u32,
 }
 
-const LEAF: Node = Node { mark: false, size: 1, depth: 1 };
+const LEAF: Node = Node {
+    mark: false,
+    size: 1,
+    depth: 1,
+};
 
 fn join(nodes: &[Node]) -> Node {
     nodes.iter().fold(LEAF, |n, c| Node {
@@ -45,16 +49,26 @@ pub(crate) fn check_pickle(b: &[u8]) -> Result<()> {
     let mut work: u64 = 0;
     let bad = |at: usize, what: &str| werr(format!("data.pkl is malformed: {what} at byte {at}"));
     let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
-        let s = pos.checked_add(n).and_then(|end| b.get(*pos..end)).ok_or_else(|| bad(*pos, "unexpected end"))?;
+        let s = pos
+            .checked_add(n)
+            .and_then(|end| b.get(*pos..end))
+            .ok_or_else(|| bad(*pos, "unexpected end"))?;
         *pos += n;
         Ok(s)
     };
     loop {
         let at = pos;
         let op = take(&mut pos, 1)?[0];
-        let pop = |stack: &mut Vec<Node>| stack.pop().ok_or_else(|| bad(at, "pop from an empty stack"));
+        let pop = |stack: &mut Vec<Node>| {
+            stack
+                .pop()
+                .ok_or_else(|| bad(at, "pop from an empty stack"))
+        };
         let pop_mark = |stack: &mut Vec<Node>| -> Result<Vec<Node>> {
-            let i = stack.iter().rposition(|n| n.mark).ok_or_else(|| bad(at, "no MARK"))?;
+            let i = stack
+                .iter()
+                .rposition(|n| n.mark)
+                .ok_or_else(|| bad(at, "no MARK"))?;
             let v = stack.split_off(i + 1);
             stack.pop();
             Ok(v)
@@ -65,7 +79,10 @@ pub(crate) fn check_pickle(b: &[u8]) -> Result<()> {
             b'c' => {
                 for _ in 0..2 {
                     let rest = b.get(pos..).unwrap_or(&[]);
-                    let nl = rest.iter().position(|&c| c == b'\n').ok_or_else(|| bad(at, "GLOBAL without newline"))?;
+                    let nl = rest
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .ok_or_else(|| bad(at, "GLOBAL without newline"))?;
                     pos += nl + 1;
                 }
                 stack.push(LEAF);
@@ -122,14 +139,26 @@ pub(crate) fn check_pickle(b: &[u8]) -> Result<()> {
                 stack.push(join(&v));
             }
             b'h' | b'j' => {
-                let id = if op == b'h' { take(&mut pos, 1)?[0] as u32 } else { u32_arg(take(&mut pos, 4)?) };
-                let n = *memo.get(&id).ok_or_else(|| bad(at, "memo get of a missing id"))?;
+                let id = if op == b'h' {
+                    take(&mut pos, 1)?[0] as u32
+                } else {
+                    u32_arg(take(&mut pos, 4)?)
+                };
+                let n = *memo
+                    .get(&id)
+                    .ok_or_else(|| bad(at, "memo get of a missing id"))?;
                 work = work.saturating_add(n.size);
                 stack.push(n);
             }
             b'q' | b'r' => {
-                let id = if op == b'q' { take(&mut pos, 1)?[0] as u32 } else { u32_arg(take(&mut pos, 4)?) };
-                let n = *stack.last().ok_or_else(|| bad(at, "memo put from an empty stack"))?;
+                let id = if op == b'q' {
+                    take(&mut pos, 1)?[0] as u32
+                } else {
+                    u32_arg(take(&mut pos, 4)?)
+                };
+                let n = *stack
+                    .last()
+                    .ok_or_else(|| bad(at, "memo put from an empty stack"))?;
                 work = work.saturating_add(n.size);
                 memo.insert(id, n);
             }

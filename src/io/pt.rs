@@ -31,12 +31,19 @@ fn werr(msg: impl Into<String>) -> Error {
 pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| werr(format!("not a readable PyTorch (zip) file: {e}")))?;
-    let names: Vec<String> = zip.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .collect();
     let pkl_name = names
         .iter()
-        .filter(|n| n.as_str() == "data.pkl" || (n.ends_with("/data.pkl") && n.matches('/').count() == 1))
+        .filter(|n| {
+            n.as_str() == "data.pkl" || (n.ends_with("/data.pkl") && n.matches('/').count() == 1)
+        })
         .min_by_key(|n| n.len())
-        .ok_or_else(|| werr("the zip archive has no `<dir>/data.pkl`: it is not a torch.save file"))?
+        .ok_or_else(|| {
+            werr("the zip archive has no `<dir>/data.pkl`: it is not a torch.save file")
+        })?
         .clone();
     let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
     let byteorder = format!("{prefix}byteorder");
@@ -52,15 +59,21 @@ pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
     let pkl = read_entry(&mut zip, &pkl_name, MAX_PKL_BYTES)?;
     check_pickle(&pkl)?;
     let mut stack = Stack::empty();
-    stack.read_loop(&mut Cursor::new(&pkl[..])).map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))?;
-    let top = stack.finalize().map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))?;
+    stack
+        .read_loop(&mut Cursor::new(&pkl[..]))
+        .map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))?;
+    let top = stack
+        .finalize()
+        .map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))?;
     let entries = state_dict_entries(top)?;
 
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     for (key, value) in &entries {
         let Object::Unicode(name) = key else { continue };
-        let Some(r) = tensor_ref(name, value)? else { continue };
+        let Some(r) = tensor_ref(name, value)? else {
+            continue;
+        };
         let dtype = match storage_dtype(&r.storage_class) {
             Some(d) => d,
             None if is_param_name(name) => {
@@ -78,12 +91,27 @@ pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
             )));
         }
         let es = dtype.size();
-        let too_big =
-            || werr(format!("tensor `{name}` is too large (shape {:?}, storage offset {})", r.shape, r.offset));
-        let numel = r.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(too_big)?;
+        let too_big = || {
+            werr(format!(
+                "tensor `{name}` is too large (shape {:?}, storage offset {})",
+                r.shape, r.offset
+            ))
+        };
+        let numel = r
+            .shape
+            .iter()
+            .try_fold(1usize, |a, &d| a.checked_mul(d))
+            .ok_or_else(too_big)?;
         let start = r.offset.checked_mul(es).ok_or_else(too_big)?;
-        let end = numel.checked_mul(es).and_then(|n| n.checked_add(start)).ok_or_else(too_big)?;
-        let storage_bytes = r.storage_numel.checked_mul(es).filter(|&b| b <= MAX_STORAGE_BYTES).ok_or_else(too_big)?;
+        let end = numel
+            .checked_mul(es)
+            .and_then(|n| n.checked_add(start))
+            .ok_or_else(too_big)?;
+        let storage_bytes = r
+            .storage_numel
+            .checked_mul(es)
+            .filter(|&b| b <= MAX_STORAGE_BYTES)
+            .ok_or_else(too_big)?;
         if end > storage_bytes {
             return Err(werr(format!(
                 "tensor `{name}` needs bytes {start}..{end} of storage `{}`, which holds {storage_bytes}",
@@ -102,20 +130,32 @@ pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
             storages.insert(r.storage_key.clone(), data);
         }
         let data = dtype.decode(&storages[&r.storage_key][start..end]);
-        out.push(NamedTensor { name: name.clone(), shape: r.shape, data });
+        out.push(NamedTensor {
+            name: name.clone(),
+            shape: r.shape,
+            data,
+        });
     }
     Ok(out)
 }
 
 /// Reads one zip entry, refusing more than `limit` bytes (a deflate bomb stops there).
-fn read_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, limit: usize) -> Result<Vec<u8>> {
-    let file = zip.by_name(name).map_err(|e| werr(format!("cannot open `{name}` in the zip: {e}")))?;
+fn read_entry(
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    limit: usize,
+) -> Result<Vec<u8>> {
+    let file = zip
+        .by_name(name)
+        .map_err(|e| werr(format!("cannot open `{name}` in the zip: {e}")))?;
     let mut buf = Vec::new();
     file.take(limit as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| werr(format!("cannot read `{name}` from the zip: {e}")))?;
     if buf.len() > limit {
-        return Err(werr(format!("`{name}` is larger than the {limit} bytes expected")));
+        return Err(werr(format!(
+            "`{name}` is larger than the {limit} bytes expected"
+        )));
     }
     Ok(buf)
 }
@@ -124,10 +164,13 @@ fn read_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, limit: usize
 /// `state_dict` / `model_state_dict` of a checkpoint that holds no tensor at top level.
 fn state_dict_entries(top: Object) -> Result<Vec<(Object, Object)>> {
     let Object::Dict(items) = top else {
-        return Err(werr("data.pkl does not hold a dict (a state dict is expected, not a whole model)"));
+        return Err(werr(
+            "data.pkl does not hold a dict (a state dict is expected, not a whole model)",
+        ));
     };
-    let has_tensor =
-        items.iter().any(|(k, v)| matches!(k, Object::Unicode(n) if matches!(tensor_ref(n, v), Ok(Some(_)))));
+    let has_tensor = items
+        .iter()
+        .any(|(k, v)| matches!(k, Object::Unicode(n) if matches!(tensor_ref(n, v), Ok(Some(_)))));
     if !has_tensor {
         for (k, v) in &items {
             if matches!(k, Object::Unicode(s) if s == "state_dict" || s == "model_state_dict") {
@@ -163,22 +206,42 @@ fn storage_dtype(class: &str) -> Option<FloatDtype> {
 /// `Ok(None)` when `obj` is not a tensor; an error when it is a tensor rebuild call with
 /// arguments we do not understand.
 fn tensor_ref(name: &str, obj: &Object) -> Result<Option<TensorRef>> {
-    let Object::Reduce { callable, args } = obj else { return Ok(None) };
+    let Object::Reduce { callable, args } = obj else {
+        return Ok(None);
+    };
     call_ref(name, callable, args)
 }
 
 fn call_ref(name: &str, callable: &Object, args: &Object) -> Result<Option<TensorRef>> {
-    let (Object::Class { module_name, class_name }, Object::Tuple(args)) = (callable, args) else {
+    let (
+        Object::Class {
+            module_name,
+            class_name,
+        },
+        Object::Tuple(args),
+    ) = (callable, args)
+    else {
         return Ok(None);
     };
-    let bad = |what: &str| werr(format!("tensor `{name}`: unexpected pickle layout ({what})"));
+    let bad = |what: &str| {
+        werr(format!(
+            "tensor `{name}`: unexpected pickle layout ({what})"
+        ))
+    };
     match (module_name.as_str(), class_name.as_str()) {
         ("torch._utils", "_rebuild_tensor_v2") | ("torch._utils", "_rebuild_tensor") => {
-            rebuild_tensor(args).map(Some).ok_or_else(|| bad("_rebuild_tensor arguments"))
+            rebuild_tensor(args)
+                .map(Some)
+                .ok_or_else(|| bad("_rebuild_tensor arguments"))
         }
-        ("torch._utils", "_rebuild_parameter") | ("torch._utils", "_rebuild_parameter_with_state") => {
-            let inner = args.first().ok_or_else(|| bad("_rebuild_parameter without a tensor"))?;
-            tensor_ref(name, inner)?.map(Some).ok_or_else(|| bad("_rebuild_parameter of a non-tensor"))
+        ("torch._utils", "_rebuild_parameter")
+        | ("torch._utils", "_rebuild_parameter_with_state") => {
+            let inner = args
+                .first()
+                .ok_or_else(|| bad("_rebuild_parameter without a tensor"))?;
+            tensor_ref(name, inner)?
+                .map(Some)
+                .ok_or_else(|| bad("_rebuild_parameter of a non-tensor"))
         }
         ("torch._tensor", "_rebuild_from_type_v2") => match args.as_slice() {
             [func, _type, inner_args, ..] => call_ref(name, func, inner_args),
@@ -206,8 +269,12 @@ fn as_usizes(o: &Object) -> Option<Vec<usize>> {
 /// `_rebuild_tensor_v2(storage, storage_offset, size, stride, ...)` where storage is
 /// `persistent_load(("storage", <class>, key, location, numel))`.
 fn rebuild_tensor(args: &[Object]) -> Option<TensorRef> {
-    let [Object::PersistentLoad(storage), offset, size, stride, ..] = args else { return None };
-    let Object::Tuple(st) = &**storage else { return None };
+    let [Object::PersistentLoad(storage), offset, size, stride, ..] = args else {
+        return None;
+    };
+    let Object::Tuple(st) = &**storage else {
+        return None;
+    };
     let [Object::Unicode(tag), Object::Class { class_name, .. }, Object::Unicode(key), _location, numel, ..] =
         st.as_slice()
     else {

@@ -14,7 +14,9 @@ const RESERVED_KEYS: [&str; 3] = ["format", "toyformer_config", "tl_config"];
 /// integer) are skipped, unless their name is a parameter's (`W_*`, `b_*`, LayerNorm),
 /// which is an error.
 pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile> {
-    let bad = |e: ::safetensors::SafeTensorError| Error::Weights(format!("invalid safetensors file: {e}"));
+    let bad = |e: ::safetensors::SafeTensorError| {
+        Error::Weights(format!("invalid safetensors file: {e}"))
+    };
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(bad)?;
     let st = SafeTensors::deserialize(bytes).map_err(bad)?;
     let mut out = Vec::new();
@@ -35,9 +37,15 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<TensorFile> {
         let shape = view.shape().to_vec();
         let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
         if numel.and_then(|n| n.checked_mul(dtype.size())) != Some(view.data().len()) {
-            return Err(Error::Weights(format!("tensor `{name}`: data size does not match shape {shape:?}")));
+            return Err(Error::Weights(format!(
+                "tensor `{name}`: data size does not match shape {shape:?}"
+            )));
         }
-        out.push(NamedTensor { name, shape, data: dtype.decode(view.data()) });
+        out.push(NamedTensor {
+            name,
+            shape,
+            data: dtype.decode(view.data()),
+        });
     }
     Ok((out, meta.metadata().clone()))
 }
@@ -58,11 +66,16 @@ pub fn save_safetensors(w: &Weights, extra_metadata: &[(String, String)]) -> Res
     }
     let mut meta = BTreeMap::new();
     meta.insert("format".to_string(), "pt".to_string());
-    meta.insert("toyformer_config".to_string(), serde_json::to_string(&w.cfg)?);
+    meta.insert(
+        "toyformer_config".to_string(),
+        serde_json::to_string(&w.cfg)?,
+    );
     meta.insert("tl_config".to_string(), w.cfg.to_tl_json().to_string());
     for (k, v) in extra_metadata {
         if RESERVED_KEYS.contains(&k.as_str()) {
-            return Err(Error::Weights(format!("metadata key `{k}` is reserved for the saved config")));
+            return Err(Error::Weights(format!(
+                "metadata key `{k}` is reserved for the saved config"
+            )));
         }
         meta.insert(k.clone(), v.clone());
     }

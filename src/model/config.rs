@@ -43,7 +43,10 @@ impl ActFn {
             "gelu" => Ok(ActFn::Gelu),
             "gelu_new" => Ok(ActFn::GeluNew),
             "solu" => Ok(ActFn::Solu),
-            _ => Err(Error::config("act_fn", format!("unknown activation {s:?} (use relu, gelu, gelu_new or solu)"))),
+            _ => Err(Error::config(
+                "act_fn",
+                format!("unknown activation {s:?} (use relu, gelu, gelu_new or solu)"),
+            )),
         }
     }
 }
@@ -113,7 +116,10 @@ impl ModelConfig {
                 return Err(Error::config(field, "must be at least 1"));
             }
             if v > max {
-                return Err(Error::config(field, format!("{v} is larger than the maximum {max}")));
+                return Err(Error::config(
+                    field,
+                    format!("{v} is larger than the maximum {max}"),
+                ));
             }
             Ok(())
         };
@@ -129,12 +135,20 @@ impl ModelConfig {
         }
         match (self.d_mlp, self.act_fn) {
             (Some(d), Some(_)) => pos("d_mlp", d, 4 * MAX_WIDTH)?,
-            (Some(_), None) => return Err(Error::config("act_fn", "a model with an MLP (d_mlp set) needs act_fn")),
+            (Some(_), None) => {
+                return Err(Error::config(
+                    "act_fn",
+                    "a model with an MLP (d_mlp set) needs act_fn",
+                ))
+            }
             (None, _) => {}
         }
         let n = self.n_params();
         if n > 64_000_000 {
-            return Err(Error::config("d_model", format!("the model would have {n} parameters (limit 64M)")));
+            return Err(Error::config(
+                "d_model",
+                format!("the model would have {n} parameters (limit 64M)"),
+            ));
         }
         Ok(())
     }
@@ -143,14 +157,29 @@ impl ModelConfig {
     /// every id < d_vocab. Returns T.
     pub fn check_tokens(&self, tokens: &[u32], batch: usize) -> Result<usize> {
         if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
-            return Err(Error::config("tokens", format!("{} tokens do not split into {batch} sequences", tokens.len())));
+            return Err(Error::config(
+                "tokens",
+                format!(
+                    "{} tokens do not split into {batch} sequences",
+                    tokens.len()
+                ),
+            ));
         }
         let t = tokens.len() / batch;
         if t > self.n_ctx {
-            return Err(Error::config("tokens", format!("sequence length {t} exceeds n_ctx {}", self.n_ctx)));
+            return Err(Error::config(
+                "tokens",
+                format!("sequence length {t} exceeds n_ctx {}", self.n_ctx),
+            ));
         }
         if let Some(bad) = tokens.iter().find(|&&x| x as usize >= self.d_vocab) {
-            return Err(Error::config("tokens", format!("token id {bad} is outside the vocabulary (d_vocab {})", self.d_vocab)));
+            return Err(Error::config(
+                "tokens",
+                format!(
+                    "token id {bad} is outside the vocabulary (d_vocab {})",
+                    self.d_vocab
+                ),
+            ));
         }
         Ok(t)
     }
@@ -185,7 +214,9 @@ impl ModelConfig {
     /// Reads a TL-style config JSON (ours or one dumped from Python: unknown fields are
     /// ignored). Missing `d_vocab_out` defaults to `d_vocab`, as in TL.
     pub fn from_tl_json(v: &serde_json::Value) -> Result<Self> {
-        let obj = v.as_object().ok_or_else(|| Error::config("config", "expected a JSON object"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::config("config", "expected a JSON object"))?;
         let get_usize = |k: &str| -> Result<Option<usize>> {
             match obj.get(k) {
                 None | Some(serde_json::Value::Null) => Ok(None),
@@ -196,13 +227,17 @@ impl ModelConfig {
                         if x.as_i64() == Some(-1) && k == "d_vocab_out" {
                             Ok(None)
                         } else {
-                            Err(Error::config(k, format!("expected a non-negative integer, got {x}")))
+                            Err(Error::config(
+                                k,
+                                format!("expected a non-negative integer, got {x}"),
+                            ))
                         }
                     }
                 },
             }
         };
-        let need = |k: &str| -> Result<usize> { get_usize(k)?.ok_or_else(|| Error::config(k, "missing")) };
+        let need =
+            |k: &str| -> Result<usize> { get_usize(k)?.ok_or_else(|| Error::config(k, "missing")) };
         let n_layers = need("n_layers")?;
         let d_model = need("d_model")?;
         let d_head = need("d_head")?;
@@ -210,7 +245,10 @@ impl ModelConfig {
             Some(n) => n,
             None => d_model / d_head.max(1),
         };
-        let attn_only = obj.get("attn_only").and_then(|x| x.as_bool()).unwrap_or(false);
+        let attn_only = obj
+            .get("attn_only")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false);
         let d_mlp = if attn_only { None } else { get_usize("d_mlp")? };
         let act_fn = match (d_mlp, obj.get("act_fn").and_then(|x| x.as_str())) {
             (Some(_), Some(s)) => Some(ActFn::parse(s)?),
@@ -220,7 +258,10 @@ impl ModelConfig {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) if s == "LN" => Some(Norm::LN),
             Some(x) => {
-                return Err(Error::config("normalization_type", format!("unsupported value {x} (use null or \"LN\")")))
+                return Err(Error::config(
+                    "normalization_type",
+                    format!("unsupported value {x} (use null or \"LN\")"),
+                ))
             }
         };
         let d_vocab = need("d_vocab")?;
@@ -236,7 +277,10 @@ impl ModelConfig {
             d_vocab,
             d_vocab_out: get_usize("d_vocab_out")?.unwrap_or(d_vocab),
             seed: obj.get("seed").and_then(|x| x.as_u64()).unwrap_or(0),
-            train_biases: obj.get("train_biases").and_then(|x| x.as_bool()).unwrap_or(false),
+            train_biases: obj
+                .get("train_biases")
+                .and_then(|x| x.as_bool())
+                .unwrap_or(false),
         };
         cfg.validate()?;
         Ok(cfg)

@@ -40,7 +40,14 @@ pub struct ParamTable {
 
 impl ParamTable {
     pub fn new(cfg: &ModelConfig) -> Self {
-        let (c, nh, hs, v, vo, t) = (cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_vocab, cfg.d_vocab_out, cfg.n_ctx);
+        let (c, nh, hs, v, vo, t) = (
+            cfg.d_model,
+            cfg.n_heads,
+            cfg.d_head,
+            cfg.d_vocab,
+            cfg.d_vocab_out,
+            cfg.n_ctx,
+        );
         let mut list: Vec<(String, Vec<usize>, ParamKind)> = Vec::new();
         use ParamKind::*;
         list.push(("embed.W_E".into(), vec![v, c], Weight));
@@ -122,7 +129,11 @@ impl Weights {
         cfg.validate()?;
         let table = ParamTable::new(cfg);
         let data = vec![0.0; table.total_len()];
-        Ok(Weights { cfg: cfg.clone(), table, data })
+        Ok(Weights {
+            cfg: cfg.clone(),
+            table,
+            data,
+        })
     }
 
     /// TransformerLens "gpt2" init from `cfg.seed`: W_* ~ N(0, (0.8/sqrt(d_model))²),
@@ -135,7 +146,8 @@ impl Weights {
             let dst = &mut w.data[p.offset..p.offset + p.len];
             match p.kind {
                 ParamKind::Weight => {
-                    let mut rng = crate::tasks::rng::CounterRng::new(cfg.seed, 0x1417_0000 + pi as u64, 0);
+                    let mut rng =
+                        crate::tasks::rng::CounterRng::new(cfg.seed, 0x1417_0000 + pi as u64, 0);
                     for x in dst.iter_mut() {
                         *x = rng.normal() as f32 * std;
                     }
@@ -149,23 +161,42 @@ impl Weights {
 
     /// The slice of one parameter by its TL key.
     pub fn get(&self, name: &str) -> Result<&[f32]> {
-        let p = self.table.get(name).ok_or_else(|| Error::Weights(format!("no parameter named `{name}`")))?;
+        let p = self
+            .table
+            .get(name)
+            .ok_or_else(|| Error::Weights(format!("no parameter named `{name}`")))?;
         Ok(&self.data[p.offset..p.offset + p.len])
     }
 
     pub fn get_mut(&mut self, name: &str) -> Result<&mut [f32]> {
-        let p = self.table.get(name).ok_or_else(|| Error::Weights(format!("no parameter named `{name}`")))?.clone();
+        let p = self
+            .table
+            .get(name)
+            .ok_or_else(|| Error::Weights(format!("no parameter named `{name}`")))?
+            .clone();
         Ok(&mut self.data[p.offset..p.offset + p.len])
     }
 
     /// Sets one parameter from a named tensor, checking its shape.
     pub fn set(&mut self, name: &str, shape: &[usize], values: &[f32]) -> Result<()> {
-        let p = self.table.get(name).ok_or_else(|| Error::Weights(format!("no parameter named `{name}`")))?.clone();
+        let p = self
+            .table
+            .get(name)
+            .ok_or_else(|| Error::Weights(format!("no parameter named `{name}`")))?
+            .clone();
         if p.shape != shape {
-            return Err(Error::ShapeMismatch { name: name.into(), expected: p.shape.clone(), actual: shape.to_vec() });
+            return Err(Error::ShapeMismatch {
+                name: name.into(),
+                expected: p.shape.clone(),
+                actual: shape.to_vec(),
+            });
         }
         if values.len() != p.len {
-            return Err(Error::Weights(format!("tensor `{name}` holds {} values, expected {}", values.len(), p.len)));
+            return Err(Error::Weights(format!(
+                "tensor `{name}` holds {} values, expected {}",
+                values.len(),
+                p.len
+            )));
         }
         self.data[p.offset..p.offset + p.len].copy_from_slice(values);
         Ok(())

@@ -26,7 +26,11 @@ pub fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let n = chunk.len();
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         // n bytes give n + 1 characters
         for i in 0..=n {
@@ -40,7 +44,10 @@ pub fn encode(bytes: &[u8]) -> String {
 pub fn decode(text: &str, what: &str) -> Result<Vec<u8>> {
     let s = text.as_bytes();
     if s.len() % 4 == 1 {
-        return Err(Error::Weights(format!("{what}: {} characters is not a possible base64url length", s.len())));
+        return Err(Error::Weights(format!(
+            "{what}: {} characters is not a possible base64url length",
+            s.len()
+        )));
     }
     let mut out = Vec::with_capacity(s.len() / 4 * 3 + 2);
     for (ci, chunk) in s.chunks(4).enumerate() {
@@ -57,7 +64,9 @@ pub fn decode(text: &str, what: &str) -> Result<Vec<u8>> {
         let n = chunk.len() - 1; // bytes this chunk holds
         let bytes = [(v >> 16) as u8, (v >> 8) as u8, v as u8];
         if n < 3 && bytes[n..].iter().any(|&b| b != 0) {
-            return Err(Error::Weights(format!("{what}: the last character has stray bits (the text was cut or altered)")));
+            return Err(Error::Weights(format!(
+                "{what}: the last character has stray bits (the text was cut or altered)"
+            )));
         }
         out.extend_from_slice(&bytes[..n]);
     }
@@ -71,7 +80,15 @@ mod tests {
     #[test]
     fn rfc4648_vectors() {
         // RFC 4648 §10, padding removed (these strings use no '+' or '/', so they are the same in base64url)
-        for (plain, enc) in [("", ""), ("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foob", "Zm9vYg"), ("fooba", "Zm9vYmE"), ("foobar", "Zm9vYmFy")] {
+        for (plain, enc) in [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(encode(plain.as_bytes()), enc);
             assert_eq!(decode(enc, "t").unwrap(), plain.as_bytes());
         }
@@ -82,10 +99,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_text() {
-        assert!(decode("Zm9v=", "t").unwrap_err().to_string().contains("length"));
-        assert!(decode("Zm+v", "t").unwrap_err().to_string().contains("'+' at position 2"));
-        assert!(decode("Zmé", "t").unwrap_err().to_string().contains("'é' at position 2"));
+        assert!(decode("Zm9v=", "t")
+            .unwrap_err()
+            .to_string()
+            .contains("length"));
+        assert!(decode("Zm+v", "t")
+            .unwrap_err()
+            .to_string()
+            .contains("'+' at position 2"));
+        assert!(decode("Zmé", "t")
+            .unwrap_err()
+            .to_string()
+            .contains("'é' at position 2"));
         // "Zh" decodes to 0x66 plus stray low bits
-        assert!(decode("Zh", "t").unwrap_err().to_string().contains("stray bits"));
+        assert!(decode("Zh", "t")
+            .unwrap_err()
+            .to_string()
+            .contains("stray bits"));
     }
 }

@@ -52,7 +52,10 @@ pub struct Imported {
 ///
 /// `selected` (the page's current task) wins when the model fits it. The error says which
 /// sizes match no task.
-pub fn guess_task(cfg: &ModelConfig, selected: Option<&TaskSpec>) -> Result<(TaskSpec, TaskSource)> {
+pub fn guess_task(
+    cfg: &ModelConfig,
+    selected: Option<&TaskSpec>,
+) -> Result<(TaskSpec, TaskSource)> {
     if let Some(t) = selected {
         if check_compatible(t, cfg).is_ok() {
             return Ok((t.clone(), TaskSource::Selected));
@@ -61,14 +64,24 @@ pub fn guess_task(cfg: &ModelConfig, selected: Option<&TaskSpec>) -> Result<(Tas
     let (v, vo, t) = (cfg.d_vocab, cfg.d_vocab_out, cfg.n_ctx);
     let mut candidates = Vec::new();
     if v == vo + 2 && t >= 4 && t % 2 == 0 {
-        candidates.push(TaskSpec::Sort { n: (t - 2) / 2, max_num: vo });
+        candidates.push(TaskSpec::Sort {
+            n: (t - 2) / 2,
+            max_num: vo,
+        });
     }
     if v == vo + 3 && t >= 6 && t % 3 == 0 {
-        candidates.push(TaskSpec::ApplyPerm { k: t / 3 - 1, max_int: vo });
+        candidates.push(TaskSpec::ApplyPerm {
+            k: t / 3 - 1,
+            max_int: vo,
+        });
     }
     let pv = permutations::VOCAB.len();
     if v == pv && vo == pv {
-        candidates.extend((1..=5).filter(|&n| permutations::seq_len(n) == t).map(|n| TaskSpec::permutations(n)));
+        candidates.extend(
+            (1..=5)
+                .filter(|&n| permutations::seq_len(n) == t)
+                .map(|n| TaskSpec::permutations(n)),
+        );
     }
     for c in candidates {
         if check_compatible(&c, cfg).is_ok() && c.seq_len() == t {
@@ -93,13 +106,18 @@ pub fn guess_task(cfg: &ModelConfig, selected: Option<&TaskSpec>) -> Result<(Tas
 /// metadata; `selected` when the model fits it; [`guess_task`]. Every tensor is checked
 /// against the config: a missing weight or a wrong shape is an error naming the tensor and
 /// both shapes.
-pub fn import_model(bytes: &[u8], config_json: Option<&str>, selected: Option<&TaskSpec>) -> Result<Imported> {
+pub fn import_model(
+    bytes: &[u8],
+    config_json: Option<&str>,
+    selected: Option<&TaskSpec>,
+) -> Result<Imported> {
     let (tensors, meta) = io::read_tensors(bytes)?;
     let mut notes = Vec::new();
     let (cfg, config_source) = match config_json.map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => {
-            let v: serde_json::Value =
-                serde_json::from_str(s).map_err(|e| Error::config("config", format!("the config file is not JSON: {e}")))?;
+            let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
+                Error::config("config", format!("the config file is not JSON: {e}"))
+            })?;
             (ModelConfig::from_tl_json(&v)?, ConfigSource::ConfigJson)
         }
         None => match io::config_from_metadata(meta.as_ref())? {
@@ -117,14 +135,23 @@ pub fn import_model(bytes: &[u8], config_json: Option<&str>, selected: Option<&T
     let extra = io::unexpected_tensors(&tensors, &cfg);
     if !extra.is_empty() {
         let shown: Vec<&str> = extra.iter().take(5).map(String::as_str).collect();
-        let more = if extra.len() > 5 { format!(" and {} more", extra.len() - 5) } else { String::new() };
-        notes.push(format!("ignored {} tensor(s) this model config does not use: {}{more}", extra.len(), shown.join(", ")));
+        let more = if extra.len() > 5 {
+            format!(" and {} more", extra.len() - 5)
+        } else {
+            String::new()
+        };
+        notes.push(format!(
+            "ignored {} tensor(s) this model config does not use: {}{more}",
+            extra.len(),
+            shown.join(", ")
+        ));
     }
     let meta_task = match meta.as_ref().and_then(|m| m.get("toyformer_task")) {
-        Some(s) => Some(
-            serde_json::from_str::<TaskSpec>(s)
-                .map_err(|e| Error::Weights(format!("metadata `toyformer_task` is not a valid task: {e}")))?,
-        ),
+        Some(s) => Some(serde_json::from_str::<TaskSpec>(s).map_err(|e| {
+            Error::Weights(format!(
+                "metadata `toyformer_task` is not a valid task: {e}"
+            ))
+        })?),
         None => None,
     };
     let (task, task_source) = match meta_task {
@@ -133,8 +160,19 @@ pub fn import_model(bytes: &[u8], config_json: Option<&str>, selected: Option<&T
     };
     check_compatible(&task, &cfg)?;
     let step = match meta.as_ref().and_then(|m| m.get("toyformer_steps")) {
-        Some(s) => s.parse::<u64>().map_err(|_| Error::Weights(format!("metadata `toyformer_steps` is not a step count: {s:?}")))?,
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            Error::Weights(format!(
+                "metadata `toyformer_steps` is not a step count: {s:?}"
+            ))
+        })?,
         None => 0,
     };
-    Ok(Imported { weights, task, step, config_source, task_source, notes })
+    Ok(Imported {
+        weights,
+        task,
+        step,
+        config_source,
+        task_source,
+        notes,
+    })
 }

@@ -55,9 +55,13 @@ pub fn round_f16(x: f32) -> f32 {
 pub fn encode_weights_link(w: &Weights, step: u64) -> Result<String> {
     let n = w.data.len();
     if n != w.table.total_len() {
-        return Err(Error::Weights(format!("weights hold {n} values but the parameter table needs {}", w.table.total_len())));
+        return Err(Error::Weights(format!(
+            "weights hold {n} values but the parameter table needs {}",
+            w.table.total_len()
+        )));
     }
-    let n32 = u32::try_from(n).map_err(|_| Error::Weights(format!("{n} values are too many for a link")))?;
+    let n32 = u32::try_from(n)
+        .map_err(|_| Error::Weights(format!("{n} values are too many for a link")))?;
     let mut planes = vec![0u8; 2 * n]; // (2, N): low bytes, then high bytes
     for p in &w.table.params {
         for (i, &x) in w.data[p.offset..p.offset + p.len].iter().enumerate() {
@@ -94,17 +98,28 @@ pub fn decode_weights_link(text: &str, cfg: &ModelConfig) -> Result<(Weights, u6
     const WHAT: &str = "link weights (w=)";
     let err = |m: String| Error::Weights(format!("{WHAT}: {m}"));
     if text.len() > MAX_LINK_WEIGHTS_CHARS {
-        return Err(err(format!("{} characters, more than the limit of {MAX_LINK_WEIGHTS_CHARS}", text.len())));
+        return Err(err(format!(
+            "{} characters, more than the limit of {MAX_LINK_WEIGHTS_CHARS}",
+            text.len()
+        )));
     }
     let bytes = base64url::decode(text, WHAT)?;
     if bytes.len() < HEADER {
-        return Err(err(format!("{} bytes is too short for the 16-byte header (the link was cut?)", bytes.len())));
+        return Err(err(format!(
+            "{} bytes is too short for the 16-byte header (the link was cut?)",
+            bytes.len()
+        )));
     }
     if &bytes[0..2] != MAGIC {
-        return Err(err("does not start with the `tf` marker: not toyformer weights".into()));
+        return Err(err(
+            "does not start with the `tf` marker: not toyformer weights".into(),
+        ));
     }
     if bytes[2] != VERSION {
-        return Err(err(format!("format version {} is not supported by this page (it reads version {VERSION})", bytes[2])));
+        return Err(err(format!(
+            "format version {} is not supported by this page (it reads version {VERSION})",
+            bytes[2]
+        )));
     }
     let n = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
     let step = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
@@ -118,20 +133,32 @@ pub fn decode_weights_link(text: &str, cfg: &ModelConfig) -> Result<(Weights, u6
     }
     let mut z = ZlibDecoder::new(&bytes[HEADER..]);
     let mut planes = Vec::with_capacity(2 * n);
-    (&mut z).take(2 * n as u64 + 1).read_to_end(&mut planes).map_err(|e| err(format!("the compressed data is damaged ({e})")))?;
+    (&mut z)
+        .take(2 * n as u64 + 1)
+        .read_to_end(&mut planes)
+        .map_err(|e| err(format!("the compressed data is damaged ({e})")))?;
     if planes.len() != 2 * n {
-        let why = if planes.len() < 2 * n { "fewer" } else { "more" };
+        let why = if planes.len() < 2 * n {
+            "fewer"
+        } else {
+            "more"
+        };
         return Err(err(format!("the compressed data holds {why} bytes than {n} f16 values need (the link was cut or altered)")));
     }
     if z.total_in() as usize != bytes.len() - HEADER {
-        return Err(err("bytes follow the end of the compressed data (the link was altered)".into()));
+        return Err(err(
+            "bytes follow the end of the compressed data (the link was altered)".into(),
+        ));
     }
     for p in &w.table.params {
         for i in 0..p.len {
             let j = p.offset + i;
             let x = f16::from_bits(u16::from_le_bytes([planes[j], planes[n + j]])).to_f32();
             if !x.is_finite() {
-                return Err(err(format!("tensor `{}` holds a non-finite value at flat index {i}", p.name)));
+                return Err(err(format!(
+                    "tensor `{}` holds a non-finite value at flat index {i}",
+                    p.name
+                )));
             }
             w.data[j] = x;
         }

@@ -22,7 +22,12 @@ impl Stat {
     pub fn of(xs: impl IntoIterator<Item = f64>) -> Stat {
         let v: Vec<f64> = xs.into_iter().filter(|x| x.is_finite()).collect();
         if v.is_empty() {
-            return Stat { n: 0, mean: f64::NAN, min: f64::NAN, max: f64::NAN };
+            return Stat {
+                n: 0,
+                mean: f64::NAN,
+                min: f64::NAN,
+                max: f64::NAN,
+            };
         }
         let sum: f64 = v.iter().sum();
         Stat {
@@ -73,7 +78,9 @@ pub fn aggregate(results: &[RunResult]) -> Vec<ConfigSummary> {
         .into_iter()
         .map(|c| {
             let g = &groups[&c];
-            let ev = |f: fn(&super::run::EvalSummary) -> f64| Stat::of(g.iter().filter_map(|r| r.eval.as_ref().map(f)));
+            let ev = |f: fn(&super::run::EvalSummary) -> f64| {
+                Stat::of(g.iter().filter_map(|r| r.eval.as_ref().map(f)))
+            };
             ConfigSummary {
                 config_index: c,
                 label: g[0].spec.label.clone(),
@@ -87,8 +94,13 @@ pub fn aggregate(results: &[RunResult]) -> Vec<ConfigSummary> {
                 eval_algo_loss: ev(|e| e.algo_loss),
                 eval_token_acc: ev(|e| e.token_acc),
                 eval_algo_acc: ev(|e| e.algo_acc),
-                train_split_algo_acc: Stat::of(g.iter().filter_map(|r| r.eval_train_split.as_ref().map(|e| e.algo_acc))),
-                steps_to_target: Stat::of(g.iter().filter_map(|r| r.steps_to_target.map(|s| s as f64))),
+                train_split_algo_acc: Stat::of(
+                    g.iter()
+                        .filter_map(|r| r.eval_train_split.as_ref().map(|e| e.algo_acc)),
+                ),
+                steps_to_target: Stat::of(
+                    g.iter().filter_map(|r| r.steps_to_target.map(|s| s as f64)),
+                ),
                 max_grad_norm: Stat::of(g.iter().map(|r| r.max_grad_norm)),
             }
         })

@@ -34,13 +34,40 @@ use std::collections::BTreeMap;
 
 /// Every axis key, in expansion order (first slowest, `seed` fastest).
 pub const AXES: [&str; 24] = [
-    "task", "n", "max_num", "k", "max_int", "holdout", "split_seed", // task
-    "n_layers", "n_heads", "d_model", "d_head", "act_fn", "d_mlp", "normalization_type", // model
-    "steps", "batch_size", "lr", "schedule", "weight_decay", "beta1", "beta2", "grad_clip", // train
-    "eps", "seed",
+    "task",
+    "n",
+    "max_num",
+    "k",
+    "max_int",
+    "holdout",
+    "split_seed", // task
+    "n_layers",
+    "n_heads",
+    "d_model",
+    "d_head",
+    "act_fn",
+    "d_mlp",
+    "normalization_type", // model
+    "steps",
+    "batch_size",
+    "lr",
+    "schedule",
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "grad_clip", // train
+    "eps",
+    "seed",
 ];
 /// The single-valued settings.
-pub const SETTINGS: [&str; 6] = ["name", "eval_samples", "eval_every", "curve_samples", "target", "backend"];
+pub const SETTINGS: [&str; 6] = [
+    "name",
+    "eval_samples",
+    "eval_every",
+    "curve_samples",
+    "target",
+    "backend",
+];
 /// Most runs one grid may expand to.
 pub const MAX_RUNS: usize = 10_000;
 
@@ -62,7 +89,14 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { name: "sweep".into(), eval_samples: 1024, eval_every: None, curve_samples: 256, target: 0.99, backend: BackendKind::Cpu }
+        Settings {
+            name: "sweep".into(),
+            eval_samples: 1024,
+            eval_every: None,
+            curve_samples: 256,
+            target: 0.99,
+            backend: BackendKind::Cpu,
+        }
     }
 }
 
@@ -108,7 +142,13 @@ pub fn label_text(label: &BTreeMap<String, Value>) -> String {
 
 fn schedule_short(v: &Value) -> String {
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("?");
-    let rest: Vec<String> = v.as_object().into_iter().flatten().filter(|(k, _)| *k != "kind").map(|(k, x)| format!("{k}:{x}")).collect();
+    let rest: Vec<String> = v
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| *k != "kind")
+        .map(|(k, x)| format!("{k}:{x}"))
+        .collect();
     if rest.is_empty() {
         kind.to_string()
     } else {
@@ -128,7 +168,8 @@ fn bad(key: &str, msg: impl Into<String>) -> Error {
 }
 
 fn as_u64(key: &str, v: &Value) -> Result<u64> {
-    v.as_u64().ok_or_else(|| bad(key, format!("expected a whole number ≥ 0, got {v}")))
+    v.as_u64()
+        .ok_or_else(|| bad(key, format!("expected a whole number ≥ 0, got {v}")))
 }
 
 fn as_usize(key: &str, v: &Value) -> Result<usize> {
@@ -136,33 +177,47 @@ fn as_usize(key: &str, v: &Value) -> Result<usize> {
 }
 
 fn as_f64(key: &str, v: &Value) -> Result<f64> {
-    v.as_f64().ok_or_else(|| bad(key, format!("expected a number, got {v}")))
+    v.as_f64()
+        .ok_or_else(|| bad(key, format!("expected a number, got {v}")))
 }
 
 fn as_str<'a>(key: &str, v: &'a Value) -> Result<&'a str> {
-    v.as_str().ok_or_else(|| bad(key, format!("expected a string, got {v}")))
+    v.as_str()
+        .ok_or_else(|| bad(key, format!("expected a string, got {v}")))
 }
 
 impl Grid {
     /// Parses grid JSON text. Errors name the key (unknown keys, empty lists, values of
     /// the wrong type, settings given as lists).
     pub fn from_json(text: &str) -> Result<Grid> {
-        let v: Value = serde_json::from_str(text).map_err(|e| bad("grid", format!("not valid JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_str(text).map_err(|e| bad("grid", format!("not valid JSON: {e}")))?;
         Self::from_value(&v)
     }
 
     pub fn from_value(v: &Value) -> Result<Grid> {
-        let obj = v.as_object().ok_or_else(|| bad("grid", "expected a JSON object of key: [values]"))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad("grid", "expected a JSON object of key: [values]"))?;
         for k in obj.keys() {
             if !AXES.contains(&k.as_str()) && !SETTINGS.contains(&k.as_str()) {
-                return Err(bad(k, format!("unknown grid key (axes: {}; settings: {})", AXES.join(", "), SETTINGS.join(", "))));
+                return Err(bad(
+                    k,
+                    format!(
+                        "unknown grid key (axes: {}; settings: {})",
+                        AXES.join(", "),
+                        SETTINGS.join(", ")
+                    ),
+                ));
             }
         }
         let mut axes = Vec::new();
         for &k in AXES.iter() {
             let Some(x) = obj.get(k) else { continue };
             let vals = match x {
-                Value::Array(a) if a.is_empty() => return Err(bad(k, "empty list: give at least one value")),
+                Value::Array(a) if a.is_empty() => {
+                    return Err(bad(k, "empty list: give at least one value"))
+                }
                 Value::Array(a) => a.clone(),
                 other => vec![other.clone()],
             };
@@ -172,7 +227,10 @@ impl Grid {
         for &k in SETTINGS.iter() {
             let Some(x) = obj.get(k) else { continue };
             if x.is_array() {
-                return Err(bad(k, "is a setting of the whole sweep, not an axis: give one value, not a list"));
+                return Err(bad(
+                    k,
+                    "is a setting of the whole sweep, not an axis: give one value, not a list",
+                ));
             }
             match k {
                 "name" => s.name = as_str(k, x)?.to_string(),
@@ -185,10 +243,16 @@ impl Grid {
             }
         }
         if s.eval_samples == 0 || s.eval_samples > 100_000 {
-            return Err(bad("eval_samples", format!("{} is not in 1..=100000", s.eval_samples)));
+            return Err(bad(
+                "eval_samples",
+                format!("{} is not in 1..=100000", s.eval_samples),
+            ));
         }
         if s.curve_samples == 0 || s.curve_samples > 100_000 {
-            return Err(bad("curve_samples", format!("{} is not in 1..=100000", s.curve_samples)));
+            return Err(bad(
+                "curve_samples",
+                format!("{} is not in 1..=100000", s.curve_samples),
+            ));
         }
         if !(s.target.is_finite() && s.target > 0.0 && s.target <= 1.0) {
             return Err(bad("target", format!("{} is not in (0, 1]", s.target)));
@@ -199,7 +263,10 @@ impl Grid {
         let g = Grid { axes, settings: s };
         let n = g.n_runs();
         if n > MAX_RUNS as u128 {
-            return Err(bad("grid", format!("{n} runs is more than {MAX_RUNS}; split the sweep")));
+            return Err(bad(
+                "grid",
+                format!("{n} runs is more than {MAX_RUNS}; split the sweep"),
+            ));
         }
         Ok(g)
     }
@@ -214,8 +281,16 @@ impl Grid {
     pub fn expand(&self) -> Result<Vec<RunSpec>> {
         let n = self.n_runs() as usize;
         let lens: Vec<usize> = self.axes.iter().map(|(_, v)| v.len()).collect();
-        let seeds = self.axes.iter().find(|(k, _)| k == "seed").map_or(1, |(_, v)| v.len());
-        let varying: Vec<bool> = self.axes.iter().map(|(k, v)| v.len() > 1 && k != "seed").collect();
+        let seeds = self
+            .axes
+            .iter()
+            .find(|(k, _)| k == "seed")
+            .map_or(1, |(_, v)| v.len());
+        let varying: Vec<bool> = self
+            .axes
+            .iter()
+            .map(|(k, v)| v.len() > 1 && k != "seed")
+            .collect();
         let mut out = Vec::with_capacity(n);
         let mut idx = vec![0usize; lens.len()];
         for index in 0..n {
@@ -225,7 +300,12 @@ impl Grid {
                 idx[a] = rest % lens[a];
                 rest /= lens[a];
             }
-            let chosen: Vec<(&str, &Value)> = self.axes.iter().zip(&idx).map(|((k, v), &i)| (k.as_str(), &v[i])).collect();
+            let chosen: Vec<(&str, &Value)> = self
+                .axes
+                .iter()
+                .zip(&idx)
+                .map(|((k, v), &i)| (k.as_str(), &v[i]))
+                .collect();
             let mut run = build_run(&chosen)?;
             run.index = index;
             run.config_index = index / seeds;
@@ -263,15 +343,27 @@ fn build_run(chosen: &[(&str, &Value)]) -> Result<RunSpec> {
     };
     let mut task = TaskSpec::default_for(task_name)?;
     // task parameters: each key must belong to this task
-    for &(k, v) in chosen.iter().filter(|(k, _)| ["n", "max_num", "k", "max_int", "holdout", "split_seed"].contains(k)) {
+    for &(k, v) in chosen
+        .iter()
+        .filter(|(k, _)| ["n", "max_num", "k", "max_int", "holdout", "split_seed"].contains(k))
+    {
         match (&mut task, k) {
-            (TaskSpec::Sort { n, .. }, "n") | (TaskSpec::Permutations { n, .. }, "n") => *n = as_usize(k, v)?,
+            (TaskSpec::Sort { n, .. }, "n") | (TaskSpec::Permutations { n, .. }, "n") => {
+                *n = as_usize(k, v)?
+            }
             (TaskSpec::Sort { max_num, .. }, "max_num") => *max_num = as_usize(k, v)?,
             (TaskSpec::ApplyPerm { k: kk, .. }, "k") => *kk = as_usize(k, v)?,
             (TaskSpec::ApplyPerm { max_int, .. }, "max_int") => *max_int = as_usize(k, v)?,
             (TaskSpec::Permutations { holdout, .. }, "holdout") => *holdout = as_f64(k, v)?,
-            (TaskSpec::Permutations { split_seed, .. }, "split_seed") => *split_seed = as_u64(k, v)?,
-            _ => return Err(bad(k, format!("is not a parameter of the task {task_name}"))),
+            (TaskSpec::Permutations { split_seed, .. }, "split_seed") => {
+                *split_seed = as_u64(k, v)?
+            }
+            _ => {
+                return Err(bad(
+                    k,
+                    format!("is not a parameter of the task {task_name}"),
+                ))
+            }
         }
     }
     task.validate()?;
@@ -317,11 +409,22 @@ fn build_run(chosen: &[(&str, &Value)]) -> Result<RunSpec> {
     }
     model.d_mlp = model.act_fn.map(|_| d_mlp.unwrap_or(4 * model.d_model));
     if d_mlp.is_some() && model.act_fn.is_none() && chosen.iter().all(|(k, _)| *k != "act_fn") {
-        return Err(bad("d_mlp", "needs an act_fn (relu, gelu, gelu_new or solu); act_fn null means attention-only"));
+        return Err(bad(
+            "d_mlp",
+            "needs an act_fn (relu, gelu, gelu_new or solu); act_fn null means attention-only",
+        ));
     }
     model.seed = seed;
     train.seed = seed;
     check_compatible(&task, &model)?;
     train.validate()?;
-    Ok(RunSpec { index: 0, config_index: 0, seed, label: BTreeMap::new(), task, model, train })
+    Ok(RunSpec {
+        index: 0,
+        config_index: 0,
+        seed,
+        label: BTreeMap::new(),
+        task,
+        model,
+        train,
+    })
 }

@@ -19,7 +19,11 @@ pub fn page_fragment(spec: &RunSpec) -> String {
             put("sort_n", n.to_string());
             put("max_num", max_num.to_string());
         }
-        TaskSpec::Permutations { n, holdout, split_seed } => {
+        TaskSpec::Permutations {
+            n,
+            holdout,
+            split_seed,
+        } => {
             put("task", "permutations".into());
             put("perm_n", n.to_string());
             if holdout > 0.0 {
@@ -55,7 +59,9 @@ pub fn page_fragment(spec: &RunSpec) -> String {
             put("schedule", "warmup_cosine".into());
             put("warmup_steps", warmup_steps.to_string());
         }
-        Schedule::ReduceOnPlateau { factor, patience, .. } => {
+        Schedule::ReduceOnPlateau {
+            factor, patience, ..
+        } => {
             put("schedule", "reduce_on_plateau".into());
             put("plateau_patience", patience.to_string());
             put("plateau_factor", factor.to_string());
@@ -68,6 +74,22 @@ pub fn page_fragment(spec: &RunSpec) -> String {
     put("grad_clip", t.grad_clip.to_string());
     put("seed", t.seed.to_string());
     // Values are numbers, booleans and fixed ASCII names; percent-escape anything else.
-    let esc = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c.to_string() } else { c.to_string().bytes().map(|b| format!("%{b:02X}")).collect() }).collect::<String>();
-    format!("#v=1&{}", q.iter().map(|(k, v)| format!("{}={}", esc(k), esc(v))).collect::<Vec<_>>().join("&"))
+    let esc = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c.to_string()
+                } else {
+                    c.to_string().bytes().map(|b| format!("%{b:02X}")).collect()
+                }
+            })
+            .collect::<String>()
+    };
+    format!(
+        "#v=1&{}",
+        q.iter()
+            .map(|(k, v)| format!("{}={}", esc(k), esc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    )
 }

@@ -43,7 +43,14 @@ pub struct EvalSummary {
 
 impl From<&EvalReport> for EvalSummary {
     fn from(r: &EvalReport) -> Self {
-        EvalSummary { samples: r.samples, loss: r.loss, algo_loss: r.algo_loss, token_acc: r.token_acc, algo_acc: r.algo_acc, seq_acc: r.seq_acc }
+        EvalSummary {
+            samples: r.samples,
+            loss: r.loss,
+            algo_loss: r.algo_loss,
+            token_acc: r.token_acc,
+            algo_acc: r.algo_acc,
+            seq_acc: r.seq_acc,
+        }
     }
 }
 
@@ -94,13 +101,29 @@ pub fn run_one(spec: &RunSpec, s: &Settings) -> Result<RunResult> {
     let mut error = None;
     let mut since = (0.0f64, 0u64);
     let mut point = |tr: &mut Trainer, since: &mut (f64, u64)| -> Result<()> {
-        let r = evaluate_split(tr.backend.as_mut(), task, eval_seed, s.curve_samples, EVAL_CHUNK, Split::HeldOut)?;
+        let r = evaluate_split(
+            tr.backend.as_mut(),
+            task,
+            eval_seed,
+            s.curve_samples,
+            EVAL_CHUNK,
+            Split::HeldOut,
+        )?;
         let step = tr.step;
         if steps_to_target.is_none() && r.algo_acc >= s.target {
             steps_to_target = Some(step);
         }
-        let train_loss = if since.1 > 0 { since.0 / since.1 as f64 } else { f64::NAN };
-        curve.push(CurvePoint { step, train_loss, algo_acc: r.algo_acc, algo_loss: r.algo_loss });
+        let train_loss = if since.1 > 0 {
+            since.0 / since.1 as f64
+        } else {
+            f64::NAN
+        };
+        curve.push(CurvePoint {
+            step,
+            train_loss,
+            algo_acc: r.algo_acc,
+            algo_loss: r.algo_loss,
+        });
         *since = (0.0, 0);
         Ok(())
     };
@@ -122,14 +145,41 @@ pub fn run_one(spec: &RunSpec, s: &Settings) -> Result<RunResult> {
     }
     let h = &tr.history;
     let tail = ((h.len() as u64 / 20).max(1) as usize).min(h.len());
-    let final_loss = if tail == 0 { f64::NAN } else { h[h.len() - tail..].iter().map(|m| m.loss as f64).sum::<f64>() / tail as f64 };
-    let (max_grad_norm, max_grad_norm_step) =
-        h.iter().fold((0.0f64, 0u64), |(g, st), m| if m.grad_norm as f64 > g { (m.grad_norm as f64, m.step) } else { (g, st) });
+    let final_loss = if tail == 0 {
+        f64::NAN
+    } else {
+        h[h.len() - tail..]
+            .iter()
+            .map(|m| m.loss as f64)
+            .sum::<f64>()
+            / tail as f64
+    };
+    let (max_grad_norm, max_grad_norm_step) = h.iter().fold((0.0f64, 0u64), |(g, st), m| {
+        if m.grad_norm as f64 > g {
+            (m.grad_norm as f64, m.step)
+        } else {
+            (g, st)
+        }
+    });
     let floor = task.loss_floor();
     let (eval, eval_train_split) = if error.is_none() {
-        let held = evaluate_split(tr.backend.as_mut(), task, eval_seed, s.eval_samples, EVAL_CHUNK, Split::HeldOut)?;
+        let held = evaluate_split(
+            tr.backend.as_mut(),
+            task,
+            eval_seed,
+            s.eval_samples,
+            EVAL_CHUNK,
+            Split::HeldOut,
+        )?;
         let train = if task.has_holdout() {
-            Some(EvalSummary::from(&evaluate_split(tr.backend.as_mut(), task, eval_seed, s.eval_samples, EVAL_CHUNK, Split::Train)?))
+            Some(EvalSummary::from(&evaluate_split(
+                tr.backend.as_mut(),
+                task,
+                eval_seed,
+                s.eval_samples,
+                EVAL_CHUNK,
+                Split::Train,
+            )?))
         } else {
             None
         };

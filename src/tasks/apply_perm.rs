@@ -46,10 +46,14 @@ pub fn validate(k: usize, max_int: usize) -> Result<(), String> {
         ));
     }
     if max_int == 0 {
-        return Err("max_int = 0: values are drawn from 0..max_int, so it must be at least 1".into());
+        return Err(
+            "max_int = 0: values are drawn from 0..max_int, so it must be at least 1".into(),
+        );
     }
     if max_int > MAX_MAX_INT {
-        return Err(format!("max_int = {max_int} is too large (at most {MAX_MAX_INT})"));
+        return Err(format!(
+            "max_int = {max_int} is too large (at most {MAX_MAX_INT})"
+        ));
     }
     if k > max_int {
         return Err(format!(
@@ -136,7 +140,10 @@ pub fn parse_prompt(k: usize, max_int: usize, text: &str) -> Result<Vec<u32>, St
     let mut seen = vec![false; k];
     for &i in &idx {
         if std::mem::replace(&mut seen[i as usize], true) {
-            return Err(format!("index {i} appears twice (the indices must be a permutation of 0..={})", k - 1));
+            return Err(format!(
+                "index {i} appears twice (the indices must be a permutation of 0..={})",
+                k - 1
+            ));
         }
     }
     Ok(prompt_tokens(&values, &idx, max_int))

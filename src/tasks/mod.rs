@@ -109,9 +109,15 @@ impl TaskSpec {
     /// (n 4) or `apply-perm` (k 3, max_int 50).
     pub fn default_for(name: &str) -> Result<TaskSpec> {
         match name {
-            "sort" => Ok(TaskSpec::Sort { n: default_sort_n(), max_num: default_fifty() }),
+            "sort" => Ok(TaskSpec::Sort {
+                n: default_sort_n(),
+                max_num: default_fifty(),
+            }),
             "permutations" => Ok(TaskSpec::permutations(default_perm_n())),
-            "apply-perm" => Ok(TaskSpec::ApplyPerm { k: default_k(), max_int: default_fifty() }),
+            "apply-perm" => Ok(TaskSpec::ApplyPerm {
+                k: default_k(),
+                max_int: default_fifty(),
+            }),
             _ => Err(Error::task(
                 shorten(name),
                 format!("unknown task (the tasks are {})", TASK_NAMES.join(", ")),
@@ -121,7 +127,11 @@ impl TaskSpec {
 
     /// The permutations task for n characters, without a held-out split.
     pub fn permutations(n: usize) -> TaskSpec {
-        TaskSpec::Permutations { n, holdout: 0.0, split_seed: 0 }
+        TaskSpec::Permutations {
+            n,
+            holdout: 0.0,
+            split_seed: 0,
+        }
     }
 
     /// The task's name, as in [`TASK_NAMES`] and the serialised `task` tag.
@@ -137,9 +147,12 @@ impl TaskSpec {
     pub fn validate(&self) -> Result<()> {
         let r = match *self {
             TaskSpec::Sort { n, max_num } => sort::validate(n, max_num),
-            TaskSpec::Permutations { n, holdout, split_seed } => {
-                permutations::validate(n).and_then(|()| permutations::validate_split(n, holdout, split_seed))
-            }
+            TaskSpec::Permutations {
+                n,
+                holdout,
+                split_seed,
+            } => permutations::validate(n)
+                .and_then(|()| permutations::validate_split(n, holdout, split_seed)),
             TaskSpec::ApplyPerm { k, max_int } => apply_perm::validate(k, max_int),
         };
         r.map_err(|msg| Error::task(self.name(), msg))
@@ -176,7 +189,9 @@ impl TaskSpec {
     pub fn vocab(&self) -> Vec<String> {
         match *self {
             TaskSpec::Sort { max_num, .. } => sort::vocab(max_num),
-            TaskSpec::Permutations { .. } => permutations::VOCAB.chars().map(String::from).collect(),
+            TaskSpec::Permutations { .. } => {
+                permutations::VOCAB.chars().map(String::from).collect()
+            }
             TaskSpec::ApplyPerm { max_int, .. } => apply_perm::vocab(max_int),
         }
     }
@@ -194,9 +209,17 @@ impl TaskSpec {
         let mut rng = CounterRng::new(seed, step, index);
         match *self {
             TaskSpec::Sort { n, max_num } => sort::sample(n, max_num, &mut rng),
-            TaskSpec::Permutations { n, holdout, split_seed } => {
-                permutations::sample_split(n, holdout, split_seed, split == Split::HeldOut, &mut rng)
-            }
+            TaskSpec::Permutations {
+                n,
+                holdout,
+                split_seed,
+            } => permutations::sample_split(
+                n,
+                holdout,
+                split_seed,
+                split == Split::HeldOut,
+                &mut rng,
+            ),
             TaskSpec::ApplyPerm { k, max_int } => apply_perm::sample(k, max_int, &mut rng),
         }
     }
@@ -229,7 +252,9 @@ impl TaskSpec {
             // logits at MID, b_1..b_{n-1} predict b_1..b_n
             TaskSpec::Sort { n, .. } => (n + 1..=2 * n).collect(),
             // every next token
-            TaskSpec::Permutations { n, .. } => (0..permutations::seq_len(n).saturating_sub(1)).collect(),
+            TaskSpec::Permutations { n, .. } => {
+                (0..permutations::seq_len(n).saturating_sub(1)).collect()
+            }
             // logits at END, ans_0..ans_{k-2} predict ans_0..ans_{k-1}
             TaskSpec::ApplyPerm { k, .. } => (2 * k + 2..=3 * k + 1).collect(),
         }
@@ -241,7 +266,11 @@ impl TaskSpec {
     /// [`pred_positions`](Self::pred_positions).
     pub fn algo_positions(&self) -> Vec<usize> {
         match *self {
-            TaskSpec::Permutations { n, .. } => self.pred_positions().into_iter().filter(|&p| p > n).collect(),
+            TaskSpec::Permutations { n, .. } => self
+                .pred_positions()
+                .into_iter()
+                .filter(|&p| p > n)
+                .collect(),
             _ => self.pred_positions(),
         }
     }
@@ -249,7 +278,10 @@ impl TaskSpec {
     /// The targets of one sequence: `tokens[p + 1]` for p in `pred_positions` (in that
     /// order). `tokens` should have length T; positions past its end are skipped.
     pub fn targets(&self, tokens: &[u32]) -> Vec<u32> {
-        self.pred_positions().into_iter().filter_map(|p| tokens.get(p + 1).copied()).collect()
+        self.pred_positions()
+            .into_iter()
+            .filter_map(|p| tokens.get(p + 1).copied())
+            .collect()
     }
 
     /// The exact irreducible mean cross-entropy (nats per predicted token) of a perfect
@@ -258,7 +290,11 @@ impl TaskSpec {
     /// for permutations (and [`permutations::loss_floor_split`] with a held-out split).
     pub fn loss_floor(&self) -> f64 {
         match *self {
-            TaskSpec::Permutations { n, holdout, split_seed } => permutations::loss_floor_split(n, holdout, split_seed),
+            TaskSpec::Permutations {
+                n,
+                holdout,
+                split_seed,
+            } => permutations::loss_floor_split(n, holdout, split_seed),
             _ => 0.0,
         }
     }
@@ -294,7 +330,9 @@ impl TaskSpec {
         match *self {
             TaskSpec::Sort { max_num, .. } => 0..max_num,
             TaskSpec::ApplyPerm { max_int, .. } => 0..max_int,
-            TaskSpec::Permutations { .. } => permutations::FIRST_CHAR as usize..permutations::VOCAB.len(),
+            TaskSpec::Permutations { .. } => {
+                permutations::FIRST_CHAR as usize..permutations::VOCAB.len()
+            }
         }
     }
 
@@ -324,7 +362,11 @@ impl TaskSpec {
                         _ if q == t - 1 => ".".to_string(),
                         _ => {
                             let (term, slot) = ((q - 2) / (n + 1), (q - 2) % (n + 1));
-                            if slot == n { "␣".to_string() } else { format!("t{}.{}", term + 1, slot + 1) }
+                            if slot == n {
+                                "␣".to_string()
+                            } else {
+                                format!("t{}.{}", term + 1, slot + 1)
+                            }
                         }
                     })
                     .collect()
@@ -339,18 +381,30 @@ impl TaskSpec {
         self.validate()?;
         let bad = |msg: String| Error::task(self.name(), msg);
         if prompt.len() != self.prompt_len() {
-            return Err(bad(format!("a prompt has {} tokens, got {}", self.prompt_len(), prompt.len())));
+            return Err(bad(format!(
+                "a prompt has {} tokens, got {}",
+                self.prompt_len(),
+                prompt.len()
+            )));
         }
         if let Some(t) = prompt.iter().find(|&&t| t as usize >= self.d_vocab()) {
-            return Err(bad(format!("token id {t} is outside the vocabulary (size {})", self.d_vocab())));
+            return Err(bad(format!(
+                "token id {t} is outside the vocabulary (size {})",
+                self.d_vocab()
+            )));
         }
         let seq = match *self {
             TaskSpec::Sort { n, max_num } => sort::tokens_for(&prompt[1..=n], max_num),
-            TaskSpec::ApplyPerm { k, max_int } => apply_perm::tokens_for(&prompt[1..=k], &prompt[k + 2..2 * k + 2], max_int),
+            TaskSpec::ApplyPerm { k, max_int } => {
+                apply_perm::tokens_for(&prompt[1..=k], &prompt[k + 2..2 * k + 2], max_int)
+            }
             TaskSpec::Permutations { .. } => permutations::permutation_tokens(&prompt[2..]),
         };
         if seq.len() != self.seq_len() || seq[..prompt.len()] != *prompt {
-            return Err(bad(format!("the prompt {} is not a valid prompt of this task", self.format_tokens(prompt))));
+            return Err(bad(format!(
+                "the prompt {} is not a valid prompt of this task",
+                self.format_tokens(prompt)
+            )));
         }
         Ok(seq)
     }
@@ -390,12 +444,25 @@ impl TaskSpec {
     /// permutations `"abcd"`. Ids outside the vocabulary show as `?<id>`.
     pub fn prompt_text(&self, tokens: &[u32]) -> String {
         let vocab = self.vocab();
-        let label = |t: &u32| vocab.get(*t as usize).cloned().unwrap_or_else(|| format!("?{t}"));
+        let label = |t: &u32| {
+            vocab
+                .get(*t as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("?{t}"))
+        };
         let join = |ts: &[u32], sep: &str| ts.iter().map(label).collect::<Vec<_>>().join(sep);
-        let get = |a: usize, b: usize| tokens.get(a.min(tokens.len())..b.min(tokens.len())).unwrap_or(&[]);
+        let get = |a: usize, b: usize| {
+            tokens
+                .get(a.min(tokens.len())..b.min(tokens.len()))
+                .unwrap_or(&[])
+        };
         match *self {
             TaskSpec::Sort { n, .. } => join(get(1, n + 1), " "),
-            TaskSpec::ApplyPerm { k, .. } => format!("{} | {}", join(get(1, k + 1), " "), join(get(k + 2, 2 * k + 2), " ")),
+            TaskSpec::ApplyPerm { k, .. } => format!(
+                "{} | {}",
+                join(get(1, k + 1), " "),
+                join(get(k + 2, 2 * k + 2), " ")
+            ),
             TaskSpec::Permutations { n, .. } => join(get(2, n + 2), ""),
         }
     }
@@ -405,7 +472,12 @@ impl TaskSpec {
     /// vocabulary show as `?<id>`.
     pub fn format_tokens(&self, tokens: &[u32]) -> String {
         let vocab = self.vocab();
-        let label = |&t: &u32| vocab.get(t as usize).cloned().unwrap_or_else(|| format!("?{t}"));
+        let label = |&t: &u32| {
+            vocab
+                .get(t as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("?{t}"))
+        };
         let labels: Vec<String> = tokens.iter().map(label).collect();
         match self {
             TaskSpec::Permutations { .. } => labels.concat(),
@@ -459,7 +531,11 @@ pub fn ln_choose(n: u64, k: u64) -> f64 {
     for i in 0..k {
         match c.checked_mul((n - i) as u128) {
             Some(x) => c = x / (i as u128 + 1),
-            None => return (0..k).map(|j| ((n - j) as f64).ln() - ((j + 1) as f64).ln()).sum(),
+            None => {
+                return (0..k)
+                    .map(|j| ((n - j) as f64).ln() - ((j + 1) as f64).ln())
+                    .sum()
+            }
         }
     }
     (c as f64).ln()
@@ -476,16 +552,31 @@ pub(crate) fn shorten(s: &str) -> String {
 
 /// Parses the numbers of a typed list (separated by whitespace and/or commas), each below
 /// `limit`. `what` names the numbers in messages ("value", "index"). Errors name the piece.
-pub(crate) fn parse_numbers(text: &str, limit: usize, what: &str) -> std::result::Result<Vec<u32>, String> {
+pub(crate) fn parse_numbers(
+    text: &str,
+    limit: usize,
+    what: &str,
+) -> std::result::Result<Vec<u32>, String> {
     let mut out = Vec::new();
-    for piece in text.split(|c: char| c.is_whitespace() || c == ',').filter(|p| !p.is_empty()) {
+    for piece in text
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|p| !p.is_empty())
+    {
         let shown = shorten(piece);
         if !piece.chars().all(|c| c.is_ascii_digit()) {
-            return Err(format!("'{shown}' is not a number (expected whole numbers 0..={})", limit - 1));
+            return Err(format!(
+                "'{shown}' is not a number (expected whole numbers 0..={})",
+                limit - 1
+            ));
         }
         match piece.parse::<u64>() {
             Ok(v) if v < limit as u64 => out.push(v as u32),
-            _ => return Err(format!("{what} '{shown}' is out of range (must be 0..={})", limit - 1)),
+            _ => {
+                return Err(format!(
+                    "{what} '{shown}' is out of range (must be 0..={})",
+                    limit - 1
+                ))
+            }
         }
     }
     Ok(out)

@@ -54,7 +54,9 @@ fn factorial(n: usize) -> usize {
 
 /// T = n!·(n + 1) + 2 (saturating).
 pub fn seq_len(n: usize) -> usize {
-    factorial(n).saturating_mul(n.saturating_add(1)).saturating_add(2)
+    factorial(n)
+        .saturating_mul(n.saturating_add(1))
+        .saturating_add(2)
 }
 
 /// Checks n: 1 ≤ n and T ≤ the context limit (so n ≤ 5).
@@ -64,7 +66,11 @@ pub fn validate(n: usize) -> Result<(), String> {
     }
     let t = seq_len(n);
     if t > MAX_N_CTX {
-        let need = if t == usize::MAX { "at least 2^64".to_string() } else { t.to_string() };
+        let need = if t == usize::MAX {
+            "at least 2^64".to_string()
+        } else {
+            t.to_string()
+        };
         return Err(format!(
             "n = {n} needs {need} tokens, more than the {MAX_N_CTX} context limit (n must be 1..=5)"
         ));
@@ -83,7 +89,10 @@ fn index_permutations(n: usize) -> Vec<Vec<usize>> {
         let Some(i) = (1..n).rev().find(|&i| cur[i - 1] < cur[i]).map(|i| i - 1) else {
             return out;
         };
-        let j = (i + 1..n).rev().find(|&j| cur[j] > cur[i]).expect("an ascent has a larger successor");
+        let j = (i + 1..n)
+            .rev()
+            .find(|&j| cur[j] > cur[i])
+            .expect("an ascent has a larger successor");
         cur.swap(i, j);
         cur[i + 1..].reverse();
         out.push(cur.clone());
@@ -108,8 +117,10 @@ pub fn permutation_tokens(comb: &[u32]) -> Vec<u32> {
 /// The sequence as text for the given characters, e.g. `['a', 'b']` → `"> ab ba."`.
 /// Same order as [`permutation_tokens`]; any characters are accepted.
 pub fn render(chars: &[char]) -> String {
-    let terms: Vec<String> =
-        index_permutations(chars.len()).iter().map(|p| p.iter().map(|&j| chars[j]).collect()).collect();
+    let terms: Vec<String> = index_permutations(chars.len())
+        .iter()
+        .map(|p| p.iter().map(|&j| chars[j]).collect())
+        .collect();
     format!("> {}.", terms.join(" "))
 }
 
@@ -128,7 +139,10 @@ const SPLIT_SALT: u64 = 0x686f_6c64_6f75_7421; // "holdout!"
 /// The 62-bit set of a combination's characters: bit `c − FIRST_CHAR` for every token
 /// id c (ids outside the term characters are ignored).
 pub fn comb_mask(chars: &[u32]) -> u64 {
-    chars.iter().filter(|&&c| (FIRST_CHAR..FIRST_CHAR + N_CHARS as u32).contains(&c)).fold(0, |m, &c| m | 1 << (c - FIRST_CHAR))
+    chars
+        .iter()
+        .filter(|&&c| (FIRST_CHAR..FIRST_CHAR + N_CHARS as u32).contains(&c))
+        .fold(0, |m, &c| m | 1 << (c - FIRST_CHAR))
 }
 
 /// Whether the combination with this [`comb_mask`] is held out of training (the rule in
@@ -164,7 +178,14 @@ fn next_combination(c: &mut [usize], m: usize) {
 }
 
 /// A combination (sorted indices 0..62) from the wanted side of the split.
-fn draw(n: usize, holdout: f64, split_seed: u64, held_out: bool, rng: &mut CounterRng, tries: usize) -> Vec<usize> {
+fn draw(
+    n: usize,
+    holdout: f64,
+    split_seed: u64,
+    held_out: bool,
+    rng: &mut CounterRng,
+    tries: usize,
+) -> Vec<usize> {
     let mut c = rng.combination(N_CHARS, n);
     if !(holdout > 0.0) {
         return c;
@@ -188,8 +209,17 @@ fn draw(n: usize, holdout: f64, split_seed: u64, held_out: bool, rng: &mut Count
 
 /// One sample from one side of the split: the training combinations (`held_out` false)
 /// or the held-out ones (true). See the module doc for the rule.
-pub fn sample_split(n: usize, holdout: f64, split_seed: u64, held_out: bool, rng: &mut CounterRng) -> Vec<u32> {
-    let comb: Vec<u32> = draw(n, holdout, split_seed, held_out, rng, MAX_TRIES).into_iter().map(|c| c as u32 + FIRST_CHAR).collect();
+pub fn sample_split(
+    n: usize,
+    holdout: f64,
+    split_seed: u64,
+    held_out: bool,
+    rng: &mut CounterRng,
+) -> Vec<u32> {
+    let comb: Vec<u32> = draw(n, holdout, split_seed, held_out, rng, MAX_TRIES)
+        .into_iter()
+        .map(|c| c as u32 + FIRST_CHAR)
+        .collect();
     permutation_tokens(&comb)
 }
 
@@ -304,7 +334,11 @@ pub fn answer_sources(n: usize, tokens: &[u32], p: usize) -> Vec<usize> {
     if target < FIRST_CHAR || p + 1 < 2 + n {
         return Vec::new();
     }
-    let find = |start: usize| (start..start + n).filter(|&q| q <= p && tokens.get(q) == Some(&target)).collect::<Vec<_>>();
+    let find = |start: usize| {
+        (start..start + n)
+            .filter(|&q| q <= p && tokens.get(q) == Some(&target))
+            .collect::<Vec<_>>()
+    };
     let term = (p + 1 - 2) / (n + 1); // 0-based term of the target
     let mut out = find(2);
     if term >= 2 {
@@ -327,20 +361,29 @@ pub fn parse_prompt(n: usize, text: &str) -> Result<Vec<u32>, String> {
         let id = match VOCAB.find(c) {
             Some(i) if c.is_ascii_alphanumeric() => i as u32,
             _ => {
-                let shown = if c == ' ' { "' ' (a space)".to_string() } else { format!("'{}'", shorten(&c.to_string())) };
+                let shown = if c == ' ' {
+                    "' ' (a space)".to_string()
+                } else {
+                    format!("'{}'", shorten(&c.to_string()))
+                };
                 return Err(format!(
                     "{shown} is not allowed in the term (use n = {n} distinct characters from a-z, A-Z, 0-9)"
                 ));
             }
         };
         if out[2..].contains(&id) {
-            return Err(format!("'{c}' appears twice (the {n} characters must be distinct)"));
+            return Err(format!(
+                "'{c}' appears twice (the {n} characters must be distinct)"
+            ));
         }
         out.push(id);
     }
     let got = out.len() - 2;
     if got != n {
-        return Err(format!("expected {n} characters from a-z, A-Z, 0-9, got {got} in '{}'", shorten(term)));
+        return Err(format!(
+            "expected {n} characters from a-z, A-Z, 0-9, got {got} in '{}'",
+            shorten(term)
+        ));
     }
     Ok(out)
 }
@@ -357,7 +400,17 @@ mod tests {
             next_combination(&mut c, 4);
             seen.push(c.clone());
         }
-        assert_eq!(seen, vec![vec![0, 1], vec![0, 2], vec![0, 3], vec![1, 2], vec![1, 3], vec![2, 3]]);
+        assert_eq!(
+            seen,
+            vec![
+                vec![0, 1],
+                vec![0, 2],
+                vec![0, 3],
+                vec![1, 2],
+                vec![1, 3],
+                vec![2, 3]
+            ]
+        );
         next_combination(&mut c, 4);
         assert_eq!(c, vec![0, 1]);
         let mut count = 0;
@@ -378,7 +431,11 @@ mod tests {
                     let c = draw(n, 0.5, 7, held, &mut rng, 0);
                     assert_eq!(c.len(), n);
                     assert!(c.windows(2).all(|w| w[0] < w[1]));
-                    assert_eq!(is_held_out(mask_of(&c), 0.5, 7), held, "n {n} sample {i}: {c:?}");
+                    assert_eq!(
+                        is_held_out(mask_of(&c), 0.5, 7),
+                        held,
+                        "n {n} sample {i}: {c:?}"
+                    );
                 }
             }
         }

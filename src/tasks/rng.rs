@@ -24,7 +24,9 @@ pub struct CounterRng {
 impl CounterRng {
     /// `stream` separates uses (a training step, an init tensor); `index` is the sample.
     pub fn new(seed: u64, stream: u64, index: u64) -> Self {
-        let key = mix64(mix64(mix64(seed ^ 0x5eed_0000_0000_0001).wrapping_add(stream)).wrapping_add(index));
+        let key = mix64(
+            mix64(mix64(seed ^ 0x5eed_0000_0000_0001).wrapping_add(stream)).wrapping_add(index),
+        );
         CounterRng { key, counter: 0 }
     }
 
@@ -82,10 +84,25 @@ mod tests {
 
     #[test]
     fn same_key_same_stream() {
-        let a: Vec<u64> = (0..5).map({ let mut r = CounterRng::new(1, 2, 3); move |_| r.next_u64() }).collect();
-        let b: Vec<u64> = (0..5).map({ let mut r = CounterRng::new(1, 2, 3); move |_| r.next_u64() }).collect();
+        let a: Vec<u64> = (0..5)
+            .map({
+                let mut r = CounterRng::new(1, 2, 3);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..5)
+            .map({
+                let mut r = CounterRng::new(1, 2, 3);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_eq!(a, b);
-        let c: Vec<u64> = (0..5).map({ let mut r = CounterRng::new(1, 2, 4); move |_| r.next_u64() }).collect();
+        let c: Vec<u64> = (0..5)
+            .map({
+                let mut r = CounterRng::new(1, 2, 4);
+                move |_| r.next_u64()
+            })
+            .collect();
         assert_ne!(a, c);
     }
 

@@ -41,10 +41,14 @@ pub fn validate(n: usize, max_num: usize) -> Result<(), String> {
         ));
     }
     if max_num == 0 {
-        return Err("max_num = 0: values are drawn from 0..max_num, so it must be at least 1".into());
+        return Err(
+            "max_num = 0: values are drawn from 0..max_num, so it must be at least 1".into(),
+        );
     }
     if max_num > MAX_MAX_NUM {
-        return Err(format!("max_num = {max_num} is too large (at most {MAX_MAX_NUM})"));
+        return Err(format!(
+            "max_num = {max_num} is too large (at most {MAX_MAX_NUM})"
+        ));
     }
     Ok(())
 }
@@ -79,7 +83,9 @@ pub fn sample(n: usize, max_num: usize, rng: &mut CounterRng) -> Vec<u32> {
 /// The caller has checked that p is a prediction position and tokens is long enough.
 pub fn answer_sources(n: usize, tokens: &[u32], p: usize) -> Vec<usize> {
     let target = tokens[p + 1];
-    (1..=n).filter(|&q| tokens.get(q) == Some(&target)).collect()
+    (1..=n)
+        .filter(|&q| tokens.get(q) == Some(&target))
+        .collect()
 }
 
 /// `"3 1 4, 1 5"` → `[BOS, 3, 1, 4, 1, 5, MID]`: exactly n numbers below max_num.

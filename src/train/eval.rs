@@ -29,7 +29,12 @@ pub struct EvalReport {
 /// Log-softmax probability of `target` in one row of logits, in f64.
 pub fn log_prob(row: &[f32], target: u32) -> f64 {
     let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-    let lse = row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln() + max;
+    let lse = row
+        .iter()
+        .map(|&x| (x as f64 - max).exp())
+        .sum::<f64>()
+        .ln()
+        + max;
     row[target as usize] as f64 - lse
 }
 
@@ -47,24 +52,43 @@ pub fn argmax(row: &[f32]) -> u32 {
 /// Loss and accuracies of the model on `samples` fresh sequences of `task`, drawn from
 /// the data stream of `seed` at steps ≥ [`EVAL_STEP_OFFSET`], from the held-out split
 /// (for a task without one, fresh samples of the task distribution).
-pub fn evaluate(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize, batch: usize) -> Result<EvalReport> {
+pub fn evaluate(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    seed: u64,
+    samples: usize,
+    batch: usize,
+) -> Result<EvalReport> {
     evaluate_split(backend, task, seed, samples, batch, Split::HeldOut)
 }
 
 /// [`evaluate`] on one side of the split: `Split::Train` gives fresh samples of the
 /// training distribution (combinations training may also draw), `Split::HeldOut` only
 /// combinations training never draws.
-pub fn evaluate_split(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize, batch: usize, split: Split) -> Result<EvalReport> {
+pub fn evaluate_split(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    seed: u64,
+    samples: usize,
+    batch: usize,
+    split: Split,
+) -> Result<EvalReport> {
     if samples == 0 {
         return Err(Error::config("samples", "must be at least 1"));
     }
     let t = task.seq_len();
     let pos = task.pred_positions();
     let algo = task.algo_positions();
-    let algo_idx: Vec<usize> = pos.iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
+    let algo_idx: Vec<usize> = pos
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| algo.contains(p))
+        .map(|(i, _)| i)
+        .collect();
     let p = pos.len();
     let is_algo: Vec<bool> = pos.iter().map(|q| algo.contains(q)).collect();
-    let (mut loss, mut algo_loss, mut tok, mut seq, mut alg) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let (mut loss, mut algo_loss, mut tok, mut seq, mut alg) =
+        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut per = vec![0.0f64; p];
     let mut done = 0;
     let mut chunk = 0u64;
@@ -115,11 +139,17 @@ pub fn evaluate_split(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, sam
 pub fn complete(backend: &mut dyn Backend, task: &TaskSpec, prompt: &[u32]) -> Result<Vec<u32>> {
     let t = task.seq_len();
     if prompt.is_empty() || prompt.len() > t {
-        return Err(Error::task(task.name(), format!("a prompt must hold 1..={t} tokens, got {}", prompt.len())));
+        return Err(Error::task(
+            task.name(),
+            format!("a prompt must hold 1..={t} tokens, got {}", prompt.len()),
+        ));
     }
     let d_vocab = task.d_vocab() as u32;
     if let Some(bad) = prompt.iter().find(|&&x| x >= d_vocab) {
-        return Err(Error::task(task.name(), format!("token id {bad} is outside the vocabulary (size {d_vocab})")));
+        return Err(Error::task(
+            task.name(),
+            format!("token id {bad} is outside the vocabulary (size {d_vocab})"),
+        ));
     }
     let mut seq = prompt.to_vec();
     while seq.len() < t {

@@ -56,13 +56,19 @@ impl TrainConfig {
             return bad("steps", format!("{} is more than 10,000,000", self.steps));
         }
         if self.batch_size == 0 || self.batch_size > 65_536 {
-            return bad("batch_size", format!("{} is not in 1..=65536", self.batch_size));
+            return bad(
+                "batch_size",
+                format!("{} is not in 1..=65536", self.batch_size),
+            );
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
             return bad("lr", format!("{} is not in (0, 10]", self.lr));
         }
         if !(self.weight_decay.is_finite() && (0.0..=10.0).contains(&self.weight_decay)) {
-            return bad("weight_decay", format!("{} is not in [0, 10]", self.weight_decay));
+            return bad(
+                "weight_decay",
+                format!("{} is not in [0, 10]", self.weight_decay),
+            );
         }
         for (f, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(b.is_finite() && (0.0..1.0).contains(&b)) {
@@ -73,7 +79,10 @@ impl TrainConfig {
             return bad("eps", format!("{} is not in (0, 1)", self.eps));
         }
         if !(self.grad_clip.is_finite() && self.grad_clip >= 0.0) {
-            return bad("grad_clip", format!("{} must be ≥ 0 (0 turns clipping off)", self.grad_clip));
+            return bad(
+                "grad_clip",
+                format!("{} must be ≥ 0 (0 turns clipping off)", self.grad_clip),
+            );
         }
         self.schedule.validate(self.steps)
     }
@@ -115,11 +124,24 @@ pub trait Backend {
     fn name(&self) -> String;
     /// One AdamW step on `tokens` (B, T) at learning rate `lr`. If the loss or the gradient
     /// is not finite, returns [`Error::Diverged`] without touching the weights.
-    fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput>;
+    fn train_step(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+        lr: f64,
+        step: u64,
+    ) -> Result<StepOutput>;
     /// `lrs.len()` steps on the task's data stream from `first_step` (step i trains on
     /// `task.batch(seed, first_step + i, batch)` at `lrs[i]`). The GPU backend runs them without a
     /// readback per step; this default loops over [`Backend::train_step`].
-    fn train_chunk(&mut self, task: &TaskSpec, seed: u64, first_step: u64, batch: usize, lrs: &[f64]) -> Result<ChunkOutput> {
+    fn train_chunk(
+        &mut self,
+        task: &TaskSpec,
+        seed: u64,
+        first_step: u64,
+        batch: usize,
+        lrs: &[f64],
+    ) -> Result<ChunkOutput> {
         let t = task.seq_len();
         let p = task.pred_positions().len();
         let mut steps = Vec::with_capacity(lrs.len());
@@ -128,7 +150,12 @@ pub trait Backend {
             let tokens = task.batch(seed, step, batch);
             let out = match self.train_step(&tokens, batch, lr, step) {
                 Ok(o) => o,
-                Err(e) => return Ok(ChunkOutput { steps, error: Some(e) }),
+                Err(e) => {
+                    return Ok(ChunkOutput {
+                        steps,
+                        error: Some(e),
+                    })
+                }
             };
             let mut pos_correct = vec![0u32; p];
             let mut seq_correct = 0;
@@ -142,7 +169,12 @@ pub trait Backend {
                 }
                 seq_correct += all as u32;
             }
-            steps.push(StepStats { loss: out.loss, grad_norm: out.grad_norm, pos_correct, seq_correct });
+            steps.push(StepStats {
+                loss: out.loss,
+                grad_norm: out.grad_norm,
+                pos_correct,
+                seq_correct,
+            });
         }
         Ok(ChunkOutput { steps, error: None })
     }
@@ -155,11 +187,17 @@ pub trait Backend {
     /// The optimiser's state, so that a saved run can continue exactly. Backends that cannot
     /// export it say so.
     fn optimizer_state(&self) -> Result<OptimizerState> {
-        Err(Error::Backend(format!("the {} backend cannot export its optimiser state", self.name())))
+        Err(Error::Backend(format!(
+            "the {} backend cannot export its optimiser state",
+            self.name()
+        )))
     }
     /// Restores a state from [`Backend::optimizer_state`] (after [`Backend::set_weights`]).
     fn set_optimizer_state(&mut self, _state: &OptimizerState) -> Result<()> {
-        Err(Error::Backend(format!("the {} backend cannot restore an optimiser state", self.name())))
+        Err(Error::Backend(format!(
+            "the {} backend cannot restore an optimiser state",
+            self.name()
+        )))
     }
 }
 
@@ -192,7 +230,10 @@ impl BackendKind {
             "reference" => Ok(BackendKind::Reference),
             "gpu" => Ok(BackendKind::Gpu),
             "auto" => Ok(BackendKind::Auto),
-            _ => Err(Error::config("backend", format!("unknown backend {s:?} (use cpu, reference, gpu or auto)"))),
+            _ => Err(Error::config(
+                "backend",
+                format!("unknown backend {s:?} (use cpu, reference, gpu or auto)"),
+            )),
         }
     }
 }
@@ -200,10 +241,25 @@ impl BackendKind {
 /// Builds a backend for these weights. `Gpu` takes any adapter (a software one such as lavapipe
 /// too); `Auto` takes a hardware GPU when there is one, else the CPU. In the browser the GPU is
 /// driven asynchronously (`gpu::GpuEngine`), so there `Gpu` is refused here.
-pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Result<Box<dyn Backend>> {
-    let cpu = || -> Result<Box<dyn Backend>> { Ok(Box::new(crate::cpu::engine::CpuEngine::new(w, tc, task.pred_positions())?)) };
+pub fn make_backend(
+    kind: BackendKind,
+    w: &Weights,
+    tc: &TrainConfig,
+    task: &TaskSpec,
+) -> Result<Box<dyn Backend>> {
+    let cpu = || -> Result<Box<dyn Backend>> {
+        Ok(Box::new(crate::cpu::engine::CpuEngine::new(
+            w,
+            tc,
+            task.pred_positions(),
+        )?))
+    };
     if kind == BackendKind::Reference {
-        return Ok(Box::new(crate::cpu::CpuBackend::new(w, tc, task.pred_positions())?));
+        return Ok(Box::new(crate::cpu::CpuBackend::new(
+            w,
+            tc,
+            task.pred_positions(),
+        )?));
     }
     #[cfg(not(target_arch = "wasm32"))]
     {
@@ -217,8 +273,11 @@ pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &Tas
             }
             // a hardware GPU that can hold this config, else the CPU (which reports a bad config itself)
             BackendKind::Auto => {
-                let gpu = GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware)
-                    .and_then(|mut g| g.engine.prepare(tc.batch_size, task.seq_len()).map(|_| g));
+                let gpu =
+                    GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware)
+                        .and_then(|mut g| {
+                            g.engine.prepare(tc.batch_size, task.seq_len()).map(|_| g)
+                        });
                 match gpu {
                     Ok(g) => Ok(Box::new(g)),
                     Err(_) => cpu(),
@@ -229,12 +288,20 @@ pub fn make_backend(kind: BackendKind, w: &Weights, tc: &TrainConfig, task: &Tas
     #[cfg(target_arch = "wasm32")]
     match kind {
         BackendKind::Cpu | BackendKind::Reference | BackendKind::Auto => cpu(),
-        BackendKind::Gpu => Err(Error::Backend("in the browser the GPU backend runs asynchronously: use the GPU session".into())),
+        BackendKind::Gpu => Err(Error::Backend(
+            "in the browser the GPU backend runs asynchronously: use the GPU session".into(),
+        )),
     }
 }
 
 /// Metrics of one step from its on-device stats (see [`StepStats`]); `algo_idx` as in [`accuracy`].
-pub fn metrics_from_stats(step: u64, lr: f64, s: &StepStats, batch: usize, algo_idx: &[usize]) -> Metrics {
+pub fn metrics_from_stats(
+    step: u64,
+    lr: f64,
+    s: &StepStats,
+    batch: usize,
+    algo_idx: &[usize],
+) -> Metrics {
     let p = s.pos_correct.len();
     let b = batch.max(1) as f32;
     let total: u32 = s.pos_correct.iter().sum();
@@ -270,7 +337,12 @@ pub struct Metrics {
 
 /// Accuracy figures from (B, P) argmax against targets, restricted for `algo_acc` to the
 /// indices (into the P predicted positions) in `algo_idx`.
-pub fn accuracy(argmax: &[u32], targets: &[u32], p: usize, algo_idx: &[usize]) -> (f32, f32, f32, Vec<f32>) {
+pub fn accuracy(
+    argmax: &[u32],
+    targets: &[u32],
+    p: usize,
+    algo_idx: &[usize],
+) -> (f32, f32, f32, Vec<f32>) {
     let b = argmax.len() / p.max(1);
     let mut per_pos = vec![0u32; p];
     let mut seq_ok = 0u32;
@@ -283,10 +355,16 @@ pub fn accuracy(argmax: &[u32], targets: &[u32], p: usize, algo_idx: &[usize]) -
             all &= ok;
         }
         seq_ok += all as u32;
-        algo_ok += algo_idx.iter().filter(|&&j| argmax[i * p + j] == targets[i * p + j]).count() as u32;
+        algo_ok += algo_idx
+            .iter()
+            .filter(|&&j| argmax[i * p + j] == targets[i * p + j])
+            .count() as u32;
     }
     let tok = per_pos.iter().sum::<u32>() as f32 / (b * p).max(1) as f32;
-    let per_pos: Vec<f32> = per_pos.iter().map(|&c| c as f32 / b.max(1) as f32).collect();
+    let per_pos: Vec<f32> = per_pos
+        .iter()
+        .map(|&c| c as f32 / b.max(1) as f32)
+        .collect();
     let algo = algo_ok as f32 / (b * algo_idx.len()).max(1) as f32;
     (tok, seq_ok as f32 / b.max(1) as f32, algo, per_pos)
 }
@@ -311,13 +389,32 @@ impl Trainer {
         train.validate()?;
         let pred_positions = task.pred_positions();
         let algo = task.algo_positions();
-        let algo_idx = pred_positions.iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
+        let algo_idx = pred_positions
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| algo.contains(p))
+            .map(|(i, _)| i)
+            .collect();
         let sched = LrScheduler::new(train.schedule.clone(), train.lr, train.steps);
-        Ok(Trainer { task, train, backend, step: 0, history: Vec::new(), pred_positions, algo_idx, sched })
+        Ok(Trainer {
+            task,
+            train,
+            backend,
+            step: 0,
+            history: Vec::new(),
+            pred_positions,
+            algo_idx,
+            sched,
+        })
     }
 
     /// Fresh weights from `cfg.seed` on the chosen backend.
-    pub fn from_scratch(task: TaskSpec, model: &crate::model::ModelConfig, train: TrainConfig, kind: BackendKind) -> Result<Self> {
+    pub fn from_scratch(
+        task: TaskSpec,
+        model: &crate::model::ModelConfig,
+        train: TrainConfig,
+        kind: BackendKind,
+    ) -> Result<Self> {
         check_compatible(&task, model)?;
         let w = Weights::init(model)?;
         let backend = make_backend(kind, &w, &train, &task)?;
@@ -327,7 +424,14 @@ impl Trainer {
     /// Continues a run from saved weights at step `step` (the data stream and the LR
     /// schedule carry on from there). With the optimiser state of that step the run goes on
     /// exactly as if it had never stopped; without it AdamW starts again from zero moments.
-    pub fn resume(task: TaskSpec, w: &Weights, train: TrainConfig, kind: BackendKind, step: u64, opt: Option<&OptimizerState>) -> Result<Self> {
+    pub fn resume(
+        task: TaskSpec,
+        w: &Weights,
+        train: TrainConfig,
+        kind: BackendKind,
+        step: u64,
+        opt: Option<&OptimizerState>,
+    ) -> Result<Self> {
         check_compatible(&task, &w.cfg)?;
         let mut backend = make_backend(kind, w, &train, &task)?;
         if let Some(s) = opt {
@@ -355,8 +459,18 @@ impl Trainer {
         for i in 0..b {
             targets.extend(self.task.targets(&tokens[i * t..(i + 1) * t]));
         }
-        let (token_acc, seq_acc, algo_acc, per_pos_acc) = accuracy(&out.argmax, &targets, p, &self.algo_idx);
-        let m = Metrics { step: self.step, loss: out.loss, token_acc, seq_acc, algo_acc, grad_norm: out.grad_norm, lr, per_pos_acc };
+        let (token_acc, seq_acc, algo_acc, per_pos_acc) =
+            accuracy(&out.argmax, &targets, p, &self.algo_idx);
+        let m = Metrics {
+            step: self.step,
+            loss: out.loss,
+            token_acc,
+            seq_acc,
+            algo_acc,
+            grad_norm: out.grad_norm,
+            lr,
+            per_pos_acc,
+        };
         self.step += 1;
         self.history.push(m.clone());
         Ok(m)
@@ -379,8 +493,16 @@ impl Trainer {
             return Ok(ms);
         }
         let b = self.train.batch_size;
-        let lrs: Vec<f64> = (0..n).map(|i| self.train.schedule.lr(self.train.lr, self.step + i, self.train.steps)).collect();
-        let out = self.backend.train_chunk(&self.task, self.train.seed, self.step, b, &lrs)?;
+        let lrs: Vec<f64> = (0..n)
+            .map(|i| {
+                self.train
+                    .schedule
+                    .lr(self.train.lr, self.step + i, self.train.steps)
+            })
+            .collect();
+        let out = self
+            .backend
+            .train_chunk(&self.task, self.train.seed, self.step, b, &lrs)?;
         let mut ms = Vec::with_capacity(out.steps.len());
         for (s, lr) in out.steps.iter().zip(&lrs) {
             let m = metrics_from_stats(self.step, *lr, s, b, &self.algo_idx);
@@ -419,13 +541,34 @@ pub fn check_compatible(task: &TaskSpec, cfg: &crate::model::ModelConfig) -> Res
     task.validate()?;
     cfg.validate()?;
     if cfg.n_ctx < task.seq_len() {
-        return Err(Error::config("n_ctx", format!("{} is shorter than the task's sequence length {}", cfg.n_ctx, task.seq_len())));
+        return Err(Error::config(
+            "n_ctx",
+            format!(
+                "{} is shorter than the task's sequence length {}",
+                cfg.n_ctx,
+                task.seq_len()
+            ),
+        ));
     }
     if cfg.d_vocab != task.d_vocab() {
-        return Err(Error::config("d_vocab", format!("{} does not match the task's vocabulary size {}", cfg.d_vocab, task.d_vocab())));
+        return Err(Error::config(
+            "d_vocab",
+            format!(
+                "{} does not match the task's vocabulary size {}",
+                cfg.d_vocab,
+                task.d_vocab()
+            ),
+        ));
     }
     if cfg.d_vocab_out != task.d_vocab_out() {
-        return Err(Error::config("d_vocab_out", format!("{} does not match the task's output vocabulary {}", cfg.d_vocab_out, task.d_vocab_out())));
+        return Err(Error::config(
+            "d_vocab_out",
+            format!(
+                "{} does not match the task's output vocabulary {}",
+                cfg.d_vocab_out,
+                task.d_vocab_out()
+            ),
+        ));
     }
     Ok(())
 }

@@ -79,7 +79,10 @@ impl Schedule {
     pub fn lr(&self, base: f64, step: u64, total: u64) -> f64 {
         match *self {
             Schedule::Constant | Schedule::ReduceOnPlateau { .. } => base,
-            Schedule::WarmupCosine { warmup_steps, min_lr_frac } => {
+            Schedule::WarmupCosine {
+                warmup_steps,
+                min_lr_frac,
+            } => {
                 if step < warmup_steps {
                     return base * (step + 1) as f64 / warmup_steps as f64;
                 }
@@ -101,26 +104,53 @@ impl Schedule {
     pub fn validate(&self, total: u64) -> Result<()> {
         match *self {
             Schedule::Constant => {}
-            Schedule::WarmupCosine { warmup_steps, min_lr_frac } => {
+            Schedule::WarmupCosine {
+                warmup_steps,
+                min_lr_frac,
+            } => {
                 if warmup_steps > total {
-                    return Err(Error::config("warmup_steps", format!("{warmup_steps} is more than the {total} training steps")));
+                    return Err(Error::config(
+                        "warmup_steps",
+                        format!("{warmup_steps} is more than the {total} training steps"),
+                    ));
                 }
                 if !(min_lr_frac.is_finite() && (0.0..=1.0).contains(&min_lr_frac)) {
-                    return Err(Error::config("min_lr_frac", format!("{min_lr_frac} is not in [0, 1]")));
+                    return Err(Error::config(
+                        "min_lr_frac",
+                        format!("{min_lr_frac} is not in [0, 1]"),
+                    ));
                 }
             }
-            Schedule::ReduceOnPlateau { factor, patience, threshold, cooldown, min_lr } => {
+            Schedule::ReduceOnPlateau {
+                factor,
+                patience,
+                threshold,
+                cooldown,
+                min_lr,
+            } => {
                 if !(factor.is_finite() && factor > 0.0 && factor < 1.0) {
-                    return Err(Error::config("factor", format!("{factor} is not in (0, 1)")));
+                    return Err(Error::config(
+                        "factor",
+                        format!("{factor} is not in (0, 1)"),
+                    ));
                 }
                 if patience > 10_000_000 {
-                    return Err(Error::config("patience", format!("{patience} is more than 10,000,000")));
+                    return Err(Error::config(
+                        "patience",
+                        format!("{patience} is more than 10,000,000"),
+                    ));
                 }
                 if !(threshold.is_finite() && (0.0..1.0).contains(&threshold)) {
-                    return Err(Error::config("threshold", format!("{threshold} is not in [0, 1)")));
+                    return Err(Error::config(
+                        "threshold",
+                        format!("{threshold} is not in [0, 1)"),
+                    ));
                 }
                 if cooldown > 10_000_000 {
-                    return Err(Error::config("cooldown", format!("{cooldown} is more than 10,000,000")));
+                    return Err(Error::config(
+                        "cooldown",
+                        format!("{cooldown} is more than 10,000,000"),
+                    ));
                 }
                 if !(min_lr.is_finite() && min_lr >= 0.0) {
                     return Err(Error::config("min_lr", format!("{min_lr} must be ≥ 0")));
@@ -161,14 +191,26 @@ pub struct ScheduleState {
 impl LrScheduler {
     /// The running state (see [`ScheduleState`]).
     pub fn state(&self) -> ScheduleState {
-        let best = if self.best.is_finite() { Some(self.best) } else { None };
-        ScheduleState { current: self.current, best, num_bad: self.num_bad, cooldown_left: self.cooldown_left }
+        let best = if self.best.is_finite() {
+            Some(self.best)
+        } else {
+            None
+        };
+        ScheduleState {
+            current: self.current,
+            best,
+            num_bad: self.num_bad,
+            cooldown_left: self.cooldown_left,
+        }
     }
 
     /// Restores a state from [`state`](Self::state); refuses values no run could produce.
     pub fn set_state(&mut self, s: &ScheduleState) -> Result<()> {
         if !(s.current.is_finite() && s.current >= 0.0) {
-            return Err(Error::config("schedule state: current", format!("{} is not a learning rate", s.current)));
+            return Err(Error::config(
+                "schedule state: current",
+                format!("{} is not a learning rate", s.current),
+            ));
         }
         if let Some(b) = s.best {
             if b.is_nan() {
@@ -183,7 +225,15 @@ impl LrScheduler {
     }
 
     pub fn new(schedule: Schedule, base: f64, total: u64) -> Self {
-        LrScheduler { schedule, base, total, current: base, best: f64::INFINITY, num_bad: 0, cooldown_left: 0 }
+        LrScheduler {
+            schedule,
+            base,
+            total,
+            current: base,
+            best: f64::INFINITY,
+            num_bad: 0,
+            cooldown_left: 0,
+        }
     }
 
     /// The rate for 0-based `step` (for reduce_on_plateau, the rate after the losses
@@ -198,7 +248,14 @@ impl LrScheduler {
     /// Feeds one step's training loss (only reduce_on_plateau uses it). A NaN loss counts
     /// as no improvement, as in PyTorch.
     pub fn observe(&mut self, loss: f64) {
-        let Schedule::ReduceOnPlateau { factor, patience, threshold, cooldown, min_lr } = self.schedule else {
+        let Schedule::ReduceOnPlateau {
+            factor,
+            patience,
+            threshold,
+            cooldown,
+            min_lr,
+        } = self.schedule
+        else {
             return;
         };
         if loss < self.best * (1.0 - threshold) {
@@ -228,7 +285,10 @@ mod tests {
 
     #[test]
     fn warmup_then_cosine() {
-        let s = Schedule::WarmupCosine { warmup_steps: 10, min_lr_frac: 0.1 };
+        let s = Schedule::WarmupCosine {
+            warmup_steps: 10,
+            min_lr_frac: 0.1,
+        };
         assert!((s.lr(1.0, 0, 110) - 0.1).abs() < 1e-12);
         assert!((s.lr(1.0, 9, 110) - 1.0).abs() < 1e-12);
         assert!((s.lr(1.0, 10, 110) - 1.0).abs() < 1e-12);
@@ -273,7 +333,13 @@ mod tests {
     /// | 18 | 0.10 | yes                   | 0.10 | 0 | 0 | 0.2 |
     #[test]
     fn reduce_on_plateau_matches_a_hand_worked_sequence() {
-        let s = Schedule::ReduceOnPlateau { factor: 0.5, patience: 2, threshold: 0.1, cooldown: 1, min_lr: 0.2 };
+        let s = Schedule::ReduceOnPlateau {
+            factor: 0.5,
+            patience: 2,
+            threshold: 0.1,
+            cooldown: 1,
+            min_lr: 0.2,
+        };
         s.validate(100).unwrap();
         let mut losses = vec![1.0, 0.95, 0.89, 0.90, 0.85, 0.85, 0.85, 0.85, 0.85, 0.85];
         losses.extend([0.85; 8]);
@@ -300,16 +366,47 @@ mod tests {
         assert!(rates[..12].iter().all(|&r| r == 1e-3), "{rates:?}");
         assert!((rates[12] - 1e-4).abs() < 1e-18, "{rates:?}");
         // ten bad steps are not enough: the step after the tenth still runs at 1e-3
-        let rates = run(s, 1e-3, &[1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]);
+        let rates = run(
+            s,
+            1e-3,
+            &[1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0],
+        );
         assert!(rates.iter().all(|&r| r == 1e-3));
     }
 
     #[test]
     fn reduce_on_plateau_validation_names_the_field() {
         let bad = [
-            (Schedule::ReduceOnPlateau { factor: 1.0, patience: 10, threshold: 1e-4, cooldown: 0, min_lr: 0.0 }, "factor"),
-            (Schedule::ReduceOnPlateau { factor: 0.1, patience: 10, threshold: -1.0, cooldown: 0, min_lr: 0.0 }, "threshold"),
-            (Schedule::ReduceOnPlateau { factor: 0.1, patience: 10, threshold: 1e-4, cooldown: 0, min_lr: f64::NAN }, "min_lr"),
+            (
+                Schedule::ReduceOnPlateau {
+                    factor: 1.0,
+                    patience: 10,
+                    threshold: 1e-4,
+                    cooldown: 0,
+                    min_lr: 0.0,
+                },
+                "factor",
+            ),
+            (
+                Schedule::ReduceOnPlateau {
+                    factor: 0.1,
+                    patience: 10,
+                    threshold: -1.0,
+                    cooldown: 0,
+                    min_lr: 0.0,
+                },
+                "threshold",
+            ),
+            (
+                Schedule::ReduceOnPlateau {
+                    factor: 0.1,
+                    patience: 10,
+                    threshold: 1e-4,
+                    cooldown: 0,
+                    min_lr: f64::NAN,
+                },
+                "min_lr",
+            ),
         ];
         for (s, field) in bad {
             let e = s.validate(10).unwrap_err().to_string();

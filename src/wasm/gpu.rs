@@ -47,7 +47,8 @@ pub struct GpuSession {
 }
 
 fn busy() -> JsValue {
-    JsError::new("the GPU session is busy with another call (await each call before the next)").into()
+    JsError::new("the GPU session is busy with another call (await each call before the next)")
+        .into()
 }
 
 /// Runs `f` on the session's state, taken out of `cell` while it runs and put back after.
@@ -70,7 +71,11 @@ impl GpuSession {
     /// `await GpuSession.create(task_json, model_json, train_json)`: validates like `new Session(...)`,
     /// then opens a WebGPU adapter and builds the kernels and the training plan (a config too large
     /// for the adapter is refused here, naming the buffer and the limit).
-    pub async fn create(task_json: String, model_json: String, train_json: String) -> Result<GpuSession, JsError> {
+    pub async fn create(
+        task_json: String,
+        model_json: String,
+        train_json: String,
+    ) -> Result<GpuSession, JsError> {
         let task = parse_task(&task_json)?;
         let model: ModelConfig = parse("model", &model_json)?;
         let train: TrainConfig = parse("train", &train_json)?;
@@ -82,13 +87,33 @@ impl GpuSession {
         }
         check_compatible(&task, &model).map_err(js_err)?;
         let w = Weights::init(&model).map_err(js_err)?;
-        let mut engine = GpuEngine::new(&w, &train, task.pred_positions(), AdapterChoice::Any).await.map_err(js_err)?;
-        engine.prepare(train.batch_size, task.seq_len()).map_err(js_err)?;
+        let mut engine = GpuEngine::new(&w, &train, task.pred_positions(), AdapterChoice::Any)
+            .await
+            .map_err(js_err)?;
+        engine
+            .prepare(train.batch_size, task.seq_len())
+            .map_err(js_err)?;
         let adapter = engine.ctx.info.name.clone();
         let algo = task.algo_positions();
-        let algo_idx = task.pred_positions().iter().enumerate().filter(|(_, p)| algo.contains(p)).map(|(i, _)| i).collect();
-        let inner = Inner { engine, task, train, step: 0, algo_idx, cpu: None };
-        Ok(GpuSession { inner: Rc::new(RefCell::new(Some(inner))), adapter })
+        let algo_idx = task
+            .pred_positions()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| algo.contains(p))
+            .map(|(i, _)| i)
+            .collect();
+        let inner = Inner {
+            engine,
+            task,
+            train,
+            step: 0,
+            algo_idx,
+            cpu: None,
+        };
+        Ok(GpuSession {
+            inner: Rc::new(RefCell::new(Some(inner))),
+            adapter,
+        })
     }
 
     /// The adapter's name as the browser reports it (may be empty: browsers can hide it).
@@ -106,13 +131,20 @@ impl GpuSession {
     /// Steps completed so far (NaN while a call is running).
     #[wasm_bindgen(getter)]
     pub fn steps_done(&self) -> f64 {
-        self.inner.borrow().as_ref().map(|i| i.step as f64).unwrap_or(f64::NAN)
+        self.inner
+            .borrow()
+            .as_ref()
+            .map(|i| i.step as f64)
+            .unwrap_or(f64::NAN)
     }
 
     /// Whether the configured number of steps has been run.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> bool {
-        self.inner.borrow().as_ref().is_some_and(|i| i.step >= i.train.steps)
+        self.inner
+            .borrow()
+            .as_ref()
+            .is_some_and(|i| i.step >= i.train.steps)
     }
 
     /// Runs up to `n` steps on the GPU (one readback at the end); resolves to the metrics of each,
@@ -120,9 +152,14 @@ impl GpuSession {
     pub fn step(&self, n: u32) -> js_sys::Promise {
         with_inner(&self.inner, move |mut s| async move {
             let n = (n as u64).min(s.train.steps.saturating_sub(s.step));
-            let lrs: Vec<f64> = (0..n).map(|i| s.train.schedule.lr(s.train.lr, s.step + i, s.train.steps)).collect();
+            let lrs: Vec<f64> = (0..n)
+                .map(|i| s.train.schedule.lr(s.train.lr, s.step + i, s.train.steps))
+                .collect();
             let b = s.train.batch_size;
-            let r = s.engine.train_task(&s.task, s.train.seed, s.step, b, &lrs).await;
+            let r = s
+                .engine
+                .train_task(&s.task, s.train.seed, s.step, b, &lrs)
+                .await;
             let out = match r {
                 Ok(o) => o,
                 Err(e) => return (s, Err(js_err(e))),
@@ -135,7 +172,10 @@ impl GpuSession {
             let r = match out.error {
                 // the steps before a failure are kept; the page shows the error
                 Some(e) if rows.is_empty() => Err(js_err(e)),
-                Some(e) => Err(js_err(Error::Backend(format!("{e} (after {} more steps)", rows.len())))),
+                Some(e) => Err(js_err(Error::Backend(format!(
+                    "{e} (after {} more steps)",
+                    rows.len()
+                )))),
                 None => to_js(&rows),
             };
             (s, r)
@@ -173,7 +213,9 @@ impl GpuSession {
     /// the order and at the offsets of the parameter table (TransformerLens names).
     pub fn weights(&self) -> Result<Vec<f32>, JsError> {
         let g = self.inner.borrow();
-        let s = g.as_ref().ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
+        let s = g
+            .as_ref()
+            .ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
         Ok(s.engine.weights().data)
     }
 
@@ -181,15 +223,22 @@ impl GpuSession {
     /// v: Float32Array}` in parameter-table order (for the page's checkpoints).
     pub fn optimizer_state(&self) -> js_sys::Promise {
         with_inner(&self.inner, |s| async move {
-            let r = s.engine.optimizer_state().await.map_err(js_err).and_then(|st| {
-                let o = js_sys::Object::new();
-                let set = |k: &str, v: JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
-                set("t", JsValue::from_f64(st.t as f64))
-                    .and_then(|_| set("m", js_sys::Float32Array::from(&st.m[..]).into()))
-                    .and_then(|_| set("v", js_sys::Float32Array::from(&st.v[..]).into()))
-                    .map_err(|_| JsError::new("building the optimiser-state object failed"))?;
-                Ok(JsValue::from(o))
-            });
+            let r = s
+                .engine
+                .optimizer_state()
+                .await
+                .map_err(js_err)
+                .and_then(|st| {
+                    let o = js_sys::Object::new();
+                    let set = |k: &str, v: JsValue| {
+                        js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ())
+                    };
+                    set("t", JsValue::from_f64(st.t as f64))
+                        .and_then(|_| set("m", js_sys::Float32Array::from(&st.m[..]).into()))
+                        .and_then(|_| set("v", js_sys::Float32Array::from(&st.v[..]).into()))
+                        .map_err(|_| JsError::new("building the optimiser-state object failed"))?;
+                    Ok(JsValue::from(o))
+                });
             (s, r)
         })
     }
@@ -199,7 +248,9 @@ impl GpuSession {
     /// The page's worker uses it (`lose-device` message) to test its fallback to the CPU.
     pub fn lose_device(&self) -> Result<(), JsError> {
         let g = self.inner.borrow();
-        let s = g.as_ref().ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
+        let s = g
+            .as_ref()
+            .ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
         s.engine.ctx.device.destroy();
         Ok(())
     }
@@ -207,7 +258,9 @@ impl GpuSession {
     /// The weights as of the last training chunk, as a `.safetensors` file.
     pub fn export_safetensors(&self) -> Result<Vec<u8>, JsError> {
         let g = self.inner.borrow();
-        let s = g.as_ref().ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
+        let s = g
+            .as_ref()
+            .ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
         export_with(&s.engine.weights(), &s.task, s.step)
     }
 }

@@ -25,7 +25,10 @@ fn heads(what: &str, json: &str) -> Result<Heads, JsError> {
 
 fn step_arg(step: f64) -> Result<u64, JsError> {
     if !(step.is_finite() && step >= 0.0 && step <= 9.0e15) {
-        return Err(js_err(Error::config("step", format!("{step} is not a step number"))));
+        return Err(js_err(Error::config(
+            "step",
+            format!("{step} is not a step number"),
+        )));
     }
     Ok(step as u64)
 }
@@ -45,21 +48,40 @@ impl Interp {
         let task = parse_task(task_json)?;
         let cfg: ModelConfig = parse("model", model_json)?;
         cfg.validate().map_err(js_err)?;
-        let opts: WorkbenchOptions = if options_json.trim().is_empty() { WorkbenchOptions::default() } else { parse("options", options_json)? };
-        Ok(Interp { wb: Workbench::new(task, cfg, opts).map_err(js_err)? })
+        let opts: WorkbenchOptions = if options_json.trim().is_empty() {
+            WorkbenchOptions::default()
+        } else {
+            parse("options", options_json)?
+        };
+        Ok(Interp {
+            wb: Workbench::new(task, cfg, opts).map_err(js_err)?,
+        })
     }
 
     /// An `Interp` holding one model from the bytes of a `.safetensors` or TL `.pt` file.
     pub fn from_file(task_json: &str, bytes: &[u8], options_json: &str) -> Result<Interp, JsError> {
         let task = parse_task(task_json)?;
-        let opts: WorkbenchOptions = if options_json.trim().is_empty() { WorkbenchOptions::default() } else { parse("options", options_json)? };
-        Ok(Interp { wb: Workbench::from_file(task, bytes, 0, opts).map_err(js_err)? })
+        let opts: WorkbenchOptions = if options_json.trim().is_empty() {
+            WorkbenchOptions::default()
+        } else {
+            parse("options", options_json)?
+        };
+        Ok(Interp {
+            wb: Workbench::from_file(task, bytes, 0, opts).map_err(js_err)?,
+        })
     }
 
     /// Offers the flat weights (parameter-table order) at `step`; `tail` marks the final
     /// weights of a run (kept off the snapshot grid). Returns whether they were kept.
-    pub fn add_snapshot(&mut self, step: f64, weights: Vec<f32>, tail: bool) -> Result<bool, JsError> {
-        self.wb.add_snapshot(step_arg(step)?, weights, tail).map_err(js_err)
+    pub fn add_snapshot(
+        &mut self,
+        step: f64,
+        weights: Vec<f32>,
+        tail: bool,
+    ) -> Result<bool, JsError> {
+        self.wb
+            .add_snapshot(step_arg(step)?, weights, tail)
+            .map_err(js_err)
     }
 
     /// The kept snapshot steps, ascending.
@@ -70,7 +92,11 @@ impl Interp {
     /// Selects the newest snapshot at or before `step` (a negative step: the newest of
     /// all); returns the selected step.
     pub fn select(&mut self, step: f64) -> Result<f64, JsError> {
-        let s = if step < 0.0 { None } else { Some(step_arg(step)?) };
+        let s = if step < 0.0 {
+            None
+        } else {
+            Some(step_arg(step)?)
+        };
         self.wb.select(s).map(|s| s as f64).map_err(js_err)
     }
 
@@ -94,8 +120,17 @@ impl Interp {
 
     /// The four QK panels; `q_through` / `k_through` are JSON lists of [layer, head] (or
     /// empty) for K-/Q-composition paths.
-    pub fn qk(&self, layer: usize, head: usize, q_through: &str, k_through: &str) -> Result<JsValue, JsError> {
-        let (q, k) = (heads("q_through", q_through)?, heads("k_through", k_through)?);
+    pub fn qk(
+        &self,
+        layer: usize,
+        head: usize,
+        q_through: &str,
+        k_through: &str,
+    ) -> Result<JsValue, JsError> {
+        let (q, k) = (
+            heads("q_through", q_through)?,
+            heads("k_through", k_through)?,
+        );
         to_js(&self.wb.qk(layer, head, &q, &k).map_err(js_err)?)
     }
 
@@ -115,9 +150,19 @@ impl Interp {
         let kind = match kind {
             "zero" => Ablation::Zero,
             "mean" => Ablation::Mean,
-            _ => return Err(js_err(Error::config("ablation", format!("{kind:?} is not zero or mean")))),
+            _ => {
+                return Err(js_err(Error::config(
+                    "ablation",
+                    format!("{kind:?} is not zero or mean"),
+                )))
+            }
         };
-        to_js(&self.wb.ablate(&heads("heads", heads_json)?, kind).map_err(js_err)?)
+        to_js(
+            &self
+                .wb
+                .ablate(&heads("heads", heads_json)?, kind)
+                .map_err(js_err)?,
+        )
     }
 
     /// Every head ablated alone, zero and mean.
@@ -171,7 +216,9 @@ pub struct SnapshotSchedule {
 impl SnapshotSchedule {
     #[wasm_bindgen(constructor)]
     pub fn new(capacity: usize, every: f64) -> Result<SnapshotSchedule, JsError> {
-        Ok(SnapshotSchedule { store: SnapshotStore::new(capacity, step_arg(every)?).map_err(js_err)? })
+        Ok(SnapshotSchedule {
+            store: SnapshotStore::new(capacity, step_arg(every)?).map_err(js_err)?,
+        })
     }
 
     /// Whether the weights after `step` steps should be posted.

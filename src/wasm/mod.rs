@@ -17,8 +17,8 @@ mod share;
 mod sweep;
 mod task;
 
-pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use gpu::GpuSession;
+pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use session::Session;
 pub use share::{import_model_info, tl_export};
 pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_run};
@@ -59,4 +59,3 @@ pub(crate) fn parse_task(json: &str) -> Result<TaskSpec, JsError> {
 pub fn start() {
     console_error_panic_hook::set_once();
 }
-

@@ -3,8 +3,8 @@
 use super::task::shown_samples;
 use super::{js_err, parse, parse_task, to_js, MAX_EVAL};
 use crate::model::ModelConfig;
-use crate::train::eval;
 use crate::tasks::{Split, TaskSpec};
+use crate::train::eval;
 use crate::train::{Backend, BackendKind, TrainConfig, Trainer};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -31,7 +31,8 @@ impl Session {
         let task = parse_task(task_json)?;
         let model: ModelConfig = parse("model", model_json)?;
         let train: TrainConfig = parse("train", train_json)?;
-        let trainer = Trainer::from_scratch(task, &model, train, BackendKind::Cpu).map_err(js_err)?;
+        let trainer =
+            Trainer::from_scratch(task, &model, train, BackendKind::Cpu).map_err(js_err)?;
         Ok(Session { trainer })
     }
 
@@ -48,10 +49,24 @@ impl Session {
         let t = &mut self.trainer;
         let mut w = t.backend.weights().map_err(js_err)?;
         if weights.len() != w.data.len() {
-            return Err(js_err(crate::Error::Weights(format!("{} values given, the model has {}", weights.len(), w.data.len()))));
+            return Err(js_err(crate::Error::Weights(format!(
+                "{} values given, the model has {}",
+                weights.len(),
+                w.data.len()
+            ))));
         }
-        if !(steps_done.is_finite() && steps_done >= 0.0 && steps_done <= t.train.steps as f64 && steps_done.fract() == 0.0) {
-            return Err(js_err(crate::Error::config("steps_done", format!("{steps_done} is not a whole number in 0..={}", t.train.steps))));
+        if !(steps_done.is_finite()
+            && steps_done >= 0.0
+            && steps_done <= t.train.steps as f64
+            && steps_done.fract() == 0.0)
+        {
+            return Err(js_err(crate::Error::config(
+                "steps_done",
+                format!(
+                    "{steps_done} is not a whole number in 0..={}",
+                    t.train.steps
+                ),
+            )));
         }
         w.data = weights;
         t.backend.set_weights(&w).map_err(js_err)?;
@@ -114,7 +129,11 @@ impl Session {
 }
 
 /// `Session::complete` on any backend (the GPU session evaluates on a CPU copy of its weights).
-pub(crate) fn complete_with(backend: &mut dyn Backend, task: &TaskSpec, text: &str) -> Result<JsValue, JsError> {
+pub(crate) fn complete_with(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    text: &str,
+) -> Result<JsValue, JsError> {
     let prompt = task.parse_prompt(text).map_err(js_err)?;
     let seq = eval::complete(backend, task, &prompt).map_err(js_err)?;
     let vocab = task.vocab();
@@ -126,7 +145,12 @@ pub(crate) fn complete_with(backend: &mut dyn Backend, task: &TaskSpec, text: &s
 }
 
 /// `Session::samples` on any backend.
-pub(crate) fn samples_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, k: usize) -> Result<JsValue, JsError> {
+pub(crate) fn samples_with(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    seed: u64,
+    k: usize,
+) -> Result<JsValue, JsError> {
     let (tokens, mut shown) = shown_samples(task, seed, k);
     let len = task.seq_len();
     let b = shown.len();
@@ -140,7 +164,12 @@ pub(crate) fn samples_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u64
             for p in task.pred_positions() {
                 let row = &logits[(i * len + p) * v..(i * len + p + 1) * v];
                 let guess = eval::argmax(row) as usize;
-                model[p + 1] = Some(vocab.get(guess).cloned().unwrap_or_else(|| format!("?{guess}")));
+                model[p + 1] = Some(
+                    vocab
+                        .get(guess)
+                        .cloned()
+                        .unwrap_or_else(|| format!("?{guess}")),
+                );
                 correct[p + 1] = Some(guess as u32 == tokens[i * len + p + 1]);
             }
             s.model = Some(model);
@@ -151,9 +180,16 @@ pub(crate) fn samples_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u64
 }
 
 /// The weights as a `.safetensors` file with the task and the step count in the metadata.
-pub(crate) fn export_with(w: &crate::model::Weights, task: &TaskSpec, steps: u64) -> Result<Vec<u8>, JsError> {
+pub(crate) fn export_with(
+    w: &crate::model::Weights,
+    task: &TaskSpec,
+    steps: u64,
+) -> Result<Vec<u8>, JsError> {
     let task = serde_json::to_string(task).map_err(|e| js_err(e.into()))?;
-    let meta = [("toyformer_task".to_string(), task), ("toyformer_steps".to_string(), steps.to_string())];
+    let meta = [
+        ("toyformer_task".to_string(), task),
+        ("toyformer_steps".to_string(), steps.to_string()),
+    ];
     crate::io::save_safetensors(w, &meta).map_err(js_err)
 }
 
@@ -161,7 +197,12 @@ pub(crate) fn export_with(w: &crate::model::Weights, task: &TaskSpec, steps: u64
 /// (for permutations with a held-out split, only combinations training never draws), and,
 /// when the task has such a split, `train`: the same report on fresh samples of the training
 /// side, so the page can show whether the model generalises to unseen combinations.
-pub(crate) fn evaluate_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u64, samples: usize) -> Result<JsValue, JsError> {
+pub(crate) fn evaluate_with(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    seed: u64,
+    samples: usize,
+) -> Result<JsValue, JsError> {
     #[derive(Serialize)]
     struct Report {
         #[serde(flatten)]
@@ -171,9 +212,13 @@ pub(crate) fn evaluate_with(backend: &mut dyn Backend, task: &TaskSpec, seed: u6
     }
     let samples = samples.min(MAX_EVAL);
     let batch = samples.clamp(1, 256);
-    let held_out = eval::evaluate_split(backend, task, seed, samples, batch, Split::HeldOut).map_err(js_err)?;
+    let held_out = eval::evaluate_split(backend, task, seed, samples, batch, Split::HeldOut)
+        .map_err(js_err)?;
     let train = if task.has_split() {
-        Some(eval::evaluate_split(backend, task, seed, samples, batch, Split::Train).map_err(js_err)?)
+        Some(
+            eval::evaluate_split(backend, task, seed, samples, batch, Split::Train)
+                .map_err(js_err)?,
+        )
     } else {
         None
     };

@@ -5,7 +5,9 @@ use super::{js_err, parse, parse_task, to_js, Session};
 use crate::error::Error;
 use crate::io::tl_python_snippet;
 use crate::model::{ActFn, ModelConfig};
-use crate::share::{self, ConfigSource, TaskSource, MAX_LINK_WEIGHTS_CHARS, MAX_LINK_WEIGHTS_VALUES};
+use crate::share::{
+    self, ConfigSource, TaskSource, MAX_LINK_WEIGHTS_CHARS, MAX_LINK_WEIGHTS_VALUES,
+};
 use crate::tasks::TaskSpec;
 use crate::train::{BackendKind, OptimizerState, TrainConfig, Trainer};
 use serde::Serialize;
@@ -38,7 +40,11 @@ struct ImportInfo {
 /// the error that names the bad tensor and its shapes. `config_json` and
 /// `selected_task_json` may be empty.
 #[wasm_bindgen]
-pub fn import_model_info(bytes: &[u8], config_json: &str, selected_task_json: &str) -> Result<JsValue, JsError> {
+pub fn import_model_info(
+    bytes: &[u8],
+    config_json: &str,
+    selected_task_json: &str,
+) -> Result<JsValue, JsError> {
     let selected = optional_task(selected_task_json)?;
     let m = share::import_model(bytes, optional(config_json), selected.as_ref()).map_err(js_err)?;
     to_js(&ImportInfo {
@@ -63,7 +69,11 @@ struct TlExport {
 /// config file's text (HookedTransformerConfig field names), the Python that loads both
 /// files into TransformerLens, and what would not carry over.
 #[wasm_bindgen]
-pub fn tl_export(model_json: &str, weights_name: &str, config_name: &str) -> Result<JsValue, JsError> {
+pub fn tl_export(
+    model_json: &str,
+    weights_name: &str,
+    config_name: &str,
+) -> Result<JsValue, JsError> {
     let cfg: ModelConfig = parse("model", model_json)?;
     let mut notes = Vec::new();
     if cfg.act_fn == Some(ActFn::Solu) && cfg.d_mlp.is_some() {
@@ -72,8 +82,13 @@ pub fn tl_export(model_json: &str, weights_name: &str, config_name: &str) -> Res
     if cfg.train_biases {
         notes.push("trained biases are exported as they are; TransformerLens uses them".into());
     }
-    let config_json = serde_json::to_string_pretty(&cfg.to_tl_json()).map_err(|e| js_err(e.into()))?;
-    to_js(&TlExport { config_json, python: tl_python_snippet(weights_name, config_name), notes })
+    let config_json =
+        serde_json::to_string_pretty(&cfg.to_tl_json()).map_err(|e| js_err(e.into()))?;
+    to_js(&TlExport {
+        config_json,
+        python: tl_python_snippet(weights_name, config_name),
+        notes,
+    })
 }
 
 #[derive(Serialize)]
@@ -103,22 +118,35 @@ impl Session {
     /// `Session.from_weights(bytes, config_json, selected_task_json, train_json)`: a session
     /// on imported weights (see [`import_model_info`]), at the step its metadata gives (0
     /// for a TransformerLens file), ready to evaluate or to train for `train.steps` in all.
-    pub fn from_weights(bytes: &[u8], config_json: &str, selected_task_json: &str, train_json: &str) -> Result<Session, JsError> {
+    pub fn from_weights(
+        bytes: &[u8],
+        config_json: &str,
+        selected_task_json: &str,
+        train_json: &str,
+    ) -> Result<Session, JsError> {
         let selected = optional_task(selected_task_json)?;
         let train: TrainConfig = parse("train", train_json)?;
-        let m = share::import_model(bytes, optional(config_json), selected.as_ref()).map_err(js_err)?;
-        let trainer = Trainer::resume(m.task, &m.weights, train, BackendKind::Cpu, m.step, None).map_err(js_err)?;
+        let m =
+            share::import_model(bytes, optional(config_json), selected.as_ref()).map_err(js_err)?;
+        let trainer = Trainer::resume(m.task, &m.weights, train, BackendKind::Cpu, m.step, None)
+            .map_err(js_err)?;
         Ok(Session { trainer })
     }
 
     /// `Session.from_link(text, task_json, model_json, train_json)`: a session on the
     /// weights of a link's `w=` value, at the step it records.
-    pub fn from_link(text: &str, task_json: &str, model_json: &str, train_json: &str) -> Result<Session, JsError> {
+    pub fn from_link(
+        text: &str,
+        task_json: &str,
+        model_json: &str,
+        train_json: &str,
+    ) -> Result<Session, JsError> {
         let task = parse_task(task_json)?;
         let cfg: ModelConfig = parse("model", model_json)?;
         let train: TrainConfig = parse("train", train_json)?;
         let (w, step) = share::decode_weights_link(text, &cfg).map_err(js_err)?;
-        let trainer = Trainer::resume(task, &w, train, BackendKind::Cpu, step, None).map_err(js_err)?;
+        let trainer =
+            Trainer::resume(task, &w, train, BackendKind::Cpu, step, None).map_err(js_err)?;
         Ok(Session { trainer })
     }
 
@@ -136,14 +164,35 @@ impl Session {
         };
         let out = if n > MAX_LINK_WEIGHTS_VALUES {
             let chars = n * 2 * 4 / 3;
-            LinkWeights { ok: false, text: None, chars, limit: MAX_LINK_WEIGHTS_CHARS, n_params: n, message: too_big(chars, "about ") }
+            LinkWeights {
+                ok: false,
+                text: None,
+                chars,
+                limit: MAX_LINK_WEIGHTS_CHARS,
+                n_params: n,
+                message: too_big(chars, "about "),
+            }
         } else {
             let text = share::encode_weights_link(&w, self.trainer.step).map_err(js_err)?;
             let chars = text.len();
             if share::fits_link(&text) {
-                LinkWeights { ok: true, text: Some(text), chars, limit: MAX_LINK_WEIGHTS_CHARS, n_params: n, message: None }
+                LinkWeights {
+                    ok: true,
+                    text: Some(text),
+                    chars,
+                    limit: MAX_LINK_WEIGHTS_CHARS,
+                    n_params: n,
+                    message: None,
+                }
             } else {
-                LinkWeights { ok: false, text: None, chars, limit: MAX_LINK_WEIGHTS_CHARS, n_params: n, message: too_big(chars, "") }
+                LinkWeights {
+                    ok: false,
+                    text: None,
+                    chars,
+                    limit: MAX_LINK_WEIGHTS_CHARS,
+                    n_params: n,
+                    message: too_big(chars, ""),
+                }
             }
         };
         to_js(&out)
@@ -161,7 +210,12 @@ impl Session {
             differ += (share::round_f16(a).to_bits() != b.to_bits()) as usize;
             max_abs_diff = max_abs_diff.max((a - b).abs());
         }
-        to_js(&LinkComparison { values: w.data.len(), differ, max_abs_diff, link_step })
+        to_js(&LinkComparison {
+            values: w.data.len(),
+            differ,
+            max_abs_diff,
+            link_step,
+        })
     }
 
     /// A checkpoint for the page's run store: `{weights: Uint8Array (safetensors, as
@@ -170,7 +224,8 @@ impl Session {
         let weights = self.export_safetensors()?;
         let opt = self.trainer.backend.optimizer_state().map_err(js_err)?;
         let o = js_sys::Object::new();
-        let set = |k: &str, v: JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
+        let set =
+            |k: &str, v: JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
         let res = (|| {
             set("weights", js_sys::Uint8Array::from(&weights[..]).into())?;
             set("step", JsValue::from_f64(self.trainer.step as f64))?;
@@ -178,9 +233,18 @@ impl Session {
             set("adam_m", js_sys::Float32Array::from(&opt.m[..]).into())?;
             set("adam_v", js_sys::Float32Array::from(&opt.v[..]).into())?;
             // the running state of a loss-driven schedule (reduce_on_plateau), as JSON text
-            set("schedule", JsValue::from_str(&serde_json::to_string(&self.trainer.schedule_state()).unwrap_or_default()))
+            set(
+                "schedule",
+                JsValue::from_str(
+                    &serde_json::to_string(&self.trainer.schedule_state()).unwrap_or_default(),
+                ),
+            )
         })();
-        res.map_err(|_| js_err(Error::Backend("building the checkpoint object failed".into())))?;
+        res.map_err(|_| {
+            js_err(Error::Backend(
+                "building the checkpoint object failed".into(),
+            ))
+        })?;
         Ok(o.into())
     }
 
@@ -188,9 +252,14 @@ impl Session {
     /// so that training continues exactly as if it had never stopped.
     pub fn set_optimizer_state(&mut self, t: f64, m: Vec<f32>, v: Vec<f32>) -> Result<(), JsError> {
         if !(t.is_finite() && t >= 0.0 && t.fract() == 0.0) {
-            return Err(js_err(Error::Weights(format!("optimiser step count {t} is not a whole number"))));
+            return Err(js_err(Error::Weights(format!(
+                "optimiser step count {t} is not a whole number"
+            ))));
         }
-        self.trainer.backend.set_optimizer_state(&OptimizerState { t: t as u64, m, v }).map_err(js_err)
+        self.trainer
+            .backend
+            .set_optimizer_state(&OptimizerState { t: t as u64, m, v })
+            .map_err(js_err)
     }
 
     /// Restores the learning-rate schedule's running state of a checkpoint (its `schedule`
@@ -212,6 +281,12 @@ impl Session {
         }
         let t = &self.trainer;
         let model = t.backend.weights().map_err(js_err)?.cfg;
-        to_js(&Info { task: &t.task, model, train: &t.train, step: t.step, backend: t.backend.name() })
+        to_js(&Info {
+            task: &t.task,
+            model,
+            train: &t.train,
+            step: t.step,
+            backend: t.backend.name(),
+        })
     }
 }

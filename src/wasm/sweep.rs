@@ -19,7 +19,10 @@ struct Expanded {
 pub fn sweep_expand(grid_json: &str) -> Result<JsValue, JsError> {
     let grid = Grid::from_json(grid_json).map_err(js_err)?;
     let runs = grid.expand().map_err(js_err)?;
-    to_js(&Expanded { settings: grid.settings, runs })
+    to_js(&Expanded {
+        settings: grid.settings,
+        runs,
+    })
 }
 
 /// `sweep_run(run_json, settings_json) -> RunResult`: trains and measures one run (blocks

@@ -50,10 +50,22 @@ struct ModelCheck {
 #[wasm_bindgen]
 pub fn validate_model(model_json: &str) -> Result<JsValue, JsError> {
     let check = match serde_json::from_str::<ModelConfig>(model_json) {
-        Err(e) => ModelCheck { ok: false, error: Some(Error::config("model", e.to_string()).to_string()), n_params: 0 },
+        Err(e) => ModelCheck {
+            ok: false,
+            error: Some(Error::config("model", e.to_string()).to_string()),
+            n_params: 0,
+        },
         Ok(cfg) => match cfg.validate() {
-            Ok(()) => ModelCheck { ok: true, error: None, n_params: cfg.n_params() },
-            Err(e) => ModelCheck { ok: false, error: Some(e.to_string()), n_params: 0 },
+            Ok(()) => ModelCheck {
+                ok: true,
+                error: None,
+                n_params: cfg.n_params(),
+            },
+            Err(e) => ModelCheck {
+                ok: false,
+                error: Some(e.to_string()),
+                n_params: 0,
+            },
         },
     };
     to_js(&check)
@@ -99,4 +111,3 @@ pub fn task_samples(task_json: &str, k: usize, seed: u32) -> Result<JsValue, JsE
     let task = parse_task(task_json)?;
     to_js(&shown_samples(&task, seed as u64, k).1)
 }
-

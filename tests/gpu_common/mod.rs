@@ -9,20 +9,27 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
 
 /// Largest |got − want| (for reporting how tight a tolerance is).
 pub fn max_diff(got: &[f32], want: &[f32]) -> f32 {
-    got.iter().zip(want).map(|(g, w)| (g - w).abs()).fold(0.0, f32::max)
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Whether a GPU adapter (lavapipe counts) can be opened; prints why not when it cannot. Only a
 /// machine with no Vulkan driver at all should see this skip: CI installs lavapipe
 /// (mesa-vulkan-drivers), so there (CI=true) a missing adapter fails instead of skipping.
 pub fn gpu_available() -> bool {
-    match pollster::block_on(toyformer::gpu::GpuContext::new(toyformer::gpu::AdapterChoice::Any)) {
+    match pollster::block_on(toyformer::gpu::GpuContext::new(
+        toyformer::gpu::AdapterChoice::Any,
+    )) {
         Ok(ctx) => {
             eprintln!("GPU tests on {}", ctx.describe());
             true
         }
         Err(e) => {
-            let why = format!("no GPU adapter could be created ({e}); install mesa-vulkan-drivers for lavapipe");
+            let why = format!(
+                "no GPU adapter could be created ({e}); install mesa-vulkan-drivers for lavapipe"
+            );
             if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
                 panic!("CI must run the GPU tests, but {why}");
             }
@@ -45,7 +52,9 @@ impl Rig {
         if !gpu_available() {
             return None;
         }
-        Some(Rig { ctx: pollster::block_on(GpuContext::new(AdapterChoice::Any)).unwrap() })
+        Some(Rig {
+            ctx: pollster::block_on(GpuContext::new(AdapterChoice::Any)).unwrap(),
+        })
     }
     pub fn f32s(&self, data: &[f32]) -> wgpu::Buffer {
         self.ctx.storage_init("test input", data).unwrap()

@@ -141,17 +141,28 @@ pub fn gather_rows(out: &mut [f32], inp: &[f32], rows: &[usize], b: usize, t: us
     let tr = rows.len();
     for bi in 0..b {
         for (i, &p) in rows.iter().enumerate() {
-            out[(bi * tr + i) * c..(bi * tr + i + 1) * c].copy_from_slice(&inp[(bi * t + p) * c..(bi * t + p + 1) * c]);
+            out[(bi * tr + i) * c..(bi * tr + i + 1) * c]
+                .copy_from_slice(&inp[(bi * t + p) * c..(bi * t + p + 1) * c]);
         }
     }
 }
 
 /// out (B, T, C) at `rows` += inp (B, TR, C).
-pub fn scatter_add_rows(out: &mut [f32], inp: &[f32], rows: &[usize], b: usize, t: usize, c: usize) {
+pub fn scatter_add_rows(
+    out: &mut [f32],
+    inp: &[f32],
+    rows: &[usize],
+    b: usize,
+    t: usize,
+    c: usize,
+) {
     let tr = rows.len();
     for bi in 0..b {
         for (i, &p) in rows.iter().enumerate() {
-            crate::cpu::kernels::add_into(&mut out[(bi * t + p) * c..(bi * t + p + 1) * c], &inp[(bi * tr + i) * c..(bi * tr + i + 1) * c]);
+            crate::cpu::kernels::add_into(
+                &mut out[(bi * t + p) * c..(bi * t + p + 1) * c],
+                &inp[(bi * tr + i) * c..(bi * tr + i + 1) * c],
+            );
         }
     }
 }

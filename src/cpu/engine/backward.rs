@@ -6,17 +6,22 @@ use super::acts::{all_rows, scatter_add_rows, size, zeroed, Scratch, Shape};
 use super::forward::{Acts, Model};
 use super::layout::grads_mut;
 use crate::cpu::kernels::activation::activation_backward;
+use crate::cpu::kernels::add_into;
 use crate::cpu::kernels::attention::{attention_backward, AttnDims};
 use crate::cpu::kernels::crossentropy::crossentropy_backward;
 use crate::cpu::kernels::encoder::{embed_proj_backward, encoder_backward, ProjDims};
 use crate::cpu::kernels::layernorm::layernorm_backward;
 use crate::cpu::kernels::matmul::{bias_backward, matmul_backward};
-use crate::cpu::kernels::add_into;
 use crate::model::ActFn;
 use std::ops::Range;
 
 /// A weight's gradient and, when the bias trains, the bias's.
-fn wb<'g>(grads: &'g mut [f32], w: &Range<usize>, b: &Range<usize>, train_b: bool) -> (&'g mut [f32], Option<&'g mut [f32]>) {
+fn wb<'g>(
+    grads: &'g mut [f32],
+    w: &Range<usize>,
+    b: &Range<usize>,
+    train_b: bool,
+) -> (&'g mut [f32], Option<&'g mut [f32]>) {
     if train_b {
         let [gw, gb] = grads_mut(grads, [w.clone(), b.clone()]);
         (gw, Some(gb))
@@ -26,11 +31,25 @@ fn wb<'g>(grads: &'g mut [f32], w: &Range<usize>, b: &Range<usize>, train_b: boo
 }
 
 /// Backward from the loss (mean cross-entropy over the B·P scored rows) to every gradient.
-pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tokens: &[u32], s: &Shape) {
+pub fn backward(
+    m: &Model,
+    acts: &Acts,
+    sc: &mut Scratch,
+    grads: &mut [f32],
+    tokens: &[u32],
+    s: &Shape,
+) {
     let cfg = m.cfg;
     let lay = m.lay;
     let tb = cfg.train_biases;
-    let (b, tk, c, nh, hs, v) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_vocab_out);
+    let (b, tk, c, nh, hs, v) = (
+        s.b,
+        s.tk,
+        cfg.d_model,
+        cfg.n_heads,
+        cfg.d_head,
+        cfg.d_vocab_out,
+    );
     let f = &acts.fin;
     let n = b * s.last_rows.len();
 
@@ -42,12 +61,33 @@ pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tok
     zeroed(&mut sc.dxf, n * c);
     {
         let (gw, gb) = wb(grads, &lay.w_u, &lay.b_u, tb);
-        matmul_backward(Some(&mut sc.dxf), Some(gw), gb, &sc.dlogits, xf, m.w(&lay.w_u), n, c, v);
+        matmul_backward(
+            Some(&mut sc.dxf),
+            Some(gw),
+            gb,
+            &sc.dlogits,
+            xf,
+            m.w(&lay.w_u),
+            n,
+            c,
+            v,
+        );
     }
     zeroed(&mut sc.dout, n * c);
     if let Some((w, bb)) = &lay.ln_final {
         let [gw, gb] = grads_mut(grads, [w.clone(), bb.clone()]);
-        layernorm_backward(&mut sc.dout, gw, gb, &sc.dxf, last, m.w(w), &f.lnf_mean, &f.lnf_rstd, n, c);
+        layernorm_backward(
+            &mut sc.dout,
+            gw,
+            gb,
+            &sc.dxf,
+            last,
+            m.w(w),
+            &f.lnf_mean,
+            &f.lnf_rstd,
+            n,
+            c,
+        );
     } else {
         sc.dout.copy_from_slice(&sc.dxf);
     }
@@ -67,19 +107,57 @@ pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tok
             zeroed(&mut sc.dpost, n * mw);
             {
                 let (gw, gb) = wb(grads, &ml.w_out, &ml.b_out, tb);
-                matmul_backward(Some(&mut sc.dpost), Some(gw), gb, &sc.dout, &a.post, m.w(&ml.w_out), n, mw, c);
+                matmul_backward(
+                    Some(&mut sc.dpost),
+                    Some(gw),
+                    gb,
+                    &sc.dout,
+                    &a.post,
+                    m.w(&ml.w_out),
+                    n,
+                    mw,
+                    c,
+                );
             }
             zeroed(&mut sc.dpre, n * mw);
-            activation_backward(&mut sc.dpre, &sc.dpost, &a.pre, cfg.act_fn.unwrap_or(ActFn::Relu), n, mw);
+            activation_backward(
+                &mut sc.dpre,
+                &sc.dpost,
+                &a.pre,
+                cfg.act_fn.unwrap_or(ActFn::Relu),
+                n,
+                mw,
+            );
             let x2: &[f32] = if bl.ln2.is_some() { &a.ln2 } else { &a.mid };
             zeroed(&mut sc.dx2, n * c);
             {
                 let (gw, gb) = wb(grads, &ml.w_in, &ml.b_in, tb);
-                matmul_backward(Some(&mut sc.dx2), Some(gw), gb, &sc.dpre, x2, m.w(&ml.w_in), n, c, mw);
+                matmul_backward(
+                    Some(&mut sc.dx2),
+                    Some(gw),
+                    gb,
+                    &sc.dpre,
+                    x2,
+                    m.w(&ml.w_in),
+                    n,
+                    c,
+                    mw,
+                );
             }
             if let Some((w, bb)) = &bl.ln2 {
                 let [gw, gb] = grads_mut(grads, [w.clone(), bb.clone()]);
-                layernorm_backward(&mut sc.dmid, gw, gb, &sc.dx2, &a.mid, m.w(w), &a.ln2_mean, &a.ln2_rstd, n, c);
+                layernorm_backward(
+                    &mut sc.dmid,
+                    gw,
+                    gb,
+                    &sc.dx2,
+                    &a.mid,
+                    m.w(w),
+                    &a.ln2_mean,
+                    &a.ln2_rstd,
+                    n,
+                    c,
+                );
             } else {
                 add_into(&mut sc.dmid, &sc.dx2);
             }
@@ -90,7 +168,17 @@ pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tok
         for h in 0..nh {
             let gw = &mut grads[bl.w_o.clone()][h * hs * c..(h + 1) * hs * c];
             let zh = &a.z[h * n * hs..(h + 1) * n * hs];
-            matmul_backward(Some(&mut sc.dz[h * n * hs..(h + 1) * n * hs]), Some(gw), None, &sc.dmid, zh, m.head(&bl.w_o, h), n, hs, c);
+            matmul_backward(
+                Some(&mut sc.dz[h * n * hs..(h + 1) * n * hs]),
+                Some(gw),
+                None,
+                &sc.dmid,
+                zh,
+                m.head(&bl.w_o, h),
+                n,
+                hs,
+                c,
+            );
         }
         if tb {
             bias_backward(&mut grads[bl.b_o.clone()], &sc.dmid, n, c);
@@ -106,26 +194,68 @@ pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tok
         size(&mut sc.dq, nh * n * hs); // written by attention_backward
         size(&mut sc.dk, nh * b * tk * hs);
         size(&mut sc.dv, nh * b * tk * hs);
-        let d = AttnDims { b, nh, t: tk, tq, hs };
-        attention_backward(&mut sc.dq, &mut sc.dk, &mut sc.dv, &sc.dz, &a.q, &a.k, &a.v, &a.lse, &a.rows, d);
+        let d = AttnDims {
+            b,
+            nh,
+            t: tk,
+            tq,
+            hs,
+        };
+        attention_backward(
+            &mut sc.dq, &mut sc.dk, &mut sc.dv, &sc.dz, &a.q, &a.k, &a.v, &a.lse, &a.rows, d,
+        );
 
         let all_pos: Vec<usize> = (0..tk).collect();
         if l == 0 && s.factored {
-            let d = ProjDims { b, t: s.t, nh, hs, v: cfg.d_vocab, tp: tk };
+            let d = ProjDims {
+                b,
+                t: s.t,
+                nh,
+                hs,
+                v: cfg.d_vocab,
+                tp: tk,
+            };
             for (i, dx) in [&sc.dq, &sc.dk, &sc.dv].into_iter().enumerate() {
                 zeroed(&mut sc.de, nh * d.v * hs);
                 zeroed(&mut sc.dp, nh * tk * hs);
                 let rows = if i == 0 { &a.rows } else { &all_pos };
-                let db = if tb { Some(&mut grads[bl.b_qkv[i].clone()]) } else { None };
+                let db = if tb {
+                    Some(&mut grads[bl.b_qkv[i].clone()])
+                } else {
+                    None
+                };
                 embed_proj_backward(&mut sc.de, &mut sc.dp, db, dx, tokens, rows, d);
                 for h in 0..nh {
                     let w = m.head(&bl.w_qkv[i], h);
-                    let [ge, gp, gw] = grads_mut(grads, [lay.w_e.clone(), lay.w_pos.clone(), bl.w_qkv[i].clone()]);
+                    let [ge, gp, gw] = grads_mut(
+                        grads,
+                        [lay.w_e.clone(), lay.w_pos.clone(), bl.w_qkv[i].clone()],
+                    );
                     let gw = &mut gw[h * c * hs..(h + 1) * c * hs];
                     let de = &sc.de[h * d.v * hs..(h + 1) * d.v * hs];
-                    matmul_backward(Some(ge), Some(&mut *gw), None, de, m.w(&lay.w_e), w, d.v, c, hs);
+                    matmul_backward(
+                        Some(ge),
+                        Some(&mut *gw),
+                        None,
+                        de,
+                        m.w(&lay.w_e),
+                        w,
+                        d.v,
+                        c,
+                        hs,
+                    );
                     let dp = &sc.dp[h * tk * hs..(h + 1) * tk * hs];
-                    matmul_backward(Some(&mut gp[..tk * c]), Some(gw), None, dp, &m.w(&lay.w_pos)[..tk * c], w, tk, c, hs);
+                    matmul_backward(
+                        Some(&mut gp[..tk * c]),
+                        Some(gw),
+                        None,
+                        dp,
+                        &m.w(&lay.w_pos)[..tk * c],
+                        w,
+                        tk,
+                        c,
+                        hs,
+                    );
                 }
             }
         } else {
@@ -148,7 +278,17 @@ pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tok
                     let gb = gw_all.1.map(|g| &mut g[h * hs..(h + 1) * hs]);
                     let dxh = &dx[h * rows * hs..(h + 1) * rows * hs];
                     let dst = if q { &mut sc.dxq } else { &mut sc.dx1 };
-                    matmul_backward(Some(dst), Some(gw), gb, dxh, inp, m.head(&bl.w_qkv[i], h), rows, c, hs);
+                    matmul_backward(
+                        Some(dst),
+                        Some(gw),
+                        gb,
+                        dxh,
+                        inp,
+                        m.head(&bl.w_qkv[i], h),
+                        rows,
+                        c,
+                        hs,
+                    );
                 }
             }
             if !all {
@@ -156,7 +296,18 @@ pub fn backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], tok
             }
             if let Some((w, bb)) = &bl.ln1 {
                 let [gw, gb] = grads_mut(grads, [w.clone(), bb.clone()]);
-                layernorm_backward(&mut sc.dinp, gw, gb, &sc.dx1, &a.inp, m.w(w), &a.ln1_mean, &a.ln1_rstd, b * tk, c);
+                layernorm_backward(
+                    &mut sc.dinp,
+                    gw,
+                    gb,
+                    &sc.dx1,
+                    &a.inp,
+                    m.w(w),
+                    &a.ln1_mean,
+                    &a.ln1_rstd,
+                    b * tk,
+                    c,
+                );
             } else {
                 add_into(&mut sc.dinp, &sc.dx1);
             }

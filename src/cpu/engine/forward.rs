@@ -59,7 +59,16 @@ pub fn forward(m: &Model, acts: &mut Acts, tokens: &[u32], s: &Shape) {
     let a0 = &mut acts.blocks[0];
     size(&mut a0.inp, b * s.tk * c);
     let all: Vec<usize> = (0..s.tk).collect();
-    encoder_forward(&mut a0.inp, tokens, m.w(&m.lay.w_e), m.w(&m.lay.w_pos), &all, b, s.t, c);
+    encoder_forward(
+        &mut a0.inp,
+        tokens,
+        m.w(&m.lay.w_e),
+        m.w(&m.lay.w_pos),
+        &all,
+        b,
+        s.t,
+        c,
+    );
     for l in 0..cfg.n_layers {
         if l > 0 {
             let (below, here) = acts.blocks.split_at_mut(l);
@@ -73,7 +82,14 @@ pub fn forward(m: &Model, acts: &mut Acts, tokens: &[u32], s: &Shape) {
     final_forward(m, &mut acts.fin, last.output(), b * s.last_rows.len());
 }
 
-fn block_forward(m: &Model, a: &mut BlockActs, tab: &mut EmbedTables, tokens: &[u32], s: &Shape, l: usize) {
+fn block_forward(
+    m: &Model,
+    a: &mut BlockActs,
+    tab: &mut EmbedTables,
+    tokens: &[u32],
+    s: &Shape,
+    l: usize,
+) {
     let cfg = m.cfg;
     let bl: &BlockLayout = &m.lay.blocks[l];
     let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
@@ -85,25 +101,65 @@ fn block_forward(m: &Model, a: &mut BlockActs, tab: &mut EmbedTables, tokens: &[
     size(&mut a.v, nh * b * tk * hs);
 
     if l == 0 && s.factored {
-        let d = ProjDims { b, t: s.t, nh, hs, v: cfg.d_vocab, tp: tk };
+        let d = ProjDims {
+            b,
+            t: s.t,
+            nh,
+            hs,
+            v: cfg.d_vocab,
+            tp: tk,
+        };
         let all_pos: Vec<usize> = (0..tk).collect();
         for (i, out) in [&mut a.q, &mut a.k, &mut a.v].into_iter().enumerate() {
             size(&mut tab.e[i], nh * d.v * hs);
             size(&mut tab.p[i], nh * tk * hs);
             for h in 0..nh {
                 let w = m.head(&bl.w_qkv[i], h); // (C, HS)
-                matmul_forward(&mut tab.e[i][h * d.v * hs..], m.w(&m.lay.w_e), w, None, d.v, c, hs);
-                matmul_forward(&mut tab.p[i][h * tk * hs..], &m.w(&m.lay.w_pos)[..tk * c], w, None, tk, c, hs);
+                matmul_forward(
+                    &mut tab.e[i][h * d.v * hs..],
+                    m.w(&m.lay.w_e),
+                    w,
+                    None,
+                    d.v,
+                    c,
+                    hs,
+                );
+                matmul_forward(
+                    &mut tab.p[i][h * tk * hs..],
+                    &m.w(&m.lay.w_pos)[..tk * c],
+                    w,
+                    None,
+                    tk,
+                    c,
+                    hs,
+                );
             }
             let rows = if i == 0 { &a.rows } else { &all_pos };
-            embed_proj_forward(out, tokens, &tab.e[i], &tab.p[i], m.bias(&bl.b_qkv[i]), rows, d);
+            embed_proj_forward(
+                out,
+                tokens,
+                &tab.e[i],
+                &tab.p[i],
+                m.bias(&bl.b_qkv[i]),
+                rows,
+                d,
+            );
         }
     } else {
         if let Some((w, bb)) = &bl.ln1 {
             size(&mut a.ln1, b * tk * c);
             size(&mut a.ln1_mean, b * tk);
             size(&mut a.ln1_rstd, b * tk);
-            layernorm_forward(&mut a.ln1, &mut a.ln1_mean, &mut a.ln1_rstd, &a.inp, m.w(w), m.w(bb), b * tk, c);
+            layernorm_forward(
+                &mut a.ln1,
+                &mut a.ln1_mean,
+                &mut a.ln1_rstd,
+                &a.inp,
+                m.w(w),
+                m.w(bb),
+                b * tk,
+                c,
+            );
         }
         let x1: &[f32] = if bl.ln1.is_some() { &a.ln1 } else { &a.inp }; // (B, TK, C)
         if !all {
@@ -113,22 +169,61 @@ fn block_forward(m: &Model, a: &mut BlockActs, tab: &mut EmbedTables, tokens: &[
         let xq: &[f32] = if all { x1 } else { &a.xq }; // (B, TQ, C)
         for h in 0..nh {
             let bias = |i: usize| m.bias(&bl.b_qkv[i]).map(|x| &x[h * hs..(h + 1) * hs]);
-            matmul_forward(&mut a.q[h * b * tq * hs..], xq, m.head(&bl.w_qkv[0], h), bias(0), b * tq, c, hs);
-            matmul_forward(&mut a.k[h * b * tk * hs..], x1, m.head(&bl.w_qkv[1], h), bias(1), b * tk, c, hs);
-            matmul_forward(&mut a.v[h * b * tk * hs..], x1, m.head(&bl.w_qkv[2], h), bias(2), b * tk, c, hs);
+            matmul_forward(
+                &mut a.q[h * b * tq * hs..],
+                xq,
+                m.head(&bl.w_qkv[0], h),
+                bias(0),
+                b * tq,
+                c,
+                hs,
+            );
+            matmul_forward(
+                &mut a.k[h * b * tk * hs..],
+                x1,
+                m.head(&bl.w_qkv[1], h),
+                bias(1),
+                b * tk,
+                c,
+                hs,
+            );
+            matmul_forward(
+                &mut a.v[h * b * tk * hs..],
+                x1,
+                m.head(&bl.w_qkv[2], h),
+                bias(2),
+                b * tk,
+                c,
+                hs,
+            );
         }
     }
 
     size(&mut a.z, nh * b * tq * hs);
     size(&mut a.lse, nh * b * tq);
-    let d = AttnDims { b, nh, t: tk, tq, hs };
+    let d = AttnDims {
+        b,
+        nh,
+        t: tk,
+        tq,
+        hs,
+    };
     attention_forward(&mut a.z, &mut a.lse, &a.q, &a.k, &a.v, &a.rows, d);
 
     // resid_mid = resid_pre (at the query rows) + Σ_h z_h W_O[h] + b_O
     size(&mut a.mid, b * tq * c);
     for h in 0..nh {
         let zh = &a.z[h * b * tq * hs..(h + 1) * b * tq * hs];
-        gemm(&mut a.mid, c, h > 0, Strided::rows(zh, hs), Strided::rows(m.head(&bl.w_o, h), c), b * tq, c, hs);
+        gemm(
+            &mut a.mid,
+            c,
+            h > 0,
+            Strided::rows(zh, hs),
+            Strided::rows(m.head(&bl.w_o, h), c),
+            b * tq,
+            c,
+            hs,
+        );
     }
     if let Some(bo) = m.bias(&bl.b_o) {
         a.mid.chunks_exact_mut(c).for_each(|r| add_into(r, bo));
@@ -138,7 +233,10 @@ fn block_forward(m: &Model, a: &mut BlockActs, tab: &mut EmbedTables, tokens: &[
     } else {
         for bi in 0..b {
             for (i, &p) in a.rows.iter().enumerate() {
-                add_into(&mut a.mid[(bi * tq + i) * c..(bi * tq + i + 1) * c], &a.inp[(bi * tk + p) * c..(bi * tk + p + 1) * c]);
+                add_into(
+                    &mut a.mid[(bi * tq + i) * c..(bi * tq + i + 1) * c],
+                    &a.inp[(bi * tk + p) * c..(bi * tk + p + 1) * c],
+                );
             }
         }
     }
@@ -153,15 +251,38 @@ fn block_forward(m: &Model, a: &mut BlockActs, tab: &mut EmbedTables, tokens: &[
         size(&mut a.ln2, n * c);
         size(&mut a.ln2_mean, n);
         size(&mut a.ln2_rstd, n);
-        layernorm_forward(&mut a.ln2, &mut a.ln2_mean, &mut a.ln2_rstd, &a.mid, m.w(w), m.w(bb), n, c);
+        layernorm_forward(
+            &mut a.ln2,
+            &mut a.ln2_mean,
+            &mut a.ln2_rstd,
+            &a.mid,
+            m.w(w),
+            m.w(bb),
+            n,
+            c,
+        );
     }
     let x2: &[f32] = if bl.ln2.is_some() { &a.ln2 } else { &a.mid };
     size(&mut a.pre, n * mw);
     size(&mut a.post, n * mw);
     matmul_forward(&mut a.pre, x2, m.w(&ml.w_in), m.bias(&ml.b_in), n, c, mw);
-    activation_forward(&mut a.post, &a.pre, cfg.act_fn.unwrap_or(ActFn::Relu), n, mw);
+    activation_forward(
+        &mut a.post,
+        &a.pre,
+        cfg.act_fn.unwrap_or(ActFn::Relu),
+        n,
+        mw,
+    );
     size(&mut a.out, n * c);
-    matmul_forward(&mut a.out, &a.post, m.w(&ml.w_out), m.bias(&ml.b_out), n, mw, c);
+    matmul_forward(
+        &mut a.out,
+        &a.post,
+        m.w(&ml.w_out),
+        m.bias(&ml.b_out),
+        n,
+        mw,
+        c,
+    );
     add_into(&mut a.out, &a.mid);
 }
 
@@ -172,9 +293,26 @@ fn final_forward(m: &Model, f: &mut FinalActs, x: &[f32], n: usize) {
         size(&mut f.lnf, n * c);
         size(&mut f.lnf_mean, n);
         size(&mut f.lnf_rstd, n);
-        layernorm_forward(&mut f.lnf, &mut f.lnf_mean, &mut f.lnf_rstd, x, m.w(w), m.w(b), n, c);
+        layernorm_forward(
+            &mut f.lnf,
+            &mut f.lnf_mean,
+            &mut f.lnf_rstd,
+            x,
+            m.w(w),
+            m.w(b),
+            n,
+            c,
+        );
     }
     let xf: &[f32] = if m.lay.ln_final.is_some() { &f.lnf } else { x };
     size(&mut f.logits, n * v);
-    matmul_forward(&mut f.logits, xf, m.w(&m.lay.w_u), m.bias(&m.lay.b_u), n, c, v);
+    matmul_forward(
+        &mut f.logits,
+        xf,
+        m.w(&m.lay.w_u),
+        m.bias(&m.lay.b_u),
+        n,
+        c,
+        v,
+    );
 }

@@ -24,7 +24,13 @@ mod imp {
     }
 
     fn all_threads(on: bool) {
-        let f = move || set(if on { get() | FTZ_DAZ } else { get() & !FTZ_DAZ });
+        let f = move || {
+            set(if on {
+                get() | FTZ_DAZ
+            } else {
+                get() & !FTZ_DAZ
+            })
+        };
         f();
         rayon::broadcast(|_| f());
     }

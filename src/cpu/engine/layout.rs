@@ -48,7 +48,9 @@ impl Layout {
     pub fn new(cfg: &ModelConfig, table: &ParamTable) -> Self {
         // The table is built from the same config, so every name below is in it.
         let r = |name: &str| {
-            let p = table.get(name).unwrap_or_else(|| unreachable!("parameter {name} missing from its own table"));
+            let p = table
+                .get(name)
+                .unwrap_or_else(|| unreachable!("parameter {name} missing from its own table"));
             p.offset..p.offset + p.len
         };
         let ln = cfg.normalization_type.is_some();
@@ -62,10 +64,19 @@ impl Layout {
                     b_qkv: [a("b_Q"), a("b_K"), a("b_V")],
                     w_o: a("W_O"),
                     b_o: a("b_O"),
-                    ln2: if cfg.d_mlp.is_some() { pair(&format!("blocks.{l}.ln2")) } else { None },
+                    ln2: if cfg.d_mlp.is_some() {
+                        pair(&format!("blocks.{l}.ln2"))
+                    } else {
+                        None
+                    },
                     mlp: cfg.d_mlp.map(|_| {
                         let m = |n: &str| r(&format!("blocks.{l}.mlp.{n}"));
-                        MlpLayout { w_in: m("W_in"), b_in: m("b_in"), w_out: m("W_out"), b_out: m("b_out") }
+                        MlpLayout {
+                            w_in: m("W_in"),
+                            b_in: m("b_in"),
+                            w_out: m("W_out"),
+                            b_out: m("b_out"),
+                        }
                     }),
                 }
             })
@@ -84,5 +95,7 @@ impl Layout {
 /// Disjoint mutable views of several parameters' gradients at once.
 pub fn grads_mut<const N: usize>(grads: &mut [f32], ranges: [Range<usize>; N]) -> [&mut [f32]; N] {
     // Distinct parameters never overlap in the table.
-    grads.get_disjoint_mut(ranges).unwrap_or_else(|e| unreachable!("overlapping parameter ranges: {e}"))
+    grads
+        .get_disjoint_mut(ranges)
+        .unwrap_or_else(|e| unreachable!("overlapping parameter ranges: {e}"))
 }

@@ -48,7 +48,10 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> Self {
-        EngineOptions { factor: Factor::Auto, flush_denormals: true }
+        EngineOptions {
+            factor: Factor::Auto,
+            flush_denormals: true,
+        }
     }
 }
 
@@ -79,7 +82,12 @@ impl CpuEngine {
         Self::with_options(w, tc, pred_positions, EngineOptions::default())
     }
 
-    pub fn with_options(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>, opts: EngineOptions) -> Result<Self> {
+    pub fn with_options(
+        w: &Weights,
+        tc: &TrainConfig,
+        pred_positions: Vec<usize>,
+        opts: EngineOptions,
+    ) -> Result<Self> {
         crate::cpu::check_pred_positions(&w.cfg, &pred_positions)?;
         let mut e = CpuEngine {
             w: w.clone(),
@@ -109,50 +117,100 @@ impl CpuEngine {
                 Factor::Never => false,
                 Factor::Auto => cfg.d_vocab + tk < b * tk,
             };
-        Shape { b, t, tk, last_rows: rows, factored }
+        Shape {
+            b,
+            t,
+            tk,
+            last_rows: rows,
+            factored,
+        }
     }
 
     /// Forward at the scored rows; fills targets, probabilities, per-row losses and argmax.
     /// Returns the mean loss.
     fn loss_forward(&mut self, tokens: &[u32], s: &Shape) -> f32 {
-        let m = Model { cfg: &self.w.cfg, lay: &self.lay, p: &self.w.data, zero: &self.zero };
+        let m = Model {
+            cfg: &self.w.cfg,
+            lay: &self.lay,
+            p: &self.w.data,
+            zero: &self.zero,
+        };
         forward::forward(&m, &mut self.acts, tokens, s);
         let f = &mut self.acts.fin;
         let (p, v) = (s.last_rows.len(), self.w.cfg.d_vocab_out);
         let n = s.b * p;
         f.targets.clear();
         for bi in 0..s.b {
-            f.targets.extend(s.last_rows.iter().map(|&r| tokens[bi * s.t + r + 1]));
+            f.targets
+                .extend(s.last_rows.iter().map(|&r| tokens[bi * s.t + r + 1]));
         }
         size(&mut f.probs, n * v);
         size(&mut f.losses, n);
         f.argmax.resize(n, 0);
-        crossentropy_forward(&mut f.probs, &mut f.losses, &mut f.argmax, &f.logits, &f.targets, n, v);
+        crossentropy_forward(
+            &mut f.probs,
+            &mut f.losses,
+            &mut f.argmax,
+            &f.logits,
+            &f.targets,
+            n,
+            v,
+        );
         (f.losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32
     }
 
     /// Loss and every trainable gradient for one batch, without updating anything (for
     /// tests against the candle reference). Gradients by TL key.
-    pub fn loss_and_grads(&mut self, tokens: &[u32], batch: usize) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
+    pub fn loss_and_grads(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+    ) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
         let t = crate::cpu::check_tokens(&self.w.cfg, tokens, batch)?;
         self.check_targets(t)?;
         let s = self.shape(batch, t, self.pred.clone());
         let loss = self.loss_forward(tokens, &s);
         self.backward(tokens, &s);
-        let out = self.w.table.params.iter().filter(|p| p.trainable).map(|p| (p.name.clone(), self.grads[p.offset..p.offset + p.len].to_vec())).collect();
+        let out = self
+            .w
+            .table
+            .params
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    self.grads[p.offset..p.offset + p.len].to_vec(),
+                )
+            })
+            .collect();
         Ok((loss, out))
     }
 
     fn backward(&mut self, tokens: &[u32], s: &Shape) {
         self.grads.fill(0.0);
-        let m = Model { cfg: &self.w.cfg, lay: &self.lay, p: &self.w.data, zero: &self.zero };
+        let m = Model {
+            cfg: &self.w.cfg,
+            lay: &self.lay,
+            p: &self.w.data,
+            zero: &self.zero,
+        };
         backward::backward(&m, &self.acts, &mut self.sc, &mut self.grads, tokens, s);
     }
 
     fn check_targets(&self, t: usize) -> Result<()> {
         match self.pred.iter().find(|&&p| p + 1 >= t) {
-            Some(&p) => Err(Error::config("tokens", format!("predicted position {p} has its target at {}, past the {t} tokens given", p + 1))),
-            None if self.pred.is_empty() => Err(Error::config("pred_positions", "no positions to score: training needs at least one")),
+            Some(&p) => Err(Error::config(
+                "tokens",
+                format!(
+                    "predicted position {p} has its target at {}, past the {t} tokens given",
+                    p + 1
+                ),
+            )),
+            None if self.pred.is_empty() => Err(Error::config(
+                "pred_positions",
+                "no positions to score: training needs at least one",
+            )),
             None => Ok(()),
         }
     }
@@ -163,19 +221,33 @@ impl Backend for CpuEngine {
         "cpu".into()
     }
 
-    fn train_step(&mut self, tokens: &[u32], batch: usize, lr: f64, step: u64) -> Result<StepOutput> {
+    fn train_step(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+        lr: f64,
+        step: u64,
+    ) -> Result<StepOutput> {
         let t = crate::cpu::check_tokens(&self.w.cfg, tokens, batch)?;
         self.check_targets(t)?;
         let _ftz = self.opts.flush_denormals.then(ftz::FlushGuard::new);
         let s = self.shape(batch, t, self.pred.clone());
         let loss = self.loss_forward(tokens, &s);
         if !loss.is_finite() {
-            return Err(Error::Diverged { step, loss, last_good_step: step });
+            return Err(Error::Diverged {
+                step,
+                loss,
+                last_good_step: step,
+            });
         }
         self.backward(tokens, &s);
         let norm = global_norm(&self.grads, &self.trainable);
         if !norm.is_finite() {
-            return Err(Error::Diverged { step, loss: f32::NAN, last_good_step: step });
+            return Err(Error::Diverged {
+                step,
+                loss: f32::NAN,
+                last_good_step: step,
+            });
         }
         // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
         let coef = self.tc.grad_clip / (norm + 1e-6);
@@ -183,15 +255,38 @@ impl Backend for CpuEngine {
             scale(&mut self.grads, &self.trainable, coef as f32);
         }
         self.t += 1;
-        let hp = AdamWStep { lr, beta1: self.tc.beta1, beta2: self.tc.beta2, eps: self.tc.eps, weight_decay: self.tc.weight_decay, t: self.t };
-        adamw_update(&mut self.w.data, &mut self.m, &mut self.v, &self.grads, &self.trainable, hp);
-        Ok(StepOutput { loss, grad_norm: norm as f32, argmax: self.acts.fin.argmax.clone() })
+        let hp = AdamWStep {
+            lr,
+            beta1: self.tc.beta1,
+            beta2: self.tc.beta2,
+            eps: self.tc.eps,
+            weight_decay: self.tc.weight_decay,
+            t: self.t,
+        };
+        adamw_update(
+            &mut self.w.data,
+            &mut self.m,
+            &mut self.v,
+            &self.grads,
+            &self.trainable,
+            hp,
+        );
+        Ok(StepOutput {
+            loss,
+            grad_norm: norm as f32,
+            argmax: self.acts.fin.argmax.clone(),
+        })
     }
 
     fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
         let t = crate::cpu::check_tokens(&self.w.cfg, tokens, batch)?;
         let s = self.shape(batch, t, (0..t).collect());
-        let m = Model { cfg: &self.w.cfg, lay: &self.lay, p: &self.w.data, zero: &self.zero };
+        let m = Model {
+            cfg: &self.w.cfg,
+            lay: &self.lay,
+            p: &self.w.data,
+            zero: &self.zero,
+        };
         forward::forward(&m, &mut self.acts, tokens, &s);
         Ok(self.acts.fin.logits.clone())
     }
@@ -201,21 +296,35 @@ impl Backend for CpuEngine {
     }
 
     fn optimizer_state(&self) -> Result<OptimizerState> {
-        Ok(OptimizerState { t: self.t, m: self.m.clone(), v: self.v.clone() })
+        Ok(OptimizerState {
+            t: self.t,
+            m: self.m.clone(),
+            v: self.v.clone(),
+        })
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
         let n = self.w.data.len();
         if state.m.len() != n || state.v.len() != n {
-            return Err(Error::Weights(format!("optimiser state holds {} and {} values, the model has {n} parameters", state.m.len(), state.v.len())));
+            return Err(Error::Weights(format!(
+                "optimiser state holds {} and {} values, the model has {n} parameters",
+                state.m.len(),
+                state.v.len()
+            )));
         }
         for p in &self.w.table.params {
             let r = p.offset..p.offset + p.len;
             if !state.m[r.clone()].iter().all(|x| x.is_finite()) {
-                return Err(Error::Weights(format!("optimiser state: the first moment of `{}` is not finite", p.name)));
+                return Err(Error::Weights(format!(
+                    "optimiser state: the first moment of `{}` is not finite",
+                    p.name
+                )));
             }
             if !state.v[r].iter().all(|&x| x.is_finite() && x >= 0.0) {
-                return Err(Error::Weights(format!("optimiser state: the second moment of `{}` must be finite and ≥ 0", p.name)));
+                return Err(Error::Weights(format!(
+                    "optimiser state: the second moment of `{}` must be finite and ≥ 0",
+                    p.name
+                )));
             }
         }
         self.m.copy_from_slice(&state.m);
@@ -227,10 +336,16 @@ impl Backend for CpuEngine {
     fn set_weights(&mut self, w: &Weights) -> Result<()> {
         w.cfg.validate()?;
         if w.data.len() != w.table.total_len() {
-            return Err(Error::Weights(format!("{} values for a table of {}", w.data.len(), w.table.total_len())));
+            return Err(Error::Weights(format!(
+                "{} values for a table of {}",
+                w.data.len(),
+                w.table.total_len()
+            )));
         }
         if w.table != crate::model::ParamTable::new(&w.cfg) {
-            return Err(Error::Weights("the parameter table does not match the config".into()));
+            return Err(Error::Weights(
+                "the parameter table does not match the config".into(),
+            ));
         }
         self.lay = Layout::new(&w.cfg, &w.table);
         self.zero.clear();

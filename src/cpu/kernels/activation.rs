@@ -52,36 +52,65 @@ fn softmax_row(s: &mut [f32], x: &[f32]) {
 pub fn activation_forward(out: &mut [f32], inp: &[f32], act: ActFn, n: usize, m: usize) {
     let (out, inp) = (&mut out[..n * m], &inp[..n * m]);
     match act {
-        ActFn::Relu => out.par_iter_mut().zip(inp.par_iter()).for_each(|(o, &x)| *o = x.max(0.0)),
-        ActFn::Gelu => out.par_iter_mut().zip(inp.par_iter()).for_each(|(o, &x)| *o = gelu(x)),
-        ActFn::GeluNew => out.par_iter_mut().zip(inp.par_iter()).for_each(|(o, &x)| *o = gelu_new(x)),
-        ActFn::Solu => out.par_chunks_mut(m).zip(inp.par_chunks(m)).for_each(|(o, x)| {
-            softmax_row(o, x);
-            o.iter_mut().zip(x).for_each(|(o, &x)| *o *= x);
-        }),
+        ActFn::Relu => out
+            .par_iter_mut()
+            .zip(inp.par_iter())
+            .for_each(|(o, &x)| *o = x.max(0.0)),
+        ActFn::Gelu => out
+            .par_iter_mut()
+            .zip(inp.par_iter())
+            .for_each(|(o, &x)| *o = gelu(x)),
+        ActFn::GeluNew => out
+            .par_iter_mut()
+            .zip(inp.par_iter())
+            .for_each(|(o, &x)| *o = gelu_new(x)),
+        ActFn::Solu => out
+            .par_chunks_mut(m)
+            .zip(inp.par_chunks(m))
+            .for_each(|(o, x)| {
+                softmax_row(o, x);
+                o.iter_mut().zip(x).for_each(|(o, &x)| *o *= x);
+            }),
     }
 }
 
 /// dinp (N, M) += ∂L/∂inp from dout (N, M) and the pre-activation inp.
 /// SoLU: with s = softmax(x) and g = dout·x, dinp = dout·s + s·(g − Σ g·s).
-pub fn activation_backward(dinp: &mut [f32], dout: &[f32], inp: &[f32], act: ActFn, n: usize, m: usize) {
+pub fn activation_backward(
+    dinp: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    act: ActFn,
+    n: usize,
+    m: usize,
+) {
     let (dinp, dout, inp) = (&mut dinp[..n * m], &dout[..n * m], &inp[..n * m]);
     let mut each = |f: fn(f32) -> f32| {
-        dinp.par_iter_mut().zip(dout.par_iter().zip(inp.par_iter())).for_each(|(d, (&g, &x))| *d += g * f(x))
+        dinp.par_iter_mut()
+            .zip(dout.par_iter().zip(inp.par_iter()))
+            .for_each(|(d, (&g, &x))| *d += g * f(x))
     };
     match act {
         ActFn::Relu => each(|x| if x > 0.0 { 1.0 } else { 0.0 }),
         ActFn::Gelu => each(gelu_grad),
         ActFn::GeluNew => each(gelu_new_grad),
-        ActFn::Solu => dinp.par_chunks_mut(m).zip(dout.par_chunks(m).zip(inp.par_chunks(m))).for_each_init(
-            || vec![0f32; m],
-            |s, (d, (g, x))| {
-                softmax_row(s, x);
-                let gs: f32 = g.iter().zip(x).zip(s.iter()).map(|((g, x), s)| g * x * s).sum();
-                for i in 0..m {
-                    d[i] += g[i] * s[i] + s[i] * (g[i] * x[i] - gs);
-                }
-            },
-        ),
+        ActFn::Solu => dinp
+            .par_chunks_mut(m)
+            .zip(dout.par_chunks(m).zip(inp.par_chunks(m)))
+            .for_each_init(
+                || vec![0f32; m],
+                |s, (d, (g, x))| {
+                    softmax_row(s, x);
+                    let gs: f32 = g
+                        .iter()
+                        .zip(x)
+                        .zip(s.iter())
+                        .map(|((g, x), s)| g * x * s)
+                        .sum();
+                    for i in 0..m {
+                        d[i] += g[i] * s[i] + s[i] * (g[i] * x[i] - gs);
+                    }
+                },
+            ),
     }
 }

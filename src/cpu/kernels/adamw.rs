@@ -47,7 +47,14 @@ simd_fn! {
 }
 
 /// One AdamW update of params, m, v (all (P,)) from grads (P,), over `ranges`.
-pub fn adamw_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], grads: &[f32], ranges: &[Range<usize>], s: AdamWStep) {
+pub fn adamw_update(
+    params: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grads: &[f32],
+    ranges: &[Range<usize>],
+    s: AdamWStep,
+) {
     let b1 = s.beta1 as f32;
     let b2 = s.beta2 as f32;
     let omb1 = (1.0 - s.beta1) as f32;
@@ -57,7 +64,17 @@ pub fn adamw_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], grads: &[f
     let decay = (1.0 - s.lr * s.weight_decay) as f32;
     let lr = s.lr as f32;
     let eps = s.eps as f32;
-    let h = Hyper { b1, b2, omb1, omb2, sm, sv, decay, lr, eps };
+    let h = Hyper {
+        b1,
+        b2,
+        omb1,
+        omb2,
+        sm,
+        sv,
+        decay,
+        lr,
+        eps,
+    };
     for r in ranges {
         params[r.clone()]
             .par_chunks_mut(4096)
@@ -72,7 +89,10 @@ pub fn adamw_update(params: &mut [f32], m: &mut [f32], v: &mut [f32], grads: &[f
 pub fn global_norm(grads: &[f32], ranges: &[Range<usize>]) -> f64 {
     let mut sq = 0f64;
     for r in ranges {
-        let part: Vec<f64> = grads[r.clone()].par_chunks(4096).map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum()).collect();
+        let part: Vec<f64> = grads[r.clone()]
+            .par_chunks(4096)
+            .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum())
+            .collect();
         sq += part.iter().sum::<f64>();
     }
     sq.sqrt()

@@ -78,7 +78,15 @@ simd_fn! {
 }
 
 /// z = softmax(q kᵀ / sqrt(HS), causal) v, and lse = log Σ_j exp(score_j) per query row.
-pub fn attention_forward(z: &mut [f32], lse: &mut [f32], q: &[f32], k: &[f32], v: &[f32], qpos: &[usize], d: AttnDims) {
+pub fn attention_forward(
+    z: &mut [f32],
+    lse: &mut [f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    qpos: &[usize],
+    d: AttnDims,
+) {
     let AttnDims { t, tq, hs, .. } = d;
     let scale = d.scale();
     debug_assert!(qpos.len() == tq && qpos.iter().all(|&p| p < t));
@@ -90,9 +98,27 @@ pub fn attention_forward(z: &mut [f32], lse: &mut [f32], q: &[f32], k: &[f32], v
         .for_each_init(
             || vec![0f32; tq * t],
             |p, ((((q, k), v), z), lse)| {
-                gemm_seq(p, t, false, Strided::rows(q, hs), Strided::t(k, hs), tq, t, hs); // q kᵀ
+                gemm_seq(
+                    p,
+                    t,
+                    false,
+                    Strided::rows(q, hs),
+                    Strided::t(k, hs),
+                    tq,
+                    t,
+                    hs,
+                ); // q kᵀ
                 softmax_rows(p, lse, qpos, scale);
-                gemm_seq(z, hs, false, Strided::rows(p, t), Strided::rows(v, hs), tq, hs, t); // p v
+                gemm_seq(
+                    z,
+                    hs,
+                    false,
+                    Strided::rows(p, t),
+                    Strided::rows(v, hs),
+                    tq,
+                    hs,
+                    t,
+                ); // p v
             },
         );
 }
@@ -126,12 +152,57 @@ pub fn attention_backward(
         .for_each_init(
             || (vec![0f32; tq * t], vec![0f32; tq * t]),
             |(p, ds), (((((((dq, dk), dv), dz), q), k), v), lse)| {
-                gemm_seq(p, t, false, Strided::rows(q, hs), Strided::t(k, hs), tq, t, hs); // q kᵀ
-                gemm_seq(ds, t, false, Strided::rows(dz, hs), Strided::t(v, hs), tq, t, hs); // dz vᵀ
+                gemm_seq(
+                    p,
+                    t,
+                    false,
+                    Strided::rows(q, hs),
+                    Strided::t(k, hs),
+                    tq,
+                    t,
+                    hs,
+                ); // q kᵀ
+                gemm_seq(
+                    ds,
+                    t,
+                    false,
+                    Strided::rows(dz, hs),
+                    Strided::t(v, hs),
+                    tq,
+                    t,
+                    hs,
+                ); // dz vᵀ
                 dscores_rows(p, ds, lse, qpos, scale);
-                gemm_seq(dq, hs, false, Strided::rows(ds, t), Strided::rows(k, hs), tq, hs, t); // ds k
-                gemm_seq(dk, hs, false, Strided::t(ds, t), Strided::rows(q, hs), t, hs, tq); // dsᵀ q
-                gemm_seq(dv, hs, false, Strided::t(p, t), Strided::rows(dz, hs), t, hs, tq); // pᵀ dz
+                gemm_seq(
+                    dq,
+                    hs,
+                    false,
+                    Strided::rows(ds, t),
+                    Strided::rows(k, hs),
+                    tq,
+                    hs,
+                    t,
+                ); // ds k
+                gemm_seq(
+                    dk,
+                    hs,
+                    false,
+                    Strided::t(ds, t),
+                    Strided::rows(q, hs),
+                    t,
+                    hs,
+                    tq,
+                ); // dsᵀ q
+                gemm_seq(
+                    dv,
+                    hs,
+                    false,
+                    Strided::t(p, t),
+                    Strided::rows(dz, hs),
+                    t,
+                    hs,
+                    tq,
+                ); // pᵀ dz
             },
         );
 }

@@ -4,7 +4,15 @@
 use rayon::prelude::*;
 
 /// probs (N, V) = softmax(logits), losses (N), argmax (N, first maximum on ties).
-pub fn crossentropy_forward(probs: &mut [f32], losses: &mut [f32], argmax: &mut [u32], logits: &[f32], targets: &[u32], n: usize, v: usize) {
+pub fn crossentropy_forward(
+    probs: &mut [f32],
+    losses: &mut [f32],
+    argmax: &mut [u32],
+    logits: &[f32],
+    targets: &[u32],
+    n: usize,
+    v: usize,
+) {
     probs[..n * v]
         .par_chunks_mut(v)
         .zip(logits[..n * v].par_chunks(v))
@@ -32,7 +40,14 @@ pub fn crossentropy_forward(probs: &mut [f32], losses: &mut [f32], argmax: &mut 
 
 /// dlogits (N, V) = (probs − onehot(target)) · scale; written, not accumulated (it starts
 /// the backward pass). scale = 1/N for a mean loss.
-pub fn crossentropy_backward(dlogits: &mut [f32], probs: &[f32], targets: &[u32], scale: f32, n: usize, v: usize) {
+pub fn crossentropy_backward(
+    dlogits: &mut [f32],
+    probs: &[f32],
+    targets: &[u32],
+    scale: f32,
+    n: usize,
+    v: usize,
+) {
     dlogits[..n * v]
         .par_chunks_mut(v)
         .zip(probs[..n * v].par_chunks(v))

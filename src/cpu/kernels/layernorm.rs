@@ -22,7 +22,16 @@ simd_fn! {
 }
 
 /// out (N, C), mean (N), rstd (N) from inp (N, C), w (C), b (C).
-pub fn layernorm_forward(out: &mut [f32], mean: &mut [f32], rstd: &mut [f32], inp: &[f32], w: &[f32], b: &[f32], n: usize, c: usize) {
+pub fn layernorm_forward(
+    out: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    inp: &[f32],
+    w: &[f32],
+    b: &[f32],
+    n: usize,
+    c: usize,
+) {
     out[..n * c]
         .par_chunks_mut(c)
         .zip(inp[..n * c].par_chunks(c))
@@ -64,12 +73,30 @@ simd_fn! {
 
 /// dinp (N, C) += ∂L/∂inp; dw (C) += Σ dout·x̂; db (C) += Σ dout, where x̂ = (x − mean)·rstd.
 #[allow(clippy::too_many_arguments)]
-pub fn layernorm_backward(dinp: &mut [f32], dw: &mut [f32], db: &mut [f32], dout: &[f32], inp: &[f32], w: &[f32], mean: &[f32], rstd: &[f32], n: usize, c: usize) {
+pub fn layernorm_backward(
+    dinp: &mut [f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    dout: &[f32],
+    inp: &[f32],
+    w: &[f32],
+    mean: &[f32],
+    rstd: &[f32],
+    n: usize,
+    c: usize,
+) {
     dinp[..n * c]
         .par_chunks_mut(c)
         .zip(dout[..n * c].par_chunks(c))
         .zip(inp[..n * c].par_chunks(c))
         .zip(mean[..n].par_iter().zip(rstd[..n].par_iter()))
         .for_each(|(((dx, dy), x), (&mu, &rs))| backward_row(dx, dy, x, w, mu, rs));
-    params_backward(dw, db, &dout[..n * c], &inp[..n * c], &mean[..n], &rstd[..n]);
+    params_backward(
+        dw,
+        db,
+        &dout[..n * c],
+        &inp[..n * c],
+        &mean[..n],
+        &rstd[..n],
+    );
 }

@@ -15,11 +15,19 @@ pub struct Strided<'a> {
 impl<'a> Strided<'a> {
     /// A plain row-major (rows, cols) matrix.
     pub fn rows(data: &'a [f32], cols: usize) -> Self {
-        Strided { data, rs: cols, cs: 1 }
+        Strided {
+            data,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major (rows, cols) matrix, seen as (cols, rows).
     pub fn t(data: &'a [f32], cols: usize) -> Self {
-        Strided { data, rs: 1, cs: cols }
+        Strided {
+            data,
+            rs: 1,
+            cs: cols,
+        }
     }
     fn fits(&self, r: usize, c: usize) -> bool {
         r == 0 || c == 0 || (r - 1) * self.rs + (c - 1) * self.cs < self.data.len()
@@ -28,24 +36,58 @@ impl<'a> Strided<'a> {
 
 /// out (m, n), rows `out_rs` apart, = a (m, k) · b (k, n), or `+=` when `acc`. Large
 /// products are split over the rayon pool (by output tiles only).
-pub fn gemm(out: &mut [f32], out_rs: usize, acc: bool, a: Strided, b: Strided, m: usize, n: usize, k: usize) {
+pub fn gemm(
+    out: &mut [f32],
+    out_rs: usize,
+    acc: bool,
+    a: Strided,
+    b: Strided,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
     let par = m * n * k >= 48 * 48 * 48;
     gemm_with(out, out_rs, acc, a, b, m, n, k, par)
 }
 
 /// [`gemm`] on the calling thread only (for products inside an already parallel task).
-pub fn gemm_seq(out: &mut [f32], out_rs: usize, acc: bool, a: Strided, b: Strided, m: usize, n: usize, k: usize) {
+pub fn gemm_seq(
+    out: &mut [f32],
+    out_rs: usize,
+    acc: bool,
+    a: Strided,
+    b: Strided,
+    m: usize,
+    n: usize,
+    k: usize,
+) {
     gemm_with(out, out_rs, acc, a, b, m, n, k, false)
 }
 
 #[allow(clippy::too_many_arguments)]
-fn gemm_with(out: &mut [f32], out_rs: usize, acc: bool, a: Strided, b: Strided, m: usize, n: usize, k: usize, par: bool) {
+fn gemm_with(
+    out: &mut [f32],
+    out_rs: usize,
+    acc: bool,
+    a: Strided,
+    b: Strided,
+    m: usize,
+    n: usize,
+    k: usize,
+    par: bool,
+) {
     if m == 0 || n == 0 {
         return;
     }
     // Internal invariants: callers size their buffers from the same dims.
-    assert!((m - 1) * out_rs + n <= out.len(), "gemm: out too small for ({m}, {n}) rows {out_rs} apart");
-    assert!(a.fits(m, k) && b.fits(k, n), "gemm: operand too small for m={m} n={n} k={k}");
+    assert!(
+        (m - 1) * out_rs + n <= out.len(),
+        "gemm: out too small for ({m}, {n}) rows {out_rs} apart"
+    );
+    assert!(
+        a.fits(m, k) && b.fits(k, n),
+        "gemm: operand too small for m={m} n={n} k={k}"
+    );
     if k == 0 {
         if !acc {
             for r in 0..m {
@@ -54,7 +96,11 @@ fn gemm_with(out: &mut [f32], out_rs: usize, acc: bool, a: Strided, b: Strided, 
         }
         return;
     }
-    let par = if par { gemm::Parallelism::Rayon(0) } else { gemm::Parallelism::None };
+    let par = if par {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the asserts above keep every index the product touches inside its slice; out
     // is borrowed mutably, a and b shared, so they cannot alias it.
     unsafe {
@@ -83,8 +129,25 @@ fn gemm_with(out: &mut [f32], out_rs: usize, acc: bool, a: Strided, b: Strided, 
 }
 
 /// out (N, OC) = inp (N, C) · weight (C, OC) + bias (OC). `bias: None` adds nothing.
-pub fn matmul_forward(out: &mut [f32], inp: &[f32], weight: &[f32], bias: Option<&[f32]>, n: usize, c: usize, oc: usize) {
-    gemm(out, oc, false, Strided::rows(inp, c), Strided::rows(weight, oc), n, oc, c);
+pub fn matmul_forward(
+    out: &mut [f32],
+    inp: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    n: usize,
+    c: usize,
+    oc: usize,
+) {
+    gemm(
+        out,
+        oc,
+        false,
+        Strided::rows(inp, c),
+        Strided::rows(weight, oc),
+        n,
+        oc,
+        c,
+    );
     if let Some(bias) = bias {
         for row in out[..n * oc].chunks_exact_mut(oc) {
             super::add_into(row, bias);
@@ -107,10 +170,28 @@ pub fn matmul_backward(
     oc: usize,
 ) {
     if let Some(dinp) = dinp {
-        gemm(dinp, c, true, Strided::rows(dout, oc), Strided::t(weight, oc), n, c, oc);
+        gemm(
+            dinp,
+            c,
+            true,
+            Strided::rows(dout, oc),
+            Strided::t(weight, oc),
+            n,
+            c,
+            oc,
+        );
     }
     if let Some(dweight) = dweight {
-        gemm(dweight, oc, true, Strided::t(inp, c), Strided::rows(dout, oc), c, oc, n);
+        gemm(
+            dweight,
+            oc,
+            true,
+            Strided::t(inp, c),
+            Strided::rows(dout, oc),
+            c,
+            oc,
+            n,
+        );
     }
     if let Some(dbias) = dbias {
         bias_backward(dbias, dout, n, oc);
