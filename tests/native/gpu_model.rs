@@ -2,7 +2,7 @@
 //! AdamW steps, for attention-only, LayerNorm and MLP configs (every activation), 1 and 2 layers, 1
 //! and 2 heads, frozen and trainable biases; determinism; a config too large for the adapter; and a
 //! short training run that converges. On lavapipe in CI (mesa-vulkan-drivers).
-mod gpu_common;
+use crate::gpu_common;
 
 use gpu_common::{assert_close, gpu_available, max_diff};
 use toyformer::cpu::CpuBackend;

@@ -1,5 +1,5 @@
 //! The snapshot store (bounded, evenly thinned) and the timeline scores.
-mod common;
+use crate::common;
 
 use toyformer::interp::report::model_report;
 use toyformer::interp::timeline::{capacity_for, snapshot_plan, timeline_point, SnapshotStore};

@@ -2,7 +2,7 @@
 //! (../shared/reference-models). Its tutorial's reading: the OV circuit copies, the QK
 //! circuit prefers key tokens slightly above the query token, and positions after MID are
 //! avoided (attention goes to the unsorted list).
-mod common;
+use crate::common;
 
 use toyformer::cpu::CpuBackend;
 use toyformer::interp::circuits::{

@@ -1,6 +1,6 @@
 //! run_with_cache, attention patterns and the score decomposition, against the plain-loop
 //! forward of tests/common on random models of every kind in the family.
-mod common;
+use crate::common;
 
 use common::*;
 use toyformer::cpu::CpuBackend;

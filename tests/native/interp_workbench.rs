@@ -1,6 +1,6 @@
 //! The workbench the page drives: every analysis through one object, on the seed-003 model
 //! and on a run's snapshots.
-mod common;
+use crate::common;
 
 use toyformer::interp::intervene::Ablation;
 use toyformer::interp::workbench::{Workbench, WorkbenchOptions};

@@ -1,7 +1,7 @@
 //! Circuit analyses against independent computations (explicit loops here, in a different
 //! association order, or the model's own attention scores). The seed-003 checks are in
 //! interp_seed003.rs.
-mod common;
+use crate::common;
 
 use toyformer::interp::circuits::{self, Composition, Embed, Path};
 use toyformer::interp::scores;

@@ -1,6 +1,6 @@
 //! Direct logit attribution against plain loops (tests/common), against ablation, and the
 //! exactness of both decompositions on every kind of model.
-mod common;
+use crate::common;
 
 use common::*;
 use toyformer::cpu::CpuBackend;

@@ -2,7 +2,7 @@
 //! partial workgroups are exercised). Comparisons use gpu_common::assert_close:
 //! |got − want| ≤ atol + rtol·|want|. f32 sums taken in a different order than candle's differ by a
 //! few ulps of the sum's magnitude, hence atol ~1e-5 for O(1) values and rtol 1e-4.
-mod gpu_common;
+use crate::gpu_common;
 
 use candle_core::{Device, Tensor, Var, D};
 use gpu_common::{assert_close, randn, Rig};

@@ -1,6 +1,6 @@
 //! Ablation and activation patching through the hooks: against plain-loop forwards of
 //! edited weights, and the invariants patching must satisfy.
-mod common;
+use crate::common;
 
 use common::*;
 use toyformer::cpu::CpuBackend;

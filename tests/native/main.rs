@@ -1,0 +1,27 @@
+//! The native integration tests, one module per area, in one test binary: linking candle and wgpu
+//! once instead of once per file is most of the cold build on two cores.
+
+mod common;
+mod gpu_common;
+
+mod config_errors;
+mod cpu_engine;
+mod cpu_gradients;
+mod gpu_kernels;
+mod gpu_model;
+mod holdout_split;
+mod interp_attention;
+mod interp_circuits;
+mod interp_dla;
+mod interp_intervene;
+mod interp_seed003;
+mod interp_timeline;
+mod interp_workbench;
+mod reference_model;
+mod share_import;
+mod share_link;
+mod share_resume;
+mod sweep;
+mod tasks;
+mod train_convergence;
+mod weights_io;
