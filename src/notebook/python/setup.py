@@ -15,8 +15,10 @@ torch.set_grad_enabled(False)
 print(f"transformer_lens {version('transformer_lens')}, torch {torch.__version__}")
 
 
-def check(name, notebook, toyformer, tol=1e-3):
-    """Prints a number computed here next to the one the page showed."""
+def check(name, notebook, toyformer, tol=None):
+    """Prints a number computed here next to the one the page showed; by default they must agree
+    within 1e-3, relative for numbers above 1 (float32 arithmetic in a different order)."""
     notebook, toyformer = float(notebook), float(toyformer)
+    tol = 1e-3 * max(1.0, abs(toyformer)) if tol is None else tol
     ok = abs(notebook - toyformer) <= tol
     print(f"check {name}: notebook {notebook:.6f} toyformer {toyformer:.6f} tol {tol:g} {'ok' if ok else 'DIFFERS'}")
