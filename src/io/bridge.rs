@@ -65,9 +65,10 @@ pub fn is_bridge_format(tensors: &[NamedTensor]) -> bool {
     has("embed.weight") && !has("embed.W_E")
 }
 
-/// Values of a 4.x tensor rearranged into the 3.x layout of shape `shape`.
-fn to_tl_layout(src: &[f32], shape: &[usize], layout: Layout) -> Vec<f32> {
-    let mut out = vec![0.0; src.len()];
+/// Values of a 4.x tensor rearranged into the 3.x layout of shape `shape` (`src` holds
+/// exactly `shape.iter().product()` values).
+fn to_tl_layout<T: Copy + Default>(src: &[T], shape: &[usize], layout: Layout) -> Vec<T> {
+    let mut out = vec![T::default(); src.len()];
     match (layout, shape) {
         (Layout::Transpose, &[a, b]) => {
             // src (b, a) -> out (a, b)
@@ -128,6 +129,13 @@ pub fn bridge_to_tl(tensors: &[NamedTensor], cfg: &ModelConfig) -> Result<Vec<Na
                 actual: t.shape.clone(),
             });
         }
+        if t.data.len() != p.len {
+            return Err(Error::Weights(format!(
+                "tensor `{key}` holds {} values; its shape {bshape:?} needs {}",
+                t.data.len(),
+                p.len
+            )));
+        }
         out.push(NamedTensor {
             name: p.name.clone(),
             data: to_tl_layout(&t.data, &p.shape, layout),
@@ -143,16 +151,19 @@ pub fn tl_to_bridge(tensors: &[NamedTensor], cfg: &ModelConfig) -> Vec<NamedTens
     let table = ParamTable::new(cfg);
     let mut out = Vec::new();
     for t in tensors {
-        let Some(p) = table.get(&t.name).filter(|p| p.shape == t.shape) else {
+        let Some(p) = table
+            .get(&t.name)
+            .filter(|p| p.shape == t.shape && p.len == t.data.len())
+        else {
             continue;
         };
         let (key, bshape, layout) = bridge_key(&p.name, &p.shape);
-        // Inverse of to_tl_layout: scatter each 3.x index to where to_tl_layout reads it.
-        let probe: Vec<f32> = (0..t.data.len()).map(|i| i as f32).collect();
+        // Inverse of to_tl_layout: 3.x element i came from 4.x element order[i].
+        let probe: Vec<usize> = (0..p.len).collect();
         let order = to_tl_layout(&probe, &p.shape, layout);
-        let mut data = vec![0.0; t.data.len()];
+        let mut data = vec![0.0; p.len];
         for (i, &src) in order.iter().enumerate() {
-            data[src as usize] = t.data[i];
+            data[src] = t.data[i];
         }
         out.push(NamedTensor {
             name: key,
