@@ -96,6 +96,22 @@ pub fn tl_export(
     })
 }
 
+/// `notebook_export(safetensors_bytes, task_json, options_json) -> string`: the Jupyter
+/// notebook that redoes this model's analysis in TransformerLens 4.x
+/// ([`crate::notebook::export_notebook`]; options `{input, samples, seed, fresh_samples,
+/// step}`, missing ones default). The bytes are the page's own export.
+#[wasm_bindgen]
+pub fn notebook_export(
+    bytes: &[u8],
+    task_json: &str,
+    options_json: &str,
+) -> Result<String, JsError> {
+    let w = crate::io::load_weights(bytes, None).map_err(js_err)?;
+    let task = parse_task(task_json)?;
+    let opts: crate::notebook::NotebookOptions = parse("options", options_json)?;
+    crate::notebook::export_notebook(&w, &task, &opts).map_err(js_err)
+}
+
 #[derive(Serialize)]
 struct LinkWeights {
     ok: bool,
