@@ -1,12 +1,15 @@
 // The Weights cell's TransformerLens lines and notebook, in headless Chromium (CPU backend):
 // the Python lines default to TransformerLens 4.x (TransformerBridge) and switch to 3.x; the
 // notebook button downloads an nbformat 4 notebook without outputs whose embedded weights are
-// the page's own export, tensor for tensor, and whose numbers are for the page's attention input.
+// the page's own export, tensor for tensor, and whose numbers are for the page's attention input;
+// TransformerLens 4.x state dicts saved by TL 4.3 itself (tests/fixtures/tl4/) load by URL (config
+// in the metadata) and from files (a .pt with its config JSON).
 // Running the notebook needs TransformerLens: pkg-config/tl-check.py notebook test-output/tl4-page.ipynb.
 // Screenshot: test-output/tl4-weights.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startServer, launch } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
@@ -16,7 +19,7 @@ let server;
 
 before(async () => {
   mkdirSync(OUT, { recursive: true });
-  server = await startServer({});
+  server = await startServer({ fixtures: resolve('tests/fixtures/tl4') });
 });
 after(() => server?.close());
 
@@ -82,6 +85,34 @@ test('Weights cell: TransformerLens 4.x lines by default, 3.x on request, notebo
     assert.equal(nums.heads.length, 2);
     assert.equal(nums.input_tokens.length, 10);
     await page.locator('#cell-weights').screenshot({ path: `${OUT}/tl4-weights.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('Weights cell: TransformerLens 4.x bridge state dicts load by URL and from files', { timeout: 300_000 }, async () => {
+  const { page, close } = await launch({ webgpu: false });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  try {
+    await page.goto(`${server.url}#v=1&model=/fixtures/attn.safetensors`);
+    await page.waitForFunction(() => window.__toyformer?.ready && window.__toyformer.imported, null, { timeout: 120_000 });
+    const im = await page.evaluate(() => window.__toyformer.imported);
+    assert.deepEqual([im.config_source, im.model.n_heads, im.model.d_head, im.task.task, im.task.n, im.task.max_num],
+      ['metadata', 3, 4, 'sort', 2, 5]);
+    // the .pt and its config JSON, chosen together
+    await page.evaluate(() => { window.__toyformer.imported = null; });
+    await page.setInputFiles('#import-file', [resolve('tests/fixtures/tl4/mlp_ln.pt'), resolve('tests/fixtures/tl4/mlp_ln.json')]);
+    await page.waitForFunction(() => window.__toyformer.imported, null, { timeout: 60_000 });
+    const pt = await page.evaluate(() => window.__toyformer.imported);
+    assert.deepEqual([pt.config_source, pt.model.n_layers, pt.model.n_heads, pt.model.d_head, pt.model.act_fn, pt.notes],
+      ['config_json', 2, 2, 3, 'gelu', []]);
+    assert.match(await page.textContent('#import-status'), /^Loaded mlp_ln\.pt with mlp_ln\.json: 2 layer\(s\), 2 head\(s\)/);
+    // alone, the .pt cannot say how its q rows split into heads: the error says what to do
+    await page.setInputFiles('#import-file', [resolve('tests/fixtures/tl4/mlp_ln.pt')]);
+    await page.waitForFunction(() => !document.querySelector('#import-error').hidden, null, { timeout: 60_000 });
+    assert.match(await page.textContent('#import-error'), /TransformerLens 4\.x \(TransformerBridge\) state dict: `blocks\.0\.attn\.q\.weight` has shape \[6, 8\].*config JSON/);
     assert.deepEqual(errors, []);
   } finally {
     await close();
