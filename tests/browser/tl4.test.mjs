@@ -83,6 +83,7 @@ test('Weights cell: TransformerLens 4.x lines by default, 3.x on request, notebo
     const nums = JSON.parse(code.match(/TOYFORMER = json\.loads\(r'''(.*)'''\)/)[1]);
     assert.equal(nums.analysis_tokens.length, 16, "the page's 16 analysis samples");
     assert.equal(nums.heads.length, 2);
+    assert.equal(nums.fresh_samples, 256, 'T = 10: the full 256 (8192 tokens / T, within 32..256)');
     assert.equal(nums.input_tokens.length, 10);
     await page.locator('#cell-weights').screenshot({ path: `${OUT}/tl4-weights.png` });
     assert.deepEqual(errors, []);

@@ -183,7 +183,9 @@ function addExportControls() {
 async function downloadNotebook() {
   const { info, base } = await exportInfo();
   const { bytes } = await app.request({ type: 'export' });
-  const options = { input: view('view_input'), samples: SAMPLES, seed: 0, step: info.step };
+  // The notebook is built here, on the main thread: keep its fresh-accuracy batch to about 8k tokens.
+  const fresh = Math.max(32, Math.min(256, Math.floor(8192 / info.model.n_ctx)));
+  const options = { input: view('view_input'), samples: SAMPLES, seed: 0, fresh_samples: fresh, step: info.step };
   try {
     const text = notebook_export(bytes, JSON.stringify(info.task), JSON.stringify(options));
     download(new TextEncoder().encode(text), `${base}.ipynb`, 'application/x-ipynb+json');
