@@ -154,6 +154,8 @@ pub fn export_notebook(w: &Weights, task: &TaskSpec, opts: &NotebookOptions) -> 
         (true, include_str!("python/dla.py").into()),
     ];
     if cfg.n_layers >= 2 {
+        src.push((false, MD_COMPOSITION.into()));
+        src.push((true, include_str!("python/composition.py").into()));
         src.push((false, MD_LEFT_OUT.into()));
     }
     let cells: Vec<Value> = src
@@ -250,6 +252,12 @@ The final residual stream is a sum of components; with the final LayerNorm's sca
 component's dot product with the correct token's unembedding is its direct contribution to the correct \
 logit. Means over the page's samples and predicted positions; they sum to the mean correct logit.";
 
+const MD_COMPOSITION: &str = "## Composition\n\n\
+How much a head in a later layer reads what a head in an earlier layer writes: \
+‖W_OV^A W^B‖_F / (‖W_OV^A‖_F ‖W^B‖_F) with W^B the later head's W_QK (Q-composition), W_QKᵀ \
+(K-composition) or W_OV (V-composition), from TransformerLens's `all_composition_scores` on the \
+processed weights. Random heads already score well above 0: compare heads with each other.";
+
 const MD_LEFT_OUT: &str = "## Not reproduced here\n\n\
-The page also shows composition scores and per-path DLA for models with 2+ layers; this notebook \
-stops at the per-component DLA.";
+The page also splits the DLA by path (source → heads → logits) for models with 2+ layers; this \
+notebook stops at the per-component DLA.";

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::interp::intervene::outcome;
-use crate::interp::report::model_report;
+use crate::interp::report::{model_report, CompositionReport};
 use crate::interp::{run_with_cache_weights, ANALYSIS_STEP};
 use crate::model::Weights;
 use crate::tasks::TaskSpec;
@@ -44,6 +44,9 @@ pub struct PageNumbers {
     /// DLA per component (label -> mean contribution to the correct logit)
     pub dla: BTreeMap<String, f64>,
     pub dla_logit: f64,
+    /// TL composition scores (2+ layers), [L][NH][L][NH] flattened per kind
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composition: Option<CompositionReport>,
 }
 
 /// The page's input sequence: the first fresh sample for empty text, else the typed prompt
@@ -149,5 +152,6 @@ pub fn page_numbers(
             .map(|a| (a.label.clone(), a.mean))
             .collect(),
         dla_logit: rep.dla.logit,
+        composition: rep.composition,
     })
 }

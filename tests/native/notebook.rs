@@ -126,6 +126,7 @@ fn notebook_is_nbformat_with_the_expected_cells() {
             "## Full QK and OV circuits",
             "## Attention to the answer",
             "## Direct logit attribution",
+            "## Composition",
             "## Not reproduced here",
         ]
     );
@@ -142,6 +143,7 @@ fn notebook_is_nbformat_with_the_expected_cells() {
         "hook_pattern",
         "torch.linalg.eigvals",
         "check(\"DLA total",
+        "all_composition_scores(kind)",
     ] {
         assert!(code.contains(needle), "{needle}");
     }
@@ -182,6 +184,15 @@ fn notebook_embeds_the_model_and_the_pages_sequences() {
     }
     let heads = nums["heads"].as_array().unwrap();
     assert_eq!(heads.len(), 4);
+    for kind in ["q", "k", "v"] {
+        // [L][NH][L][NH] = 2·2·2·2, zero unless the second head is in a later layer
+        let c = nums["composition"][kind].as_array().unwrap();
+        assert_eq!(c.len(), 16);
+        assert!(
+            c[2].as_f64().unwrap() > 0.0 && c[1].as_f64() == Some(0.0),
+            "{kind}: {c:?}"
+        );
+    }
     let dla = nums["dla"].as_object().unwrap();
     let sum: f64 = dla.values().map(|v| v.as_f64().unwrap()).sum();
     let logit = nums["dla_logit"].as_f64().unwrap();
