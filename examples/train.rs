@@ -2,11 +2,15 @@
 //!
 //! cargo run --release --example train -- --task sort --steps 3000 --seed 0 \
 //!     --out runs/sort.safetensors [--backend cpu] [--json]
+//!
+//! With --out it also prints the Python that loads the two files into TransformerLens 4.x
+//! (TransformerBridge) and 3.x (HookedTransformer).
 mod common;
 
 use common::*;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
+use toyformer::io::TlVersion;
 use toyformer::train::{eval, BackendKind, Schedule, TrainConfig, Trainer};
 
 fn main() {
@@ -125,6 +129,11 @@ fn run() -> toyformer::Result<()> {
             serde_json::to_string_pretty(&w.cfg.to_tl_json())?,
         )?;
         eprintln!("saved {out} and {}", cfg_path.display());
+        // The Python that loads them: TransformerLens 4.x (what pip installs today) first.
+        let cfg_name = cfg_path.display().to_string();
+        for v in [TlVersion::V4, TlVersion::V3] {
+            eprintln!("\n{}", toyformer::io::tl_python(v, out, &cfg_name));
+        }
     }
     eprintln!(
         "held-out ({} samples): loss {:.4} token acc {:.4} seq acc {:.4} (floor {:.4})",

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod error;
 pub mod io;
 pub mod model;
+pub mod notebook;
 pub mod tasks;
 
 pub use error::{Error, Result};

@@ -5,10 +5,12 @@
 //! Reading is defensive: any input, truncated or hostile, gives an [`Error`], never a
 //! panic and never an allocation sized by an untrusted header.
 
+mod bridge;
 mod pickle_check;
 mod pt;
 mod safetensors;
 
+pub use self::bridge::{bridge_to_tl, is_bridge_format, tl_to_bridge};
 pub use self::pt::read_pt;
 pub use self::safetensors::{read_safetensors, save_safetensors};
 
@@ -166,7 +168,13 @@ fn shape_of(tensors: &[NamedTensor], name: &str, rank: usize) -> Result<Option<V
 /// Shapes cannot tell the activation: a model with an MLP gets `act_fn = Relu`, which
 /// the caller should override when it knows better. `seed` is 0 and `train_biases` false.
 /// The result is validated; tensors are checked against it by [`weights_from_tensors`].
+///
+/// A TransformerLens 4.x bridge state dict ([`is_bridge_format`]) is an error: its
+/// `attn.q.weight` `[n_heads·d_head, d_model]` does not say how many heads there are.
 pub fn infer_config(tensors: &[NamedTensor]) -> Result<ModelConfig> {
+    if is_bridge_format(tensors) {
+        return Err(bridge::no_bridge_config(tensors));
+    }
     let need = |name: &str, rank: usize| -> Result<Vec<usize>> {
         shape_of(tensors, name, rank)?.ok_or_else(|| {
             Error::Weights(format!(
@@ -212,6 +220,9 @@ pub fn infer_config(tensors: &[NamedTensor]) -> Result<ModelConfig> {
 /// - A tensor that appears twice is an error.
 /// - Tensors not in the table (TL buffers such as `mask`/`IGNORE`, hooks, or anything
 ///   else) are ignored; [`unexpected_tensors`] lists the ones that are not TL buffers.
+/// - A TransformerLens 4.x bridge state dict ([`is_bridge_format`]: `embed.weight`,
+///   `blocks.0.attn.q.weight`, …) is converted first ([`bridge_to_tl`]); its errors name
+///   the 4.x key and shape.
 pub fn weights_from_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Result<Weights> {
     let mut w = Weights::zeros(cfg)?;
     let mut by_name: HashMap<&str, &NamedTensor> = HashMap::with_capacity(tensors.len());
@@ -222,6 +233,11 @@ pub fn weights_from_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Resul
                 t.name
             )));
         }
+    }
+    let converted;
+    if is_bridge_format(tensors) {
+        converted = bridge_to_tl(tensors, cfg)?;
+        by_name = converted.iter().map(|t| (t.name.as_str(), t)).collect();
     }
     let params = w.table.params.clone();
     for p in &params {
@@ -256,6 +272,9 @@ pub fn weights_from_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Resul
 /// TransformerLens buffers (`mask`, `IGNORE`, hooks): e.g. `blocks.1.*` when the file has
 /// more layers than the config. Callers can warn about them.
 pub fn unexpected_tensors(tensors: &[NamedTensor], cfg: &ModelConfig) -> Vec<String> {
+    if is_bridge_format(tensors) {
+        return bridge::unexpected_bridge_tensors(tensors, cfg);
+    }
     let table = crate::model::params::ParamTable::new(cfg);
     tensors
         .iter()
@@ -298,22 +317,51 @@ pub fn config_from_metadata(meta: Option<&HashMap<String, String>>) -> Result<Op
     Ok(None)
 }
 
-/// The Python that loads an export into TransformerLens, given the safetensors file
+/// Which TransformerLens the Python lines are for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlVersion {
+    /// 3.x: `HookedTransformer(HookedTransformerConfig(**cfg))` (removed in 4.0).
+    V3,
+    /// 4.x: `TransformerBridge.boot_native(TransformerBridgeConfig(**cfg))`, what
+    /// `pip install transformer_lens` installs today.
+    V4,
+}
+
+/// The Python that loads an export into TransformerLens 3.x, given the safetensors file
 /// written by [`save_safetensors`] and a JSON file holding [`ModelConfig::to_tl_json`].
 /// `strict=False` because our files leave out TL's `mask`/`IGNORE` buffers.
 pub fn tl_python_snippet(safetensors_name: &str, config_name: &str) -> String {
+    tl_python(TlVersion::V3, safetensors_name, config_name)
+}
+
+/// The Python that loads an export into the given TransformerLens version; the first line
+/// names the version and the pip command. For 4.x the 3.x-keyed file is converted with TL's
+/// own `convert_tl_checkpoint` and loaded strictly (we export every bias, so nothing is
+/// missing).
+pub fn tl_python(version: TlVersion, safetensors_name: &str, config_name: &str) -> String {
     // A JSON string literal is a valid Python string literal.
     let q = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"));
-    format!(
-        "# TransformerLens 3.x (pip install \"transformer_lens<4\"): version 4 removed HookedTransformer\n\
-         import json\n\
-         from safetensors.torch import load_file\n\
-         from transformer_lens import HookedTransformer, HookedTransformerConfig\n\
-         model = HookedTransformer(HookedTransformerConfig(**json.load(open({}))))\n\
-         model.load_state_dict(load_file({}), strict=False)\n",
-        q(config_name),
-        q(safetensors_name)
-    )
+    let (st, cf) = (q(safetensors_name), q(config_name));
+    match version {
+        TlVersion::V3 => format!(
+            "# TransformerLens 3.x (pip install \"transformer_lens<4\"): version 4 removed HookedTransformer\n\
+             import json\n\
+             from safetensors.torch import load_file\n\
+             from transformer_lens import HookedTransformer, HookedTransformerConfig\n\
+             model = HookedTransformer(HookedTransformerConfig(**json.load(open({cf}))))\n\
+             model.load_state_dict(load_file({st}), strict=False)\n"
+        ),
+        TlVersion::V4 => format!(
+            "# TransformerLens 4.x (pip install \"transformer_lens>=4\"): TransformerBridge\n\
+             import json\n\
+             from safetensors.torch import load_file\n\
+             from transformer_lens import TransformerBridge, TransformerBridgeConfig\n\
+             from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint\n\
+             cfg = TransformerBridgeConfig(**json.load(open({cf})))\n\
+             model = TransformerBridge.boot_native(cfg)\n\
+             model.load_state_dict(convert_tl_checkpoint(load_file({st}), cfg), strict=True)\n"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::{js_err, parse, parse_task, to_js, Session};
 use crate::error::Error;
-use crate::io::tl_python_snippet;
+use crate::io::{tl_python, TlVersion};
 use crate::model::{ActFn, ModelConfig};
 use crate::share::{
     self, ConfigSource, TaskSource, MAX_LINK_WEIGHTS_CHARS, MAX_LINK_WEIGHTS_VALUES,
@@ -61,13 +61,17 @@ pub fn import_model_info(
 #[derive(Serialize)]
 struct TlExport {
     config_json: String,
+    /// TransformerLens 4.x lines (the default, what `pip install transformer_lens` gets).
     python: String,
+    /// TransformerLens 3.x lines (`HookedTransformer`).
+    python_tl3: String,
     notes: Vec<String>,
 }
 
-/// `tl_export(model_json, weights_name, config_name) -> {config_json, python, notes}`: the
-/// config file's text (HookedTransformerConfig field names), the Python that loads both
-/// files into TransformerLens, and what would not carry over.
+/// `tl_export(model_json, weights_name, config_name) -> {config_json, python, python_tl3,
+/// notes}`: the config file's text (HookedTransformerConfig field names, which 4.x's
+/// TransformerBridgeConfig accepts too), the Python that loads both files into TransformerLens
+/// 4.x (`python`) and 3.x (`python_tl3`), and what would not carry over.
 #[wasm_bindgen]
 pub fn tl_export(
     model_json: &str,
@@ -77,7 +81,7 @@ pub fn tl_export(
     let cfg: ModelConfig = parse("model", model_json)?;
     let mut notes = Vec::new();
     if cfg.act_fn == Some(ActFn::Solu) && cfg.d_mlp.is_some() {
-        notes.push("TransformerLens has no plain \"solu\" activation (only \"solu_ln\", which adds a LayerNorm): this model will not load there as it is".into());
+        notes.push("TransformerLens 3.x has no plain \"solu\" activation (only \"solu_ln\", which adds a LayerNorm): use the 4.x lines, whose TransformerBridge has \"solu\"".into());
     }
     if cfg.train_biases {
         notes.push("trained biases are exported as they are; TransformerLens uses them".into());
@@ -86,9 +90,26 @@ pub fn tl_export(
         serde_json::to_string_pretty(&cfg.to_tl_json()).map_err(|e| js_err(e.into()))?;
     to_js(&TlExport {
         config_json,
-        python: tl_python_snippet(weights_name, config_name),
+        python: tl_python(TlVersion::V4, weights_name, config_name),
+        python_tl3: tl_python(TlVersion::V3, weights_name, config_name),
         notes,
     })
+}
+
+/// `notebook_export(safetensors_bytes, task_json, options_json) -> string`: the Jupyter
+/// notebook that redoes this model's analysis in TransformerLens 4.x
+/// ([`crate::notebook::export_notebook`]; options `{input, samples, seed, fresh_samples,
+/// step}`, missing ones default). The bytes are the page's own export.
+#[wasm_bindgen]
+pub fn notebook_export(
+    bytes: &[u8],
+    task_json: &str,
+    options_json: &str,
+) -> Result<String, JsError> {
+    let w = crate::io::load_weights(bytes, None).map_err(js_err)?;
+    let task = parse_task(task_json)?;
+    let opts: crate::notebook::NotebookOptions = parse("options", options_json)?;
+    crate::notebook::export_notebook(&w, &task, &opts).map_err(js_err)
 }
 
 #[derive(Serialize)]

@@ -287,7 +287,7 @@ test('share: the real TransformerLens .pt loads by drag-and-drop and by URL, eva
     await page.click('#btn-complete');
     await page.waitForFunction(() => window.__toyformer.lastCompletion !== null);
     assert.equal((await hook(page, 'lastCompletion')).tokens.slice(12).join(' '), '0 3 7 11 19 25 33 36 42 48');
-    assert.match(await page.textContent('#py-snippet'), /HookedTransformerConfig\(\*\*json\.load\(open\("toyformer-sort-step0\.json"\)\)\)/);
+    assert.match(await page.textContent('#py-snippet'), /TransformerBridgeConfig\(\*\*json\.load\(open\("toyformer-sort-step0\.json"\)\)\)/);
     await shot(page, 'cell-weights', 'import-drop');
     // A link to it says which model it is (weights too large for a link).
     await page.click('#btn-copy-link');

@@ -1,10 +1,13 @@
 // Models in and out (the Weights cell). In: a file picker, drag-and-drop anywhere on the
 // page, or a URL (also `#model=URL` in a link), of a .safetensors file or a TransformerLens
 // .pt state dict, with an optional config JSON (HookedTransformerConfig fields); without one
-// the config comes from the file's metadata or the tensor shapes. Out: the .safetensors
-// file, the config JSON, and the Python that loads both into TransformerLens.
-import { tl_export } from '../pkg/toyformer.js';
+// the config comes from the file's metadata or the tensor shapes; TransformerLens 4.x
+// bridge state dicts (`blocks.0.attn.q.weight`, …) import too. Out: the .safetensors file,
+// the config JSON, the Python that loads both into TransformerLens (4.x by default, 3.x on
+// request), and a Jupyter notebook that redoes the page's analysis in TransformerLens 4.x.
+import { tl_export, notebook_export } from '../pkg/toyformer.js';
 import { setModelUrl } from './share.js';
+import { SAMPLES, view } from './interp/analysis.js';
 
 const $ = (id) => document.getElementById(id);
 /** Largest model file read (64M parameters in f32, the library's limit, plus headers). */
@@ -155,15 +158,47 @@ async function showSnippet() {
   }
   try {
     const { tl } = await exportInfo();
-    $('py-snippet').textContent = tl.python;
+    $('py-snippet').textContent = $('py-version').value === '3' ? tl.python_tl3 : tl.python;
     $('export-notes').replaceChildren(...tl.notes.map((n) => Object.assign(document.createElement('li'), { textContent: n })));
   } catch (e) {
     $('py-snippet').textContent = `# ${e.message}`;
   }
 }
 
+/** The TransformerLens version picker and the notebook button, added beside the export buttons. */
+function addExportControls() {
+  const pick = Object.assign(document.createElement('select'), { id: 'py-version', title: 'Which TransformerLens the Python lines are for' });
+  pick.append(
+    new Option('TransformerLens 4.x (pip install transformer_lens)', '4', true, true),
+    new Option('TransformerLens 3.x (HookedTransformer)', '3'),
+  );
+  pick.onchange = showSnippet;
+  const nb = Object.assign(document.createElement('button'), {
+    id: 'btn-export-nb', disabled: true, textContent: 'Download notebook (.ipynb)',
+    title: 'A Jupyter notebook that redoes this analysis in TransformerLens 4.x and prints its numbers next to the page\'s',
+  });
+  $('btn-export-cfg').after(nb, pick);
+}
+
+async function downloadNotebook() {
+  const { info, base } = await exportInfo();
+  const { bytes } = await app.request({ type: 'export' });
+  // The notebook is built here, on the main thread: keep its fresh-accuracy batch to about 8k tokens.
+  const fresh = Math.max(32, Math.min(256, Math.floor(8192 / info.model.n_ctx)));
+  const options = { input: view('view_input'), samples: SAMPLES, seed: 0, fresh_samples: fresh, step: info.step };
+  try {
+    const text = notebook_export(bytes, JSON.stringify(info.task), JSON.stringify(options));
+    download(new TextEncoder().encode(text), `${base}.ipynb`, 'application/x-ipynb+json');
+    $('export-notes').replaceChildren();
+  } catch (e) {
+    $('export-notes').replaceChildren(Object.assign(document.createElement('li'), { textContent: `notebook: ${e.message}` }));
+  }
+}
+
 export function initWeights(a) {
   app = a;
+  addExportControls();
+  $('btn-export-nb').onclick = downloadNotebook;
   app.importModel = importModel;
   app.showImportError = showImportError;
   $('import-file').onchange = (e) => { handleFiles([...e.target.files]); e.target.value = ''; };
@@ -200,7 +235,7 @@ export function initWeights(a) {
   };
   app.on('phase', (p) => {
     const has = app.hasModel();
-    $('btn-export-st').disabled = $('btn-export-cfg').disabled = !has || p === 'training';
+    $('btn-export-st').disabled = $('btn-export-cfg').disabled = $('btn-export-nb').disabled = !has || p === 'training';
     if (p !== 'training') showSnippet();
   });
 }
