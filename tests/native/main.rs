@@ -22,6 +22,7 @@ mod share_import;
 mod share_link;
 mod share_resume;
 mod sweep;
+mod sweep_ids;
 mod tasks;
 mod train_convergence;
 mod weights_io;
