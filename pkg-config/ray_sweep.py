@@ -3,7 +3,7 @@
 
     python pkg-config/ray_sweep.py --grid sweeps/a1_layers.json --out runs/a1.jsonl \\
         [--binary target/release/examples/sweep] [--address HOST:PORT | --workers N] \\
-        [--shared-path] [--max-retries 3] [--timeout SECONDS] [--stats FILE] [--json]
+        [--worker-binary PATH] [--max-retries 3] [--timeout SECONDS] [--stats FILE] [--json]
 
 The Rust binary does all the work: `sweep --list` names the runs (stable ids), each task runs
 `sweep --run-one ID` and returns its result line, and `sweep --aggregate FILE` prints the
@@ -12,9 +12,11 @@ per-config table at the end. This script only schedules and collects:
 - Cluster: `--address` (or RAY_ADDRESS, which `ray job submit` sets) connects to an existing
   cluster; with neither, a local one is started on 127.0.0.1 only (Ray's single-node mode,
   RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) with `--workers` CPUs.
-- The binary reaches the workers in the runtime environment's working_dir (default: the
-  binary alone is uploaded with each sweep and unpacked on every node), or, with
-  `--shared-path`, is run from the same absolute path on every node (NFS or an image).
+- The binary reaches the workers in the runtime environment's working_dir (default: a copy of
+  --binary alone is uploaded with the driver's ray.init and unpacked on every node), or, with
+  `--worker-binary PATH`, the workers run PATH as it is and nothing is uploaded: an absolute
+  path on a shared file system or a machine image, or inside `ray job submit --working-dir DIR`
+  a path relative to DIR (a job's working_dir is on every node and is the tasks' cwd).
 - Results stream into `--out` (the format of `sweep --out`: one RunResult a line) as runs
   finish. A file already there is resumed: runs whose result is in it are not run again.
 - A run whose worker process or node dies is retried by Ray (`--max-retries`); a run whose
@@ -48,8 +50,9 @@ def parse_args(argv):
     p.add_argument("--binary", default="target/release/examples/sweep", help="the sweep binary")
     p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local cluster)")
     p.add_argument("--workers", type=int, help="CPUs of the local cluster (default: all)")
-    p.add_argument("--shared-path", action="store_true",
-                   help="workers run --binary from the same absolute path instead of a shipped copy")
+    p.add_argument("--worker-binary",
+                   help="the path the workers run (shared, or relative to a job's working_dir) instead of "
+                        "an uploaded copy of --binary")
     p.add_argument("--max-retries", type=int, default=3, help="retries of a run whose worker died")
     p.add_argument("--timeout", type=float, help="give up (cancel what is left) after this many seconds")
     p.add_argument("--stats", help="write per-task timings (submit, binary start and end, worker pid) as JSON")
@@ -110,9 +113,9 @@ def die_with_parent():
 
 def run_task(binary, grid_text, run_id):
     """One run: `binary --grid GRID --run-one ID` on this worker; its result line and timings."""
-    path = os.path.abspath(binary)  # a shipped binary is relative to the task's working_dir
+    path = os.path.abspath(binary)  # relative: to the task's working_dir
     if not os.access(path, os.X_OK):
-        os.chmod(path, 0o755)
+        os.chmod(path, 0o755)  # an uploaded copy may lose its mode
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as g:
         g.write(grid_text)
     try:
@@ -144,9 +147,9 @@ def connect(args, runtime_env):
 
 
 def ship(args, tmpdir):
-    """(binary as the tasks name it, runtime_env): a copy in a working_dir, or the shared path."""
-    if args.shared_path:
-        return os.path.abspath(args.binary), {}
+    """(binary as the tasks name it, runtime_env): a copy in a working_dir, or --worker-binary."""
+    if args.worker_binary:
+        return args.worker_binary, {}
     shutil.copy2(args.binary, os.path.join(tmpdir, "sweep"))
     return "./sweep", {"working_dir": tmpdir}
 

@@ -12,6 +12,7 @@ Every wait is bounded, and the cluster is stopped (its whole session, by the ses
 import atexit
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -33,6 +34,12 @@ CLUSTER_START_S = 120
 # (otherwise Ray swaps 127.0.0.1 for the machine's outward address). `ray start` and the driver
 # inherit it.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+# Token authentication with a token of this test's own, given to `ray start` and the driver alike, so
+# neither reads or writes ~/.ray/auth_token (Ray turns token mode on when that file exists).
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+os.environ.pop("RAY_ADDRESS", None)
 # `timeout` (make test-ray) ends the test with SIGTERM: exit normally, so atexit stops the cluster.
 signal.signal(signal.SIGTERM, lambda *_: sys.exit("SIGTERM"))
 DRIVER_S = 400
@@ -210,6 +217,21 @@ class RaySweep(unittest.TestCase):
         with open(out, "rb") as f:
             self.assertEqual(f.read(), before)
         self.assertEqual(self.summary(stdout, stderr), local_summary)
+
+    def test_worker_binary_on_a_shared_path(self):
+        # --worker-binary: nothing uploaded, the workers run the path given (here the build's own)
+        grid = os.path.join(self.tmp, "small.json")
+        with open(grid, "w", encoding="utf-8") as f:
+            json.dump({**GRID, "n_heads": 2, "steps": 300}, f)
+        local_out, out = os.path.join(self.tmp, "small-local.jsonl"), os.path.join(self.tmp, "small.jsonl")
+        subprocess.run([BIN, "--grid", grid, "--out", local_out], capture_output=True, timeout=DRIVER_S,
+                       check=True)
+        r = subprocess.run([sys.executable, DRIVER, "--grid", grid, "--out", out, "--binary", BIN,
+                            "--worker-binary", os.path.abspath(BIN), "--address", self.cluster.address,
+                            "--timeout", str(DRIVER_S - 60)], capture_output=True, text=True, timeout=DRIVER_S)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(results(out)), 2)
+        self.assertEqual(results(out), results(local_out))
 
     def summary(self, stdout, stderr):
         try:
