@@ -57,7 +57,14 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, help="give up (cancel what is left) after this many seconds")
     p.add_argument("--stats", help="write per-task timings (submit, binary start and end, worker pid) as JSON")
     p.add_argument("--json", action="store_true", help="print the aggregate as JSON (sweep --json)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        p.error(f"--workers {args.workers}: give at least 1")
+    if args.max_retries < 0:
+        p.error(f"--max-retries {args.max_retries}: give 0 or more")
+    if args.timeout is not None and not args.timeout > 0:
+        p.error(f"--timeout {args.timeout}: give a positive number of seconds")
+    return args
 
 
 def list_runs(binary, grid):
@@ -219,8 +226,11 @@ def main(argv):
     import_ray(args)
     if not os.path.isfile(args.binary):
         sys.exit(f"ray_sweep: --binary {args.binary} not found (cargo build --release --example sweep)")
-    with open(args.grid, encoding="utf-8") as f:
-        grid_text = f.read()
+    try:
+        with open(args.grid, encoding="utf-8") as f:
+            grid_text = f.read()
+    except OSError as e:
+        sys.exit(f"ray_sweep: --grid {args.grid}: {e.strerror}")
     runs = list_runs(args.binary, args.grid)
     done = read_done(args.out, runs)
     rewrite(args.out, list(done.values()))  # in the file's order; foreign and cut lines dropped
