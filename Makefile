@@ -16,7 +16,7 @@ BENCH_ARGS ?= --backend cpu --config sort-ref
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-RAY_VENV := .venv-ray
+RAY_VENV ?= .venv-ray
 RAY_REQS := pkg-config/requirements-ray.txt
 
 .PHONY: test test-native test-ray test-js test-browser wasm vendor serve bench bench-browser clean distclean
@@ -38,11 +38,12 @@ test-native:
 
 ## test-ray: pkg-config/ray_sweep.py on a local Ray cluster (127.0.0.1) that tests/ray/ starts and stops.
 ## Ray (pinned in $(RAY_REQS)) goes into the virtual environment $(RAY_VENV)/, created once and again
-## when that file changes; `timeout` bounds the whole test (the test stops its cluster on SIGTERM too).
+## when that file changes (RAY_VENV=DIR keeps it elsewhere, e.g. outside a fresh clone); `timeout` bounds
+## the whole test (the test stops its cluster on SIGTERM too).
 test-ray: $(RAY_VENV)/.installed
 	$(CARGO) build --release --example sweep
 	@echo "== Ray sweep test: tests/ray/ =="
-	timeout 900 $(RAY_VENV)/bin/python -m unittest discover -s tests/ray -v
+	SWEEP_BIN=$(TARGET_DIR)/release/examples/sweep timeout 900 $(RAY_VENV)/bin/python -m unittest discover -s tests/ray -v
 
 $(RAY_VENV)/.installed: $(RAY_REQS)
 	@bash $(DEPS) apt

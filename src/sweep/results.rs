@@ -5,6 +5,7 @@
 use super::grid::RunSpec;
 use super::run::RunResult;
 use crate::error::{Error, Result};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// The results of a file that belong to the grid, by run index.
@@ -46,10 +47,13 @@ pub fn read_results(text: &str, runs: &[RunSpec]) -> Result<ReadBack> {
         };
         if runs.get(r.spec.index) != Some(&r.spec) {
             out.foreign.push(i + 1);
-        } else if out.done.contains_key(&r.spec.index) {
-            out.repeated += 1;
-        } else {
-            out.done.insert(r.spec.index, r);
+            continue;
+        }
+        match out.done.entry(r.spec.index) {
+            Entry::Vacant(slot) => {
+                slot.insert(r);
+            }
+            Entry::Occupied(_) => out.repeated += 1,
         }
     }
     Ok(out)
