@@ -16,13 +16,17 @@ BENCH_ARGS ?= --backend cpu --config sort-ref
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test test-native test-js test-browser wasm vendor serve bench bench-browser clean distclean
+RAY_VENV ?= .venv-ray
+RAY_REQS := pkg-config/requirements-ray.txt
+
+.PHONY: test test-native test-ray test-js test-browser wasm vendor serve bench bench-browser clean distclean
 
 ## test: native tests (release), wasm32 build + bindings, then the browser tests if any exist.
 test:
 	@bash $(DEPS) all
 	@echo "== native tests: cargo test --release =="
 	$(CARGO) test --release
+	@$(MAKE) --no-print-directory test-ray
 	@echo "== wasm32 library build =="
 	$(CARGO) build --lib --release --target $(WASM_TARGET)
 	@$(MAKE) --no-print-directory wasm
@@ -31,6 +35,22 @@ test:
 
 test-native:
 	$(CARGO) test --release
+
+## test-ray: pkg-config/ray_sweep.py on a local Ray cluster (127.0.0.1) that tests/ray/ starts and stops.
+## Ray (pinned in $(RAY_REQS)) goes into the virtual environment $(RAY_VENV)/, created once and again
+## when that file changes (RAY_VENV=DIR keeps it elsewhere, e.g. outside a fresh clone); `timeout` bounds
+## the whole test (the test stops its cluster on SIGTERM too).
+test-ray: $(RAY_VENV)/.installed
+	$(CARGO) build --release --example sweep
+	@echo "== Ray sweep test: tests/ray/ =="
+	SWEEP_BIN=$(TARGET_DIR)/release/examples/sweep timeout 900 $(RAY_VENV)/bin/python -m unittest discover -s tests/ray -v
+
+$(RAY_VENV)/.installed: $(RAY_REQS)
+	@bash $(DEPS) apt
+	rm -rf $(RAY_VENV)
+	python3 -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(RAY_REQS)
+	touch $@
 
 ## test-js: the page's pure modules in node (link codec property test; no browser needed).
 test-js:

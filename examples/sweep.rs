@@ -1,7 +1,10 @@
 //! Run a sweep grid (see `toyformer::sweep::grid` for the format) and summarise it.
 //!
 //! cargo run --release --example sweep -- --grid FILE.json [--threads N] [--json]
-//!     [--out results.jsonl [--resume]] [--dry-run] [--links]
+//!     [--out results.jsonl [--resume]] [--dry-run] [--links] [--shard k/N]
+//! cargo run --release --example sweep -- --grid FILE.json --list [--shard k/N]
+//! cargo run --release --example sweep -- --grid FILE.json --run-one ID
+//! cargo run --release --example sweep -- --grid FILE.json --aggregate results.jsonl [--json] [--links]
 //!
 //! Runs go to a pool of N worker threads (default: the machine's cores), each run on its
 //! own one-thread rayon pool, so a run's numbers do not depend on N. `--out` writes one
@@ -10,6 +13,12 @@
 //! `--json` prints the per-config summaries as one JSON document on stdout; otherwise a
 //! table goes to stdout. Progress goes to stderr. `--links` prints, per config, the page
 //! link that opens its first run (`sweep::page_fragment`).
+//!
+//! For other engines (`pkg-config/ray_sweep.py` drives a Ray cluster with them): `--list` prints
+//! the runs as JSON lines with their stable ids (`sweep::ids`); `--run-one ID` runs one and prints
+//! its result line (the `--out` format); `--shard k/N` keeps the runs whose index ≡ k (mod N)
+//! (for `--list`, `--dry-run` and running); `--aggregate FILE` summarises a results file
+//! written by any of them, in any order.
 mod common;
 
 use common::*;
@@ -18,7 +27,8 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use toyformer::sweep::{
-    aggregate, grid::label_text, run_one, ConfigSummary, Grid, RunResult, RunSpec, Stat,
+    aggregate, find_run, grid::label_text, list_entry, read_results, run_id, run_one,
+    ConfigSummary, Grid, RunResult, RunSpec, Shard, Stat,
 };
 use toyformer::{Error, Result};
 
@@ -27,27 +37,44 @@ fn main() {
 }
 
 fn run() -> Result<()> {
-    let a = Args::parse(&["json", "resume", "dry-run", "links"])?;
-    a.check_known(&["grid", "threads", "out"])?;
+    let a = Args::parse(&["json", "resume", "dry-run", "links", "list"])?;
+    a.check_known(&["grid", "threads", "out", "run-one", "shard", "aggregate"])?;
     let path = a
         .str("grid")
         .ok_or_else(|| Error::config("grid", "missing: --grid FILE.json"))?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
     let grid = Grid::from_json(&text)?;
-    let runs = grid.expand()?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads: usize = a.get_or("threads", cores)?;
-    if threads == 0 {
-        return Err(Error::config("threads", "must be at least 1"));
+    let all_runs = grid.expand()?;
+    let modes = [
+        a.flag("list"),
+        a.flag("dry-run"),
+        a.str("run-one").is_some(),
+        a.str("aggregate").is_some(),
+    ];
+    if modes.iter().filter(|&&m| m).count() > 1 {
+        return Err(Error::config(
+            "list",
+            "--list, --dry-run, --run-one and --aggregate are separate modes: give one of them",
+        ));
     }
-    let configs = runs.last().map_or(0, |r| r.config_index + 1);
-    eprintln!(
-        "sweep {:?}: {} runs ({} configs), {} threads",
-        grid.settings.name,
-        runs.len(),
-        configs,
-        threads.min(runs.len())
-    );
+    if let Some(id) = a.str("run-one") {
+        return run_single(&a, &all_runs, id, &grid);
+    }
+    if let Some(file) = a.str("aggregate") {
+        return aggregate_file(&a, file, &all_runs, &grid);
+    }
+    let shard = a.str("shard").map(Shard::parse).transpose()?;
+    let runs: Vec<RunSpec> = all_runs
+        .iter()
+        .filter(|r| shard.is_none_or(|s| s.contains(r.index)))
+        .cloned()
+        .collect();
+    if a.flag("list") {
+        for r in &runs {
+            println!("{}", serde_json::to_string(&list_entry(r))?);
+        }
+        return Ok(());
+    }
     if a.flag("dry-run") {
         for r in &runs {
             println!(
@@ -61,18 +88,90 @@ fn run() -> Result<()> {
         }
         return Ok(());
     }
+    run_grid(&a, &runs, &all_runs, &grid)
+}
+
+/// `--run-one ID`: the run with that id (from `--list`), on a one-thread pool like every run of
+/// the local runner (so its numbers are the same exactly), its result as one JSON line on stdout.
+fn run_single(a: &Args, runs: &[RunSpec], id: &str, grid: &Grid) -> Result<()> {
+    for k in ["out", "shard", "threads"] {
+        if a.str(k).is_some() {
+            return Err(Error::config(
+                k,
+                "does not go with --run-one (it prints its one result)",
+            ));
+        }
+    }
+    let spec = find_run(runs, id)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .map_err(|e| Error::Backend(format!("thread pool: {e}")))?;
+    let r = pool.install(|| run_one(spec, &grid.settings))?;
+    println!("{}", serde_json::to_string(&r)?);
+    Ok(())
+}
+
+/// `--aggregate FILE`: the summary of a results file (any order, any engine) of this grid.
+fn aggregate_file(a: &Args, file: &str, runs: &[RunSpec], grid: &Grid) -> Result<()> {
+    let text = std::fs::read_to_string(file).map_err(|e| Error::Io(format!("{file}: {e}")))?;
+    let back = read_results(&text, runs)?;
+    if let Some(line) = back.foreign.first() {
+        return Err(Error::config(
+            "aggregate",
+            format!(
+                "{file} line {line}: not a run of this grid ({} such lines; was it written for another grid?)",
+                back.foreign.len()
+            ),
+        ));
+    }
+    let missing: Vec<String> = runs
+        .iter()
+        .filter(|r| !back.done.contains_key(&r.index))
+        .map(run_id)
+        .collect();
+    eprintln!(
+        "aggregate: {} of {} runs in {file}{}{}",
+        back.done.len(),
+        runs.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" (missing: {})", missing.join(" "))
+        },
+        if back.cut_short {
+            " (its last line was cut short and left out)"
+        } else {
+            ""
+        }
+    );
+    report(a, grid, back.done.into_values().collect())
+}
+
+/// Runs `runs` (the grid's, or one shard's), writing `--out` and resuming from it, then reports.
+fn run_grid(a: &Args, runs: &[RunSpec], all_runs: &[RunSpec], grid: &Grid) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads: usize = a.get_or("threads", cores)?;
+    if threads == 0 {
+        return Err(Error::config("threads", "must be at least 1"));
+    }
+    let configs = all_runs.last().map_or(0, |r| r.config_index + 1);
+    eprintln!(
+        "sweep {:?}: {} runs ({} configs), {} threads",
+        grid.settings.name,
+        runs.len(),
+        configs,
+        threads.min(runs.len())
+    );
     let mut done: BTreeMap<usize, RunResult> = BTreeMap::new();
     if a.flag("resume") {
         let out = a
             .str("out")
             .ok_or_else(|| Error::config("resume", "needs --out FILE"))?;
         if let Ok(old) = std::fs::read_to_string(out) {
-            for line in old.lines().filter(|l| !l.trim().is_empty()) {
-                let r: RunResult = serde_json::from_str(line)?;
-                if runs.get(r.spec.index) == Some(&r.spec) {
-                    done.insert(r.spec.index, r);
-                }
-            }
+            let back = read_results(&old, all_runs)?;
+            let mine = |i: &usize| runs.iter().any(|r| r.index == *i);
+            done = back.done.into_iter().filter(|(i, _)| mine(i)).collect();
         }
         eprintln!(
             "resume: {} of {} runs already in {out}",
@@ -98,7 +197,7 @@ fn run() -> Result<()> {
         .filter(|r| !done.contains_key(&r.index))
         .cloned()
         .collect();
-    let results = run_pool(todo, &grid, threads, |r| {
+    let results = run_pool(todo, grid, threads, |r| {
         if let Some(f) = out_file.as_mut() {
             writeln!(f, "{}", serde_json::to_string(r)?)?;
             f.flush()?;
@@ -106,7 +205,11 @@ fn run() -> Result<()> {
         Ok(())
     })?;
     done.extend(results.into_iter().map(|r| (r.spec.index, r)));
-    let all: Vec<RunResult> = done.into_values().collect();
+    report(a, grid, done.into_values().collect())
+}
+
+/// The per-config summary (`--json` or a table) and, with `--links`, one page link per config.
+fn report(a: &Args, grid: &Grid, all: Vec<RunResult>) -> Result<()> {
     let summary = aggregate(&all);
     if a.flag("json") {
         println!(

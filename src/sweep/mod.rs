@@ -1,5 +1,7 @@
 //! Sweeps: a grid of settings ([`grid`]) expanded into runs, each run trained and measured
-//! ([`run`]), and the runs of each config summarised over seeds ([`aggregate`]).
+//! ([`run`]), and the runs of each config summarised over seeds ([`aggregate`]). Runs have
+//! stable ids and split into shards ([`ids`]) so another engine (Ray: `pkg-config/ray_sweep.py`)
+//! can run them one by one; their JSON-lines results are read back by [`results`].
 //!
 //! The command-line runner is `cargo run --release --example sweep -- --grid FILE.json`;
 //! it runs several runs at once, each on its own one-thread pool, so every run's numbers
@@ -7,7 +9,9 @@
 
 pub mod aggregate;
 pub mod grid;
+pub mod ids;
 pub mod link;
+pub mod results;
 pub mod run;
 
 /// Serde for an f64 that may be NaN or infinite: written as `null` (JSON has neither), read back from
@@ -31,5 +35,7 @@ pub(crate) mod nan_as_null {
 
 pub use aggregate::{aggregate, ConfigSummary, Stat};
 pub use grid::{Grid, RunSpec, Settings};
+pub use ids::{find_run, list_entry, run_id, Shard};
 pub use link::page_fragment;
+pub use results::{read_results, ReadBack};
 pub use run::{run_one, RunResult};

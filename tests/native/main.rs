@@ -23,6 +23,7 @@ mod share_import;
 mod share_link;
 mod share_resume;
 mod sweep;
+mod sweep_ids;
 mod tasks;
 mod tl4_import;
 mod train_convergence;

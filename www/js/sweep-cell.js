@@ -2,7 +2,8 @@
 // `cargo run --example sweep -- --grid FILE.json`) expanded into runs that train in parallel Web
 // Workers (sweep.js, one run per worker); a sortable table of the per-config results (mean over
 // seeds, [min, max]) and a plot of final loss against the task's floor. Every row opens its
-// config's first run (seed) in a new tab.
+// config's first run (seed) in a new tab. A results file (JSON lines: this cell's download,
+// `examples/sweep --out`, pkg-config/ray_sweep.py on a Ray cluster) loads into the same table and plot.
 import uPlot from '../vendor/uplot/uPlot.esm.js';
 import { aggregate, defaultWorkers, expandGrid, runLink, runSweep, sortRows } from './sweep.js';
 
@@ -63,6 +64,7 @@ export function initSweepCell(hook) {
   $('btn-sweep-cancel').onclick = () => cancel('cancelled');
   $('btn-sweep-example').onclick = () => { $('sweep-grid').value = EXAMPLE_GRID; };
   $('btn-sweep-download').onclick = download;
+  $('btn-sweep-load').onclick = () => pickResults(hook);
   hook.sweep = { state: 'idle', rows: [], results: [], errors: [] };
 }
 
@@ -158,6 +160,71 @@ function download() {
   a.download = `toyformer-sweep-${name}.jsonl`;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+/** Largest results file the cell reads (about 50 000 runs of a typical grid). */
+const MAX_RESULTS_BYTES = 200 * 1024 * 1024;
+
+/**
+ * Parses JSON-lines results text: one RunResult a line, any order. A line that is not JSON or has no
+ * `spec.index` is an error naming its line number; a last line cut short (no newline, not JSON) is
+ * skipped, as a writer stopped mid-line leaves it; a run repeated keeps its first line.
+ */
+export function parseResultLines(text) {
+  const lines = text.split('\n');
+  const byIndex = new Map();
+  let cutShort = false;
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    let r;
+    try {
+      r = JSON.parse(line);
+    } catch (e) {
+      if (i === lines.length - 1) { cutShort = true; return; }
+      throw new Error(`line ${i + 1} is not JSON (${e.message})`);
+    }
+    if (!Number.isInteger(r?.spec?.index) || !Number.isInteger(r?.spec?.config_index)) {
+      throw new Error(`line ${i + 1} is not a run result (no spec.index / spec.config_index)`);
+    }
+    if (!byIndex.has(r.spec.index)) byIndex.set(r.spec.index, r);
+  });
+  if (!byIndex.size) throw new Error('no run results in it');
+  return { results: [...byIndex.values()].sort((a, b) => a.spec.index - b.spec.index), cutShort };
+}
+
+function pickResults(hook) {
+  if (job) return;
+  const input = document.createElement('input');
+  input.type = 'file';
+  input.accept = '.jsonl,.json,.txt';
+  input.onchange = () => { if (input.files?.[0]) loadResults(hook, input.files[0]); };
+  input.click();
+}
+
+// Shows a results file: the Rust aggregation (wasm) reads every line as a RunResult, so a file of
+// the wrong shape is refused with serde's message naming the field.
+async function loadResults(hook, file) {
+  showError('');
+  hook.sweep = { ...hook.sweep, state: 'loading' };
+  let parsed;
+  try {
+    if (file.size > MAX_RESULTS_BYTES) throw new Error(`${file.size} bytes is more than the ${MAX_RESULTS_BYTES} this cell reads`);
+    parsed = parseResultLines(await file.text());
+    await aggregate(parsed.results);
+  } catch (e) {
+    const msg = `${file.name}: ${String(e?.message ?? e)}`;
+    showError(msg);
+    hook.sweep = { ...hook.sweep, state: 'error', error: msg };
+    return;
+  }
+  results = parsed.results;
+  failures = [];
+  sweep = { settings: { name: file.name.replace(/\.jsonl?$/i, '') }, runs: results.map((r) => r.spec) };
+  hook.sweep = { state: 'loading', rows: [], results: [], errors: [], total: results.length, file: file.name };
+  await update(hook);
+  const configs = new Set(results.map((r) => r.spec.config_index)).size;
+  setStatus(`${results.length} runs (${configs} configs) loaded from ${file.name}${parsed.cutShort ? ' · its last line was cut short and left out' : ''}`);
+  hook.sweep.state = 'loaded';
 }
 
 function render(hook) {
