@@ -274,6 +274,12 @@ fn run() -> Result<()> {
             ms.iter().cloned().fold(0.0, f64::max),
         );
         let last = trainer.history.last().map(|m| m.loss).unwrap_or(f32::NAN);
+        // Every digit of the last loss and its bits: refactors must leave this bit-identical.
+        eprintln!(
+            "  loss after {} steps: {last:?} (f32 bits {:#010x})",
+            trainer.step,
+            last.to_bits()
+        );
         println!(
             "{cfg_name} {}: ms/step min {mn:.2} median {md:.2} max {mx:.2} | steps/s median {:.1} | {:.2} GFLOP/s (median) | threads {threads} | others' CPU median {:.2} max {:.2} | loss after {} steps {last:.4}",
             trainer.backend.name(), 1e3 / md, fl.train_step / (md * 1e-3) / 1e9, median(&others),
