@@ -16,11 +16,12 @@ BENCH_ARGS ?= --backend cpu --config sort-ref
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: test test-native test-js test-browser wasm vendor serve bench bench-browser clean distclean
+.PHONY: test lint test-native test-js test-browser wasm vendor serve bench bench-browser clean distclean
 
-## test: native tests (release), wasm32 build + bindings, then the browser tests if any exist.
+## test: lint, native tests (release), wasm32 build + bindings, then the browser tests if any exist.
 test:
 	@bash $(DEPS) all
+	@$(MAKE) --no-print-directory lint
 	@echo "== native tests: cargo test --release =="
 	$(CARGO) test --release
 	@echo "== wasm32 library build =="
@@ -28,6 +29,14 @@ test:
 	@$(MAKE) --no-print-directory wasm
 	@$(MAKE) --no-print-directory test-js
 	@$(MAKE) --no-print-directory test-browser
+
+## lint: rustfmt (default settings) and clippy with warnings as errors, native (every target:
+## lib, tests, examples) and wasm32 (lib). Runs first in `make test`: fast to fail.
+lint:
+	@echo "== lint: cargo fmt --check, cargo clippy (native, wasm32) =="
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --lib --target $(WASM_TARGET) -- -D warnings
 
 test-native:
 	$(CARGO) test --release

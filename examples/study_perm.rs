@@ -38,6 +38,8 @@ mod spikes;
 
 use common::*;
 use serde_json::json;
+use toyformer::backend::{Backend, BackendKind};
+use toyformer::backends::make_backend;
 use toyformer::interp::intervene::ablation_table;
 use toyformer::interp::process::process_weights;
 use toyformer::interp::report::model_report;
@@ -46,7 +48,7 @@ use toyformer::model::Weights;
 use toyformer::tasks::permutations::{self, N_CHARS};
 use toyformer::tasks::{ln_choose, Split, TaskSpec};
 use toyformer::train::eval::{argmax, complete, log_prob, EVAL_STEP_OFFSET};
-use toyformer::train::{make_backend, Backend, BackendKind, Schedule, TrainConfig};
+use toyformer::train::{Schedule, TrainConfig};
 use toyformer::{Error, Result};
 
 fn main() {
@@ -383,7 +385,7 @@ fn attention(a: &Args) -> Result<()> {
     let heads = attention::attention_study(&pw, &task, &tokens, samples)?;
     let abl = if w.cfg.n_layers * w.cfg.n_heads > 1 {
         Some(ablation_table(
-            &toyformer::cpu::CpuBackend::for_inference(&pw)?,
+            &toyformer::reference::ReferenceBackend::for_inference(&pw)?,
             &task,
             samples.min(64),
             seed,

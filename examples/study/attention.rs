@@ -4,11 +4,11 @@
 //! vary across keys; whether the weight-only pos·pos circuit points at the answer.
 
 use serde::Serialize;
-use toyformer::cpu::CpuBackend;
 use toyformer::interp::attention::{decompose_scores, Part};
 use toyformer::interp::circuits::{full_qk, Embed};
 use toyformer::interp::{run_with_cache, ActivationCache};
 use toyformer::model::Weights;
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::permutations::FIRST_CHAR;
 use toyformer::tasks::TaskSpec;
 use toyformer::Result;
@@ -130,7 +130,7 @@ pub fn attention_study(
         }
     };
     let t = task.seq_len();
-    let backend = CpuBackend::for_inference(pw)?;
+    let backend = ReferenceBackend::for_inference(pw)?;
     let cfg = pw.cfg.clone();
     let mut out = Vec::new();
     // Chunks of 8 sequences keep the (B, NH, T, T) caches small for n = 5.

@@ -2,10 +2,11 @@
 //! probe set evaluated along the way, then the loss spikes and what they coincide with.
 
 use serde::Serialize;
+use toyformer::backend::BackendKind;
 use toyformer::model::ModelConfig;
 use toyformer::tasks::{Split, TaskSpec};
 use toyformer::train::eval::{log_prob, EVAL_STEP_OFFSET};
-use toyformer::train::{BackendKind, TrainConfig, Trainer};
+use toyformer::train::{TrainConfig, Trainer};
 use toyformer::{Error, Result};
 
 #[derive(Clone, Debug, Serialize)]

@@ -5,7 +5,6 @@
 //! Every analysis returns a plain JS object (see `interp::workbench` for the fields);
 //! matrices are `{rows, cols, data}` with `data` row-major.
 
-use super::session::Session;
 use super::{js_err, parse, parse_task, to_js};
 use crate::error::Error;
 use crate::interp::intervene::Ablation;
@@ -240,13 +239,5 @@ impl SnapshotSchedule {
             s += every;
         }
         s as f64
-    }
-}
-
-#[wasm_bindgen]
-impl Session {
-    /// The current weights, flat in parameter-table order (a Float32Array), for snapshots.
-    pub fn weights(&self) -> Result<Vec<f32>, JsError> {
-        Ok(self.trainer.backend.weights().map_err(js_err)?.data)
     }
 }

@@ -162,9 +162,9 @@ fn model_must_fit_the_task() {
 
 #[test]
 fn backend_rejects_out_of_vocab_and_overlong_tokens() {
-    use toyformer::train::Backend;
+    use toyformer::backend::Backend;
     let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
-    let mut b = toyformer::cpu::CpuBackend::for_inference(&w).unwrap();
+    let mut b = toyformer::reference::ReferenceBackend::for_inference(&w).unwrap();
     assert!(b
         .logits(&[0, 1, 52], 1)
         .unwrap_err()
@@ -184,10 +184,10 @@ fn predicted_position_needs_its_target_inside_the_context() {
     let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
     let tc = TrainConfig::default();
     // n_ctx 22: position 20 predicts token 21 (fine); position 21 would predict token 22 (outside)
-    assert!(toyformer::cpu::CpuBackend::new(&w, &tc, vec![20]).is_ok());
+    assert!(toyformer::reference::ReferenceBackend::new(&w, &tc, vec![20]).is_ok());
     assert_eq!(
         field_of(
-            toyformer::cpu::CpuBackend::new(&w, &tc, vec![21])
+            toyformer::reference::ReferenceBackend::new(&w, &tc, vec![21])
                 .err()
                 .unwrap()
         ),

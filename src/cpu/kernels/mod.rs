@@ -14,7 +14,7 @@ pub mod activation;
 pub mod adamw;
 pub mod attention;
 pub mod crossentropy;
-pub mod encoder;
+pub mod embed;
 pub mod layernorm;
 pub mod matmul;
 
