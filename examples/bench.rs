@@ -373,7 +373,7 @@ fn converge(bn: &Bench, trainer: &mut Trainer) -> Result<serde_json::Value> {
             .pop()
             .expect("at least one step");
         t_train += t0.elapsed().as_secs_f64();
-        if trainer.step % eval_every == 0 {
+        if trainer.step.is_multiple_of(eval_every) {
             let rep = eval::evaluate(
                 trainer.backend.as_mut(),
                 &bn.task,

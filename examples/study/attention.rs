@@ -54,7 +54,7 @@ pub fn copy_positions(task: &TaskSpec, tokens: &[u32]) -> Vec<usize> {
     };
     task.algo_positions()
         .into_iter()
-        .filter(|&p| p + 1 >= 2 + n + 1 && tokens[p + 1] >= FIRST_CHAR)
+        .filter(|&p| p >= 2 + n && tokens[p + 1] >= FIRST_CHAR)
         .collect()
 }
 

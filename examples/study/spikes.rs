@@ -117,6 +117,9 @@ fn inspect(tr: &mut Trainer, step: u64) -> Result<Inspected> {
     })
 }
 
+/// Step records, the trainer, why it stopped early (if it did), and the inspected steps.
+pub type Inspection = (Vec<StepRec>, Trainer, Option<String>, Vec<Inspected>);
+
 pub fn train_recorded(
     task: &TaskSpec,
     model: &ModelConfig,
@@ -135,7 +138,7 @@ pub fn train_inspected(
     probe_every: u64,
     probe_samples: usize,
     inspect_steps: &[u64],
-) -> Result<(Vec<StepRec>, Trainer, Option<String>, Vec<Inspected>)> {
+) -> Result<Inspection> {
     let mut inspected = Vec::new();
     let mut tr = Trainer::from_scratch(task.clone(), model, tc.clone(), BackendKind::Cpu)?;
     let probe = task.batch_split(tc.seed, EVAL_STEP_OFFSET + 7, probe_samples, Split::HeldOut);

@@ -8,6 +8,9 @@ use crate::model::{ModelConfig, ParamTable, Weights};
 use crate::tasks::TaskSpec;
 use serde::{Deserialize, Serialize};
 
+/// Gradients by TransformerLens key, in parameter-table order (for tests against the reference).
+pub type NamedGrads<F> = Vec<(String, Vec<F>)>;
+
 /// AdamW's settings (PyTorch's `AdamW` and `clip_grad_norm_`); the learning rate is given
 /// per step. Built from a run's settings by `TrainConfig::adamw`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -22,7 +22,9 @@ pub mod ftz;
 pub mod kernels;
 pub mod layout;
 
-use crate::backend::{check_pred_positions, AdamWConfig, Backend, OptimizerState, StepOutput};
+use crate::backend::{
+    check_pred_positions, AdamWConfig, Backend, NamedGrads, OptimizerState, StepOutput,
+};
 use crate::error::{Error, Result};
 use crate::model::{ParamKind, Weights};
 use acts::{size, Scratch, Shape};
@@ -163,7 +165,7 @@ impl CpuEngine {
         &mut self,
         tokens: &[u32],
         batch: usize,
-    ) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
+    ) -> Result<(f32, NamedGrads<f32>)> {
         let t = self.w.cfg.check_tokens(tokens, batch)?;
         self.check_targets(t)?;
         let s = self.shape(batch, t, self.pred.clone());

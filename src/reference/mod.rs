@@ -6,7 +6,9 @@
 pub mod adamw;
 pub mod forward;
 
-use crate::backend::{check_pred_positions, AdamWConfig, Backend, OptimizerState, StepOutput};
+use crate::backend::{
+    check_pred_positions, AdamWConfig, Backend, NamedGrads, OptimizerState, StepOutput,
+};
 use crate::error::{Error, Result};
 use crate::model::{ParamTable, Weights};
 use adamw::AdamW;
@@ -163,11 +165,7 @@ impl ReferenceBackend {
     }
 
     /// Loss and every gradient (for tests and finite differences): grads by TL key.
-    pub fn loss_and_grads(
-        &self,
-        tokens: &[u32],
-        batch: usize,
-    ) -> Result<(f64, Vec<(String, Vec<f64>)>)> {
+    pub fn loss_and_grads(&self, tokens: &[u32], batch: usize) -> Result<(f64, NamedGrads<f64>)> {
         self.weights.cfg.check_tokens(tokens, batch)?;
         let (loss, _) = self.loss(tokens, batch)?;
         let grads = loss.backward()?;

@@ -283,6 +283,11 @@ impl Trainer {
         })
     }
 
+    /// The backend and the run's bookkeeping at once, for calls that need both.
+    pub fn parts(&mut self) -> (&mut dyn Backend, &TrainRun) {
+        (self.backend.as_mut(), &self.core)
+    }
+
     /// One training step; returns its metrics (also appended to `history`).
     pub fn step(&mut self) -> Result<Metrics> {
         let r = &mut self.core;

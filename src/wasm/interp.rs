@@ -23,7 +23,7 @@ fn heads(what: &str, json: &str) -> Result<Heads, JsError> {
 }
 
 fn step_arg(step: f64) -> Result<u64, JsError> {
-    if !(step.is_finite() && step >= 0.0 && step <= 9.0e15) {
+    if !(step.is_finite() && (0.0..=9.0e15).contains(&step)) {
         return Err(js_err(Error::config(
             "step",
             format!("{step} is not a step number"),

@@ -107,22 +107,22 @@ impl Session {
     /// Loss and accuracies on `samples` fresh sequences: `{samples, loss, algo_loss, token_acc,
     /// seq_acc, algo_acc, per_pos_acc, positions, train?}` (see [`evaluate_with`]).
     pub fn evaluate(&mut self, samples: usize) -> Result<JsValue, JsError> {
-        let t = &mut self.trainer;
-        evaluate_with(&mut *t.backend, &t.task, t.train.seed, samples)
+        let (b, run) = self.trainer.parts();
+        evaluate_with(b, &run.task, run.train.seed, samples)
     }
 
     /// Greedy completion of typed text (see `TaskSpec::parse_prompt` for the formats):
     /// `{tokens: [labels], text, prompt_len}`.
     pub fn complete(&mut self, text: &str) -> Result<JsValue, JsError> {
-        let t = &mut self.trainer;
-        complete_with(&mut *t.backend, &t.task, text)
+        let (b, run) = self.trainer.parts();
+        complete_with(b, &run.task, text)
     }
 
     /// `k` (≤ 64) fresh sequences with the model's teacher-forced greedy guess at every
     /// scored position: `[{tokens, predicted, model, correct}]`.
     pub fn samples(&mut self, k: usize) -> Result<JsValue, JsError> {
-        let t = &mut self.trainer;
-        samples_with(&mut *t.backend, &t.task, t.train.seed, k)
+        let (b, run) = self.trainer.parts();
+        samples_with(b, &run.task, run.train.seed, k)
     }
 
     /// The current weights as a `.safetensors` file (TransformerLens keys; the config and

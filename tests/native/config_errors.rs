@@ -15,7 +15,8 @@ fn field_of(e: toyformer::Error) -> String {
 fn model_config_fields_are_checked() {
     let ok = ModelConfig::sort_ref();
     ok.validate().unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut ModelConfig)>)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&mut ModelConfig)>);
+    let cases: Vec<Case> = vec![
         ("n_layers", Box::new(|c| c.n_layers = 0)),
         ("n_heads", Box::new(|c| c.n_heads = 0)),
         ("d_model", Box::new(|c| c.d_model = 0)),
@@ -171,7 +172,7 @@ fn backend_rejects_out_of_vocab_and_overlong_tokens() {
         .to_string()
         .contains("52"));
     assert!(b
-        .logits(&vec![0; 23], 1)
+        .logits(&[0; 23], 1)
         .unwrap_err()
         .to_string()
         .contains("n_ctx"));

@@ -90,9 +90,8 @@ fn patterns_match_plain_loops_and_are_causal_distributions() {
             let want = forward(&w, &tokens[b * 8..(b + 1) * 8]);
             let got = patterns(&cache, b).unwrap();
             assert_eq!((got.len(), got[0].len()), (nl, nh));
-            for l in 0..nl {
-                for h in 0..nh {
-                    let p = &got[l][h];
+            for (l, heads) in got.iter().enumerate() {
+                for (h, p) in heads.iter().enumerate() {
                     for q in 0..8 {
                         let row_sum: f64 = p.row(q).iter().map(|&x| x as f64).sum();
                         assert!(

@@ -195,9 +195,9 @@ fn two_head_path_matches_loops() {
             })
             .collect();
         for p in task.pred_positions() {
-            let mut acc = vec![0.0; 8];
-            for j in 0..=p {
-                let o = ov(1, 0, &w0[j]);
+            let mut acc = [0.0; 8];
+            for (j, w0j) in w0.iter().enumerate().take(p + 1) {
+                let o = ov(1, 0, w0j);
                 acc.iter_mut()
                     .zip(&o)
                     .for_each(|(a, x)| *a += a1.at(p, j) as f64 * x);
