@@ -1,7 +1,9 @@
 //! toyformer: train and interpret tiny attention-only transformers, natively and in the
-//! browser. Layers, each using only those before it: tasks → model → backend (the contract)
-//! → backends (cpu, gpu, reference) → train → backends.rs (choosing one) → interp, share,
-//! sweep → wasm. `tests/native/main.rs` checks that `src/` has no import cycle.
+//! browser. Layers, each using only those before it: rng → model → tasks, io → backend (the
+//! contract) → the backends cpu, gpu, reference → train (over the trait) → backends.rs (builds
+//! one by kind) → interp, share, sweep → wasm (one exception: gpu still takes the run's
+//! `train::TrainConfig`). `tests/native/module_graph.rs` fails on any import cycle between
+//! these modules.
 pub mod compare;
 pub mod error;
 pub mod io;
