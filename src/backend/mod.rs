@@ -47,7 +47,7 @@ pub struct StepOutput {
     pub argmax: Vec<u32>,
 }
 
-/// One step of a chunk, as reduced on the device: enough for every [`Metrics`] field.
+/// One step of a chunk, as reduced on the device: enough for every `train::Metrics` field.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepStats {
     pub loss: f32,
@@ -254,4 +254,54 @@ pub fn check_pred_positions(cfg: &ModelConfig, pred: &[usize]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optimizer_state_validation_names_what_is_wrong() {
+        let table = ParamTable::new(&ModelConfig::sort_ref());
+        let n = table.total_len();
+        let good = OptimizerState {
+            t: 3,
+            m: vec![0.5; n],
+            v: vec![0.25; n],
+        };
+        good.validate(&table).unwrap();
+        let short = OptimizerState {
+            m: vec![0.0; n - 1],
+            ..good.clone()
+        };
+        let e = short.validate(&table).unwrap_err().to_string();
+        assert!(e.contains(&format!("{} and {n} values", n - 1)), "{e}");
+        // a bad value in the last tensor is named by that tensor
+        let last = table.params.last().unwrap();
+        let mut nan = good.clone();
+        nan.m[last.offset] = f32::NAN;
+        let e = nan.validate(&table).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("first moment of `{}`", last.name)),
+            "{e}"
+        );
+        let mut neg = good.clone();
+        neg.v[last.offset + last.len - 1] = -1e-30;
+        let e = neg.validate(&table).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("second moment of `{}`", last.name)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn step_stats_count_positions_and_whole_sequences() {
+        // B = 3, P = 2: row 0 all right, row 1 wrong at 0, row 2 wrong at both
+        let targets = [1, 2, 3, 4, 5, 6];
+        let argmax = [1, 2, 0, 4, 0, 0];
+        let s = StepStats::count(0.5, 2.0, &argmax, &targets, 2);
+        assert_eq!(s.pos_correct, vec![1, 2]);
+        assert_eq!(s.seq_correct, 1);
+        assert_eq!((s.loss, s.grad_norm), (0.5, 2.0));
+    }
 }
