@@ -42,9 +42,9 @@ use toyformer::backend::{Backend, BackendKind};
 use toyformer::backends::make_backend;
 use toyformer::interp::intervene::ablation_table;
 use toyformer::interp::process::process_weights;
-use toyformer::interp::report::model_report;
+use toyformer::interp::report::{model_report, ModelReport};
 use toyformer::interp::ANALYSIS_STEP;
-use toyformer::model::Weights;
+use toyformer::model::{ModelConfig, Weights};
 use toyformer::tasks::permutations::{self, N_CHARS};
 use toyformer::tasks::{ln_choose, Split, TaskSpec};
 use toyformer::train::eval::{argmax, complete, log_prob, EVAL_STEP_OFFSET};
@@ -404,10 +404,20 @@ fn attention(a: &Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let c = &w.cfg;
+    print_summary(&task, &w.cfg, &ev);
+    for h in &rep.heads {
+        println!("L{}H{}: OV (W_E W_OV W_U over the 62 characters) diagonal fraction {:.3}, eigenvalue copying score {:.3}, DLA {:+.2}", h.layer, h.head, h.ov_diagonal_fraction, h.ov_eigen_copying, h.dla);
+    }
+    print_head_attention(&heads, samples);
+    print_ablation_and_paths(&out, &rep);
+    Ok(())
+}
+
+/// The model, the eval figures, first-term slot loss and where the algorithm errs.
+fn print_summary(task: &TaskSpec, c: &ModelConfig, ev: &serde_json::Value) {
     println!(
         "permutations n = {} | {}L {}H d_model {} d_head {}{}{} | {} params",
-        match task {
+        match *task {
             TaskSpec::Permutations { n, .. } => n,
             _ => 0,
         },
@@ -449,15 +459,16 @@ fn attention(a: &Args) -> Result<()> {
         "algorithm errors by target slot (last = space/period): {}",
         ev["algo_errors_by_target_slot"]
     );
-    for h in &rep.heads {
-        println!("L{}H{}: OV (W_E W_OV W_U over the 62 characters) diagonal fraction {:.3}, eigenvalue copying score {:.3}, DLA {:+.2}", h.layer, h.head, h.ov_diagonal_fraction, h.ov_eigen_copying, h.dla);
-    }
+}
+
+/// Per head: attention mass by key category at the copy steps, and what drives it.
+fn print_head_attention(heads: &[attention::HeadAttention], samples: usize) {
     println!(
         "\nattention at the copy steps (targets in term 2 onward), {} held-out samples:",
         samples
     );
     println!("head  | {} | tv between samples | pos·pos argmax = full argmax | weight pos·pos → first-term answer", attention::CATS.join(" | "));
-    for h in &heads {
+    for h in heads {
         let m: Vec<String> = h
             .mass
             .iter()
@@ -504,6 +515,10 @@ fn attention(a: &Args) -> Result<()> {
         );
     }
     println!("       (mass = mean attention; in brackets the fraction of copy steps whose top key is in that category)");
+}
+
+/// Head ablations (2+ heads) and DLA per path.
+fn print_ablation_and_paths(out: &serde_json::Value, rep: &ModelReport) {
     if let Some(abl) = out.get("ablation").filter(|x| !x.is_null()) {
         println!(
             "\nhead ablations (loss / acc over all scored positions; baseline {:.4} / {:.4}):",
@@ -526,7 +541,6 @@ fn attention(a: &Args) -> Result<()> {
     for p in &rep.dla.paths {
         println!("  {:32} {:+.3}", p.label, p.mean);
     }
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------ spikes
