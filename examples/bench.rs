@@ -27,9 +27,11 @@ mod common;
 
 use common::*;
 use std::time::Instant;
+use toyformer::backend::{Backend, BackendKind};
+use toyformer::backends::make_backend;
 use toyformer::model::ModelConfig;
 use toyformer::tasks::TaskSpec;
-use toyformer::train::{eval, BackendKind, TrainConfig, Trainer};
+use toyformer::train::{eval, TrainConfig, Trainer};
 use toyformer::{Error, Result};
 
 fn main() {
@@ -135,14 +137,28 @@ fn config(name: &str) -> Result<(TaskSpec, ModelConfig)> {
     }
 }
 
-fn run() -> Result<()> {
-    let a = Args::parse(&[
-        "json",
-        "converge",
-        "flush-denormals",
-        "no-flush-denormals",
-        "phases",
-    ])?;
+/// The bench's settings from the command line.
+struct Bench {
+    cfg_name: String,
+    task: TaskSpec,
+    model: ModelConfig,
+    kind: BackendKind,
+    tc: TrainConfig,
+    windows: usize,
+    window_steps: u64,
+    warmup: u64,
+    converge: bool,
+    max_steps: u64,
+    eval_every: u64,
+    target: f64,
+    eval_samples: usize,
+    /// Flush subnormals: the CPU engine's option, the reference's `--flush-denormals`.
+    engine_ftz: bool,
+    ftz: bool,
+    load: Option<String>,
+}
+
+fn parse_args(a: &Args) -> Result<Bench> {
     a.check_known(&[
         "backend",
         "config",
@@ -166,9 +182,6 @@ fn run() -> Result<()> {
     let converge = a.flag("converge");
     let max_steps: u64 = a.get_or("max-steps", 10_000)?;
     let eval_every: u64 = a.get_or("eval-every", 100)?;
-    let target: f64 = a.get_or("target", 0.99)?;
-    let eval_samples: usize = a.get_or("eval-samples", 2048)?;
-    let json = a.flag("json");
     if windows == 0 || window_steps == 0 || eval_every == 0 {
         return Err(Error::config(
             "windows",
@@ -176,15 +189,10 @@ fn run() -> Result<()> {
         ));
     }
     let engine_ftz = !a.flag("no-flush-denormals");
-    // For the reference backend: FTZ/DAZ on this thread and every rayon thread, for the run.
-    let _ftz_guard = (kind == BackendKind::Reference && a.flag("flush-denormals"))
-        .then(toyformer::cpu::engine::ftz::FlushGuard::new);
     let ftz = match kind {
         BackendKind::Reference => a.flag("flush-denormals"),
         _ => engine_ftz,
     };
-    let threads = rayon::current_num_threads();
-    let rayon_env = std::env::var("RAYON_NUM_THREADS").ok();
     let mut tc = TrainConfig {
         steps: if converge {
             max_steps
@@ -196,152 +204,216 @@ fn run() -> Result<()> {
         ..Default::default()
     };
     tc.batch_size = a.get_or("batch", tc.batch_size)?;
-    let n_loss = task.pred_positions().len();
-    let fl = flops_per_step(tc.batch_size, &model, n_loss);
+    Ok(Bench {
+        cfg_name,
+        task,
+        model,
+        kind,
+        tc,
+        windows,
+        window_steps,
+        warmup,
+        converge,
+        max_steps,
+        eval_every,
+        target: a.get_or("target", 0.99)?,
+        eval_samples: a.get_or("eval-samples", 2048)?,
+        engine_ftz,
+        ftz,
+        load: a.str("load").map(str::to_string),
+    })
+}
 
+fn run() -> Result<()> {
+    let a = Args::parse(&[
+        "json",
+        "converge",
+        "flush-denormals",
+        "no-flush-denormals",
+        "phases",
+    ])?;
+    let bn = parse_args(&a)?;
+    // For the reference backend: FTZ/DAZ on this thread and every rayon thread, for the run.
+    let _ftz_guard = (bn.kind == BackendKind::Reference && a.flag("flush-denormals"))
+        .then(toyformer::cpu::ftz::FlushGuard::new);
+    let (task, tc) = (&bn.task, &bn.tc);
     if a.flag("phases") {
-        return phases(&task, &model, &tc, warmup, window_steps);
+        return phases(task, &bn.model, tc, bn.warmup, bn.window_steps);
     }
-
-    let w = match a.str("load") {
-        Some(path) => {
-            let w = toyformer::io::load_weights(&std::fs::read(path)?, None)?;
-            toyformer::train::check_compatible(&task, &w.cfg)?;
-            w
-        }
-        None => toyformer::model::Weights::init(&model)?,
-    };
-    let backend: Box<dyn toyformer::train::Backend> = match kind {
-        BackendKind::Cpu => {
-            let opts = toyformer::cpu::engine::EngineOptions {
-                flush_denormals: engine_ftz,
-                ..Default::default()
-            };
-            Box::new(toyformer::cpu::engine::CpuEngine::with_options(
-                &w,
-                &tc,
-                task.pred_positions(),
-                opts,
-            )?)
-        }
-        _ => toyformer::train::make_backend(kind, &w, &tc, &task)?,
-    };
-    let mut trainer = Trainer::new(task.clone(), tc.clone(), backend)?;
+    let fl = flops_per_step(tc.batch_size, &bn.model, task.pred_positions().len());
+    let mut trainer = Trainer::new(task.clone(), tc.clone(), make(&bn)?)?;
+    let threads = rayon::current_num_threads();
+    let rayon_env = std::env::var("RAYON_NUM_THREADS").ok();
+    let (m, weights) = (&bn.model, bn.load.as_deref().unwrap_or("fresh"));
     eprintln!(
-        "bench {cfg_name} | task {} | {}L {}H d_model {} d_head {} n_ctx {} ({} params) | batch {} | grad_clip off | backend {} | threads {} (RAYON_NUM_THREADS={}) | flush-denormals {} | weights {}",
-        task.name(), model.n_layers, model.n_heads, model.d_model, model.d_head, model.n_ctx, model.n_params(),
-        tc.batch_size, trainer.backend.name(), threads, rayon_env.as_deref().unwrap_or("unset"), if ftz { "on" } else { "off" },
-        a.str("load").unwrap_or("fresh")
+        "bench {} | task {} | {}L {}H d_model {} d_head {} n_ctx {} ({} params) | batch {} | grad_clip off | backend {} | threads {} (RAYON_NUM_THREADS={}) | flush-denormals {} | weights {weights}",
+        bn.cfg_name, task.name(), m.n_layers, m.n_heads, m.d_model, m.d_head, m.n_ctx, m.n_params(),
+        tc.batch_size, trainer.backend.name(), threads, rayon_env.as_deref().unwrap_or("unset"), if bn.ftz { "on" } else { "off" },
     );
     eprintln!(
         "FLOPs/step (pytorch_sort.py formula): forward {:.3} G (matmul {:.3} G), train step {:.3} G; {} trainable params counted",
         fl.forward / 1e9, fl.forward_matmul / 1e9, fl.train_step / 1e9, fl.n_params
     );
-
     let mut out = serde_json::json!({
-        "config": cfg_name, "task": task.name(), "backend": trainer.backend.name(), "batch": tc.batch_size,
-        "grad_clip": 0.0, "threads": threads, "rayon_num_threads": rayon_env, "flush_denormals": ftz, "weights": a.str("load").unwrap_or("fresh"),
+        "config": bn.cfg_name, "task": task.name(), "backend": trainer.backend.name(), "batch": tc.batch_size,
+        "grad_clip": 0.0, "threads": threads, "rayon_num_threads": rayon_env, "flush_denormals": bn.ftz, "weights": weights,
         "flops_train_step": fl.train_step, "flops_forward": fl.forward,
     });
-
-    if !converge {
-        // Each window is one `Trainer::step_many`: on the GPU one chunk with a single readback at
-        // its end; on the CPU the same loop over train_step that `Trainer::step` runs.
-        let t0 = Instant::now();
-        trainer.step_many(warmup)?;
-        let warm = t0.elapsed().as_secs_f64();
-        eprintln!("  warm-up: {warmup} steps in {:.1} ms ({:.3} ms/step, includes building the pipelines)", 1e3 * warm, 1e3 * warm / warmup.max(1) as f64);
-        let mut ms = Vec::new();
-        let mut others = Vec::new();
-        for w in 0..windows {
-            let j0 = cpu_jiffies();
-            let t0 = Instant::now();
-            trainer.step_many(window_steps)?;
-            let dt = t0.elapsed().as_secs_f64();
-            let j1 = cpu_jiffies();
-            let m = 1e3 * dt / window_steps as f64;
-            let o = others_frac(j0, j1);
-            eprintln!(
-                "  window {w}: {m:.2} ms/step ({:.1} steps/s), others' CPU {o:.2}",
-                1e3 / m
-            );
-            ms.push(m);
-            others.push(o);
-        }
-        let (mn, md, mx) = (
-            ms.iter().cloned().fold(f64::INFINITY, f64::min),
-            median(&ms),
-            ms.iter().cloned().fold(0.0, f64::max),
-        );
-        let last = trainer.history.last().map(|m| m.loss).unwrap_or(f32::NAN);
-        println!(
-            "{cfg_name} {}: ms/step min {mn:.2} median {md:.2} max {mx:.2} | steps/s median {:.1} | {:.2} GFLOP/s (median) | threads {threads} | others' CPU median {:.2} max {:.2} | loss after {} steps {last:.4}",
-            trainer.backend.name(), 1e3 / md, fl.train_step / (md * 1e-3) / 1e9, median(&others),
-            others.iter().cloned().fold(0.0, f64::max), trainer.step
-        );
-        out["throughput"] = serde_json::json!({
-            "warmup": warmup, "windows": windows, "window_steps": window_steps,
-            "ms_per_step": {"min": mn, "median": md, "max": mx, "windows": ms},
-            "steps_per_s_median": 1e3 / md, "gflops_median": fl.train_step / (md * 1e-3) / 1e9,
-            "others_cpu_frac": others,
-        });
+    if !bn.converge {
+        out["throughput"] = throughput(&bn, &mut trainer, &fl, threads)?;
     } else {
-        let mut t_train = 0.0f64;
-        let j0 = cpu_jiffies();
-        let t_start = Instant::now();
-        let mut reached = serde_json::Value::Null;
-        let mut hist = Vec::new();
-        while !trainer.done() {
-            let t0 = Instant::now();
-            let m = trainer
-                .step_many(eval_every - trainer.step % eval_every)?
-                .pop()
-                .expect("at least one step");
-            t_train += t0.elapsed().as_secs_f64();
-            if trainer.step % eval_every == 0 {
-                // The same held-out samples every time: the eval stream of this seed.
-                let rep = eval::evaluate(
-                    trainer.backend.as_mut(),
-                    &task,
-                    tc.seed,
-                    eval_samples,
-                    eval_samples,
-                )?;
-                let wall = t_start.elapsed().as_secs_f64();
-                let o = others_frac(j0, cpu_jiffies());
-                eprintln!(
-                    "  step {:6} train loss {:.4} held-out loss {:.4} token acc {:.4} | wall {wall:.1}s train {t_train:.1}s | others' CPU {o:.2}",
-                    trainer.step, m.loss, rep.loss, rep.token_acc
-                );
-                let h = serde_json::json!({"step": trainer.step, "train_loss": m.loss, "val_loss": rep.loss,
-                    "val_acc": rep.token_acc, "wall_s": wall, "train_s": t_train, "others_cpu_frac": o});
-                hist.push(h.clone());
-                if rep.token_acc >= target {
-                    reached = h;
-                    break;
-                }
-            }
-        }
-        match reached.get("step") {
-            Some(s) => println!(
-                "{cfg_name}: token accuracy ≥ {target} on {eval_samples} held-out samples at step {s} ({:.1} s wall, {:.1} s in train steps)",
-                reached["wall_s"].as_f64().unwrap_or(0.0), reached["train_s"].as_f64().unwrap_or(0.0)
-            ),
-            None => {
-                let last = hist.last().cloned().unwrap_or(serde_json::Value::Null);
-                println!(
-                    "{cfg_name}: did not reach {target} within {max_steps} steps; last eval: step {} token acc {} ({:.1} s wall)",
-                    last["step"], last["val_acc"], t_start.elapsed().as_secs_f64()
-                );
-            }
-        }
-        out["converge"] = serde_json::json!({"target_acc": target, "eval_every": eval_every, "eval_samples": eval_samples,
-            "max_steps": max_steps, "reached": reached, "history": hist});
+        out["converge"] = converge(&bn, &mut trainer)?;
     }
-    if json {
+    if a.flag("json") {
         println!("{out}");
     }
     Ok(())
+}
+
+/// The backend to time, on fresh or `--load`ed weights.
+fn make(bn: &Bench) -> Result<Box<dyn Backend>> {
+    let w = match &bn.load {
+        Some(path) => {
+            let w = toyformer::io::load_weights(&std::fs::read(path)?, None)?;
+            toyformer::train::check_compatible(&bn.task, &w.cfg)?;
+            w
+        }
+        None => toyformer::model::Weights::init(&bn.model)?,
+    };
+    Ok(match bn.kind {
+        BackendKind::Cpu => {
+            let opts = toyformer::cpu::EngineOptions {
+                flush_denormals: bn.engine_ftz,
+                ..Default::default()
+            };
+            Box::new(toyformer::cpu::CpuEngine::with_options(
+                &w,
+                &bn.tc,
+                bn.task.pred_positions(),
+                opts,
+            )?)
+        }
+        _ => make_backend(bn.kind, &w, &bn.tc, &bn.task)?,
+    })
+}
+
+/// Timed windows after a warm-up. Each window is one `Trainer::step_many`: on the GPU one chunk
+/// with a single readback at its end; on the CPU the same loop over train_step that
+/// `Trainer::step` runs.
+fn throughput(
+    bn: &Bench,
+    trainer: &mut Trainer,
+    fl: &Flops,
+    threads: usize,
+) -> Result<serde_json::Value> {
+    let (warmup, window_steps) = (bn.warmup, bn.window_steps);
+    let t0 = Instant::now();
+    trainer.step_many(warmup)?;
+    let warm = t0.elapsed().as_secs_f64();
+    eprintln!(
+        "  warm-up: {warmup} steps in {:.1} ms ({:.3} ms/step, includes building the pipelines)",
+        1e3 * warm,
+        1e3 * warm / warmup.max(1) as f64
+    );
+    let mut ms = Vec::new();
+    let mut others = Vec::new();
+    for w in 0..bn.windows {
+        let j0 = cpu_jiffies();
+        let t0 = Instant::now();
+        trainer.step_many(window_steps)?;
+        let dt = t0.elapsed().as_secs_f64();
+        let j1 = cpu_jiffies();
+        let m = 1e3 * dt / window_steps as f64;
+        let o = others_frac(j0, j1);
+        eprintln!(
+            "  window {w}: {m:.2} ms/step ({:.1} steps/s), others' CPU {o:.2}",
+            1e3 / m
+        );
+        ms.push(m);
+        others.push(o);
+    }
+    let (mn, md, mx) = (
+        ms.iter().cloned().fold(f64::INFINITY, f64::min),
+        median(&ms),
+        ms.iter().cloned().fold(0.0, f64::max),
+    );
+    let last = trainer.history.last().map(|m| m.loss).unwrap_or(f32::NAN);
+    // Every digit of the last loss and its bits: refactors must leave this bit-identical.
+    eprintln!(
+        "  loss after {} steps: {last:?} (f32 bits {:#010x})",
+        trainer.step,
+        last.to_bits()
+    );
+    println!(
+        "{} {}: ms/step min {mn:.2} median {md:.2} max {mx:.2} | steps/s median {:.1} | {:.2} GFLOP/s (median) | threads {threads} | others' CPU median {:.2} max {:.2} | loss after {} steps {last:.4}",
+        bn.cfg_name, trainer.backend.name(), 1e3 / md, fl.train_step / (md * 1e-3) / 1e9, median(&others),
+        others.iter().cloned().fold(0.0, f64::max), trainer.step
+    );
+    Ok(serde_json::json!({
+        "warmup": warmup, "windows": bn.windows, "window_steps": window_steps,
+        "ms_per_step": {"min": mn, "median": md, "max": mx, "windows": ms},
+        "steps_per_s_median": 1e3 / md, "gflops_median": fl.train_step / (md * 1e-3) / 1e9,
+        "others_cpu_frac": others,
+    }))
+}
+
+/// `--converge`: trains until the held-out token accuracy reaches `--target` (evaluated every
+/// `--eval-every` steps on the same samples of this seed's eval stream) or `--max-steps`.
+fn converge(bn: &Bench, trainer: &mut Trainer) -> Result<serde_json::Value> {
+    let (eval_every, eval_samples, target) = (bn.eval_every, bn.eval_samples, bn.target);
+    let mut t_train = 0.0f64;
+    let j0 = cpu_jiffies();
+    let t_start = Instant::now();
+    let mut reached = serde_json::Value::Null;
+    let mut hist = Vec::new();
+    while !trainer.done() {
+        let t0 = Instant::now();
+        let m = trainer
+            .step_many(eval_every - trainer.step % eval_every)?
+            .pop()
+            .expect("at least one step");
+        t_train += t0.elapsed().as_secs_f64();
+        if trainer.step.is_multiple_of(eval_every) {
+            let rep = eval::evaluate(
+                trainer.backend.as_mut(),
+                &bn.task,
+                bn.tc.seed,
+                eval_samples,
+                eval_samples,
+            )?;
+            let wall = t_start.elapsed().as_secs_f64();
+            let o = others_frac(j0, cpu_jiffies());
+            eprintln!(
+                "  step {:6} train loss {:.4} held-out loss {:.4} token acc {:.4} | wall {wall:.1}s train {t_train:.1}s | others' CPU {o:.2}",
+                trainer.step, m.loss, rep.loss, rep.token_acc
+            );
+            let h = serde_json::json!({"step": trainer.step, "train_loss": m.loss, "val_loss": rep.loss,
+                "val_acc": rep.token_acc, "wall_s": wall, "train_s": t_train, "others_cpu_frac": o});
+            hist.push(h.clone());
+            if rep.token_acc >= target {
+                reached = h;
+                break;
+            }
+        }
+    }
+    let cfg_name = &bn.cfg_name;
+    match reached.get("step") {
+        Some(s) => println!(
+            "{cfg_name}: token accuracy ≥ {target} on {eval_samples} held-out samples at step {s} ({:.1} s wall, {:.1} s in train steps)",
+            reached["wall_s"].as_f64().unwrap_or(0.0), reached["train_s"].as_f64().unwrap_or(0.0)
+        ),
+        None => {
+            let last = hist.last().cloned().unwrap_or(serde_json::Value::Null);
+            println!(
+                "{cfg_name}: did not reach {target} within {} steps; last eval: step {} token acc {} ({:.1} s wall)",
+                bn.max_steps, last["step"], last["val_acc"], t_start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(
+        serde_json::json!({"target_acc": target, "eval_every": eval_every, "eval_samples": eval_samples,
+        "max_steps": bn.max_steps, "reached": reached, "history": hist}),
+    )
 }
 
 /// `--phases` (CPU only): a rough split of one step's time, from public entry points only.
@@ -355,10 +427,9 @@ fn phases(
     warmup: u64,
     n: u64,
 ) -> Result<()> {
-    use toyformer::cpu::{forward::NoHooks, CpuBackend};
-    use toyformer::train::Backend;
+    use toyformer::reference::{forward::NoHooks, ReferenceBackend};
     let w = toyformer::model::Weights::init(model)?;
-    let mut b = CpuBackend::new(&w, tc, task.pred_positions())?;
+    let mut b = ReferenceBackend::new(&w, tc, task.pred_positions())?;
     let bs = tc.batch_size;
     let time = |f: &mut dyn FnMut(u64) -> Result<()>| -> Result<f64> {
         for s in 0..warmup {

@@ -9,7 +9,8 @@
 mod common;
 
 use common::*;
-use toyformer::interp::report::model_report;
+use toyformer::interp::report::{model_report, ModelReport};
+use toyformer::tasks::TaskSpec;
 use toyformer::train::check_compatible;
 
 fn main() {
@@ -33,6 +34,15 @@ fn run() -> toyformer::Result<()> {
         println!("{v}");
         return Ok(());
     }
+    print_summary(&rep, path, &task);
+    print_heads(&rep);
+    print_dla(&rep);
+    print_composition(&rep);
+    Ok(())
+}
+
+/// The model, the task and how well the model does it.
+fn print_summary(rep: &ModelReport, path: &str, task: &TaskSpec) {
     let c = &rep.model;
     println!(
         "model {path}: {}L {}H d_model {} d_head {}{}{}",
@@ -58,6 +68,10 @@ fn run() -> toyformer::Result<()> {
         "value tokens {:?} (copying and QK scores are taken over these)",
         task.value_tokens()
     );
+}
+
+/// One line per head, then its QK argmax offsets.
+fn print_heads(rep: &ModelReport) {
     println!();
     println!("head   OV diag  OV eig   QK argmax key−query (mean, median, above/equal/below)   attn→answer  attn→prompt  DLA");
     for h in &rep.heads {
@@ -77,6 +91,10 @@ fn run() -> toyformer::Result<()> {
             hist.join(" ")
         );
     }
+}
+
+/// DLA per component and per path.
+fn print_dla(rep: &ModelReport) {
     println!();
     println!("direct logit attribution to the correct logit (mean over {} predicted positions; mean logit {:.3})", rep.dla.pairs, rep.dla.logit);
     println!("  per component:");
@@ -87,27 +105,31 @@ fn run() -> toyformer::Result<()> {
     for x in &rep.dla.paths {
         println!("    {:32} {:+10.3}", x.label, x.mean);
     }
-    if let Some(comp) = &rep.composition {
-        let (nl, nh) = (c.n_layers, c.n_heads);
-        println!();
-        println!("composition scores (earlier head → later head: Q K V)");
-        for a in 0..nl * nh {
-            for b in 0..nl * nh {
-                if b / nh > a / nh {
-                    let i = a * nl * nh + b;
-                    println!(
-                        "  L{}H{} → L{}H{}: {:.3} {:.3} {:.3}",
-                        a / nh,
-                        a % nh,
-                        b / nh,
-                        b % nh,
-                        comp.q[i],
-                        comp.k[i],
-                        comp.v[i]
-                    );
-                }
+}
+
+/// Composition scores for 2+ layers.
+fn print_composition(rep: &ModelReport) {
+    let Some(comp) = &rep.composition else {
+        return;
+    };
+    let (nl, nh) = (rep.model.n_layers, rep.model.n_heads);
+    println!();
+    println!("composition scores (earlier head → later head: Q K V)");
+    for a in 0..nl * nh {
+        for b in 0..nl * nh {
+            if b / nh > a / nh {
+                let i = a * nl * nh + b;
+                println!(
+                    "  L{}H{} → L{}H{}: {:.3} {:.3} {:.3}",
+                    a / nh,
+                    a % nh,
+                    b / nh,
+                    b % nh,
+                    comp.q[i],
+                    comp.k[i],
+                    comp.v[i]
+                );
             }
         }
     }
-    Ok(())
 }

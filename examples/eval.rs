@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use toyformer::cpu::CpuBackend;
+use toyformer::reference::ReferenceBackend;
 use toyformer::train::{check_compatible, eval};
 
 fn main() {
@@ -22,7 +22,7 @@ fn run() -> toyformer::Result<()> {
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
     check_compatible(&task, &w.cfg)?;
-    let mut b = CpuBackend::for_inference(&w)?;
+    let mut b = ReferenceBackend::for_inference(&w)?;
     let samples = a.get_or("samples", 10_000)?;
     let rep = eval::evaluate(
         &mut b,

@@ -38,15 +38,17 @@ mod spikes;
 
 use common::*;
 use serde_json::json;
+use toyformer::backend::{Backend, BackendKind};
+use toyformer::backends::make_backend;
 use toyformer::interp::intervene::ablation_table;
 use toyformer::interp::process::process_weights;
-use toyformer::interp::report::model_report;
+use toyformer::interp::report::{model_report, ModelReport};
 use toyformer::interp::ANALYSIS_STEP;
-use toyformer::model::Weights;
+use toyformer::model::{ModelConfig, Weights};
 use toyformer::tasks::permutations::{self, N_CHARS};
 use toyformer::tasks::{ln_choose, Split, TaskSpec};
 use toyformer::train::eval::{argmax, complete, log_prob, EVAL_STEP_OFFSET};
-use toyformer::train::{make_backend, Backend, BackendKind, Schedule, TrainConfig};
+use toyformer::train::{Schedule, TrainConfig};
 use toyformer::{Error, Result};
 
 fn main() {
@@ -383,7 +385,7 @@ fn attention(a: &Args) -> Result<()> {
     let heads = attention::attention_study(&pw, &task, &tokens, samples)?;
     let abl = if w.cfg.n_layers * w.cfg.n_heads > 1 {
         Some(ablation_table(
-            &toyformer::cpu::CpuBackend::for_inference(&pw)?,
+            &toyformer::reference::ReferenceBackend::for_inference(&pw)?,
             &task,
             samples.min(64),
             seed,
@@ -402,10 +404,20 @@ fn attention(a: &Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let c = &w.cfg;
+    print_summary(&task, &w.cfg, &ev);
+    for h in &rep.heads {
+        println!("L{}H{}: OV (W_E W_OV W_U over the 62 characters) diagonal fraction {:.3}, eigenvalue copying score {:.3}, DLA {:+.2}", h.layer, h.head, h.ov_diagonal_fraction, h.ov_eigen_copying, h.dla);
+    }
+    print_head_attention(&heads, samples);
+    print_ablation_and_paths(&out, &rep);
+    Ok(())
+}
+
+/// The model, the eval figures, first-term slot loss and where the algorithm errs.
+fn print_summary(task: &TaskSpec, c: &ModelConfig, ev: &serde_json::Value) {
     println!(
         "permutations n = {} | {}L {}H d_model {} d_head {}{}{} | {} params",
-        match task {
+        match *task {
             TaskSpec::Permutations { n, .. } => n,
             _ => 0,
         },
@@ -447,15 +459,16 @@ fn attention(a: &Args) -> Result<()> {
         "algorithm errors by target slot (last = space/period): {}",
         ev["algo_errors_by_target_slot"]
     );
-    for h in &rep.heads {
-        println!("L{}H{}: OV (W_E W_OV W_U over the 62 characters) diagonal fraction {:.3}, eigenvalue copying score {:.3}, DLA {:+.2}", h.layer, h.head, h.ov_diagonal_fraction, h.ov_eigen_copying, h.dla);
-    }
+}
+
+/// Per head: attention mass by key category at the copy steps, and what drives it.
+fn print_head_attention(heads: &[attention::HeadAttention], samples: usize) {
     println!(
         "\nattention at the copy steps (targets in term 2 onward), {} held-out samples:",
         samples
     );
     println!("head  | {} | tv between samples | pos·pos argmax = full argmax | weight pos·pos → first-term answer", attention::CATS.join(" | "));
-    for h in &heads {
+    for h in heads {
         let m: Vec<String> = h
             .mass
             .iter()
@@ -502,6 +515,10 @@ fn attention(a: &Args) -> Result<()> {
         );
     }
     println!("       (mass = mean attention; in brackets the fraction of copy steps whose top key is in that category)");
+}
+
+/// Head ablations (2+ heads) and DLA per path.
+fn print_ablation_and_paths(out: &serde_json::Value, rep: &ModelReport) {
     if let Some(abl) = out.get("ablation").filter(|x| !x.is_null()) {
         println!(
             "\nhead ablations (loss / acc over all scored positions; baseline {:.4} / {:.4}):",
@@ -524,7 +541,6 @@ fn attention(a: &Args) -> Result<()> {
     for p in &rep.dla.paths {
         println!("  {:32} {:+.3}", p.label, p.mean);
     }
-    Ok(())
 }
 
 // ------------------------------------------------------------------------------ spikes
@@ -543,17 +559,7 @@ fn spikes(a: &Args) -> Result<()> {
     let task = task_of(a)?;
     let model = model_from(a, &task)?;
     let tc = train_config(a)?;
-    let inspect_steps: Vec<u64> = match a.str("inspect") {
-        None => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(|x| {
-                x.trim()
-                    .parse()
-                    .map_err(|_| Error::config("inspect", format!("{x:?} is not a step number")))
-            })
-            .collect::<Result<_>>()?,
-    };
+    let inspect_steps = inspect_steps(a)?;
     let (recs, tr, stopped, inspected) = spikes::train_inspected(
         &task,
         &model,
@@ -565,15 +571,7 @@ fn spikes(a: &Args) -> Result<()> {
     save(a, &tr.backend.weights()?, &task, &tc)?;
     eprintln!("page link: {}", link(&task, &model, &tc));
     if let Some(path) = a.str("csv") {
-        let mut s = String::from("step,loss,grad_norm,lr,probe_first_term_loss,probe_algo_loss\n");
-        for r in &recs {
-            s += &format!(
-                "{},{},{},{},{},{}\n",
-                r.step, r.loss, r.grad_norm, r.lr, r.probe_first_term_loss, r.probe_algo_loss
-            );
-        }
-        std::fs::write(path, s)?;
-        eprintln!("wrote {path}");
+        write_csv(path, &recs)?;
     }
     let rep = spikes::find_spikes(
         &recs,
@@ -609,7 +607,54 @@ fn spikes(a: &Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    let r = &rep;
+    let tails = [(lm, lmin, lmax), (pa, 0.0, pamax), (pf, 0.0, 0.0)];
+    print_spike_report(&recs, &tc, &task, stopped.as_deref(), &rep, tails);
+    print_phases(&recs);
+    print_inspected(&recs, &inspected, &seed_steps);
+    Ok(())
+}
+
+/// `--inspect 100,200`: steps whose batch is looked at in detail.
+fn inspect_steps(a: &Args) -> Result<Vec<u64>> {
+    Ok(match a.str("inspect") {
+        None => Vec::new(),
+        Some(s) => s
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse()
+                    .map_err(|_| Error::config("inspect", format!("{x:?} is not a step number")))
+            })
+            .collect::<Result<_>>()?,
+    })
+}
+
+/// `--csv FILE`: one line per step.
+fn write_csv(path: &str, recs: &[spikes::StepRec]) -> Result<()> {
+    let mut s = String::from("step,loss,grad_norm,lr,probe_first_term_loss,probe_algo_loss\n");
+    for r in recs {
+        s += &format!(
+            "{},{},{},{},{},{}\n",
+            r.step, r.loss, r.grad_norm, r.lr, r.probe_first_term_loss, r.probe_algo_loss
+        );
+    }
+    std::fs::write(path, s)?;
+    eprintln!("wrote {path}");
+    Ok(())
+}
+
+/// The run, the last 10% of its steps (`tails`: batch loss mean/min/max, probe algo loss
+/// mean/-/max, probe first-term loss mean), the LR cuts and the loss spikes.
+fn print_spike_report(
+    recs: &[spikes::StepRec],
+    tc: &TrainConfig,
+    task: &TaskSpec,
+    stopped: Option<&str>,
+    rep: &spikes::SpikeReport,
+    tails: [(f64, f64, f64); 3],
+) {
+    let [(lm, lmin, lmax), (pa, _, pamax), (pf, _, _)] = tails;
+    let r = rep;
     println!(
         "{} steps, batch {}, lr {} ({:?}), floor {:.5}{}",
         recs.len(),
@@ -630,6 +675,10 @@ fn spikes(a: &Args) -> Result<()> {
         println!("  step {:5}: loss {:.4} (baseline {:.4}), gnorm {:.3} ({:.1}× baseline), lr {:.1e}, steps since lr cut {:?}", s.step, s.loss, s.baseline, s.grad_norm, s.grad_ratio, s.lr, s.since_lr_cut);
     }
     println!("by phase: steps | batch loss mean [min, max] sd | grad norm median, max | probe algo loss mean, max | probe first-term loss");
+}
+
+/// Batch loss, grad norm and probe losses by phase of the run.
+fn print_phases(recs: &[spikes::StepRec]) {
     for (lo, hi) in segments(recs.len()) {
         let seg = &recs[lo..hi];
         let st = |f: fn(&spikes::StepRec) -> f64| {
@@ -654,6 +703,14 @@ fn spikes(a: &Args) -> Result<()> {
         let (fm, _, _, _, _) = st(|r| r.probe_first_term_loss);
         println!("  {lo:>4}-{hi:<4} | {lm:.4} [{lmin:.4}, {lmax:.4}] sd {lsd:.4} | {gmed:.3}, {gmax:.2} | {pm:.5}, {pmax:.4} | {fm:.3}");
     }
+}
+
+/// The batch loss where the seed notebook printed it, and every `--inspect`ed step.
+fn print_inspected(
+    recs: &[spikes::StepRec],
+    inspected: &[spikes::Inspected],
+    seed_steps: &[usize],
+) {
     let at: Vec<String> = seed_steps
         .iter()
         .filter_map(|&s| recs.get(s).map(|r| format!("{:.4}", r.loss)))
@@ -663,7 +720,7 @@ fn spikes(a: &Args) -> Result<()> {
         at.join(" ")
     );
     let probe_at = |s: usize| recs.get(s).map_or(f64::NAN, |r| r.probe_algo_loss);
-    for x in &inspected {
+    for x in inspected {
         let s = x.step as usize;
         println!(
             "inspect step {}: batch loss {:.4}; probe algo loss at steps {}..{}: {:.5} {:.5} {:.5} {:.5}; each sequence's share of the batch loss {:?}",
@@ -683,7 +740,6 @@ fn spikes(a: &Args) -> Result<()> {
             println!("    sequence {i} (first term {first}) position {p}: target {tg:?}, predicted {am:?}, loss {l:.3}");
         }
     }
-    Ok(())
 }
 
 // --------------------------------------------------------------------------- formation

@@ -10,8 +10,11 @@ mod common;
 use common::*;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
+use toyformer::backend::BackendKind;
 use toyformer::io::TlVersion;
-use toyformer::train::{eval, BackendKind, Schedule, TrainConfig, Trainer};
+use toyformer::model::Weights;
+use toyformer::tasks::TaskSpec;
+use toyformer::train::{eval, Metrics, Schedule, TrainConfig, Trainer};
 
 fn main() {
     main_with(run)
@@ -34,24 +37,8 @@ fn run() -> toyformer::Result<()> {
     a.check_known(&[TASK_KEYS, MODEL_KEYS, &own].concat())?;
     let task = task_from(&a)?;
     let model = model_from(&a, &task)?;
-    let mut tc = TrainConfig {
-        steps: a.get_or("steps", 3000)?,
-        seed: a.get_or("seed", 0)?,
-        ..Default::default()
-    };
-    tc.batch_size = a.get_or("batch", tc.batch_size)?;
-    tc.lr = a.get_or("lr", tc.lr)?;
-    tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
-    tc.grad_clip = a.get_or("clip", tc.grad_clip)?;
-    if let Some(w) = a.get::<u64>("warmup")? {
-        tc.schedule = Schedule::WarmupCosine {
-            warmup_steps: w,
-            min_lr_frac: 0.1,
-        };
-    }
+    let tc = train_config(&a)?;
     let kind = BackendKind::parse(a.str("backend").unwrap_or("auto"))?;
-    let json = a.flag("json");
-    let tty = std::io::stderr().is_terminal();
     let mut trainer = Trainer::from_scratch(task.clone(), &model, tc.clone(), kind)?;
     eprintln!(
         "task {} | model {}L {}H d_model {} d_head {} ({} params) | backend {}",
@@ -64,41 +51,12 @@ fn run() -> toyformer::Result<()> {
         trainer.backend.name()
     );
     let t0 = Instant::now();
-    let total = tc.steps;
-    let mut last_print = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = Progress::new(tc.steps, tty);
     // chunks of steps: the GPU backend reads its metrics back once per chunk, not per step
-    let mut progress = |m: &toyformer::train::Metrics| {
-        let done = m.step + 1;
-        let now = Instant::now();
-        if now.duration_since(last_print).as_millis() >= 200 || done == total {
-            last_print = now;
-            let el = t0.elapsed().as_secs_f64();
-            let sps = done as f64 / el.max(1e-9);
-            let eta = (total - done) as f64 / sps.max(1e-9);
-            let bar: String = (0..30)
-                .map(|i| {
-                    if (i as u64) * total < 30 * done {
-                        '#'
-                    } else {
-                        '.'
-                    }
-                })
-                .collect();
-            let line = format!(
-                "[{bar}] {done}/{total} loss {:.4} acc {:.3} gnorm {:.2} | {:.1} steps/s ETA {:.0}s",
-                m.loss, m.token_acc, m.grad_norm, sps, eta
-            );
-            if tty {
-                eprint!("\r{line}");
-                let _ = std::io::stderr().flush();
-            } else if done % 500 == 0 || done == total {
-                eprintln!("{line}");
-            }
-        }
-    };
     while !trainer.done() {
         for m in trainer.step_many(50)? {
-            progress(&m);
+            progress.show(&m);
         }
     }
     if tty {
@@ -114,26 +72,7 @@ fn run() -> toyformer::Result<()> {
         512,
     )?;
     if let Some(out) = a.str("out") {
-        let meta = vec![
-            ("task".to_string(), serde_json::to_string(&task)?),
-            ("train_config".to_string(), serde_json::to_string(&tc)?),
-        ];
-        let bytes = toyformer::io::save_safetensors(&w, &meta)?;
-        if let Some(dir) = std::path::Path::new(out).parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(out, bytes)?;
-        let cfg_path = std::path::Path::new(out).with_extension("json");
-        std::fs::write(
-            &cfg_path,
-            serde_json::to_string_pretty(&w.cfg.to_tl_json())?,
-        )?;
-        eprintln!("saved {out} and {}", cfg_path.display());
-        // The Python that loads them: TransformerLens 4.x (what pip installs today) first.
-        let cfg_name = cfg_path.display().to_string();
-        for v in [TlVersion::V4, TlVersion::V3] {
-            eprintln!("\n{}", toyformer::io::tl_python(v, out, &cfg_name));
-        }
+        save(out, &w, &task, &tc)?;
     }
     eprintln!(
         "held-out ({} samples): loss {:.4} token acc {:.4} seq acc {:.4} (floor {:.4})",
@@ -143,7 +82,7 @@ fn run() -> toyformer::Result<()> {
         rep.seq_acc,
         task.loss_floor()
     );
-    if json {
+    if a.flag("json") {
         let last = trainer.history.last();
         println!(
             "{}",
@@ -160,4 +99,99 @@ fn run() -> toyformer::Result<()> {
         );
     }
     Ok(())
+}
+
+fn train_config(a: &Args) -> toyformer::Result<TrainConfig> {
+    let mut tc = TrainConfig {
+        steps: a.get_or("steps", 3000)?,
+        seed: a.get_or("seed", 0)?,
+        ..Default::default()
+    };
+    tc.batch_size = a.get_or("batch", tc.batch_size)?;
+    tc.lr = a.get_or("lr", tc.lr)?;
+    tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
+    tc.grad_clip = a.get_or("clip", tc.grad_clip)?;
+    if let Some(w) = a.get::<u64>("warmup")? {
+        tc.schedule = Schedule::WarmupCosine {
+            warmup_steps: w,
+            min_lr_frac: 0.1,
+        };
+    }
+    Ok(tc)
+}
+
+/// `--out FILE.safetensors`: the weights with the task and train config as metadata, and the
+/// TransformerLens config beside them (FILE.json).
+fn save(out: &str, w: &Weights, task: &TaskSpec, tc: &TrainConfig) -> toyformer::Result<()> {
+    let meta = vec![
+        ("task".to_string(), serde_json::to_string(task)?),
+        ("train_config".to_string(), serde_json::to_string(tc)?),
+    ];
+    let bytes = toyformer::io::save_safetensors(w, &meta)?;
+    if let Some(dir) = std::path::Path::new(out).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, bytes)?;
+    let cfg_path = std::path::Path::new(out).with_extension("json");
+    std::fs::write(
+        &cfg_path,
+        serde_json::to_string_pretty(&w.cfg.to_tl_json())?,
+    )?;
+    eprintln!("saved {out} and {}", cfg_path.display());
+    // The Python that loads them: TransformerLens 4.x (what pip installs today) first.
+    let cfg_name = cfg_path.display().to_string();
+    for v in [TlVersion::V4, TlVersion::V3] {
+        eprintln!("\n{}", toyformer::io::tl_python(v, out, &cfg_name));
+    }
+    Ok(())
+}
+
+/// The progress line: redrawn at most every 200 ms on a terminal, else printed every 500 steps.
+struct Progress {
+    total: u64,
+    tty: bool,
+    t0: Instant,
+    last_print: Instant,
+}
+
+impl Progress {
+    fn new(total: u64, tty: bool) -> Self {
+        Progress {
+            total,
+            tty,
+            t0: Instant::now(),
+            last_print: Instant::now(),
+        }
+    }
+
+    fn show(&mut self, m: &Metrics) {
+        let (done, total) = (m.step + 1, self.total);
+        let now = Instant::now();
+        if now.duration_since(self.last_print).as_millis() < 200 && done != total {
+            return;
+        }
+        self.last_print = now;
+        let el = self.t0.elapsed().as_secs_f64();
+        let sps = done as f64 / el.max(1e-9);
+        let eta = (total - done) as f64 / sps.max(1e-9);
+        let bar: String = (0..30)
+            .map(|i| {
+                if (i as u64) * total < 30 * done {
+                    '#'
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        let line = format!(
+            "[{bar}] {done}/{total} loss {:.4} acc {:.3} gnorm {:.2} | {:.1} steps/s ETA {:.0}s",
+            m.loss, m.token_acc, m.grad_norm, sps, eta
+        );
+        if self.tty {
+            eprint!("\r{line}");
+            let _ = std::io::stderr().flush();
+        } else if done % 500 == 0 || done == total {
+            eprintln!("{line}");
+        }
+    }
 }

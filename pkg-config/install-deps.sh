@@ -3,7 +3,7 @@
 # Used by .ci/run and by the Makefile, so a fresh Debian 12 machine needs only `make test` / `make serve`.
 #
 #   pkg-config/install-deps.sh [MODE]
-#     all   (default) apt packages + wasm toolchain + npm packages   (make test, .ci/run)
+#     all   (default) apt packages + wasm toolchain + rustfmt/clippy + npm packages   (make test, .ci/run)
 #     wasm  rustup wasm32 target + wasm-bindgen-cli, no apt           (make wasm)
 #     npm   npm packages in pkg-config/ only (never a browser)        (make vendor)
 #     apt   Debian packages only (needs root or sudo)
@@ -69,6 +69,15 @@ deps_wasm_target() {
   fi
 }
 
+# rustfmt and clippy for `make lint` (a minimal rustup profile has neither).
+deps_lint() {
+  if cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1; then
+    say "rustup: rustfmt and clippy already installed"
+  else
+    rustup component add rustfmt clippy
+  fi
+}
+
 deps_wasm_bindgen() {
   local want="wasm-bindgen $WASM_BINDGEN_VERSION" have
   have=$(wasm-bindgen --version 2>/dev/null || true)
@@ -116,6 +125,7 @@ case "$mode" in
   all)
     timed apt deps_apt
     timed "wasm32 target" deps_wasm_target
+    timed "rustfmt, clippy" deps_lint
     timed wasm-bindgen-cli deps_wasm_bindgen
     timed npm deps_npm
     ;;

@@ -15,6 +15,8 @@ pub struct Closeness {
 
 /// Compares element by element; `Err` holds a message naming `what` when any element is
 /// outside the tolerance or the lengths differ (NaN never passes).
+// `!(d <= tol)` on purpose: a NaN difference or tolerance must count as bad.
+#[allow(clippy::neg_cmp_op_on_partial_ord)]
 pub fn check_close<G: Copy + Into<f64>, W: Copy + Into<f64>>(
     what: &str,
     got: &[G],

@@ -4,11 +4,12 @@
 //! vary across keys; whether the weight-only pos·pos circuit points at the answer.
 
 use serde::Serialize;
-use toyformer::cpu::CpuBackend;
-use toyformer::interp::attention::{decompose_scores, Part};
+use toyformer::interp::attention::{decompose_scores, Part, ScoreDecomposition};
 use toyformer::interp::circuits::{full_qk, Embed};
+use toyformer::interp::mat::Mat;
 use toyformer::interp::{run_with_cache, ActivationCache};
 use toyformer::model::Weights;
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::permutations::FIRST_CHAR;
 use toyformer::tasks::TaskSpec;
 use toyformer::Result;
@@ -54,7 +55,7 @@ pub fn copy_positions(task: &TaskSpec, tokens: &[u32]) -> Vec<usize> {
     };
     task.algo_positions()
         .into_iter()
-        .filter(|&p| p + 1 >= 2 + n + 1 && tokens[p + 1] >= FIRST_CHAR)
+        .filter(|&p| p >= 2 + n && tokens[p + 1] >= FIRST_CHAR)
         .collect()
 }
 
@@ -130,7 +131,7 @@ pub fn attention_study(
         }
     };
     let t = task.seq_len();
-    let backend = CpuBackend::for_inference(pw)?;
+    let backend = ReferenceBackend::for_inference(pw)?;
     let cfg = pw.cfg.clone();
     let mut out = Vec::new();
     // Chunks of 8 sequences keep the (B, NH, T, T) caches small for n = 5.
@@ -142,18 +143,8 @@ pub fn attention_study(
     let copy = copy_positions(task, &tokens[..t]); // the same positions for every sequence
     for l in 0..cfg.n_layers {
         for h in 0..cfg.n_heads {
-            let mut mass = [0.0f64; 6];
-            let mut arg = [0.0f64; 6];
-            let mut count = 0usize;
-            let mut tv = (0.0f64, 0usize);
-            let mut spread: Vec<(Part, Part, f64)> = Vec::new();
-            let mut agree = (0usize, 0usize);
+            let mut acc = HeadAcc::new(n, t);
             let mut prev_rows: Option<Vec<Vec<f32>>> = None;
-            let (mut ans_min, mut pos_only, mut no_pp, mut uniform) =
-                (f64::INFINITY, 0.0f64, 0.0f64, 0.0f64);
-            let mut by_dist = vec![0.0f64; t / (n + 1) + 1];
-            let mut same_slot = 0.0f64;
-            let mut next_ans = 0.0f64;
             let mut seen = 0usize;
             for cache in &caches {
                 for b in 0..cache.batch {
@@ -161,149 +152,246 @@ pub fn attention_study(
                         break;
                     }
                     seen += 1;
-                    let tok = &cache.tokens[b * t..(b + 1) * t];
-                    let pat = cache.pattern(b, l, h)?;
-                    let dec = decompose_scores(pw, cache, b, l, h)?;
-                    let total = dec.total()?;
-                    let pp = dec.term(Part::Pos, Part::Pos);
-                    let mut rows = Vec::with_capacity(copy.len());
-                    for &p in &copy {
-                        let row = &pat.row(p)[..=p];
-                        let mut best = 0;
-                        for (j, &x) in row.iter().enumerate() {
-                            mass[category(tok, n, p, j)] += x as f64;
-                            if x > row[best] {
-                                best = j;
-                            }
-                        }
-                        arg[category(tok, n, p, best)] += 1.0;
-                        let holds = |j: usize| category(tok, n, p, j) <= 2;
-                        let ans: f64 = (0..=p).filter(|&j| holds(j)).map(|j| row[j] as f64).sum();
-                        ans_min = ans_min.min(ans);
-                        uniform += (0..=p).filter(|&j| holds(j)).count() as f64 / (p + 1) as f64;
-                        next_ans += (0..p)
-                            .filter(|&j| tok[j + 1] == tok[p + 1])
-                            .map(|j| row[j] as f64)
-                            .sum::<f64>();
-                        let (k, s) = ((p + 1 - 2) / (n + 1), (p + 1 - 2) % (n + 1));
-                        for j in (2..=p).filter(|&j| holds(j)) {
-                            let (tj, sj) = ((j - 2) / (n + 1), (j - 2) % (n + 1));
-                            by_dist[k - tj - 1] += row[j] as f64;
-                            if sj == s {
-                                same_slot += row[j] as f64;
-                            }
-                        }
-                        // softmax over visible keys of a partial sum of terms
-                        let partial = |keep: &dyn Fn(Part, Part) -> bool| -> f64 {
-                            let mut z = vec![0.0f64; p + 1];
-                            for term in dec.terms.iter().filter(|x| keep(x.query, x.key)) {
-                                for (zj, &x) in z.iter_mut().zip(&term.scores.row(p)[..=p]) {
-                                    *zj += x as f64;
-                                }
-                            }
-                            let mx = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                            let e: Vec<f64> = z.iter().map(|x| (x - mx).exp()).collect();
-                            let tot: f64 = e.iter().sum();
-                            (0..=p).filter(|&j| holds(j)).map(|j| e[j]).sum::<f64>() / tot
-                        };
-                        let posish = |x: Part| x == Part::Pos || x == Part::Bias;
-                        pos_only += partial(&|q, k| posish(q) && posish(k));
-                        no_pp += partial(&|q, k| !(q == Part::Pos && k == Part::Pos));
-                        count += 1;
-                        rows.push(row.to_vec());
-                        for term in &dec.terms {
-                            let vals = &term.scores.row(p)[..=p];
-                            let m = vals.iter().map(|&x| x as f64).sum::<f64>() / vals.len() as f64;
-                            let sd = (vals.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>()
-                                / vals.len() as f64)
-                                .sqrt();
-                            match spread
-                                .iter_mut()
-                                .find(|(q, k, _)| *q == term.query && *k == term.key)
-                            {
-                                Some(e) => e.2 += sd,
-                                None => spread.push((term.query, term.key, sd)),
-                            }
-                        }
-                        if let Some(pp) = pp {
-                            let am = |r: &[f32]| {
-                                r.iter()
-                                    .enumerate()
-                                    .fold(0, |bi, (j, &x)| if x > r[bi] { j } else { bi })
-                            };
-                            agree.0 += (am(&pp.row(p)[..=p]) == am(&total.row(p)[..=p])) as usize;
-                            agree.1 += 1;
-                        }
-                    }
+                    let rows = acc.add_sample(pw, cache, b, (l, h), &copy)?;
                     if let Some(prev) = &prev_rows {
-                        for (r0, r1) in prev.iter().zip(&rows) {
-                            tv.0 += 0.5
-                                * r0.iter()
-                                    .zip(r1)
-                                    .map(|(a, b)| (a - b).abs() as f64)
-                                    .sum::<f64>();
-                            tv.1 += 1;
-                        }
+                        acc.add_tv(prev, &rows);
                     }
                     prev_rows = Some(rows);
                 }
             }
-            let c = count.max(1) as f64;
-            // weights only: the pos·pos circuit over the first term's n keys
-            let qk = full_qk(pw, l, h, Embed::Pos, Embed::Pos)?;
-            let tok0 = &tokens[..t];
-            let hits = copy
-                .iter()
-                .filter(|&&p| {
-                    let r = qk.row(p);
-                    let best = (2..2 + n).fold(2, |bi, j| if r[j] > r[bi] { j } else { bi });
-                    tok0[best] == tok0[p + 1]
-                })
-                .count();
-            let tt = full_qk(pw, l, h, Embed::Token, Embed::Token)?;
-            let ids = FIRST_CHAR as usize..FIRST_CHAR as usize + 62;
-            let self_z = ids
-                .clone()
-                .map(|i| {
-                    let r: Vec<f64> = ids.clone().map(|j| tt.at(i, j) as f64).collect();
-                    let m = r.iter().sum::<f64>() / r.len() as f64;
-                    let sd =
-                        (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
-                    (tt.at(i, i) as f64 - m) / sd.max(1e-12)
-                })
-                .sum::<f64>()
-                / 62.0;
-            out.push(HeadAttention {
-                layer: l,
-                head: h,
-                mass: mass.map(|x| x / c),
-                argmax: arg.map(|x| x / c),
-                tv_between_samples: tv.0 / tv.1.max(1) as f64,
-                term_spread: spread
-                    .into_iter()
-                    .map(|(q, k, s)| TermSpread {
-                        query: part_name(q),
-                        key: part_name(k),
-                        std_over_keys: s / c,
-                    })
-                    .collect(),
-                pos_pos_argmax_agrees: agree.0 as f64 / agree.1.max(1) as f64,
-                answer_mass_min: ans_min,
-                pos_only_answer_mass: pos_only / c,
-                uniform_answer_mass: uniform / c,
-                next_is_answer_mass: next_ans / c,
-                answer_mass_same_slot: same_slot / (mass[0] + mass[1] + mass[2]).max(1e-12),
-                answer_mass_by_term_distance: {
-                    while by_dist.last() == Some(&0.0) {
-                        by_dist.pop();
-                    }
-                    by_dist.iter().map(|x| x / c).collect()
-                },
-                without_pos_pos_answer_mass: no_pp / c,
-                tok_tok_self_z: self_z,
-                weight_pos_pos_first_term_hit: hits as f64 / copy.len().max(1) as f64,
-            });
+            let (hits, self_z) = weight_circuits(pw, (l, h), &copy, &tokens[..t], n)?;
+            out.push(acc.finish((l, h), hits, self_z));
         }
     }
     Ok(out)
+}
+
+/// One head's sums over (sample, copy position), turned into a [`HeadAttention`] by `finish`.
+struct HeadAcc {
+    n: usize,
+    t: usize,
+    mass: [f64; 6],
+    arg: [f64; 6],
+    count: usize,
+    tv: (f64, usize),
+    spread: Vec<(Part, Part, f64)>,
+    agree: (usize, usize),
+    ans_min: f64,
+    pos_only: f64,
+    no_pp: f64,
+    uniform: f64,
+    by_dist: Vec<f64>,
+    same_slot: f64,
+    next_ans: f64,
+}
+
+impl HeadAcc {
+    fn new(n: usize, t: usize) -> Self {
+        HeadAcc {
+            n,
+            t,
+            mass: [0.0; 6],
+            arg: [0.0; 6],
+            count: 0,
+            tv: (0.0, 0),
+            spread: Vec::new(),
+            agree: (0, 0),
+            ans_min: f64::INFINITY,
+            pos_only: 0.0,
+            no_pp: 0.0,
+            uniform: 0.0,
+            by_dist: vec![0.0; t / (n + 1) + 1],
+            same_slot: 0.0,
+            next_ans: 0.0,
+        }
+    }
+
+    /// Sample `b` of `cache` at every copy position; returns its attention rows (for `add_tv`).
+    fn add_sample(
+        &mut self,
+        pw: &Weights,
+        cache: &ActivationCache,
+        b: usize,
+        (l, h): (usize, usize),
+        copy: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
+        let t = self.t;
+        let tok = &cache.tokens[b * t..(b + 1) * t];
+        let pat = cache.pattern(b, l, h)?;
+        let dec = decompose_scores(pw, cache, b, l, h)?;
+        let total = dec.total()?;
+        let mut rows = Vec::with_capacity(copy.len());
+        for &p in copy {
+            let row = &pat.row(p)[..=p];
+            self.add_answer_mass(tok, p, row);
+            self.add_partial_softmax(tok, p, &dec);
+            self.count += 1;
+            rows.push(row.to_vec());
+            self.add_terms(p, &dec, &total);
+        }
+        Ok(rows)
+    }
+
+    /// Attention mass by key category and on the answer at copy position `p` (`row` = its
+    /// visible keys).
+    fn add_answer_mass(&mut self, tok: &[u32], p: usize, row: &[f32]) {
+        let n = self.n;
+        let mut best = 0;
+        for (j, &x) in row.iter().enumerate() {
+            self.mass[category(tok, n, p, j)] += x as f64;
+            if x > row[best] {
+                best = j;
+            }
+        }
+        self.arg[category(tok, n, p, best)] += 1.0;
+        let holds = |j: usize| category(tok, n, p, j) <= 2;
+        let ans: f64 = (0..=p).filter(|&j| holds(j)).map(|j| row[j] as f64).sum();
+        self.ans_min = self.ans_min.min(ans);
+        self.uniform += (0..=p).filter(|&j| holds(j)).count() as f64 / (p + 1) as f64;
+        self.next_ans += (0..p)
+            .filter(|&j| tok[j + 1] == tok[p + 1])
+            .map(|j| row[j] as f64)
+            .sum::<f64>();
+        let (k, s) = ((p + 1 - 2) / (n + 1), (p + 1 - 2) % (n + 1));
+        for j in (2..=p).filter(|&j| holds(j)) {
+            let (tj, sj) = ((j - 2) / (n + 1), (j - 2) % (n + 1));
+            self.by_dist[k - tj - 1] += row[j] as f64;
+            if sj == s {
+                self.same_slot += row[j] as f64;
+            }
+        }
+    }
+
+    /// The answer mass if the scores were only some of their terms: pos·pos (with biases),
+    /// and everything but pos·pos.
+    fn add_partial_softmax(&mut self, tok: &[u32], p: usize, dec: &ScoreDecomposition) {
+        let n = self.n;
+        let holds = |j: usize| category(tok, n, p, j) <= 2;
+        // softmax over visible keys of a partial sum of terms
+        let partial = |keep: &dyn Fn(Part, Part) -> bool| -> f64 {
+            let mut z = vec![0.0f64; p + 1];
+            for term in dec.terms.iter().filter(|x| keep(x.query, x.key)) {
+                for (zj, &x) in z.iter_mut().zip(&term.scores.row(p)[..=p]) {
+                    *zj += x as f64;
+                }
+            }
+            let mx = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = z.iter().map(|x| (x - mx).exp()).collect();
+            let tot: f64 = e.iter().sum();
+            (0..=p).filter(|&j| holds(j)).map(|j| e[j]).sum::<f64>() / tot
+        };
+        let posish = |x: Part| x == Part::Pos || x == Part::Bias;
+        self.pos_only += partial(&|q, k| posish(q) && posish(k));
+        self.no_pp += partial(&|q, k| !(q == Part::Pos && k == Part::Pos));
+    }
+
+    /// Each term's spread over the keys, and whether pos·pos alone picks the same key.
+    fn add_terms(&mut self, p: usize, dec: &ScoreDecomposition, total: &Mat) {
+        for term in &dec.terms {
+            let vals = &term.scores.row(p)[..=p];
+            let m = vals.iter().map(|&x| x as f64).sum::<f64>() / vals.len() as f64;
+            let sd = (vals.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>()
+                / vals.len() as f64)
+                .sqrt();
+            match self
+                .spread
+                .iter_mut()
+                .find(|(q, k, _)| *q == term.query && *k == term.key)
+            {
+                Some(e) => e.2 += sd,
+                None => self.spread.push((term.query, term.key, sd)),
+            }
+        }
+        if let Some(pp) = dec.term(Part::Pos, Part::Pos) {
+            let am = |r: &[f32]| {
+                r.iter()
+                    .enumerate()
+                    .fold(0, |bi, (j, &x)| if x > r[bi] { j } else { bi })
+            };
+            self.agree.0 += (am(&pp.row(p)[..=p]) == am(&total.row(p)[..=p])) as usize;
+            self.agree.1 += 1;
+        }
+    }
+
+    /// Total-variation distance between two samples' attention rows.
+    fn add_tv(&mut self, prev: &[Vec<f32>], rows: &[Vec<f32>]) {
+        for (r0, r1) in prev.iter().zip(rows) {
+            self.tv.0 += 0.5
+                * r0.iter()
+                    .zip(r1)
+                    .map(|(a, b)| (a - b).abs() as f64)
+                    .sum::<f64>();
+            self.tv.1 += 1;
+        }
+    }
+
+    fn finish(mut self, (l, h): (usize, usize), hits: f64, self_z: f64) -> HeadAttention {
+        let c = self.count.max(1) as f64;
+        let mass = self.mass;
+        HeadAttention {
+            layer: l,
+            head: h,
+            mass: mass.map(|x| x / c),
+            argmax: self.arg.map(|x| x / c),
+            tv_between_samples: self.tv.0 / self.tv.1.max(1) as f64,
+            term_spread: self
+                .spread
+                .into_iter()
+                .map(|(q, k, s)| TermSpread {
+                    query: part_name(q),
+                    key: part_name(k),
+                    std_over_keys: s / c,
+                })
+                .collect(),
+            pos_pos_argmax_agrees: self.agree.0 as f64 / self.agree.1.max(1) as f64,
+            answer_mass_min: self.ans_min,
+            pos_only_answer_mass: self.pos_only / c,
+            uniform_answer_mass: self.uniform / c,
+            next_is_answer_mass: self.next_ans / c,
+            answer_mass_same_slot: self.same_slot / (mass[0] + mass[1] + mass[2]).max(1e-12),
+            answer_mass_by_term_distance: {
+                while self.by_dist.last() == Some(&0.0) {
+                    self.by_dist.pop();
+                }
+                self.by_dist.iter().map(|x| x / c).collect()
+            },
+            without_pos_pos_answer_mass: self.no_pp / c,
+            tok_tok_self_z: self_z,
+            weight_pos_pos_first_term_hit: hits,
+        }
+    }
+}
+
+/// Weights only: the fraction of copy positions where the pos·pos circuit over the first
+/// term's n keys peaks at the answer's position, and the tok·tok self z-score (see
+/// [`HeadAttention`]).
+fn weight_circuits(
+    pw: &Weights,
+    (l, h): (usize, usize),
+    copy: &[usize],
+    tok0: &[u32],
+    n: usize,
+) -> Result<(f64, f64)> {
+    let qk = full_qk(pw, l, h, Embed::Pos, Embed::Pos)?;
+    let hits = copy
+        .iter()
+        .filter(|&&p| {
+            let r = qk.row(p);
+            let best = (2..2 + n).fold(2, |bi, j| if r[j] > r[bi] { j } else { bi });
+            tok0[best] == tok0[p + 1]
+        })
+        .count();
+    let tt = full_qk(pw, l, h, Embed::Token, Embed::Token)?;
+    let ids = FIRST_CHAR as usize..FIRST_CHAR as usize + 62;
+    let self_z = ids
+        .clone()
+        .map(|i| {
+            let r: Vec<f64> = ids.clone().map(|j| tt.at(i, j) as f64).collect();
+            let m = r.iter().sum::<f64>() / r.len() as f64;
+            let sd = (r.iter().map(|x| (x - m).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
+            (tt.at(i, i) as f64 - m) / sd.max(1e-12)
+        })
+        .sum::<f64>()
+        / 62.0;
+    Ok((hits as f64 / copy.len().max(1) as f64, self_z))
 }

@@ -4,13 +4,15 @@
 //! pos·pos QK term alone would give — so the phase change can be read off in steps.
 
 use serde::Serialize;
+use toyformer::backend::BackendKind;
+use toyformer::backends::make_backend;
 use toyformer::interp::process::process_weights;
 use toyformer::interp::timeline::timeline_point;
 use toyformer::interp::ANALYSIS_STEP;
 use toyformer::model::ModelConfig;
 use toyformer::tasks::{Split, TaskSpec};
 use toyformer::train::eval::evaluate_split;
-use toyformer::train::{make_backend, BackendKind, TrainConfig, Trainer};
+use toyformer::train::{TrainConfig, Trainer};
 use toyformer::Result;
 
 /// One measurement: the model after `step` optimiser steps.

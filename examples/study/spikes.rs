@@ -2,10 +2,11 @@
 //! probe set evaluated along the way, then the loss spikes and what they coincide with.
 
 use serde::Serialize;
+use toyformer::backend::BackendKind;
 use toyformer::model::ModelConfig;
 use toyformer::tasks::{Split, TaskSpec};
 use toyformer::train::eval::{log_prob, EVAL_STEP_OFFSET};
-use toyformer::train::{BackendKind, TrainConfig, Trainer};
+use toyformer::train::{TrainConfig, Trainer};
 use toyformer::{Error, Result};
 
 #[derive(Clone, Debug, Serialize)]
@@ -116,6 +117,9 @@ fn inspect(tr: &mut Trainer, step: u64) -> Result<Inspected> {
     })
 }
 
+/// Step records, the trainer, why it stopped early (if it did), and the inspected steps.
+pub type Inspection = (Vec<StepRec>, Trainer, Option<String>, Vec<Inspected>);
+
 pub fn train_recorded(
     task: &TaskSpec,
     model: &ModelConfig,
@@ -134,7 +138,7 @@ pub fn train_inspected(
     probe_every: u64,
     probe_samples: usize,
     inspect_steps: &[u64],
-) -> Result<(Vec<StepRec>, Trainer, Option<String>, Vec<Inspected>)> {
+) -> Result<Inspection> {
     let mut inspected = Vec::new();
     let mut tr = Trainer::from_scratch(task.clone(), model, tc.clone(), BackendKind::Cpu)?;
     let probe = task.batch_split(tc.seed, EVAL_STEP_OFFSET + 7, probe_samples, Split::HeldOut);

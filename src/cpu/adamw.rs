@@ -1,140 +1,93 @@
-//! AdamW for the CPU backend: candle_nn's `AdamW` update, op for op (so a run is
-//! bit-identical to one with candle_nn's optimiser), with moments that can be read out and
-//! put back. That is what lets a saved run continue exactly where it stopped.
-//!
-//! Per trainable parameter θ with gradient g, at step t (from 1):
-//!   m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²
-//!   θ ← θ·(1 − lr·λ) − lr · (m / (1 − β1^t)) / (sqrt(v / (1 − β2^t)) + ε)
+//! The CPU engine's optimiser: gradient norm, PyTorch's `clip_grad_norm_` and AdamW over the
+//! flat parameter buffer (kernels in [`super::kernels::adamw`]), with the moments in the
+//! parameter table's layout so that a run can be saved and continued exactly.
 
+use super::kernels::adamw::{adamw, grad_norm, scale, AdamWStep};
+use crate::backend::{AdamWConfig, OptimizerState};
 use crate::error::{Error, Result};
-use candle_core::{backprop::GradStore, DType, Var};
-use candle_nn::ParamsAdamW;
+use crate::model::ParamTable;
+use std::ops::Range;
 
-/// One trainable parameter and its two moments (same shape).
-struct Slot {
-    var: Var,
-    m: Var,
-    v: Var,
-}
-
-/// One flat buffer per variable (a first or a second moment of each).
-pub type Moments = Vec<Vec<f32>>;
-
+/// AdamW's settings, the ranges it updates and its state.
 pub struct AdamW {
-    slots: Vec<Slot>,
-    /// Steps taken (t of the bias corrections).
-    step_t: u64,
-    params: ParamsAdamW,
+    cfg: AdamWConfig,
+    /// Ranges of the trainable parameters (AdamW, grad norm, clipping).
+    trainable: Vec<Range<usize>>,
+    /// (P,) Adam moments, table layout.
+    m: Vec<f32>,
+    v: Vec<f32>,
+    /// AdamW steps taken.
+    t: u64,
 }
 
 impl AdamW {
-    /// Zero moments for every variable.
-    pub fn new(vars: Vec<Var>, params: ParamsAdamW) -> Result<Self> {
-        let slots = vars
-            .into_iter()
-            .map(|var| {
-                let m = Var::zeros(var.shape(), var.dtype(), var.device())?;
-                let v = Var::zeros(var.shape(), var.dtype(), var.device())?;
-                Ok(Slot { var, m, v })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(AdamW {
-            slots,
-            step_t: 0,
-            params,
-        })
+    pub fn new(cfg: AdamWConfig) -> Self {
+        AdamW {
+            cfg,
+            trainable: Vec::new(),
+            m: Vec::new(),
+            v: Vec::new(),
+            t: 0,
+        }
     }
 
-    pub fn set_learning_rate(&mut self, lr: f64) {
-        self.params.lr = lr;
+    /// Zero moments for `n` parameters of which `trainable` are updated.
+    pub fn reset(&mut self, n: usize, trainable: Vec<Range<usize>>) {
+        self.trainable = trainable;
+        self.m = vec![0.0; n];
+        self.v = vec![0.0; n];
+        self.t = 0;
     }
 
-    /// One update of every variable that has a gradient in `grads`.
-    pub fn step(&mut self, grads: &GradStore) -> Result<()> {
-        self.step_t += 1;
-        let ParamsAdamW {
+    /// Clips `grads` (P,) in place and updates `params` (P,) at rate `lr`; returns the gradient
+    /// norm before clipping. A non-finite norm is [`Error::Diverged`] and changes nothing.
+    pub fn step(
+        &mut self,
+        params: &mut [f32],
+        grads: &mut [f32],
+        lr: f64,
+        step: u64,
+    ) -> Result<f64> {
+        let norm = grad_norm(grads, &self.trainable);
+        if !norm.is_finite() {
+            return Err(Error::Diverged {
+                step,
+                loss: f32::NAN,
+                last_good_step: step,
+            });
+        }
+        // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
+        let coef = self.cfg.grad_clip / (norm + 1e-6);
+        if self.cfg.grad_clip > 0.0 && coef < 1.0 {
+            scale(grads, &self.trainable, coef as f32);
+        }
+        self.t += 1;
+        let hp = AdamWStep {
             lr,
-            beta1,
-            beta2,
-            eps,
-            weight_decay,
-        } = self.params;
-        let scale_m = 1f64 / (1f64 - beta1.powi(self.step_t as i32));
-        let scale_v = 1f64 / (1f64 - beta2.powi(self.step_t as i32));
-        for s in &self.slots {
-            let Some(g) = grads.get(&s.var) else { continue };
-            let next_m = ((s.m.as_tensor() * beta1)? + (g * (1.0 - beta1))?)?;
-            let next_v = ((s.v.as_tensor() * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
-            let m_hat = (&next_m * scale_m)?;
-            let v_hat = (&next_v * scale_v)?;
-            let decayed = (s.var.as_tensor() * (1f64 - lr * weight_decay))?;
-            let adjusted = (m_hat / (v_hat.sqrt()? + eps)?)?;
-            let next = (decayed - (adjusted * lr)?)?;
-            s.m.set(&next_m)?;
-            s.v.set(&next_v)?;
-            s.var.set(&next)?;
-        }
-        Ok(())
-    }
-
-    /// (t, m, v): the step count and each variable's moments, flattened, in variable order.
-    pub fn state(&self) -> Result<(u64, Moments, Moments)> {
-        let flat = |v: &Var| -> Result<Vec<f32>> {
-            Ok(v.as_tensor()
-                .flatten_all()?
-                .to_dtype(DType::F32)?
-                .to_vec1::<f32>()?)
+            beta1: self.cfg.beta1,
+            beta2: self.cfg.beta2,
+            eps: self.cfg.eps,
+            weight_decay: self.cfg.weight_decay,
+            t: self.t,
         };
-        let m = self
-            .slots
-            .iter()
-            .map(|s| flat(&s.m))
-            .collect::<Result<_>>()?;
-        let v = self
-            .slots
-            .iter()
-            .map(|s| flat(&s.v))
-            .collect::<Result<_>>()?;
-        Ok((self.step_t, m, v))
+        adamw(params, &mut self.m, &mut self.v, grads, &self.trainable, hp);
+        Ok(norm)
     }
 
-    /// Puts back a state from [`AdamW::state`]; every buffer must have its variable's size
-    /// and be finite (v also ≥ 0). `names` label the variables in errors.
-    pub fn set_state(&mut self, t: u64, m: &[&[f32]], v: &[&[f32]], names: &[&str]) -> Result<()> {
-        if m.len() != self.slots.len() || v.len() != self.slots.len() {
-            return Err(Error::Weights(format!(
-                "optimiser state for {} tensors, expected {}",
-                m.len().min(v.len()),
-                self.slots.len()
-            )));
+    pub fn state(&self) -> OptimizerState {
+        OptimizerState {
+            t: self.t,
+            m: self.m.clone(),
+            v: self.v.clone(),
         }
-        for (i, s) in self.slots.iter().enumerate() {
-            let name = names.get(i).copied().unwrap_or("?");
-            let n = s.var.elem_count();
-            for (what, buf) in [("first moment", m[i]), ("second moment", v[i])] {
-                if buf.len() != n {
-                    return Err(Error::Weights(format!(
-                        "optimiser {what} of `{name}` has {} values, expected {n}",
-                        buf.len()
-                    )));
-                }
-                if buf
-                    .iter()
-                    .any(|x| !x.is_finite() || (what == "second moment" && *x < 0.0))
-                {
-                    return Err(Error::Weights(format!(
-                        "optimiser {what} of `{name}` holds an invalid value"
-                    )));
-                }
-            }
-        }
-        for (i, s) in self.slots.iter().enumerate() {
-            let (shape, dtype, dev) =
-                (s.var.shape().clone(), s.var.dtype(), s.var.device().clone());
-            s.m.set(&candle_core::Tensor::from_slice(m[i], shape.clone(), &dev)?.to_dtype(dtype)?)?;
-            s.v.set(&candle_core::Tensor::from_slice(v[i], shape, &dev)?.to_dtype(dtype)?)?;
-        }
-        self.step_t = t;
+    }
+
+    /// Restores a saved state after checking it against `table`.
+    pub fn set_state(&mut self, state: &OptimizerState, table: &ParamTable) -> Result<()> {
+        state.validate(table)?;
+        self.m.copy_from_slice(&state.m);
+        self.v.copy_from_slice(&state.v);
+        self.t = state.t;
         Ok(())
     }
 }

@@ -1,331 +1,352 @@
-//! The forward pass of the model family in candle, composed from basic ops so that
-//! autograd reaches every parameter (candle's fused `softmax_last_dim` and fast
-//! `layer_norm` have no backward). Every activation passes through a hook point named as
-//! in TransformerLens, so one code path serves training, `run_with_cache`, ablation and
-//! patching.
-//!
-//! Letters: B batch, T positions, C d_model, NH n_heads, HS d_head, V d_vocab_out, M d_mlp.
+//! The CPU engine's forward pass: embedding, the layer loop, ln_final and the unembedding,
+//! as a sequence of kernels over flat buffers. The last layer runs its queries, attention
+//! output and MLP only at the rows asked for (the scored rows when training): nothing
+//! else reaches the loss, so nothing else is computed.
 
-use crate::error::Result;
+use super::acts::{all_rows, gather_rows, size, BlockActs, EmbedTables, FinalActs, Shape};
+use super::layout::{BlockLayout, Layout};
+use crate::cpu::kernels::attention::{attention_forward, AttnDims};
+use crate::cpu::kernels::embed::{embed_forward, embed_proj_forward, ProjDims};
+use crate::cpu::kernels::layernorm::layernorm_forward;
+use crate::cpu::kernels::matmul::{gemm, matmul_forward, Strided};
+use crate::cpu::kernels::{activation::activation_forward, add_into};
 use crate::model::{ActFn, ModelConfig};
-use candle_core::{DType, Device, Tensor, D};
+use std::ops::Range;
 
-/// Sees (and may replace) activations at TransformerLens hook points.
-pub trait Hooks {
-    /// Whether `name` is wanted: activations nobody wants (e.g. `hook_result`) are not built.
-    fn wants(&self, name: &str) -> bool;
-    /// Called with the activation at `name`; the returned tensor replaces it.
-    fn hook(&mut self, name: &str, t: Tensor) -> Result<Tensor>;
-}
-
-/// No hooks: the training path.
-pub struct NoHooks;
-
-impl Hooks for NoHooks {
-    fn wants(&self, _: &str) -> bool {
-        false
-    }
-    fn hook(&mut self, _: &str, t: Tensor) -> Result<Tensor> {
-        Ok(t)
-    }
-}
-
-/// Records every activation under its hook name (TL's `run_with_cache`).
-#[derive(Default)]
-pub struct CacheHooks {
-    pub cache: std::collections::BTreeMap<String, Tensor>,
-}
-
-impl Hooks for CacheHooks {
-    fn wants(&self, _: &str) -> bool {
-        true
-    }
-    fn hook(&mut self, name: &str, t: Tensor) -> Result<Tensor> {
-        self.cache.insert(name.to_string(), t.clone());
-        Ok(t)
-    }
-}
-
-fn hook(h: &mut dyn Hooks, name: &str, t: Tensor) -> Result<Tensor> {
-    if h.wants(name) {
-        h.hook(name, t)
-    } else {
-        Ok(t)
-    }
-}
-
-/// The tensors of one model, looked up by TL key (candle `Var`s for training, or plain
-/// tensors for inference).
-pub struct ParamSet<'a> {
+/// A read-only view of the model: config, layout and the flat parameters.
+pub struct Model<'a> {
     pub cfg: &'a ModelConfig,
-    pub get: &'a dyn Fn(&str) -> Tensor,
-    /// True for parameters that are frozen and exactly zero (the default biases): adding
-    /// them is skipped, which changes no value and saves a broadcast op and its backward.
-    pub is_zero: &'a dyn Fn(&str) -> bool,
+    pub lay: &'a Layout,
+    /// (P,) every parameter, table order.
+    pub p: &'a [f32],
+    /// Frozen parameters that are exactly zero: adding them is skipped.
+    pub zero: &'a [Range<usize>],
 }
 
-impl ParamSet<'_> {
-    /// x + the named bias (broadcast), or x itself when that bias is a frozen zero.
-    fn add_bias(&self, x: Tensor, name: &str) -> Result<Tensor> {
-        if (self.is_zero)(name) {
-            Ok(x)
+impl Model<'_> {
+    pub fn w(&self, r: &Range<usize>) -> &[f32] {
+        &self.p[r.clone()]
+    }
+    /// A bias, or `None` when it is a frozen zero.
+    pub fn bias(&self, r: &Range<usize>) -> Option<&[f32]> {
+        if self.zero.contains(r) {
+            None
         } else {
-            Ok(x.broadcast_add(&(self.get)(name))?)
+            Some(&self.p[r.clone()])
         }
     }
-}
-
-/// softmax over the last axis, composed (max is detached: softmax is shift-invariant, so
-/// the gradient is unchanged and the graph is smaller).
-pub fn softmax_forward(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let e = x.broadcast_sub(&max)?.exp()?;
-    let s = e.sum_keepdim(D::Minus1)?;
-    Ok(e.broadcast_div(&s)?)
-}
-
-/// log-softmax over the last axis, composed.
-pub fn log_softmax_forward(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?.detach();
-    let d = x.broadcast_sub(&max)?;
-    let lse = d.exp()?.sum_keepdim(D::Minus1)?.log()?;
-    Ok(d.broadcast_sub(&lse)?)
-}
-
-/// TL's LayerNorm: (x − mean) / sqrt(mean((x − mean)²) + eps) · w + b over the last axis.
-/// Hooks `{prefix}.hook_scale` (B, T, 1) and `{prefix}.hook_normalized` (B, T, C).
-pub fn layernorm_forward(
-    h: &mut dyn Hooks,
-    prefix: &str,
-    x: &Tensor,
-    w: &Tensor,
-    b: &Tensor,
-) -> Result<Tensor> {
-    let x = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
-    let scale = (x.sqr()?.mean_keepdim(D::Minus1)? + crate::model::config::LN_EPS)?.sqrt()?;
-    let scale = hook(h, &format!("{prefix}.hook_scale"), scale)?;
-    let y = x
-        .broadcast_div(&scale)?
-        .broadcast_mul(w)?
-        .broadcast_add(b)?;
-    hook(h, &format!("{prefix}.hook_normalized"), y)
-}
-
-/// The causal mask added to attention scores: (T, T), 0 on and below the diagonal, −∞ above.
-pub fn causal_mask(t: usize, device: &Device) -> Result<Tensor> {
-    let m: Vec<f32> = (0..t * t)
-        .map(|i| {
-            if i % t > i / t {
-                f32::NEG_INFINITY
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    Ok(Tensor::from_vec(m, (t, t), device)?)
-}
-
-/// x (B, T, C) @ W [NH, C, HS] + b [NH, HS] → (B, T, NH, HS), for W = `{pre}.W_{n}`.
-fn head_proj(p: &ParamSet, pre: &str, n: &str, x: &Tensor) -> Result<Tensor> {
-    let (bsz, t, c) = x.dims3()?;
-    let w = (p.get)(&format!("{pre}.W_{n}"));
-    let (nh, _, hs) = w.dims3()?;
-    let w2 = if nh == 1 {
-        w.reshape((c, hs))?
-    } else {
-        w.permute((1, 0, 2))?.reshape((c, nh * hs))?
-    }; // (C, NH*HS)
-    let y = x.reshape((bsz * t, c))?.matmul(&w2)?;
-    let y = p.add_bias(y.reshape((bsz * t, nh, hs))?, &format!("{pre}.b_{n}"))?;
-    Ok(y.reshape((bsz, t, nh, hs))?)
-}
-
-/// (B, T, NH, HS) → (B, NH, T, HS), contiguous (a free reshape when NH = 1).
-fn heads_first(x: &Tensor) -> Result<Tensor> {
-    let (bsz, t, nh, hs) = x.dims4()?;
-    if nh == 1 {
-        Ok(x.reshape((bsz, 1, t, hs))?)
-    } else {
-        Ok(x.transpose(1, 2)?.contiguous()?)
+    /// Head `h` of a [NH, A, B] tensor, as a contiguous (A, B) slice.
+    pub fn head(&self, r: &Range<usize>, h: usize) -> &[f32] {
+        let n = r.len() / self.cfg.n_heads;
+        &self.p[r.start + h * n..r.start + (h + 1) * n]
     }
 }
 
-/// Multi-head causal attention of block `l`; returns attn_out (B, T, C).
-/// Hooks: attn.hook_q/k/v (B, T, NH, HS), attn.hook_attn_scores (B, NH, T, T, masked with
-/// −∞), attn.hook_pattern (B, NH, T, T), attn.hook_z (B, T, NH, HS), attn.hook_result
-/// (B, T, NH, C, only when wanted), hook_attn_out (B, T, C).
-pub fn attention_forward(
-    h: &mut dyn Hooks,
-    p: &ParamSet,
-    l: usize,
-    x: &Tensor,
-    mask: &Tensor,
-) -> Result<Tensor> {
-    let pre = format!("blocks.{l}.attn");
-    let g = |n: &str| (p.get)(&format!("{pre}.{n}"));
-    let (bsz, t, c) = x.dims3()?;
-    let (nh, hs) = (p.cfg.n_heads, p.cfg.d_head);
-    let q = heads_first(&hook(
-        h,
-        &format!("{pre}.hook_q"),
-        head_proj(p, &pre, "Q", x)?,
-    )?)?; // (B, NH, T, HS)
-    let k = heads_first(&hook(
-        h,
-        &format!("{pre}.hook_k"),
-        head_proj(p, &pre, "K", x)?,
-    )?)?;
-    let v = heads_first(&hook(
-        h,
-        &format!("{pre}.hook_v"),
-        head_proj(p, &pre, "V", x)?,
-    )?)?;
-    let scores = (q.matmul(&k.t()?)? * (1.0 / (hs as f64).sqrt()))?; // (B, NH, T, T)
-    let scores = scores.broadcast_add(mask)?;
-    let scores = hook(h, &format!("{pre}.hook_attn_scores"), scores)?;
-    let pattern = hook(h, &format!("{pre}.hook_pattern"), softmax_forward(&scores)?)?;
-    let z = pattern.matmul(&v)?; // (B, NH, T, HS)
-    let z = if nh == 1 {
-        z.reshape((bsz, t, 1, hs))?
-    } else {
-        z.transpose(1, 2)?.contiguous()?
-    }; // (B, T, NH, HS)
-    let z = hook(h, &format!("{pre}.hook_z"), z)?;
-    let w_o = g("W_O"); // [NH, HS, C]
-    let out = if h.wants(&format!("{pre}.hook_result")) {
-        // per-head outputs: (NH, B*T, HS) @ (NH, HS, C) → (NH, B*T, C) → (B, T, NH, C)
-        let zh = z
-            .reshape((bsz * t, nh, hs))?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let r = zh.matmul(&w_o)?.transpose(0, 1)?.reshape((bsz, t, nh, c))?;
-        let r = hook(h, &format!("{pre}.hook_result"), r)?;
-        r.sum(2)?
-    } else {
-        z.reshape((bsz * t, nh * hs))?
-            .matmul(&w_o.reshape((nh * hs, c))?)?
-            .reshape((bsz, t, c))?
-    };
-    let out = p.add_bias(out, &format!("{pre}.b_O"))?;
-    hook(h, &format!("blocks.{l}.hook_attn_out"), out)
+/// Every activation of one forward pass.
+#[derive(Default)]
+pub struct Acts {
+    pub blocks: Vec<BlockActs>,
+    pub tables: EmbedTables,
+    pub fin: FinalActs,
 }
 
-/// MLP of block `l`: act(x W_in + b_in) W_out + b_out. Hooks mlp.hook_pre, mlp.hook_post
-/// (B, T, M), hook_mlp_out (B, T, C).
-pub fn mlp_forward(h: &mut dyn Hooks, p: &ParamSet, l: usize, x: &Tensor) -> Result<Tensor> {
-    let pre = format!("blocks.{l}.mlp");
-    let g = |n: &str| (p.get)(&format!("{pre}.{n}"));
-    let (bsz, t, c) = x.dims3()?;
-    let w_in = g("W_in"); // [C, M]
-    let m = w_in.dim(1)?;
-    let a = p
-        .add_bias(
-            x.reshape((bsz * t, c))?.matmul(&w_in)?,
-            &format!("{pre}.b_in"),
-        )?
-        .reshape((bsz, t, m))?;
-    let a = hook(h, &format!("{pre}.hook_pre"), a)?;
-    let post = match p.cfg.act_fn.unwrap_or(ActFn::Relu) {
-        ActFn::Relu => a.relu()?,
-        ActFn::Gelu => a.gelu_erf()?,
-        ActFn::GeluNew => a.gelu()?,
-        ActFn::Solu => (&a * softmax_forward(&a)?)?,
-    };
-    let post = hook(h, &format!("{pre}.hook_post"), post)?;
-    let out = p
-        .add_bias(
-            post.reshape((bsz * t, m))?.matmul(&g("W_out"))?,
-            &format!("{pre}.b_out"),
-        )?
-        .reshape((bsz, t, c))?;
-    hook(h, &format!("blocks.{l}.hook_mlp_out"), out)
-}
-
-/// Embedding through every block and the final LayerNorm: tokens (B, T) u32 → (B, T, C).
-/// Hooks: hook_embed, hook_pos_embed, blocks.{l}.hook_resid_pre / hook_resid_mid /
-/// hook_resid_post, ln hooks, and those of attention and MLP.
-pub fn residual_forward(h: &mut dyn Hooks, p: &ParamSet, tokens: &Tensor) -> Result<Tensor> {
-    let cfg = p.cfg;
-    let (bsz, t) = tokens.dims2()?;
-    let w_e = (p.get)("embed.W_E");
-    let c = w_e.dim(1)?;
-    let embed = w_e
-        .index_select(&tokens.flatten_all()?, 0)?
-        .reshape((bsz, t, c))?;
-    let embed = hook(h, "hook_embed", embed)?;
-    let pos = (p.get)("pos_embed.W_pos").narrow(0, 0, t)?.unsqueeze(0)?; // (1, T, C)
-    let pos = if h.wants("hook_pos_embed") {
-        hook(h, "hook_pos_embed", pos.broadcast_as((bsz, t, c))?)?
-    } else {
-        pos
-    };
-    let mut resid = embed.broadcast_add(&pos)?;
-    let mask = causal_mask(t, tokens.device())?.to_dtype(w_e.dtype())?;
-    let ln = cfg.normalization_type.is_some();
+/// Runs the model on tokens (B, T): fills `acts` up to the logits (B, P, V) of the last
+/// layer's rows.
+pub fn forward(m: &Model, acts: &mut Acts, tokens: &[u32], s: &Shape) {
+    let cfg = m.cfg;
+    let (b, c) = (s.b, cfg.d_model);
+    acts.blocks.resize_with(cfg.n_layers, Default::default);
+    let a0 = &mut acts.blocks[0];
+    size(&mut a0.inp, b * s.tk * c);
+    let all: Vec<usize> = (0..s.tk).collect();
+    embed_forward(
+        &mut a0.inp,
+        tokens,
+        m.w(&m.lay.w_e),
+        m.w(&m.lay.w_pos),
+        &all,
+        b,
+        s.t,
+        c,
+    );
     for l in 0..cfg.n_layers {
-        let b = format!("blocks.{l}");
-        resid = hook(h, &format!("{b}.hook_resid_pre"), resid)?;
-        let x = if ln {
-            layernorm_forward(
-                h,
-                &format!("{b}.ln1"),
-                &resid,
-                &(p.get)(&format!("{b}.ln1.w")),
-                &(p.get)(&format!("{b}.ln1.b")),
-            )?
-        } else {
-            resid.clone()
-        };
-        resid = (resid + attention_forward(h, p, l, &x, &mask)?)?;
-        if cfg.d_mlp.is_some() {
-            resid = hook(h, &format!("{b}.hook_resid_mid"), resid)?;
-            let x = if ln {
-                layernorm_forward(
-                    h,
-                    &format!("{b}.ln2"),
-                    &resid,
-                    &(p.get)(&format!("{b}.ln2.w")),
-                    &(p.get)(&format!("{b}.ln2.b")),
-                )?
-            } else {
-                resid.clone()
-            };
-            resid = (resid + mlp_forward(h, p, l, &x)?)?;
+        if l > 0 {
+            let (below, here) = acts.blocks.split_at_mut(l);
+            let prev = below[l - 1].output();
+            size(&mut here[0].inp, prev.len());
+            here[0].inp.copy_from_slice(prev);
         }
-        resid = hook(h, &format!("{b}.hook_resid_post"), resid)?;
+        block_forward(m, &mut acts.blocks[l], &mut acts.tables, tokens, s, l);
     }
-    if ln {
-        resid = layernorm_forward(
-            h,
-            "ln_final",
-            &resid,
-            &(p.get)("ln_final.w"),
-            &(p.get)("ln_final.b"),
-        )?;
+    let last = &acts.blocks[cfg.n_layers - 1];
+    final_forward(m, &mut acts.fin, last.output(), b * s.last_rows.len());
+}
+
+/// One layer: Q/K/V, attention and W_O into the residual, then the MLP.
+fn block_forward(
+    m: &Model,
+    a: &mut BlockActs,
+    tab: &mut EmbedTables,
+    tokens: &[u32],
+    s: &Shape,
+    l: usize,
+) {
+    let cfg = m.cfg;
+    let bl: &BlockLayout = &m.lay.blocks[l];
+    let (b, tk, nh, hs) = (s.b, s.tk, cfg.n_heads, cfg.d_head);
+    a.rows = s.rows(l, cfg.n_layers);
+    let tq = a.rows.len();
+    size(&mut a.q, nh * b * tq * hs);
+    size(&mut a.k, nh * b * tk * hs);
+    size(&mut a.v, nh * b * tk * hs);
+    if l == 0 && s.factored {
+        qkv_factored_forward(m, bl, a, tab, tokens, s);
+    } else {
+        qkv_forward(m, bl, a, s);
     }
-    Ok(resid)
+    attn_out_forward(m, bl, a, s);
+    mlp_forward(m, bl, a, b * tq);
 }
 
-/// x (B, P, C) → logits (B, P, V) = x W_U + b_U.
-pub fn unembed_forward(p: &ParamSet, x: &Tensor) -> Result<Tensor> {
-    let (bsz, n, c) = x.dims3()?;
-    let w_u = (p.get)("unembed.W_U");
-    let v = w_u.dim(1)?;
-    Ok(
-        p.add_bias(x.reshape((bsz * n, c))?.matmul(&w_u)?, "unembed.b_U")?
-            .reshape((bsz, n, v))?,
-    )
+/// Layer 0's Q/K/V without LayerNorm: gathered from (W_E W, W_pos W) tables, one per head.
+fn qkv_factored_forward(
+    m: &Model,
+    bl: &BlockLayout,
+    a: &mut BlockActs,
+    tab: &mut EmbedTables,
+    tokens: &[u32],
+    s: &Shape,
+) {
+    let cfg = m.cfg;
+    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
+    let d = ProjDims {
+        b,
+        t: s.t,
+        nh,
+        hs,
+        v: cfg.d_vocab,
+        tp: tk,
+    };
+    let all_pos: Vec<usize> = (0..tk).collect();
+    for (i, out) in [&mut a.q, &mut a.k, &mut a.v].into_iter().enumerate() {
+        size(&mut tab.e[i], nh * d.v * hs);
+        size(&mut tab.p[i], nh * tk * hs);
+        for h in 0..nh {
+            let w = m.head(&bl.w_qkv[i], h); // (C, HS)
+            matmul_forward(
+                &mut tab.e[i][h * d.v * hs..],
+                m.w(&m.lay.w_e),
+                w,
+                None,
+                d.v,
+                c,
+                hs,
+            );
+            matmul_forward(
+                &mut tab.p[i][h * tk * hs..],
+                &m.w(&m.lay.w_pos)[..tk * c],
+                w,
+                None,
+                tk,
+                c,
+                hs,
+            );
+        }
+        let rows = if i == 0 { &a.rows } else { &all_pos };
+        embed_proj_forward(
+            out,
+            tokens,
+            &tab.e[i],
+            &tab.p[i],
+            m.bias(&bl.b_qkv[i]),
+            rows,
+            d,
+        );
+    }
 }
 
-/// Mean cross-entropy of logits (B, P, V) against targets (B, P) u32.
-pub fn cross_entropy_forward(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    let lp = log_softmax_forward(logits)?;
-    let picked = lp.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?; // (B, P, 1)
-    Ok(picked.mean_all()?.neg()?)
+/// Q (B, TQ) at the layer's rows, K and V (B, TK) at every position, from ln1 of the input.
+fn qkv_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, s: &Shape) {
+    let cfg = m.cfg;
+    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
+    let tq = a.rows.len();
+    let all = all_rows(&a.rows, tk);
+    if let Some((w, bb)) = &bl.ln1 {
+        size(&mut a.ln1, b * tk * c);
+        size(&mut a.ln1_mean, b * tk);
+        size(&mut a.ln1_rstd, b * tk);
+        layernorm_forward(
+            &mut a.ln1,
+            &mut a.ln1_mean,
+            &mut a.ln1_rstd,
+            &a.inp,
+            m.w(w),
+            m.w(bb),
+            b * tk,
+            c,
+        );
+    }
+    let x1: &[f32] = if bl.ln1.is_some() { &a.ln1 } else { &a.inp }; // (B, TK, C)
+    if !all {
+        size(&mut a.xq, b * tq * c);
+        gather_rows(&mut a.xq, x1, &a.rows, b, tk, c);
+    }
+    let xq: &[f32] = if all { x1 } else { &a.xq }; // (B, TQ, C)
+    for h in 0..nh {
+        let bias = |i: usize| m.bias(&bl.b_qkv[i]).map(|x| &x[h * hs..(h + 1) * hs]);
+        matmul_forward(
+            &mut a.q[h * b * tq * hs..],
+            xq,
+            m.head(&bl.w_qkv[0], h),
+            bias(0),
+            b * tq,
+            c,
+            hs,
+        );
+        matmul_forward(
+            &mut a.k[h * b * tk * hs..],
+            x1,
+            m.head(&bl.w_qkv[1], h),
+            bias(1),
+            b * tk,
+            c,
+            hs,
+        );
+        matmul_forward(
+            &mut a.v[h * b * tk * hs..],
+            x1,
+            m.head(&bl.w_qkv[2], h),
+            bias(2),
+            b * tk,
+            c,
+            hs,
+        );
+    }
 }
 
-/// Token ids (B, T) as a u32 tensor.
-pub fn tokens_tensor(tokens: &[u32], batch: usize, device: &Device) -> Result<Tensor> {
-    let t = tokens.len() / batch.max(1);
-    Ok(Tensor::from_slice(tokens, (batch, t), device)?.to_dtype(DType::U32)?)
+/// Attention, then resid_mid (B, TQ, C) = resid_pre at the rows + Σ_h z_h W_O[h] + b_O.
+fn attn_out_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, s: &Shape) {
+    let cfg = m.cfg;
+    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
+    let tq = a.rows.len();
+    let all = all_rows(&a.rows, tk);
+    size(&mut a.z, nh * b * tq * hs);
+    size(&mut a.lse, nh * b * tq);
+    let d = AttnDims {
+        b,
+        nh,
+        t: tk,
+        tq,
+        hs,
+    };
+    attention_forward(&mut a.z, &mut a.lse, &a.q, &a.k, &a.v, &a.rows, d);
+
+    size(&mut a.mid, b * tq * c);
+    for h in 0..nh {
+        let zh = &a.z[h * b * tq * hs..(h + 1) * b * tq * hs];
+        gemm(
+            &mut a.mid,
+            c,
+            h > 0,
+            Strided::rows(zh, hs),
+            Strided::rows(m.head(&bl.w_o, h), c),
+            b * tq,
+            c,
+            hs,
+        );
+    }
+    if let Some(bo) = m.bias(&bl.b_o) {
+        a.mid.chunks_exact_mut(c).for_each(|r| add_into(r, bo));
+    }
+    if all {
+        add_into(&mut a.mid, &a.inp);
+    } else {
+        for bi in 0..b {
+            for (i, &p) in a.rows.iter().enumerate() {
+                add_into(
+                    &mut a.mid[(bi * tq + i) * c..(bi * tq + i + 1) * c],
+                    &a.inp[(bi * tk + p) * c..(bi * tk + p + 1) * c],
+                );
+            }
+        }
+    }
+}
+
+/// The MLP on the N = B·TQ rows of resid_mid: resid_post = resid_mid + W_out·act(W_in·ln2(x)).
+fn mlp_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, n: usize) {
+    let cfg = m.cfg;
+    let c = cfg.d_model;
+    let Some(ml) = &bl.mlp else {
+        a.out.clear();
+        return;
+    };
+    let mw = cfg.d_mlp.unwrap_or(0);
+    if let Some((w, bb)) = &bl.ln2 {
+        size(&mut a.ln2, n * c);
+        size(&mut a.ln2_mean, n);
+        size(&mut a.ln2_rstd, n);
+        layernorm_forward(
+            &mut a.ln2,
+            &mut a.ln2_mean,
+            &mut a.ln2_rstd,
+            &a.mid,
+            m.w(w),
+            m.w(bb),
+            n,
+            c,
+        );
+    }
+    let x2: &[f32] = if bl.ln2.is_some() { &a.ln2 } else { &a.mid };
+    size(&mut a.pre, n * mw);
+    size(&mut a.post, n * mw);
+    matmul_forward(&mut a.pre, x2, m.w(&ml.w_in), m.bias(&ml.b_in), n, c, mw);
+    activation_forward(
+        &mut a.post,
+        &a.pre,
+        cfg.act_fn.unwrap_or(ActFn::Relu),
+        n,
+        mw,
+    );
+    size(&mut a.out, n * c);
+    matmul_forward(
+        &mut a.out,
+        &a.post,
+        m.w(&ml.w_out),
+        m.bias(&ml.b_out),
+        n,
+        mw,
+        c,
+    );
+    add_into(&mut a.out, &a.mid);
+}
+
+/// ln_final (when the model has LN) and the unembedding of the N = B·P final rows.
+fn final_forward(m: &Model, f: &mut FinalActs, x: &[f32], n: usize) {
+    let (c, v) = (m.cfg.d_model, m.cfg.d_vocab_out);
+    if let Some((w, b)) = &m.lay.ln_final {
+        size(&mut f.lnf, n * c);
+        size(&mut f.lnf_mean, n);
+        size(&mut f.lnf_rstd, n);
+        layernorm_forward(
+            &mut f.lnf,
+            &mut f.lnf_mean,
+            &mut f.lnf_rstd,
+            x,
+            m.w(w),
+            m.w(b),
+            n,
+            c,
+        );
+    }
+    let xf: &[f32] = if m.lay.ln_final.is_some() { &f.lnf } else { x };
+    size(&mut f.logits, n * v);
+    matmul_forward(
+        &mut f.logits,
+        xf,
+        m.w(&m.lay.w_u),
+        m.bias(&m.lay.b_u),
+        n,
+        c,
+        v,
+    );
 }

@@ -1,261 +1,224 @@
-//! The CPU backends.
-//! - [`CpuBackend`] (this file, [`forward`]): candle with autograd, composed from basic ops.
-//!   The reference every other backend and kernel is tested against, and the source of
-//!   TransformerLens-named activations for interpretability (`Hooks`).
-//! - [`engine::CpuEngine`] ([`kernels`]): hand-written forward/backward over the flat
-//!   parameter table; the training backend natively and in the browser.
+//! The CPU engine (`--backend cpu`): hand-written forward ([`forward`]), backward
+//! ([`backward`]) and optimiser ([`adamw`]) over the flat parameter table (llm.c's design), from
+//! the kernels in [`kernels`]; the training backend natively and in the browser. The candle
+//! backend ([`crate::reference::ReferenceBackend`]) stays the reference it is tested against.
+//!
+//! What makes it fast, besides doing only the arithmetic the loss needs:
+//! - the last layer computes queries, attention, W_O, the MLP and the unembedding only at
+//!   the scored rows, and no layer looks past the last scored position;
+//! - without LayerNorm, layer 0's Q/K/V come from (W_E W, W_pos W) tables gathered per
+//!   row, because its input is one token row plus one position row;
+//! - matrix products go through the `gemm` crate, attention never builds (B, NH, T, T);
+//! - subnormal floats are flushed to zero during a step (see [`ftz`]).
+//!
+//! Every kernel splits its work so each output element has one owner: results are
+//! bit-identical for any number of threads.
 
+pub mod acts;
 pub mod adamw;
-pub mod engine;
+pub mod backward;
 pub mod forward;
+pub mod ftz;
 pub mod kernels;
+pub mod layout;
 
+use crate::backend::{
+    check_pred_positions, AdamWConfig, Backend, NamedGrads, OptimizerState, StepOutput,
+};
 use crate::error::{Error, Result};
-use crate::model::{ParamTable, Weights};
-use crate::train::{Backend, OptimizerState, StepOutput, TrainConfig};
+use crate::model::{ParamKind, Weights};
+use acts::{size, Scratch, Shape};
 use adamw::AdamW;
-use candle_core::{backprop::GradStore, DType, Device, Tensor, Var};
-use candle_nn::ParamsAdamW;
-use forward::{Hooks, NoHooks, ParamSet};
-use std::collections::HashMap;
+use forward::{Acts, Model};
+use kernels::crossentropy::crossentropy_forward;
+use layout::Layout;
+use std::ops::Range;
 
-/// Checks a (B, T) token batch against the model; returns T. The error names the problem.
-pub fn check_tokens(
-    cfg: &crate::model::ModelConfig,
-    tokens: &[u32],
-    batch: usize,
-) -> Result<usize> {
-    if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
-        return Err(Error::config(
-            "tokens",
-            format!(
-                "{} tokens do not split into {batch} sequences",
-                tokens.len()
-            ),
-        ));
-    }
-    let t = tokens.len() / batch;
-    if t > cfg.n_ctx {
-        return Err(Error::config(
-            "tokens",
-            format!("sequence length {t} exceeds n_ctx {}", cfg.n_ctx),
-        ));
-    }
-    if let Some(bad) = tokens.iter().find(|&&x| x as usize >= cfg.d_vocab) {
-        return Err(Error::config(
-            "tokens",
-            format!(
-                "token id {bad} is outside the vocabulary (d_vocab {})",
-                cfg.d_vocab
-            ),
-        ));
-    }
-    Ok(t)
+/// How layer 0 computes Q/K/V when the model has no LayerNorm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    /// Gather from (W_E W, W_pos W) tables when that is less arithmetic (the default).
+    Auto,
+    Always,
+    Never,
 }
 
-/// Every scored position needs its target (the next token) inside the context.
-pub fn check_pred_positions(cfg: &crate::model::ModelConfig, pred: &[usize]) -> Result<()> {
-    if let Some(&p) = pred.iter().find(|&&p| p + 1 >= cfg.n_ctx) {
-        return Err(Error::config(
-            "n_ctx",
-            format!(
-                "predicted position {p} has its target at {}, outside the context of {} tokens",
-                p + 1,
-                cfg.n_ctx
-            ),
-        ));
-    }
-    if pred.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(Error::config(
-            "pred_positions",
-            "scored positions must be strictly ascending",
-        ));
-    }
-    Ok(())
+/// Engine settings that change speed, never the function computed.
+#[derive(Clone, Copy, Debug)]
+pub struct EngineOptions {
+    pub factor: Factor,
+    /// Flush subnormal floats to zero during a step (x86_64).
+    pub flush_denormals: bool,
 }
 
-/// Weights as candle tensors (trainable ones as `Var`s), AdamW state, and the task's
-/// predicted positions.
-pub struct CpuBackend {
-    weights: Weights,
-    /// One per table entry: `Var` when trainable, else a constant tensor.
-    params: Vec<Param>,
-    index: HashMap<String, usize>,
-    /// Indices of frozen parameters that are exactly zero (skipped in the forward).
-    zero: Vec<bool>,
-    opt: Option<AdamW>,
-    opt_params: ParamsAdamW,
-    grad_clip: f64,
-    /// (P,) u32 positions whose logits are scored.
-    pred: Tensor,
-    /// (P,) u32 the positions of their targets (pred + 1).
-    pred_next: Tensor,
-    device: Device,
-    /// F32 normally; F64 for finite-difference tests.
-    dtype: DType,
-}
-
-enum Param {
-    Var(Var),
-    Const(Tensor),
-}
-
-impl Param {
-    fn tensor(&self) -> Tensor {
-        match self {
-            Param::Var(v) => v.as_tensor().clone(),
-            Param::Const(t) => t.clone(),
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            factor: Factor::Auto,
+            flush_denormals: true,
         }
     }
 }
 
-impl CpuBackend {
-    pub fn new(w: &Weights, tc: &TrainConfig, pred_positions: Vec<usize>) -> Result<Self> {
-        Self::with_dtype(w, tc, pred_positions, DType::F32)
+/// Weights, gradients and AdamW moments as flat buffers, plus reusable activations.
+pub struct CpuEngine {
+    w: Weights,
+    lay: Layout,
+    /// Frozen parameters that are exactly zero (skipped in the forward).
+    zero: Vec<Range<usize>>,
+    /// (P,) gradients, table layout.
+    grads: Vec<f32>,
+    opt: AdamW,
+    pred: Vec<usize>,
+    opts: EngineOptions,
+    acts: Acts,
+    sc: Scratch,
+}
+
+impl CpuEngine {
+    /// An engine training `w` on the task whose scored positions are `pred_positions`, with
+    /// AdamW settings `adamw` (a `&TrainConfig` or an [`AdamWConfig`]).
+    pub fn new(
+        w: &Weights,
+        adamw: impl Into<AdamWConfig>,
+        pred_positions: Vec<usize>,
+    ) -> Result<Self> {
+        Self::with_options(w, adamw, pred_positions, EngineOptions::default())
     }
 
-    /// As [`CpuBackend::new`], computing in `dtype` (F32 or F64).
-    pub fn with_dtype(
+    pub fn with_options(
         w: &Weights,
-        tc: &TrainConfig,
+        adamw: impl Into<AdamWConfig>,
         pred_positions: Vec<usize>,
-        dtype: DType,
+        opts: EngineOptions,
     ) -> Result<Self> {
         check_pred_positions(&w.cfg, &pred_positions)?;
-        let device = Device::Cpu;
-        let pred: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
-        let next: Vec<u32> = pred.iter().map(|&p| p + 1).collect();
-        let pred_next = Tensor::from_vec(next, pred.len(), &device)?;
-        let pred = Tensor::from_vec(pred, pred_positions.len(), &device)?;
-        let opt_params = ParamsAdamW {
-            lr: tc.lr,
-            beta1: tc.beta1,
-            beta2: tc.beta2,
-            eps: tc.eps,
-            weight_decay: tc.weight_decay,
-        };
-        let mut b = CpuBackend {
-            weights: w.clone(),
-            params: Vec::new(),
-            index: HashMap::new(),
+        let mut e = CpuEngine {
+            w: w.clone(),
+            lay: Layout::new(&w.cfg, &w.table),
             zero: Vec::new(),
-            opt: None,
-            opt_params,
-            grad_clip: tc.grad_clip,
-            pred,
-            pred_next,
-            device,
-            dtype,
+            grads: Vec::new(),
+            opt: AdamW::new(adamw.into()),
+            pred: pred_positions,
+            opts,
+            acts: Acts::default(),
+            sc: Scratch::default(),
         };
-        b.set_weights(w)?;
-        Ok(b)
+        e.set_weights(w)?;
+        Ok(e)
     }
 
-    /// Inference only (no optimiser settings needed): for eval and interpretability.
-    pub fn for_inference(w: &Weights) -> Result<Self> {
-        Self::new(w, &TrainConfig::default(), Vec::new())
-    }
-
-    /// The model config.
-    pub fn config(&self) -> &crate::model::ModelConfig {
-        &self.weights.cfg
-    }
-
-    fn table(&self) -> &ParamTable {
-        &self.weights.table
-    }
-
-    fn is_zero(&self) -> impl Fn(&str) -> bool + '_ {
-        move |name: &str| self.index.get(name).is_some_and(|&i| self.zero[i])
-    }
-
-    fn lookup(&self) -> impl Fn(&str) -> Tensor + '_ {
-        move |name: &str| match self.index.get(name) {
-            Some(&i) => self.params[i].tensor(),
-            // Every name the forward asks for is in the table of its own config.
-            None => unreachable!("parameter {name} missing from the table"),
+    fn shape(&self, b: usize, t: usize, rows: Vec<usize>) -> Shape {
+        let tk = rows.last().map_or(0, |&r| r + 1);
+        let cfg = &self.w.cfg;
+        let factored = cfg.normalization_type.is_none()
+            && match self.opts.factor {
+                Factor::Always => true,
+                Factor::Never => false,
+                Factor::Auto => cfg.d_vocab + tk < b * tk,
+            };
+        Shape {
+            b,
+            t,
+            tk,
+            last_rows: rows,
+            factored,
         }
     }
 
-    /// Runs the model with hooks; returns logits (B, T, V) as a tensor.
-    pub fn run_with_hooks(
-        &self,
-        tokens: &[u32],
-        batch: usize,
-        hooks: &mut dyn Hooks,
-    ) -> Result<Tensor> {
-        check_tokens(&self.weights.cfg, tokens, batch)?;
-        let get = self.lookup();
-        let zero = self.is_zero();
-        let p = ParamSet {
-            cfg: &self.weights.cfg,
-            get: &get,
-            is_zero: &zero,
+    /// Forward at the scored rows; fills targets, probabilities, per-row losses and argmax.
+    /// Returns the mean loss.
+    fn loss_forward(&mut self, tokens: &[u32], s: &Shape) -> f32 {
+        let m = Model {
+            cfg: &self.w.cfg,
+            lay: &self.lay,
+            p: &self.w.data,
+            zero: &self.zero,
         };
-        let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
-        let resid = forward::residual_forward(hooks, &p, &tok)?;
-        forward::unembed_forward(&p, &resid)
+        forward::forward(&m, &mut self.acts, tokens, s);
+        let f = &mut self.acts.fin;
+        let (p, v) = (s.last_rows.len(), self.w.cfg.d_vocab_out);
+        let n = s.b * p;
+        f.targets.clear();
+        for bi in 0..s.b {
+            f.targets
+                .extend(s.last_rows.iter().map(|&r| tokens[bi * s.t + r + 1]));
+        }
+        size(&mut f.probs, n * v);
+        size(&mut f.losses, n);
+        f.argmax.resize(n, 0);
+        crossentropy_forward(
+            &mut f.probs,
+            &mut f.losses,
+            &mut f.argmax,
+            &f.logits,
+            &f.targets,
+            n,
+            v,
+        );
+        (f.losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32
     }
 
-    /// Loss (scalar tensor), logits at predicted positions (B, P, V).
-    fn loss(&self, tokens: &[u32], batch: usize) -> Result<(Tensor, Tensor)> {
-        let get = self.lookup();
-        let zero = self.is_zero();
-        let p = ParamSet {
-            cfg: &self.weights.cfg,
-            get: &get,
-            is_zero: &zero,
-        };
-        let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
-        let resid = forward::residual_forward(&mut NoHooks, &p, &tok)?; // (B, T, C)
-        let x = resid.index_select(&self.pred, 1)?; // (B, P, C)
-        let logits = forward::unembed_forward(&p, &x)?; // (B, P, V)
-        let targets = tok.index_select(&self.pred_next, 1)?; // (B, P)
-        Ok((forward::cross_entropy_forward(&logits, &targets)?, logits))
-    }
-
-    /// Loss and every gradient (for tests and finite differences): grads by TL key.
+    /// Loss and every trainable gradient for one batch, without updating anything (for
+    /// tests against the candle reference). Gradients by TL key.
     pub fn loss_and_grads(
-        &self,
+        &mut self,
         tokens: &[u32],
         batch: usize,
-    ) -> Result<(f64, Vec<(String, Vec<f64>)>)> {
-        check_tokens(&self.weights.cfg, tokens, batch)?;
-        let (loss, _) = self.loss(tokens, batch)?;
-        let grads = loss.backward()?;
-        let mut out = Vec::new();
-        for (info, p) in self.table().params.iter().zip(&self.params) {
-            if let Param::Var(v) = p {
-                let g = match grads.get(v.as_tensor()) {
-                    Some(g) => g.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?,
-                    None => vec![0.0; info.len],
-                };
-                out.push((info.name.clone(), g));
-            }
-        }
-        Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, out))
+    ) -> Result<(f32, NamedGrads<f32>)> {
+        let t = self.w.cfg.check_tokens(tokens, batch)?;
+        self.check_targets(t)?;
+        let s = self.shape(batch, t, self.pred.clone());
+        let loss = self.loss_forward(tokens, &s);
+        self.backward(tokens, &s);
+        let out = self
+            .w
+            .table
+            .params
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    self.grads[p.offset..p.offset + p.len].to_vec(),
+                )
+            })
+            .collect();
+        Ok((loss, out))
     }
 
-    fn grad_norm(&self, grads: &GradStore) -> Result<f32> {
-        let mut sq = 0.0f64;
-        for p in &self.params {
-            if let Param::Var(v) = p {
-                if let Some(g) = grads.get(v.as_tensor()) {
-                    sq += g
-                        .sqr()?
-                        .sum_all()?
-                        .to_dtype(DType::F64)?
-                        .to_scalar::<f64>()?;
-                }
-            }
+    fn backward(&mut self, tokens: &[u32], s: &Shape) {
+        self.grads.fill(0.0);
+        let m = Model {
+            cfg: &self.w.cfg,
+            lay: &self.lay,
+            p: &self.w.data,
+            zero: &self.zero,
+        };
+        backward::backward(&m, &self.acts, &mut self.sc, &mut self.grads, tokens, s);
+    }
+
+    fn check_targets(&self, t: usize) -> Result<()> {
+        match self.pred.iter().find(|&&p| p + 1 >= t) {
+            Some(&p) => Err(Error::config(
+                "tokens",
+                format!(
+                    "predicted position {p} has its target at {}, past the {t} tokens given",
+                    p + 1
+                ),
+            )),
+            None if self.pred.is_empty() => Err(Error::config(
+                "pred_positions",
+                "no positions to score: training needs at least one",
+            )),
+            None => Ok(()),
         }
-        Ok(sq.sqrt() as f32)
     }
 }
 
-impl Backend for CpuBackend {
+impl Backend for CpuEngine {
     fn name(&self) -> String {
-        "reference".into()
+        "cpu".into()
     }
 
     fn train_step(
@@ -265,72 +228,50 @@ impl Backend for CpuBackend {
         lr: f64,
         step: u64,
     ) -> Result<StepOutput> {
-        check_tokens(&self.weights.cfg, tokens, batch)?;
-        let (loss, logits) = self.loss(tokens, batch)?;
-        let loss_v = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
-        if !loss_v.is_finite() {
+        let t = self.w.cfg.check_tokens(tokens, batch)?;
+        self.check_targets(t)?;
+        let _ftz = self.opts.flush_denormals.then(ftz::FlushGuard::new);
+        let s = self.shape(batch, t, self.pred.clone());
+        let loss = self.loss_forward(tokens, &s);
+        if !loss.is_finite() {
             return Err(Error::Diverged {
                 step,
-                loss: loss_v,
+                loss,
                 last_good_step: step,
             });
         }
-        let mut grads = loss.backward()?;
-        let grad_norm = self.grad_norm(&grads)?;
-        if !grad_norm.is_finite() {
-            return Err(Error::Diverged {
-                step,
-                loss: f32::NAN,
-                last_good_step: step,
-            });
-        }
-        // PyTorch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1.
-        let coef = self.grad_clip / (grad_norm as f64 + 1e-6);
-        if self.grad_clip > 0.0 && coef < 1.0 {
-            for p in &self.params {
-                if let Param::Var(v) = p {
-                    if let Some(g) = grads.remove(v.as_tensor()) {
-                        grads.insert(v.as_tensor(), (g * coef)?);
-                    }
-                }
-            }
-        }
-        let argmax = logits
-            .argmax(candle_core::D::Minus1)?
-            .flatten_all()?
-            .to_vec1::<u32>()?;
-        let opt = self
-            .opt
-            .as_mut()
-            .ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
-        opt.set_learning_rate(lr);
-        opt.step(&grads)?;
+        self.backward(tokens, &s);
+        let norm = self.opt.step(&mut self.w.data, &mut self.grads, lr, step)?;
         Ok(StepOutput {
-            loss: loss_v,
-            grad_norm,
-            argmax,
+            loss,
+            grad_norm: norm as f32,
+            argmax: self.acts.fin.argmax.clone(),
         })
     }
 
     fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
-        Ok(self
-            .run_with_hooks(tokens, batch, &mut NoHooks)?
-            .flatten_all()?
-            .to_dtype(DType::F32)?
-            .to_vec1::<f32>()?)
+        let t = self.w.cfg.check_tokens(tokens, batch)?;
+        let s = self.shape(batch, t, (0..t).collect());
+        let m = Model {
+            cfg: &self.w.cfg,
+            lay: &self.lay,
+            p: &self.w.data,
+            zero: &self.zero,
+        };
+        forward::forward(&m, &mut self.acts, tokens, &s);
+        Ok(self.acts.fin.logits.clone())
     }
 
     fn weights(&self) -> Result<Weights> {
-        let mut w = self.weights.clone();
-        for (info, p) in self.weights.table.params.iter().zip(&self.params) {
-            let v = p
-                .tensor()
-                .flatten_all()?
-                .to_dtype(DType::F32)?
-                .to_vec1::<f32>()?;
-            w.data[info.offset..info.offset + info.len].copy_from_slice(&v);
-        }
-        Ok(w)
+        Ok(self.w.clone())
+    }
+
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        Ok(self.opt.state())
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
+        self.opt.set_state(state, &self.w.table)
     }
 
     fn set_weights(&mut self, w: &Weights) -> Result<()> {
@@ -342,88 +283,26 @@ impl Backend for CpuBackend {
                 w.table.total_len()
             )));
         }
-        let mut params = Vec::with_capacity(w.table.params.len());
-        let mut index = HashMap::new();
-        let mut vars = Vec::new();
-        let mut zero = Vec::with_capacity(w.table.params.len());
-        for (i, info) in w.table.params.iter().enumerate() {
-            let vals = &w.data[info.offset..info.offset + info.len];
-            zero.push(!info.trainable && vals.iter().all(|&x| x == 0.0));
-            let t = Tensor::from_slice(
-                &w.data[info.offset..info.offset + info.len],
-                info.shape.as_slice(),
-                &self.device,
-            )?
-            .to_dtype(self.dtype)?;
-            index.insert(info.name.clone(), i);
-            if info.trainable {
-                let v = Var::from_tensor(&t)?;
-                vars.push(v.clone());
-                params.push(Param::Var(v));
-            } else {
-                params.push(Param::Const(t));
+        if w.table != crate::model::ParamTable::new(&w.cfg) {
+            return Err(Error::Weights(
+                "the parameter table does not match the config".into(),
+            ));
+        }
+        self.lay = Layout::new(&w.cfg, &w.table);
+        self.zero.clear();
+        let mut trainable = Vec::new();
+        for p in &w.table.params {
+            let r = p.offset..p.offset + p.len;
+            if p.trainable {
+                trainable.push(r);
+            } else if p.kind == ParamKind::Bias && w.data[r.clone()].iter().all(|&x| x == 0.0) {
+                self.zero.push(r);
             }
         }
-        self.opt = Some(AdamW::new(vars, self.opt_params.clone())?);
-        self.params = params;
-        self.index = index;
-        self.zero = zero;
-        self.weights = w.clone();
+        let n = w.data.len();
+        self.grads = vec![0.0; n];
+        self.opt.reset(n, trainable);
+        self.w = w.clone();
         Ok(())
-    }
-
-    fn optimizer_state(&self) -> Result<OptimizerState> {
-        let opt = self
-            .opt
-            .as_ref()
-            .ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
-        let (t, m, v) = opt.state()?;
-        let total = self.table().total_len();
-        let (mut fm, mut fv) = (vec![0.0; total], vec![0.0; total]);
-        // the optimiser holds the trainable parameters in table order
-        for (info, (m, v)) in self
-            .table()
-            .params
-            .iter()
-            .filter(|p| p.trainable)
-            .zip(m.iter().zip(&v))
-        {
-            fm[info.offset..info.offset + info.len].copy_from_slice(m);
-            fv[info.offset..info.offset + info.len].copy_from_slice(v);
-        }
-        Ok(OptimizerState { t, m: fm, v: fv })
-    }
-
-    fn set_optimizer_state(&mut self, s: &OptimizerState) -> Result<()> {
-        let total = self.table().total_len();
-        if s.m.len() != total || s.v.len() != total {
-            return Err(Error::Weights(format!(
-                "optimiser state holds {} / {} values, the parameter table {total}",
-                s.m.len(),
-                s.v.len()
-            )));
-        }
-        let trainable: Vec<_> = self
-            .weights
-            .table
-            .params
-            .iter()
-            .filter(|p| p.trainable)
-            .cloned()
-            .collect();
-        let m: Vec<&[f32]> = trainable
-            .iter()
-            .map(|p| &s.m[p.offset..p.offset + p.len])
-            .collect();
-        let v: Vec<&[f32]> = trainable
-            .iter()
-            .map(|p| &s.v[p.offset..p.offset + p.len])
-            .collect();
-        let names: Vec<&str> = trainable.iter().map(|p| p.name.as_str()).collect();
-        let opt = self
-            .opt
-            .as_mut()
-            .ok_or_else(|| Error::Backend("optimiser not initialised".into()))?;
-        opt.set_state(s.t, &m, &v, &names)
     }
 }

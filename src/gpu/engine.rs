@@ -9,10 +9,11 @@
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::defs;
 use super::model::{step_data, Flat, Plan, Shape};
+use crate::backend::{ChunkOutput, OptimizerState, StepStats};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamTable, Weights};
 use crate::tasks::TaskSpec;
-use crate::train::{ChunkOutput, OptimizerState, StepStats, TrainConfig};
+use crate::train::TrainConfig;
 
 /// Most bytes of step inputs uploaded at once (a sub-chunk).
 const CHUNK_BYTES: usize = 32 << 20;
@@ -198,27 +199,7 @@ impl GpuEngine {
     /// Restores a state from [`GpuEngine::optimizer_state`] (or the CPU's) after `set_weights`.
     pub fn set_optimizer_state(&mut self, st: &OptimizerState) -> Result<()> {
         self.check()?;
-        let n = self.table.total_len();
-        if st.m.len() != n || st.v.len() != n {
-            return Err(Error::Weights(format!(
-                "optimiser state holds {} and {} values, the model has {n} parameters",
-                st.m.len(),
-                st.v.len()
-            )));
-        }
-        if let Some(p) = self.table.params.iter().find(|p| {
-            !st.v[p.offset..p.offset + p.len]
-                .iter()
-                .all(|&x| x.is_finite() && x >= 0.0)
-                || !st.m[p.offset..p.offset + p.len]
-                    .iter()
-                    .all(|x| x.is_finite())
-        }) {
-            return Err(Error::Weights(format!(
-                "optimiser state: the moments of `{}` must be finite (the second one ≥ 0)",
-                p.name
-            )));
-        }
+        st.validate(&self.table)?;
         self.ctx
             .queue
             .write_buffer(&self.flat.m, 0, bytemuck::cast_slice(&st.m));

@@ -26,10 +26,11 @@ pub use native::GpuBackend;
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use super::{AdapterChoice, GpuEngine};
+    use crate::backend::{Backend, ChunkOutput, OptimizerState, StepOutput};
     use crate::error::Result;
     use crate::model::Weights;
     use crate::tasks::TaskSpec;
-    use crate::train::{Backend, ChunkOutput, OptimizerState, StepOutput, TrainConfig};
+    use crate::train::TrainConfig;
 
     /// [`GpuEngine`] behind the synchronous [`Backend`] trait: each call blocks on the GPU (natively
     /// a blocking poll is fine; the browser uses the engine's async API instead).

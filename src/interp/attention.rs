@@ -156,8 +156,8 @@ pub fn decompose_scores(
         .collect();
     let rows = |name: &str| -> Result<Vec<f32>> {
         let mut v = Vec::with_capacity(t * c);
-        for i in 0..t {
-            v.extend(cache.at(name, b, i)?.iter().map(|x| x / scale[i]));
+        for (i, s) in scale.iter().enumerate() {
+            v.extend(cache.at(name, b, i)?.iter().map(|x| x / s));
         }
         Ok(v)
     };

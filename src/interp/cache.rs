@@ -1,5 +1,5 @@
 //! `run_with_cache` and `run_with_hooks`, as in TransformerLens, over the CPU backend's
-//! hook points (`cpu::forward`): one forward implementation serves training, caching,
+//! hook points (`reference::forward`): one forward implementation serves training, caching,
 //! ablation and patching.
 //!
 //! Hook names are TL's (`hook_embed`, `hook_pos_embed`, `blocks.{l}.hook_resid_pre`,
@@ -12,10 +12,10 @@
 //! `ln_final.hook_scale`, `ln_final.hook_normalized`). TL's optional split-input hooks
 //! (`hook_q_input`, `hook_attn_in`, `hook_mlp_in`) are not built, as in TL by default.
 
-use crate::cpu::forward::Hooks;
-use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::model::Weights;
+use crate::reference::forward::Hooks;
+use crate::reference::ReferenceBackend;
 use candle_core::{DType, Tensor};
 use std::collections::BTreeMap;
 
@@ -172,7 +172,7 @@ impl Hooks for HookSet<'_> {
 /// Runs tokens (B, T) through the model with `hooks`; returns the cache of what the hooks
 /// recorded (and the logits).
 pub fn run_with_hooks(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     tokens: &[u32],
     batch: usize,
     mut hooks: HookSet,
@@ -189,7 +189,7 @@ pub fn run_with_hooks(
 
 /// TL's `run_with_cache`: every activation of the forward pass on tokens (B, T).
 pub fn run_with_cache(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     tokens: &[u32],
     batch: usize,
 ) -> Result<ActivationCache> {
@@ -202,5 +202,5 @@ pub fn run_with_cache_weights(
     tokens: &[u32],
     batch: usize,
 ) -> Result<ActivationCache> {
-    run_with_cache(&CpuBackend::for_inference(w)?, tokens, batch)
+    run_with_cache(&ReferenceBackend::for_inference(w)?, tokens, batch)
 }

@@ -128,6 +128,34 @@ struct Source {
     hook: String,
 }
 
+/// The scored (sample, position, target) triples of a cache, with the cache: what every mean
+/// over them needs.
+struct Pairs<'a> {
+    cache: &'a ActivationCache,
+    /// T, the cached sequence length.
+    t: usize,
+    /// (b, p, target) for every scored pair
+    pairs: Vec<(usize, usize, usize)>,
+    /// their number (≥ 1), the denominator of every mean
+    n: f64,
+}
+
+impl Pairs<'_> {
+    /// The final LayerNorm's cached scale s_f at (b, p) (1 without LN).
+    fn sf(&self, b: usize, p: usize) -> f64 {
+        self.cache.ln_scale("ln_final", b, p) as f64
+    }
+
+    /// Mean over the pairs of a constant vector's contribution, vec · W_U[:, target] / s_f.
+    fn mean_const(&self, vec: &[f32], w_u: &Mat) -> f64 {
+        self.pairs
+            .iter()
+            .map(|&(b, p, tg)| dot(vec, w_u.row(tg)) / self.sf(b, p))
+            .sum::<f64>()
+            / self.n
+    }
+}
+
 /// DLA of the correct logit on a cache of task sequences (see the module doc). `pw` must
 /// be the (processed) weights the cache was run with; the cache must hold every hook
 /// ([`super::run_with_cache`]).
@@ -137,7 +165,7 @@ pub fn direct_logit_attribution(
     cache: &ActivationCache,
 ) -> Result<DlaReport> {
     let cfg = &pw.cfg;
-    let (c, nl, nh, v) = (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.d_vocab_out);
+    let (c, v) = (cfg.d_model, cfg.d_vocab_out);
     let t = cache.seq_len;
     if t != task.seq_len() {
         return Err(Error::config(
@@ -151,62 +179,118 @@ pub fn direct_logit_attribution(
     let w_u = Mat::new(c, v, pw.get("unembed.W_U")?.to_vec())?.transpose(); // (V, C): row t = W_U[:, t]
     let b_u = pw.get("unembed.b_U")?;
     let preds = task.pred_positions();
-    // (b, p, target) for every scored pair
     let pairs: Vec<(usize, usize, usize)> = (0..cache.batch)
         .flat_map(|b| preds.iter().map(move |&p| (b, p)))
         .map(|(b, p)| (b, p, cache.tokens[b * t + p + 1] as usize))
         .collect();
-    let n = pairs.len().max(1) as f64;
-    let sf = |b: usize, p: usize| cache.ln_scale("ln_final", b, p) as f64;
+    let px = Pairs {
+        cache,
+        t,
+        n: pairs.len().max(1) as f64,
+        pairs,
+    };
 
-    // --- per component
     let mut components = Vec::new();
-    let mut per_hook = |label: String, hook: &str, slot: Option<(usize, usize)>| -> Result<f64> {
-        let a = cache.get(hook)?;
+    hook_components(pw, &px, &w_u, &mut components)?;
+    let attn_bias = bias_components(pw, &px, &w_u, &mut components)?;
+    let bias_u = px
+        .pairs
+        .iter()
+        .map(|&(_, _, tg)| b_u[tg] as f64)
+        .sum::<f64>()
+        / px.n;
+    components.push(Attribution {
+        label: "b_U".into(),
+        mean: bias_u,
+    });
+    // the components in the order found, summed left to right
+    let total: f64 = components.iter().map(|a| a.mean).sum();
+
+    let sources = path_sources(pw, &attn_bias);
+    let (depth, mut paths, path_total) = path_attributions(pw, &px, &sources, bias_u)?;
+    if depth < cfg.n_layers {
+        paths.push(Attribution {
+            label: format!("longer paths (through more than {depth} heads)"),
+            mean: total - path_total,
+        });
+    }
+    paths.push(Attribution {
+        label: "b_U".into(),
+        mean: bias_u,
+    });
+    Ok(DlaReport {
+        pairs: px.pairs.len(),
+        logit: total,
+        components,
+        paths,
+        path_depth: depth,
+    })
+}
+
+/// Per component, the cached ones: embed, pos_embed, every head's result, every MLP's output.
+/// Pushes each to `components`.
+fn hook_components(
+    pw: &Weights,
+    px: &Pairs,
+    w_u: &Mat,
+    components: &mut Vec<Attribution>,
+) -> Result<()> {
+    let cfg = &pw.cfg;
+    let (c, t, nh) = (cfg.d_model, px.t, cfg.n_heads);
+    let mut per_hook = |label: String, hook: &str, slot: Option<(usize, usize)>| -> Result<()> {
+        let a = px.cache.get(hook)?;
         let mut s = 0.0;
-        for &(b, p, tg) in &pairs {
+        for &(b, p, tg) in &px.pairs {
             let row = match slot {
                 // hook_result (B, T, NH, C): head h
                 Some((h, nh)) => &a.data[((b * t + p) * nh + h) * c..][..c],
-                None => cache.at(hook, b, p)?,
+                None => px.cache.at(hook, b, p)?,
             };
-            s += dot(row, w_u.row(tg)) / sf(b, p);
+            s += dot(row, w_u.row(tg)) / px.sf(b, p);
         }
-        components.push(Attribution { label, mean: s / n });
-        Ok(s / n)
+        components.push(Attribution {
+            label,
+            mean: s / px.n,
+        });
+        Ok(())
     };
-    let mut total = per_hook("embed".into(), "hook_embed", None)?;
-    total += per_hook("pos_embed".into(), "hook_pos_embed", None)?;
-    for l in 0..nl {
+    per_hook("embed".into(), "hook_embed", None)?;
+    per_hook("pos_embed".into(), "hook_pos_embed", None)?;
+    for l in 0..cfg.n_layers {
         for h in 0..nh {
-            total += per_hook(format!("L{l}H{h}"), &act_name("result", l), Some((h, nh)))?;
+            per_hook(format!("L{l}H{h}"), &act_name("result", l), Some((h, nh)))?;
         }
         if cfg.d_mlp.is_some() {
-            total += per_hook(format!("MLP{l}"), &act_name("mlp_out", l), None)?;
+            per_hook(format!("MLP{l}"), &act_name("mlp_out", l), None)?;
         }
     }
-    let mut const_part = |label: String, vec: &[f32]| -> f64 {
-        let s: f64 = pairs
-            .iter()
-            .map(|&(b, p, tg)| dot(vec, w_u.row(tg)) / sf(b, p))
-            .sum::<f64>()
-            / n;
-        components.push(Attribution { label, mean: s });
-        s
-    };
-    let mut attn_bias = Vec::new(); // Σ_h b_V W_O + b_O per layer
-    for l in 0..nl {
+    Ok(())
+}
+
+/// Per component, the constant ones: every layer's b_O (when not zero). Pushes each to
+/// `components`; returns each layer's attention bias Σ_h b_V W_O + b_O (C,), a source of paths.
+fn bias_components(
+    pw: &Weights,
+    px: &Pairs,
+    w_u: &Mat,
+    components: &mut Vec<Attribution>,
+) -> Result<Vec<Vec<f32>>> {
+    let cfg = &pw.cfg;
+    let (c, hs) = (cfg.d_model, cfg.d_head);
+    let mut attn_bias = Vec::new();
+    for l in 0..cfg.n_layers {
         let b_o = pw.get(&format!("blocks.{l}.attn.b_O"))?;
         if b_o.iter().any(|&x| x != 0.0) {
-            total += const_part(format!("L{l} b_O"), b_o);
+            let mean = px.mean_const(b_o, w_u);
+            components.push(Attribution {
+                label: format!("L{l} b_O"),
+                mean,
+            });
         }
         let mut beta: Vec<f64> = b_o.iter().map(|&x| x as f64).collect();
-        let (hs, b_v, w_o) = (
-            cfg.d_head,
-            pw.get(&format!("blocks.{l}.attn.b_V"))?,
-            pw.get(&format!("blocks.{l}.attn.W_O"))?,
-        );
-        for h in 0..nh {
+        let b_v = pw.get(&format!("blocks.{l}.attn.b_V"))?;
+        let w_o = pw.get(&format!("blocks.{l}.attn.W_O"))?;
+        for h in 0..cfg.n_heads {
             for a in 0..hs {
                 let bv = b_v[h * hs + a] as f64;
                 if bv != 0.0 {
@@ -218,14 +302,11 @@ pub fn direct_logit_attribution(
         }
         attn_bias.push(beta.iter().map(|&x| x as f32).collect::<Vec<f32>>());
     }
-    let bias_u = pairs.iter().map(|&(_, _, tg)| b_u[tg] as f64).sum::<f64>() / n;
-    components.push(Attribution {
-        label: "b_U".into(),
-        mean: bias_u,
-    });
-    total += bias_u;
+    Ok(attn_bias)
+}
 
-    // --- per path
+/// The sources of paths: embed, pos_embed, every MLP, every non-zero attention bias.
+fn path_sources(pw: &Weights, attn_bias: &[Vec<f32>]) -> Vec<Source> {
     let mut sources = vec![
         Source {
             name: "embed".into(),
@@ -240,8 +321,8 @@ pub fn direct_logit_attribution(
             hook: "hook_pos_embed".into(),
         },
     ];
-    for l in 0..nl {
-        if cfg.d_mlp.is_some() {
+    for (l, bias) in attn_bias.iter().enumerate() {
+        if pw.cfg.d_mlp.is_some() {
             sources.push(Source {
                 name: format!("MLP{l}"),
                 from: l + 1,
@@ -249,43 +330,42 @@ pub fn direct_logit_attribution(
                 hook: act_name("mlp_out", l),
             });
         }
-        if attn_bias[l].iter().any(|&x| x != 0.0) {
+        if bias.iter().any(|&x| x != 0.0) {
             sources.push(Source {
                 name: format!("attn bias L{l}"),
                 from: l + 1,
-                constant: Some(attn_bias[l].clone()),
+                constant: Some(bias.clone()),
                 hook: String::new(),
             });
         }
     }
-    let (depth, chain_list) = chains(nl, nh);
-    // Batched over samples with candle: D = src (B, T, C) @ G (C, V) gives every (position,
-    // target) value at the first head's input; each head of the chain then mixes positions
-    // by its cached pattern, D ← A (B, T, T) @ (D / s_ln1) (B, T, V); the path's value at
-    // (b, p) is D[b, p, target] / s_f.
+    sources
+}
+
+/// Per path: every source through every chain of heads up to the depth [`chains`] allows.
+/// Returns that depth, the paths, and their sum plus `bias_u`.
+///
+/// Batched over samples with candle: D = src (B, T, C) @ G (C, V) gives every (position,
+/// target) value at the first head's input; each head of the chain then mixes positions
+/// by its cached pattern, D ← A (B, T, T) @ (D / s_ln1) (B, T, V); the path's value at
+/// (b, p) is D[b, p, target] / s_f.
+fn path_attributions(
+    pw: &Weights,
+    px: &Pairs,
+    sources: &[Source],
+    bias_u: f64,
+) -> Result<(usize, Vec<Attribution>, f64)> {
+    let cfg = &pw.cfg;
+    let (c_n, v, t, nh) = (cfg.d_model, cfg.d_vocab_out, px.t, cfg.n_heads);
+    let (depth, chain_list) = chains(cfg.n_layers, nh);
     let dev = Device::Cpu;
-    let (b_n, c_n) = (cache.batch, c);
     let w_u_t = Tensor::from_slice(pw.get("unembed.W_U")?, (c_n, v), &dev)?; // (C, V)
-    let ln1_scale = |l: usize| -> Result<Option<Tensor>> {
-        match cache.get(&format!("blocks.{l}.ln1.hook_scale")) {
-            Ok(sc) => Ok(Some(Tensor::from_slice(&sc.data, (b_n, t, 1), &dev)?)),
-            Err(_) => Ok(None),
-        }
-    };
-    let head_pattern = |l: usize, h: usize| -> Result<Tensor> {
-        let p = cache.get(&act_name("pattern", l))?; // (B, NH, T, T)
-        Ok(Tensor::from_slice(&p.data, (b_n, nh, t, t), &dev)?
-            .narrow(1, h, 1)?
-            .squeeze(1)?
-            .contiguous()?)
-    };
-    let src_tensor = |src: &Source| -> Result<Tensor> {
-        Ok(match &src.constant {
-            Some(vec) => Tensor::from_slice(vec, (1, 1, c_n), &dev)?
-                .broadcast_as((b_n, t, c_n))?
-                .contiguous()?,
-            None => Tensor::from_slice(&cache.get(&src.hook)?.data, (b_n, t, c_n), &dev)?,
-        })
+    let tensors = CachedTensors {
+        cache: px.cache,
+        t,
+        nh,
+        c: c_n,
+        dev: &dev,
     };
     let mut paths = Vec::new();
     let mut path_total = bias_u;
@@ -303,22 +383,24 @@ pub fn direct_logit_attribution(
             .iter()
             .filter(|s| chain.first().is_none_or(|&(l, _)| l >= s.from))
         {
-            let mut d = src_tensor(src)?
-                .reshape((b_n * t, c_n))?
+            let mut d = tensors
+                .source(src)?
+                .reshape((px.cache.batch * t, c_n))?
                 .matmul(&g)?
-                .reshape((b_n, t, v))?; // (B, T, V)
+                .reshape((px.cache.batch, t, v))?; // (B, T, V)
             for &(l, h) in chain {
-                if let Some(sc) = ln1_scale(l)? {
+                if let Some(sc) = tensors.ln1_scale(l)? {
                     d = d.broadcast_div(&sc)?;
                 }
-                d = head_pattern(l, h)?.matmul(&d)?;
+                d = tensors.head_pattern(l, h)?.matmul(&d)?;
             }
             let d = d.flatten_all()?.to_vec1::<f32>()?;
-            let s: f64 = pairs
+            let s: f64 = px
+                .pairs
                 .iter()
-                .map(|&(b, p, tg)| d[(b * t + p) * v + tg] as f64 / sf(b, p))
+                .map(|&(b, p, tg)| d[(b * t + p) * v + tg] as f64 / px.sf(b, p))
                 .sum();
-            let mean = s / n;
+            let mean = s / px.n;
             path_total += mean;
             paths.push(Attribution {
                 label: label(&src.name, chain),
@@ -326,21 +408,49 @@ pub fn direct_logit_attribution(
             });
         }
     }
-    if depth < nl {
-        paths.push(Attribution {
-            label: format!("longer paths (through more than {depth} heads)"),
-            mean: total - path_total,
-        });
+    Ok((depth, paths, path_total))
+}
+
+/// Cached activations as candle tensors on `dev`.
+struct CachedTensors<'a> {
+    cache: &'a ActivationCache,
+    t: usize,
+    nh: usize,
+    c: usize,
+    dev: &'a Device,
+}
+
+impl CachedTensors<'_> {
+    /// (B, T, 1) layer l's ln1 scales, `None` without LayerNorm.
+    fn ln1_scale(&self, l: usize) -> Result<Option<Tensor>> {
+        match self.cache.get(&format!("blocks.{l}.ln1.hook_scale")) {
+            Ok(sc) => Ok(Some(Tensor::from_slice(
+                &sc.data,
+                (self.cache.batch, self.t, 1),
+                self.dev,
+            )?)),
+            Err(_) => Ok(None),
+        }
     }
-    paths.push(Attribution {
-        label: "b_U".into(),
-        mean: bias_u,
-    });
-    Ok(DlaReport {
-        pairs: pairs.len(),
-        logit: total,
-        components,
-        paths,
-        path_depth: depth,
-    })
+
+    /// (B, T, T) the cached attention pattern of head (l, h).
+    fn head_pattern(&self, l: usize, h: usize) -> Result<Tensor> {
+        let (b, t) = (self.cache.batch, self.t);
+        let p = self.cache.get(&act_name("pattern", l))?; // (B, NH, T, T)
+        Ok(Tensor::from_slice(&p.data, (b, self.nh, t, t), self.dev)?
+            .narrow(1, h, 1)?
+            .squeeze(1)?
+            .contiguous()?)
+    }
+
+    /// (B, T, C) a source's vector at every position.
+    fn source(&self, src: &Source) -> Result<Tensor> {
+        let (b, t, c) = (self.cache.batch, self.t, self.c);
+        Ok(match &src.constant {
+            Some(vec) => Tensor::from_slice(vec, (1, 1, c), self.dev)?
+                .broadcast_as((b, t, c))?
+                .contiguous()?,
+            None => Tensor::from_slice(&self.cache.get(&src.hook)?.data, (b, t, c), self.dev)?,
+        })
+    }
 }

@@ -19,8 +19,8 @@
 //! predicted positions.
 
 use super::cache::{act_name, run_with_hooks, ActivationCache, CachedTensor, HookSet};
-use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
+use crate::reference::ReferenceBackend;
 use crate::tasks::TaskSpec;
 use crate::train::eval::{argmax, log_prob};
 use candle_core::{Device, Tensor};
@@ -120,7 +120,7 @@ fn tensor(data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
 /// from [`mean_z`] is needed for [`Ablation::Mean`]. Returns the cache of `record`ed hooks
 /// and the logits.
 pub fn run_ablated(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     tokens: &[u32],
     batch: usize,
     heads: &[(usize, usize)],
@@ -196,7 +196,7 @@ pub struct AblationTable {
 
 /// Zero- and mean-ablates every head alone on `samples` fresh sequences of the task.
 pub fn ablation_table(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     task: &TaskSpec,
     samples: usize,
     seed: u64,
@@ -215,7 +215,7 @@ pub fn ablation_table(
 /// [`ablation_table`] on the sequences of `clean` (a cache of them, for the baseline)
 /// with mean activations `means` from [`mean_z`].
 pub fn ablation_table_on(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     task: &TaskSpec,
     clean: &ActivationCache,
     means: &[CachedTensor],
@@ -293,7 +293,7 @@ fn check_pair(task: &TaskSpec, clean: &[u32], corrupted: &[u32]) -> Result<()> {
 /// Runs `corrupted` once with every patch in `patches` taken from the clean run (the
 /// cache of `clean`); scores it against the clean targets.
 pub fn run_patched(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     task: &TaskSpec,
     clean: &ActivationCache,
     corrupted: &[u32],
@@ -346,7 +346,7 @@ pub struct PatchReport {
 /// one forward pass: row r of the batch carries patch r, the hooks' masks are zero on the
 /// rows of the other sites.
 pub fn activation_patching(
-    backend: &CpuBackend,
+    backend: &ReferenceBackend,
     task: &TaskSpec,
     clean: &[u32],
     corrupted: &[u32],

@@ -161,19 +161,6 @@ impl Mat {
             .sqrt()
     }
 
-    /// self (R, C) @ v (C,) → (R,), accumulated in f64.
-    pub fn matvec(&self, v: &[f32]) -> Vec<f32> {
-        (0..self.rows)
-            .map(|r| {
-                self.row(r)
-                    .iter()
-                    .zip(v)
-                    .map(|(&a, &b)| a as f64 * b as f64)
-                    .sum::<f64>() as f32
-            })
-            .collect()
-    }
-
     pub fn scale(mut self, s: f32) -> Mat {
         self.data.iter_mut().for_each(|x| *x *= s);
         self

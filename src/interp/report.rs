@@ -10,9 +10,9 @@ use super::dla::{direct_logit_attribution, DlaReport};
 use super::intervene::{outcome, Outcome};
 use super::process::process_weights;
 use super::scores::{argmax_offsets, attention_mass, OffsetSummary};
-use crate::cpu::CpuBackend;
 use crate::error::Result;
 use crate::model::{ModelConfig, Weights};
+use crate::reference::ReferenceBackend;
 use crate::tasks::TaskSpec;
 use crate::train::check_compatible;
 use serde::Serialize;
@@ -68,7 +68,7 @@ pub fn model_report(
 ) -> Result<ModelReport> {
     check_compatible(task, &w.cfg)?;
     let pw = process_weights(w)?;
-    let backend = CpuBackend::for_inference(&pw)?;
+    let backend = ReferenceBackend::for_inference(&pw)?;
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
     let cache = run_with_cache(&backend, &tokens, samples)?;

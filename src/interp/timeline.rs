@@ -13,9 +13,9 @@ use super::cache::{run_with_hooks, ActivationCache, HookSet};
 use super::circuits::{diagonal_fraction, eigen_copying_score, full_ov, token_block, Embed};
 use super::process::process_weights;
 use super::scores::attention_mass;
-use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::model::Weights;
+use crate::reference::ReferenceBackend;
 use crate::tasks::TaskSpec;
 use serde::Serialize;
 
@@ -176,7 +176,7 @@ pub fn timeline_point(
     seed: u64,
 ) -> Result<TimelinePoint> {
     let pw = process_weights(w)?;
-    let backend = CpuBackend::for_inference(&pw)?;
+    let backend = ReferenceBackend::for_inference(&pw)?;
     let samples = samples.max(1);
     let tokens = task.batch(seed, super::ANALYSIS_STEP, samples);
     let cache = run_with_hooks(

@@ -19,9 +19,9 @@ use super::process::process_weights;
 use super::report::{model_report_from, ModelReport};
 use super::scores::{argmax_offsets, OffsetSummary};
 use super::timeline::{timeline_point, timeline_point_from, SnapshotStore, TimelinePoint};
-use crate::cpu::CpuBackend;
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, Weights};
+use crate::reference::ReferenceBackend;
 use crate::tasks::TaskSpec;
 use crate::train::check_compatible;
 use serde::{Deserialize, Serialize};
@@ -56,7 +56,7 @@ impl Default for WorkbenchOptions {
 struct Current {
     step: u64,
     pw: Weights,
-    backend: CpuBackend,
+    backend: ReferenceBackend,
     /// full cache of the fresh-sample batch
     cache: ActivationCache,
     means: Option<Vec<CachedTensor>>,
@@ -238,7 +238,7 @@ impl Workbench {
             return Ok(s);
         }
         let pw = process_weights(&w)?;
-        let backend = CpuBackend::for_inference(&pw)?;
+        let backend = ReferenceBackend::for_inference(&pw)?;
         let n = self.opts.samples;
         let tokens = self.task.batch(self.opts.seed, super::ANALYSIS_STEP, n);
         let cache = run_with_cache(&backend, &tokens, n)?;

@@ -156,7 +156,7 @@ impl ModelConfig {
     /// Checks a batch of token ids (B, T) for this model: it splits into `batch` sequences, T ≤ n_ctx,
     /// every id < d_vocab. Returns T.
     pub fn check_tokens(&self, tokens: &[u32], batch: usize) -> Result<usize> {
-        if batch == 0 || tokens.is_empty() || tokens.len() % batch != 0 {
+        if batch == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(batch) {
             return Err(Error::config(
                 "tokens",
                 format!(

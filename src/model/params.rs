@@ -146,8 +146,7 @@ impl Weights {
             let dst = &mut w.data[p.offset..p.offset + p.len];
             match p.kind {
                 ParamKind::Weight => {
-                    let mut rng =
-                        crate::tasks::rng::CounterRng::new(cfg.seed, 0x1417_0000 + pi as u64, 0);
+                    let mut rng = crate::rng::CounterRng::new(cfg.seed, 0x1417_0000 + pi as u64, 0);
                     for x in dst.iter_mut() {
                         *x = rng.normal() as f32 * std;
                     }

@@ -80,7 +80,7 @@ pub fn guess_task(
         candidates.extend(
             (1..=5)
                 .filter(|&n| permutations::seq_len(n) == t)
-                .map(|n| TaskSpec::permutations(n)),
+                .map(TaskSpec::permutations),
         );
     }
     for c in candidates {

@@ -24,10 +24,11 @@
 //! like nested loops; `seed` is the last axis, so the runs of one config (all seeds) are
 //! consecutive and a config is everything but the seed.
 
+use crate::backend::BackendKind;
 use crate::error::{Error, Result};
 use crate::model::{ActFn, ModelConfig, Norm};
 use crate::tasks::TaskSpec;
-use crate::train::{check_compatible, BackendKind, Schedule, TrainConfig};
+use crate::train::{check_compatible, Schedule, TrainConfig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;

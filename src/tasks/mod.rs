@@ -18,7 +18,8 @@
 
 pub mod apply_perm;
 pub mod permutations;
-pub mod rng;
+// The counter-based RNG is below both tasks and model (which draws its init from it).
+pub use crate::rng;
 pub mod sort;
 
 use crate::error::{Error, Result};

@@ -148,7 +148,7 @@ pub fn comb_mask(chars: &[u32]) -> u64 {
 /// Whether the combination with this [`comb_mask`] is held out of training (the rule in
 /// the module doc). Never for `holdout` ≤ 0.
 pub fn is_held_out(mask: u64, holdout: f64, split_seed: u64) -> bool {
-    if !(holdout > 0.0) {
+    if holdout.is_nan() || holdout <= 0.0 {
         return false;
     }
     let h = mix64(mix64(split_seed ^ SPLIT_SALT).wrapping_add(mask));
@@ -187,7 +187,7 @@ fn draw(
     tries: usize,
 ) -> Vec<usize> {
     let mut c = rng.combination(N_CHARS, n);
-    if !(holdout > 0.0) {
+    if holdout.is_nan() || holdout <= 0.0 {
         return c;
     }
     let ok = |c: &[usize]| is_held_out(mask_of(c), holdout, split_seed) == held_out;
@@ -316,7 +316,7 @@ pub fn loss_floor(n: usize) -> f64 {
 /// `loss_floor(n)` for `holdout` = 0. Counts the training combinations exactly (all
 /// C(62, n) of them are visited: 6.5 M for n = 5).
 pub fn loss_floor_split(n: usize, holdout: f64, split_seed: u64) -> f64 {
-    if !(holdout > 0.0) {
+    if holdout.is_nan() || holdout <= 0.0 {
         return loss_floor(n);
     }
     let (train, _) = split_sizes(n, holdout, split_seed);

@@ -1,6 +1,7 @@
 //! Evaluation on fresh samples and greedy completion, for any backend.
 
-use super::{accuracy, Backend};
+use super::{accuracy, algo_index};
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::tasks::{Split, TaskSpec};
 use serde::{Deserialize, Serialize};
@@ -78,15 +79,9 @@ pub fn evaluate_split(
     }
     let t = task.seq_len();
     let pos = task.pred_positions();
-    let algo = task.algo_positions();
-    let algo_idx: Vec<usize> = pos
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| algo.contains(p))
-        .map(|(i, _)| i)
-        .collect();
+    let algo_idx = algo_index(task);
     let p = pos.len();
-    let is_algo: Vec<bool> = pos.iter().map(|q| algo.contains(q)).collect();
+    let is_algo: Vec<bool> = (0..p).map(|j| algo_idx.contains(&j)).collect();
     let (mut loss, mut algo_loss, mut tok, mut seq, mut alg) =
         (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut per = vec![0.0f64; p];

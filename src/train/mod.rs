@@ -5,8 +5,8 @@
 pub mod eval;
 pub mod schedule;
 
+use crate::backend::{AdamWConfig, Backend, ChunkOutput, StepStats};
 use crate::error::{Error, Result};
-use crate::model::Weights;
 use crate::tasks::TaskSpec;
 use serde::{Deserialize, Serialize};
 
@@ -48,7 +48,24 @@ impl Default for TrainConfig {
     }
 }
 
+impl From<&TrainConfig> for AdamWConfig {
+    fn from(tc: &TrainConfig) -> Self {
+        tc.adamw()
+    }
+}
+
 impl TrainConfig {
+    /// The optimiser's settings of this run.
+    pub fn adamw(&self) -> AdamWConfig {
+        AdamWConfig {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            grad_clip: self.grad_clip,
+        }
+    }
+
     /// Checks every field; the error names the first bad one.
     pub fn validate(&self) -> Result<()> {
         let bad = |f: &str, m: String| Err(Error::config(f, m));
@@ -85,212 +102,6 @@ impl TrainConfig {
             );
         }
         self.schedule.validate(self.steps)
-    }
-}
-
-/// What one optimisation step reports.
-#[derive(Clone, Debug)]
-pub struct StepOutput {
-    /// Mean cross-entropy over the batch's predicted positions (before the update).
-    pub loss: f32,
-    /// Global L2 norm of the gradient of the trainable parameters, before clipping.
-    pub grad_norm: f32,
-    /// (B, P) argmax of the logits at the predicted positions.
-    pub argmax: Vec<u32>,
-}
-
-/// One step of a chunk, as reduced on the device: enough for every [`Metrics`] field.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepStats {
-    pub loss: f32,
-    pub grad_norm: f32,
-    /// Sequences right at each predicted position (`TaskSpec::pred_positions` order).
-    pub pos_correct: Vec<u32>,
-    /// Sequences with every predicted token right.
-    pub seq_correct: u32,
-}
-
-/// What [`Backend::train_chunk`] did: the steps that completed and, if one failed (divergence,
-/// device loss), its error.
-#[derive(Debug)]
-pub struct ChunkOutput {
-    pub steps: Vec<StepStats>,
-    pub error: Option<Error>,
-}
-
-/// A compute backend: owns the weights and the optimiser state.
-pub trait Backend {
-    /// "cpu" or "webgpu: <adapter>" etc., for the badge and the CLI's JSON.
-    fn name(&self) -> String;
-    /// One AdamW step on `tokens` (B, T) at learning rate `lr`. If the loss or the gradient
-    /// is not finite, returns [`Error::Diverged`] without touching the weights.
-    fn train_step(
-        &mut self,
-        tokens: &[u32],
-        batch: usize,
-        lr: f64,
-        step: u64,
-    ) -> Result<StepOutput>;
-    /// `lrs.len()` steps on the task's data stream from `first_step` (step i trains on
-    /// `task.batch(seed, first_step + i, batch)` at `lrs[i]`). The GPU backend runs them without a
-    /// readback per step; this default loops over [`Backend::train_step`].
-    fn train_chunk(
-        &mut self,
-        task: &TaskSpec,
-        seed: u64,
-        first_step: u64,
-        batch: usize,
-        lrs: &[f64],
-    ) -> Result<ChunkOutput> {
-        let t = task.seq_len();
-        let p = task.pred_positions().len();
-        let mut steps = Vec::with_capacity(lrs.len());
-        for (i, &lr) in lrs.iter().enumerate() {
-            let step = first_step + i as u64;
-            let tokens = task.batch(seed, step, batch);
-            let out = match self.train_step(&tokens, batch, lr, step) {
-                Ok(o) => o,
-                Err(e) => {
-                    return Ok(ChunkOutput {
-                        steps,
-                        error: Some(e),
-                    })
-                }
-            };
-            let mut pos_correct = vec![0u32; p];
-            let mut seq_correct = 0;
-            for b in 0..batch {
-                let targets = task.targets(&tokens[b * t..(b + 1) * t]);
-                let mut all = true;
-                for (j, tg) in targets.iter().enumerate() {
-                    let ok = out.argmax[b * p + j] == *tg;
-                    pos_correct[j] += ok as u32;
-                    all &= ok;
-                }
-                seq_correct += all as u32;
-            }
-            steps.push(StepStats {
-                loss: out.loss,
-                grad_norm: out.grad_norm,
-                pos_correct,
-                seq_correct,
-            });
-        }
-        Ok(ChunkOutput { steps, error: None })
-    }
-    /// Logits (B, T, V) for `tokens` (B, T); T may be shorter than n_ctx.
-    fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>>;
-    /// A host copy of the current weights.
-    fn weights(&self) -> Result<Weights>;
-    /// Replace the weights (the optimiser state is reset).
-    fn set_weights(&mut self, w: &Weights) -> Result<()>;
-    /// The optimiser's state, so that a saved run can continue exactly. Backends that cannot
-    /// export it say so.
-    fn optimizer_state(&self) -> Result<OptimizerState> {
-        Err(Error::Backend(format!(
-            "the {} backend cannot export its optimiser state",
-            self.name()
-        )))
-    }
-    /// Restores a state from [`Backend::optimizer_state`] (after [`Backend::set_weights`]).
-    fn set_optimizer_state(&mut self, _state: &OptimizerState) -> Result<()> {
-        Err(Error::Backend(format!(
-            "the {} backend cannot restore an optimiser state",
-            self.name()
-        )))
-    }
-}
-
-/// AdamW's state in the parameter table's layout: the step count `t` of the bias
-/// corrections and the two moments as flat buffers (total_len,), zeros for frozen tensors.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OptimizerState {
-    pub t: u64,
-    pub m: Vec<f32>,
-    pub v: Vec<f32>,
-}
-
-/// Which backend to use (`--backend`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    /// The hand-written CPU engine (`cpu::engine::CpuEngine`).
-    Cpu,
-    /// The candle reference backend (`cpu::CpuBackend`): slower, the definition the
-    /// others are tested against.
-    Reference,
-    Gpu,
-    Auto,
-}
-
-impl BackendKind {
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "cpu" => Ok(BackendKind::Cpu),
-            "reference" => Ok(BackendKind::Reference),
-            "gpu" => Ok(BackendKind::Gpu),
-            "auto" => Ok(BackendKind::Auto),
-            _ => Err(Error::config(
-                "backend",
-                format!("unknown backend {s:?} (use cpu, reference, gpu or auto)"),
-            )),
-        }
-    }
-}
-
-/// Builds a backend for these weights. `Gpu` takes any adapter (a software one such as lavapipe
-/// too); `Auto` takes a hardware GPU when there is one, else the CPU. In the browser the GPU is
-/// driven asynchronously (`gpu::GpuEngine`), so there `Gpu` is refused here.
-pub fn make_backend(
-    kind: BackendKind,
-    w: &Weights,
-    tc: &TrainConfig,
-    task: &TaskSpec,
-) -> Result<Box<dyn Backend>> {
-    let cpu = || -> Result<Box<dyn Backend>> {
-        Ok(Box::new(crate::cpu::engine::CpuEngine::new(
-            w,
-            tc,
-            task.pred_positions(),
-        )?))
-    };
-    if kind == BackendKind::Reference {
-        return Ok(Box::new(crate::cpu::CpuBackend::new(
-            w,
-            tc,
-            task.pred_positions(),
-        )?));
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use crate::gpu::{AdapterChoice, GpuBackend};
-        match kind {
-            BackendKind::Cpu | BackendKind::Reference => cpu(),
-            BackendKind::Gpu => {
-                let mut g = GpuBackend::new(w, tc, task.pred_positions())?;
-                g.engine.prepare(tc.batch_size, task.seq_len())?;
-                Ok(Box::new(g))
-            }
-            // a hardware GPU that can hold this config, else the CPU (which reports a bad config itself)
-            BackendKind::Auto => {
-                let gpu =
-                    GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware)
-                        .and_then(|mut g| {
-                            g.engine.prepare(tc.batch_size, task.seq_len()).map(|_| g)
-                        });
-                match gpu {
-                    Ok(g) => Ok(Box::new(g)),
-                    Err(_) => cpu(),
-                }
-            }
-        }
-    }
-    #[cfg(target_arch = "wasm32")]
-    match kind {
-        BackendKind::Cpu | BackendKind::Reference | BackendKind::Auto => cpu(),
-        BackendKind::Gpu => Err(Error::Backend(
-            "in the browser the GPU backend runs asynchronously: use the GPU session".into(),
-        )),
     }
 }
 
@@ -336,7 +147,8 @@ pub struct Metrics {
 }
 
 /// Accuracy figures from (B, P) argmax against targets, restricted for `algo_acc` to the
-/// indices (into the P predicted positions) in `algo_idx`.
+/// indices (into the P predicted positions) in `algo_idx`: (token, sequence, algorithm,
+/// per-position) accuracy, as in [`metrics_from_stats`].
 pub fn accuracy(
     argmax: &[u32],
     targets: &[u32],
@@ -344,176 +156,91 @@ pub fn accuracy(
     algo_idx: &[usize],
 ) -> (f32, f32, f32, Vec<f32>) {
     let b = argmax.len() / p.max(1);
-    let mut per_pos = vec![0u32; p];
-    let mut seq_ok = 0u32;
-    let mut algo_ok = 0u32;
-    for i in 0..b {
-        let mut all = true;
-        for j in 0..p {
-            let ok = argmax[i * p + j] == targets[i * p + j];
-            per_pos[j] += ok as u32;
-            all &= ok;
-        }
-        seq_ok += all as u32;
-        algo_ok += algo_idx
-            .iter()
-            .filter(|&&j| argmax[i * p + j] == targets[i * p + j])
-            .count() as u32;
-    }
-    let tok = per_pos.iter().sum::<u32>() as f32 / (b * p).max(1) as f32;
-    let per_pos: Vec<f32> = per_pos
-        .iter()
-        .map(|&c| c as f32 / b.max(1) as f32)
-        .collect();
-    let algo = algo_ok as f32 / (b * algo_idx.len()).max(1) as f32;
-    (tok, seq_ok as f32 / b.max(1) as f32, algo, per_pos)
+    let s = StepStats::count(0.0, 0.0, argmax, targets, p);
+    let m = metrics_from_stats(0, 0.0, &s, b, algo_idx);
+    (m.token_acc, m.seq_acc, m.algo_acc, m.per_pos_acc)
 }
 
-/// Drives a backend through a run, one step at a time (the page calls `step` from its
-/// worker loop; the CLI calls `run`).
-pub struct Trainer {
+/// Indices into the task's predicted positions (`TaskSpec::pred_positions`) of its algorithm
+/// positions (`TaskSpec::algo_positions`): what `algo_acc` and `algo_loss` average over.
+pub fn algo_index(task: &TaskSpec) -> Vec<usize> {
+    let algo = task.algo_positions();
+    task.pred_positions()
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| algo.contains(p))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A run's bookkeeping, whatever computes its steps: the task, the settings, the steps done and
+/// their metrics, the learning-rate schedule. [`Trainer`] wraps it around a synchronous
+/// [`Backend`]; the browser's WebGPU session (`crate::wasm`) around the asynchronous GPU engine.
+pub struct TrainRun {
     pub task: TaskSpec,
     pub train: TrainConfig,
-    pub backend: Box<dyn Backend>,
     /// Steps completed so far.
     pub step: u64,
     pub history: Vec<Metrics>,
-    pred_positions: Vec<usize>,
+    /// P, the number of predicted positions.
+    n_pred: usize,
     algo_idx: Vec<usize>,
     sched: LrScheduler,
 }
 
-impl Trainer {
-    pub fn new(task: TaskSpec, train: TrainConfig, backend: Box<dyn Backend>) -> Result<Self> {
+impl TrainRun {
+    pub fn new(task: TaskSpec, train: TrainConfig) -> Result<Self> {
         task.validate()?;
         train.validate()?;
-        let pred_positions = task.pred_positions();
-        let algo = task.algo_positions();
-        let algo_idx = pred_positions
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| algo.contains(p))
-            .map(|(i, _)| i)
-            .collect();
+        let algo_idx = algo_index(&task);
+        let n_pred = task.pred_positions().len();
         let sched = LrScheduler::new(train.schedule.clone(), train.lr, train.steps);
-        Ok(Trainer {
+        Ok(TrainRun {
             task,
             train,
-            backend,
             step: 0,
             history: Vec::new(),
-            pred_positions,
+            n_pred,
             algo_idx,
             sched,
         })
-    }
-
-    /// Fresh weights from `cfg.seed` on the chosen backend.
-    pub fn from_scratch(
-        task: TaskSpec,
-        model: &crate::model::ModelConfig,
-        train: TrainConfig,
-        kind: BackendKind,
-    ) -> Result<Self> {
-        check_compatible(&task, model)?;
-        let w = Weights::init(model)?;
-        let backend = make_backend(kind, &w, &train, &task)?;
-        Self::new(task, train, backend)
-    }
-
-    /// Continues a run from saved weights at step `step` (the data stream and the LR
-    /// schedule carry on from there). With the optimiser state of that step the run goes on
-    /// exactly as if it had never stopped; without it AdamW starts again from zero moments.
-    pub fn resume(
-        task: TaskSpec,
-        w: &Weights,
-        train: TrainConfig,
-        kind: BackendKind,
-        step: u64,
-        opt: Option<&OptimizerState>,
-    ) -> Result<Self> {
-        check_compatible(&task, &w.cfg)?;
-        let mut backend = make_backend(kind, w, &train, &task)?;
-        if let Some(s) = opt {
-            backend.set_optimizer_state(s)?;
-        }
-        let mut t = Self::new(task, train, backend)?;
-        t.step = step;
-        Ok(t)
     }
 
     pub fn done(&self) -> bool {
         self.step >= self.train.steps
     }
 
-    /// One training step; returns its metrics (also appended to `history`).
-    pub fn step(&mut self) -> Result<Metrics> {
-        let b = self.train.batch_size;
-        let tokens = self.task.batch(self.train.seed, self.step, b);
-        let lr = self.sched.lr(self.step);
-        let out = self.backend.train_step(&tokens, b, lr, self.step)?;
-        self.sched.observe(out.loss as f64);
-        let t = self.task.seq_len();
-        let p = self.pred_positions.len();
-        let mut targets = Vec::with_capacity(b * p);
-        for i in 0..b {
-            targets.extend(self.task.targets(&tokens[i * t..(i + 1) * t]));
-        }
-        let (token_acc, seq_acc, algo_acc, per_pos_acc) =
-            accuracy(&out.argmax, &targets, p, &self.algo_idx);
-        let m = Metrics {
-            step: self.step,
-            loss: out.loss,
-            token_acc,
-            seq_acc,
-            algo_acc,
-            grad_norm: out.grad_norm,
-            lr,
-            per_pos_acc,
-        };
-        self.step += 1;
-        self.history.push(m.clone());
-        Ok(m)
-    }
-
-    /// Up to `n` steps (never past `train.steps`) in one [`Backend::train_chunk`]; returns their
-    /// metrics (also appended to `history`). If a step fails, the steps before it are kept and the
-    /// error is returned.
-    pub fn step_many(&mut self, n: u64) -> Result<Vec<Metrics>> {
+    /// The learning rates of the next chunk: up to `n` steps, never past `train.steps`. Only for
+    /// schedules that do not depend on the loss (`Schedule::depends_on_loss`), whose rates are
+    /// known ahead.
+    pub fn chunk_lrs(&self, n: u64) -> Vec<f64> {
         let n = n.min(self.train.steps.saturating_sub(self.step));
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        if self.train.schedule.depends_on_loss() {
-            // each step's rate needs the previous step's loss: one step at a time
-            let mut ms = Vec::with_capacity(n as usize);
-            for _ in 0..n {
-                ms.push(self.step()?);
-            }
-            return Ok(ms);
-        }
-        let b = self.train.batch_size;
-        let lrs: Vec<f64> = (0..n)
+        (0..n)
             .map(|i| {
                 self.train
                     .schedule
                     .lr(self.train.lr, self.step + i, self.train.steps)
             })
-            .collect();
-        let out = self
-            .backend
-            .train_chunk(&self.task, self.train.seed, self.step, b, &lrs)?;
+            .collect()
+    }
+
+    /// Counts the steps of a chunk trained at `lrs`: their metrics (also appended to `history`),
+    /// and the error of the step that failed, if one did (the steps before it are kept).
+    pub fn record_chunk(&mut self, out: ChunkOutput, lrs: &[f64]) -> (Vec<Metrics>, Option<Error>) {
+        let b = self.train.batch_size;
         let mut ms = Vec::with_capacity(out.steps.len());
-        for (s, lr) in out.steps.iter().zip(&lrs) {
-            let m = metrics_from_stats(self.step, *lr, s, b, &self.algo_idx);
-            self.step += 1;
-            self.history.push(m.clone());
-            ms.push(m);
+        for (s, lr) in out.steps.iter().zip(lrs) {
+            ms.push(self.record(s, *lr, b));
         }
-        match out.error {
-            Some(e) => Err(e),
-            None => Ok(ms),
-        }
+        (ms, out.error)
+    }
+
+    /// One step's metrics from its stats; advances the step count and the history.
+    fn record(&mut self, s: &StepStats, lr: f64, batch: usize) -> Metrics {
+        let m = metrics_from_stats(self.step, lr, s, batch, &self.algo_idx);
+        self.step += 1;
+        self.history.push(m.clone());
+        m
     }
 
     /// The learning-rate schedule's running state (for a checkpoint).
@@ -524,6 +251,81 @@ impl Trainer {
     /// Restores the schedule's running state saved with a checkpoint.
     pub fn set_schedule_state(&mut self, s: &ScheduleState) -> Result<()> {
         self.sched.set_state(s)
+    }
+}
+
+/// Drives a backend through a run, one step at a time (the page calls `step` from its
+/// worker loop; the CLI calls `run`). The run's bookkeeping is its [`TrainRun`], reached through
+/// `Deref` (`trainer.step`, `trainer.history`, ...).
+pub struct Trainer {
+    pub backend: Box<dyn Backend>,
+    core: TrainRun,
+}
+
+impl std::ops::Deref for Trainer {
+    type Target = TrainRun;
+    fn deref(&self) -> &TrainRun {
+        &self.core
+    }
+}
+
+impl std::ops::DerefMut for Trainer {
+    fn deref_mut(&mut self) -> &mut TrainRun {
+        &mut self.core
+    }
+}
+
+impl Trainer {
+    pub fn new(task: TaskSpec, train: TrainConfig, backend: Box<dyn Backend>) -> Result<Self> {
+        Ok(Trainer {
+            backend,
+            core: TrainRun::new(task, train)?,
+        })
+    }
+
+    /// The backend and the run's bookkeeping at once, for calls that need both.
+    pub fn parts(&mut self) -> (&mut dyn Backend, &TrainRun) {
+        (self.backend.as_mut(), &self.core)
+    }
+
+    /// One training step; returns its metrics (also appended to `history`).
+    pub fn step(&mut self) -> Result<Metrics> {
+        let r = &mut self.core;
+        let b = r.train.batch_size;
+        let tokens = r.task.batch(r.train.seed, r.step, b);
+        let lr = r.sched.lr(r.step);
+        let out = self.backend.train_step(&tokens, b, lr, r.step)?;
+        r.sched.observe(out.loss as f64);
+        let t = r.task.seq_len();
+        let targets: Vec<u32> = (0..b)
+            .flat_map(|i| r.task.targets(&tokens[i * t..(i + 1) * t]))
+            .collect();
+        let p = r.n_pred;
+        let stats = StepStats::count(out.loss, out.grad_norm, &out.argmax, &targets, p);
+        Ok(r.record(&stats, lr, b))
+    }
+
+    /// Up to `n` steps (never past `train.steps`) in one [`Backend::train_chunk`]; returns their
+    /// metrics (also appended to `history`). If a step fails, the steps before it are kept and the
+    /// error is returned.
+    pub fn step_many(&mut self, n: u64) -> Result<Vec<Metrics>> {
+        if self.train.schedule.depends_on_loss() {
+            // each step's rate needs the previous step's loss: one step at a time
+            let n = n.min(self.train.steps.saturating_sub(self.step));
+            return (0..n).map(|_| self.step()).collect();
+        }
+        let lrs = self.core.chunk_lrs(n);
+        if lrs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let r = &self.core;
+        let out =
+            self.backend
+                .train_chunk(&r.task, r.train.seed, r.step, r.train.batch_size, &lrs)?;
+        match self.core.record_chunk(out, &lrs) {
+            (_, Some(e)) => Err(e),
+            (ms, None) => Ok(ms),
+        }
     }
 
     /// Runs to `train.steps`, calling `progress` after every step.

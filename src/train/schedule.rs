@@ -17,10 +17,11 @@ fn default_threshold() -> f64 {
     1e-4
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Schedule {
     /// lr at every step.
+    #[default]
     Constant,
     /// Linear warm-up from 0 to lr over `warmup_steps`, then cosine decay to
     /// `min_lr_frac · lr` at the last step.
@@ -49,12 +50,6 @@ pub enum Schedule {
         #[serde(default)]
         min_lr: f64,
     },
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Schedule::Constant
-    }
 }
 
 /// PyTorch's `eps` of ReduceLROnPlateau: a reduction smaller than this is skipped.

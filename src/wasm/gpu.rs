@@ -6,31 +6,29 @@
 
 use super::session::{complete_with, evaluate_with, export_with, samples_with};
 use super::{js_err, parse, parse_task, to_js};
-use crate::cpu::CpuBackend;
 use crate::error::Error;
 use crate::gpu::{AdapterChoice, GpuEngine};
 use crate::model::{ModelConfig, Weights};
-use crate::tasks::TaskSpec;
-use crate::train::{check_compatible, metrics_from_stats, Metrics, TrainConfig};
+use crate::reference::ReferenceBackend;
+use crate::train::{check_compatible, TrainConfig, TrainRun};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 struct Inner {
     engine: GpuEngine,
-    task: TaskSpec,
-    train: TrainConfig,
-    step: u64,
-    algo_idx: Vec<usize>,
+    /// The run's bookkeeping, the same as the CPU `Session`'s trainer keeps.
+    run: TrainRun,
     /// A CPU backend on the weights of step `.0`, for evaluation.
-    cpu: Option<(u64, CpuBackend)>,
+    cpu: Option<(u64, ReferenceBackend)>,
 }
 
 impl Inner {
-    fn cpu(&mut self) -> Result<&mut CpuBackend, JsError> {
-        if self.cpu.as_ref().is_none_or(|c| c.0 != self.step) {
-            let b = CpuBackend::for_inference(&self.engine.weights()).map_err(js_err)?;
-            self.cpu = Some((self.step, b));
+    fn cpu(&mut self) -> Result<&mut ReferenceBackend, JsError> {
+        let step = self.run.step;
+        if self.cpu.as_ref().is_none_or(|c| c.0 != step) {
+            let b = ReferenceBackend::for_inference(&self.engine.weights()).map_err(js_err)?;
+            self.cpu = Some((step, b));
         }
         Ok(&mut self.cpu.as_mut().expect("set above").1)
     }
@@ -94,20 +92,9 @@ impl GpuSession {
             .prepare(train.batch_size, task.seq_len())
             .map_err(js_err)?;
         let adapter = engine.ctx.info.name.clone();
-        let algo = task.algo_positions();
-        let algo_idx = task
-            .pred_positions()
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| algo.contains(p))
-            .map(|(i, _)| i)
-            .collect();
         let inner = Inner {
             engine,
-            task,
-            train,
-            step: 0,
-            algo_idx,
+            run: TrainRun::new(task, train).map_err(js_err)?,
             cpu: None,
         };
         Ok(GpuSession {
@@ -134,42 +121,32 @@ impl GpuSession {
         self.inner
             .borrow()
             .as_ref()
-            .map(|i| i.step as f64)
+            .map(|i| i.run.step as f64)
             .unwrap_or(f64::NAN)
     }
 
     /// Whether the configured number of steps has been run.
     #[wasm_bindgen(getter)]
     pub fn done(&self) -> bool {
-        self.inner
-            .borrow()
-            .as_ref()
-            .is_some_and(|i| i.step >= i.train.steps)
+        self.inner.borrow().as_ref().is_some_and(|i| i.run.done())
     }
 
     /// Runs up to `n` steps on the GPU (one readback at the end); resolves to the metrics of each,
     /// as `Session.step` returns them.
     pub fn step(&self, n: u32) -> js_sys::Promise {
         with_inner(&self.inner, move |mut s| async move {
-            let n = (n as u64).min(s.train.steps.saturating_sub(s.step));
-            let lrs: Vec<f64> = (0..n)
-                .map(|i| s.train.schedule.lr(s.train.lr, s.step + i, s.train.steps))
-                .collect();
-            let b = s.train.batch_size;
+            let lrs = s.run.chunk_lrs(n as u64);
+            let (run, b) = (&s.run, s.run.train.batch_size);
             let r = s
                 .engine
-                .train_task(&s.task, s.train.seed, s.step, b, &lrs)
+                .train_task(&run.task, run.train.seed, run.step, b, &lrs)
                 .await;
             let out = match r {
                 Ok(o) => o,
                 Err(e) => return (s, Err(js_err(e))),
             };
-            let mut rows: Vec<Metrics> = Vec::with_capacity(out.steps.len());
-            for (st, lr) in out.steps.iter().zip(&lrs) {
-                rows.push(metrics_from_stats(s.step, *lr, st, b, &s.algo_idx));
-                s.step += 1;
-            }
-            let r = match out.error {
+            let (rows, error) = s.run.record_chunk(out, &lrs);
+            let r = match error {
                 // the steps before a failure are kept; the page shows the error
                 Some(e) if rows.is_empty() => Err(js_err(e)),
                 Some(e) => Err(js_err(Error::Backend(format!(
@@ -185,7 +162,7 @@ impl GpuSession {
     /// Loss and accuracies on `samples` fresh sequences (as `Session.evaluate`).
     pub fn evaluate(&self, samples: usize) -> js_sys::Promise {
         with_inner(&self.inner, move |mut s| async move {
-            let (task, seed) = (s.task.clone(), s.train.seed);
+            let (task, seed) = (s.run.task.clone(), s.run.train.seed);
             let r = s.cpu().and_then(|b| evaluate_with(b, &task, seed, samples));
             (s, r)
         })
@@ -194,7 +171,7 @@ impl GpuSession {
     /// Greedy completion of typed text (as `Session.complete`).
     pub fn complete(&self, text: String) -> js_sys::Promise {
         with_inner(&self.inner, move |mut s| async move {
-            let task = s.task.clone();
+            let task = s.run.task.clone();
             let r = s.cpu().and_then(|b| complete_with(b, &task, &text));
             (s, r)
         })
@@ -203,7 +180,7 @@ impl GpuSession {
     /// `k` fresh sequences with the model's guesses (as `Session.samples`).
     pub fn samples(&self, k: usize) -> js_sys::Promise {
         with_inner(&self.inner, move |mut s| async move {
-            let (task, seed) = (s.task.clone(), s.train.seed);
+            let (task, seed) = (s.run.task.clone(), s.run.train.seed);
             let r = s.cpu().and_then(|b| samples_with(b, &task, seed, k));
             (s, r)
         })
@@ -261,6 +238,6 @@ impl GpuSession {
         let s = g
             .as_ref()
             .ok_or_else(|| JsError::new("the GPU session is busy with another call"))?;
-        export_with(&s.engine.weights(), &s.task, s.step)
+        export_with(&s.engine.weights(), &s.run.task, s.run.step)
     }
 }

@@ -5,7 +5,6 @@
 //! Every analysis returns a plain JS object (see `interp::workbench` for the fields);
 //! matrices are `{rows, cols, data}` with `data` row-major.
 
-use super::session::Session;
 use super::{js_err, parse, parse_task, to_js};
 use crate::error::Error;
 use crate::interp::intervene::Ablation;
@@ -24,7 +23,7 @@ fn heads(what: &str, json: &str) -> Result<Heads, JsError> {
 }
 
 fn step_arg(step: f64) -> Result<u64, JsError> {
-    if !(step.is_finite() && step >= 0.0 && step <= 9.0e15) {
+    if !(step.is_finite() && (0.0..=9.0e15).contains(&step)) {
         return Err(js_err(Error::config(
             "step",
             format!("{step} is not a step number"),
@@ -240,13 +239,5 @@ impl SnapshotSchedule {
             s += every;
         }
         s as f64
-    }
-}
-
-#[wasm_bindgen]
-impl Session {
-    /// The current weights, flat in parameter-table order (a Float32Array), for snapshots.
-    pub fn weights(&self) -> Result<Vec<f32>, JsError> {
-        Ok(self.trainer.backend.weights().map_err(js_err)?.data)
     }
 }

@@ -4,10 +4,11 @@
 //! [`ModelConfig`] and [`TrainConfig`]); results go out as plain JS objects. This is the
 //! only place where [`Error`] becomes a `JsError`, with the crate's message unchanged.
 //!
-//! One file per area: [`task`] (forms and samples), [`session`] (a training run on the CPU),
-//! [`gpu`] (a training run on WebGPU, asynchronous), [`interp`] (the interpretability
-//! analyses and weight snapshots), [`share`] (models in and out: imports, links, exports,
-//! checkpoints), [`sweep`] (sweeps run across the page's workers). Shared helpers (JSON in,
+//! One file per area: [`task`] (forms and samples), [`session`] (a training run on the CPU, all
+//! of `Session`: training, links, checkpoints, snapshots), [`gpu`] (a training run on WebGPU,
+//! asynchronous, over the same `TrainRun` bookkeeping), [`interp`] (the interpretability
+//! analyses and weight snapshots), [`share`] (models in and out: imports, exports),
+//! [`sweep`] (sweeps run across the page's workers). Shared helpers (JSON in,
 //! plain JS objects out, errors) live here.
 
 mod gpu;

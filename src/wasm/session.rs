@@ -1,11 +1,16 @@
-//! A training run in the page's worker: the [`Session`] object.
+//! A training run in the page's worker: the [`Session`] object, all of it (training, sharing
+//! and checkpoints, snapshots for interpretability).
 
+use super::share::{optional, optional_task};
 use super::task::shown_samples;
 use super::{js_err, parse, parse_task, to_js, MAX_EVAL};
+use crate::backend::{Backend, BackendKind, OptimizerState};
+use crate::error::Error;
 use crate::model::ModelConfig;
+use crate::share::{self, MAX_LINK_WEIGHTS_CHARS, MAX_LINK_WEIGHTS_VALUES};
 use crate::tasks::{Split, TaskSpec};
 use crate::train::eval;
-use crate::train::{Backend, BackendKind, TrainConfig, Trainer};
+use crate::train::{TrainConfig, Trainer};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -102,22 +107,22 @@ impl Session {
     /// Loss and accuracies on `samples` fresh sequences: `{samples, loss, algo_loss, token_acc,
     /// seq_acc, algo_acc, per_pos_acc, positions, train?}` (see [`evaluate_with`]).
     pub fn evaluate(&mut self, samples: usize) -> Result<JsValue, JsError> {
-        let t = &mut self.trainer;
-        evaluate_with(&mut *t.backend, &t.task, t.train.seed, samples)
+        let (b, run) = self.trainer.parts();
+        evaluate_with(b, &run.task, run.train.seed, samples)
     }
 
     /// Greedy completion of typed text (see `TaskSpec::parse_prompt` for the formats):
     /// `{tokens: [labels], text, prompt_len}`.
     pub fn complete(&mut self, text: &str) -> Result<JsValue, JsError> {
-        let t = &mut self.trainer;
-        complete_with(&mut *t.backend, &t.task, text)
+        let (b, run) = self.trainer.parts();
+        complete_with(b, &run.task, text)
     }
 
     /// `k` (≤ 64) fresh sequences with the model's teacher-forced greedy guess at every
     /// scored position: `[{tokens, predicted, model, correct}]`.
     pub fn samples(&mut self, k: usize) -> Result<JsValue, JsError> {
-        let t = &mut self.trainer;
-        samples_with(&mut *t.backend, &t.task, t.train.seed, k)
+        let (b, run) = self.trainer.parts();
+        samples_with(b, &run.task, run.train.seed, k)
     }
 
     /// The current weights as a `.safetensors` file (TransformerLens keys; the config and
@@ -126,6 +131,212 @@ impl Session {
         let w = self.trainer.backend.weights().map_err(js_err)?;
         export_with(&w, &self.trainer.task, self.trainer.step)
     }
+
+    // ---- sharing and keeping: links, files, checkpoints ----
+
+    /// `Session.from_weights(bytes, config_json, selected_task_json, train_json)`: a session
+    /// on imported weights (see [`import_model_info`]), at the step its metadata gives (0
+    /// for a TransformerLens file), ready to evaluate or to train for `train.steps` in all.
+    pub fn from_weights(
+        bytes: &[u8],
+        config_json: &str,
+        selected_task_json: &str,
+        train_json: &str,
+    ) -> Result<Session, JsError> {
+        let selected = optional_task(selected_task_json)?;
+        let train: TrainConfig = parse("train", train_json)?;
+        let m =
+            share::import_model(bytes, optional(config_json), selected.as_ref()).map_err(js_err)?;
+        let trainer = Trainer::resume(m.task, &m.weights, train, BackendKind::Cpu, m.step, None)
+            .map_err(js_err)?;
+        Ok(Session { trainer })
+    }
+
+    /// `Session.from_link(text, task_json, model_json, train_json)`: a session on the
+    /// weights of a link's `w=` value, at the step it records.
+    pub fn from_link(
+        text: &str,
+        task_json: &str,
+        model_json: &str,
+        train_json: &str,
+    ) -> Result<Session, JsError> {
+        let task = parse_task(task_json)?;
+        let cfg: ModelConfig = parse("model", model_json)?;
+        let train: TrainConfig = parse("train", train_json)?;
+        let (w, step) = share::decode_weights_link(text, &cfg).map_err(js_err)?;
+        let trainer =
+            Trainer::resume(task, &w, train, BackendKind::Cpu, step, None).map_err(js_err)?;
+        Ok(Session { trainer })
+    }
+
+    /// The weights as a link's `w=` value: `{ok, text?, chars, limit, n_params, message?}`;
+    /// `ok` is false (with a message) when they do not fit in a link.
+    pub fn weights_link(&self) -> Result<JsValue, JsError> {
+        let w = self.trainer.backend.weights().map_err(js_err)?;
+        let n = w.data.len();
+        let too_big = |chars: usize, est: &str| {
+            Some(format!(
+                "the model's {n} parameters need {est}{} KB in a link, over the {} KB limit: share the .safetensors file instead",
+                chars.div_ceil(1024),
+                MAX_LINK_WEIGHTS_CHARS / 1024
+            ))
+        };
+        let out = if n > MAX_LINK_WEIGHTS_VALUES {
+            let chars = n * 2 * 4 / 3;
+            LinkWeights {
+                ok: false,
+                text: None,
+                chars,
+                limit: MAX_LINK_WEIGHTS_CHARS,
+                n_params: n,
+                message: too_big(chars, "about "),
+            }
+        } else {
+            let text = share::encode_weights_link(&w, self.trainer.step).map_err(js_err)?;
+            let chars = text.len();
+            if share::fits_link(&text) {
+                LinkWeights {
+                    ok: true,
+                    text: Some(text),
+                    chars,
+                    limit: MAX_LINK_WEIGHTS_CHARS,
+                    n_params: n,
+                    message: None,
+                }
+            } else {
+                LinkWeights {
+                    ok: false,
+                    text: None,
+                    chars,
+                    limit: MAX_LINK_WEIGHTS_CHARS,
+                    n_params: n,
+                    message: too_big(chars, ""),
+                }
+            }
+        };
+        to_js(&out)
+    }
+
+    /// Compares the current weights with a link's `w=` value (as from a replayed run):
+    /// `{values, differ, max_abs_diff, link_step}`; `differ` is 0 when every current value
+    /// rounds to exactly the link's f16 value.
+    pub fn compare_link(&self, text: &str) -> Result<JsValue, JsError> {
+        let w = self.trainer.backend.weights().map_err(js_err)?;
+        let (link, link_step) = share::decode_weights_link(text, &w.cfg).map_err(js_err)?;
+        let mut differ = 0;
+        let mut max_abs_diff = 0f32;
+        for (&a, &b) in w.data.iter().zip(&link.data) {
+            differ += (share::round_f16(a).to_bits() != b.to_bits()) as usize;
+            max_abs_diff = max_abs_diff.max((a - b).abs());
+        }
+        to_js(&LinkComparison {
+            values: w.data.len(),
+            differ,
+            max_abs_diff,
+            link_step,
+        })
+    }
+
+    /// A checkpoint for the page's run store: `{weights: Uint8Array (safetensors, as
+    /// export_safetensors), step, adam_t, adam_m: Float32Array, adam_v: Float32Array}`.
+    pub fn checkpoint(&self) -> Result<JsValue, JsError> {
+        let weights = self.export_safetensors()?;
+        let opt = self.trainer.backend.optimizer_state().map_err(js_err)?;
+        let o = js_sys::Object::new();
+        let set =
+            |k: &str, v: JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), &v).map(|_| ());
+        let res = (|| {
+            set("weights", js_sys::Uint8Array::from(&weights[..]).into())?;
+            set("step", JsValue::from_f64(self.trainer.step as f64))?;
+            set("adam_t", JsValue::from_f64(opt.t as f64))?;
+            set("adam_m", js_sys::Float32Array::from(&opt.m[..]).into())?;
+            set("adam_v", js_sys::Float32Array::from(&opt.v[..]).into())?;
+            // the running state of a loss-driven schedule (reduce_on_plateau), as JSON text
+            set(
+                "schedule",
+                JsValue::from_str(
+                    &serde_json::to_string(&self.trainer.schedule_state()).unwrap_or_default(),
+                ),
+            )
+        })();
+        res.map_err(|_| {
+            js_err(Error::Backend(
+                "building the checkpoint object failed".into(),
+            ))
+        })?;
+        Ok(o.into())
+    }
+
+    /// Restores the optimiser state of a checkpoint (after `from_weights` on its weights),
+    /// so that training continues exactly as if it had never stopped.
+    pub fn set_optimizer_state(&mut self, t: f64, m: Vec<f32>, v: Vec<f32>) -> Result<(), JsError> {
+        if !(t.is_finite() && t >= 0.0 && t.fract() == 0.0) {
+            return Err(js_err(Error::Weights(format!(
+                "optimiser step count {t} is not a whole number"
+            ))));
+        }
+        self.trainer
+            .backend
+            .set_optimizer_state(&OptimizerState { t: t as u64, m, v })
+            .map_err(js_err)
+    }
+
+    /// Restores the learning-rate schedule's running state of a checkpoint (its `schedule`
+    /// JSON text), so a reduce_on_plateau run resumes at the rate it had reached.
+    pub fn set_schedule_state(&mut self, json: &str) -> Result<(), JsError> {
+        let s: crate::train::ScheduleState = parse("schedule state", json)?;
+        self.trainer.set_schedule_state(&s).map_err(js_err)
+    }
+
+    /// `{task, model, train, step, backend}` of this session.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        #[derive(Serialize)]
+        struct Info<'a> {
+            task: &'a TaskSpec,
+            model: ModelConfig,
+            train: &'a TrainConfig,
+            step: u64,
+            backend: String,
+        }
+        let t = &self.trainer;
+        let model = t.backend.weights().map_err(js_err)?.cfg;
+        to_js(&Info {
+            task: &t.task,
+            model,
+            train: &t.train,
+            step: t.step,
+            backend: t.backend.name(),
+        })
+    }
+
+    // ---- snapshots for interpretability ----
+
+    /// The current weights, flat in parameter-table order (a Float32Array), for snapshots.
+    pub fn weights(&self) -> Result<Vec<f32>, JsError> {
+        Ok(self.trainer.backend.weights().map_err(js_err)?.data)
+    }
+}
+
+#[derive(Serialize)]
+struct LinkWeights {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    chars: usize,
+    limit: usize,
+    n_params: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LinkComparison {
+    values: usize,
+    /// Values whose f16 rounding differs from the link's value.
+    differ: usize,
+    /// Largest |current − link| over all values.
+    max_abs_diff: f32,
+    link_step: u64,
 }
 
 /// `Session::complete` on any backend (the GPU session evaluates on a CPU copy of its weights).

@@ -211,18 +211,17 @@ pub fn forward(w: &Weights, tokens: &[u32]) -> Loop {
         if let Some(m) = c.d_mlp {
             let (wi, bi, wout, bout) =
                 (g("mlp.W_in"), g("mlp.b_in"), g("mlp.W_out"), g("mlp.b_out"));
-            for i in 0..t {
+            for r in resid.iter_mut().take(t) {
                 let x = if has_ln {
-                    ln(&resid[i], &g("ln2.w"), &g("ln2.b"))
+                    ln(r, &g("ln2.w"), &g("ln2.b"))
                 } else {
-                    resid[i].clone()
+                    r.clone()
                 };
                 let hidden: Vec<f64> = (0..m)
                     .map(|a| (bi[a] + (0..d).map(|k| x[k] * wi[k * m + a]).sum::<f64>()).max(0.0))
                     .collect();
                 for k in 0..d {
-                    resid[i][k] +=
-                        bout[k] + (0..m).map(|a| hidden[a] * wout[a * d + k]).sum::<f64>();
+                    r[k] += bout[k] + (0..m).map(|a| hidden[a] * wout[a * d + k]).sum::<f64>();
                 }
             }
         }

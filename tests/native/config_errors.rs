@@ -15,7 +15,8 @@ fn field_of(e: toyformer::Error) -> String {
 fn model_config_fields_are_checked() {
     let ok = ModelConfig::sort_ref();
     ok.validate().unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut ModelConfig)>)> = vec![
+    type Case = (&'static str, Box<dyn Fn(&mut ModelConfig)>);
+    let cases: Vec<Case> = vec![
         ("n_layers", Box::new(|c| c.n_layers = 0)),
         ("n_heads", Box::new(|c| c.n_heads = 0)),
         ("d_model", Box::new(|c| c.d_model = 0)),
@@ -162,16 +163,16 @@ fn model_must_fit_the_task() {
 
 #[test]
 fn backend_rejects_out_of_vocab_and_overlong_tokens() {
-    use toyformer::train::Backend;
+    use toyformer::backend::Backend;
     let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
-    let mut b = toyformer::cpu::CpuBackend::for_inference(&w).unwrap();
+    let mut b = toyformer::reference::ReferenceBackend::for_inference(&w).unwrap();
     assert!(b
         .logits(&[0, 1, 52], 1)
         .unwrap_err()
         .to_string()
         .contains("52"));
     assert!(b
-        .logits(&vec![0; 23], 1)
+        .logits(&[0; 23], 1)
         .unwrap_err()
         .to_string()
         .contains("n_ctx"));
@@ -184,10 +185,10 @@ fn predicted_position_needs_its_target_inside_the_context() {
     let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
     let tc = TrainConfig::default();
     // n_ctx 22: position 20 predicts token 21 (fine); position 21 would predict token 22 (outside)
-    assert!(toyformer::cpu::CpuBackend::new(&w, &tc, vec![20]).is_ok());
+    assert!(toyformer::reference::ReferenceBackend::new(&w, &tc, vec![20]).is_ok());
     assert_eq!(
         field_of(
-            toyformer::cpu::CpuBackend::new(&w, &tc, vec![21])
+            toyformer::reference::ReferenceBackend::new(&w, &tc, vec![21])
                 .err()
                 .unwrap()
         ),

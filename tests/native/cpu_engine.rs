@@ -4,12 +4,13 @@
 //! frozen and trainable biases), on both layer-0 paths (factored tables and plain
 //! products). Also: bit-identical results for 1 and 2 threads, and input errors.
 
+use toyformer::backend::Backend;
 use toyformer::compare::assert_close;
-use toyformer::cpu::engine::{CpuEngine, EngineOptions, Factor};
-use toyformer::cpu::CpuBackend;
+use toyformer::cpu::{CpuEngine, EngineOptions, Factor};
 use toyformer::model::{ActFn, ModelConfig, Norm, Weights};
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::rng::CounterRng;
-use toyformer::train::{Backend, TrainConfig};
+use toyformer::train::TrainConfig;
 
 fn cfg(
     n_layers: usize,
@@ -80,7 +81,7 @@ fn parity(c: ModelConfig, noisy_biases: bool, factor: Factor, pred: Vec<usize>) 
         flush_denormals: true,
     };
     let mut eng = CpuEngine::with_options(&w, &tc, pred.clone(), opts).unwrap();
-    let mut refb = CpuBackend::new(&w, &tc, pred.clone()).unwrap();
+    let mut refb = ReferenceBackend::new(&w, &tc, pred.clone()).unwrap();
 
     let (loss, grads) = eng.loss_and_grads(&toks, batch).unwrap();
     let (want_loss, want_grads) = refb.loss_and_grads(&toks, batch).unwrap();

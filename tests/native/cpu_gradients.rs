@@ -3,8 +3,8 @@
 //! without backward) or gets wrong.
 
 use candle_core::DType;
-use toyformer::cpu::CpuBackend;
 use toyformer::model::{ActFn, ModelConfig, Norm, Weights};
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::rng::CounterRng;
 use toyformer::train::TrainConfig;
 
@@ -43,7 +43,7 @@ fn check(cfg: ModelConfig) {
     let tokens: Vec<u32> = (0..batch * t).map(|_| r.below(6) as u32).collect();
     let pred = vec![2, 3, 4, 5];
     let tc = TrainConfig::default();
-    let b = CpuBackend::with_dtype(&w, &tc, pred.clone(), DType::F64).unwrap();
+    let b = ReferenceBackend::with_dtype(&w, &tc, pred.clone(), DType::F64).unwrap();
     let (_, grads) = b.loss_and_grads(&tokens, batch).unwrap();
     assert_eq!(
         grads.len(),
@@ -68,7 +68,7 @@ fn check(cfg: ModelConfig) {
             let at = |delta: f64| {
                 let mut w2 = w.clone();
                 w2.data[info.offset + idx] += delta as f32;
-                let b2 = CpuBackend::with_dtype(&w2, &tc, pred.clone(), DType::F64).unwrap();
+                let b2 = ReferenceBackend::with_dtype(&w2, &tc, pred.clone(), DType::F64).unwrap();
                 // the perturbation is applied in f32 storage: use the actual delta
                 let actual = w2.data[info.offset + idx] as f64 - w.data[info.offset + idx] as f64;
                 (b2.loss_and_grads(&tokens, batch).unwrap().0, actual)

@@ -6,8 +6,8 @@ use crate::gpu_common;
 
 use candle_core::{Device, Tensor, Var, D};
 use gpu_common::{assert_close, randn, Rig};
-use toyformer::cpu::forward;
 use toyformer::gpu::kernels::{self as k, Map, MatmulArgs, Operand, Ops};
+use toyformer::reference::forward;
 
 const DEV: Device = Device::Cpu;
 

@@ -5,12 +5,13 @@
 use crate::gpu_common;
 
 use gpu_common::{assert_close, gpu_available, max_diff};
-use toyformer::cpu::CpuBackend;
+use toyformer::backend::{Backend, BackendKind};
 use toyformer::gpu::GpuBackend;
 use toyformer::model::{ActFn, ModelConfig, Norm, Weights};
+use toyformer::reference::ReferenceBackend as CpuBackend; // reference backend
 use toyformer::tasks::rng::CounterRng;
 use toyformer::tasks::TaskSpec;
-use toyformer::train::{Backend, BackendKind, TrainConfig, Trainer};
+use toyformer::train::{TrainConfig, Trainer};
 
 /// sort 4 numbers below 7: T = 10, d_vocab 9, d_vocab_out 7, scored positions 5..=8.
 fn task() -> TaskSpec {

@@ -3,10 +3,10 @@
 use crate::common;
 
 use common::*;
-use toyformer::cpu::CpuBackend;
 use toyformer::interp::attention::{decompose_scores, patterns, Part};
 use toyformer::interp::process::process_weights;
 use toyformer::interp::{act_name, run_with_cache};
+use toyformer::reference::ReferenceBackend;
 
 const KINDS: [(usize, usize, bool, bool, bool); 5] = [
     // (layers, heads, LN, MLP, biases)
@@ -26,7 +26,7 @@ fn seqs() -> Vec<u32> {
 fn cache_holds_every_tl_hook_with_tl_shapes() {
     let w = random_model(2, 2, true, true, true, 1);
     let tokens = seqs();
-    let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
+    let cache = run_with_cache(&ReferenceBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
     let (b, t, c, nh, hs, m) = (3, 8, 8, 2, 4, 12);
     let want: Vec<(String, Vec<usize>)> = [
         ("hook_embed".to_string(), vec![b, t, c]),
@@ -84,14 +84,14 @@ fn patterns_match_plain_loops_and_are_causal_distributions() {
     let tokens = seqs();
     for (i, &(nl, nh, ln, mlp, bias)) in KINDS.iter().enumerate() {
         let w = random_model(nl, nh, ln, mlp, bias, 10 + i as u64);
-        let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
+        let cache =
+            run_with_cache(&ReferenceBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
         for b in 0..3 {
             let want = forward(&w, &tokens[b * 8..(b + 1) * 8]);
             let got = patterns(&cache, b).unwrap();
             assert_eq!((got.len(), got[0].len()), (nl, nh));
-            for l in 0..nl {
-                for h in 0..nh {
-                    let p = &got[l][h];
+            for (l, heads) in got.iter().enumerate() {
+                for (h, p) in heads.iter().enumerate() {
                     for q in 0..8 {
                         let row_sum: f64 = p.row(q).iter().map(|&x| x as f64).sum();
                         assert!(
@@ -164,7 +164,8 @@ fn score_terms_sum_to_the_scores_and_match_loops() {
     let tokens = seqs();
     for (i, &(nl, nh, ln, mlp, bias)) in KINDS.iter().enumerate() {
         let w = process_weights(&random_model(nl, nh, ln, mlp, bias, 30 + i as u64)).unwrap();
-        let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
+        let cache =
+            run_with_cache(&ReferenceBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
         for b in [0, 2] {
             let want = forward(&w, &tokens[b * 8..(b + 1) * 8]);
             for l in 0..nl {
@@ -189,7 +190,7 @@ fn score_terms_sum_to_the_scores_and_match_loops() {
     }
     // Layer 0 without LN or biases: exactly the four terms, and tok·pos by an explicit loop.
     let w = random_model(1, 2, false, false, false, 7);
-    let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
+    let cache = run_with_cache(&ReferenceBackend::for_inference(&w).unwrap(), &tokens, 3).unwrap();
     let d = decompose_scores(&w, &cache, 1, 0, 1).unwrap();
     assert_eq!(d.terms.len(), 4);
     let (e, p, wq, wk) = (

@@ -3,11 +3,11 @@
 use crate::common;
 
 use common::*;
-use toyformer::cpu::CpuBackend;
 use toyformer::interp::dla::direct_logit_attribution;
 use toyformer::interp::intervene::{run_ablated, Ablation};
 use toyformer::interp::process::process_weights;
 use toyformer::interp::run_with_cache;
+use toyformer::reference::ReferenceBackend;
 
 const B: usize = 4;
 
@@ -41,7 +41,8 @@ fn components_and_paths_each_sum_to_the_correct_logit() {
     {
         let w = random_model(nl, nh, ln, mlp, bias, 40 + i as u64);
         let pw = process_weights(&w).unwrap();
-        let cache = run_with_cache(&CpuBackend::for_inference(&pw).unwrap(), &tokens, B).unwrap();
+        let cache =
+            run_with_cache(&ReferenceBackend::for_inference(&pw).unwrap(), &tokens, B).unwrap();
         let r = direct_logit_attribution(&pw, &task, &cache).unwrap();
         let want = mean_correct_logit(&w, &tokens);
         let comp: f64 = r.components.iter().map(|a| a.mean).sum();
@@ -91,7 +92,8 @@ fn per_head_dla_matches_loops() {
         .enumerate()
     {
         let pw = process_weights(&random_model(nl, nh, ln, mlp, true, 50 + i as u64)).unwrap();
-        let cache = run_with_cache(&CpuBackend::for_inference(&pw).unwrap(), &tokens, B).unwrap();
+        let cache =
+            run_with_cache(&ReferenceBackend::for_inference(&pw).unwrap(), &tokens, B).unwrap();
         let r = direct_logit_attribution(&pw, &task, &cache).unwrap();
         let wu = pw.get("unembed.W_U").unwrap();
         for l in 0..nl {
@@ -123,7 +125,7 @@ fn one_layer_head_dla_is_the_logit_change_when_the_head_is_zero_ablated() {
     let task = small_sort();
     let tokens = task.batch(5, 0, B);
     let w = random_model(1, 3, false, false, false, 60);
-    let b = CpuBackend::for_inference(&w).unwrap();
+    let b = ReferenceBackend::for_inference(&w).unwrap();
     let cache = run_with_cache(&b, &tokens, B).unwrap();
     let r = direct_logit_attribution(&w, &task, &cache).unwrap();
     let correct = |c: &toyformer::interp::ActivationCache| {
@@ -153,7 +155,7 @@ fn two_head_path_matches_loops() {
     let task = small_sort();
     let tokens = task.batch(6, 0, B);
     let w = random_model(2, 2, false, false, false, 70);
-    let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, B).unwrap();
+    let cache = run_with_cache(&ReferenceBackend::for_inference(&w).unwrap(), &tokens, B).unwrap();
     let r = direct_logit_attribution(&w, &task, &cache).unwrap();
     let g = |n: &str| {
         w.get(n)
@@ -193,9 +195,9 @@ fn two_head_path_matches_loops() {
             })
             .collect();
         for p in task.pred_positions() {
-            let mut acc = vec![0.0; 8];
-            for j in 0..=p {
-                let o = ov(1, 0, &w0[j]);
+            let mut acc = [0.0; 8];
+            for (j, w0j) in w0.iter().enumerate().take(p + 1) {
+                let o = ov(1, 0, w0j);
                 acc.iter_mut()
                     .zip(&o)
                     .for_each(|(a, x)| *a += a1.at(p, j) as f64 * x);

@@ -3,12 +3,12 @@
 use crate::common;
 
 use common::*;
-use toyformer::cpu::CpuBackend;
 use toyformer::interp::intervene::{
     ablation_table, activation_patching, mean_z, outcome, run_ablated, run_patched, Ablation,
     Outcome, Patch,
 };
 use toyformer::interp::{act_name, run_with_cache, run_with_hooks, HookSet};
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::sort;
 
 fn same(a: Outcome, b: Outcome, what: &str) {
@@ -24,7 +24,7 @@ fn zero_ablating_a_head_equals_removing_its_w_o() {
     let tokens = task.batch(1, 0, 3);
     for &(nl, nh, ln, mlp) in &[(1, 2, false, false), (2, 2, true, true)] {
         let w = random_model(nl, nh, ln, mlp, true, 80);
-        let b = CpuBackend::for_inference(&w).unwrap();
+        let b = ReferenceBackend::for_inference(&w).unwrap();
         for l in 0..nl {
             for h in 0..nh {
                 let got = run_ablated(&b, &tokens, 3, &[(l, h)], Ablation::Zero, None).unwrap();
@@ -53,7 +53,7 @@ fn zero_ablating_a_head_equals_removing_its_w_o() {
 fn mean_ablation_substitutes_the_batch_mean() {
     let task = small_sort();
     let w = random_model(2, 2, false, false, false, 81);
-    let b = CpuBackend::for_inference(&w).unwrap();
+    let b = ReferenceBackend::for_inference(&w).unwrap();
     let one = task.batch(2, 0, 1);
     // The mean over a batch of one sequence is that sequence's own z: nothing changes.
     let clean = run_with_cache(&b, &one, 1).unwrap();
@@ -96,7 +96,7 @@ fn mean_ablation_substitutes_the_batch_mean() {
 fn ablation_table_matches_single_runs() {
     let task = small_sort();
     let w = random_model(1, 2, false, false, false, 82);
-    let b = CpuBackend::for_inference(&w).unwrap();
+    let b = ReferenceBackend::for_inference(&w).unwrap();
     let t = ablation_table(&b, &task, 16, 0).unwrap();
     assert_eq!(t.heads.len(), 2);
     let tokens = task.batch(0, toyformer::interp::ANALYSIS_STEP, 16);
@@ -127,7 +127,7 @@ fn patching_invariants_and_batched_cells_equal_single_runs() {
     let task = small_sort();
     for &(nl, nh, ln) in &[(1, 2, false), (2, 2, true)] {
         let w = random_model(nl, nh, ln, false, true, 83);
-        let b = CpuBackend::for_inference(&w).unwrap();
+        let b = ReferenceBackend::for_inference(&w).unwrap();
         let clean = sort::tokens_for(&[4, 1, 3], 6);
         let corrupted = sort::tokens_for(&[4, 5, 3], 6);
         // clean into clean changes nothing, anywhere
@@ -230,7 +230,7 @@ fn patching_invariants_and_batched_cells_equal_single_runs() {
         }
     }
     let w = random_model(1, 1, false, false, false, 84);
-    let b = CpuBackend::for_inference(&w).unwrap();
+    let b = ReferenceBackend::for_inference(&w).unwrap();
     let err = activation_patching(&b, &task, &[6, 1, 2], &sort::tokens_for(&[1, 2, 3], 6))
         .unwrap_err()
         .to_string();

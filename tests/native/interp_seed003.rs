@@ -4,13 +4,13 @@
 //! avoided (attention goes to the unsorted list).
 use crate::common;
 
-use toyformer::cpu::CpuBackend;
 use toyformer::interp::circuits::{
     self, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block, Embed,
 };
 use toyformer::interp::report::model_report;
 use toyformer::interp::run_with_cache;
 use toyformer::interp::scores::argmax_offsets;
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::TaskSpec;
 
 #[test]
@@ -84,7 +84,8 @@ fn attention_at_prediction_positions_goes_to_the_unsorted_list() {
     let w = common::seed003();
     let task = TaskSpec::default_for("sort").unwrap();
     let tokens = task.batch(0, toyformer::interp::ANALYSIS_STEP, 500);
-    let cache = run_with_cache(&CpuBackend::for_inference(&w).unwrap(), &tokens, 500).unwrap();
+    let cache =
+        run_with_cache(&ReferenceBackend::for_inference(&w).unwrap(), &tokens, 500).unwrap();
     let (mut list, mut after_mid, mut argmax_in_list, mut rows) = (0.0, 0.0, 0, 0);
     for b in 0..500 {
         let p = cache.pattern(b, 0, 0).unwrap();

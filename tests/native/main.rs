@@ -17,6 +17,7 @@ mod interp_intervene;
 mod interp_seed003;
 mod interp_timeline;
 mod interp_workbench;
+mod module_graph;
 mod notebook;
 mod reference_model;
 mod share_import;

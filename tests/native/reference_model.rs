@@ -3,9 +3,10 @@
 //! implementation. Both file formats must load and reproduce them, and the model must
 //! sort fresh samples of our sort task (proving the token ids match).
 
-use toyformer::cpu::CpuBackend;
+use toyformer::backend::Backend;
+use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::TaskSpec;
-use toyformer::train::{eval, Backend};
+use toyformer::train::eval;
 
 fn shared(name: &str) -> Vec<u8> {
     let p = format!(
@@ -47,13 +48,14 @@ fn reference_logits_from_pt_and_safetensors() {
         "sort_fixed_len_list_model.safetensors",
     ] {
         let w = toyformer::io::load_weights(&shared(file), None).unwrap();
-        let mut b = CpuBackend::for_inference(&w).unwrap();
+        let mut b = ReferenceBackend::for_inference(&w).unwrap();
         let got = b.logits(&tokens, 1).unwrap();
         // Logits reach ±2000; float32 against the float64 reference differs by ~1e-3.
         toyformer::compare::assert_close(file, &got, &want, 1e-2, 1e-4);
         // The CPU engine (hand-written kernels) against the same independent reference.
         let mut e =
-            toyformer::cpu::engine::CpuEngine::new(&w, &Default::default(), vec![]).unwrap();
+            toyformer::cpu::CpuEngine::new(&w, toyformer::backend::AdamWConfig::default(), vec![])
+                .unwrap();
         let got = e.logits(&tokens, 1).unwrap();
         toyformer::compare::assert_close(&format!("{file} (CPU engine)"), &got, &want, 1e-2, 1e-4);
     }
@@ -62,7 +64,7 @@ fn reference_logits_from_pt_and_safetensors() {
 #[test]
 fn reference_model_sorts_fresh_samples() {
     let w = toyformer::io::load_weights(&shared("sort_fixed_len_list_model.pt"), None).unwrap();
-    let mut b = CpuBackend::for_inference(&w).unwrap();
+    let mut b = ReferenceBackend::for_inference(&w).unwrap();
     let task = TaskSpec::default_for("sort").unwrap();
     let rep = eval::evaluate(&mut b, &task, 0, 10_000, 1000).unwrap();
     eprintln!("reference model on 10k fresh samples: {rep:?}");
@@ -76,11 +78,11 @@ fn reference_model_sorts_fresh_samples() {
 
 #[test]
 fn cache_has_tl_hook_names_and_valid_patterns() {
-    use toyformer::cpu::forward::CacheHooks;
+    use toyformer::reference::forward::CacheHooks;
     let (tokens, _) = reference_logits();
     let w = toyformer::io::load_weights(&shared("sort_fixed_len_list_model.safetensors"), None)
         .unwrap();
-    let b = CpuBackend::for_inference(&w).unwrap();
+    let b = ReferenceBackend::for_inference(&w).unwrap();
     let mut h = CacheHooks::default();
     b.run_with_hooks(&tokens, 1, &mut h).unwrap();
     for k in [

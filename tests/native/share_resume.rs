@@ -4,12 +4,13 @@
 
 use candle_core::{backprop::GradStore, Device, Tensor, Var};
 use candle_nn::{Optimizer, ParamsAdamW};
-use toyformer::cpu::adamw::AdamW;
+use toyformer::backend::BackendKind;
 use toyformer::io::save_safetensors;
 use toyformer::model::params::Weights;
+use toyformer::reference::adamw::AdamW;
 use toyformer::share::import_model;
 use toyformer::tasks::TaskSpec;
-use toyformer::train::{BackendKind, TrainConfig, Trainer};
+use toyformer::train::{TrainConfig, Trainer};
 
 fn bits(x: &[f32]) -> Vec<u32> {
     x.iter().map(|v| v.to_bits()).collect()

@@ -2,9 +2,10 @@
 //! reach ≥ 95% held-out token accuracy within a fixed step budget, and training must be
 //! bit-for-bit reproducible from its seeds.
 
+use toyformer::backend::BackendKind;
 use toyformer::model::ModelConfig;
 use toyformer::tasks::TaskSpec;
-use toyformer::train::{eval, BackendKind, TrainConfig, Trainer};
+use toyformer::train::{eval, TrainConfig, Trainer};
 
 fn small_sort() -> (TaskSpec, ModelConfig, TrainConfig) {
     let task = TaskSpec::Sort { n: 6, max_num: 20 };
@@ -82,15 +83,16 @@ fn training_is_bit_reproducible() {
 
 #[test]
 fn non_finite_loss_stops_with_error_and_keeps_weights() {
+    use toyformer::backend::Backend;
     use toyformer::model::Weights;
-    use toyformer::train::Backend;
     let (task, model, tc) = small_sort();
     let mut w = Weights::init(&model).unwrap();
     // W_E so large that the logits overflow to ±inf: the loss is NaN.
     for x in w.get_mut("embed.W_E").unwrap() {
         *x *= 1e36;
     }
-    let mut b = toyformer::cpu::CpuBackend::new(&w, &tc, task.pred_positions()).unwrap();
+    let mut b =
+        toyformer::reference::ReferenceBackend::new(&w, &tc, task.pred_positions()).unwrap();
     let tokens = task.batch(0, 0, 4);
     let err = b.train_step(&tokens, 4, 1e-3, 7).unwrap_err();
     assert!(

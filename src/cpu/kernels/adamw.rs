@@ -47,7 +47,7 @@ simd_fn! {
 }
 
 /// One AdamW update of params, m, v (all (P,)) from grads (P,), over `ranges`.
-pub fn adamw_update(
+pub fn adamw(
     params: &mut [f32],
     m: &mut [f32],
     v: &mut [f32],
@@ -86,7 +86,7 @@ pub fn adamw_update(
 }
 
 /// sqrt(Σ g²) over `ranges`, summed in f64 in a fixed order.
-pub fn global_norm(grads: &[f32], ranges: &[Range<usize>]) -> f64 {
+pub fn grad_norm(grads: &[f32], ranges: &[Range<usize>]) -> f64 {
     let mut sq = 0f64;
     for r in ranges {
         let part: Vec<f64> = grads[r.clone()]

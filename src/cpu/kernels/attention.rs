@@ -126,7 +126,6 @@ pub fn attention_forward(
 /// Gradients of [`attention_forward`] from dz. dq, dk, dv are *written*, not accumulated
 /// (every element gets a value). With p the recomputed pattern and dp = dz vᵀ:
 /// ds = p ∘ (dp − rowsum(p ∘ dp)) / sqrt(HS); dq = ds k, dk = dsᵀ q, dv = pᵀ dz.
-#[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     dq: &mut [f32],
     dk: &mut [f32],

@@ -72,7 +72,6 @@ simd_fn! {
 }
 
 /// dinp (N, C) += ∂L/∂inp; dw (C) += Σ dout·x̂; db (C) += Σ dout, where x̂ = (x − mean)·rstd.
-#[allow(clippy::too_many_arguments)]
 pub fn layernorm_backward(
     dinp: &mut [f32],
     dw: &mut [f32],

@@ -64,7 +64,6 @@ pub fn gemm_seq(
     gemm_with(out, out_rs, acc, a, b, m, n, k, false)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn gemm_with(
     out: &mut [f32],
     out_rs: usize,
@@ -157,7 +156,6 @@ pub fn matmul_forward(
 
 /// dinp (N, C) += dout (N, OC) · weightᵀ; dweight (C, OC) += inpᵀ · dout; dbias (OC) +=
 /// Σ_rows dout. Each output is optional (a frozen weight needs no gradient).
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_backward(
     dinp: Option<&mut [f32]>,
     dweight: Option<&mut [f32]>,

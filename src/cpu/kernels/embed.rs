@@ -1,6 +1,6 @@
 //! Token + position embedding, and the same gather for layer-0 projections.
 //!
-//! `encoder_*`: resid0[b, i] = W_E[tokens[b, rows[i]]] + W_pos[rows[i]].
+//! `embed_forward` / `embed_backward`: resid0[b, i] = W_E[tokens[b, rows[i]]] + W_pos[rows[i]].
 //!
 //! `embed_proj_*`: the first layer's Q/K/V input is one-hot, so without LayerNorm its
 //! projection factors through the vocabulary: x W = (W_E W)[token] + (W_pos W)[position].
@@ -12,7 +12,7 @@ use super::simd_fn;
 
 simd_fn! {
     /// out (B, TR, C) from tokens (B, T), W_E (V, C), W_pos (≥T, C), rows (TR).
-    pub fn encoder_forward(out: &mut [f32], tokens: &[u32], w_e: &[f32], w_pos: &[f32], rows: &[usize], b: usize, t: usize, c: usize) {
+    pub fn embed_forward(out: &mut [f32], tokens: &[u32], w_e: &[f32], w_pos: &[f32], rows: &[usize], b: usize, t: usize, c: usize) {
         let tr = rows.len();
         for bi in 0..b {
             for (i, &p) in rows.iter().enumerate() {
@@ -28,7 +28,7 @@ simd_fn! {
 
 simd_fn! {
     /// dW_E += scatter of dout rows by token; dW_pos += scatter by position (row order).
-    pub fn encoder_backward(dw_e: &mut [f32], dw_pos: &mut [f32], dout: &[f32], tokens: &[u32], rows: &[usize], b: usize, t: usize, c: usize) {
+    pub fn embed_backward(dw_e: &mut [f32], dw_pos: &mut [f32], dout: &[f32], tokens: &[u32], rows: &[usize], b: usize, t: usize, c: usize) {
         let tr = rows.len();
         for bi in 0..b {
             for (i, &p) in rows.iter().enumerate() {

@@ -41,6 +41,8 @@ mod imp {
     }
 
     impl FlushGuard {
+        // A guard: making one changes the FPU mode, which `Default` would hide.
+        #[allow(clippy::new_without_default)]
         pub fn new() -> Self {
             let was_on = get() & FTZ_DAZ == FTZ_DAZ;
             if !was_on {
@@ -63,6 +65,8 @@ mod imp {
 mod imp {
     pub struct FlushGuard;
     impl FlushGuard {
+        // A guard: making one changes the FPU mode, which `Default` would hide.
+        #[allow(clippy::new_without_default)]
         pub fn new() -> Self {
             FlushGuard
         }

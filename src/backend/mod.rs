@@ -1,0 +1,307 @@
+//! The backend contract: the [`Backend`] trait every compute backend implements (the fast
+//! CPU engine [`crate::cpu`], the GPU [`crate::gpu`], the candle [`crate::reference`]), the
+//! data it exchanges with the trainer, the optimiser's settings and saved state. It sits below
+//! the backends and the trainer; choosing and building one is [`crate::backends`], above both.
+
+use crate::error::{Error, Result};
+use crate::model::{ModelConfig, ParamTable, Weights};
+use crate::tasks::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+/// Gradients by TransformerLens key, in parameter-table order (for tests against the reference).
+pub type NamedGrads<F> = Vec<(String, Vec<F>)>;
+
+/// AdamW's settings (PyTorch's `AdamW` and `clip_grad_norm_`); the learning rate is given
+/// per step. Built from a run's settings by `TrainConfig::adamw`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this value; 0 = off.
+    pub grad_clip: f64,
+}
+
+impl Default for AdamWConfig {
+    /// Seed 003's: betas (0.9, 0.98), eps 1e-8, weight decay 0.01, clipping at 1.0.
+    fn default() -> Self {
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.98,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            grad_clip: 1.0,
+        }
+    }
+}
+
+/// What one optimisation step reports.
+#[derive(Clone, Debug)]
+pub struct StepOutput {
+    /// Mean cross-entropy over the batch's predicted positions (before the update).
+    pub loss: f32,
+    /// Global L2 norm of the gradient of the trainable parameters, before clipping.
+    pub grad_norm: f32,
+    /// (B, P) argmax of the logits at the predicted positions.
+    pub argmax: Vec<u32>,
+}
+
+/// One step of a chunk, as reduced on the device: enough for every `train::Metrics` field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepStats {
+    pub loss: f32,
+    pub grad_norm: f32,
+    /// Sequences right at each predicted position (`TaskSpec::pred_positions` order).
+    pub pos_correct: Vec<u32>,
+    /// Sequences with every predicted token right.
+    pub seq_correct: u32,
+}
+
+/// What [`Backend::train_chunk`] did: the steps that completed and, if one failed (divergence,
+/// device loss), its error.
+#[derive(Debug)]
+pub struct ChunkOutput {
+    pub steps: Vec<StepStats>,
+    pub error: Option<Error>,
+}
+
+/// A compute backend: owns the weights and the optimiser state.
+pub trait Backend {
+    /// "cpu" or "webgpu: <adapter>" etc., for the badge and the CLI's JSON.
+    fn name(&self) -> String;
+    /// One AdamW step on `tokens` (B, T) at learning rate `lr`. If the loss or the gradient
+    /// is not finite, returns [`Error::Diverged`] without touching the weights.
+    fn train_step(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+        lr: f64,
+        step: u64,
+    ) -> Result<StepOutput>;
+    /// `lrs.len()` steps on the task's data stream from `first_step` (step i trains on
+    /// `task.batch(seed, first_step + i, batch)` at `lrs[i]`). The GPU backend runs them without a
+    /// readback per step; this default loops over [`Backend::train_step`].
+    fn train_chunk(
+        &mut self,
+        task: &TaskSpec,
+        seed: u64,
+        first_step: u64,
+        batch: usize,
+        lrs: &[f64],
+    ) -> Result<ChunkOutput> {
+        let t = task.seq_len();
+        let p = task.pred_positions().len();
+        let mut steps = Vec::with_capacity(lrs.len());
+        for (i, &lr) in lrs.iter().enumerate() {
+            let step = first_step + i as u64;
+            let tokens = task.batch(seed, step, batch);
+            let out = match self.train_step(&tokens, batch, lr, step) {
+                Ok(o) => o,
+                Err(e) => {
+                    return Ok(ChunkOutput {
+                        steps,
+                        error: Some(e),
+                    })
+                }
+            };
+            let targets: Vec<u32> = (0..batch)
+                .flat_map(|b| task.targets(&tokens[b * t..(b + 1) * t]))
+                .collect();
+            steps.push(StepStats::count(
+                out.loss,
+                out.grad_norm,
+                &out.argmax,
+                &targets,
+                p,
+            ));
+        }
+        Ok(ChunkOutput { steps, error: None })
+    }
+    /// Logits (B, T, V) for `tokens` (B, T); T may be shorter than n_ctx.
+    fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>>;
+    /// A host copy of the current weights.
+    fn weights(&self) -> Result<Weights>;
+    /// Replace the weights (the optimiser state is reset).
+    fn set_weights(&mut self, w: &Weights) -> Result<()>;
+    /// The optimiser's state, so that a saved run can continue exactly. Backends that cannot
+    /// export it say so.
+    fn optimizer_state(&self) -> Result<OptimizerState> {
+        Err(Error::Backend(format!(
+            "the {} backend cannot export its optimiser state",
+            self.name()
+        )))
+    }
+    /// Restores a state from [`Backend::optimizer_state`] (after [`Backend::set_weights`]).
+    fn set_optimizer_state(&mut self, _state: &OptimizerState) -> Result<()> {
+        Err(Error::Backend(format!(
+            "the {} backend cannot restore an optimiser state",
+            self.name()
+        )))
+    }
+}
+
+/// AdamW's state in the parameter table's layout: the step count `t` of the bias
+/// corrections and the two moments as flat buffers (total_len,), zeros for frozen tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    pub t: u64,
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+}
+
+/// Which backend to use (`--backend`, the page's backend setting); built by
+/// [`crate::backends::make_backend`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// The hand-written CPU engine ([`crate::cpu::CpuEngine`]).
+    Cpu,
+    /// The candle reference backend ([`crate::reference::ReferenceBackend`]): slower, the
+    /// definition the others are tested against.
+    Reference,
+    Gpu,
+    Auto,
+}
+
+impl BackendKind {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "cpu" => Ok(BackendKind::Cpu),
+            "reference" => Ok(BackendKind::Reference),
+            "gpu" => Ok(BackendKind::Gpu),
+            "auto" => Ok(BackendKind::Auto),
+            _ => Err(Error::config(
+                "backend",
+                format!("unknown backend {s:?} (use cpu, reference, gpu or auto)"),
+            )),
+        }
+    }
+}
+
+impl StepStats {
+    /// Counts (B, P) argmax against (B, P) targets: sequences right at each of the P predicted
+    /// positions, and sequences right at all of them.
+    pub fn count(loss: f32, grad_norm: f32, argmax: &[u32], targets: &[u32], p: usize) -> Self {
+        let mut pos_correct = vec![0u32; p];
+        let mut seq_correct = 0;
+        for (am, tg) in argmax.chunks(p.max(1)).zip(targets.chunks(p.max(1))) {
+            let mut all = true;
+            for (j, (a, t)) in am.iter().zip(tg).enumerate() {
+                let ok = a == t;
+                pos_correct[j] += ok as u32;
+                all &= ok;
+            }
+            seq_correct += all as u32;
+        }
+        StepStats {
+            loss,
+            grad_norm,
+            pos_correct,
+            seq_correct,
+        }
+    }
+}
+
+impl OptimizerState {
+    /// Checks a state against the parameter table it is to be restored into: one moment value
+    /// per table value, all finite, the second moments ≥ 0. The error names the tensor.
+    pub fn validate(&self, table: &ParamTable) -> Result<()> {
+        let n = table.total_len();
+        if self.m.len() != n || self.v.len() != n {
+            return Err(Error::Weights(format!(
+                "optimiser state holds {} and {} values, the model has {n} parameters",
+                self.m.len(),
+                self.v.len()
+            )));
+        }
+        for p in &table.params {
+            let r = p.offset..p.offset + p.len;
+            if !self.m[r.clone()].iter().all(|x| x.is_finite()) {
+                return Err(Error::Weights(format!(
+                    "optimiser state: the first moment of `{}` is not finite",
+                    p.name
+                )));
+            }
+            if !self.v[r].iter().all(|&x| x.is_finite() && x >= 0.0) {
+                return Err(Error::Weights(format!(
+                    "optimiser state: the second moment of `{}` must be finite and ≥ 0",
+                    p.name
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every scored position needs its target (the next token) inside the context, and scored
+/// positions are strictly ascending.
+pub fn check_pred_positions(cfg: &ModelConfig, pred: &[usize]) -> Result<()> {
+    if let Some(&p) = pred.iter().find(|&&p| p + 1 >= cfg.n_ctx) {
+        return Err(Error::config(
+            "n_ctx",
+            format!(
+                "predicted position {p} has its target at {}, outside the context of {} tokens",
+                p + 1,
+                cfg.n_ctx
+            ),
+        ));
+    }
+    if pred.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(Error::config(
+            "pred_positions",
+            "scored positions must be strictly ascending",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optimizer_state_validation_names_what_is_wrong() {
+        let table = ParamTable::new(&ModelConfig::sort_ref());
+        let n = table.total_len();
+        let good = OptimizerState {
+            t: 3,
+            m: vec![0.5; n],
+            v: vec![0.25; n],
+        };
+        good.validate(&table).unwrap();
+        let short = OptimizerState {
+            m: vec![0.0; n - 1],
+            ..good.clone()
+        };
+        let e = short.validate(&table).unwrap_err().to_string();
+        assert!(e.contains(&format!("{} and {n} values", n - 1)), "{e}");
+        // a bad value in the last tensor is named by that tensor
+        let last = table.params.last().unwrap();
+        let mut nan = good.clone();
+        nan.m[last.offset] = f32::NAN;
+        let e = nan.validate(&table).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("first moment of `{}`", last.name)),
+            "{e}"
+        );
+        let mut neg = good.clone();
+        neg.v[last.offset + last.len - 1] = -1e-30;
+        let e = neg.validate(&table).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("second moment of `{}`", last.name)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn step_stats_count_positions_and_whole_sequences() {
+        // B = 3, P = 2: row 0 all right, row 1 wrong at 0, row 2 wrong at both
+        let targets = [1, 2, 3, 4, 5, 6];
+        let argmax = [1, 2, 0, 4, 0, 0];
+        let s = StepStats::count(0.5, 2.0, &argmax, &targets, 2);
+        assert_eq!(s.pos_correct, vec![1, 2]);
+        assert_eq!(s.seq_correct, 1);
+        assert_eq!((s.loss, s.grad_norm), (0.5, 2.0));
+    }
+}
