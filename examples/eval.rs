@@ -31,6 +31,7 @@ fn run() -> toyformer::Result<()> {
         samples,
         a.get_or("batch", 1000)?,
     )?;
+    let sides = finite_reports(&mut b, &task)?;
     if a.flag("json") {
         println!(
             "{}",
@@ -39,6 +40,7 @@ fn run() -> toyformer::Result<()> {
                 "token_acc": rep.token_acc, "seq_acc": rep.seq_acc, "algo_acc": rep.algo_acc,
                 "per_pos_acc": rep.per_pos_acc, "positions": rep.positions, "loss_floor": task.loss_floor(),
                 "backend": "cpu",
+                "splits": sides.iter().map(|(n, l, a)| serde_json::json!({"split": n, "loss": l, "token_acc": a})).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -52,6 +54,9 @@ fn run() -> toyformer::Result<()> {
             "token acc {:.4}  seq acc {:.4}  algorithm acc {:.4}",
             rep.token_acc, rep.seq_acc, rep.algo_acc
         );
+        for (name, loss, acc) in &sides {
+            println!("{name} split: loss {loss:.5} token acc {acc:.4}");
+        }
         print!("per position:");
         for (p, acc) in rep.positions.iter().zip(&rep.per_pos_acc) {
             print!(" {p}:{acc:.3}");

@@ -35,7 +35,9 @@ fn run() -> toyformer::Result<()> {
         seed: a.get_or("seed", 0)?,
         ..Default::default()
     };
-    tc.batch_size = a.get_or("batch", tc.batch_size)?;
+    // A finite dataset trains full-batch (its whole training split) unless --batch says.
+    let full = task.finite().map_or(tc.batch_size, |f| f.n_train as usize);
+    tc.batch_size = a.get_or("batch", full)?;
     tc.lr = a.get_or("lr", tc.lr)?;
     tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
     tc.grad_clip = a.get_or("clip", tc.grad_clip)?;
@@ -134,6 +136,10 @@ fn run() -> toyformer::Result<()> {
         rep.seq_acc,
         task.loss_floor()
     );
+    let sides = finite_reports(trainer.backend.as_mut(), &task)?;
+    for (name, loss, acc) in &sides {
+        eprintln!("{name}: loss {loss:.4} token acc {acc:.4}");
+    }
     if json {
         let last = trainer.history.last();
         println!(
@@ -147,6 +153,7 @@ fn run() -> toyformer::Result<()> {
                 "eval_loss": rep.loss,
                 "steps_per_s": trainer.step as f64 / secs.max(1e-9),
                 "backend": trainer.backend.name(),
+                "splits": sides.iter().map(|(n, l, a)| serde_json::json!({"split": n, "loss": l, "token_acc": a})).collect::<Vec<_>>(),
             })
         );
     }

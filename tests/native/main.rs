@@ -22,6 +22,8 @@ mod share_import;
 mod share_link;
 mod share_resume;
 mod sweep;
+mod task_catalogue;
+mod task_convergence;
 mod tasks;
 mod train_convergence;
 mod weights_io;
