@@ -21,6 +21,14 @@ fn run() -> toyformer::Result<()> {
     let bytes = std::fs::read(path).map_err(|e| toyformer::Error::Io(format!("{path}: {e}")))?;
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
+    let n_ctx = w.cfg.n_ctx;
+    let w = task.fit_context(w)?;
+    if w.cfg.n_ctx != n_ctx {
+        eprintln!(
+            "n_ctx {n_ctx} < T = {}: W_pos extended with zero rows (the answer the task appends is never an input to a scored logit)",
+            w.cfg.n_ctx
+        );
+    }
     check_compatible(&task, &w.cfg)?;
     let mut b = CpuBackend::for_inference(&w)?;
     let samples = a.get_or("samples", 10_000)?;
@@ -55,7 +63,7 @@ fn run() -> toyformer::Result<()> {
             rep.token_acc, rep.seq_acc, rep.algo_acc
         );
         for (name, loss, acc) in &sides {
-            println!("{name} split: loss {loss:.5} token acc {acc:.4}");
+            println!("{name} split: loss {loss:.5} token acc {acc:.5}");
         }
         print!("per position:");
         for (p, acc) in rep.positions.iter().zip(&rep.per_pos_acc) {

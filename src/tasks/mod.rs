@@ -403,6 +403,36 @@ impl TaskSpec {
         }
     }
 
+    /// How many positions a model must see to score this task: the last prediction
+    /// position + 1. A task that appends its answer as the last target (majority,
+    /// min-of-two, mod-add, mod-sub) needs one position less than its T, so the
+    /// collection's models (n_ctx 12, 3, 3) fit it; see [`TaskSpec::fit_context`].
+    pub fn input_len(&self) -> usize {
+        self.pred_positions().last().map_or(0, |&p| p + 1)
+    }
+
+    /// `w` with the context this task's sequences need: unchanged when its n_ctx is at
+    /// least T; when it is shorter but covers [`input_len`](Self::input_len), W_pos is
+    /// extended with zero rows up to T. Causal attention makes the logits at every
+    /// position below the old n_ctx exactly those of the original model, and every scored
+    /// position is below it, so evaluation is that of the original model. Otherwise
+    /// `w` is returned unchanged (the compatibility check names the shortfall).
+    pub fn fit_context(&self, w: crate::model::Weights) -> Result<crate::model::Weights> {
+        let t = self.seq_len();
+        if w.cfg.n_ctx >= t || w.cfg.n_ctx < self.input_len() {
+            return Ok(w);
+        }
+        let mut cfg = w.cfg.clone();
+        cfg.n_ctx = t;
+        let mut out = crate::model::Weights::zeros(&cfg)?;
+        for p in &w.table.params {
+            let src = &w.data[p.offset..p.offset + p.len];
+            // W_pos (n_ctx, C) grows by rows: the old rows are its first p.len values
+            out.get_mut(&p.name)?[..p.len].copy_from_slice(src);
+        }
+        Ok(out)
+    }
+
     /// The prompt span `(start, len)` whose middle value patching's default corruption
     /// replaces (sort `(1, n)`, apply-perm `(1, k)`, permutations `(2, n)`).
     pub fn corrupt_span(&self) -> (usize, usize) {
