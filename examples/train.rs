@@ -2,6 +2,8 @@
 //!
 //! cargo run --release --example train -- --task sort --steps 3000 --seed 0 \
 //!     --out runs/sort.safetensors [--backend cpu] [--json]
+//! cargo run --release --example train -- --task mod-add --p 53 --steps 4000 \
+//!     --weight-decay 1 --eval-every 200     # a finite dataset: train + test accuracy
 mod common;
 
 use common::*;
@@ -26,6 +28,7 @@ fn run() -> toyformer::Result<()> {
         "out",
         "backend",
         "eval-samples",
+        "eval-every",
     ];
     a.check_known(&[TASK_KEYS, MODEL_KEYS, &own].concat())?;
     let task = task_from(&a)?;
@@ -94,9 +97,30 @@ fn run() -> toyformer::Result<()> {
             }
         }
     };
+    // --eval-every N: a finite dataset's exact train and test accuracy every N steps
+    // (grokking: test accuracy rising long after train accuracy)
+    let eval_every: u64 = a.get_or("eval-every", 0)?;
+    let chunk = if eval_every > 0 {
+        eval_every.min(50)
+    } else {
+        50
+    };
     while !trainer.done() {
-        for m in trainer.step_many(50)? {
+        for m in trainer.step_many(chunk)? {
             progress(&m);
+        }
+        if eval_every > 0 && trainer.step % eval_every == 0 {
+            let sides = finite_reports(trainer.backend.as_mut(), &task)?;
+            let line: Vec<String> = sides
+                .iter()
+                .map(|(n, l, a)| format!("{n} loss {l:.4} acc {a:.4}"))
+                .collect();
+            eprintln!(
+                "step {} ({:.0} s): {}",
+                trainer.step,
+                t0.elapsed().as_secs_f64(),
+                line.join(" | ")
+            );
         }
     }
     if tty {

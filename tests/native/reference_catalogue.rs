@@ -133,3 +133,85 @@ fn collection_models_reach_their_readme_accuracy_on_our_tasks() {
     eprintln!("mod-sub: {acc}");
     assert!(acc >= 1.0, "mod-sub accuracy {acc} over all 12,769 pairs");
 }
+
+/// Dropped on the page with no config, each collection model is proposed its task by
+/// evaluation (sort over array-index, which has the same vocabulary; mod-sub over mod-add,
+/// which has the same sizes), and the fields its shapes cannot show are listed.
+#[test]
+fn collection_models_import_with_their_task_proposed() {
+    use toyformer::share::{import_model, TaskSource};
+    for (file, want, others) in [
+        ("sort_fixed_len_list_model.pt", "sort", &["array-index"][..]),
+        ("majority_element_model.pt", "majority", &[][..]),
+        ("min_int_model.pt", "min-of-two", &[][..]),
+        ("modular_subtraction_model.pt", "mod-sub", &["mod-add"][..]),
+    ] {
+        let m = import_model(&shared(file), None, None).unwrap();
+        assert_eq!(
+            (m.task.name(), m.task_source),
+            (want, TaskSource::Guessed),
+            "{file}"
+        );
+        let names: Vec<&str> = m.candidates.iter().map(|c| c.task.name()).collect();
+        assert_eq!(names[0], want);
+        for o in others {
+            assert!(names.contains(o), "{file}: {names:?}");
+        }
+        assert!(
+            m.candidates[0].token_acc > 0.9,
+            "{file}: {:?}",
+            m.candidates
+        );
+        assert!(m.candidates[1..]
+            .iter()
+            .all(|c| c.token_acc < m.candidates[0].token_acc));
+        assert!(m.assumed[0].contains("positional_embedding_type"));
+        assert_eq!(m.weights.cfg.n_ctx, m.task.seq_len());
+    }
+    let m = import_model(&shared("modular_subtraction_model.pt"), None, None).unwrap();
+    assert!(
+        m.assumed.iter().any(|a| a.contains("act_fn: relu")),
+        "{:?}",
+        m.assumed
+    );
+    // a config JSON's task field wins over the proposal
+    let cfg = r#"{"n_layers":1,"n_heads":2,"d_model":128,"d_head":64,"d_mlp":512,"act_fn":"relu",
+        "n_ctx":3,"d_vocab":114,"d_vocab_out":113,"task":"mod-add"}"#;
+    let m = import_model(&shared("modular_subtraction_model.pt"), Some(cfg), None).unwrap();
+    assert_eq!(
+        (m.task.name(), m.task_source),
+        ("mod-add", TaskSource::ConfigJson)
+    );
+    assert!(m.assumed.is_empty() && m.candidates.is_empty());
+}
+
+/// The collection's two-layer MLP for modular addition is a state dict of W_E, W_in and
+/// W_U only: one error saying what was found and what was expected.
+#[test]
+fn a_state_dict_of_another_family_gets_one_clear_error() {
+    use safetensors::tensor::{Dtype, TensorView};
+    let data = vec![0u8; 4 * 6];
+    let views: Vec<(String, TensorView)> = ["W_E", "W_in", "W_U"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                TensorView::new(Dtype::F32, vec![2, 3], &data).unwrap(),
+            )
+        })
+        .collect();
+    let bytes = safetensors::tensor::serialize(views, None).unwrap();
+    let e = toyformer::share::import_model(&bytes, None, None)
+        .unwrap_err()
+        .to_string();
+    for want in [
+        "W_E",
+        "W_in",
+        "W_U",
+        "3 tensor(s)",
+        "expected embed.W_E",
+        "not a TransformerLens",
+    ] {
+        assert!(e.contains(want), "{e}");
+    }
+}
