@@ -492,10 +492,16 @@ impl TaskSpec {
     }
 }
 
-/// The page's property key (and link key) of a catalogue task's parameter:
-/// `<task>_<param>` with `-` written `_` (`mod_add_frac_train`).
+/// The page's property key (and link key) of a task's parameter: `<task>_<param>` with
+/// `-` written `_` (`mod_add_frac_train`); the original three keep the keys their links
+/// have always had (`sort_n`, `max_num`, `perm_n`, `holdout`, `split_seed`, `k`, `max_int`).
 pub fn page_key(task: &str, param: &str) -> String {
-    format!("{}_{param}", task.replace('-', "_"))
+    match (task, param) {
+        ("sort", "n") => "sort_n".into(),
+        ("permutations", "n") => "perm_n".into(),
+        ("sort" | "permutations" | "apply-perm", _) => param.into(),
+        _ => format!("{}_{param}", task.replace('-', "_")),
+    }
 }
 
 /// ln C(n, k), the natural log of the binomial coefficient. Exact up to the final `ln`

@@ -258,3 +258,27 @@ fn parse_prompt_never_panics_on_catalogue_tasks() {
         }
     }
 }
+
+#[test]
+fn page_keys_keep_the_old_links_and_are_unique() {
+    use toyformer::tasks::page_key;
+    assert_eq!(page_key("sort", "n"), "sort_n");
+    assert_eq!(page_key("sort", "max_num"), "max_num");
+    assert_eq!(page_key("permutations", "n"), "perm_n");
+    assert_eq!(page_key("apply-perm", "max_int"), "max_int");
+    assert_eq!(page_key("mod-add", "frac_train"), "mod_add_frac_train");
+    let mut keys: Vec<String> = catalogue()
+        .iter()
+        .filter(|t| !["sort", "permutations", "apply-perm"].contains(&t.name()))
+        .flat_map(|t| {
+            t.params()
+                .into_iter()
+                .map(|r| page_key(t.name(), r.name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n);
+}
