@@ -504,6 +504,42 @@ pub fn page_key(task: &str, param: &str) -> String {
     }
 }
 
+/// The page's table of catalogue tasks, `www/js/task-rows.js`: every registered task but
+/// the original three (whose rows are written by hand in `www/js/state.js`) with its
+/// description, whether it is finite, and its parameter rows (property key, JSON name,
+/// type, default, range, hint). `examples/task_rows` prints it; a test checks the file is
+/// current.
+pub fn page_rows_js() -> String {
+    let tasks: Vec<serde_json::Value> = TASK_NAMES[3..]
+        .iter()
+        .filter_map(|n| TaskSpec::default_for(n).ok())
+        .map(|t| {
+            let params: Vec<serde_json::Value> = t
+                .params()
+                .into_iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "key": page_key(t.name(), r.name), "param": r.name, "label": r.name,
+                        "type": if r.integer { "int" } else { "float" },
+                        "default": r.default, "min": r.min, "max": r.max, "hint": r.help,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": t.name(), "description": t.description(),
+                "finite": t.finite().is_some(), "params": params,
+            })
+        })
+        .collect();
+    format!(
+        "// Generated from the Rust task registry (src/tasks/mod.rs) by\n\
+         // `cargo run --release --example task_rows > www/js/task-rows.js`; a native test checks\n\
+         // that it is current. Do not edit by hand.\n\
+         export const CATALOGUE = {};\n",
+        serde_json::to_string_pretty(&tasks).unwrap_or_default()
+    )
+}
+
 /// ln C(n, k), the natural log of the binomial coefficient. Exact up to the final `ln`
 /// whenever C(n, k) fits in a u128 (it is built as an integer); otherwise a sum of logs.
 /// `-inf` when k > n (C = 0).

@@ -282,3 +282,14 @@ fn page_keys_keep_the_old_links_and_are_unique() {
     keys.dedup();
     assert_eq!(keys.len(), n);
 }
+
+/// The page's task rows are generated from the registry and must be current.
+#[test]
+fn page_task_rows_are_current() {
+    let path = format!("{}/www/js/task-rows.js", env!("CARGO_MANIFEST_DIR"));
+    let file = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        file == toyformer::tasks::page_rows_js(),
+        "{path} is stale: cargo run --release --example task_rows > www/js/task-rows.js"
+    );
+}
