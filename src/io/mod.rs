@@ -197,6 +197,7 @@ pub fn infer_config(tensors: &[NamedTensor]) -> Result<ModelConfig> {
         d_vocab_out,
         seed: 0,
         train_biases: false,
+        positional_embedding_type: Default::default(),
     };
     cfg.validate()?;
     Ok(cfg)

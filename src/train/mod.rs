@@ -254,7 +254,10 @@ pub fn make_backend(
             task.pred_positions(),
         )?))
     };
-    if kind == BackendKind::Reference {
+    // Shortformer and positions off run on the reference backend (and the CPU engine,
+    // positions off); the GPU backend refuses them, so `auto` falls back.
+    let shortformer = w.cfg.positional_embedding_type == crate::model::Positions::Shortformer;
+    if kind == BackendKind::Reference || (kind == BackendKind::Auto && shortformer) {
         return Ok(Box::new(crate::cpu::CpuBackend::new(
             w,
             tc,
@@ -264,8 +267,14 @@ pub fn make_backend(
     #[cfg(not(target_arch = "wasm32"))]
     {
         use crate::gpu::{AdapterChoice, GpuBackend};
+        let standard = w.cfg.positional_embedding_type == crate::model::Positions::Standard;
         match kind {
             BackendKind::Cpu | BackendKind::Reference => cpu(),
+            BackendKind::Gpu if !standard => Err(Error::config(
+                "positional_embedding_type",
+                "the GPU backend runs standard positions only so far: use --backend cpu or reference",
+            )),
+            BackendKind::Auto if !standard => cpu(),
             BackendKind::Gpu => {
                 let mut g = GpuBackend::new(w, tc, task.pred_positions())?;
                 g.engine.prepare(tc.batch_size, task.seq_len())?;

@@ -17,6 +17,7 @@ mod interp_intervene;
 mod interp_seed003;
 mod interp_timeline;
 mod interp_workbench;
+mod positions;
 mod reference_catalogue;
 mod reference_model;
 mod share_import;
