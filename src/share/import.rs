@@ -111,21 +111,54 @@ pub fn fitting_tasks(cfg: &ModelConfig) -> Vec<TaskSpec> {
     out
 }
 
-/// The model's token accuracy on [`PROPOSAL_SAMPLES`] sequences of `task` (CPU engine).
-fn score(w: &Weights, task: &TaskSpec) -> Result<f64> {
-    let w = task.fit_context(w.clone())?;
-    let mut b = crate::cpu::engine::CpuEngine::new(&w, &Default::default(), vec![])?;
+/// `w` with the config fields a state dict cannot show taken from `task`'s default model:
+/// positional_embedding_type (standard, shortformer or off) and, when there is an MLP, act_fn.
+pub fn with_task_defaults(mut w: Weights, task: &TaskSpec) -> Weights {
+    let d = task.default_model();
+    w.cfg.positional_embedding_type = d.positional_embedding_type;
+    if let (Some(_), Some(act)) = (w.cfg.d_mlp, d.act_fn) {
+        w.cfg.act_fn = Some(act);
+    }
+    w.table = crate::model::ParamTable::new(&w.cfg); // same layout; W_pos frozen when off
+    w
+}
+
+/// The model's token accuracy on [`PROPOSAL_SAMPLES`] sequences of `task` (the CPU engine;
+/// the reference backend for shortformer).
+fn score(w: &Weights, task: &TaskSpec, from_shapes: bool) -> Result<f64> {
+    let mut w = task.fit_context(w.clone())?;
+    if from_shapes {
+        w = with_task_defaults(w, task);
+    }
     let n = PROPOSAL_SAMPLES;
-    Ok(eval::evaluate(&mut b, task, 0, n, n)?.token_acc)
+    let acc = if w.cfg.positional_embedding_type == crate::model::Positions::Shortformer {
+        let mut b = crate::cpu::CpuBackend::for_inference(&w)?; // reference backend
+        eval::evaluate(&mut b, task, 0, n, n)?.token_acc
+    } else {
+        let mut b = crate::cpu::engine::CpuEngine::new(&w, &Default::default(), vec![])?;
+        eval::evaluate(&mut b, task, 0, n, n)?.token_acc
+    };
+    Ok(acc)
 }
 
 /// The task these weights were trained for, proposed by evaluation: every task that fits
 /// ([`fitting_tasks`], and `selected` when it fits) is scored on a small sample, best
 /// first; `selected` wins ties (then [`TaskSource::Selected`]). The error names the sizes
-/// when no task fits.
+/// when no task fits. See [`propose`] for a config read from tensor shapes.
 pub fn guess_task(
     w: &Weights,
     selected: Option<&TaskSpec>,
+) -> Result<(TaskSpec, TaskSource, Vec<Candidate>)> {
+    propose(w, selected, false)
+}
+
+/// [`guess_task`]; with `from_shapes` (the config was read from tensor shapes) each
+/// candidate is scored with the fields shapes cannot show taken from its default model
+/// ([`with_task_defaults`]).
+pub fn propose(
+    w: &Weights,
+    selected: Option<&TaskSpec>,
+    from_shapes: bool,
 ) -> Result<(TaskSpec, TaskSource, Vec<Candidate>)> {
     let cfg = &w.cfg;
     let mut tasks: Vec<TaskSpec> = selected
@@ -141,7 +174,7 @@ pub fn guess_task(
     );
     let mut candidates = Vec::new();
     for task in tasks {
-        let token_acc = score(w, &task)?;
+        let token_acc = score(w, &task, from_shapes)?;
         candidates.push(Candidate { task, token_acc });
     }
     // stable: the selected task (first) stays ahead on ties
@@ -216,20 +249,25 @@ fn task_of_config(v: &serde_json::Value) -> Result<Option<TaskSpec>> {
 
 /// Config fields a state dict cannot show, as assumed for `task` (one line each).
 fn assumed_fields(cfg: &ModelConfig, task: &TaskSpec) -> Vec<String> {
-    let mut out = vec![
-        "positional_embedding_type: standard (toyformer runs standard positions only so far)"
-            .to_string(),
-    ];
+    let pos = match cfg.positional_embedding_type {
+        crate::model::Positions::Standard => "standard",
+        crate::model::Positions::Shortformer => "shortformer",
+        crate::model::Positions::Off => "off (W_pos frozen at zero)",
+    };
+    let mut out = vec![format!(
+        "positional_embedding_type: {pos} ({}'s default model)",
+        task.name()
+    )];
     if cfg.d_mlp.is_some() {
         let act = cfg.act_fn.map_or("relu", |a| a.as_str());
         out.push(format!(
-            "act_fn: {act} (the shapes of W_in and W_out do not show it)"
+            "act_fn: {act} ({}'s default model; the shapes of W_in and W_out do not show it)",
+            task.name()
         ));
     }
     if cfg.normalization_type.is_some() {
         out.push("normalization_type: LN (LN weights are present; LNPre would have none)".into());
     }
-    let _ = task;
     out
 }
 
@@ -295,12 +333,14 @@ pub fn import_model(
     let (task, task_source, candidates) = match (meta_task, config_task) {
         (Some(t), _) => (t, TaskSource::Metadata, Vec::new()),
         (None, Some(t)) => (t, TaskSource::ConfigJson, Vec::new()),
-        (None, None) => guess_task(&weights, selected)?,
+        (None, None) => propose(&weights, selected, config_source == ConfigSource::Shapes)?,
     };
-    let assumed = if config_source == ConfigSource::Shapes {
-        assumed_fields(&cfg, &task)
+    let (weights, assumed) = if config_source == ConfigSource::Shapes {
+        let w = with_task_defaults(weights, &task);
+        let a = assumed_fields(&w.cfg, &task);
+        (w, a)
     } else {
-        Vec::new()
+        (weights, Vec::new())
     };
     let n_ctx = cfg.n_ctx;
     let weights = task.fit_context(weights)?;
