@@ -101,13 +101,13 @@ fn shortformer_by_hand(w: &Weights, seq: &[u32]) -> Vec<f64> {
             }
         }
     }
-    let mut logits = Vec::new();
-    for p in 0..t {
+    let mut logits = Vec::new(); // (T, V)
+    for row in &out {
         for o in 0..vo {
             logits.push(
                 bo.iter()
                     .enumerate()
-                    .map(|(i, b)| (out[p][i] + b) * wu[i * vo + o])
+                    .map(|(i, b)| (row[i] + b) * wu[i * vo + o])
                     .sum::<f64>()
                     + bu[o],
             );
