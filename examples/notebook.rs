@@ -116,6 +116,7 @@ fn family_configs() -> Vec<(&'static str, ModelConfig, bool)> {
         d_vocab_out: 10,
         seed: 7,
         train_biases: false,
+        positional_embedding_type: Default::default(),
     };
     let mlp = |mut c: ModelConfig, act, ln| {
         c.d_mlp = Some(4 * c.d_model);

@@ -5,6 +5,9 @@
 //!
 //! With --out it also prints the Python that loads the two files into TransformerLens 4.x
 //! (TransformerBridge) and 3.x (HookedTransformer).
+//!
+//! cargo run --release --example train -- --task mod-add --p 53 --steps 4000 \
+//!     --weight-decay 1 --eval-every 200     # a finite dataset: train + test accuracy
 mod common;
 
 use common::*;
@@ -33,11 +36,12 @@ fn run() -> toyformer::Result<()> {
         "out",
         "backend",
         "eval-samples",
+        "eval-every",
     ];
     a.check_known(&[TASK_KEYS, MODEL_KEYS, &own].concat())?;
     let task = task_from(&a)?;
     let model = model_from(&a, &task)?;
-    let tc = train_config(&a)?;
+    let tc = train_config(&a, &task)?;
     let kind = BackendKind::parse(a.str("backend").unwrap_or("auto"))?;
     let mut trainer = Trainer::from_scratch(task.clone(), &model, tc.clone(), kind)?;
     eprintln!(
@@ -53,10 +57,22 @@ fn run() -> toyformer::Result<()> {
     let t0 = Instant::now();
     let tty = std::io::stderr().is_terminal();
     let mut progress = Progress::new(tc.steps, tty);
+    // --eval-every N: a finite dataset's exact train and test accuracy every N steps
+    // (grokking: test accuracy rising long after train accuracy)
+    let eval_every: u64 = a.get_or("eval-every", 0)?;
+    let chunk = if eval_every > 0 {
+        eval_every.min(50)
+    } else {
+        50
+    };
     // chunks of steps: the GPU backend reads its metrics back once per chunk, not per step
     while !trainer.done() {
-        for m in trainer.step_many(50)? {
+        for m in trainer.step_many(chunk)? {
             progress.show(&m);
+        }
+        if eval_every > 0 && trainer.step % eval_every == 0 {
+            let step = trainer.step;
+            print_sides(trainer.backend.as_mut(), &task, step, t0)?;
         }
     }
     if tty {
@@ -82,6 +98,10 @@ fn run() -> toyformer::Result<()> {
         rep.seq_acc,
         task.loss_floor()
     );
+    let sides = finite_reports(trainer.backend.as_mut(), &task)?;
+    for (name, loss, acc) in &sides {
+        eprintln!("{name}: loss {loss:.4} token acc {acc:.4}");
+    }
     if a.flag("json") {
         let last = trainer.history.last();
         println!(
@@ -95,19 +115,42 @@ fn run() -> toyformer::Result<()> {
                 "eval_loss": rep.loss,
                 "steps_per_s": trainer.step as f64 / secs.max(1e-9),
                 "backend": trainer.backend.name(),
+                "splits": sides.iter().map(|(n, l, a)| serde_json::json!({"split": n, "loss": l, "token_acc": a})).collect::<Vec<_>>(),
             })
         );
     }
     Ok(())
 }
 
-fn train_config(a: &Args) -> toyformer::Result<TrainConfig> {
+/// A step's line of a finite dataset's exact train / test / full accuracy (`--eval-every`).
+fn print_sides(
+    backend: &mut dyn toyformer::backend::Backend,
+    task: &TaskSpec,
+    step: u64,
+    t0: Instant,
+) -> toyformer::Result<()> {
+    let sides = finite_reports(backend, task)?;
+    let line: Vec<String> = sides
+        .iter()
+        .map(|(n, l, a)| format!("{n} loss {l:.4} acc {a:.4}"))
+        .collect();
+    eprintln!(
+        "step {step} ({:.0} s): {}",
+        t0.elapsed().as_secs_f64(),
+        line.join(" | ")
+    );
+    Ok(())
+}
+
+fn train_config(a: &Args, task: &TaskSpec) -> toyformer::Result<TrainConfig> {
     let mut tc = TrainConfig {
         steps: a.get_or("steps", 3000)?,
         seed: a.get_or("seed", 0)?,
         ..Default::default()
     };
-    tc.batch_size = a.get_or("batch", tc.batch_size)?;
+    // A finite dataset trains full-batch (its whole training split) unless --batch says.
+    let full = task.finite().map_or(tc.batch_size, |f| f.n_train as usize);
+    tc.batch_size = a.get_or("batch", full)?;
     tc.lr = a.get_or("lr", tc.lr)?;
     tc.weight_decay = a.get_or("weight-decay", tc.weight_decay)?;
     tc.grad_clip = a.get_or("clip", tc.grad_clip)?;

@@ -72,6 +72,7 @@ impl Args {
     }
 }
 
+/// `--task` and every registered task's parameters (`--max-num` sets `max_num`).
 pub const TASK_KEYS: &[&str] = &[
     "task",
     "n",
@@ -80,6 +81,10 @@ pub const TASK_KEYS: &[&str] = &[
     "max-int",
     "holdout",
     "split-seed",
+    "p",
+    "frac-train",
+    "n-tokens",
+    "num-digits",
 ];
 pub const MODEL_KEYS: &[&str] = &[
     "n-layers",
@@ -92,29 +97,28 @@ pub const MODEL_KEYS: &[&str] = &[
     "model-seed",
 ];
 
-/// `--task` with its parameters (`--n`, `--max-num`, `--k`, `--max-int`; permutations
-/// also `--holdout`, `--split-seed`).
+/// `--task NAME` (any registered task) with its parameters as `--name value`, the
+/// parameter's JSON name with `-` for `_` (`--n`, `--max-num`, `--frac-train`, ...).
+/// Options of parameters the chosen task does not have are ignored.
 pub fn task_from(a: &Args) -> Result<TaskSpec> {
-    let mut t = TaskSpec::default_for(a.str("task").unwrap_or("sort"))?;
-    match &mut t {
-        TaskSpec::Sort { n, max_num } => {
-            *n = a.get_or("n", *n)?;
-            *max_num = a.get_or("max-num", *max_num)?;
-        }
-        TaskSpec::Permutations {
-            n,
-            holdout,
-            split_seed,
-        } => {
-            *n = a.get_or("n", *n)?;
-            *holdout = a.get_or("holdout", *holdout)?;
-            *split_seed = a.get_or("split-seed", *split_seed)?;
-        }
-        TaskSpec::ApplyPerm { k, max_int } => {
-            *k = a.get_or("k", *k)?;
-            *max_int = a.get_or("max-int", *max_int)?;
+    let t = TaskSpec::default_for(a.str("task").unwrap_or("sort"))?;
+    let mut json = serde_json::to_value(&t).map_err(|e| Error::config("task", e.to_string()))?;
+    for row in t.params() {
+        let key = row.name.replace('_', "-");
+        if let Some(v) = a.get::<f64>(&key)? {
+            let integral = v.fract() == 0.0 && v >= 0.0;
+            if row.integer && !integral {
+                return Err(Error::config(&key, format!("{v} is not a whole number")));
+            }
+            json[row.name] = if row.integer {
+                serde_json::json!(v as u64)
+            } else {
+                serde_json::json!(v)
+            };
         }
     }
+    let t: TaskSpec =
+        serde_json::from_value(json).map_err(|e| Error::config("task", e.to_string()))?;
     t.validate()?;
     Ok(t)
 }
@@ -147,4 +151,34 @@ pub fn main_with(f: impl FnOnce() -> Result<()>) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// A finite dataset's exact accuracies: its whole train split, its whole test split and the
+/// full dataset (their item-weighted mean) as `(name, loss, token_acc)`; empty for a
+/// sampled task. Each split is evaluated as one batch, every item once.
+pub fn finite_reports(
+    backend: &mut dyn toyformer::backend::Backend,
+    task: &TaskSpec,
+) -> Result<Vec<(&'static str, f64, f64)>> {
+    use toyformer::tasks::Split;
+    let Some(fs) = task.finite() else {
+        return Ok(Vec::new());
+    };
+    let side = |b: &mut dyn toyformer::backend::Backend, split, n: u64| {
+        let n = n as usize;
+        toyformer::train::eval::evaluate_split(b, task, 0, n, n, split)
+    };
+    let train = side(backend, Split::Train, fs.n_train)?;
+    let test = side(backend, Split::HeldOut, fs.n_test())?;
+    let w = fs.n_train as f64 / fs.n_items as f64;
+    let mix = |a: f64, b: f64| w * a + (1.0 - w) * b;
+    Ok(vec![
+        ("train", train.loss, train.token_acc),
+        ("test", test.loss, test.token_acc),
+        (
+            "full",
+            mix(train.loss, test.loss),
+            mix(train.token_acc, test.token_acc),
+        ),
+    ])
 }

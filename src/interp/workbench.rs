@@ -282,11 +282,7 @@ impl Workbench {
     pub fn patch_inputs(&self) -> Result<PatchInputs> {
         let clean = self.sequence("")?;
         let ids = self.task.value_tokens();
-        let (start, len) = match self.task {
-            TaskSpec::Sort { n, .. } => (1, n),
-            TaskSpec::ApplyPerm { k, .. } => (1, k),
-            TaskSpec::Permutations { n, .. } => (2, n),
-        };
+        let (start, len) = self.task.corrupt_span();
         let mut prompt = clean[..self.task.prompt_len()].to_vec();
         let at = start + len / 2;
         let old = prompt[at] as usize;

@@ -205,6 +205,7 @@ pub fn infer_config(tensors: &[NamedTensor]) -> Result<ModelConfig> {
         d_vocab_out,
         seed: 0,
         train_biases: false,
+        positional_embedding_type: Default::default(),
     };
     cfg.validate()?;
     Ok(cfg)

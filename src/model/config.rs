@@ -57,6 +57,36 @@ pub enum Norm {
     LN,
 }
 
+/// How positions enter the model: TransformerLens's `positional_embedding_type` ("standard",
+/// "shortformer"), plus toyformer's "off".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Positions {
+    /// W_pos is added to the residual stream after the embedding.
+    #[default]
+    Standard,
+    /// W_pos is added to the query and key inputs of every layer's attention (after ln1)
+    /// and never to the residual stream (TransformerLens's shortformer).
+    Shortformer,
+    /// No positional information: W_pos frozen at zero (exported as zeros and "standard",
+    /// so TransformerLens loads it and computes the same thing).
+    Off,
+}
+
+impl Positions {
+    /// Whether this is the default (left out of the JSON).
+    pub fn is_standard(&self) -> bool {
+        *self == Positions::Standard
+    }
+    /// TransformerLens's `positional_embedding_type` for this setting.
+    pub fn tl_name(self) -> &'static str {
+        match self {
+            Positions::Shortformer => "shortformer",
+            _ => "standard",
+        }
+    }
+}
+
 /// The model family: 1+ layers, 1+ heads, attention with optional MLP and LayerNorm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
@@ -78,6 +108,9 @@ pub struct ModelConfig {
     /// kept them frozen at zero; so do we by default.
     #[serde(default)]
     pub train_biases: bool,
+    /// How positions enter the model (default standard; left out of the JSON then).
+    #[serde(default, skip_serializing_if = "Positions::is_standard")]
+    pub positional_embedding_type: Positions,
 }
 
 impl ModelConfig {
@@ -96,6 +129,7 @@ impl ModelConfig {
             d_vocab_out: 50,
             seed: 0,
             train_biases: false,
+            positional_embedding_type: Positions::Standard,
         }
     }
 
@@ -205,7 +239,7 @@ impl ModelConfig {
             "d_vocab": self.d_vocab,
             "d_vocab_out": self.d_vocab_out,
             "seed": self.seed,
-            "positional_embedding_type": "standard",
+            "positional_embedding_type": self.positional_embedding_type.tl_name(),
             "init_mode": "gpt2",
             "eps": LN_EPS,
         })
@@ -265,6 +299,18 @@ impl ModelConfig {
             }
         };
         let d_vocab = need("d_vocab")?;
+        let positional_embedding_type = match obj.get("positional_embedding_type") {
+            None | Some(serde_json::Value::Null) => Positions::Standard,
+            Some(serde_json::Value::String(s)) if s == "standard" => Positions::Standard,
+            Some(serde_json::Value::String(s)) if s == "shortformer" => Positions::Shortformer,
+            Some(serde_json::Value::String(s)) if s == "off" => Positions::Off,
+            Some(x) => {
+                return Err(Error::config(
+                    "positional_embedding_type",
+                    format!("unsupported value {x} (toyformer runs \"standard\", \"shortformer\" and its own \"off\")"),
+                ))
+            }
+        };
         let cfg = ModelConfig {
             n_layers,
             n_heads,
@@ -281,6 +327,7 @@ impl ModelConfig {
                 .get("train_biases")
                 .and_then(|x| x.as_bool())
                 .unwrap_or(false),
+            positional_embedding_type,
         };
         cfg.validate()?;
         Ok(cfg)

@@ -2,5 +2,5 @@
 pub mod config;
 pub mod params;
 
-pub use config::{ActFn, ModelConfig, Norm};
+pub use config::{ActFn, ModelConfig, Norm, Positions};
 pub use params::{ParamInfo, ParamKind, ParamTable, Weights};

@@ -90,13 +90,16 @@ impl ParamTable {
             .into_iter()
             .map(|(name, shape, kind)| {
                 let len = shape.iter().product();
+                // positions off: W_pos is frozen (at zero)
+                let frozen_pos = name == "pos_embed.W_pos"
+                    && cfg.positional_embedding_type == super::Positions::Off;
                 let p = ParamInfo {
                     name,
                     shape,
                     offset,
                     len,
                     kind,
-                    trainable: kind != Bias || cfg.train_biases,
+                    trainable: (kind != Bias || cfg.train_biases) && !frozen_pos,
                 };
                 offset += len;
                 p
@@ -145,6 +148,8 @@ impl Weights {
         for (pi, p) in w.table.params.iter().enumerate() {
             let dst = &mut w.data[p.offset..p.offset + p.len];
             match p.kind {
+                // positions off: W_pos stays zero (and frozen)
+                ParamKind::Weight if !p.trainable => {}
                 ParamKind::Weight => {
                     let mut rng = crate::rng::CounterRng::new(cfg.seed, 0x1417_0000 + pi as u64, 0);
                     for x in dst.iter_mut() {

@@ -27,6 +27,7 @@ pub fn task_python(task: &TaskSpec) -> String {
         TaskSpec::Sort { n, max_num } => sort_python(n, max_num),
         TaskSpec::Permutations { n, .. } => permutations_python(n),
         TaskSpec::ApplyPerm { k, max_int } => apply_perm_python(k, max_int),
+        _ => table_python(task),
     };
     common + &own
 }
@@ -115,5 +116,49 @@ def answer_sources(tokens, p):
     j = tokens[K + 2 + p - (2 * K + 2)]
     return [1 + int(j)] if j < K else []
 "#
+    )
+}
+
+/// Sequences of the catalogue's tasks drawn by toyformer for [`table_python`]: enough for the
+/// notebook's fresh-accuracy check without writing each generator in Python twice.
+const TABLE_ROWS: usize = 512;
+
+/// A task without a Python generator of its own (the catalogue's): `make_batch` draws rows
+/// from a table of [`TABLE_ROWS`] sequences that toyformer sampled (seed 9, step 0; the
+/// training split of a finite dataset), and `answer_sources` looks each one up in a table that
+/// toyformer computed with [`TaskSpec::answer_sources`].
+fn table_python(task: &TaskSpec) -> String {
+    let t = task.seq_len();
+    let tokens = task.batch(9, 0, TABLE_ROWS);
+    let rows: Vec<&[u32]> = tokens.chunks(t).collect();
+    let sources: Vec<Vec<Vec<usize>>> = rows
+        .iter()
+        .map(|r| {
+            (0..t)
+                .map(|p| task.answer_sources(r, p))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    format!(
+        r#"# {name}: sequences sampled by toyformer (its own generator is in src/tasks of toyformer)
+TABLE = np.array(json.loads('{rows}'), dtype=np.int64)  # ({n}, T)
+SOURCES = {{tuple(r): s for r, s in zip(TABLE.tolist(), json.loads('{sources}'))}}
+
+
+def make_batch(rng, batch):
+    """Rows drawn with replacement from toyformer's sample of this task."""
+    return TABLE[rng.integers(0, len(TABLE), size=batch)]
+
+
+def answer_sources(tokens, p):
+    """The positions whose token the answer at p copies (toyformer's answer_sources)."""
+    if p not in PRED_SET:
+        return []
+    return SOURCES.get(tuple(int(x) for x in tokens), [[]] * (p + 1))[p]
+"#,
+        name = task.name(),
+        n = rows.len(),
+        rows = serde_json::json!(rows),
+        sources = serde_json::json!(sources),
     )
 }

@@ -165,15 +165,21 @@ pub fn attention_forward(
     let g = |n: &str| (p.get)(&format!("{pre}.{n}"));
     let (bsz, t, c) = x.dims3()?;
     let (nh, hs) = (p.cfg.n_heads, p.cfg.d_head);
+    // shortformer: W_pos joins the query and key inputs (after ln1), never the values
+    let xqk = if p.cfg.positional_embedding_type == crate::model::Positions::Shortformer {
+        x.broadcast_add(&(p.get)("pos_embed.W_pos").narrow(0, 0, t)?.unsqueeze(0)?)?
+    } else {
+        x.clone()
+    }; // (B, T, C)
     let q = heads_first(&hook(
         h,
         &format!("{pre}.hook_q"),
-        head_proj(p, &pre, "Q", x)?,
+        head_proj(p, &pre, "Q", &xqk)?,
     )?)?; // (B, NH, T, HS)
     let k = heads_first(&hook(
         h,
         &format!("{pre}.hook_k"),
-        head_proj(p, &pre, "K", x)?,
+        head_proj(p, &pre, "K", &xqk)?,
     )?)?;
     let v = heads_first(&hook(
         h,
@@ -259,7 +265,12 @@ pub fn residual_forward(h: &mut dyn Hooks, p: &ParamSet, tokens: &Tensor) -> Res
     } else {
         pos
     };
-    let mut resid = embed.broadcast_add(&pos)?;
+    // shortformer: positions enter only through attention's queries and keys
+    let mut resid = if cfg.positional_embedding_type == crate::model::Positions::Shortformer {
+        embed
+    } else {
+        embed.broadcast_add(&pos)?
+    };
     let mask = causal_mask(t, tokens.device())?.to_dtype(w_e.dtype())?;
     let ln = cfg.normalization_type.is_some();
     for l in 0..cfg.n_layers {

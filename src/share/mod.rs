@@ -7,7 +7,9 @@ pub mod base64url;
 pub mod import;
 pub mod link_weights;
 
-pub use import::{guess_task, import_model, ConfigSource, Imported, TaskSource};
+pub use import::{
+    fitting_tasks, guess_task, import_model, Candidate, ConfigSource, Imported, TaskSource,
+};
 pub use link_weights::{
     decode_weights_link, encode_weights_link, fits_link, round_f16, MAX_LINK_WEIGHTS_CHARS,
     MAX_LINK_WEIGHTS_VALUES,

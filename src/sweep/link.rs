@@ -36,6 +36,19 @@ pub fn page_fragment(spec: &RunSpec) -> String {
             put("k", k.to_string());
             put("max_int", max_int.to_string());
         }
+        ref other => {
+            // catalogue tasks: the page's key is `<task>_<param>` with `-` written `_`
+            put("task", other.name().into());
+            let json = serde_json::to_value(other).unwrap_or_default();
+            for row in other.params() {
+                if let Some(v) = json.get(row.name) {
+                    put(
+                        &crate::tasks::page_key(other.name(), row.name),
+                        v.to_string(),
+                    );
+                }
+            }
+        }
     }
     let m = &spec.model;
     put("n_layers", m.n_layers.to_string());

@@ -148,3 +148,88 @@ pub fn parse_prompt(k: usize, max_int: usize, text: &str) -> Result<Vec<u32>, St
     }
     Ok(prompt_tokens(&values, &idx, max_int))
 }
+
+/// The apply-perm task's parameters (the fields of `TaskSpec::ApplyPerm`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ApplyPerm {
+    pub k: usize,
+    pub max_int: usize,
+}
+
+impl super::Task for ApplyPerm {
+    fn description(&self) -> &'static str {
+        "Apply a permutation of 0..k to k numbers."
+    }
+    fn params(&self) -> Vec<super::ParamRow> {
+        vec![
+            super::ParamRow::int("k", 1, (MAX_N_CTX - 3) / 3, 3, "list length"),
+            super::ParamRow::int("max_int", 1, MAX_MAX_INT, 50, "values are 0..max_int-1"),
+        ]
+    }
+    fn validate(&self) -> Result<(), String> {
+        validate(self.k, self.max_int)
+    }
+    fn seq_len(&self) -> usize {
+        seq_len(self.k)
+    }
+    fn d_vocab(&self) -> usize {
+        self.max_int.saturating_add(3)
+    }
+    fn d_vocab_out(&self) -> usize {
+        self.max_int
+    }
+    fn vocab(&self) -> Vec<String> {
+        vocab(self.max_int)
+    }
+    // logits at END, ans_0..ans_{k-2} predict ans_0..ans_{k-1}
+    fn pred_positions(&self) -> Vec<usize> {
+        (2 * self.k + 2..=3 * self.k + 1).collect()
+    }
+    fn sample(&self, rng: &mut CounterRng, _held_out: bool) -> Vec<u32> {
+        sample(self.k, self.max_int, rng)
+    }
+    fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
+        answer_sources(self.k, tokens, p)
+    }
+    fn value_tokens(&self) -> std::ops::Range<usize> {
+        0..self.max_int
+    }
+    fn position_names(&self) -> Vec<String> {
+        let k = self.k;
+        std::iter::once("BOS".to_string())
+            .chain((0..k).map(|i| format!("a{i}")))
+            .chain(std::iter::once("MID".to_string()))
+            .chain((0..k).map(|i| format!("idx{i}")))
+            .chain(std::iter::once("END".to_string()))
+            .chain((0..k).map(|i| format!("ans{i}")))
+            .collect()
+    }
+    fn prompt_len(&self) -> usize {
+        self.k.saturating_mul(2).saturating_add(3)
+    }
+    fn corrupt_span(&self) -> (usize, usize) {
+        (1, self.k)
+    }
+    fn solve(&self, prompt: &[u32]) -> Option<Vec<u32>> {
+        let k = self.k;
+        Some(tokens_for(
+            prompt.get(1..=k)?,
+            prompt.get(k + 2..2 * k + 2)?,
+            self.max_int,
+        ))
+    }
+    fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
+        parse_prompt(self.k, self.max_int, text)
+    }
+    fn prompt_text(&self, tokens: &[u32]) -> String {
+        let (k, v) = (self.k, self.vocab());
+        format!(
+            "{} | {}",
+            super::task::join_labels(&v, tokens, 1, k + 1, " "),
+            super::task::join_labels(&v, tokens, k + 2, 2 * k + 2, " ")
+        )
+    }
+    fn default_model(&self) -> crate::model::ModelConfig {
+        super::task::attn_only(1, 1, 64, 64)
+    }
+}

@@ -7,25 +7,42 @@
 //! perfect model would reach (`loss_floor`), and the parsing of text a user types into a
 //! prompt (`parse_prompt`).
 //!
-//! The three tasks:
+//! Each task is one file implementing [`Task`] (see [`task`]) and one line in the
+//! registry (`catalogue!` below), which defines [`TaskSpec`] and [`TASK_NAMES`]. The
+//! original three keep their struct variants and JSON:
 //! - `sort`: `[BOS, a_1..a_n, MID, sorted(a)]` (the seed-003 sorting model's format).
 //! - `permutations`: `"> " + every permutation of n distinct characters + "."` (seed 000).
 //! - `apply-perm`: `[BOS, a_0..a_{k-1}, MID, idx_0..idx_{k-1}, END, a_{idx_0}..a_{idx_{k-1}}]`.
+//!
+//! The catalogue adds `array-index`, `majority`, `min-of-two`, `mod-sub`, `mod-add`,
+//! `induction`, `reverse` and `arena-sum` (each file's doc gives its layout). A task is a
+//! sampler or a finite dataset with a train/test split ([`finite`]).
 //!
 //! Every spec should pass [`TaskSpec::validate`] before it is sampled from; the other
 //! methods never panic on a valid spec, and the sizes (`seq_len`, `d_vocab`) saturate
 //! instead of overflowing on an invalid one so that validation can report them.
 
 pub mod apply_perm;
+pub mod arena_sum;
+pub mod array_index;
+pub mod finite;
+pub mod induction;
+pub mod majority;
+pub mod min_of_two;
+pub mod modular;
 pub mod permutations;
+pub mod reverse;
 // The counter-based RNG is below both tasks and model (which draws its init from it).
 pub use crate::rng;
 pub mod sort;
+pub mod task;
 
 use crate::error::{Error, Result};
 use crate::model::ModelConfig;
+use finite::FiniteSplit;
 use rng::CounterRng;
 use serde::{Deserialize, Serialize};
+pub use task::{ParamRow, Task};
 
 /// The longest sequence a task may produce (the model context limit).
 pub use crate::model::config::MAX_N_CTX;
@@ -49,65 +66,117 @@ fn is_zero_u64(x: &u64) -> bool {
     *x == 0
 }
 
-/// Which side of a task's held-out split a sample comes from. Only the permutations task
-/// has a split (its `holdout` of the character combinations); for every other task, and
-/// for permutations with `holdout` 0, both sides are the whole task distribution.
+/// Which side of a task's split a sample comes from. The permutations task has a
+/// held-out split (its `holdout` of the character combinations) and every finite dataset
+/// a train/test split; for every other task, and for permutations with `holdout` 0, both
+/// sides are the whole task distribution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Split {
-    /// What training draws from: never a held-out combination.
+    /// What training draws from: never a held-out combination or test item.
     Train,
-    /// What evaluation draws from: only held-out combinations.
+    /// What evaluation draws from: only held-out combinations (test items).
     HeldOut,
 }
 
-/// Which task, with its parameters. Serialised as `{"task": "sort", "n": 10, "max_num": 50}`;
-/// missing parameters take their defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "task", rename_all = "kebab-case")]
-pub enum TaskSpec {
-    /// Sort a list of `n` numbers drawn uniformly from `0..max_num` (duplicates allowed).
-    Sort {
-        #[serde(default = "default_sort_n")]
-        n: usize,
-        #[serde(default = "default_fifty")]
-        max_num: usize,
-    },
-    /// Write out all `n!` permutations of `n` distinct characters, in itertools order.
-    /// `holdout` (default 0) is the fraction of the C(62, n) character combinations kept
-    /// out of training, chosen by a hash of the combination and `split_seed` (default 0);
-    /// see [`permutations`] for the rule. Both are left out of the JSON when 0.
-    Permutations {
-        #[serde(default = "default_perm_n")]
-        n: usize,
-        #[serde(default, skip_serializing_if = "is_zero_f64")]
-        holdout: f64,
-        #[serde(default, skip_serializing_if = "is_zero_u64")]
-        split_seed: u64,
-    },
-    /// Apply a permutation of `0..k` to `k` numbers drawn uniformly from `0..max_int`.
-    ApplyPerm {
-        #[serde(default = "default_k")]
-        k: usize,
-        #[serde(default = "default_fifty")]
-        max_int: usize,
-    },
+/// The registry: one line per catalogue task, `Variant(file::Type) = "name"`. It defines
+/// [`TaskSpec`] (the three original tasks as struct variants, whose JSON and Rust forms are
+/// kept as they were, then one newtype variant per line here), the list of names and the
+/// dispatch to the [`Task`] each variant holds.
+macro_rules! catalogue {
+    ($($variant:ident($ty:ty) = $name:literal,)*) => {
+        /// Which task, with its parameters. Serialised as `{"task": "sort", "n": 10,
+        /// "max_num": 50}`; missing parameters take their defaults.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "task", rename_all = "kebab-case")]
+        pub enum TaskSpec {
+            /// Sort a list of `n` numbers drawn uniformly from `0..max_num` (duplicates
+            /// allowed).
+            Sort {
+                #[serde(default = "default_sort_n")]
+                n: usize,
+                #[serde(default = "default_fifty")]
+                max_num: usize,
+            },
+            /// Write out all `n!` permutations of `n` distinct characters, in itertools
+            /// order. `holdout` (default 0) is the fraction of the C(62, n) character
+            /// combinations kept out of training, chosen by a hash of the combination and
+            /// `split_seed` (default 0); see [`permutations`] for the rule. Both are left
+            /// out of the JSON when 0.
+            Permutations {
+                #[serde(default = "default_perm_n")]
+                n: usize,
+                #[serde(default, skip_serializing_if = "is_zero_f64")]
+                holdout: f64,
+                #[serde(default, skip_serializing_if = "is_zero_u64")]
+                split_seed: u64,
+            },
+            /// Apply a permutation of `0..k` to `k` numbers drawn uniformly from
+            /// `0..max_int`.
+            ApplyPerm {
+                #[serde(default = "default_k")]
+                k: usize,
+                #[serde(default = "default_fifty")]
+                max_int: usize,
+            },
+            $(
+                #[doc = concat!("The `", $name, "` task (see its file).")]
+                #[serde(rename = $name)]
+                $variant($ty),
+            )*
+        }
+
+        /// Every task name [`TaskSpec::default_for`] accepts, in menu order.
+        pub const TASK_NAMES: &[&str] = &["sort", "permutations", "apply-perm", $($name,)*];
+
+        impl TaskSpec {
+            /// A catalogue task with its default parameters, by name.
+            fn catalogue_default(name: &str) -> Option<TaskSpec> {
+                match name {
+                    $($name => Some(TaskSpec::$variant(<$ty>::default())),)*
+                    _ => None,
+                }
+            }
+
+            /// The task's name, as in [`TASK_NAMES`] and the serialised `task` tag.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    TaskSpec::Sort { .. } => "sort",
+                    TaskSpec::Permutations { .. } => "permutations",
+                    TaskSpec::ApplyPerm { .. } => "apply-perm",
+                    $(TaskSpec::$variant(_) => $name,)*
+                }
+            }
+
+            /// Runs `f` on the [`Task`] this spec describes.
+            pub fn with_task<R>(&self, f: impl FnOnce(&dyn Task) -> R) -> R {
+                match *self {
+                    TaskSpec::Sort { n, max_num } => f(&sort::Sort { n, max_num }),
+                    TaskSpec::Permutations { n, holdout, split_seed } => {
+                        f(&permutations::Permutations { n, holdout, split_seed })
+                    }
+                    TaskSpec::ApplyPerm { k, max_int } => f(&apply_perm::ApplyPerm { k, max_int }),
+                    $(TaskSpec::$variant(ref t) => f(t),)*
+                }
+            }
+        }
+    };
 }
 
-/// The task names [`TaskSpec::default_for`] accepts.
-pub const TASK_NAMES: [&str; 3] = ["sort", "permutations", "apply-perm"];
-
-impl TaskSpec {
-    /// Whether training and evaluation draw from different sides of a held-out split
-    /// (permutations with `holdout` > 0).
-    pub fn has_split(&self) -> bool {
-        matches!(self, TaskSpec::Permutations { holdout, .. } if *holdout > 0.0)
-    }
+catalogue! {
+    ArrayIndex(array_index::ArrayIndex) = "array-index",
+    Majority(majority::Majority) = "majority",
+    MinOfTwo(min_of_two::MinOfTwo) = "min-of-two",
+    ModSub(modular::ModSub) = "mod-sub",
+    ModAdd(modular::ModAdd) = "mod-add",
+    Induction(induction::Induction) = "induction",
+    Reverse(reverse::Reverse) = "reverse",
+    ArenaSum(arena_sum::ArenaSum) = "arena-sum",
 }
 
 impl TaskSpec {
     /// The task with its default parameters: `sort` (n 10, max_num 50), `permutations`
-    /// (n 4) or `apply-perm` (k 3, max_int 50).
+    /// (n 4), `apply-perm` (k 3, max_int 50), or a catalogue task's defaults.
     pub fn default_for(name: &str) -> Result<TaskSpec> {
         match name {
             "sort" => Ok(TaskSpec::Sort {
@@ -119,10 +188,12 @@ impl TaskSpec {
                 k: default_k(),
                 max_int: default_fifty(),
             }),
-            _ => Err(Error::task(
-                shorten(name),
-                format!("unknown task (the tasks are {})", TASK_NAMES.join(", ")),
-            )),
+            _ => TaskSpec::catalogue_default(name).ok_or_else(|| {
+                Error::task(
+                    shorten(name),
+                    format!("unknown task (the tasks are {})", TASK_NAMES.join(", ")),
+                )
+            }),
         }
     }
 
@@ -135,66 +206,56 @@ impl TaskSpec {
         }
     }
 
-    /// The task's name, as in [`TASK_NAMES`] and the serialised `task` tag.
-    pub fn name(&self) -> &'static str {
-        match self {
-            TaskSpec::Sort { .. } => "sort",
-            TaskSpec::Permutations { .. } => "permutations",
-            TaskSpec::ApplyPerm { .. } => "apply-perm",
-        }
+    /// One sentence describing the task.
+    pub fn description(&self) -> &'static str {
+        self.with_task(|t| t.description())
+    }
+
+    /// The task's parameters with ranges and defaults.
+    pub fn params(&self) -> Vec<ParamRow> {
+        self.with_task(|t| t.params())
+    }
+
+    /// Whether training and evaluation draw from different sides of a split
+    /// (permutations with `holdout` > 0; every finite dataset).
+    pub fn has_split(&self) -> bool {
+        self.with_task(|t| t.has_split())
+    }
+
+    /// The same as [`has_split`](Self::has_split).
+    pub fn has_holdout(&self) -> bool {
+        self.has_split()
+    }
+
+    /// A finite dataset's size and split; `None` for a sampled task.
+    pub fn finite(&self) -> Option<FiniteSplit> {
+        self.with_task(|t| t.finite())
     }
 
     /// Checks the parameters; the error names the parameter and the allowed range.
     pub fn validate(&self) -> Result<()> {
-        let r = match *self {
-            TaskSpec::Sort { n, max_num } => sort::validate(n, max_num),
-            TaskSpec::Permutations {
-                n,
-                holdout,
-                split_seed,
-            } => permutations::validate(n)
-                .and_then(|()| permutations::validate_split(n, holdout, split_seed)),
-            TaskSpec::ApplyPerm { k, max_int } => apply_perm::validate(k, max_int),
-        };
+        let r = self.with_task(|t| t.validate());
         r.map_err(|msg| Error::task(self.name(), msg))
     }
 
     /// T, the length of every sequence of this task.
     pub fn seq_len(&self) -> usize {
-        match *self {
-            TaskSpec::Sort { n, .. } => sort::seq_len(n),
-            TaskSpec::Permutations { n, .. } => permutations::seq_len(n),
-            TaskSpec::ApplyPerm { k, .. } => apply_perm::seq_len(k),
-        }
+        self.with_task(|t| t.seq_len())
     }
 
     /// Number of input token ids (the embedding rows).
     pub fn d_vocab(&self) -> usize {
-        match *self {
-            TaskSpec::Sort { max_num, .. } => max_num.saturating_add(2),
-            TaskSpec::Permutations { .. } => permutations::VOCAB.len(),
-            TaskSpec::ApplyPerm { max_int, .. } => max_int.saturating_add(3),
-        }
+        self.with_task(|t| t.d_vocab())
     }
 
     /// Number of output classes (the unembedding columns). Every target is below it.
     pub fn d_vocab_out(&self) -> usize {
-        match *self {
-            TaskSpec::Sort { max_num, .. } => max_num,
-            TaskSpec::Permutations { .. } => permutations::VOCAB.len(),
-            TaskSpec::ApplyPerm { max_int, .. } => max_int,
-        }
+        self.with_task(|t| t.d_vocab_out())
     }
 
     /// The display label of every token id (length `d_vocab`).
     pub fn vocab(&self) -> Vec<String> {
-        match *self {
-            TaskSpec::Sort { max_num, .. } => sort::vocab(max_num),
-            TaskSpec::Permutations { .. } => {
-                permutations::VOCAB.chars().map(String::from).collect()
-            }
-            TaskSpec::ApplyPerm { max_int, .. } => apply_perm::vocab(max_int),
-        }
+        self.with_task(|t| t.vocab())
     }
 
     /// One training sequence (length T), a pure function of `(seed, step, index)`: it is
@@ -205,33 +266,42 @@ impl TaskSpec {
     }
 
     /// One sequence from one side of the split (see [`Split`]); the same RNG stream as
-    /// [`sample`](Self::sample).
+    /// [`sample`](Self::sample). A finite dataset gives a uniformly random item of that
+    /// side.
     pub fn sample_split(&self, seed: u64, step: u64, index: u64, split: Split) -> Vec<u32> {
         let mut rng = CounterRng::new(seed, step, index);
-        match *self {
-            TaskSpec::Sort { n, max_num } => sort::sample(n, max_num, &mut rng),
-            TaskSpec::Permutations {
-                n,
-                holdout,
-                split_seed,
-            } => permutations::sample_split(
-                n,
-                holdout,
-                split_seed,
-                split == Split::HeldOut,
-                &mut rng,
-            ),
-            TaskSpec::ApplyPerm { k, max_int } => apply_perm::sample(k, max_int, &mut rng),
-        }
+        let held_out = split == Split::HeldOut;
+        self.with_task(|t| match t.finite() {
+            Some(fs) => {
+                let j = rng.below(fs.side_len(held_out));
+                t.item(fs.item_of(held_out, j))
+            }
+            None => t.sample(&mut rng, held_out),
+        })
     }
 
-    /// A training batch, (B, T) row-major: row i is `sample(seed, step, i)`.
+    /// A training batch, (B, T) row-major: row i is `sample(seed, step, i)`, except for a
+    /// finite dataset whose training side has exactly B items (full-batch training): then
+    /// row i is training item i, every one of them once.
     pub fn batch(&self, seed: u64, step: u64, batch: usize) -> Vec<u32> {
         self.batch_split(seed, step, batch, Split::Train)
     }
 
-    /// A batch from one side of the split: row i is `sample_split(seed, step, i, split)`.
+    /// A batch from one side of the split: row i is `sample_split(seed, step, i, split)`,
+    /// or, when B equals the size of that side of a finite dataset, the whole side in
+    /// split order.
     pub fn batch_split(&self, seed: u64, step: u64, batch: usize, split: Split) -> Vec<u32> {
+        let held_out = split == Split::HeldOut;
+        if let Some(fs) = self
+            .finite()
+            .filter(|fs| fs.side_len(held_out) == batch as u64)
+        {
+            return self.with_task(|t| {
+                (0..batch as u64)
+                    .flat_map(|j| t.item(fs.item_of(held_out, j)))
+                    .collect()
+            });
+        }
         let t = self.seq_len();
         let mut out = Vec::with_capacity(batch * t); // (B, T)
         for i in 0..batch {
@@ -240,25 +310,10 @@ impl TaskSpec {
         out
     }
 
-    /// Whether the task holds part of its inputs out of training (permutations with
-    /// `holdout` > 0).
-    pub fn has_holdout(&self) -> bool {
-        matches!(*self, TaskSpec::Permutations { holdout, .. } if holdout > 0.0)
-    }
-
     /// The positions p whose logits are scored; the target of position p is `tokens[p + 1]`.
     /// Ascending.
     pub fn pred_positions(&self) -> Vec<usize> {
-        match *self {
-            // logits at MID, b_1..b_{n-1} predict b_1..b_n
-            TaskSpec::Sort { n, .. } => (n + 1..=2 * n).collect(),
-            // every next token
-            TaskSpec::Permutations { n, .. } => {
-                (0..permutations::seq_len(n).saturating_sub(1)).collect()
-            }
-            // logits at END, ans_0..ans_{k-2} predict ans_0..ans_{k-1}
-            TaskSpec::ApplyPerm { k, .. } => (2 * k + 2..=3 * k + 1).collect(),
-        }
+        self.with_task(|t| t.pred_positions())
     }
 
     /// The prediction positions that measure the algorithm ("algorithm accuracy"). For
@@ -266,14 +321,7 @@ impl TaskSpec {
     /// random and cannot be predicted; everything after it can. Other tasks: all of
     /// [`pred_positions`](Self::pred_positions).
     pub fn algo_positions(&self) -> Vec<usize> {
-        match *self {
-            TaskSpec::Permutations { n, .. } => self
-                .pred_positions()
-                .into_iter()
-                .filter(|&p| p > n)
-                .collect(),
-            _ => self.pred_positions(),
-        }
+        self.with_task(|t| t.algo_positions())
     }
 
     /// The targets of one sequence: `tokens[p + 1]` for p in `pred_positions` (in that
@@ -286,18 +334,11 @@ impl TaskSpec {
     }
 
     /// The exact irreducible mean cross-entropy (nats per predicted token) of a perfect
-    /// model on the training distribution: 0 for sort and apply-perm, where every target
-    /// is a deterministic function of the visible prefix; see [`permutations::loss_floor`]
-    /// for permutations (and [`permutations::loss_floor_split`] with a held-out split).
+    /// model on the training distribution: 0 when every target is a deterministic
+    /// function of the visible prefix; see [`permutations::loss_floor`] for permutations
+    /// (and [`permutations::loss_floor_split`] with a held-out split).
     pub fn loss_floor(&self) -> f64 {
-        match *self {
-            TaskSpec::Permutations {
-                n,
-                holdout,
-                split_seed,
-            } => permutations::loss_floor_split(n, holdout, split_seed),
-            _ => 0.0,
-        }
+        self.with_task(|t| t.loss_floor())
     }
 
     /// The input positions holding the correct answer for the prediction made at
@@ -309,18 +350,15 @@ impl TaskSpec {
     /// - permutations: the position of the target character in the first term and in the
     ///   previous term (one position when those coincide); empty when the target is a space
     ///   or the period, and inside the first term itself, whose characters are not yet
-    ///   visible.
+    ///   visible;
+    /// - catalogue tasks: see each task's file.
     ///
     /// Empty when p is not a prediction position or `tokens` is too short.
     pub fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
         if !self.pred_positions().contains(&p) || tokens.len() <= p + 1 {
             return Vec::new();
         }
-        match *self {
-            TaskSpec::Sort { n, .. } => sort::answer_sources(n, tokens, p),
-            TaskSpec::Permutations { n, .. } => permutations::answer_sources(n, tokens, p),
-            TaskSpec::ApplyPerm { k, .. } => apply_perm::answer_sources(k, tokens, p),
-        }
+        self.with_task(|t| t.answer_sources(tokens, p))
     }
 
     /// The token ids that carry values a model copies (its "value tokens"): sort
@@ -328,51 +366,14 @@ impl TaskSpec {
     /// scores and QK argmax summaries are taken over these, leaving out BOS/MID/END,
     /// spaces and the like.
     pub fn value_tokens(&self) -> std::ops::Range<usize> {
-        match *self {
-            TaskSpec::Sort { max_num, .. } => 0..max_num,
-            TaskSpec::ApplyPerm { max_int, .. } => 0..max_int,
-            TaskSpec::Permutations { .. } => {
-                permutations::FIRST_CHAR as usize..permutations::VOCAB.len()
-            }
-        }
+        self.with_task(|t| t.value_tokens())
     }
 
     /// A short name for every position (length T), for axis labels: sort `BOS a1..an MID
     /// b1..bn`, apply-perm `BOS a0.. MID idx0.. END ans0..`, permutations `>`, `␣`, then
     /// `t{term}.{slot}` for term characters and `␣`/`.` between terms.
     pub fn position_names(&self) -> Vec<String> {
-        match *self {
-            TaskSpec::Sort { n, .. } => std::iter::once("BOS".to_string())
-                .chain((1..=n).map(|i| format!("a{i}")))
-                .chain(std::iter::once("MID".to_string()))
-                .chain((1..=n).map(|i| format!("b{i}")))
-                .collect(),
-            TaskSpec::ApplyPerm { k, .. } => std::iter::once("BOS".to_string())
-                .chain((0..k).map(|i| format!("a{i}")))
-                .chain(std::iter::once("MID".to_string()))
-                .chain((0..k).map(|i| format!("idx{i}")))
-                .chain(std::iter::once("END".to_string()))
-                .chain((0..k).map(|i| format!("ans{i}")))
-                .collect(),
-            TaskSpec::Permutations { n, .. } => {
-                let t = self.seq_len();
-                (0..t)
-                    .map(|q| match q {
-                        0 => ">".to_string(),
-                        1 => "␣".to_string(),
-                        _ if q == t - 1 => ".".to_string(),
-                        _ => {
-                            let (term, slot) = ((q - 2) / (n + 1), (q - 2) % (n + 1));
-                            if slot == n {
-                                "␣".to_string()
-                            } else {
-                                format!("t{}.{}", term + 1, slot + 1)
-                            }
-                        }
-                    })
-                    .collect()
-            }
-        }
+        self.with_task(|t| t.position_names())
     }
 
     /// The whole correct sequence (length T) for a prompt of length `prompt_len` (as
@@ -394,31 +395,56 @@ impl TaskSpec {
                 self.d_vocab()
             )));
         }
-        let seq = match *self {
-            TaskSpec::Sort { n, max_num } => sort::tokens_for(&prompt[1..=n], max_num),
-            TaskSpec::ApplyPerm { k, max_int } => {
-                apply_perm::tokens_for(&prompt[1..=k], &prompt[k + 2..2 * k + 2], max_int)
-            }
-            TaskSpec::Permutations { .. } => permutations::permutation_tokens(&prompt[2..]),
-        };
-        if seq.len() != self.seq_len() || seq[..prompt.len()] != *prompt {
-            return Err(bad(format!(
+        match self.with_task(|t| t.solve(prompt)) {
+            Some(seq) if seq.len() == self.seq_len() && seq[..prompt.len()] == *prompt => Ok(seq),
+            _ => Err(bad(format!(
                 "the prompt {} is not a valid prompt of this task",
                 self.format_tokens(prompt)
-            )));
+            ))),
         }
-        Ok(seq)
+    }
+
+    /// How many positions a model must see to score this task: the last prediction
+    /// position + 1. A task that appends its answer as the last target (majority,
+    /// min-of-two, mod-add, mod-sub) needs one position less than its T, so the
+    /// collection's models (n_ctx 12, 3, 3) fit it; see [`TaskSpec::fit_context`].
+    pub fn input_len(&self) -> usize {
+        self.pred_positions().last().map_or(0, |&p| p + 1)
+    }
+
+    /// `w` with the context this task's sequences need: unchanged when its n_ctx is at
+    /// least T; when it is shorter but covers [`input_len`](Self::input_len), W_pos is
+    /// extended with zero rows up to T. Causal attention makes the logits at every
+    /// position below the old n_ctx exactly those of the original model, and every scored
+    /// position is below it, so evaluation is that of the original model. Otherwise
+    /// `w` is returned unchanged (the compatibility check names the shortfall).
+    pub fn fit_context(&self, w: crate::model::Weights) -> Result<crate::model::Weights> {
+        let t = self.seq_len();
+        if w.cfg.n_ctx >= t || w.cfg.n_ctx < self.input_len() {
+            return Ok(w);
+        }
+        let mut cfg = w.cfg.clone();
+        cfg.n_ctx = t;
+        let mut out = crate::model::Weights::zeros(&cfg)?;
+        for p in &w.table.params {
+            let src = &w.data[p.offset..p.offset + p.len];
+            // W_pos (n_ctx, C) grows by rows: the old rows are its first p.len values
+            out.get_mut(&p.name)?[..p.len].copy_from_slice(src);
+        }
+        Ok(out)
+    }
+
+    /// The prompt span `(start, len)` whose middle value patching's default corruption
+    /// replaces (sort `(1, n)`, apply-perm `(1, k)`, permutations `(2, n)`).
+    pub fn corrupt_span(&self) -> (usize, usize) {
+        self.with_task(|t| t.corrupt_span())
     }
 
     /// How many tokens are given before the model starts answering: sort n + 2
     /// (`[BOS, a.., MID]`), apply-perm 2k + 3 (through END), permutations 2 + n
     /// (`"> "` and the first term).
     pub fn prompt_len(&self) -> usize {
-        match *self {
-            TaskSpec::Sort { n, .. } => n.saturating_add(2),
-            TaskSpec::Permutations { n, .. } => n.saturating_add(2),
-            TaskSpec::ApplyPerm { k, .. } => k.saturating_mul(2).saturating_add(3),
-        }
+        self.with_task(|t| t.prompt_len())
     }
 
     /// Turns typed text into prompt tokens (length `prompt_len`):
@@ -427,16 +453,13 @@ impl TaskSpec {
     /// - apply-perm: `"7 3 9 | 2 0 1"` (k values, `|`, a permutation of 0..k) →
     ///   `[BOS, 7, 3, 9, MID, 2, 0, 1, END]`;
     /// - permutations: `"abcd"` or `"> abcd"` (n distinct characters from a-z, A-Z, 0-9,
-    ///   kept in the typed order) → `"> abcd"`.
+    ///   kept in the typed order) → `"> abcd"`;
+    /// - catalogue tasks: see each task's file (by default the prompt's labels).
     ///
     /// The error names the offending piece and what was expected. Never panics.
     pub fn parse_prompt(&self, text: &str) -> Result<Vec<u32>> {
         self.validate()?;
-        let r = match *self {
-            TaskSpec::Sort { n, max_num } => sort::parse_prompt(n, max_num, text),
-            TaskSpec::Permutations { n, .. } => permutations::parse_prompt(n, text),
-            TaskSpec::ApplyPerm { k, max_int } => apply_perm::parse_prompt(k, max_int, text),
-        };
+        let r = self.with_task(|t| t.parse_prompt(text));
         r.map_err(|msg| Error::task(self.name(), msg))
     }
 
@@ -444,79 +467,78 @@ impl TaskSpec {
     /// (a prompt or a whole sequence): sort `"3 1 4"`, apply-perm `"7 3 9 | 2 0 1"`,
     /// permutations `"abcd"`. Ids outside the vocabulary show as `?<id>`.
     pub fn prompt_text(&self, tokens: &[u32]) -> String {
-        let vocab = self.vocab();
-        let label = |t: &u32| {
-            vocab
-                .get(*t as usize)
-                .cloned()
-                .unwrap_or_else(|| format!("?{t}"))
-        };
-        let join = |ts: &[u32], sep: &str| ts.iter().map(label).collect::<Vec<_>>().join(sep);
-        let get = |a: usize, b: usize| {
-            tokens
-                .get(a.min(tokens.len())..b.min(tokens.len()))
-                .unwrap_or(&[])
-        };
-        match *self {
-            TaskSpec::Sort { n, .. } => join(get(1, n + 1), " "),
-            TaskSpec::ApplyPerm { k, .. } => format!(
-                "{} | {}",
-                join(get(1, k + 1), " "),
-                join(get(k + 2, 2 * k + 2), " ")
-            ),
-            TaskSpec::Permutations { n, .. } => join(get(2, n + 2), ""),
-        }
+        self.with_task(|t| t.prompt_text(tokens))
     }
 
     /// Human-readable tokens: permutations concatenates the characters (`"> abc acb."`);
     /// the others join the labels with spaces (`"BOS 3 1 MID 1 3"`). Ids outside the
     /// vocabulary show as `?<id>`.
     pub fn format_tokens(&self, tokens: &[u32]) -> String {
-        let vocab = self.vocab();
-        let label = |&t: &u32| {
-            vocab
-                .get(t as usize)
-                .cloned()
-                .unwrap_or_else(|| format!("?{t}"))
-        };
-        let labels: Vec<String> = tokens.iter().map(label).collect();
-        match self {
-            TaskSpec::Permutations { .. } => labels.concat(),
-            _ => labels.join(" "),
-        }
+        self.with_task(|t| t.format_tokens(tokens))
     }
 
-    /// The default model for this task (seed 0, frozen biases, n_ctx = T, the task's vocab):
+    /// The default model for this task (n_ctx = T, the task's vocab):
     /// - sort: the seed-003 sorter ([`ModelConfig::sort_ref`]): 1 layer, 1 head,
     ///   d_model = d_head = 128, attention-only, no LayerNorm;
     /// - permutations: the seed-000 model: 1 layer, 1 head, d_model 128, d_head 64,
     ///   attention-only, LayerNorm;
-    /// - apply-perm: 1 layer, 1 head, d_model = d_head = 64, attention-only, no LayerNorm.
+    /// - apply-perm: 1 layer, 1 head, d_model = d_head = 64, attention-only, no LayerNorm;
+    /// - catalogue tasks: see each task's file.
     pub fn default_model(&self) -> ModelConfig {
-        let mut cfg = ModelConfig::sort_ref();
-        match self {
-            TaskSpec::Sort { .. } => {}
-            TaskSpec::Permutations { .. } => {
-                cfg.d_model = 128;
-                cfg.d_head = 64;
-                cfg.normalization_type = Some(crate::model::Norm::LN);
-            }
-            TaskSpec::ApplyPerm { .. } => {
-                cfg.d_model = 64;
-                cfg.d_head = 64;
-            }
-        }
-        cfg.n_layers = 1;
-        cfg.n_heads = 1;
-        cfg.d_mlp = None;
-        cfg.act_fn = None;
+        let mut cfg = self.with_task(|t| t.default_model());
         cfg.n_ctx = self.seq_len();
         cfg.d_vocab = self.d_vocab();
         cfg.d_vocab_out = self.d_vocab_out();
-        cfg.seed = 0;
-        cfg.train_biases = false;
         cfg
     }
+}
+
+/// The page's property key (and link key) of a task's parameter: `<task>_<param>` with
+/// `-` written `_` (`mod_add_frac_train`); the original three keep the keys their links
+/// have always had (`sort_n`, `max_num`, `perm_n`, `holdout`, `split_seed`, `k`, `max_int`).
+pub fn page_key(task: &str, param: &str) -> String {
+    match (task, param) {
+        ("sort", "n") => "sort_n".into(),
+        ("permutations", "n") => "perm_n".into(),
+        ("sort" | "permutations" | "apply-perm", _) => param.into(),
+        _ => format!("{}_{param}", task.replace('-', "_")),
+    }
+}
+
+/// The page's table of catalogue tasks, `www/js/task-rows.js`: every registered task but
+/// the original three (whose rows are written by hand in `www/js/state.js`) with its
+/// description, whether it is finite, and its parameter rows (property key, JSON name,
+/// type, default, range, hint). `examples/task_rows` prints it; a test checks the file is
+/// current.
+pub fn page_rows_js() -> String {
+    let tasks: Vec<serde_json::Value> = TASK_NAMES[3..]
+        .iter()
+        .filter_map(|n| TaskSpec::default_for(n).ok())
+        .map(|t| {
+            let params: Vec<serde_json::Value> = t
+                .params()
+                .into_iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "key": page_key(t.name(), r.name), "param": r.name, "label": r.name,
+                        "type": if r.integer { "int" } else { "float" },
+                        "default": r.default, "min": r.min, "max": r.max, "hint": r.help,
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": t.name(), "description": t.description(),
+                "finite": t.finite().is_some(), "params": params,
+            })
+        })
+        .collect();
+    format!(
+        "// Generated from the Rust task registry (src/tasks/mod.rs) by\n\
+         // `cargo run --release --example task_rows > www/js/task-rows.js`; a native test checks\n\
+         // that it is current. Do not edit by hand.\n\
+         export const CATALOGUE = {};\n",
+        serde_json::to_string_pretty(&tasks).unwrap_or_default()
+    )
 }
 
 /// ln C(n, k), the natural log of the binomial coefficient. Exact up to the final `ln`

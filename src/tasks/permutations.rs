@@ -441,3 +441,121 @@ mod tests {
         }
     }
 }
+
+/// The permutations task's parameters (the fields of `TaskSpec::Permutations`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Permutations {
+    pub n: usize,
+    pub holdout: f64,
+    pub split_seed: u64,
+}
+
+impl super::Task for Permutations {
+    fn description(&self) -> &'static str {
+        "Write out every permutation of n distinct characters (the seed-000 model's format)."
+    }
+    fn params(&self) -> Vec<super::ParamRow> {
+        vec![
+            super::ParamRow::int("n", 1, 5, 4, "characters per term"),
+            super::ParamRow::float(
+                "holdout",
+                0.0,
+                MAX_HOLDOUT,
+                0.0,
+                "fraction of character combinations held out of training",
+            ),
+            super::ParamRow::int(
+                "split_seed",
+                0,
+                u32::MAX as usize,
+                0,
+                "seed of the held-out split",
+            ),
+        ]
+    }
+    fn validate(&self) -> Result<(), String> {
+        validate(self.n).and_then(|()| validate_split(self.n, self.holdout, self.split_seed))
+    }
+    fn seq_len(&self) -> usize {
+        seq_len(self.n)
+    }
+    fn d_vocab(&self) -> usize {
+        VOCAB.len()
+    }
+    fn d_vocab_out(&self) -> usize {
+        VOCAB.len()
+    }
+    fn vocab(&self) -> Vec<String> {
+        VOCAB.chars().map(String::from).collect()
+    }
+    // every next token
+    fn pred_positions(&self) -> Vec<usize> {
+        (0..seq_len(self.n).saturating_sub(1)).collect()
+    }
+    /// The targets after the first term (p + 1 ≥ 2 + n): the first term is random and
+    /// cannot be predicted; everything after it can.
+    fn algo_positions(&self) -> Vec<usize> {
+        let n = self.n;
+        self.pred_positions()
+            .into_iter()
+            .filter(|&p| p > n)
+            .collect()
+    }
+    fn sample(&self, rng: &mut CounterRng, held_out: bool) -> Vec<u32> {
+        sample_split(self.n, self.holdout, self.split_seed, held_out, rng)
+    }
+    fn has_split(&self) -> bool {
+        self.holdout > 0.0
+    }
+    fn loss_floor(&self) -> f64 {
+        loss_floor_split(self.n, self.holdout, self.split_seed)
+    }
+    fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
+        answer_sources(self.n, tokens, p)
+    }
+    fn value_tokens(&self) -> std::ops::Range<usize> {
+        FIRST_CHAR as usize..VOCAB.len()
+    }
+    fn position_names(&self) -> Vec<String> {
+        let (n, t) = (self.n, seq_len(self.n));
+        (0..t)
+            .map(|q| match q {
+                0 => ">".to_string(),
+                1 => "␣".to_string(),
+                _ if q == t - 1 => ".".to_string(),
+                _ => {
+                    let (term, slot) = ((q - 2) / (n + 1), (q - 2) % (n + 1));
+                    if slot == n {
+                        "␣".to_string()
+                    } else {
+                        format!("t{}.{}", term + 1, slot + 1)
+                    }
+                }
+            })
+            .collect()
+    }
+    fn prompt_len(&self) -> usize {
+        self.n.saturating_add(2)
+    }
+    fn corrupt_span(&self) -> (usize, usize) {
+        (2, self.n)
+    }
+    fn solve(&self, prompt: &[u32]) -> Option<Vec<u32>> {
+        Some(permutation_tokens(prompt.get(2..)?))
+    }
+    fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
+        parse_prompt(self.n, text)
+    }
+    fn prompt_text(&self, tokens: &[u32]) -> String {
+        super::task::join_labels(&self.vocab(), tokens, 2, self.n + 2, "")
+    }
+    fn format_tokens(&self, tokens: &[u32]) -> String {
+        let v = self.vocab();
+        tokens.iter().map(|&t| super::task::label(&v, t)).collect()
+    }
+    fn default_model(&self) -> crate::model::ModelConfig {
+        let mut cfg = super::task::attn_only(1, 1, 128, 64);
+        cfg.normalization_type = Some(crate::model::Norm::LN);
+        cfg
+    }
+}

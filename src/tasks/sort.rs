@@ -104,3 +104,75 @@ pub fn parse_prompt(n: usize, max_num: usize, text: &str) -> Result<Vec<u32>, St
     out.push(mid(max_num));
     Ok(out)
 }
+
+/// The sort task's parameters (the fields of `TaskSpec::Sort`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sort {
+    pub n: usize,
+    pub max_num: usize,
+}
+
+impl super::Task for Sort {
+    fn description(&self) -> &'static str {
+        "Sort a list of n numbers (the seed-003 sorter's format)."
+    }
+    fn params(&self) -> Vec<super::ParamRow> {
+        vec![
+            super::ParamRow::int("n", 1, MAX_N, 10, "list length"),
+            super::ParamRow::int("max_num", 1, MAX_MAX_NUM, 50, "values are 0..max_num-1"),
+        ]
+    }
+    fn validate(&self) -> Result<(), String> {
+        validate(self.n, self.max_num)
+    }
+    fn seq_len(&self) -> usize {
+        seq_len(self.n)
+    }
+    fn d_vocab(&self) -> usize {
+        self.max_num.saturating_add(2)
+    }
+    fn d_vocab_out(&self) -> usize {
+        self.max_num
+    }
+    fn vocab(&self) -> Vec<String> {
+        vocab(self.max_num)
+    }
+    // logits at MID, b_1..b_{n-1} predict b_1..b_n
+    fn pred_positions(&self) -> Vec<usize> {
+        (self.n + 1..=2 * self.n).collect()
+    }
+    fn sample(&self, rng: &mut CounterRng, _held_out: bool) -> Vec<u32> {
+        sample(self.n, self.max_num, rng)
+    }
+    fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
+        answer_sources(self.n, tokens, p)
+    }
+    fn value_tokens(&self) -> std::ops::Range<usize> {
+        0..self.max_num
+    }
+    fn position_names(&self) -> Vec<String> {
+        std::iter::once("BOS".to_string())
+            .chain((1..=self.n).map(|i| format!("a{i}")))
+            .chain(std::iter::once("MID".to_string()))
+            .chain((1..=self.n).map(|i| format!("b{i}")))
+            .collect()
+    }
+    fn prompt_len(&self) -> usize {
+        self.n.saturating_add(2)
+    }
+    fn corrupt_span(&self) -> (usize, usize) {
+        (1, self.n)
+    }
+    fn solve(&self, prompt: &[u32]) -> Option<Vec<u32>> {
+        Some(tokens_for(prompt.get(1..=self.n)?, self.max_num))
+    }
+    fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
+        parse_prompt(self.n, self.max_num, text)
+    }
+    fn prompt_text(&self, tokens: &[u32]) -> String {
+        super::task::join_labels(&self.vocab(), tokens, 1, self.n + 1, " ")
+    }
+    fn default_model(&self) -> crate::model::ModelConfig {
+        crate::model::ModelConfig::sort_ref()
+    }
+}

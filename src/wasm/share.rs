@@ -28,11 +28,13 @@ struct ImportInfo {
     config_source: ConfigSource,
     task_source: TaskSource,
     notes: Vec<String>,
+    assumed: Vec<String>,
+    candidates: Vec<share::Candidate>,
     n_params: usize,
 }
 
 /// `import_model_info(bytes, config_json, selected_task_json) -> {task, model, step,
-/// config_source, task_source, notes, n_params}` for a `.pt` or `.safetensors` file; throws
+/// config_source, task_source, notes, assumed, candidates: [{task, token_acc}], n_params}` for a `.pt` or `.safetensors` file; throws
 /// the error that names the bad tensor and its shapes. `config_json` and
 /// `selected_task_json` may be empty.
 #[wasm_bindgen]
@@ -51,6 +53,8 @@ pub fn import_model_info(
         config_source: m.config_source,
         task_source: m.task_source,
         notes: m.notes,
+        assumed: m.assumed,
+        candidates: m.candidates,
     })
 }
 

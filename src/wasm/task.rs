@@ -37,6 +37,47 @@ pub fn task_info(task_json: &str) -> Result<JsValue, JsError> {
     })
 }
 
+/// One entry of the task menu.
+#[derive(Serialize)]
+struct CatalogueEntry {
+    name: &'static str,
+    description: &'static str,
+    /// The task's parameters: `{name, min, max, default, integer, help}`, plus `key`, the
+    /// page's property key (`<task>_<param>`; the original three keep their own keys).
+    params: Vec<serde_json::Value>,
+    /// Whether the task is a finite dataset with a train/test split.
+    finite: bool,
+    /// The default task JSON.
+    defaults: TaskSpec,
+}
+
+/// `task_catalogue() -> [{name, description, params, finite, defaults}]`: every registered
+/// task in menu order, for the page's task menu and parameter rows.
+#[wasm_bindgen]
+pub fn task_catalogue() -> Result<JsValue, JsError> {
+    let entries: Vec<CatalogueEntry> = crate::tasks::TASK_NAMES
+        .iter()
+        .filter_map(|n| TaskSpec::default_for(n).ok())
+        .map(|t| CatalogueEntry {
+            name: t.name(),
+            description: t.description(),
+            params: t
+                .params()
+                .into_iter()
+                .map(|row| {
+                    let key = crate::tasks::page_key(t.name(), row.name);
+                    let mut v = serde_json::to_value(&row).unwrap_or_default();
+                    v["key"] = serde_json::Value::String(key);
+                    v
+                })
+                .collect(),
+            finite: t.finite().is_some(),
+            defaults: t,
+        })
+        .collect();
+    to_js(&entries)
+}
+
 #[derive(Serialize)]
 struct ModelCheck {
     ok: bool,

@@ -1,4 +1,4 @@
-// Every task trains through the page on both backends: the CPU engine (wasm) and WebGPU
+// Every original task trains through the page on both backends: the CPU engine (wasm) and WebGPU
 // (SwiftShader here, forced with the backend switch since `auto` skips software adapters).
 // Small models so that the software GPU finishes in CI; each run must lower its loss well
 // below where it started, and the backend badge must name the backend that trained.
@@ -19,8 +19,20 @@ const TASKS = [
   ['apply-perm', 'task=apply-perm&k=3&max_int=10&d_model=32&d_head=32&batch_size=32&lr=0.003', 300, 0.7],
 ];
 
+// The catalogue tasks (rows generated from the Rust registry) train on the CPU engine.
+const CATALOGUE_TASKS = [
+  ['array-index', 'task=array-index&array_index_max_num=12&d_model=32&d_head=32&batch_size=32&lr=0.003', 200, 0.5],
+  ['majority', 'task=majority&majority_n=6&majority_k=4&majority_max_num=8&d_model=32&d_head=32&batch_size=32&lr=0.003', 200, 0.5],
+  ['min-of-two', 'task=min-of-two&min_of_two_n=16&d_model=32&d_head=32&batch_size=205&lr=0.003', 200, 0.5],
+  ['mod-add', 'task=mod-add&mod_add_p=11&mod_add_frac_train=0.5&d_model=32&d_head=16&mlp=true&d_mlp=64&act_fn=relu&batch_size=61&lr=0.003', 200, 0.5],
+  ['mod-sub', 'task=mod-sub&mod_sub_p=11&mod_sub_frac_train=0.5&d_model=32&d_head=16&mlp=true&d_mlp=64&act_fn=relu&batch_size=61&lr=0.003', 200, 0.5],
+  ['induction', 'task=induction&induction_k=5&induction_n_tokens=12&d_model=32&d_head=16&batch_size=32&lr=0.003', 200, 0.5],
+  ['reverse', 'task=reverse&reverse_n=4&reverse_max_num=12&d_model=32&d_head=32&batch_size=32&lr=0.003', 200, 0.5],
+  ['arena-sum', 'task=arena-sum&arena_sum_num_digits=2&d_model=48&d_head=24&mlp=true&d_mlp=96&act_fn=relu&batch_size=64&lr=0.003', 200, 0.7],
+];
+
 for (const backend of ['cpu', 'webgpu']) {
-  for (const [name, frag, steps, frac] of TASKS) {
+  for (const [name, frag, steps, frac] of backend === 'cpu' ? [...TASKS, ...CATALOGUE_TASKS] : TASKS) {
     test(`tasks: ${name} trains in the page on ${backend}`, { timeout: 600_000 }, async () => {
       const { page, errors, close } = await openNotebook(`${server.url}#v=1&${frag}&steps=${steps}`,
         { webgpu: backend === 'webgpu' });

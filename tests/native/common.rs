@@ -42,6 +42,7 @@ pub fn random_model(
         d_vocab_out: 6,
         seed,
         train_biases: biases,
+        positional_embedding_type: Default::default(),
     };
     let mut w = Weights::init(&cfg).unwrap();
     let mut r = CounterRng::new(seed, 99, 0);

@@ -32,6 +32,7 @@ fn cfg(
         d_vocab_out: 9,
         seed: 5,
         train_biases,
+        positional_embedding_type: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ fn tiny(n_layers: usize, n_heads: usize, ln: bool, mlp: Option<ActFn>) -> ModelC
         d_vocab_out: 6,
         seed: 3,
         train_biases: true,
+        positional_embedding_type: Default::default(),
     }
 }
 

@@ -39,6 +39,7 @@ fn cfg(
         d_vocab_out: t.d_vocab_out(),
         seed: 11,
         train_biases,
+        positional_embedding_type: Default::default(),
     }
 }
 

@@ -236,3 +236,98 @@ fn loss_floor_with_a_split_counts_training_combinations() {
     );
     assert!(t.loss_floor() < TaskSpec::permutations(2).loss_floor());
 }
+
+// ---------------------------------------------------------------- finite datasets
+
+/// The (a, b) pair of a finite two-operand item.
+fn pair(seq: &[u32]) -> (u32, u32) {
+    (seq[0], seq[1])
+}
+
+fn finite_small() -> Vec<TaskSpec> {
+    [
+        r#"{"task":"min-of-two","n":20,"frac_train":0.8,"split_seed":4}"#,
+        r#"{"task":"mod-add","p":13,"frac_train":0.3,"split_seed":0}"#,
+        r#"{"task":"mod-sub","p":17,"frac_train":0.5,"split_seed":9}"#,
+    ]
+    .iter()
+    .map(|j| serde_json::from_str(j).unwrap())
+    .collect()
+}
+
+/// The full batch is the whole training side, each item once; the test side is the rest;
+/// random draws from either side never cross over; the split is a function of
+/// split_seed alone.
+#[test]
+fn finite_splits_partition_the_dataset_and_never_leak() {
+    for task in finite_small() {
+        let fs = task.finite().unwrap();
+        let t = task.seq_len();
+        let train: Vec<(u32, u32)> = task
+            .batch(0, 0, fs.n_train as usize)
+            .chunks(t)
+            .map(pair)
+            .collect();
+        let test: Vec<(u32, u32)> = task
+            .batch_split(0, 0, fs.n_test() as usize, Split::HeldOut)
+            .chunks(t)
+            .map(pair)
+            .collect();
+        let train_set: HashSet<_> = train.iter().copied().collect();
+        let test_set: HashSet<_> = test.iter().copied().collect();
+        assert_eq!(
+            train_set.len(),
+            train.len(),
+            "{task:?}: a training item twice"
+        );
+        assert_eq!(test_set.len(), test.len());
+        assert!(train_set.is_disjoint(&test_set), "{task:?}: leak");
+        assert_eq!((train.len() + test.len()) as u64, fs.n_items);
+        // Every pair of the dataset is on one side.
+        let n = (fs.n_items as f64).sqrt() as u32;
+        for a in 0..n {
+            for b in 0..n {
+                assert!(train_set.contains(&(a, b)) ^ test_set.contains(&(a, b)));
+            }
+        }
+        // Random draws (batches smaller than a side; evaluation samples) stay on their side.
+        for step in 0..20 {
+            for row in task.batch(3, step, 17).chunks(t) {
+                assert!(
+                    train_set.contains(&pair(row)),
+                    "{task:?}: train drew a test item"
+                );
+            }
+            for row in task.batch_split(3, step, 17, Split::HeldOut).chunks(t) {
+                assert!(test_set.contains(&pair(row)));
+            }
+        }
+        // Deterministic, and another split seed gives another split of the same sizes.
+        assert_eq!(task.batch(0, 0, fs.n_train as usize).len(), train.len() * t);
+        let mut other = serde_json::to_value(&task).unwrap();
+        other["split_seed"] = serde_json::json!(1234);
+        let other: TaskSpec = serde_json::from_value(other).unwrap();
+        let other_train: HashSet<(u32, u32)> = other
+            .batch(0, 0, fs.n_train as usize)
+            .chunks(t)
+            .map(pair)
+            .collect();
+        assert_eq!(other_train.len(), train.len());
+        assert_ne!(other_train, train_set, "{task:?}: split_seed ignored");
+    }
+}
+
+/// Training draws are spread over the whole training side (every item drawn within a
+/// few thousand draws of a 320-item side).
+#[test]
+fn finite_training_draws_cover_the_training_side() {
+    let task = &finite_small()[0];
+    let fs = task.finite().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for step in 0..100 {
+        for row in task.batch(1, step, 64).chunks(4) {
+            seen.insert(pair(row));
+        }
+    }
+    assert_eq!(seen.len() as u64, fs.n_train);
+}

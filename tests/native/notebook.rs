@@ -25,6 +25,7 @@ fn model(ln: bool) -> (Weights, TaskSpec) {
         d_vocab_out: task.d_vocab_out(),
         seed: 3,
         train_biases: false,
+        positional_embedding_type: Default::default(),
     };
     if ln {
         cfg.normalization_type = Some(Norm::LN);

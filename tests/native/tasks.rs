@@ -498,9 +498,9 @@ fn names_defaults_and_serde() {
     assert_eq!(TaskSpec::default_for("sort").unwrap(), sort10());
     assert_eq!(TaskSpec::default_for("permutations").unwrap(), perm(4));
     assert_eq!(TaskSpec::default_for("apply-perm").unwrap(), ap3());
-    let e = TaskSpec::default_for("reverse").unwrap_err().to_string();
+    let e = TaskSpec::default_for("reverso").unwrap_err().to_string();
     assert!(
-        e.contains("reverse") && e.contains("apply-perm") && e.contains("permutations"),
+        e.contains("reverso") && e.contains("apply-perm") && e.contains("permutations"),
         "{e}"
     );
     let j = serde_json::to_string(&TaskSpec::Sort { n: 5, max_num: 9 }).unwrap();

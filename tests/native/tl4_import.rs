@@ -176,6 +176,7 @@ fn converter_round_trips_and_never_panics() {
             d_vocab_out: 3,
             seed: i,
             train_biases: true,
+            positional_embedding_type: Default::default(),
         };
         let w = Weights::init(&cfg).unwrap();
         let tl: Vec<NamedTensor> = w

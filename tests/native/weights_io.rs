@@ -222,6 +222,7 @@ fn big_cfg(train_biases: bool) -> ModelConfig {
         d_vocab_out: 9,
         seed: 7,
         train_biases,
+        positional_embedding_type: Default::default(),
     }
 }
 
@@ -297,6 +298,7 @@ fn config_priority() {
         load_weights(&with_metadata(&w, tl), None).unwrap().cfg,
         ModelConfig {
             train_biases: false,
+            positional_embedding_type: Default::default(),
             ..cfg.clone()
         }
     );

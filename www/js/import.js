@@ -64,7 +64,13 @@ export async function fetchModel(url, progress = () => {}) {
 }
 
 const SOURCE = { config_json: 'from the config JSON', metadata: "from the file's metadata", shapes: 'inferred from the tensor shapes' };
-const TASK_SOURCE = { metadata: "from the file's metadata", selected: 'the selected task', guessed: 'guessed from d_vocab, d_vocab_out and n_ctx' };
+const TASK_SOURCE = { metadata: "from the file's metadata", config_json: "the config JSON's task", selected: 'the selected task, which scored best',
+  guessed: 'proposed: it scored best of the tasks whose vocabulary and context fit' };
+/** The proposal's other tasks and the config fields a bare state dict could not show, as notes. */
+const proposalNotes = (im) => [
+  ...(im.candidates ?? []).slice(1).map((c) => `also fits ${c.task.task}: token accuracy ${c.token_acc.toFixed(3)} (vs ${im.candidates[0].token_acc.toFixed(3)})`),
+  ...(im.assumed ?? []).map((a) => `assumed ${a}`),
+];
 
 function showNotes(notes) {
   const ul = $('import-notes');
@@ -91,7 +97,7 @@ export async function importModel(bytes, config, name) {
     const im = m.imported;
     const cfg = im.model;
     $('import-status').textContent = `Loaded ${name}${config ? ` with ${config.name}` : ''}: ${cfg.n_layers} layer(s), ${cfg.n_heads} head(s), d_model ${cfg.d_model}, d_head ${cfg.d_head}, ${im.n_params.toLocaleString('en-US')} parameters (config ${SOURCE[im.config_source]}); task ${im.task.task} (${TASK_SOURCE[im.task_source]}); step ${im.step}.`;
-    showNotes(im.notes);
+    showNotes([...im.notes, ...proposalNotes(im)]);
     app.hook.imported = im;
     setModelUrl(null);
   } catch (e) {

@@ -1,4 +1,4 @@
-// Ready experiments of the two seed documents, as links: choosing one opens its fragment like any
+// Ready experiments (the two seed documents, the collection's problems, grokking), as links: choosing one opens its fragment like any
 // shared link (the page reloads on a new fragment, shows what the link sets and offers to train).
 // The run that was open stays in the Runs cell (autosave); while one trains, a preset asks before
 // it replaces it and saves it first, so nothing is lost.
@@ -22,6 +22,50 @@ export const PRESETS = [
       + 'attention only, batch 256); about 5000 steps to 99% token accuracy',
     fragment: 'v=1&task=sort&sort_n=10&max_num=50&n_layers=1&n_heads=1&d_model=128&d_head=128&ln=false&mlp=false'
       + '&steps=6000&batch_size=256&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
+  },
+  // The mech-interp-practice collection's problems, with their models' configs (tasks: issue 13).
+  {
+    id: 'majority',
+    name: 'Majority element',
+    title: 'Name the element filling 6 of 10 positions: the collection model\'s config (1 layer, 1 head, '
+      + 'd_model = d_head = 64, attention only)',
+    fragment: 'v=1&task=majority&n_layers=1&n_heads=1&d_model=64&d_head=64&ln=false&mlp=false'
+      + '&steps=3000&batch_size=256&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
+  },
+  {
+    id: 'min-of-two',
+    name: 'Min of two ints',
+    title: 'min(a, b) over all 40,000 pairs of 0..199, 80% training: the collection model\'s config '
+      + '(1 layer, 1 head, d_model = d_head = 32, attention only)',
+    fragment: 'v=1&task=min-of-two&n_layers=1&n_heads=1&d_model=32&d_head=32&ln=false&mlp=false'
+      + '&steps=3000&batch_size=256&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
+  },
+  {
+    id: 'mod-sub',
+    name: 'Modular subtraction',
+    title: '(a − b) mod 113 over all 12,769 pairs, 30% training, full batch: the collection model\'s config '
+      + '(1 layer, 2 heads, d_model 128, d_head 64, MLP 512 ReLU, AdamW lr 1e-3, weight decay 1, β2 0.98); '
+      + 'slow on a CPU: the Grokking preset is the small version',
+    fragment: 'v=1&task=mod-sub&n_layers=1&n_heads=2&d_model=128&d_head=64&ln=false&mlp=true&d_mlp=512&act_fn=relu'
+      + '&steps=10000&batch_size=3831&lr=0.001&schedule=constant&weight_decay=1&beta2=0.98&grad_clip=1&seed=0',
+  },
+  {
+    id: 'array-index',
+    name: 'Array indexing',
+    title: 'Write an element into a list of 3: the collection model\'s widths (2 layers, 1 head, '
+      + 'd_model = d_head = 128, attention only) with standard positions (the collection used shortformer)',
+    fragment: 'v=1&task=array-index&n_layers=2&n_heads=1&d_model=128&d_head=128&ln=false&mlp=false'
+      + '&steps=3000&batch_size=256&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
+  },
+  {
+    id: 'grokking',
+    name: 'Grokking',
+    title: '(a + b) mod 53, half the 2,809 pairs training, full batch, weight decay 1: train accuracy is 1 '
+      + 'by step 500 while test accuracy sits near 0.5, then climbs to 0.94 by step 5000 and 0.99 by 6000 '
+      + '(about a minute with the command-line CPU engine on a 2-core machine)',
+    fragment: 'v=1&task=mod-add&mod_add_p=53&mod_add_frac_train=0.5&n_layers=1&n_heads=2&d_model=64&d_head=32'
+      + '&ln=false&mlp=true&d_mlp=256&act_fn=relu&steps=6000&batch_size=1405&lr=0.001&schedule=constant'
+      + '&weight_decay=1&beta2=0.98&grad_clip=1&seed=0',
   },
 ];
 

@@ -8,7 +8,15 @@
 // (in `.params[data-cell="view"]`) that the views set, so they travel in the link like the
 // rest. Types: int, float, enum, bool, text (at most `max` characters, optional `pattern`).
 
+import { CATALOGUE } from './task-rows.js';
+
 const isTask = (name) => (s) => s.task === name;
+
+/** The catalogue tasks' parameter rows (generated from the Rust registry in task-rows.js). */
+const CATALOGUE_ROWS = CATALOGUE.flatMap((t) => t.params.map((p) => ({
+  key: p.key, cell: 'task', label: p.label, type: p.type, default: p.default, min: p.min, max: p.max,
+  hint: p.hint, when: isTask(t.name),
+})));
 
 /** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool'|'text',
  *   default: any, min?: number, max?: number, options?: string[], when?: (s: object) => boolean,
@@ -17,7 +25,7 @@ const isTask = (name) => (s) => s.task === name;
 /** @type {Prop[]} */
 export const PROPS = [
   { key: 'task', cell: 'task', label: 'task', type: 'enum', default: 'sort',
-    options: ['sort', 'permutations', 'apply-perm'] },
+    options: ['sort', 'permutations', 'apply-perm', ...CATALOGUE.map((t) => t.name)] },
   { key: 'sort_n', cell: 'task', label: 'list length n', type: 'int', default: 10, min: 1, max: 500,
     when: isTask('sort') },
   { key: 'max_num', cell: 'task', label: 'values 0..max_num', type: 'int', default: 50, min: 1, max: 65534,
@@ -33,6 +41,7 @@ export const PROPS = [
     when: isTask('apply-perm') },
   { key: 'max_int', cell: 'task', label: 'values 0..max_int', type: 'int', default: 50, min: 1, max: 65533,
     when: isTask('apply-perm') },
+  ...CATALOGUE_ROWS,
 
   { key: 'n_layers', cell: 'model', label: 'n_layers', type: 'int', default: 'model', min: 1, max: 8 },
   { key: 'n_heads', cell: 'model', label: 'n_heads', type: 'int', default: 'model', min: 1, max: 64 },
@@ -136,6 +145,8 @@ export const applies = (p, s) => !p.when || p.when(s);
 
 /** The task spec JSON object of the values. */
 export function taskSpec(s) {
+  const cat = CATALOGUE.find((t) => t.name === s.task);
+  if (cat) return { task: s.task, ...Object.fromEntries(cat.params.map((p) => [p.param, s[p.key]])) };
   if (s.task === 'permutations') {
     return s.holdout > 0 ? { task: 'permutations', n: s.perm_n, holdout: s.holdout, split_seed: s.split_seed }
       : { task: 'permutations', n: s.perm_n };
@@ -175,6 +186,8 @@ export function valuesFrom(task, model, train) {
     if (task.holdout > 0) Object.assign(v, { holdout: task.holdout, split_seed: task.split_seed ?? 0 });
   }
   if (task.task === 'apply-perm') Object.assign(v, { k: task.k, max_int: task.max_int });
+  const cat = CATALOGUE.find((t) => t.name === task.task);
+  for (const p of cat?.params ?? []) if (task[p.param] != null) v[p.key] = task[p.param];
   Object.assign(v, {
     n_layers: model.n_layers, n_heads: model.n_heads, d_model: model.d_model, d_head: model.d_head,
     model_seed: model.seed, ln: model.normalization_type === 'LN', mlp: model.d_mlp != null,
