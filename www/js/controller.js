@@ -6,10 +6,10 @@ import { Charts } from './plots.js';
 import { renderSeqs, renderBars, renderFacts } from './views.js';
 import { analysis } from './interp/analysis.js';
 import { readLink, writeLink, initShare, openLink } from './share.js';
-import { initRuns, restoreActiveRun, saveActiveRun } from './runs.js';
-import { initWeights } from './import.js';
+import { initRuns, restoreActiveRun, saveActiveRun } from './cells/runs.js';
+import { initWeights } from './cells/weights.js';
 import { renderPresets } from './presets.js';
-import { initSweepCell } from './sweep-cell.js';
+import { initSweepCell } from './cells/sweep.js';
 
 const $ = (id) => document.getElementById(id);
 const CELLS = ['task', 'model', 'train', 'sweep'];

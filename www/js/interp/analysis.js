@@ -7,11 +7,11 @@
 // hidden fields of the one properties table (state.js), so it is in the URL.
 import { parseValue, PROPS } from '../state.js';
 import { AnalysisWorker } from './remote.js';
-import { TimelineCell } from './timeline.js';
-import { AttentionCell } from './attention.js';
-import { QkCell, OvCell } from './circuits.js';
-import { ScoresCell } from './scores.js';
-import { InterventionsCell } from './interventions.js';
+import { TimelineCell } from '../cells/timeline.js';
+import { AttentionCell } from '../cells/attention.js';
+import { QkCell, OvCell } from '../cells/circuits.js';
+import { ScoresCell } from '../cells/scores.js';
+import { InterventionsCell } from '../cells/interventions.js';
 import { drawn, drawingMs } from './heatmap.js';
 import { Curves } from '../thin.js';
 import { nextTask } from '../next-task.js';

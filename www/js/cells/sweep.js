@@ -3,8 +3,8 @@
 // Workers (sweep.js, one run per worker); a sortable table of the per-config results (mean over
 // seeds, [min, max]) and a plot of final loss against the task's floor. Every row opens its
 // config's first run (seed) in a new tab.
-import uPlot from '../vendor/uplot/uPlot.esm.js';
-import { aggregate, defaultWorkers, expandGrid, runLink, runSweep, sortRows } from './sweep.js';
+import uPlot from '../../vendor/uplot/uPlot.esm.js';
+import { aggregate, defaultWorkers, expandGrid, runLink, runSweep, sortRows } from '../sweep.js';
 
 /** The grid the cell starts with: n and depth of the permutations task, two seeds each. */
 export const EXAMPLE_GRID = `{

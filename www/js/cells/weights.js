@@ -3,8 +3,8 @@
 // .pt state dict, with an optional config JSON (HookedTransformerConfig fields); without one
 // the config comes from the file's metadata or the tensor shapes. Out: the .safetensors
 // file, the config JSON, and the Python that loads both into TransformerLens.
-import { tl_export } from '../pkg/toyformer.js';
-import { setModelUrl } from './share.js';
+import { tl_export } from '../../pkg/toyformer.js';
+import { setModelUrl } from '../share.js';
 
 const $ = (id) => document.getElementById(id);
 /** Largest model file read (64M parameters in f32, the library's limit, plus headers). */
