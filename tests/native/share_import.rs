@@ -33,7 +33,7 @@ fn bits(x: &[f32]) -> Vec<u32> {
 
 /// (HookedTransformerConfig fields, TL's SUPPORTED_ACTIVATIONS) from the fixture.
 fn tl_fields() -> (BTreeSet<String>, BTreeSet<String>) {
-    let text = include_str!("fixtures/tl_config_fields.txt");
+    let text = include_str!("../fixtures/tl_config_fields.txt");
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
