@@ -41,21 +41,18 @@ export function inbox(handle, stats = {}) {
   let draining = false;
   const drain = async () => {
     draining = true;
-    try {
-      while (queue.length) {
-        const m = take(queue);
-        stats.tasks += 1;
-        stats.maxRows = Math.max(stats.maxRows, m.rows?.length ?? 0);
-        try {
-          handle(m);
-        } catch (err) {
-          reportError(err); // as an uncaught error; the messages after it are still handled
-        }
-        if (queue.length) await nextTask();
+    while (queue.length) {
+      const m = take(queue);
+      stats.tasks += 1;
+      stats.maxRows = Math.max(stats.maxRows, m.rows?.length ?? 0);
+      try {
+        handle(m);
+      } catch (err) {
+        reportError(err); // as an uncaught error; the messages after it are still handled
       }
-    } finally {
-      draining = false;
+      if (queue.length) await nextTask();
     }
+    draining = false;
   };
   return (e) => {
     stats.messages += 1;
