@@ -82,8 +82,12 @@ function cpuFromGpu() {
   return cpu;
 }
 
+// The training loop; a newer one (a resume soon after a pause, while this one still waits on
+// its chunk) takes over, and this one ends.
+let loops = 0;
 async function loop() {
-  while (running && session && !session.done) {
+  const mine = ++loops;
+  while (running && mine === loops && session && !session.done) {
     if (holdAt !== null && session.steps_done >= holdAt) {
       await yieldToMessages();
       continue;
@@ -123,6 +127,7 @@ async function loop() {
     if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
     await yieldToMessages();
   }
+  if (mine !== loops) return;
   if (session && session.done) {
     running = false;
     if (snaps && snaps.last !== session.steps_done) postSnapshot(true);
