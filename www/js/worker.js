@@ -82,12 +82,8 @@ function cpuFromGpu() {
   return cpu;
 }
 
-// The training loop; a newer one (a resume soon after a pause, while this one still waits on
-// its chunk) takes over, and this one ends.
-let loops = 0;
 async function loop() {
-  const mine = ++loops;
-  while (running && mine === loops && session && !session.done) {
+  while (running && session && !session.done) {
     if (holdAt !== null && session.steps_done >= holdAt) {
       await yieldToMessages();
       continue;
@@ -127,7 +123,6 @@ async function loop() {
     if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
     await yieldToMessages();
   }
-  if (mine !== loops) return;
   if (session && session.done) {
     running = false;
     if (snaps && snaps.last !== session.steps_done) postSnapshot(true);
