@@ -133,10 +133,13 @@ test('a GPU lost mid-run hands over to the CPU from the last synced weights', { 
     await fill('steps', 120);
     await fill('batch_size', 32);
     await fill('lr', 0.003);
+    // The worker holds the run at step 20, so the device is lost mid-run however fast the GPU is.
+    await page.evaluate(() => window.__toyformer.post({ type: 'hold-at', step: 20 }));
     await page.click('#btn-start');
     await page.waitForFunction(() => window.__toyformer.rows.length >= 20, null, { timeout: 300_000, polling: 200 });
     assert.match(await page.textContent('#backend-badge'), /^WebGPU/);
     await page.evaluate(() => window.__toyformer.post({ type: 'lose-device' }));
+    await page.evaluate(() => window.__toyformer.post({ type: 'release' }));
     await page.waitForFunction(() => /CPU/.test(document.getElementById('backend-badge').textContent), null, { timeout: 120_000 });
     const note = await page.textContent('#backend-note');
     assert.match(note, /WebGPU failed \(.*lost.*\); continued on the CPU from step \d+/);

@@ -129,13 +129,15 @@ test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 
     assert.ok(await page.isHidden('[name="sort_n"]'));
     assert.match(await page.textContent('#task-facts'), /loss floor\s*\d\.\d{4} nats/);
     assert.ok(await page.isChecked('[name="ln"]'), "the task's default model has LayerNorm");
-    // Enough steps that the run is still going when Pause is clicked (the CPU engine takes a few
-    // milliseconds per step of this size).
     await page.fill('[name="steps"]', '600');
     await page.fill('[name="batch_size"]', '4');
+    // The worker holds the run at step 5 (still training), so Pause is clicked mid-run however
+    // fast the machine trains.
+    await page.evaluate(() => window.__toyformer.post({ type: 'hold-at', step: 5 }));
     await page.click('#btn-start');
     // Pause mid-run: no steps are taken while paused, evaluation runs, resume continues the same run.
     await page.waitForFunction(() => window.__toyformer.rows.length >= 5, null, { timeout: 120_000 });
+    assert.equal(await page.evaluate(() => window.__toyformer.phase), 'training');
     await page.click('#btn-pause');
     await page.waitForFunction(() => window.__toyformer.phase === 'paused');
     await page.waitForFunction(() => window.__toyformer.lastEval !== null, null, { timeout: 120_000 });
@@ -143,6 +145,7 @@ test('notebook: the badge names a WebGPU adapter when there is one', { timeout: 
     await page.waitForTimeout(500);
     assert.equal(await page.evaluate(() => window.__toyformer.rows.length), pausedAt);
     assert.ok(pausedAt < 600, `paused at ${pausedAt}`);
+    await page.evaluate(() => window.__toyformer.post({ type: 'release' }));
     await page.click('#btn-resume');
     await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 500 });
     const steps = await page.evaluate(() => window.__toyformer.rows.map((r) => r.step));

@@ -328,11 +328,12 @@ test('share: the real TransformerLens .pt loads by drag-and-drop and by URL, eva
 });
 
 test('share: a reload mid-training restores the run and resumes it exactly; runs list, compare, rename, delete', { timeout: 600_000 }, async () => {
-  // Long enough to be mid-run after the first 2-second autosave even on the fast CPU engine
-  // (this model takes well under a millisecond per step).
   const steps = 20000;
   const { page, errors, close } = await open(`#${SMALL.replace(`steps=${STEPS}`, `steps=${steps}`)}`);
   try {
+    // The worker holds the run at step 100 (still training), so an autosave past step 60 comes
+    // while it trains however fast the machine is.
+    await page.evaluate(() => window.__toyformer.post({ type: 'hold-at', step: 100 }));
     await page.click('#btn-start');
     // Autosave happens while it trains: reload after a save past step 60.
     await page.waitForFunction(() => (window.__toyformer.lastSave?.step ?? 0) >= 60 && window.__toyformer.phase === 'training', null, { timeout: 300_000, polling: 100 })

@@ -76,7 +76,7 @@ test('sweep: a results file from the command line loads into the table and plot 
     // The line reader on mangled files (cut anywhere, characters replaced, lines dropped or repeated):
     // it returns runs with integer indices, each once, or throws an Error naming a line; nothing else.
     const fuzz = await page.evaluate(async (text) => {
-      const { parseResultLines } = await import('./js/sweep-cell.js');
+      const { parseResultLines } = await import('./js/cells/sweep.js');
       let seed = 20;
       const rand = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
       const out = { ok: 0, named: 0, other: [] };

@@ -216,7 +216,7 @@ test('decoding is total: random and mutated fragments (property test)', () => {
 
 test('the page never evaluates or injects decoded text, under a strict CSP', () => {
   const dir = new URL('../../www/js/', import.meta.url);
-  for (const f of readdirSync(dir).filter((x) => x.endsWith('.js'))) {
+  for (const f of readdirSync(dir, { recursive: true }).filter((x) => x.endsWith('.js'))) {
     const src = readFileSync(new URL(f, dir), 'utf8');
     for (const bad of [/\.innerHTML\s*=/, /\.outerHTML\s*=/, /insertAdjacentHTML/, /\beval\s*\(/, /new\s+Function\s*\(/, /document\.write/, /setTimeout\s*\(\s*['"`]/]) {
       assert.ok(!bad.test(src), `${f} uses ${bad}`);

@@ -5,6 +5,7 @@
 const channel = new MessageChannel();
 const waiting = [];
 channel.port1.onmessage = () => waiting.shift()?.();
+channel.port1.unref?.(); // in node (tests/js) the port must not keep the process alive; browsers have no unref
 
 export function nextTask() {
   return new Promise((resolve) => {

@@ -86,10 +86,12 @@ export class Charts {
     }
   }
 
-  /** Redraws the charts whose data changed, one per task. */
+  /** Redraws the charts whose data changed, one per task (not the task of the push: a metrics
+   * message is handled in one task, its drawing in the next ones). */
   async redraw() {
     if (this.redrawing) return;
     this.redrawing = true;
+    await nextTask();
     while (this.dirty.size && !this.destroyed) {
       const [c] = this.dirty;
       this.dirty.delete(c);

@@ -3,7 +3,7 @@
 // when they fit. Opening a link shows what it holds and what was ignored, loads its weights
 // (w=) or fetches its model (model=), and offers to replay training. Codec: link.js.
 import { decodeFragment, encodeFragment, migrateQuery, hasExperiment } from './link.js';
-import { loadFromUrl } from './import.js';
+import { loadFromUrl } from './cells/weights.js';
 
 const $ = (id) => document.getElementById(id);
 let modelUrl = null; // where the loaded model came from, when a URL: kept in the link

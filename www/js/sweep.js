@@ -1,4 +1,4 @@
-// Sweeps in the browser, one run per Web Worker (the Sweep cell, sweep-cell.js, drives it).
+// Sweeps in the browser, one run per Web Worker (the Sweep cell, cells/sweep.js, drives it).
 //
 // The grid format, its expansion, each run and the per-config aggregation are the Rust library's
 // (src/sweep, bound in src/wasm/sweep.rs), the same code as `cargo run --example sweep`, so a sweep

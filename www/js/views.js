@@ -72,3 +72,8 @@ export function renderFacts(dl, pairs) {
     dl.append(d);
   }
 }
+
+/** An integer with thousands separators (1,234,567). */
+export function fmtInt(n) {
+  return n.toLocaleString('en-US');
+}

@@ -5,6 +5,8 @@
 // Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu'} | 'pause' | 'resume' | 'reset'
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
+//               | {type: 'hold-at', step} | 'release' (tests: the run stops stepping at `step`, still
+//                 training, until released: a test acts mid-run at a known step, however fast it trains)
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
@@ -24,6 +26,7 @@ let rate = 0; // steps per second, smoothed
 let queue = Promise.resolve();
 let args = null; // the JSON arguments of the run, for a CPU session made from the GPU's weights
 let snaps = null; // {schedule, plan, last}: which weights to post for the analysis cells
+let holdAt = null; // tests: the step the run waits at ('hold-at') until 'release'
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -81,12 +84,17 @@ function cpuFromGpu() {
 
 async function loop() {
   while (running && session && !session.done) {
+    if (holdAt !== null && session.steps_done >= holdAt) {
+      await yieldToMessages();
+      continue;
+    }
     const t0 = performance.now();
     let rows;
     await enqueue('train', async () => {
       // stop a chunk at the next snapshot step
       const toSnap = snaps ? snaps.schedule.next_step(session.steps_done + 1) - session.steps_done : chunk;
-      const n = Math.max(1, Math.min(chunk, toSnap));
+      const toHold = holdAt !== null ? holdAt - session.steps_done : chunk;
+      const n = Math.max(1, Math.min(chunk, toSnap, toHold));
       try {
         rows = await session.step(n);
       } catch (err) {
@@ -188,6 +196,12 @@ function handle(msg) {
       enqueue('complete', async () => {
         if (session) post({ type: 'completed', result: await session.complete(msg.text) });
       });
+      break;
+    case 'hold-at':
+      holdAt = msg.step;
+      break;
+    case 'release':
+      holdAt = null;
       break;
     case 'lose-device':
       enqueue('lose-device', () => session?.lose_device?.());

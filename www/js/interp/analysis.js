@@ -4,15 +4,15 @@
 // to the analysis worker (transferred, not copied), asks it to select the one the timeline
 // points at and to run the analyses, and hands the results to the cells, which draw them on
 // the main thread. View state (timeline position, layer/head, inputs, open cells) lives in
-// hidden fields of the one properties table (state.js), so it is in the URL.
-import { parseValue, PROPS } from '../state.js';
+// hidden fields of the one properties table (state.js), so it is in the URL (view.js).
 import { AnalysisWorker } from './remote.js';
-import { TimelineCell } from './timeline.js';
-import { AttentionCell } from './attention.js';
-import { QkCell, OvCell } from './circuits.js';
-import { ScoresCell } from './scores.js';
-import { InterventionsCell } from './interventions.js';
-import { drawn, drawingMs } from './heatmap.js';
+import { AnalysisRun, CANCELLED } from './analysis-run.js';
+import { view, setView } from './view.js';
+import { TimelineCell } from '../cells/timeline.js';
+import { AttentionCell } from '../cells/attention.js';
+import { QkCell, OvCell } from '../cells/circuits.js';
+import { ScoresCell } from '../cells/scores.js';
+import { InterventionsCell } from '../cells/interventions.js';
 import { Curves } from '../thin.js';
 import { nextTask } from '../next-task.js';
 
@@ -24,39 +24,7 @@ export const SAMPLES = 16;
  * keep the analyses (worker and drawing) to about 1/10 of the time: on a small machine the
  * analysis worker takes its CPU from the training worker. */
 const FOLLOW_MS = 700;
-/** Patching runs (1 + T + NH + NH·T) sequences per layer; above this many tokens in all it
- * waits for the Patch button instead of running on every change. */
-const AUTO_PATCH_TOKENS = 8192;
 
-const prop = (key) => PROPS.find((p) => p.key === key);
-const field = (key) => document.querySelector(`.params[data-cell="view"] [name="${key}"]`);
-
-/** The view value of `key` (its default when the field is missing or invalid). */
-export function view(key) {
-  const p = prop(key);
-  const f = field(key);
-  if (!f) return p.default;
-  const r = parseValue(p, p.type === 'bool' ? String(f.checked) : f.value);
-  return r.error || r.value === undefined ? p.default : r.value;
-}
-
-/** Sets a view value (the URL follows through the controller's refresh). */
-export function setView(key, value) {
-  const f = field(key);
-  if (!f) return;
-  if (prop(key).type === 'bool') {
-    if (f.checked === !!value) return;
-    f.checked = !!value;
-    f.dispatchEvent(new Event('change'));
-  } else {
-    if (f.value === String(value)) return;
-    f.value = String(value);
-    f.dispatchEvent(new Event('input'));
-  }
-}
-
-/** Thrown inside a run when a newer run (or another model) superseded it. */
-const CANCELLED = Symbol('cancelled');
 /** The parts of two runs together (null: every part). */
 const union = (a, b) => (a === null || b === null ? null : [...new Set([...a, ...b])]);
 
@@ -260,147 +228,23 @@ class Analysis {
 
   /**
    * Runs the analyses of the open cells in the analysis worker and draws each cell as its
-   * results arrive. Every call of the run is posted at once: the worker computes them back to
-   * back while the page draws the cells whose results are in. `parts` null means every
-   * analysis (a new snapshot or timeline position). A newer run cancels this one (the worker
-   * skips the calls it has not started) and takes over its parts. Records, summed over the
-   * parts: the time the page waited for the worker (compute_ms), the time the worker spent in
-   * wasm (worker_ms; per analysis in `times`), the time spent drawing (render_ms; per cell in
-   * `draw`, and the queued heatmaps in draw.heatmaps) and the wall time from the request
-   * (`due`: when it was made, or when its throttling delay ended) to the last cell drawn
-   * (wall_ms).
+   * results arrive (analysis-run.js). `parts` null means every analysis (a new snapshot or
+   * timeline position). A newer run cancels this one (the worker skips the calls it has not
+   * started) and takes over its parts. The record (stats.last) adds to the run's timings the
+   * wall time from the request (`due`: when it was made, or when its throttling delay ended)
+   * to the last cell drawn (wall_ms).
    */
   async run(parts, due = performance.now()) {
     if (!this.hasModel || !this.cells) return;
     const gen = (this.gen += 1);
-    const epoch = this.epoch;
     if (this.active) parts = union(parts, this.active.parts); // the run this one cancels
     this.active = { gen, parts };
-    const stale = () => gen !== this.gen || epoch !== this.epoch;
-    const want = (k) => (parts === null || parts.includes(k)) && this.isOpen(k);
-    const T = this.model.n_ctx;
-    const patchTokens = this.model.n_layers * (1 + T + this.model.n_heads * (T + 1)) * T;
-    const autoPatch = patchTokens <= AUTO_PATCH_TOKENS || (parts !== null && parts.includes('patching'));
-    const times = {};
-    const draw = {};
-    const data = {};
-    let compute = 0;
-    let inWorker = 0;
-    let render = 0;
-    const t0 = performance.now();
-    const drawn0 = drawingMs();
-    // posts a call now; the promise resolves with its result (CANCELLED once this run is stale)
-    const post = (k, method, args) => {
-      const p = this.remote.timed(method, args, { run: gen }).then(({ result, ms }) => {
-        if (stale()) throw CANCELLED;
-        times[k] = +((times[k] ?? 0) + ms).toFixed(2);
-        inWorker += ms;
-        return result;
-      }, (e) => {
-        throw stale() || e.cancelled ? CANCELLED : e;
-      });
-      p.catch(() => {}); // awaited below, unless an earlier failure ends the run
-      return p;
-    };
-    const show = (k) => {
-      const t = performance.now();
-      this.cells[k].update(data, this);
-      const dt = performance.now() - t;
-      draw[k] = +dt.toFixed(2);
-      render += dt;
-    };
-    // each posts its calls before its first await, so calling them in turn posts every call
-    const fetches = {
-      timeline: async () => {
-        const [steps, points] = [post('timeline', 'steps'), post('timeline', 'timeline_points')];
-        data.steps = await steps;
-        data.timeline = await points;
-      },
-      attention: async () => {
-        const input = view('view_input');
-        const [att, dec] = [post('attention', 'attention', [input]), post('decomposition', 'decomposition', [input, data.layer, data.head])];
-        data.attention = await att;
-        data.decomposition = await dec;
-      },
-      qk: async () => {
-        data.qk = await post('qk', 'qk', [data.layer, data.head, this.cells.qk.qThrough(data.layer), this.cells.qk.kThrough(data.layer)]);
-      },
-      ov: async () => { data.ov = await post('ov', 'ov', [this.cells.ov.through(data.layer, data.head)]); },
-      scores: async () => { data.report = await post('report', 'report'); },
-      interventions: async () => {
-        const ablation = want('interventions') || want('ablation');
-        const patching = want('interventions') || want('patching');
-        const table = ablation && post('ablation_table', 'ablation_table');
-        const ablate = ablation && post('ablate', 'ablate', [JSON.stringify([...this.ablated].map((k) => k.split(',').map(Number))), this.ablationKind]);
-        const inputs = patching && post('patching', 'patch_inputs');
-        if (ablation) {
-          data.table = await table;
-          data.ablation = await ablate;
-        }
-        if (!patching) return;
-        const d = await inputs;
-        const clean = view('view_clean') || d.clean;
-        const corrupted = view('view_corrupt') || d.corrupted;
-        data.patchInputs = { clean, corrupted };
-        if (!autoPatch) {
-          data.patchError = `Patching runs ${patchTokens.toLocaleString('en-US')} tokens for this model and task; press Patch to run it.`;
-          return;
-        }
-        try {
-          data.patching = await post('patching', 'patching', [clean, corrupted]);
-        } catch (e) {
-          if (e === CANCELLED) throw e;
-          data.patchError = String(e.message ?? e);
-        }
-      },
-    };
-    const on = (k) => want(k) || (k === 'interventions' && (want('ablation') || want('patching')));
-    const keys = Object.keys(fetches).filter(on);
-    // waits for a fetch, counting the time the page waits on it (less heatmaps drawn meanwhile)
-    const wait = async (p) => {
-      const t = performance.now();
-      const d = drawingMs();
-      try {
-        return await p;
-      } finally {
-        compute += performance.now() - t - (drawingMs() - d);
-      }
-    };
-    try {
-      const selected = post('select', 'select', [view('view_step')]);
-      data.layer = Math.min(view('view_layer'), this.model.n_layers - 1);
-      data.head = Math.min(view('view_head'), this.model.n_heads - 1);
-      const results = keys.map((k) => {
-        const p = fetches[k]();
-        p.catch(() => {});
-        return p;
-      });
-      data.selected = await wait(selected);
-      for (const [i, k] of keys.entries()) {
-        try {
-          await wait(results[i]);
-        } catch (e) {
-          // a failed analysis (say, a typed input the task cannot read) is shown in its cell,
-          // and the other cells still update
-          if (e === CANCELLED || stale()) throw CANCELLED;
-          data.error = String(e.message ?? e);
-        }
-        show(k);
-      }
-      await drawn(); // the heatmaps the cells set are drawn in slices (heatmap.js)
-      if (stale()) return;
-      draw.heatmaps = +(drawingMs() - drawn0).toFixed(2);
-      render += draw.heatmaps;
-    } catch (e) {
-      if (e === CANCELLED || stale()) return;
-      data.error = String(e.message ?? e);
-    }
+    const r = new AnalysisRun(this, parts, gen);
+    if (!(await r.execute())) return;
     this.active = null;
     this.lastRun = performance.now();
     this.stats.recomputes += 1;
-    this.stats.last = { parts: parts ?? 'all', compute_ms: +compute.toFixed(2), worker_ms: +inWorker.toFixed(2),
-      render_ms: +render.toFixed(2), wall_ms: +(this.lastRun - Math.min(due, t0)).toFixed(2), times, draw, selected: data.selected,
-      error: data.error ?? null };
+    this.stats.last = r.summary(due, this.lastRun);
     if (parts === null) this.stats.lastFull = this.stats.last;
     this.cells.timeline.showTiming(this.stats.last);
     this.fillTimeline();

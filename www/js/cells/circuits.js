@@ -1,7 +1,7 @@
 // The QK and OV circuit cells: full circuits of the selected head read off the weights
 // (TL definitions, see src/interp/circuits.rs), as labelled heatmaps with a diverging
 // palette centred at zero, hover values and zoom.
-import { heatmapIn, el, caption, fmt } from './heatmap.js';
+import { heatmapIn, el, caption, fmt } from '../interp/heatmap.js';
 
 /** A row of L{l}H{h} buttons; the selected head is the view state's layer/head. */
 export function headPicker(root, ctx, model, layer, head, parts) {

@@ -4,8 +4,8 @@
 // seeds, [min, max]) and a plot of final loss against the task's floor. Every row opens its
 // config's first run (seed) in a new tab. A results file (JSON lines: this cell's download,
 // `examples/sweep --out`, pkg-config/ray_sweep.py on a Ray cluster) loads into the same table and plot.
-import uPlot from '../vendor/uplot/uPlot.esm.js';
-import { aggregate, defaultWorkers, expandGrid, runLink, runSweep, sortRows } from './sweep.js';
+import uPlot from '../../vendor/uplot/uPlot.esm.js';
+import { aggregate, defaultWorkers, expandGrid, runLink, runSweep, sortRows } from '../sweep.js';
 
 /** The grid the cell starts with: n and depth of the permutations task, two seeds each. */
 export const EXAMPLE_GRID = `{

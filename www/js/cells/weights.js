@@ -5,9 +5,10 @@
 // bridge state dicts (`blocks.0.attn.q.weight`, …) import too. Out: the .safetensors file,
 // the config JSON, the Python that loads both into TransformerLens (4.x by default, 3.x on
 // request), and a Jupyter notebook that redoes the page's analysis in TransformerLens 4.x.
-import { tl_export, notebook_export } from '../pkg/toyformer.js';
-import { setModelUrl } from './share.js';
-import { SAMPLES, view } from './interp/analysis.js';
+import { tl_export, notebook_export } from '../../pkg/toyformer.js';
+import { setModelUrl } from '../share.js';
+import { SAMPLES } from '../interp/analysis.js';
+import { view } from '../interp/view.js';
 
 const $ = (id) => document.getElementById(id);
 /** Largest model file read (64M parameters in f32, the library's limit, plus headers). */

@@ -1,7 +1,7 @@
 // The Scores cell: one row per head (OV copying, QK argmax offsets, attention on the answer and
 // on the prompt, direct logit attribution), then the DLA per component and per path, and the
 // composition scores of 2+ layer models.
-import { el, caption, fmt, diverging } from './heatmap.js';
+import { el, caption, fmt, diverging } from '../interp/heatmap.js';
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 

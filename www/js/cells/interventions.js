@@ -2,7 +2,7 @@
 // accuracy on fresh samples change at once; activation patching from a clean into a
 // corrupted input, as layer × position and head heatmaps of how much of the clean loss each
 // patch restores. Both run the model with activations replaced at TL hook points.
-import { heatmapIn, el, caption, fmt } from './heatmap.js';
+import { heatmapIn, el, caption, fmt } from '../interp/heatmap.js';
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 

@@ -3,7 +3,7 @@
 // attends from there, click to lock it; the causal half is greyed and the answer
 // positions of a prediction are outlined. Below, the selected head's attention scores on
 // this input split into token·token, token·pos, pos·token and pos·pos terms.
-import { heatmapIn, el, caption, fmt, sequential } from './heatmap.js';
+import { heatmapIn, el, caption, fmt, sequential } from '../interp/heatmap.js';
 
 const PART = { tok: 'token', pos: 'position', prev: 'earlier layers', bias: 'bias' };
 

@@ -5,9 +5,9 @@
 // run it was showing, exactly (training resumes bit-identically); the Runs cell lists every
 // saved run to reopen, compare, rename or delete. Storage errors (a full quota above all) are
 // shown, never swallowed.
-import * as store from './store.js';
-import uPlot from '../vendor/uplot/uPlot.esm.js';
-import { isReturn } from './share.js';
+import * as store from '../store.js';
+import uPlot from '../../vendor/uplot/uPlot.esm.js';
+import { isReturn } from '../share.js';
 
 const AUTOSAVE_MS = 2000;
 // A save never takes more than 1/10 of the time: big models are saved less often than every 2 s.

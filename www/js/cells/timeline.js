@@ -3,7 +3,7 @@
 // copying score, attention on the answer) drawn under the loss curve on the same step axis,
 // so a phase change shows in both at once.
 import uPlot from '../../vendor/uplot/uPlot.esm.js';
-import { el, caption } from './heatmap.js';
+import { el, caption } from '../interp/heatmap.js';
 
 const HEAD_COLORS = ['#1f5fa8', '#b0413e', '#5b8c3a', '#7a4ea3', '#a86a1f', '#2a8c8c', '#8c2a6e', '#555'];
 const METRICS = [

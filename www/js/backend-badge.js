@@ -1,0 +1,45 @@
+// The backend badge in the page header: which backend the next run will use (from the backend
+// switch and the WebGPU adapter found), and, once a run starts, the one the worker confirms.
+import { app } from './app.js';
+
+const $ = (id) => document.getElementById(id);
+
+/** Looks for a WebGPU adapter (its name and whether it is a software fallback). */
+export async function detectGpu() {
+  try {
+    const a = navigator.gpu ? await navigator.gpu.requestAdapter() : null;
+    const i = a?.info ?? {};
+    app.gpu.name = a ? (i.description || [i.vendor, i.architecture, i.device].filter(Boolean).join(' ') || 'unnamed adapter') : null;
+    app.gpu.fallback = Boolean(i.isFallbackAdapter ?? a?.isFallbackAdapter);
+  } catch {
+    app.gpu.name = null;
+  }
+  if (app.phase === 'idle' || app.phase === 'loading') showBackend();
+}
+
+// The backend the next run will use, before the worker confirms it ('backend' message).
+export function showBackend() {
+  const badge = $('backend-badge');
+  const note = $('backend-note');
+  const { name, fallback } = app.gpu;
+  const backend = app.values.backend;
+  if (backend === 'cpu') {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = name ? `forced by the backend switch (WebGPU adapter: ${name})` : 'forced by the backend switch';
+  } else if (name && (backend === 'webgpu' || !fallback)) {
+    badge.textContent = `WebGPU (${name})`;
+    note.textContent = fallback ? 'software fallback adapter, chosen by the backend switch' : 'WebGPU adapter found';
+  } else if (name) {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = `WebGPU adapter ${name} is a software fallback, slower than the CPU: choose backend webgpu to use it`;
+  } else {
+    badge.textContent = 'CPU (wasm)';
+    note.textContent = 'no WebGPU adapter: training runs on the CPU';
+  }
+}
+
+/** The worker's 'backend' message: the backend the run actually uses. */
+export function onBackend({ label, gpu, reason }) {
+  $('backend-badge').textContent = label;
+  $('backend-note').textContent = gpu ? 'training on the GPU' : reason;
+}
