@@ -219,9 +219,10 @@ fn no_task_fits(cfg: &ModelConfig) -> Error {
 /// was expected.
 fn check_family(tensors: &[io::NamedTensor]) -> Result<()> {
     let has = |k: &str| tensors.iter().any(|t| t.name == k);
-    if has("embed.W_E")
-        && has("unembed.W_U")
-        && tensors.iter().any(|t| t.name.starts_with("blocks."))
+    let blocks = tensors.iter().any(|t| t.name.starts_with("blocks."));
+    // TransformerLens 3.x keys, or the 4.x bridge state dict (`io::bridge` maps it)
+    if blocks && has("embed.W_E") && has("unembed.W_U")
+        || blocks && io::is_bridge_format(tensors) && has("unembed.weight")
     {
         return Ok(());
     }
