@@ -268,7 +268,7 @@ pub fn make_backend(
             BackendKind::Cpu | BackendKind::Reference => cpu(),
             BackendKind::Gpu => {
                 let mut g = GpuBackend::new(w, tc, task.pred_positions())?;
-                g.engine.prepare(tc.batch_size, task.seq_len())?;
+                g.runner.prepare(tc.batch_size, task.seq_len())?;
                 Ok(Box::new(g))
             }
             // a hardware GPU that can hold this config, else the CPU (which reports a bad config itself)
@@ -276,7 +276,7 @@ pub fn make_backend(
                 let gpu =
                     GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware)
                         .and_then(|mut g| {
-                            g.engine.prepare(tc.batch_size, task.seq_len()).map(|_| g)
+                            g.runner.prepare(tc.batch_size, task.seq_len()).map(|_| g)
                         });
                 match gpu {
                     Ok(g) => Ok(Box::new(g)),

@@ -8,7 +8,7 @@ use super::session::{complete_with, evaluate_with, export_with, samples_with};
 use super::{js_err, parse, parse_task, to_js};
 use crate::cpu::CpuBackend;
 use crate::error::Error;
-use crate::gpu::{AdapterChoice, GpuEngine};
+use crate::gpu::{AdapterChoice, GpuRunner};
 use crate::model::{ModelConfig, Weights};
 use crate::tasks::TaskSpec;
 use crate::train::{check_compatible, metrics_from_stats, Metrics, TrainConfig};
@@ -17,7 +17,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 struct Inner {
-    engine: GpuEngine,
+    engine: GpuRunner,
     task: TaskSpec,
     train: TrainConfig,
     step: u64,
@@ -87,7 +87,7 @@ impl GpuSession {
         }
         check_compatible(&task, &model).map_err(js_err)?;
         let w = Weights::init(&model).map_err(js_err)?;
-        let mut engine = GpuEngine::new(&w, &train, task.pred_positions(), AdapterChoice::Any)
+        let mut engine = GpuRunner::new(&w, &train, task.pred_positions(), AdapterChoice::Any)
             .await
             .map_err(js_err)?;
         engine

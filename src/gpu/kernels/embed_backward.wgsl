@@ -3,6 +3,9 @@
 // dW_pos[t, c] = Σ_b dresid[b·T + t, c], for dresid (B·T, C); no atomics. Grid: one workgroup of
 // (32 columns × 8 lanes) per (table row, 32 columns), linearised over (x, y); lane l sums every 8th
 // source row, lanes are combined in a fixed tree; invocation (c, 0) owns dW_E[v, c] or dW_pos[t, c].
+// STEP is bound at the step's dynamic offset.
+// Memory order: workgroupBarrier orders the workgroup array red between the tree levels. Storage: dresid
+// and the step are only read; each G element is written by one invocation; no storageBarrier is needed.
 struct Params { v: u32, t: u32, c: u32, b: u32, off_off: u32, rows_off: u32, we_off: u32, wp_off: u32 }
 
 @group(0) @binding(0) var<storage, read> DRES: array<f32>;
