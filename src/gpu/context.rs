@@ -358,9 +358,8 @@ impl GpuContext {
         match self.device.poll(poll) {
             Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => Err(Error::Backend(format!(
-                "the GPU did not finish its work within {:.1} s (a hung or overloaded GPU, or a \
-                 submission too long for it)",
-                limit.as_secs_f64()
+                "the GPU did not finish its work within {limit:?} (a hung or overloaded GPU, or a \
+                 submission too long for it)"
             ))),
             Err(e) => Err(Error::Backend(format!("waiting for the GPU failed: {e}"))),
         }

@@ -98,7 +98,9 @@ pub struct GpuRunner {
     tc: TrainConfig,
     pred: Vec<usize>,
     flat: Flat,
-    train_plan: Option<Plan>,
+    /// The training plan of the current batch shape (public so that tests can add a dispatch to
+    /// every step, e.g. a stall).
+    pub train_plan: Option<Plan>,
     infer_plan: Option<Plan>,
     /// AdamW steps taken since the last `set_weights` (candle's `step_t`).
     adam_t: u64,
@@ -451,12 +453,19 @@ impl GpuRunner {
         self.ctx.queue.write_buffer(norm, halt_at, &[0u8; 8]);
         let t0 = now_ms();
         let mut s0 = 0;
+        let mut stages = Vec::new();
         while s0 < n {
             let s1 = (s0 + self.sizer.steps().min(plan.io.cap)).min(n);
-            self.submit(source, s0..s1, lrs, batch, t, &stats_all)?;
+            let mut enc = self.record(source, s0..s1, lrs, batch, t, &stats_all)?;
+            if s1 == n {
+                // the readback copies ride with the last steps: the wait covers exactly them
+                stages = self.readback_copies(&mut enc, &stats_all, n, want_argmax);
+            }
+            self.ctx.queue.submit([enc.finish()]);
             s0 = s1;
         }
-        let got = self.read_chunk(&stats_all, n, want_argmax).await;
+        let reads: Vec<(&wgpu::Buffer, u64)> = stages.iter().map(|(b, n)| (b, *n)).collect();
+        let got = self.ctx.read_many(&reads).await;
         let got = match got {
             Ok(g) => g,
             Err(e) => return Err(self.fail(e)),
@@ -466,8 +475,8 @@ impl GpuRunner {
     }
 
     /// Uploads steps `steps` (batches from `source`, schedules from `lrs`) into the plan's windows and
-    /// submits them, with one copy of their stats into `stats_all`.
-    fn submit(
+    /// records them, with one copy of their stats into `stats_all`.
+    fn record(
         &self,
         source: &mut dyn FnMut(usize) -> Vec<u32>,
         steps: std::ops::Range<usize>,
@@ -475,7 +484,7 @@ impl GpuRunner {
         batch: usize,
         t: usize,
         stats_all: &wgpu::Buffer,
-    ) -> Result<()> {
+    ) -> Result<wgpu::CommandEncoder> {
         let plan = self.train_plan.as_ref().expect("plan built by train_from");
         let io = &plan.io;
         let dv = self.cfg.d_vocab;
@@ -526,17 +535,18 @@ impl GpuRunner {
         let stride = io.stats_stride;
         let bytes = steps.len() as u64 * stride;
         enc.copy_buffer_to_buffer(&io.stats, 0, stats_all, steps.start as u64 * stride, bytes);
-        ctx.queue.submit([enc.finish()]);
-        Ok(())
+        Ok(enc)
     }
 
-    /// Reads back a chunk's stats, the weights and (optionally) the last step's argmax.
-    async fn read_chunk(
+    /// Records the copies of a chunk's stats, the weights and (optionally) the last step's argmax
+    /// into staging buffers; returns them with their lengths, in that order.
+    fn readback_copies(
         &self,
+        enc: &mut wgpu::CommandEncoder,
         stats_all: &wgpu::Buffer,
         n: usize,
         want_argmax: bool,
-    ) -> Result<Vec<Vec<u8>>> {
+    ) -> Vec<(wgpu::Buffer, u64)> {
         let plan = self.train_plan.as_ref().expect("plan built by train_from");
         let ctx = &self.ctx;
         let total = self.table.total_len() as u64 * 4;
@@ -544,23 +554,15 @@ impl GpuRunner {
         let argmax_bytes = (plan.shape.b * plan.shape.p) as u64 * 4;
         let st_stage = ctx.staging("stats readback", stats_bytes);
         let w_stage = ctx.staging("weights readback", total);
-        let a_stage = ctx.staging("argmax readback", argmax_bytes);
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
         enc.copy_buffer_to_buffer(stats_all, 0, &st_stage, 0, stats_bytes);
         enc.copy_buffer_to_buffer(&self.flat.params, 0, &w_stage, 0, total);
+        let mut stages = vec![(st_stage, stats_bytes), (w_stage, total)];
         if want_argmax {
+            let a_stage = ctx.staging("argmax readback", argmax_bytes);
             enc.copy_buffer_to_buffer(&plan.argmax, 0, &a_stage, 0, argmax_bytes);
+            stages.push((a_stage, argmax_bytes));
         }
-        ctx.queue.submit([enc.finish()]);
-        let mut reads = vec![(&st_stage, stats_bytes), (&w_stage, total)];
-        if want_argmax {
-            reads.push((&a_stage, argmax_bytes));
-        }
-        ctx.read_many(&reads).await
+        stages
     }
 
     /// Turns a chunk's read-back bytes into its output, and takes the synced weights.

@@ -498,8 +498,8 @@ fn every_task_trains_on_the_gpu_as_on_the_cpu() {
     }
 }
 
-/// A kernel that keeps the GPU busy for about a second (a long dependent chain per invocation):
-/// what a hung GPU looks like to a readback that waits for it.
+/// A kernel that keeps the GPU busy (a long dependent chain per invocation; lavapipe takes about
+/// 0.3 s for 30 workgroups of 10⁵ iterations): what a hung GPU looks like to a readback.
 static SPIN: toyformer::gpu::context::KernelDef = toyformer::gpu::context::KernelDef {
     name: "test spin",
     src: "struct P { n: u32, a: u32, b: u32, c: u32 }
@@ -508,8 +508,8 @@ static SPIN: toyformer::gpu::context::KernelDef = toyformer::gpu::context::Kerne
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var x = X[gid.x];
-    for (var i = 0u; i < Q.n; i++) { x = fma(x, 0.9999999, 1e-7); }
-    X[gid.x] = x;
+    for (var i = 0u; i < Q.n; i++) { x = fract(x * 1.7 + X[(i + gid.x) % 64u]); }
+    X[gid.x % 64u] = x;
 }",
     entry: "main",
     binds: &[
@@ -528,16 +528,22 @@ fn a_stalled_readback_times_out_with_the_last_synced_weights_kept() {
     let lrs = [tc.lr; 5];
     gpu.train_chunk(&task, 0, 0, 32, &lrs).unwrap();
     let synced = gpu.weights().unwrap();
-    // inject the stall: a dispatch that runs far longer than the (shortened) readback limit
-    let ctx = &gpu.runner.ctx;
-    ctx.readback_timeout
+    // inject the stall: every step of the plan also runs a dispatch far longer than the
+    // (shortened) readback limit
+    let runner = &mut gpu.runner;
+    let x = runner.ctx.storage_init("spin", &[0.3f32; 64]).unwrap();
+    let plan = runner
+        .train_plan
+        .as_mut()
+        .expect("built by the first chunk");
+    plan.ops
+        .dispatch(&runner.ctx, &SPIN, &[&x], &[100_000, 0, 0, 0], (30, 1, 1));
+    runner
+        .ctx
+        .readback_timeout
         .set(std::time::Duration::from_millis(10));
-    let x = ctx.storage("spin", 64).unwrap();
-    let mut ops = toyformer::gpu::kernels::Ops::default();
-    ops.dispatch(ctx, &SPIN, &[&x], &[30_000_000, 0, 0, 0], (1, 1, 1));
-    ops.submit(ctx);
     let err = gpu
-        .train_chunk(&task, 0, 5, 32, &lrs)
+        .train_chunk(&task, 0, 5, 32, &lrs[..1])
         .expect_err("a readback that waits past its limit fails the chunk")
         .to_string();
     eprintln!("after a stall: {err}");
