@@ -40,7 +40,7 @@ pub mod defs {
     kernel!(
         EMBED_BACKWARD,
         "embed_backward.wgsl",
-        &[(0, R), (1, RA), (2, W), (3, U)]
+        &[(0, R), (1, RA), (2, W), (3, W), (4, U)]
     );
     kernel!(
         LAYERNORM_FORWARD,
@@ -90,7 +90,7 @@ pub mod defs {
     kernel!(
         GRAD_NORM,
         "grad_norm.wgsl",
-        &[(0, W), (1, R), (2, R), (3, R), (4, W), (5, U)]
+        &[(0, W), (1, R), (2, R), (3, R), (4, W), (5, RA), (6, U)]
     );
     kernel!(
         ADAMW,
@@ -511,6 +511,15 @@ impl SplitSums {
         self.groups += (m * n).div_ceil(256);
     }
 
+    /// A job of kind 1: out[map(v, c)] = Σ_k scratch[off + k·N + c] over the segments k of token v,
+    /// their range read from the step window at `seg_off` (see embed_backward.wgsl).
+    fn segment_job(&mut self, off: usize, seg_off: usize, v: usize, c: usize, out: Map) {
+        self.job(off, c, 0, v, c, out);
+        let last = self.jobs.len() - 1;
+        self.jobs[last][6] = 1;
+        self.jobs[last][7] = seg_off as u32;
+    }
+
     /// Workgroups (and partials) of [`grad_norm`] over `total` gradient elements.
     pub fn parts(&self, total: usize) -> usize {
         grad_norm_groups(total) + self.groups
@@ -634,16 +643,16 @@ pub fn embed_forward(
     );
 }
 
-/// dW_E and dW_pos from dresid (B·T, C) and the step window's per-token row lists.
+/// dW_pos, and dW_E's row segments (finished by [`grad_norm`]), from dresid (B·T, C) and the step
+/// window's per-token row lists in the layout of [`step_data`](super::plan::step_data).
 #[allow(clippy::too_many_arguments)]
 pub fn embed_backward(
     ops: &mut Ops,
     ctx: &GpuContext,
     grads: &Buffer,
+    sums: &mut SplitSums,
     dresid: &Buffer,
     step: Window,
-    off_off: usize,
-    rows_off: usize,
     we_off: usize,
     wp_off: usize,
     b: usize,
@@ -651,23 +660,32 @@ pub fn embed_backward(
     c: usize,
     v: usize,
 ) {
+    let n = b * t;
+    let nseg = super::plan::max_segments(n, v);
+    let seg_off = 2 * n + v + 1;
+    let part_off = sums.alloc(nseg * c);
+    sums.segment_job(part_off, seg_off, v, c, Map::rows(we_off, c));
     let p = [
         v as u32,
         t as u32,
         c as u32,
         b as u32,
-        off_off as u32,
-        rows_off as u32,
-        we_off as u32,
+        n as u32,
+        (n + v + 1) as u32,
+        seg_off as u32,
+        (seg_off + v + 1) as u32,
+        nseg as u32,
+        part_off as u32,
         wp_off as u32,
+        0,
     ];
     let whole = |b| Window::whole(b, 0);
     ops.dispatch_at(
         ctx,
         &defs::EMBED_BACKWARD,
-        &[whole(dresid), step, whole(grads)],
+        &[whole(dresid), step, whole(grads), whole(&sums.scratch)],
         &p,
-        grid((v + t) * c.div_ceil(32)),
+        grid((nseg + t) * c.div_ceil(32)),
     );
 }
 
@@ -986,12 +1004,14 @@ pub const GRAD_NORM_GROUPS: usize = 256;
 
 /// Finishes every job of `sums` into `grads` and writes the partial sums of squares of `grads`
 /// (`total` elements) to part[0..sums.parts(total)] (see grad_norm.wgsl; adamw adds them up).
+/// `step`: the step window (embed_backward's segment lists).
 pub fn grad_norm(
     ops: &mut Ops,
     ctx: &GpuContext,
     part: &Buffer,
     grads: &Buffer,
     sums: &SplitSums,
+    step: Window,
     total: usize,
 ) -> crate::error::Result<()> {
     let ng = grad_norm_groups(total);
@@ -1019,13 +1039,10 @@ pub fn grad_norm(
         sums.jobs.len() as u32,
         parts as u32,
     ];
-    ops.dispatch(
-        ctx,
-        &defs::GRAD_NORM,
-        &[grads, &sums.scratch, &jobs_buf, &done_buf, part],
-        &p,
-        grid(parts),
-    );
+    let whole = |b| Window::whole(b, 0);
+    let bufs = [grads, &sums.scratch, &jobs_buf, &done_buf, part].map(whole);
+    let bufs = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], step];
+    ops.dispatch_at(ctx, &defs::GRAD_NORM, &bufs, &p, grid(parts));
     Ok(())
 }
 

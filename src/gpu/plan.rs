@@ -41,11 +41,12 @@ pub const SCHED_LEN: usize = 5;
 
 impl Shape {
     /// Length in u32 of the step buffer: tokens (B·T), then for training the per-token row lists
-    /// (offsets V_in + 1, rows B·T).
+    /// (offsets V_in + 1, rows B·T) and their segments (seg_first V_in + 1, seg_tok NSEG), see
+    /// [`step_data`].
     pub fn step_len(&self, d_vocab: usize) -> usize {
         let n = self.b * self.t;
         if self.train {
-            2 * n + d_vocab + 1
+            2 * n + 2 * (d_vocab + 1) + max_segments(n, d_vocab)
         } else {
             n
         }
@@ -407,7 +408,7 @@ fn split_sums_len(cfg: &ModelConfig, shape: &Shape) -> usize {
             + lnp(ln);
     }
     len += cfg.n_layers * layer;
-    len
+    len + max_segments(n, cfg.d_vocab) * c
 }
 
 impl Rec<'_> {
@@ -606,15 +607,14 @@ impl Rec<'_> {
             self.backward_attn(a, g, l, sums);
         }
         let (d, we, wp) = (self.d, self.off("embed.W_E"), self.off("pos_embed.W_pos"));
-        let (rows_off, dv) = (d.n + self.cfg.d_vocab + 1, self.cfg.d_vocab);
+        let dv = self.cfg.d_vocab;
         k::embed_backward(
             &mut self.ops,
             self.ctx,
             &self.flat.grads,
+            sums,
             &g.dresid,
             io.step(),
-            d.n,
-            rows_off,
             we,
             wp,
             d.b,
@@ -834,7 +834,15 @@ impl Rec<'_> {
         opt: &AdamwArgs,
     ) -> Result<()> {
         let (f, total) = (self.flat, self.tb.total_len());
-        k::grad_norm(&mut self.ops, self.ctx, norm, &f.grads, sums, total)?;
+        k::grad_norm(
+            &mut self.ops,
+            self.ctx,
+            norm,
+            &f.grads,
+            sums,
+            io.step(),
+            total,
+        )?;
         let aio = AdamwIo {
             sched: io.sched(),
             norm,
@@ -859,9 +867,19 @@ impl Rec<'_> {
     }
 }
 
+/// Most rows one embed_backward workgroup gathers (embed_backward.wgsl's SEG).
+pub const EMBED_SEGMENT: usize = 256;
+
+/// Most segments the row lists of `n` tokens over a vocabulary of `d_vocab` can have.
+pub fn max_segments(n: usize, d_vocab: usize) -> usize {
+    d_vocab + n.div_ceil(EMBED_SEGMENT)
+}
+
 /// The step buffer's contents for one batch (B, T) of tokens: the tokens, and for training the rows
 /// of each input token in row order (a counting sort: offsets (d_vocab + 1), then rows (B·T)), which
-/// lets embed_backward sum dW_E without atomics.
+/// lets embed_backward sum dW_E without atomics, then each token's list cut into segments of at most
+/// [`EMBED_SEGMENT`] rows: seg_first (d_vocab + 1; token v owns segments seg_first[v]..seg_first[v + 1])
+/// and seg_tok ([`max_segments`]; the token of each segment, 0 past the last).
 pub fn step_data(tokens: &[u32], d_vocab: usize, train: bool, out: &mut Vec<u32>) {
     out.extend_from_slice(tokens);
     if !train {
@@ -878,11 +896,26 @@ pub fn step_data(tokens: &[u32], d_vocab: usize, train: bool, out: &mut Vec<u32>
     out.extend_from_slice(&counts);
     let rows = out.len();
     out.resize(rows + tokens.len(), 0);
-    let mut next = counts;
+    let mut next = counts.clone();
     for (r, &x) in tokens.iter().enumerate() {
         let slot = &mut next[x as usize];
         out[rows + *slot as usize] = r as u32;
         *slot += 1;
     }
-    debug_assert_eq!(out.len() - base, d_vocab + 1 + tokens.len());
+    let seg = EMBED_SEGMENT as u32;
+    let mut first = 0u32;
+    let mut seg_tok = Vec::with_capacity(max_segments(tokens.len(), d_vocab));
+    for v in 0..d_vocab {
+        out.push(first);
+        let k = (counts[v + 1] - counts[v]).div_ceil(seg);
+        seg_tok.extend(std::iter::repeat_n(v as u32, k as usize));
+        first += k;
+    }
+    out.push(first);
+    seg_tok.resize(max_segments(tokens.len(), d_vocab), 0);
+    out.extend_from_slice(&seg_tok);
+    debug_assert_eq!(
+        out.len() - base,
+        2 * (d_vocab + 1) + tokens.len() + max_segments(tokens.len(), d_vocab)
+    );
 }

@@ -240,7 +240,7 @@ impl BackendKind {
 
 /// Builds a backend for these weights. `Gpu` takes any adapter (a software one such as lavapipe
 /// too); `Auto` takes a hardware GPU when there is one, else the CPU. In the browser the GPU is
-/// driven asynchronously (`gpu::GpuEngine`), so there `Gpu` is refused here.
+/// driven asynchronously (`gpu::GpuRunner`), so there `Gpu` is refused here.
 pub fn make_backend(
     kind: BackendKind,
     w: &Weights,

@@ -98,9 +98,22 @@ impl Rig {
         sums: &SplitSums,
         total: usize,
     ) -> (wgpu::Buffer, usize) {
+        let no_step = self.zeros(1);
+        self.grad_norm_at(ops, grads, sums, Window::whole(&no_step, 1), total)
+    }
+
+    /// As [`Rig::grad_norm`], with embed_backward's segment lists in the step window `step`.
+    pub fn grad_norm_at(
+        &self,
+        ops: &mut Ops,
+        grads: &wgpu::Buffer,
+        sums: &SplitSums,
+        step: Window,
+        total: usize,
+    ) -> (wgpu::Buffer, usize) {
         let parts = sums.parts(total);
         let norm = self.zeros(parts + 2);
-        k::grad_norm(ops, &self.ctx, &norm, grads, sums, total).unwrap();
+        k::grad_norm(ops, &self.ctx, &norm, grads, sums, step, total).unwrap();
         (norm, parts)
     }
 

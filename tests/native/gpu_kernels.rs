@@ -669,9 +669,28 @@ fn layernorm_backward_params_in_row_chunks() {
 #[test]
 fn embed_forward_and_backward() {
     let Some(g) = Rig::new() else { return };
-    let (b, tt, c, v) = (4, 9, 6, 11);
+    // small, then 40 × 9 = 360 rows of which ~300 hold token 0: its list takes two row segments
+    for (b, tt, c, v, frequent) in [(4, 9, 6, 11, false), (40, 9, 40, 11, true)] {
+        embed_case(&g, b, tt, c, v, frequent);
+    }
+}
+
+fn embed_case(g: &Rig, b: usize, tt: usize, c: usize, v: usize, frequent: bool) {
     let mut r = toyformer::tasks::rng::CounterRng::new(1, 2, 3);
-    let tokens: Vec<u32> = (0..b * tt).map(|_| r.below(v as u64 - 2) as u32).collect(); // the last 2 ids unused
+    // the last 2 ids unused
+    let mut tokens: Vec<u32> = (0..b * tt).map(|_| r.below(v as u64 - 2) as u32).collect();
+    if frequent {
+        for (i, x) in tokens.iter_mut().enumerate() {
+            if i % 6 != 0 {
+                *x = 0;
+            }
+        }
+        let zeros = tokens.iter().filter(|&&x| x == 0).count();
+        assert!(
+            zeros > toyformer::gpu::plan::EMBED_SEGMENT,
+            "{zeros} rows of token 0"
+        );
+    }
     let (w, dres) = (randn(v * c + tt * c, 60, 1.0), randn(b * tt * c, 61, 1.0));
     let mut step = Vec::new();
     toyformer::gpu::plan::step_data(&tokens, v, true, &mut step);
@@ -684,29 +703,30 @@ fn embed_forward_and_backward() {
     );
     let zero = g.f32s(&vec![1.0; b * tt * c]);
     let mut ops = Ops::default();
-    let step_win = Window::whole(&bs, step.len());
+    let win = Window::whole(&bs, step.len());
+    let n = b * tt;
     k::embed_forward(
         &mut ops,
         &g.ctx,
         &bres,
         Some(&zero),
-        step_win,
+        win,
         0,
         &bw,
         0,
         v * c,
-        b * tt,
+        n,
         tt,
         c,
     );
+    let mut sums = g.sums(toyformer::gpu::plan::max_segments(n, v) * c);
     k::embed_backward(
         &mut ops,
         &g.ctx,
         &bg,
+        &mut sums,
         &bdres,
-        step_win,
-        b * tt,
-        b * tt + v + 1,
+        win,
         0,
         v * c,
         b,
@@ -714,6 +734,8 @@ fn embed_forward_and_backward() {
         c,
         v,
     );
+    // grad_norm adds each token's row segments into dW_E
+    let (norm, parts) = g.grad_norm_at(&mut ops, &bg, &sums, win, v * c + tt * c);
     g.run(&ops);
     let we = Var::from_tensor(&t(&w[..v * c], &[v, c])).unwrap();
     let wp = Var::from_tensor(&t(&w[v * c..], &[tt, c])).unwrap();
@@ -744,19 +766,19 @@ fn embed_forward_and_backward() {
         "embed_forward zeroes the backward's first target"
     );
     let got = g.read(&bg, v * c + tt * c);
+    // sums of up to ~300 N(0,1) values
+    let dwe = flat(grads.get(we.as_tensor()).unwrap());
+    assert_close("embed_backward dW_E", &got[..v * c], &dwe, 1e-4, 1e-4);
+    let dwp = flat(grads.get(wp.as_tensor()).unwrap());
+    assert_close("embed_backward dW_pos", &got[v * c..], &dwp, 1e-5, 1e-4);
+    let sq: f64 = got.iter().map(|&x| x as f64 * x as f64).sum();
+    let part_sum: f64 = g.read(&norm, parts).iter().map(|&x| x as f64).sum();
     assert_close(
-        "embed_backward dW_E",
-        &got[..v * c],
-        &flat(grads.get(we.as_tensor()).unwrap()),
+        "grad_norm partials",
+        &[part_sum as f32],
+        &[sq as f32],
+        0.0,
         1e-5,
-        1e-4,
-    );
-    assert_close(
-        "embed_backward dW_pos",
-        &got[v * c..],
-        &flat(grads.get(wp.as_tensor()).unwrap()),
-        1e-5,
-        1e-4,
     );
 }
 

@@ -3,11 +3,14 @@
 // B·T rows) was cut into S slices: split-K matmuls and the row chunks of bias / LayerNorm column sums
 // leave S partial (M, N) results in the scratch buffer, and element (r, c) of the gradient is
 // Σ_s scratch[off + s·stride + r·N + c], summed in slice order and written through the job's address
-// map (see matmul.wgsl). Jobs: 16 u32 each (off, stride, S, M, N, first workgroup, 2 pad, Map).
+// map (see matmul.wgsl). Jobs: 16 u32 each (off, stride, S, M, N, first workgroup, kind, seg_off, Map).
+// A job of kind 1 sums embed_backward's row segments: element (v, c) is Σ_k scratch[off + k·N + c] over
+// token v's segments k = seg_first[v]..seg_first[v + 1], read from the step window at seg_off.
 // Grid: NG + Σ ceil(M·N / 256) workgroups of 256, linearised over (x, y). Workgroup w < NG sums g² over a strided slice
 // of the gradient, skipping the elements a job writes (bit set in DONE); a later workgroup finishes 256
 // elements of one job and sums their squares. Workgroup w owns part[w], a fixed-order tree of its lanes:
 // adamw re-sums the NG + job partials in order, so the norm is deterministic.
+// STEP is bound at the step's dynamic offset.
 // Memory order: workgroupBarrier orders the workgroup array red between the tree levels. Storage: a job
 // element of G is written by one invocation and read by none in this dispatch (the strided workgroups
 // skip it); every other element of G is only read; so no storageBarrier is needed.
@@ -18,7 +21,8 @@ struct Params { total: u32, ng: u32, njobs: u32, parts: u32 }
 @group(0) @binding(2) var<storage, read> JOBS: array<u32>;
 @group(0) @binding(3) var<storage, read> DONE: array<u32>;
 @group(0) @binding(4) var<storage, read_write> PART: array<f32>;
-@group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(5) var<storage, read> STEP: array<u32>;
+@group(0) @binding(6) var<uniform> P: Params;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -32,7 +36,12 @@ fn finish(j: u32, e: u32) -> f32 {
     let o = 16u * j;
     let n = JOBS[o + 4u];
     var v = 0.0;
-    for (var s = 0u; s < JOBS[o + 2u]; s++) { v += SCRATCH[JOBS[o] + s * JOBS[o + 1u] + e]; }
+    if (JOBS[o + 6u] == 1u) {
+        let seg = JOBS[o + 7u] + e / n;
+        for (var k = STEP[seg]; k < STEP[seg + 1u]; k++) { v += SCRATCH[JOBS[o] + k * n + e % n]; }
+    } else {
+        for (var s = 0u; s < JOBS[o + 2u]; s++) { v += SCRATCH[JOBS[o] + s * JOBS[o + 1u] + e]; }
+    }
     G[addr(job_map(j), e / n, e % n)] = v;
     return v;
 }
