@@ -371,15 +371,13 @@ impl Map {
     }
     /// The element index of (r, c), as the kernels compute it (common.wgsl `addr`).
     pub fn addr(&self, r: u32, c: u32) -> u32 {
-        let row = if self.rblk == 0 {
-            r * self.rs
-        } else {
-            (r / self.rblk) * self.rbs + (r % self.rblk) * self.rs
+        let row = match r.checked_div(self.rblk) {
+            None => r * self.rs,
+            Some(q) => q * self.rbs + (r % self.rblk) * self.rs,
         };
-        let col = if self.cblk == 0 {
-            c * self.cs
-        } else {
-            (c / self.cblk) * self.cbs + (c % self.cblk) * self.cs
+        let col = match c.checked_div(self.cblk) {
+            None => c * self.cs,
+            Some(q) => q * self.cbs + (c % self.cblk) * self.cs,
         };
         self.off + row + col
     }
