@@ -3,7 +3,7 @@
 //! cargo run --release --example bench -- --backend cpu --config sort-ref \
 //!     [--windows 5 --window-steps 20 --warmup 10] \
 //!     [--converge --max-steps N --eval-every 100 --target 0.99] [--load FILE.safetensors]
-//!     [--flush-denormals | --no-flush-denormals] [--json]
+//!     [--flush-denormals | --no-flush-denormals] [--json] [--commands]
 //!
 //! `--backend cpu` is the CPU engine, which flushes subnormal floats to zero during each step by
 //! default (`--no-flush-denormals` turns that off); `--backend reference` is the candle backend,
@@ -142,6 +142,7 @@ fn run() -> Result<()> {
         "flush-denormals",
         "no-flush-denormals",
         "phases",
+        "commands",
     ])?;
     a.check_known(&[
         "backend",
@@ -203,6 +204,9 @@ fn run() -> Result<()> {
         return phases(&task, &model, &tc, warmup, window_steps);
     }
 
+    if a.flag("commands") {
+        return gpu_commands(&task, &model, &tc);
+    }
     let w = match a.str("load") {
         Some(path) => {
             let w = toyformer::io::load_weights(&std::fs::read(path)?, None)?;
@@ -341,6 +345,18 @@ fn run() -> Result<()> {
     if json {
         println!("{out}");
     }
+    Ok(())
+}
+
+/// `--commands` (GPU): the GPU commands one training step of this config records, and its shape.
+fn gpu_commands(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig) -> Result<()> {
+    let w = toyformer::model::Weights::init(model)?;
+    let mut g = toyformer::gpu::GpuBackend::new(&w, tc, task.pred_positions())?;
+    let (commands, dispatches) = g.runner.commands_per_step(tc.batch_size, task.seq_len())?;
+    println!(
+        "GPU commands per step: {commands} ({dispatches} dispatches; one stats copy per submission) | B {} T {} P {} C {} V {}",
+        tc.batch_size, task.seq_len(), task.pred_positions().len(), model.d_model, model.d_vocab_out
+    );
     Ok(())
 }
 
