@@ -90,7 +90,16 @@ pub mod defs {
     kernel!(
         GRAD_NORM,
         "grad_norm.wgsl",
-        &[(0, W), (1, R), (2, R), (3, R), (4, W), (5, RA), (6, U)]
+        &[
+            (0, W),
+            (1, R),
+            (2, R),
+            (3, R),
+            (4, W),
+            (5, RA),
+            (6, R),
+            (7, U)
+        ]
     );
     kernel!(
         ADAMW,
@@ -1001,8 +1010,10 @@ pub fn grad_norm_groups(total: usize) -> usize {
 pub const GRAD_NORM_GROUPS: usize = 256;
 
 /// Finishes every job of `sums` into `grads` and writes the partial sums of squares of `grads`
-/// (`total` elements) to part[0..sums.parts(total)] (see grad_norm.wgsl; adamw adds them up).
-/// `step`: the step window (embed_backward's segment lists).
+/// (`total` elements) to part[0..sums.parts(total)], and the partial sums of the `nrows` row losses
+/// in `rows` (crossentropy's) to part[parts + 2..][..grad_norm_groups(total)] (see grad_norm.wgsl; adamw
+/// adds them up). `step`: the step window (embed_backward's segment lists).
+#[allow(clippy::too_many_arguments)]
 pub fn grad_norm(
     ops: &mut Ops,
     ctx: &GpuContext,
@@ -1010,6 +1021,8 @@ pub fn grad_norm(
     grads: &Buffer,
     sums: &SplitSums,
     step: Window,
+    rows: &Buffer,
+    nrows: usize,
     total: usize,
 ) -> crate::error::Result<()> {
     let ng = grad_norm_groups(total);
@@ -1036,10 +1049,22 @@ pub fn grad_norm(
         ng as u32,
         sums.jobs.len() as u32,
         parts as u32,
+        nrows as u32,
+        0,
+        0,
+        0,
     ];
     let whole = |b| Window::whole(b, 0);
     let bufs = [grads, &sums.scratch, &jobs_buf, &done_buf, part].map(whole);
-    let bufs = [bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], step];
+    let bufs = [
+        bufs[0],
+        bufs[1],
+        bufs[2],
+        bufs[3],
+        bufs[4],
+        step,
+        whole(rows),
+    ];
     ops.dispatch_at(ctx, &defs::GRAD_NORM, &bufs, &p, grid(parts));
     Ok(())
 }
@@ -1057,7 +1082,7 @@ pub struct AdamwArgs {
 pub struct AdamwIo<'a> {
     /// The step's (lr, sm, sv, 1 − lr·wd, halt parity) f32.
     pub sched: Window<'a>,
-    /// grad_norm's `parts` partials, then two halt slots.
+    /// grad_norm's `parts` partials, two halt slots, then grad_norm_groups(total) loss partials.
     pub norm: &'a Buffer,
     pub parts: usize,
     /// crossentropy's rows (2·B·P u32) and B, P.
@@ -1093,7 +1118,7 @@ pub fn adamw(
         (opt.clip as f32).to_bits(),
         io.b as u32,
         io.p as u32,
-        0,
+        grad_norm_groups(total) as u32,
         0,
     ];
     let whole = |b| Window::whole(b, 0);

@@ -328,7 +328,11 @@ impl Plan {
             let mut sums = SplitSums::new(ctx, &what("split sums"), split_sums_len(cfg, &shape))?;
             rec.backward(&acts, g, &io, &mut sums);
             parts = sums.parts(table.total_len());
-            let nb = buf("grad_norm partials", parts + 2)?;
+            // norm partials, two halt slots, loss partials
+            let nb = buf(
+                "grad_norm partials",
+                parts + 2 + k::grad_norm_groups(table.total_len()),
+            )?;
             rec.optimizer(&acts, &io, &sums, &nb, opt)?;
             norm = Some(nb);
         }
@@ -841,6 +845,8 @@ impl Rec<'_> {
             &f.grads,
             sums,
             io.step(),
+            &a.rows,
+            self.d.rows,
             total,
         )?;
         let aio = AdamwIo {

@@ -102,6 +102,27 @@ impl Rig {
         self.grad_norm_at(ops, grads, sums, Window::whole(&no_step, 1), total)
     }
 
+    /// As [`Rig::grad_norm`], also summing the `nrows` row losses of `rows` (crossentropy's layout).
+    pub fn grad_norm_rows(
+        &self,
+        ops: &mut Ops,
+        grads: &wgpu::Buffer,
+        rows: &wgpu::Buffer,
+        nrows: usize,
+        total: usize,
+    ) -> (wgpu::Buffer, usize) {
+        let no_step = self.zeros(1);
+        let sums = self.sums(0);
+        let parts = sums.parts(total);
+        let norm = self.zeros(parts + 2 + k::grad_norm_groups(total));
+        let step = Window::whole(&no_step, 1);
+        k::grad_norm(
+            ops, &self.ctx, &norm, grads, &sums, step, rows, nrows, total,
+        )
+        .unwrap();
+        (norm, parts)
+    }
+
     /// As [`Rig::grad_norm`], with embed_backward's segment lists in the step window `step`.
     pub fn grad_norm_at(
         &self,
@@ -112,8 +133,9 @@ impl Rig {
         total: usize,
     ) -> (wgpu::Buffer, usize) {
         let parts = sums.parts(total);
-        let norm = self.zeros(parts + 2);
-        k::grad_norm(ops, &self.ctx, &norm, grads, sums, step, total).unwrap();
+        let norm = self.zeros(parts + 2 + k::grad_norm_groups(total));
+        let no_rows = self.zeros(1);
+        k::grad_norm(ops, &self.ctx, &norm, grads, sums, step, &no_rows, 0, total).unwrap();
         (norm, parts)
     }
 
@@ -130,8 +152,7 @@ impl Rig {
         let mask = self.zeros(total.div_ceil(32));
         let (sched, stats) = (self.zeros(8), self.zeros(4 + p));
         let mut ops = Ops::default();
-        let sums = self.sums(0);
-        let (norm, parts) = self.grad_norm(&mut ops, &bg, &sums, total);
+        let (norm, parts) = self.grad_norm_rows(&mut ops, &bg, rows, b * p, total);
         let io = AdamwIo {
             sched: Window::whole(&sched, 5),
             norm: &norm,

@@ -897,7 +897,7 @@ fn grad_norm_clip_and_adamw_match_candle() {
     };
     // one plan for every step (as the runner's): grad_norm's partials, then the halt slots
     let mut ops = Ops::default();
-    let (norm_buf, parts) = g.grad_norm(&mut ops, &bgr, &g.sums(0), total);
+    let (norm_buf, parts) = g.grad_norm_rows(&mut ops, &bgr, &rows, 1, total);
     let io = AdamwIo {
         sched: Window::whole(&bsched, 5),
         norm: &norm_buf,

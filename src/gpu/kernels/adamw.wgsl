@@ -2,22 +2,22 @@
 // v = β2 v + (1 − β2) g², θ = θ (1 − lr·wd) − lr · (m·sm) / (sqrt(v·sv) + eps), with g the gradient times
 // the clip coefficient min(1, clip / (‖g‖ + 1e-6)) (1 without clipping) and sm, sv the bias corrections.
 // It also finishes the step's figures, so that no separate dispatch does: every workgroup re-sums
-// grad_norm's partials and crossentropy's row losses in the same fixed order (lane l sums entries l,
-// l + 256, ..., then a fixed tree), so all of them see the same ‖g‖ and loss; workgroup 0 writes the
+// grad_norm's norm partials and its NG loss partials (sums of crossentropy's row losses) in the same fixed
+// order (lane l sums entries l, l + 256, ..., then a fixed tree), so all of them see the same ‖g‖ and loss; workgroup 0 writes the
 // stats (4 + P) u32 = [mean loss, ‖g‖, sequences right, flags, right per position...] (flags: bit 0
 // loss not finite, bit 1 loss or norm not finite). A step whose loss or norm is not finite halts the
 // chunk: its halt slot, and every later one, is 1 and no parameter moves. Halt slots ping-pong (the step
 // reads slot `parity` and writes slot 1 − parity, so no location is read and written in one dispatch).
 // SCHED (lr, sm, sv, 1 − lr·wd, parity) and STATS are bound at the step's dynamic offsets; MOM holds m
-// at i and v at total + i; NORM holds the partials, then the two halt slots; ROWS is crossentropy's
-// (loss bits, ok). Frozen entries (mask bit 0) are left alone. Grid: ceil(total / 256) workgroups of
+// at i and v at total + i; NORM holds the norm partials, the two halt slots, then NG loss partials; ROWS
+// is crossentropy's (loss bits, ok), read here for the metrics only. Frozen entries (mask bit 0) are left alone. Grid: ceil(total / 256) workgroups of
 // 256, linearised over (x, y); each invocation owns one element of θ, m and v.
 // Memory order: workgroupBarrier orders the workgroup arrays red / ru between tree levels (and before
 // they are reused). Storage: the partials, row losses and the read halt slot were written by earlier
 // dispatches; the written halt slot and stats are written by workgroup 0 only and read by no
 // invocation of this dispatch; θ, m, v elements are owned. No storageBarrier is needed.
 struct Params { total: u32, beta1: f32, beta2: f32, omb1: f32, omb2: f32, eps: f32, parts: u32, clip: f32,
-                b: u32, p: u32, pad0: u32, pad1: u32 }
+                b: u32, p: u32, ng: u32, pad1: u32 }
 
 @group(0) @binding(0) var<storage, read_write> TH: array<f32>;
 @group(0) @binding(1) var<storage, read> G: array<f32>;
@@ -98,7 +98,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let norm = sqrt(bitcast<f32>(tree(l, sq, 0u).x));
     let rows = P.b * P.p;
     var ls = 0.0;
-    for (var r = l; r < rows; r += 256u) { ls += bitcast<f32>(ROWS[r]); }
+    for (var w = l; w < P.ng; w += 256u) { ls += NORM[P.parts + 2u + w]; }
     let loss = bitcast<f32>(tree(l, ls, 0u).x) / f32(rows);
     let bad = !finite(norm) || !finite(loss);
     let parity = u32(SCHED[4]);

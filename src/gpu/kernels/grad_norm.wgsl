@@ -10,11 +10,13 @@
 // of the gradient, skipping the elements a job writes (bit set in DONE); a later workgroup finishes 256
 // elements of one job and sums their squares. Workgroup w owns part[w], a fixed-order tree of its lanes:
 // adamw re-sums the NG + job partials in order, so the norm is deterministic.
-// STEP is bound at the step's dynamic offset.
+// The NG strided workgroups also sum the row losses of crossentropy (ROWS, f32 bits) in strided slices:
+// loss partial w at part[parts + 2 + w] (after adamw's two halt slots). STEP is bound at the step's
+// dynamic offset.
 // Memory order: workgroupBarrier orders the workgroup array red between the tree levels. Storage: a job
 // element of G is written by one invocation and read by none in this dispatch (the strided workgroups
 // skip it); every other element of G is only read; so no storageBarrier is needed.
-struct Params { total: u32, ng: u32, njobs: u32, parts: u32 }
+struct Params { total: u32, ng: u32, njobs: u32, parts: u32, rows: u32, pad0: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read_write> G: array<f32>;
 @group(0) @binding(1) var<storage, read> SCRATCH: array<f32>;
@@ -22,7 +24,8 @@ struct Params { total: u32, ng: u32, njobs: u32, parts: u32 }
 @group(0) @binding(3) var<storage, read> DONE: array<u32>;
 @group(0) @binding(4) var<storage, read_write> PART: array<f32>;
 @group(0) @binding(5) var<storage, read> STEP: array<u32>;
-@group(0) @binding(6) var<uniform> P: Params;
+@group(0) @binding(6) var<storage, read> ROWS: array<u32>;
+@group(0) @binding(7) var<uniform> P: Params;
 
 var<workgroup> red: array<f32, 256>;
 
@@ -71,4 +74,17 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroupBarrier();
     }
     if (l == 0u) { PART[id] = red[0]; }
+    if (id >= P.ng) { return; }
+    // the strided workgroups also sum crossentropy's row losses (f32 bits in ROWS): loss partial w at
+    // part[parts + 2 + w], after the two halt slots, for adamw
+    workgroupBarrier();
+    var ls = 0.0;
+    for (var r = id * 256u + l; r < P.rows; r += P.ng * 256u) { ls += bitcast<f32>(ROWS[r]); }
+    red[l] = ls;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w >>= 1u) {
+        if (l < w) { red[l] += red[l + w]; }
+        workgroupBarrier();
+    }
+    if (l == 0u) { PART[P.parts + 2u + id] = red[0]; }
 }
