@@ -3,7 +3,7 @@
 //! cargo run --release --example bench -- --backend cpu --config sort-ref \
 //!     [--windows 5 --window-steps 20 --warmup 10] \
 //!     [--converge --max-steps N --eval-every 100 --target 0.99] [--load FILE.safetensors]
-//!     [--flush-denormals | --no-flush-denormals] [--json]
+//!     [--flush-denormals | --no-flush-denormals] [--json] [--commands]
 //!
 //! `--backend cpu` is the CPU engine, which flushes subnormal floats to zero during each step by
 //! default (`--no-flush-denormals` turns that off); `--backend reference` is the candle backend,
@@ -231,6 +231,7 @@ fn run() -> Result<()> {
         "flush-denormals",
         "no-flush-denormals",
         "phases",
+        "commands",
     ])?;
     let bn = parse_args(&a)?;
     // For the reference backend: FTZ/DAZ on this thread and every rayon thread, for the run.
@@ -239,6 +240,9 @@ fn run() -> Result<()> {
     let (task, tc) = (&bn.task, &bn.tc);
     if a.flag("phases") {
         return phases(task, &bn.model, tc, bn.warmup, bn.window_steps);
+    }
+    if a.flag("commands") {
+        return gpu_commands(task, &bn.model, tc);
     }
     let fl = flops_per_step(tc.batch_size, &bn.model, task.pred_positions().len());
     let mut trainer = Trainer::new(task.clone(), tc.clone(), make(&bn)?)?;
@@ -414,6 +418,18 @@ fn converge(bn: &Bench, trainer: &mut Trainer) -> Result<serde_json::Value> {
         serde_json::json!({"target_acc": target, "eval_every": eval_every, "eval_samples": eval_samples,
         "max_steps": bn.max_steps, "reached": reached, "history": hist}),
     )
+}
+
+/// `--commands` (GPU): the commands and dispatches one training step records, without timing.
+fn gpu_commands(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig) -> Result<()> {
+    let w = toyformer::model::Weights::init(model)?;
+    let mut g = toyformer::gpu::GpuBackend::new(&w, tc, task.pred_positions())?;
+    let (commands, dispatches) = g.runner.commands_per_step(tc.batch_size, task.seq_len())?;
+    println!(
+        "GPU commands per step: {commands} ({dispatches} dispatches; one stats copy per submission) | B {} T {} P {} C {} V {}",
+        tc.batch_size, task.seq_len(), task.pred_positions().len(), model.d_model, model.d_vocab_out
+    );
+    Ok(())
 }
 
 /// `--phases` (CPU only): a rough split of one step's time, from public entry points only.

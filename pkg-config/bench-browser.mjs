@@ -4,6 +4,8 @@
 // nothing about a GPU; on a machine whose Chromium has a GPU it is the real one.
 //
 //   node pkg-config/bench-browser.mjs [--config sort-ref|perm-4] [--steps 20] [--windows 3] [--backends cpu,webgpu]
+//     [--pkgs pkg,pkg-before] [--warmup 2]   (www/ folders holding wasm-bindgen builds: compares builds side by side,
+//                                their windows interleaved, in one browser)
 //   (make bench-browser; needs `make wasm vendor` first)
 import { startServer, launch } from './browser.mjs';
 
@@ -15,6 +17,8 @@ const config = arg('config', 'sort-ref');
 const steps = Number(arg('steps', 20));
 const windows = Number(arg('windows', 3));
 const backends = arg('backends', 'cpu,webgpu').split(',');
+const pkgs = arg('pkgs', 'pkg').split(',');
+const warmup = Number(arg('warmup', 2));
 const CONFIGS = {
   // seed 003's sorter, as examples/bench's sort-ref (grad clip off, as the PyTorch anchor)
   'sort-ref': { task: { task: 'sort', n: 10, max_num: 50 }, model: {} },
@@ -24,43 +28,56 @@ if (!CONFIGS[config]) throw new Error(`unknown --config ${config} (use ${Object.
 
 const server = await startServer();
 const b = await launch({ webgpu: true });
+b.page.on('console', (m) => { if (m.text().startsWith('bench:')) console.error(m.text()); });
 try {
   await b.page.goto(`${server.url}index.html`);
-  const res = await b.page.evaluate(async ({ cfg, steps, windows, backends }) => {
-    const m = await import('./pkg/toyformer.js');
-    await m.default();
-    const task = JSON.stringify(cfg.task);
-    const model = JSON.stringify({ ...m.task_info(task).default_model, ...cfg.model });
-    const train = JSON.stringify({ steps: 1_000_000, batch_size: 256, grad_clip: 0 });
+  const res = await b.page.evaluate(async ({ cfg, steps, windows, backends, pkgs, warmup }) => {
     const out = { userAgent: navigator.userAgent };
+    const mods = [];
+    for (const p of pkgs) {
+      const m = await import(`./${p}/toyformer.js`);
+      await m.default();
+      mods.push(m);
+    }
     for (const be of backends) {
-      let s;
-      try {
-        s = be === 'cpu' ? new m.Session(task, model, train) : await m.GpuSession.create(task, model, train);
-      } catch (e) {
-        out[be] = { error: String(e.message ?? e) };
-        continue;
+      // one session per build, windows interleaved build by build (load drifts hit both alike)
+      const runs = [];
+      for (const [i, m] of mods.entries()) {
+        const key = pkgs.length > 1 ? `${be} ${pkgs[i]}` : be;
+        const task = JSON.stringify(cfg.task);
+        const model = JSON.stringify({ ...m.task_info(task).default_model, ...cfg.model });
+        const train = JSON.stringify({ steps: 1_000_000, batch_size: 256, grad_clip: 0 });
+        try {
+          const s = be === 'cpu' ? new m.Session(task, model, train) : await m.GpuSession.create(task, model, train);
+          const run = async (n) => { const r = s.step(n); return r instanceof Promise ? await r : r; };
+          await run(warmup); // warm-up: pipelines, first allocations
+          runs.push({ key, s, run, rates: [] });
+        } catch (e) {
+          out[key] = { error: String(e.message ?? e) };
+        }
       }
-      const run = async (n) => { const r = s.step(n); return r instanceof Promise ? await r : r; };
-      await run(2); // warm-up: pipelines, first allocations
-      const rates = [];
       for (let w = 0; w < windows; w++) {
-        const t0 = performance.now();
-        await run(steps);
-        rates.push((steps * 1000) / (performance.now() - t0));
+        for (const r of runs) {
+          const t0 = performance.now();
+          await r.run(steps);
+          r.rates.push((steps * 1000) / (performance.now() - t0));
+          console.log(`bench: ${r.key} window ${w}: ${r.rates[w].toFixed(3)} steps/s`);
+        }
       }
-      rates.sort((x, y) => x - y);
-      out[be] = { adapter: be === 'cpu' ? 'wasm' : s.adapter, steps_per_s: { min: rates[0], median: rates[rates.length >> 1], max: rates[rates.length - 1] } };
-      s.free();
+      for (const r of runs) {
+        const rates = r.rates.sort((x, y) => x - y);
+        out[r.key] = { adapter: be === 'cpu' ? 'wasm' : r.s.adapter, steps_per_s: { min: rates[0], median: rates[rates.length >> 1], max: rates[rates.length - 1] } };
+        r.s.free();
+      }
     }
     return out;
-  }, { cfg: CONFIGS[config], steps, windows, backends });
-  for (const be of backends) {
-    const r = res[be];
-    if (r.error) console.log(`${config} ${be}: not run (${r.error})`);
-    else console.log(`${config} ${be} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);
+  }, { cfg: CONFIGS[config], steps, windows, backends, pkgs, warmup });
+  for (const key of Object.keys(res).filter((k) => k !== 'userAgent')) {
+    const r = res[key];
+    if (r.error) console.log(`${config} ${key}: not run (${r.error})`);
+    else console.log(`${config} ${key} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);
   }
-  console.log(JSON.stringify({ config, steps, windows, date: new Date().toISOString(), ...res }));
+  console.log(JSON.stringify({ config, steps, windows, pkgs, date: new Date().toISOString(), ...res }));
 } finally {
   await b.close();
   server.close();

@@ -48,7 +48,7 @@ pub fn make_backend(
 #[cfg(not(target_arch = "wasm32"))]
 fn gpu(w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Result<Box<dyn Backend>> {
     let mut g = crate::gpu::GpuBackend::new(w, tc, task.pred_positions())?;
-    g.engine.prepare(tc.batch_size, task.seq_len())?;
+    g.runner.prepare(tc.batch_size, task.seq_len())?;
     Ok(Box::new(g))
 }
 
@@ -64,7 +64,7 @@ fn hardware_gpu(w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Option<Box<dy
     use crate::gpu::{AdapterChoice, GpuBackend};
     let mut g =
         GpuBackend::with_choice(w, tc, task.pred_positions(), AdapterChoice::Hardware).ok()?;
-    g.engine.prepare(tc.batch_size, task.seq_len()).ok()?;
+    g.runner.prepare(tc.batch_size, task.seq_len()).ok()?;
     Some(Box::new(g))
 }
 

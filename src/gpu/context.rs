@@ -22,7 +22,15 @@ pub enum Bind {
     Write,
     /// `var<uniform>`
     Uniform,
+    /// `var<storage, read>` bound at a dynamic offset (one step's window of a per-submission buffer)
+    ReadAt,
+    /// `var<storage, read_write>` bound at a dynamic offset
+    WriteAt,
 }
+
+/// How long a native readback waits for the GPU before the run ends with an error (a hung GPU or a
+/// driver that never signals would otherwise block forever).
+pub const READBACK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One compute entry point: its WGSL source, entry name and bindings (binding i of group 0 is
 /// `binds[i].0`).
@@ -62,6 +70,8 @@ pub struct GpuContext {
     error: Arc<Mutex<Option<String>>>,
     /// Why the device was lost, if it was (reported before `error`: it explains it).
     lost: Arc<Mutex<Option<String>>>,
+    /// Longest native wait for one readback ([`READBACK_TIMEOUT`] unless a test shortens it).
+    pub readback_timeout: std::cell::Cell<std::time::Duration>,
 }
 
 impl GpuContext {
@@ -132,6 +142,7 @@ impl GpuContext {
             kernels: RefCell::new(HashMap::new()),
             error,
             lost,
+            readback_timeout: std::cell::Cell::new(READBACK_TIMEOUT),
         })
     }
 
@@ -172,11 +183,15 @@ impl GpuContext {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: match kind {
-                        Bind::Read => wgpu::BufferBindingType::Storage { read_only: true },
-                        Bind::Write => wgpu::BufferBindingType::Storage { read_only: false },
+                        Bind::Read | Bind::ReadAt => {
+                            wgpu::BufferBindingType::Storage { read_only: true }
+                        }
+                        Bind::Write | Bind::WriteAt => {
+                            wgpu::BufferBindingType::Storage { read_only: false }
+                        }
                         Bind::Uniform => wgpu::BufferBindingType::Uniform,
                     },
-                    has_dynamic_offset: false,
+                    has_dynamic_offset: matches!(kind, Bind::ReadAt | Bind::WriteAt),
                     min_binding_size: None,
                 },
                 count: None,
@@ -202,7 +217,12 @@ impl GpuContext {
                 layout: Some(&pl),
                 module: &module,
                 entry_point: Some(def.entry),
-                compilation_options: Default::default(),
+                // every workgroup array is written before it is read (see each kernel's header), so
+                // natively skip the zero-fill; the browser's WebGPU insists on it and ignores this
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    zero_initialize_workgroup_memory: cfg!(target_arch = "wasm32"),
+                    ..Default::default()
+                },
                 cache: None,
             });
         let k = Kernel {
@@ -296,7 +316,7 @@ impl GpuContext {
 
     /// Maps the first `bytes` of every staging buffer in `bufs` (already copied into by a submitted
     /// command buffer) and returns their contents. Never blocks on the web; natively it waits for the
-    /// GPU with one `poll`.
+    /// GPU with one `poll`, at most `readback_timeout`: past that the error says the GPU did not finish.
     pub async fn read_many(&self, bufs: &[(&wgpu::Buffer, u64)]) -> Result<Vec<Vec<u8>>> {
         let mut waits = Vec::with_capacity(bufs.len());
         for &(b, bytes) in bufs {
@@ -306,9 +326,7 @@ impl GpuContext {
             waits.push(rx);
         }
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Backend(format!("waiting for the GPU failed: {e}")))?;
+        self.wait()?;
         let mut out = Vec::with_capacity(bufs.len());
         for (w, &(b, bytes)) in waits.into_iter().zip(bufs) {
             let r = w.await;
@@ -325,6 +343,31 @@ impl GpuContext {
             out.push(v);
         }
         Ok(out)
+    }
+}
+
+impl GpuContext {
+    /// Natively: waits for every submitted command buffer, at most `readback_timeout`.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn wait(&self) -> Result<()> {
+        let limit = self.readback_timeout.get();
+        let poll = wgpu::PollType::Wait {
+            submission_index: None,
+            timeout: Some(limit),
+        };
+        match self.device.poll(poll) {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(Error::Backend(format!(
+                "the GPU did not finish its work within {limit:?} (a hung or overloaded GPU, or a \
+                 submission too long for it)"
+            ))),
+            Err(e) => Err(Error::Backend(format!("waiting for the GPU failed: {e}"))),
+        }
+    }
+
+    /// The alignment of dynamic storage offsets (256 bytes in WebGPU's defaults).
+    pub fn offset_align(&self) -> u64 {
+        self.limits.min_storage_buffer_offset_alignment as u64
     }
 }
 

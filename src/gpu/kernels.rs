@@ -11,14 +11,14 @@ use Bind::{Read as R, Uniform as U, Write as W};
 
 /// Every kernel's source is `kernels/common.wgsl` (shared helpers) followed by its own file.
 macro_rules! kernel {
-    ($id:ident, $file:literal, $entry:literal, $binds:expr) => {
+    ($id:ident, $file:literal, $binds:expr) => {
         pub static $id: KernelDef = KernelDef {
             name: stringify!($id),
             src: concat!(
                 include_str!("kernels/common.wgsl"),
                 include_str!(concat!("kernels/", $file))
             ),
-            entry: $entry,
+            entry: "main",
             binds: $binds,
         };
     };
@@ -26,152 +26,117 @@ macro_rules! kernel {
 
 pub mod defs {
     use super::*;
+    use Bind::{ReadAt as RA, WriteAt as WA};
     kernel!(
         MATMUL,
         "matmul.wgsl",
-        "main",
         &[(0, R), (1, R), (2, W), (3, R), (4, R), (5, U)]
-    );
-    kernel!(
-        MATMUL_REDUCE,
-        "matmul_reduce.wgsl",
-        "main",
-        &[(0, R), (1, W), (2, U)]
     );
     kernel!(
         EMBED_FORWARD,
         "embed_forward.wgsl",
-        "main",
-        &[(0, R), (1, R), (2, W), (3, U)]
+        &[(0, RA), (1, R), (2, W), (3, W), (4, U)]
     );
     kernel!(
         EMBED_BACKWARD,
         "embed_backward.wgsl",
-        "main",
-        &[(0, R), (1, R), (2, W), (3, U)]
+        &[(0, R), (1, RA), (2, W), (3, W), (4, U)]
     );
     kernel!(
         LAYERNORM_FORWARD,
         "layernorm_forward.wgsl",
-        "main",
         &[(0, R), (1, R), (2, W), (3, W), (4, U)]
     );
     kernel!(
         LAYERNORM_BACKWARD,
         "layernorm_backward.wgsl",
-        "main",
         &[(0, R), (1, R), (2, R), (3, R), (4, W), (5, U)]
     );
     kernel!(
         LAYERNORM_BACKWARD_PARAMS,
         "layernorm_backward_params.wgsl",
-        "partial",
         &[(0, R), (1, R), (2, R), (3, W), (4, U)]
-    );
-    kernel!(
-        LAYERNORM_BACKWARD_PARAMS_FINISH,
-        "layernorm_backward_params.wgsl",
-        "finish",
-        &[(5, R), (6, W), (7, U)]
     );
     kernel!(
         ATTENTION_FORWARD,
         "attention_forward.wgsl",
-        "main",
         &[(0, R), (1, W), (2, W), (3, U)]
     );
     kernel!(
-        ATTENTION_BACKWARD_DQ,
-        "attention_backward_dq.wgsl",
-        "main",
-        &[(0, R), (1, R), (2, R), (3, R), (4, W), (5, W), (6, U)]
-    );
-    kernel!(
-        ATTENTION_BACKWARD_DKV,
-        "attention_backward_dkv.wgsl",
-        "main",
+        ATTENTION_BACKWARD,
+        "attention_backward.wgsl",
         &[(0, R), (1, R), (2, R), (3, R), (4, W), (5, U)]
     );
     kernel!(
         ACTIVATION_FORWARD,
         "activation_forward.wgsl",
-        "main",
         &[(0, R), (1, W), (2, U)]
     );
     kernel!(
         ACTIVATION_BACKWARD,
         "activation_backward.wgsl",
-        "main",
         &[(0, R), (1, R), (2, W), (3, U)]
     );
     kernel!(
         BIAS_BACKWARD,
         "bias_backward.wgsl",
-        "partial",
         &[(0, R), (1, W), (2, U)]
-    );
-    kernel!(
-        BIAS_BACKWARD_FINISH,
-        "bias_backward.wgsl",
-        "finish",
-        &[(3, R), (4, W), (5, U)]
     );
     kernel!(
         CROSSENTROPY,
         "crossentropy.wgsl",
-        "main",
-        &[(0, W), (1, R), (2, W), (3, W), (4, W), (5, U)]
+        &[(0, W), (1, RA), (2, W), (3, W), (4, U)]
     );
     kernel!(
-        METRICS,
-        "metrics.wgsl",
-        "main",
-        &[(0, R), (1, R), (2, W), (3, U)]
-    );
-    kernel!(
-        GRAD_NORM_PARTIAL,
+        GRAD_NORM,
         "grad_norm.wgsl",
-        "partial",
-        &[(0, R), (1, W), (2, U)]
-    );
-    kernel!(
-        GRAD_NORM_FINISH,
-        "grad_norm.wgsl",
-        "finish",
-        &[(3, R), (4, W), (5, W), (6, U)]
+        &[
+            (0, W),
+            (1, R),
+            (2, R),
+            (3, R),
+            (4, W),
+            (5, RA),
+            (6, R),
+            (7, U)
+        ]
     );
     kernel!(
         ADAMW,
         "adamw.wgsl",
-        "main",
-        &[(0, W), (1, R), (2, W), (3, W), (4, R), (5, R), (6, U)]
+        &[
+            (0, W),
+            (1, R),
+            (2, W),
+            (3, R),
+            (4, RA),
+            (5, W),
+            (6, R),
+            (7, WA),
+            (8, U)
+        ]
     );
 
     /// Every kernel, for building them all up front (a shader error then shows at start-up).
-    pub static ALL: [&KernelDef; 20] = [
+    pub static ALL: [&KernelDef; 14] = [
         &MATMUL,
-        &MATMUL_REDUCE,
         &EMBED_FORWARD,
         &EMBED_BACKWARD,
         &LAYERNORM_FORWARD,
         &LAYERNORM_BACKWARD,
         &LAYERNORM_BACKWARD_PARAMS,
-        &LAYERNORM_BACKWARD_PARAMS_FINISH,
-        &BIAS_BACKWARD_FINISH,
         &ATTENTION_FORWARD,
-        &ATTENTION_BACKWARD_DQ,
-        &ATTENTION_BACKWARD_DKV,
+        &ATTENTION_BACKWARD,
         &ACTIVATION_FORWARD,
         &ACTIVATION_BACKWARD,
         &BIAS_BACKWARD,
         &CROSSENTROPY,
-        &METRICS,
-        &GRAD_NORM_PARTIAL,
-        &GRAD_NORM_FINISH,
+        &GRAD_NORM,
         &ADAMW,
     ];
 }
 
+/// Most workgroups in one grid dimension (WebGPU default `maxComputeWorkgroupsPerDimension`).
 /// Most workgroups in one grid dimension (WebGPU default `maxComputeWorkgroupsPerDimension`).
 const MAX_GROUPS: u32 = 65_535;
 
@@ -182,33 +147,46 @@ pub fn grid(n: usize) -> (u32, u32, u32) {
     (x as u32, n.div_ceil(x) as u32, 1)
 }
 
-/// One recorded GPU command.
-pub enum Op {
-    Dispatch {
-        kernel: Kernel,
-        bind: wgpu::BindGroup,
-        groups: (u32, u32, u32),
-    },
-    Clear(Buffer),
-    Copy {
-        src: Buffer,
-        src_off: u64,
-        dst: Buffer,
-        dst_off: u64,
-        bytes: u64,
-    },
+/// One step's window of a buffer that holds a window per step of a submission: bound at a dynamic
+/// offset, step k at k · `stride` bytes, `size` bytes long. Per-step inputs, the schedule and the
+/// stats live in such buffers, so no step copies anything in or out.
+#[derive(Clone, Copy)]
+pub struct Window<'a> {
+    pub buf: &'a Buffer,
+    pub size: u64,
+    pub stride: u64,
 }
 
-/// A list of dispatches, clears and copies, built once and recorded into a command encoder for every
-/// step (consecutive dispatches share one compute pass).
+impl<'a> Window<'a> {
+    /// The first `len` 4-byte elements of `buf`, the same window for every step.
+    pub fn whole(buf: &'a Buffer, len: usize) -> Self {
+        Window {
+            buf,
+            size: (len.max(1) * 4) as u64,
+            stride: 0,
+        }
+    }
+}
+
+/// One recorded dispatch. `strides`: per dynamic binding (in binding order), the bytes between steps.
+pub struct Dispatch {
+    kernel: Kernel,
+    bind: wgpu::BindGroup,
+    groups: (u32, u32, u32),
+    strides: Vec<u32>,
+}
+
+/// The dispatches of a step, built once and recorded into a command encoder for every step (one
+/// compute pass; wgpu orders dependent dispatches). Nothing else is recorded per step: no copies,
+/// no clears, so one step is `len()` GPU commands.
 #[derive(Default)]
 pub struct Ops {
-    pub ops: Vec<Op>,
+    pub ops: Vec<Dispatch>,
 }
 
 impl Ops {
-    /// Appends a dispatch of `def` over `groups` with `bufs` bound in the order of its bindings
-    /// (the last binding, the uniform, gets `params`).
+    /// Appends a dispatch of `def` over `groups` with `bufs` bound whole, in the order of its
+    /// bindings (the last binding, the uniform, gets `params`).
     pub fn dispatch(
         &mut self,
         ctx: &GpuContext,
@@ -217,20 +195,49 @@ impl Ops {
         params: &[u32],
         groups: (u32, u32, u32),
     ) {
+        let wins: Vec<Window> = bufs
+            .iter()
+            .map(|b| Window {
+                buf: b,
+                size: 0,
+                stride: 0,
+            })
+            .collect();
+        self.dispatch_at(ctx, def, &wins, params, groups);
+    }
+
+    /// As [`Ops::dispatch`], with the dynamic bindings (`Bind::ReadAt` / `WriteAt`) bound as windows
+    /// (a size of 0 binds the whole buffer; only dynamic bindings use the window).
+    pub fn dispatch_at(
+        &mut self,
+        ctx: &GpuContext,
+        def: &'static KernelDef,
+        bufs: &[Window],
+        params: &[u32],
+        groups: (u32, u32, u32),
+    ) {
         let kernel = ctx.kernel(def);
         let uni = ctx.uniform(def.name, params);
         let mut entries = Vec::with_capacity(def.binds.len());
+        let mut strides = Vec::new();
         let mut it = bufs.iter();
         for &(binding, kind) in def.binds {
-            let buf: &Buffer = if kind == Bind::Uniform {
-                &uni
+            let resource = if kind == Bind::Uniform {
+                uni.as_entire_binding()
             } else {
-                it.next().expect("a buffer for every storage binding")
+                let w = it.next().expect("a buffer for every storage binding");
+                if matches!(kind, Bind::ReadAt | Bind::WriteAt) {
+                    strides.push(w.stride as u32);
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: w.buf,
+                        offset: 0,
+                        size: std::num::NonZeroU64::new(w.size),
+                    })
+                } else {
+                    w.buf.as_entire_binding()
+                }
             };
-            entries.push(wgpu::BindGroupEntry {
-                binding,
-                resource: buf.as_entire_binding(),
-            });
+            entries.push(wgpu::BindGroupEntry { binding, resource });
         }
         assert!(
             it.next().is_none(),
@@ -242,64 +249,36 @@ impl Ops {
             layout: &kernel.layout,
             entries: &entries,
         });
-        self.ops.push(Op::Dispatch {
+        self.ops.push(Dispatch {
             kernel,
             bind,
             groups,
+            strides,
         });
     }
 
-    pub fn clear(&mut self, b: &Buffer) {
-        self.ops.push(Op::Clear(b.clone()));
+    /// GPU commands one step records (all dispatches).
+    pub fn len(&self) -> usize {
+        self.ops.len()
     }
 
-    pub fn copy(&mut self, src: &Buffer, src_off: u64, dst: &Buffer, dst_off: u64, bytes: u64) {
-        self.ops.push(Op::Copy {
-            src: src.clone(),
-            src_off,
-            dst: dst.clone(),
-            dst_off,
-            bytes,
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Records step `k` of a submission into `enc` (dynamic bindings at k · stride).
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder, k: u32) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: None,
+            timestamp_writes: None,
         });
-    }
-
-    /// Records every op into `enc`.
-    pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
-        let mut i = 0;
-        while i < self.ops.len() {
-            match &self.ops[i] {
-                Op::Dispatch { .. } => {
-                    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: None,
-                        timestamp_writes: None,
-                    });
-                    while let Some(Op::Dispatch {
-                        kernel,
-                        bind,
-                        groups,
-                    }) = self.ops.get(i)
-                    {
-                        pass.set_pipeline(&kernel.pipeline);
-                        pass.set_bind_group(0, bind, &[]);
-                        pass.dispatch_workgroups(groups.0, groups.1, groups.2);
-                        i += 1;
-                    }
-                }
-                Op::Clear(b) => {
-                    enc.clear_buffer(b, 0, None);
-                    i += 1;
-                }
-                Op::Copy {
-                    src,
-                    src_off,
-                    dst,
-                    dst_off,
-                    bytes,
-                } => {
-                    enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *bytes);
-                    i += 1;
-                }
-            }
+        let mut offsets = Vec::with_capacity(2);
+        for d in &self.ops {
+            offsets.clear();
+            offsets.extend(d.strides.iter().map(|s| s * k));
+            pass.set_pipeline(&d.kernel.pipeline);
+            pass.set_bind_group(0, &d.bind, &offsets);
+            pass.dispatch_workgroups(d.groups.0, d.groups.1, d.groups.2);
         }
     }
 
@@ -308,7 +287,7 @@ impl Ops {
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ops") });
-        self.record(&mut enc);
+        self.record(&mut enc, 0);
         ctx.queue.submit([enc.finish()]);
     }
 }
@@ -351,6 +330,66 @@ impl Map {
             cbs: 0,
         }
     }
+    /// W_Q, W_K, W_V ([3·NH, C, HS] at `off`) as one (C, 3·NH·HS) matrix: column block h·HS.. is head h.
+    pub fn heads(off: usize, c: usize, hs: usize) -> Map {
+        Map {
+            off: off as u32,
+            rs: hs as u32,
+            cs: 1,
+            rblk: 0,
+            rbs: 0,
+            cblk: hs as u32,
+            cbs: (c * hs) as u32,
+        }
+    }
+    /// The transpose of [`Map::heads`]: (3·NH·HS, C).
+    pub fn heads_t(off: usize, c: usize, hs: usize) -> Map {
+        Map {
+            off: off as u32,
+            rs: 1,
+            cs: hs as u32,
+            rblk: hs as u32,
+            rbs: (c * hs) as u32,
+            cblk: 0,
+            cbs: 0,
+        }
+    }
+    /// The P scored rows p0.. of each sequence of (B, T, ld), as (B·P, ld).
+    pub fn scored_rows(p0: usize, p: usize, t: usize, ld: usize) -> Map {
+        Map {
+            off: (p0 * ld) as u32,
+            rs: ld as u32,
+            cs: 1,
+            rblk: p as u32,
+            rbs: (t * ld) as u32,
+            cblk: 0,
+            cbs: 0,
+        }
+    }
+    /// The transpose of [`Map::scored_rows`]: (ld, B·P).
+    pub fn scored_cols(p0: usize, p: usize, t: usize, ld: usize) -> Map {
+        Map {
+            off: (p0 * ld) as u32,
+            rs: 1,
+            cs: ld as u32,
+            rblk: 0,
+            rbs: 0,
+            cblk: p as u32,
+            cbs: (t * ld) as u32,
+        }
+    }
+    /// The element index of (r, c), as the kernels compute it (common.wgsl `addr`).
+    pub fn addr(&self, r: u32, c: u32) -> u32 {
+        let row = match r.checked_div(self.rblk) {
+            None => r * self.rs,
+            Some(q) => q * self.rbs + (r % self.rblk) * self.rs,
+        };
+        let col = match c.checked_div(self.cblk) {
+            None => c * self.cs,
+            Some(q) => q * self.cbs + (c % self.cblk) * self.cs,
+        };
+        self.off + row + col
+    }
     fn words(&self) -> [u32; 8] {
         [
             self.off, self.rs, self.cs, self.rblk, self.rbs, self.cblk, self.cbs, 0,
@@ -363,6 +402,20 @@ impl Map {
 pub struct Operand<'a> {
     pub buf: &'a Buffer,
     pub map: Map,
+}
+
+impl<'a> Operand<'a> {
+    pub fn new(buf: &'a Buffer, map: Map) -> Self {
+        Operand { buf, map }
+    }
+    /// Row-major (·, ld) from element `off`.
+    pub fn rows(buf: &'a Buffer, off: usize, ld: usize) -> Self {
+        Operand::new(buf, Map::rows(off, ld))
+    }
+    /// The transpose of a row-major (·, ld) matrix at `off`.
+    pub fn cols(buf: &'a Buffer, off: usize, ld: usize) -> Self {
+        Operand::new(buf, Map::cols(off, ld))
+    }
 }
 
 /// out (M, N) [+]= A (M, K) · B (K, N) [+ bias (N) at an element offset] [+ D (M, N), addressed as out].
@@ -378,9 +431,111 @@ pub struct MatmulArgs<'a> {
     pub k: usize,
 }
 
+impl<'a> MatmulArgs<'a> {
+    /// out (M, N) = A (M, K) · B (K, N).
+    pub fn new(
+        out: Operand<'a>,
+        a: Operand<'a>,
+        b: Operand<'a>,
+        m: usize,
+        n: usize,
+        k: usize,
+    ) -> Self {
+        MatmulArgs {
+            out,
+            a,
+            b,
+            bias: None,
+            d: None,
+            accumulate: false,
+            m,
+            n,
+            k,
+        }
+    }
+    /// Adds bias (N) at element `off` of `buf`.
+    pub fn bias(mut self, buf: &'a Buffer, off: usize) -> Self {
+        self.bias = Some((buf, off));
+        self
+    }
+    /// Adds D (M, N), addressed as out, from element `off` of `buf` (the residual connection).
+    pub fn plus(mut self, buf: &'a Buffer, off: usize) -> Self {
+        self.d = Some((buf, off));
+        self
+    }
+    /// Adds to out instead of overwriting it.
+    pub fn accumulate(mut self, yes: bool) -> Self {
+        self.accumulate = yes;
+        self
+    }
+}
+
+/// The split sums of one step: weight gradients whose K axis (the B·T rows) was cut into slices
+/// leave one partial result per slice in `scratch`, and [`grad_norm`] finishes them all in one
+/// dispatch, summing the slices in order (deterministic). A job is 16 u32 (see grad_norm.wgsl).
+pub struct SplitSums {
+    pub scratch: Buffer,
+    cap: usize,
+    used: usize,
+    jobs: Vec<[u32; 16]>,
+    groups: usize,
+}
+
+impl SplitSums {
+    /// Scratch for `cap` elements of partials (the sum of every job's slices × M × N).
+    pub fn new(ctx: &GpuContext, what: &str, cap: usize) -> crate::error::Result<Self> {
+        Ok(SplitSums {
+            scratch: ctx.storage(what, cap)?,
+            cap,
+            used: 0,
+            jobs: Vec::new(),
+            groups: 0,
+        })
+    }
+
+    /// Reserves `len` elements of scratch; returns their element offset.
+    fn alloc(&mut self, len: usize) -> usize {
+        let off = self.used;
+        self.used += len;
+        // the plan sizes the scratch from the same shapes it records: a shortfall is a bug there
+        assert!(self.used <= self.cap, "split-sum scratch too small");
+        off
+    }
+
+    /// A job: out[map(r, c)] = Σ_s scratch[off + s·stride + r·N + c], s < splits, for (M, N).
+    fn job(&mut self, off: usize, stride: usize, splits: usize, m: usize, n: usize, out: Map) {
+        let mut w = [0u32; 16];
+        w[..6].copy_from_slice(&[
+            off as u32,
+            stride as u32,
+            splits as u32,
+            m as u32,
+            n as u32,
+            self.groups as u32,
+        ]);
+        w[8..].copy_from_slice(&out.words());
+        self.jobs.push(w);
+        self.groups += (m * n).div_ceil(256);
+    }
+
+    /// A job of kind 1: out[map(v, c)] = Σ_k scratch[off + k·N + c] over the segments k of token v,
+    /// their range read from the step window at `seg_off` (see embed_backward.wgsl).
+    fn segment_job(&mut self, off: usize, seg_off: usize, v: usize, c: usize, out: Map) {
+        self.job(off, c, 0, v, c, out);
+        let last = self.jobs.len() - 1;
+        self.jobs[last][6] = 1;
+        self.jobs[last][7] = seg_off as u32;
+    }
+
+    /// Workgroups (and partials) of [`grad_norm`] over `total` gradient elements.
+    pub fn parts(&self, total: usize) -> usize {
+        grad_norm_groups(total) + self.groups
+    }
+}
+
 /// How many K splits a matmul of this shape uses (1 = none). Weight gradients have few output tiles
 /// and a long K (the B·T rows); splitting K keeps the GPU's cores busy, and the splits are summed in
-/// a fixed order by `matmul_reduce`, so the result stays deterministic.
+/// a fixed order by [`grad_norm`], so the result stays deterministic.
 pub fn matmul_splits(m: usize, n: usize, k: usize) -> usize {
     let tiles = m.div_ceil(64) * n.div_ceil(64);
     if tiles >= 96 || k < 1024 {
@@ -389,7 +544,7 @@ pub fn matmul_splits(m: usize, n: usize, k: usize) -> usize {
     (256 / tiles).clamp(1, k / 256).min(64)
 }
 
-/// Elements of split-K scratch a matmul of this shape needs (0 when it does not split).
+/// Elements of split-sum scratch a matmul of this shape needs (0 when it does not split).
 pub fn matmul_scratch_len(m: usize, n: usize, k: usize) -> usize {
     let s = matmul_splits(m, n, k);
     if s > 1 {
@@ -399,33 +554,29 @@ pub fn matmul_scratch_len(m: usize, n: usize, k: usize) -> usize {
     }
 }
 
-/// Launches `matmul` (and `matmul_reduce` when K is split; `scratch` must then hold
-/// [`matmul_scratch_len`] elements).
-pub fn matmul(ops: &mut Ops, ctx: &GpuContext, x: &MatmulArgs, scratch: Option<&Buffer>) {
-    let splits = if scratch.is_some() {
+/// Launches `matmul`. With `split` (weight gradients only: no bias, D or accumulate) a long K is cut
+/// into slices whose partials [`grad_norm`] sums later; without it the product is written directly.
+pub fn matmul(ops: &mut Ops, ctx: &GpuContext, x: &MatmulArgs, split: Option<&mut SplitSums>) {
+    let want = if split.is_some() {
         matmul_splits(x.m, x.n, x.k)
     } else {
         1
     };
-    let kchunk = x.k.div_ceil(splits).div_ceil(16) * 16;
+    let kchunk = x.k.div_ceil(want).div_ceil(16) * 16;
     let splits = x.k.div_ceil(kchunk.max(1)).max(1);
-    let mut flags = 0u32;
-    if x.bias.is_some() {
-        flags |= 1;
-    }
-    if x.d.is_some() {
-        flags |= 2;
-    }
-    if x.accumulate {
-        flags |= 4;
-    }
-    let partial = splits > 1;
-    if partial {
+    let mut flags =
+        x.bias.is_some() as u32 | (x.d.is_some() as u32) << 1 | (x.accumulate as u32) << 2;
+    let mut part_off = 0;
+    let mut out = x.out.buf;
+    if let (true, Some(sums)) = (splits > 1, split) {
         assert!(
-            x.bias.is_none() && x.d.is_none(),
-            "split matmuls carry no bias or D"
+            x.bias.is_none() && x.d.is_none() && !x.accumulate,
+            "split matmuls carry no bias, D or accumulate"
         );
         flags = 8;
+        part_off = sums.alloc(splits * x.m * x.n);
+        sums.job(part_off, x.m * x.n, splits, x.m, x.n, x.out.map);
+        out = &sums.scratch;
     }
     let mut p = vec![
         x.m as u32,
@@ -435,16 +586,11 @@ pub fn matmul(ops: &mut Ops, ctx: &GpuContext, x: &MatmulArgs, scratch: Option<&
         kchunk.max(16) as u32,
         x.bias.map(|b| b.1 as u32).unwrap_or(0),
         x.d.map(|d| d.1 as u32).unwrap_or(0),
-        0,
+        part_off as u32,
     ];
     p.extend(x.a.map.words());
     p.extend(x.b.map.words());
     p.extend(x.out.map.words());
-    let out = if partial {
-        scratch.expect("scratch for a split matmul")
-    } else {
-        x.out.buf
-    };
     let bias = x.bias.map(|b| b.0).unwrap_or(x.b.buf);
     let d = x.d.map(|d| d.0).unwrap_or(x.a.buf);
     let groups = (
@@ -459,37 +605,6 @@ pub fn matmul(ops: &mut Ops, ctx: &GpuContext, x: &MatmulArgs, scratch: Option<&
         &p,
         groups,
     );
-    if partial {
-        matmul_reduce(ops, ctx, x.out, out, x.accumulate, splits, x.m, x.n);
-    }
-}
-
-/// out (M, N) [+]= the sum of `splits` partial products (splits, M, N) in `part`, in split order.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_reduce(
-    ops: &mut Ops,
-    ctx: &GpuContext,
-    out: Operand,
-    part: &Buffer,
-    accumulate: bool,
-    splits: usize,
-    m: usize,
-    n: usize,
-) {
-    let mut p = vec![
-        m as u32,
-        n as u32,
-        splits as u32,
-        if accumulate { 4 } else { 0 },
-    ];
-    p.extend(out.map.words());
-    ops.dispatch(
-        ctx,
-        &defs::MATMUL_REDUCE,
-        &[part, out.buf],
-        &p,
-        grid((m * n).div_ceil(256)),
-    );
 }
 
 /// Whether matmuls with `m` rows and `n` columns fit the dispatch grid (65 535 tiles of 64 a side).
@@ -497,13 +612,15 @@ pub fn matmul_fits(m: usize, n: usize) -> bool {
     m.div_ceil(64) <= MAX_GROUPS as usize && n.div_ceil(64) <= MAX_GROUPS as usize
 }
 
-/// resid (B·T, C) = W_E[tokens] + W_pos[t]; tokens at element `tok_off` of the step buffer.
+/// resid (B·T, C) = W_E[tokens] + W_pos[t], tokens at element `tok_off` of the step's window; with
+/// `zero`, also zeroes that (B·T, C) buffer (the backward's first gradient target).
 #[allow(clippy::too_many_arguments)]
 pub fn embed_forward(
     ops: &mut Ops,
     ctx: &GpuContext,
     resid: &Buffer,
-    step: &Buffer,
+    zero: Option<&Buffer>,
+    step: Window,
     tok_off: usize,
     params: &Buffer,
     we_off: usize,
@@ -519,28 +636,30 @@ pub fn embed_forward(
         tok_off as u32,
         we_off as u32,
         wp_off as u32,
-        0,
+        zero.is_some() as u32,
         0,
     ];
-    ops.dispatch(
+    let z = zero.unwrap_or(resid);
+    let whole = |b| Window::whole(b, 0);
+    ops.dispatch_at(
         ctx,
         &defs::EMBED_FORWARD,
-        &[step, params, resid],
+        &[step, whole(params), whole(resid), whole(z)],
         &p,
         grid((n * c).div_ceil(256)),
     );
 }
 
-/// dW_E and dW_pos from dresid (B·T, C) and the step buffer's per-token row lists.
+/// dW_pos, and dW_E's row segments (finished by [`grad_norm`]), from dresid (B·T, C) and the step
+/// window's per-token row lists in the layout of [`step_data`](super::plan::step_data).
 #[allow(clippy::too_many_arguments)]
 pub fn embed_backward(
     ops: &mut Ops,
     ctx: &GpuContext,
     grads: &Buffer,
+    sums: &mut SplitSums,
     dresid: &Buffer,
-    step: &Buffer,
-    off_off: usize,
-    rows_off: usize,
+    step: Window,
     we_off: usize,
     wp_off: usize,
     b: usize,
@@ -548,22 +667,32 @@ pub fn embed_backward(
     c: usize,
     v: usize,
 ) {
+    let n = b * t;
+    let nseg = super::plan::max_segments(n, v);
+    let seg_off = 2 * n + v + 1;
+    let part_off = sums.alloc(nseg * c);
+    sums.segment_job(part_off, seg_off, v, c, Map::rows(we_off, c));
     let p = [
         v as u32,
         t as u32,
         c as u32,
         b as u32,
-        off_off as u32,
-        rows_off as u32,
-        we_off as u32,
+        n as u32,
+        (n + v + 1) as u32,
+        seg_off as u32,
+        (seg_off + v + 1) as u32,
+        nseg as u32,
+        part_off as u32,
         wp_off as u32,
+        0,
     ];
-    ops.dispatch(
+    let whole = |b| Window::whole(b, 0);
+    ops.dispatch_at(
         ctx,
         &defs::EMBED_BACKWARD,
-        &[dresid, step, grads],
+        &[whole(dresid), step, whole(grads), whole(&sums.scratch)],
         &p,
-        grid((v + t) * c.div_ceil(32)),
+        grid((nseg + t) * c.div_ceil(32)),
     );
 }
 
@@ -640,8 +769,8 @@ pub fn colsum_scratch_len(n: usize, cols: usize) -> usize {
     }
 }
 
-/// grads[w_off..] = dw, grads[b_off..] = db of LN, from x, stats and dout (N, C); `part` holds
-/// `colsum_scratch_len(n, 2·C)` elements.
+/// grads[w_off..] = dw, grads[b_off..] = db of LN, from x, stats and dout (N, C); with more than one
+/// row chunk the chunks' partials go to `sums` and [`grad_norm`] adds them up.
 #[allow(clippy::too_many_arguments)]
 pub fn layernorm_backward_params(
     ops: &mut Ops,
@@ -649,7 +778,7 @@ pub fn layernorm_backward_params(
     grads: &Buffer,
     w_off: usize,
     b_off: usize,
-    part: &Buffer,
+    sums: &mut SplitSums,
     dout: &Buffer,
     x: &Buffer,
     stats: &Buffer,
@@ -657,17 +786,23 @@ pub fn layernorm_backward_params(
     c: usize,
 ) {
     let r = colsum_chunks(n);
+    let mut part_off = 0;
+    if r > 1 {
+        part_off = sums.alloc(r * 2 * c);
+        sums.job(part_off, 2 * c, r, 1, c, Map::rows(w_off, c));
+        sums.job(part_off + c, 2 * c, r, 1, c, Map::rows(b_off, c));
+    }
     let p = [
         n as u32,
         c as u32,
         w_off as u32,
         b_off as u32,
         r as u32,
-        0,
+        part_off as u32,
         0,
         0,
     ];
-    let out = if r > 1 { part } else { grads };
+    let out = if r > 1 { &sums.scratch } else { grads };
     ops.dispatch(
         ctx,
         &defs::LAYERNORM_BACKWARD_PARAMS,
@@ -675,15 +810,6 @@ pub fn layernorm_backward_params(
         &p,
         (c.div_ceil(16) as u32, r as u32, 1),
     );
-    if r > 1 {
-        ops.dispatch(
-            ctx,
-            &defs::LAYERNORM_BACKWARD_PARAMS_FINISH,
-            &[part, grads],
-            &p,
-            (c.div_ceil(256) as u32, 1, 1),
-        );
-    }
 }
 
 fn attn_params(b: usize, t: usize, nh: usize, hs: usize) -> [u32; 8] {
@@ -721,13 +847,12 @@ pub fn attention_forward(
     );
 }
 
-/// The Q columns of dqkv and D (B, NH, T) from qkv, z, dz and lse.
+/// dqkv (B·T, 3·NH·HS): dq, dk and dv in one dispatch, from qkv, z, dz and lse.
 #[allow(clippy::too_many_arguments)]
-pub fn attention_backward_dq(
+pub fn attention_backward(
     ops: &mut Ops,
     ctx: &GpuContext,
     dqkv: &Buffer,
-    dd: &Buffer,
     dz: &Buffer,
     qkv: &Buffer,
     z: &Buffer,
@@ -739,34 +864,10 @@ pub fn attention_backward_dq(
 ) {
     ops.dispatch(
         ctx,
-        &defs::ATTENTION_BACKWARD_DQ,
-        &[qkv, z, dz, lse, dqkv, dd],
+        &defs::ATTENTION_BACKWARD,
+        &[qkv, z, dz, lse, dqkv],
         &attn_params(b, t, nh, hs),
-        grid(b * nh * t),
-    );
-}
-
-/// The K and V columns of dqkv from qkv, dz, lse and D.
-#[allow(clippy::too_many_arguments)]
-pub fn attention_backward_dkv(
-    ops: &mut Ops,
-    ctx: &GpuContext,
-    dqkv: &Buffer,
-    dz: &Buffer,
-    qkv: &Buffer,
-    lse: &Buffer,
-    dd: &Buffer,
-    b: usize,
-    t: usize,
-    nh: usize,
-    hs: usize,
-) {
-    ops.dispatch(
-        ctx,
-        &defs::ATTENTION_BACKWARD_DKV,
-        &[qkv, dz, lse, dd, dqkv],
-        &attn_params(b, t, nh, hs),
-        grid(b * nh * t),
+        grid(2 * b * nh * t),
     );
 }
 
@@ -821,21 +922,36 @@ pub fn activation_backward(
     );
 }
 
-/// grads[off..off + OC] = column sums of dout (N, OC); `part` holds `colsum_scratch_len(n, OC)` elements.
+/// grads[off..off + OC] = column sums of dout (N, OC); with more than one row chunk the chunks'
+/// partials go to `sums` and [`grad_norm`] adds them up.
 #[allow(clippy::too_many_arguments)]
 pub fn bias_backward(
     ops: &mut Ops,
     ctx: &GpuContext,
     grads: &Buffer,
     off: usize,
-    part: &Buffer,
+    sums: &mut SplitSums,
     dout: &Buffer,
     n: usize,
     oc: usize,
 ) {
     let r = colsum_chunks(n);
-    let p = [n as u32, oc as u32, off as u32, r as u32];
-    let out = if r > 1 { part } else { grads };
+    let mut part_off = 0;
+    if r > 1 {
+        part_off = sums.alloc(r * oc);
+        sums.job(part_off, oc, r, 1, oc, Map::rows(off, oc));
+    }
+    let p = [
+        n as u32,
+        oc as u32,
+        off as u32,
+        r as u32,
+        part_off as u32,
+        0,
+        0,
+        0,
+    ];
+    let out = if r > 1 { &sums.scratch } else { grads };
     ops.dispatch(
         ctx,
         &defs::BIAS_BACKWARD,
@@ -843,28 +959,19 @@ pub fn bias_backward(
         &p,
         (oc.div_ceil(16) as u32, r as u32, 1),
     );
-    if r > 1 {
-        ops.dispatch(
-            ctx,
-            &defs::BIAS_BACKWARD_FINISH,
-            &[part, grads],
-            &p,
-            (oc.div_ceil(256) as u32, 1, 1),
-        );
-    }
 }
 
-/// Per-row loss, argmax and ok (argmax == target) of logits (B·P, V) against tokens[b, p0 + i + 1];
-/// with `backward`, the logits are replaced by dlogits of the mean loss.
+/// Per-row loss and ok (argmax == target) into `rows` (2·B·P u32: loss bits, then ok) and the argmax
+/// of logits (B·P, V) against tokens[b, p0 + i + 1] of the step's window; with `backward`, the logits
+/// are replaced by dlogits of the mean loss.
 #[allow(clippy::too_many_arguments)]
 pub fn crossentropy(
     ops: &mut Ops,
     ctx: &GpuContext,
     logits: &Buffer,
-    loss: &Buffer,
+    rows_out: &Buffer,
     argmax: &Buffer,
-    ok: &Buffer,
-    step: &Buffer,
+    step: Window,
     tok_off: usize,
     backward: bool,
     b: usize,
@@ -884,97 +991,150 @@ pub fn crossentropy(
         backward as u32,
         (1.0 / rows as f32).to_bits(),
     ];
-    ops.dispatch(
+    let whole = |b| Window::whole(b, 0);
+    ops.dispatch_at(
         ctx,
         &defs::CROSSENTROPY,
-        &[logits, step, loss, argmax, ok],
+        &[whole(logits), step, whole(rows_out), whole(argmax)],
         &params,
         grid(rows),
     );
 }
 
-/// stats (4 + P) u32 = [mean loss, (grad norm), sequences right, flags, right per position...] from
-/// crossentropy's per-row loss and ok (B, P).
-pub fn metrics(
-    ops: &mut Ops,
-    ctx: &GpuContext,
-    stats: &Buffer,
-    loss: &Buffer,
-    ok: &Buffer,
-    b: usize,
-    p: usize,
-) {
-    ops.dispatch(
-        ctx,
-        &defs::METRICS,
-        &[loss, ok, stats],
-        &[b as u32, p as u32, 0, 0],
-        (1, 1, 1),
-    );
+/// Strided workgroups of grad_norm over `total` gradient elements.
+pub fn grad_norm_groups(total: usize) -> usize {
+    GRAD_NORM_GROUPS.min(total.div_ceil(256)).max(1)
 }
 
-/// Workgroups of grad_norm's first pass (and elements of its `part` buffer).
+/// Most strided workgroups of grad_norm.
 pub const GRAD_NORM_GROUPS: usize = 256;
 
-/// stats[1] = ‖grads‖, vars[4] = clip coefficient, vars[5] = halt flag (see grad_norm.wgsl).
+/// Finishes every job of `sums` into `grads` and writes the partial sums of squares of `grads`
+/// (`total` elements) to part[0..sums.parts(total)], and the partial sums of the `nrows` row losses
+/// in `rows` (crossentropy's) to part[parts + 2..][..grad_norm_groups(total)] (see grad_norm.wgsl; adamw
+/// adds them up). `step`: the step window (embed_backward's segment lists).
 #[allow(clippy::too_many_arguments)]
 pub fn grad_norm(
     ops: &mut Ops,
     ctx: &GpuContext,
-    stats: &Buffer,
-    vars: &Buffer,
     part: &Buffer,
     grads: &Buffer,
-    clip: f32,
+    sums: &SplitSums,
+    step: Window,
+    rows: &Buffer,
+    nrows: usize,
     total: usize,
-) {
-    let ng = GRAD_NORM_GROUPS.min(total.div_ceil(256)).max(1);
-    ops.dispatch(
-        ctx,
-        &defs::GRAD_NORM_PARTIAL,
-        &[grads, part],
-        &[total as u32, ng as u32, 0, 0],
-        (ng as u32, 1, 1),
-    );
-    ops.dispatch(
-        ctx,
-        &defs::GRAD_NORM_FINISH,
-        &[part, stats, vars],
-        &[ng as u32, clip.to_bits(), 0, 0],
-        (1, 1, 1),
-    );
+) -> crate::error::Result<()> {
+    let ng = grad_norm_groups(total);
+    let mut done = vec![0u32; total.div_ceil(32)];
+    let mut jobs = Vec::with_capacity(sums.jobs.len() * 16);
+    for w in &sums.jobs {
+        jobs.extend_from_slice(w);
+        let mut map = Map::rows(0, 0);
+        [
+            map.off, map.rs, map.cs, map.rblk, map.rbs, map.cblk, map.cbs,
+        ] = [w[8], w[9], w[10], w[11], w[12], w[13], w[14]];
+        for r in 0..w[3] {
+            for c in 0..w[4] {
+                let i = map.addr(r, c) as usize;
+                done[i / 32] |= 1 << (i % 32);
+            }
+        }
+    }
+    let jobs_buf = ctx.storage_init("split-sum jobs", &jobs)?;
+    let done_buf = ctx.storage_init("split-sum elements", &done)?;
+    let parts = sums.parts(total);
+    let p = [
+        total as u32,
+        ng as u32,
+        sums.jobs.len() as u32,
+        parts as u32,
+        nrows as u32,
+        0,
+        0,
+        0,
+    ];
+    let whole = |b| Window::whole(b, 0);
+    let bufs = [grads, &sums.scratch, &jobs_buf, &done_buf, part].map(whole);
+    let bufs = [
+        bufs[0],
+        bufs[1],
+        bufs[2],
+        bufs[3],
+        bufs[4],
+        step,
+        whole(rows),
+    ];
+    ops.dispatch_at(ctx, &defs::GRAD_NORM, &bufs, &p, grid(parts));
+    Ok(())
 }
 
-/// One AdamW step over every trainable element (mask bit set), with the per-step values in vars.
+/// AdamW's constants: betas, eps, and the gradient clip (0: none).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamwArgs {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub clip: f64,
+}
+
+/// The buffers adamw reads and writes besides the flat ones.
+pub struct AdamwIo<'a> {
+    /// The step's (lr, sm, sv, 1 − lr·wd, halt parity) f32.
+    pub sched: Window<'a>,
+    /// grad_norm's `parts` partials, two halt slots, then grad_norm_groups(total) loss partials.
+    pub norm: &'a Buffer,
+    pub parts: usize,
+    /// crossentropy's rows (2·B·P u32) and B, P.
+    pub rows: &'a Buffer,
+    pub b: usize,
+    pub p: usize,
+    /// The step's stats (4 + P) u32.
+    pub stats: Window<'a>,
+}
+
+/// One AdamW step over every trainable element (mask bit set), the gradient norm, clip and the
+/// step's stats (see adamw.wgsl). `moments` holds m then v (2·total).
 #[allow(clippy::too_many_arguments)]
 pub fn adamw(
     ops: &mut Ops,
     ctx: &GpuContext,
     params: &Buffer,
-    m: &Buffer,
-    v: &Buffer,
+    moments: &Buffer,
+    io: &AdamwIo,
     grads: &Buffer,
     mask: &Buffer,
-    vars: &Buffer,
-    beta1: f64,
-    beta2: f64,
-    eps: f64,
+    opt: &AdamwArgs,
     total: usize,
 ) {
     let p = [
         total as u32,
-        (beta1 as f32).to_bits(),
-        (beta2 as f32).to_bits(),
-        ((1.0 - beta1) as f32).to_bits(),
-        ((1.0 - beta2) as f32).to_bits(),
-        (eps as f32).to_bits(),
-        0,
+        (opt.beta1 as f32).to_bits(),
+        (opt.beta2 as f32).to_bits(),
+        ((1.0 - opt.beta1) as f32).to_bits(),
+        ((1.0 - opt.beta2) as f32).to_bits(),
+        (opt.eps as f32).to_bits(),
+        io.parts as u32,
+        (opt.clip as f32).to_bits(),
+        io.b as u32,
+        io.p as u32,
+        grad_norm_groups(total) as u32,
         0,
     ];
-    ops.dispatch(
+    let whole = |b| Window::whole(b, 0);
+    ops.dispatch_at(
         ctx,
         &defs::ADAMW,
-        &[params, grads, m, v, mask, vars],
+        &[
+            whole(params),
+            whole(grads),
+            whole(moments),
+            whole(mask),
+            io.sched,
+            whole(io.norm),
+            whole(io.rows),
+            io.stats,
+        ],
         &p,
         grid(total.div_ceil(256)),
     );

@@ -8,34 +8,34 @@
 //!
 //! - [`context`]: device, limits, pipeline cache, asynchronous readback
 //! - [`kernels`]: the kernels (`kernels/*.wgsl`) and their launchers
-//! - [`model`]: the layer loop over flat buffers, recorded once per batch shape
-//! - [`engine`]: the asynchronous training engine (what the browser uses)
-//! - [`GpuBackend`]: the engine behind the synchronous [`Backend`] trait (native only)
+//! - [`plan`]: the recorded plan of one batch shape (buffers, then forward, loss, backward, optimizer)
+//! - [`runner`]: the asynchronous training runner (what the browser uses)
+//! - [`GpuBackend`]: the runner behind the synchronous [`Backend`] trait (native only)
 
 pub mod context;
-pub mod engine;
 pub mod kernels;
-pub mod model;
+pub mod plan;
+pub mod runner;
 
 pub use context::{AdapterChoice, GpuContext};
-pub use engine::GpuEngine;
+pub use runner::GpuRunner;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::GpuBackend;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
-    use super::{AdapterChoice, GpuEngine};
+    use super::{AdapterChoice, GpuRunner};
     use crate::backend::{Backend, ChunkOutput, OptimizerState, StepOutput};
     use crate::error::Result;
     use crate::model::Weights;
     use crate::tasks::TaskSpec;
     use crate::train::TrainConfig;
 
-    /// [`GpuEngine`] behind the synchronous [`Backend`] trait: each call blocks on the GPU (natively
-    /// a blocking poll is fine; the browser uses the engine's async API instead).
+    /// [`GpuRunner`] behind the synchronous [`Backend`] trait: each call blocks on the GPU (natively
+    /// a blocking poll is fine; the browser uses the runner's async API instead).
     pub struct GpuBackend {
-        pub engine: GpuEngine,
+        pub runner: GpuRunner,
     }
 
     impl GpuBackend {
@@ -51,14 +51,14 @@ mod native {
             choice: AdapterChoice,
         ) -> Result<Self> {
             Ok(GpuBackend {
-                engine: pollster::block_on(GpuEngine::new(w, tc, pred_positions, choice))?,
+                runner: pollster::block_on(GpuRunner::new(w, tc, pred_positions, choice))?,
             })
         }
     }
 
     impl Backend for GpuBackend {
         fn name(&self) -> String {
-            self.engine.name()
+            self.runner.name()
         }
 
         fn train_step(
@@ -68,7 +68,7 @@ mod native {
             lr: f64,
             step: u64,
         ) -> Result<StepOutput> {
-            let (out, argmax) = pollster::block_on(self.engine.train(
+            let (out, argmax) = pollster::block_on(self.runner.train(
                 &[tokens.to_vec()],
                 batch,
                 &[lr],
@@ -94,27 +94,27 @@ mod native {
             batch: usize,
             lrs: &[f64],
         ) -> Result<ChunkOutput> {
-            pollster::block_on(self.engine.train_task(task, seed, first_step, batch, lrs))
+            pollster::block_on(self.runner.train_task(task, seed, first_step, batch, lrs))
         }
 
         fn logits(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<f32>> {
-            pollster::block_on(self.engine.logits(tokens, batch))
+            pollster::block_on(self.runner.logits(tokens, batch))
         }
 
         fn weights(&self) -> Result<Weights> {
-            Ok(self.engine.weights())
+            Ok(self.runner.weights())
         }
 
         fn set_weights(&mut self, w: &Weights) -> Result<()> {
-            self.engine.set_weights(w)
+            self.runner.set_weights(w)
         }
 
         fn optimizer_state(&self) -> Result<OptimizerState> {
-            pollster::block_on(self.engine.optimizer_state())
+            pollster::block_on(self.runner.optimizer_state())
         }
 
         fn set_optimizer_state(&mut self, s: &OptimizerState) -> Result<()> {
-            self.engine.set_optimizer_state(s)
+            self.runner.set_optimizer_state(s)
         }
     }
 }

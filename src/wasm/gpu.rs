@@ -7,7 +7,7 @@
 use super::session::{complete_with, evaluate_with, export_with, samples_with};
 use super::{js_err, parse, parse_task, to_js};
 use crate::error::Error;
-use crate::gpu::{AdapterChoice, GpuEngine};
+use crate::gpu::{AdapterChoice, GpuRunner};
 use crate::model::{ModelConfig, Weights};
 use crate::reference::ReferenceBackend;
 use crate::train::{check_compatible, TrainConfig, TrainRun};
@@ -16,7 +16,7 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 struct Inner {
-    engine: GpuEngine,
+    engine: GpuRunner,
     /// The run's bookkeeping, the same as the CPU `Session`'s trainer keeps.
     run: TrainRun,
     /// A CPU backend on the weights of step `.0`, for evaluation.
@@ -85,7 +85,7 @@ impl GpuSession {
         }
         check_compatible(&task, &model).map_err(js_err)?;
         let w = Weights::init(&model).map_err(js_err)?;
-        let mut engine = GpuEngine::new(&w, &train, task.pred_positions(), AdapterChoice::Any)
+        let mut engine = GpuRunner::new(&w, &train, task.pred_positions(), AdapterChoice::Any)
             .await
             .map_err(js_err)?;
         engine

@@ -85,3 +85,93 @@ pub fn randn(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut r = toyformer::tasks::rng::CounterRng::new(seed, 77, 0);
     (0..n).map(|_| r.normal() as f32 * scale).collect()
 }
+
+use toyformer::gpu::kernels::{self as k, AdamwArgs, AdamwIo, SplitSums, Window};
+
+impl Rig {
+    /// Records grad_norm over `grads` (`total` elements), finishing the jobs of `sums`; returns the
+    /// partials buffer (then two zeroed halt slots) and how many partials it holds.
+    pub fn grad_norm(
+        &self,
+        ops: &mut Ops,
+        grads: &wgpu::Buffer,
+        sums: &SplitSums,
+        total: usize,
+    ) -> (wgpu::Buffer, usize) {
+        let no_step = self.zeros(1);
+        self.grad_norm_at(ops, grads, sums, Window::whole(&no_step, 1), total)
+    }
+
+    /// As [`Rig::grad_norm`], also summing the `nrows` row losses of `rows` (crossentropy's layout).
+    pub fn grad_norm_rows(
+        &self,
+        ops: &mut Ops,
+        grads: &wgpu::Buffer,
+        rows: &wgpu::Buffer,
+        nrows: usize,
+        total: usize,
+    ) -> (wgpu::Buffer, usize) {
+        let no_step = self.zeros(1);
+        let sums = self.sums(0);
+        let parts = sums.parts(total);
+        let norm = self.zeros(parts + 2 + k::grad_norm_groups(total));
+        let step = Window::whole(&no_step, 1);
+        k::grad_norm(
+            ops, &self.ctx, &norm, grads, &sums, step, rows, nrows, total,
+        )
+        .unwrap();
+        (norm, parts)
+    }
+
+    /// As [`Rig::grad_norm`], with embed_backward's segment lists in the step window `step`.
+    pub fn grad_norm_at(
+        &self,
+        ops: &mut Ops,
+        grads: &wgpu::Buffer,
+        sums: &SplitSums,
+        step: Window,
+        total: usize,
+    ) -> (wgpu::Buffer, usize) {
+        let parts = sums.parts(total);
+        let norm = self.zeros(parts + 2 + k::grad_norm_groups(total));
+        let no_rows = self.zeros(1);
+        k::grad_norm(ops, &self.ctx, &norm, grads, sums, step, &no_rows, 0, total).unwrap();
+        (norm, parts)
+    }
+
+    /// An empty split-sum collector with room for `cap` partial elements.
+    pub fn sums(&self, cap: usize) -> SplitSums {
+        SplitSums::new(&self.ctx, "test split sums", cap).unwrap()
+    }
+
+    /// The stats (4 + P) that adamw's workgroup 0 writes from crossentropy's rows (2·B·P u32: loss
+    /// bits, ok) and a gradient `grads` of `total` elements (nothing trainable, so nothing moves).
+    pub fn stats(&self, rows: &wgpu::Buffer, grads: &[f32], b: usize, p: usize) -> Vec<u32> {
+        let total = grads.len();
+        let (bg, bt, bmom) = (self.f32s(grads), self.zeros(total), self.zeros(2 * total));
+        let mask = self.zeros(total.div_ceil(32));
+        let (sched, stats) = (self.zeros(8), self.zeros(4 + p));
+        let mut ops = Ops::default();
+        let (norm, parts) = self.grad_norm_rows(&mut ops, &bg, rows, b * p, total);
+        let io = AdamwIo {
+            sched: Window::whole(&sched, 5),
+            norm: &norm,
+            parts,
+            rows,
+            b,
+            p,
+            stats: Window::whole(&stats, 4 + p),
+        };
+        let opt = AdamwArgs {
+            beta1: 0.9,
+            beta2: 0.98,
+            eps: 1e-8,
+            clip: 0.0,
+        };
+        k::adamw(
+            &mut ops, &self.ctx, &bt, &bmom, &io, &bg, &mask, &opt, total,
+        );
+        self.run(&ops);
+        self.read_u32(&stats, 4 + p)
+    }
+}

@@ -6,7 +6,9 @@ use crate::gpu_common;
 
 use candle_core::{Device, Tensor, Var, D};
 use gpu_common::{assert_close, randn, Rig};
-use toyformer::gpu::kernels::{self as k, Map, MatmulArgs, Operand, Ops};
+use toyformer::gpu::kernels::{
+    self as k, AdamwArgs, AdamwIo, Map, MatmulArgs, Operand, Ops, Window,
+};
 use toyformer::reference::forward;
 
 const DEV: Device = Device::Cpu;
@@ -127,19 +129,15 @@ fn matmul_transposed_operands_and_split_k() {
         1e-4,
     );
 
-    // a weight-gradient shape: few output tiles, long K → split over K, summed by matmul_reduce
+    // a weight-gradient shape: few output tiles, long K → split over K, summed by grad_norm
     let (m, n, kk) = (20, 30, 3000);
     assert!(
         k::matmul_splits(m, n, kk) > 1,
         "this shape must exercise the split path"
     );
     let (x, y) = (randn(kk * m, 8, 1.0), randn(kk * n, 9, 1.0));
-    let (bx, by, bo, scratch) = (
-        g.f32s(&x),
-        g.f32s(&y),
-        g.zeros(m * n),
-        g.zeros(k::matmul_scratch_len(m, n, kk)),
-    );
+    let (bx, by, bo) = (g.f32s(&x), g.f32s(&y), g.zeros(m * n));
+    let mut sums = g.sums(k::matmul_scratch_len(m, n, kk));
     let mut ops = Ops::default();
     k::matmul(
         &mut ops,
@@ -164,8 +162,9 @@ fn matmul_transposed_operands_and_split_k() {
             n,
             k: kk,
         },
-        Some(&scratch),
+        Some(&mut sums),
     );
+    let (norm, parts) = g.grad_norm(&mut ops, &bo, &sums, m * n);
     g.run(&ops);
     let want = t(&x, &[kk, m])
         .t()
@@ -173,12 +172,23 @@ fn matmul_transposed_operands_and_split_k() {
         .matmul(&t(&y, &[kk, n]))
         .unwrap();
     // sums of 3000 products of N(0,1): magnitude ~55, so a few ulps of that
+    let got = g.read(&bo, m * n);
     assert_close(
         "split-K matmul Xᵀ·Y (dW shape)",
-        &g.read(&bo, m * n),
+        &got,
         &flat(&want),
         1e-4,
         1e-4,
+    );
+    // grad_norm's partials: the finished job's squares (the strided workgroups skip them)
+    let sq: f64 = got.iter().map(|&x| x as f64 * x as f64).sum();
+    let part_sum: f64 = g.read(&norm, parts).iter().map(|&x| x as f64).sum();
+    assert_close(
+        "grad_norm partials of a split job",
+        &[part_sum as f32],
+        &[sq as f32],
+        0.0,
+        1e-5,
     );
 }
 
@@ -375,7 +385,7 @@ fn layernorm_forward_backward_and_params() {
         &bgr,
         2,
         2 + c,
-        &g.zeros(k::colsum_scratch_len(n, 2 * c)),
+        &mut g.sums(k::colsum_scratch_len(n, 2 * c)),
         &bdy,
         &bx,
         &bst,
@@ -446,22 +456,16 @@ fn attention_forward_and_backward() {
         randn(b * tt * 3 * nh * hs, 30, 1.0),
         randn(b * tt * nh * hs, 31, 1.0),
     );
-    let (bq, bdz, bz, blse, bdq, bdd) = (
+    let (bq, bdz, bz, blse, bdq) = (
         g.f32s(&qkv),
         g.f32s(&dz),
         g.zeros(b * tt * nh * hs),
         g.zeros(b * nh * tt),
         g.zeros(b * tt * 3 * nh * hs),
-        g.zeros(b * nh * tt),
     );
     let mut ops = Ops::default();
     k::attention_forward(&mut ops, &g.ctx, &bz, &blse, &bq, b, tt, nh, hs);
-    k::attention_backward_dq(
-        &mut ops, &g.ctx, &bdq, &bdd, &bdz, &bq, &bz, &blse, b, tt, nh, hs,
-    );
-    k::attention_backward_dkv(
-        &mut ops, &g.ctx, &bdq, &bdz, &bq, &blse, &bdd, b, tt, nh, hs,
-    );
+    k::attention_backward(&mut ops, &g.ctx, &bdq, &bdz, &bq, &bz, &blse, b, tt, nh, hs);
     g.run(&ops);
     // candle: (B, T, 3, NH, HS) → q, k, v (B, NH, T, HS); softmax(q kᵀ / sqrt(HS) + mask) v
     let qv = Var::from_tensor(&t(&qkv, &[b, tt, 3, nh, hs])).unwrap();
@@ -577,13 +581,11 @@ fn bias_backward_sums_columns() {
     for (n, oc) in [(53, 37), (9000, 19)] {
         assert_eq!(k::colsum_chunks(n) > 1, n > 4000);
         let d = randn(n * oc, 50, 1.0);
-        let (bd, bg, part) = (
-            g.f32s(&d),
-            g.zeros(oc + 4),
-            g.zeros(k::colsum_scratch_len(n, oc)),
-        );
+        let (bd, bg) = (g.f32s(&d), g.zeros(oc + 4));
+        let mut sums = g.sums(k::colsum_scratch_len(n, oc));
         let mut ops = Ops::default();
-        k::bias_backward(&mut ops, &g.ctx, &bg, 4, &part, &bd, n, oc);
+        k::bias_backward(&mut ops, &g.ctx, &bg, 4, &mut sums, &bd, n, oc);
+        g.grad_norm(&mut ops, &bg, &sums, oc + 4); // finishes the row chunks
         g.run(&ops);
         let want = t(&d, &[n, oc]).sum(0).unwrap();
         let got = g.read(&bg, oc + 4);
@@ -623,20 +625,12 @@ fn layernorm_backward_params_in_row_chunks() {
         g.zeros(2 * c),
     );
     let mut ops = Ops::default();
+    let mut sums = g.sums(k::colsum_scratch_len(n, 2 * c));
     k::layernorm_forward(&mut ops, &g.ctx, &bout, &bst, &bx, &bw, 0, c, n, c);
     k::layernorm_backward_params(
-        &mut ops,
-        &g.ctx,
-        &bgr,
-        0,
-        c,
-        &g.zeros(k::colsum_scratch_len(n, 2 * c)),
-        &bdy,
-        &bx,
-        &bst,
-        n,
-        c,
+        &mut ops, &g.ctx, &bgr, 0, c, &mut sums, &bdy, &bx, &bst, n, c,
     );
+    g.grad_norm(&mut ops, &bgr, &sums, 2 * c); // finishes the row chunks
     g.run(&ops);
     let wv = Var::from_tensor(&t(&w[..c], &[c])).unwrap();
     let bv = Var::from_tensor(&t(&w[c..], &[c])).unwrap();
@@ -675,12 +669,31 @@ fn layernorm_backward_params_in_row_chunks() {
 #[test]
 fn embed_forward_and_backward() {
     let Some(g) = Rig::new() else { return };
-    let (b, tt, c, v) = (4, 9, 6, 11);
+    // small, then 40 × 9 = 360 rows of which ~300 hold token 0: its list takes two row segments
+    for (b, tt, c, v, frequent) in [(4, 9, 6, 11, false), (40, 9, 40, 11, true)] {
+        embed_case(&g, b, tt, c, v, frequent);
+    }
+}
+
+fn embed_case(g: &Rig, b: usize, tt: usize, c: usize, v: usize, frequent: bool) {
     let mut r = toyformer::tasks::rng::CounterRng::new(1, 2, 3);
-    let tokens: Vec<u32> = (0..b * tt).map(|_| r.below(v as u64 - 2) as u32).collect(); // the last 2 ids unused
+    // the last 2 ids unused
+    let mut tokens: Vec<u32> = (0..b * tt).map(|_| r.below(v as u64 - 2) as u32).collect();
+    if frequent {
+        for (i, x) in tokens.iter_mut().enumerate() {
+            if i % 6 != 0 {
+                *x = 0;
+            }
+        }
+        let zeros = tokens.iter().filter(|&&x| x == 0).count();
+        assert!(
+            zeros > toyformer::gpu::plan::EMBED_SEGMENT,
+            "{zeros} rows of token 0"
+        );
+    }
     let (w, dres) = (randn(v * c + tt * c, 60, 1.0), randn(b * tt * c, 61, 1.0));
     let mut step = Vec::new();
-    toyformer::gpu::model::step_data(&tokens, v, true, &mut step);
+    toyformer::gpu::plan::step_data(&tokens, v, true, &mut step);
     let (bs, bw, bres, bdres, bg) = (
         g.u32s(&step),
         g.f32s(&w),
@@ -688,28 +701,32 @@ fn embed_forward_and_backward() {
         g.f32s(&dres),
         g.zeros(v * c + tt * c),
     );
+    let zero = g.f32s(&vec![1.0; b * tt * c]);
     let mut ops = Ops::default();
+    let win = Window::whole(&bs, step.len());
+    let n = b * tt;
     k::embed_forward(
         &mut ops,
         &g.ctx,
         &bres,
-        &bs,
+        Some(&zero),
+        win,
         0,
         &bw,
         0,
         v * c,
-        b * tt,
+        n,
         tt,
         c,
     );
+    let mut sums = g.sums(toyformer::gpu::plan::max_segments(n, v) * c);
     k::embed_backward(
         &mut ops,
         &g.ctx,
         &bg,
+        &mut sums,
         &bdres,
-        &bs,
-        b * tt,
-        b * tt + v + 1,
+        win,
         0,
         v * c,
         b,
@@ -717,6 +734,8 @@ fn embed_forward_and_backward() {
         c,
         v,
     );
+    // grad_norm adds each token's row segments into dW_E
+    let (norm, parts) = g.grad_norm_at(&mut ops, &bg, &sums, win, v * c + tt * c);
     g.run(&ops);
     let we = Var::from_tensor(&t(&w[..v * c], &[v, c])).unwrap();
     let wp = Var::from_tensor(&t(&w[v * c..], &[tt, c])).unwrap();
@@ -742,20 +761,24 @@ fn embed_forward_and_backward() {
         0.0,
         0.0,
     );
-    let got = g.read(&bg, v * c + tt * c);
-    assert_close(
-        "embed_backward dW_E",
-        &got[..v * c],
-        &flat(grads.get(we.as_tensor()).unwrap()),
-        1e-5,
-        1e-4,
+    assert!(
+        g.read(&zero, b * tt * c).iter().all(|&x| x == 0.0),
+        "embed_forward zeroes the backward's first target"
     );
+    let got = g.read(&bg, v * c + tt * c);
+    // sums of up to ~300 N(0,1) values
+    let dwe = flat(grads.get(we.as_tensor()).unwrap());
+    assert_close("embed_backward dW_E", &got[..v * c], &dwe, 1e-4, 1e-4);
+    let dwp = flat(grads.get(wp.as_tensor()).unwrap());
+    assert_close("embed_backward dW_pos", &got[v * c..], &dwp, 1e-5, 1e-4);
+    let sq: f64 = got.iter().map(|&x| x as f64 * x as f64).sum();
+    let part_sum: f64 = g.read(&norm, parts).iter().map(|&x| x as f64).sum();
     assert_close(
-        "embed_backward dW_pos",
-        &got[v * c..],
-        &flat(grads.get(wp.as_tensor()).unwrap()),
+        "grad_norm partials",
+        &[part_sum as f32],
+        &[sq as f32],
+        0.0,
         1e-5,
-        1e-4,
     );
 }
 
@@ -771,20 +794,20 @@ fn crossentropy_and_metrics() {
         let (bb, i) = (row / p, row % p);
         logits[row * v + tokens[bb * tt + p0 + i + 1] as usize] = 9.0;
     }
-    let (bl, bs, bloss, barg, bok, bstats) = (
+    let (bl, bs, brows, barg) = (
         g.f32s(&logits),
         g.u32s(&tokens),
+        g.zeros(2 * b * p),
         g.zeros(b * p),
-        g.zeros(b * p),
-        g.zeros(b * p),
-        g.zeros(4 + p),
     );
     let mut ops = Ops::default();
+    let win = Window::whole(&bs, tokens.len());
     k::crossentropy(
-        &mut ops, &g.ctx, &bl, &bloss, &barg, &bok, &bs, 0, true, b, tt, p0, p, v,
+        &mut ops, &g.ctx, &bl, &brows, &barg, win, 0, true, b, tt, p0, p, v,
     );
-    k::metrics(&mut ops, &g.ctx, &bstats, &bloss, &bok, b, p);
     g.run(&ops);
+    // adamw's workgroup 0 turns the rows into the step's stats
+    let stats = g.stats(&brows, &[0.5; 40], b, p);
     let lv = Var::from_tensor(&t(&logits, &[b, p, v])).unwrap();
     let targets: Vec<u32> = (0..b)
         .flat_map(|bb| (0..p).map(move |i| (bb, i)))
@@ -801,7 +824,7 @@ fn crossentropy_and_metrics() {
     let grads = loss.backward().unwrap();
     assert_close(
         "crossentropy row loss",
-        &g.read(&bloss, b * p),
+        &g.read(&brows, b * p),
         &flat(&per_row),
         1e-5,
         1e-5,
@@ -822,9 +845,8 @@ fn crossentropy_and_metrics() {
         .to_vec1::<u32>()
         .unwrap();
     assert_eq!(g.read_u32(&barg, b * p), am, "argmax");
-    let stats = g.read_u32(&bstats, 4 + p);
     assert_close(
-        "metrics mean loss",
+        "stats mean loss",
         &[f32::from_bits(stats[0])],
         &[loss.to_scalar::<f32>().unwrap()],
         1e-6,
@@ -835,6 +857,8 @@ fn crossentropy_and_metrics() {
     assert_eq!(&stats[4..], &per_count[..], "correct per position");
     assert_eq!(stats[2], (seq * b as f32).round() as u32, "sequences right");
     assert_eq!(stats[3], 0, "finite loss");
+    let norm = f32::from_bits(stats[1]);
+    assert_close("stats grad norm", &[norm], &[10f32.sqrt()], 0.0, 1e-6);
     assert!(
         tok > 0.0 && seq > 0.0,
         "the test put right rows in (row 0..3 is a whole sequence)"
@@ -855,36 +879,51 @@ fn grad_norm_clip_and_adamw_match_candle() {
     for x in &mut gz[100..200] {
         *x = 0.0; // frozen parameters never receive a gradient
     }
-    let (bt, bgr, bm, bv, bmask, bvars, bstats, bpart) = (
+    let (bt, bgr, bmom, bmask, bsched, bstats) = (
         g.f32s(&theta),
         g.f32s(&gz),
-        g.zeros(total),
-        g.zeros(total),
+        g.zeros(2 * total),
         g.u32s(&mask),
         g.zeros(8),
-        g.zeros(4),
-        g.zeros(256),
+        g.zeros(5),
     );
-    let (lr, b1, b2, eps, wd, clip) = (1e-2f64, 0.9f64, 0.98f64, 1e-8f64, 0.01f64, 1.0f32);
-    for step in 1..=3 {
-        let vars = [
+    let rows = g.u32s(&[0.7f32.to_bits(), 1]); // B = P = 1: a finite loss
+    let (lr, b1, b2, eps, wd, clip) = (1e-2f64, 0.9f64, 0.98f64, 1e-8f64, 0.01f64, 1.0f64);
+    let opt = AdamwArgs {
+        beta1: b1,
+        beta2: b2,
+        eps,
+        clip,
+    };
+    // one plan for every step (as the runner's): grad_norm's partials, then the halt slots
+    let mut ops = Ops::default();
+    let (norm_buf, parts) = g.grad_norm_rows(&mut ops, &bgr, &rows, 1, total);
+    let io = AdamwIo {
+        sched: Window::whole(&bsched, 5),
+        norm: &norm_buf,
+        parts,
+        rows: &rows,
+        b: 1,
+        p: 1,
+        stats: Window::whole(&bstats, 5),
+    };
+    k::adamw(&mut ops, &g.ctx, &bt, &bmom, &io, &bgr, &bmask, &opt, total);
+    let sched = |step: i32| {
+        [
             lr as f32,
             (1.0 / (1.0 - b1.powi(step))) as f32,
             (1.0 / (1.0 - b2.powi(step))) as f32,
             (1.0 - lr * wd) as f32,
-        ];
-        g.ctx
-            .queue
-            .write_buffer(&bvars, 0, bytemuck::cast_slice(&vars));
-        let mut ops = Ops::default();
-        k::grad_norm(&mut ops, &g.ctx, &bstats, &bvars, &bpart, &bgr, clip, total);
-        k::adamw(
-            &mut ops, &g.ctx, &bt, &bm, &bv, &bgr, &bmask, &bvars, b1, b2, eps, total,
-        );
+            ((step - 1) % 2) as f32,
+        ]
+    };
+    for step in 1..=3 {
+        let q = &g.ctx.queue;
+        q.write_buffer(&bsched, 0, bytemuck::cast_slice(&sched(step)));
         g.run(&ops);
     }
     let norm = gz.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
-    let stats = g.read_u32(&bstats, 4);
+    let stats = g.read_u32(&bstats, 5);
     assert_close(
         "grad_norm",
         &[f32::from_bits(stats[1])],
@@ -892,7 +931,7 @@ fn grad_norm_clip_and_adamw_match_candle() {
         1e-6,
         1e-5,
     );
-    let coef = (clip as f64 / (norm + 1e-6)).min(1.0);
+    let coef = (clip / (norm + 1e-6)).min(1.0);
     assert!(coef < 1.0, "this gradient is clipped (norm {norm})");
     // candle-nn AdamW on the trainable part with the clipped gradient as a constant
     let mut idx: Vec<usize> = (0..100).collect();
@@ -930,20 +969,29 @@ fn grad_norm_clip_and_adamw_match_candle() {
     );
     assert_eq!(&got[100..200], &theta[100..200], "frozen entries unchanged");
 
-    // a non-finite gradient halts: the norm reports it and adamw leaves θ alone
+    // a non-finite gradient halts: the stats flag it, adamw leaves θ alone, and the halt slot it
+    // writes keeps the next step (a finite gradient, the other parity) halted too
     let mut bad = gz.clone();
     bad[7] = f32::NAN;
-    g.ctx
-        .queue
-        .write_buffer(&bgr, 0, bytemuck::cast_slice(&bad));
-    let mut ops = Ops::default();
-    k::grad_norm(&mut ops, &g.ctx, &bstats, &bvars, &bpart, &bgr, clip, total);
-    k::adamw(
-        &mut ops, &g.ctx, &bt, &bm, &bv, &bgr, &bmask, &bvars, b1, b2, eps, total,
-    );
+    let q = &g.ctx.queue;
+    q.write_buffer(&bgr, 0, bytemuck::cast_slice(&bad));
+    q.write_buffer(&bsched, 0, bytemuck::cast_slice(&sched(4)));
     g.run(&ops);
-    assert_eq!(g.read_u32(&bstats, 4)[3] & 2, 2, "non-finite norm flagged");
+    assert_eq!(g.read_u32(&bstats, 5)[3] & 2, 2, "non-finite norm flagged");
     assert_eq!(g.read(&bt, total), got, "halted: θ unchanged");
+    q.write_buffer(&bgr, 0, bytemuck::cast_slice(&gz));
+    q.write_buffer(&bsched, 0, bytemuck::cast_slice(&sched(5)));
+    g.run(&ops);
+    assert_eq!(
+        g.read_u32(&bstats, 5)[3],
+        0,
+        "this step's own figures are finite"
+    );
+    assert_eq!(g.read(&bt, total), got, "still halted by the earlier step");
+    // a new chunk clears the slots: θ moves again
+    q.write_buffer(&norm_buf, parts as u64 * 4, &[0u8; 8]);
+    g.run(&ops);
+    assert_ne!(g.read(&bt, total), got, "cleared halt: θ moves");
 }
 
 #[test]
@@ -954,11 +1002,12 @@ fn metrics_counts_long_position_lists() {
         let mut r = toyformer::tasks::rng::CounterRng::new(b as u64, p as u64, 0);
         let ok: Vec<u32> = (0..b * p).map(|_| (r.below(10) < 8) as u32).collect();
         let loss = randn(b * p, 90, 1.0);
-        let (bl, bo, bs) = (g.f32s(&loss), g.u32s(&ok), g.zeros(4 + p));
-        let mut ops = Ops::default();
-        k::metrics(&mut ops, &g.ctx, &bs, &bl, &bo, b, p);
-        g.run(&ops);
-        let stats = g.read_u32(&bs, 4 + p);
+        let rows: Vec<u32> = loss
+            .iter()
+            .map(|x| x.to_bits())
+            .chain(ok.iter().copied())
+            .collect();
+        let stats = g.stats(&g.u32s(&rows), &[0.0; 3], b, p);
         let per: Vec<u32> = (0..p)
             .map(|i| (0..b).map(|bb| ok[bb * p + i]).sum())
             .collect();

@@ -114,7 +114,7 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
 
     // loss and every gradient
     let (loss_c, grads_c) = cpu.loss_and_grads(&tokens, b).unwrap();
-    let (loss_g, grads_g) = pollster::block_on(gpu.engine.loss_and_grads(&tokens, b)).unwrap();
+    let (loss_g, grads_g) = pollster::block_on(gpu.runner.loss_and_grads(&tokens, b)).unwrap();
     assert_close(
         &format!("{label}: loss"),
         &[loss_g],
@@ -262,9 +262,9 @@ fn deterministic_and_chunked_equals_stepwise() {
     }
     let (task, m, tc) = small_sort_run(40);
     let mut a = Trainer::from_scratch(task.clone(), &m, tc.clone(), BackendKind::Gpu).unwrap();
-    // b records 40 steps as sub-chunks of 16, 16 and 8 command buffers (one upload buffer reused)
+    // b records 40 steps in submissions of at most 16 steps (the windows reused)
     let mut gb = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
-    gb.engine.sub_chunk = 16;
+    gb.runner.sizer.max = 16;
     let mut b = Trainer::new(task.clone(), tc.clone(), Box::new(gb)).unwrap();
     let mut c = Trainer::from_scratch(task.clone(), &m, tc, BackendKind::Gpu).unwrap();
     let ra = [a.step_many(15).unwrap(), a.step_many(25).unwrap()].concat();
@@ -379,7 +379,7 @@ fn device_loss_ends_the_run_with_the_last_synced_weights_kept() {
     }
     let (task, m, tc) = small_sort_run(40);
     let gpu = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
-    let device = gpu.engine.ctx.device.clone();
+    let device = gpu.runner.ctx.device.clone();
     let mut tr = Trainer::new(task.clone(), tc.clone(), Box::new(gpu)).unwrap();
     tr.step_many(10).unwrap();
     let synced = tr.backend.weights().unwrap();
@@ -400,7 +400,7 @@ fn device_loss_ends_the_run_with_the_last_synced_weights_kept() {
     assert_eq!(tr.step, 10, "no step is counted after the loss");
     let again = tr
         .step_many(1)
-        .expect_err("the engine stays failed")
+        .expect_err("the runner stays failed")
         .to_string();
     assert!(again.contains("failed earlier"), "{again}");
     // the weights of step 10 are intact, and training continues on the CPU from them
@@ -498,4 +498,119 @@ fn every_task_trains_on_the_gpu_as_on_the_cpu() {
         // room for other adapters while any real difference in model or optimiser shows at 1e-3 and up
         assert!(worst < 1e-5, "{name}: GPU and CPU losses differ by {worst}");
     }
+}
+
+/// A kernel that keeps the GPU busy (a long dependent chain per invocation; lavapipe takes about
+/// 0.3 s for 30 workgroups of 10⁵ iterations): what a hung GPU looks like to a readback.
+static SPIN: toyformer::gpu::context::KernelDef = toyformer::gpu::context::KernelDef {
+    name: "test spin",
+    src: "struct P { n: u32, a: u32, b: u32, c: u32 }
+@group(0) @binding(0) var<storage, read_write> X: array<f32>;
+@group(0) @binding(1) var<uniform> Q: P;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    var x = X[gid.x];
+    for (var i = 0u; i < Q.n; i++) { x = fract(x * 1.7 + X[(i + gid.x) % 64u]); }
+    X[gid.x % 64u] = x;
+}",
+    entry: "main",
+    binds: &[
+        (0, toyformer::gpu::context::Bind::Write),
+        (1, toyformer::gpu::context::Bind::Uniform),
+    ],
+};
+
+#[test]
+fn a_stalled_readback_times_out_with_the_last_synced_weights_kept() {
+    if !gpu_available() {
+        return;
+    }
+    let (task, m, tc) = small_sort_run(40);
+    let mut gpu = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
+    let lrs = [tc.lr; 5];
+    gpu.train_chunk(&task, 0, 0, 32, &lrs).unwrap();
+    let synced = gpu.weights().unwrap();
+    // inject the stall: every step of the plan also runs a dispatch far longer than the
+    // (shortened) readback limit
+    let runner = &mut gpu.runner;
+    let x = runner.ctx.storage_init("spin", &[0.3f32; 64]).unwrap();
+    let plan = runner
+        .train_plan
+        .as_mut()
+        .expect("built by the first chunk");
+    plan.ops
+        .dispatch(&runner.ctx, &SPIN, &[&x], &[100_000, 0, 0, 0], (30, 1, 1));
+    runner
+        .ctx
+        .readback_timeout
+        .set(std::time::Duration::from_millis(10));
+    let err = gpu
+        .train_chunk(&task, 0, 5, 32, &lrs[..1])
+        .expect_err("a readback that waits past its limit fails the chunk")
+        .to_string();
+    eprintln!("after a stall: {err}");
+    assert!(
+        err.contains("did not finish") && err.contains("weights") && err.contains("CPU"),
+        "{err}"
+    );
+    assert_eq!(
+        gpu.weights().unwrap().data,
+        synced.data,
+        "the last synced weights are kept"
+    );
+    let again = gpu
+        .train_chunk(&task, 0, 5, 32, &lrs)
+        .expect_err("the runner stays failed");
+    assert!(again.to_string().contains("failed earlier"), "{again}");
+}
+
+#[test]
+fn submissions_are_sized_from_the_measured_step_time() {
+    use toyformer::gpu::runner::Sizer;
+    let mut s = Sizer::default();
+    assert_eq!((s.target_ms, s.max), (50.0, 64));
+    assert_eq!(s.steps(), s.first, "nothing measured yet");
+    s.observe(100.0, 10); // 10 ms a step: 5 fit 50 ms
+    assert_eq!(s.steps(), 5);
+    s.observe(1.0, 10); // a running mean: (10 + 0.1) / 2 = 5.05 ms → 9 steps
+    assert_eq!(s.steps(), 9);
+    s.observe(f64::NAN, 3);
+    s.observe(5.0, 0);
+    assert_eq!(s.steps(), 9, "nonsense measurements are ignored");
+    let mut slow = Sizer::default();
+    slow.observe(5_000.0, 1); // a permutations step on a weak GPU: one step a submission
+    assert_eq!(slow.steps(), 1);
+    let mut fast = Sizer::default();
+    fast.observe(0.5, 100); // 5 µs a step: capped at max
+    assert_eq!(fast.steps(), 64);
+    fast.max = 16;
+    assert_eq!(fast.steps(), 16);
+}
+
+#[test]
+fn a_sort_ref_step_is_16_gpu_commands() {
+    if !gpu_available() {
+        return;
+    }
+    // seed 003's sorter as examples/bench's sort-ref: 1L 1H attention-only, d_model 128, T 22
+    let task = TaskSpec::Sort { n: 10, max_num: 50 };
+    let m = ModelConfig::sort_ref();
+    let tc = TrainConfig {
+        batch_size: 256,
+        ..Default::default()
+    };
+    let mut gpu = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
+    let (commands, dispatches) = gpu.runner.commands_per_step(256, task.seq_len()).unwrap();
+    // forward: embed (also zeroes dresid), qkv, attention, W_O, unembed = 5; loss: crossentropy = 1;
+    // backward: dW_U, d(resid) at the scored rows, dW_O, dz, attention (dq, dk, dv), dW_QKV,
+    // d(resid) from dqkv, embed = 8; optimizer: grad_norm (finishing the 3 split-K sums), adamw
+    // (with the metrics and the norm) = 2
+    assert_eq!((commands, dispatches), (5 + 1 + 8 + 2, 16));
+    // a step with LayerNorm (permutations' default model) adds its forward and backward kernels only
+    let task = TaskSpec::permutations(4);
+    let m = task.default_model();
+    let mut gpu = GpuBackend::new(&Weights::init(&m).unwrap(), &tc, task.pred_positions()).unwrap();
+    let (commands, _) = gpu.runner.commands_per_step(256, task.seq_len()).unwrap();
+    // + ln1 and ln_final forward, + their backward and gain/bias gradients (2 each)
+    assert_eq!(commands, 16 + 2 + 4);
 }

@@ -1,6 +1,8 @@
 // activation_backward: dpre = dpost · act'(pre) for pre, dpost (N, M) (relu, gelu erf, gelu_new tanh); for
 // solu (y = x·s, s = softmax(x) over the row) dpre_k = s_k (g_k (1 + x_k) − Σ_i g_i x_i s_i). Grid: one
 // workgroup of 64 per row, linearised over (x, y); invocation l owns dpre[row, l], dpre[row, l + 64], ...
+// Memory order: reduce64's workgroupBarriers order its workgroup array (solu's sums). Storage: pre and
+// dpost are only read, each dpre element is written by its owner; no storageBarrier is needed.
 struct Params { n: u32, m: u32, act: u32, pad: u32 }
 
 @group(0) @binding(0) var<storage, read> PRE: array<f32>;

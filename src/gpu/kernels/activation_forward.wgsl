@@ -1,6 +1,8 @@
 // activation_forward: post = act(pre) for pre (N, M): relu, gelu (erf form), gelu_new (tanh form), or
 // solu x·softmax(x) over the row's M values. Grid: one workgroup of 64 per row, linearised over (x, y);
 // invocation l owns post[row, l], post[row, l + 64], ...
+// Memory order: reduce64's workgroupBarriers order its workgroup array (solu's max and sum). Storage:
+// pre is only read, each post element is written by its owner; no storageBarrier is needed.
 struct Params { n: u32, m: u32, act: u32, pad: u32 }
 
 @group(0) @binding(0) var<storage, read> PRE: array<f32>;

@@ -3,6 +3,9 @@
 // columns [Q heads | K heads | V heads]; z (B·T, NH·HS); lse (B, NH, T). Grid: one workgroup of 64 per
 // row (b, h, i), linearised over (x, y); the row's scores live in workgroup memory; invocation d owns
 // z[.., d], z[.., d + 64], ... of its row, invocation 0 owns lse.
+// Memory order: s[j] is written and rescaled by lane j % 64 only, then read by every lane after
+// reduce64's workgroupBarrier. Storage: qkv is only read, z and lse elements are written by their owners;
+// no storageBarrier is needed.
 struct Params { b: u32, t: u32, nh: u32, hs: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read> QKV: array<f32>;

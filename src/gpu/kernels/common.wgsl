@@ -1,5 +1,7 @@
 // common: helpers prepended to every kernel's source (WGSL has no includes): the blocked address map of
 // matmul operands, a fixed-order reduction over a workgroup of 64 invocations, and 1 + erf(x).
+// reduce64's workgroupBarriers order only workgroup memory (red64); kernels that share storage
+// locations between invocations must not rely on them for that.
 struct Map { off: u32, rs: u32, cs: u32, rblk: u32, rbs: u32, cblk: u32, cbs: u32, pad: u32 }
 
 // element (r, c) at off + (r / rblk)·rbs + (r % rblk)·rs + (c / cblk)·cbs + (c % cblk)·cs (block 0: none)

@@ -2,15 +2,20 @@
 // target = tokens[b, p0 + i + 1]; argmax (first index of the largest logit) and ok = (argmax == target);
 // with flag 1, dlogits = (softmax − onehot) / (B·P) written over the logits in place. Grid: one workgroup
 // of 64 per row, linearised over (x, y); invocation l owns logits[r, l], logits[r, l + 64], ...;
-// invocation 0 owns loss[r], argmax[r] and ok[r].
+// invocation 0 owns argmax[r] and ok[r], the invocation that owns logits[r, target] owns loss[r].
+// Rows: (2·B·P) u32: loss (f32 bits) at r, ok at B·P + r. STEP is bound at the step's dynamic offset.
+// Memory order: workgroupBarrier orders the workgroup arrays rv / ri between the levels of the two
+// trees (max, then sum). Storage: every logits element is read and overwritten by its owning
+// invocation only (the target logit is read for the loss by its owner before that owner overwrites
+// it, in program order), so no storage location is shared between invocations and no storageBarrier
+// is needed.
 struct Params { rows: u32, v: u32, p: u32, t: u32, p0: u32, tok_off: u32, flags: u32, inv_rows: f32 }
 
 @group(0) @binding(0) var<storage, read_write> LOGITS: array<f32>;
 @group(0) @binding(1) var<storage, read> STEP: array<u32>;
-@group(0) @binding(2) var<storage, read_write> LOSS: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ROWS: array<u32>;
 @group(0) @binding(3) var<storage, read_write> ARGMAX: array<u32>;
-@group(0) @binding(4) var<storage, read_write> OK: array<u32>;
-@group(0) @binding(5) var<uniform> P: Params;
+@group(0) @binding(4) var<uniform> P: Params;
 
 var<workgroup> rv: array<f32, 64>;
 var<workgroup> ri: array<u32, 64>;
@@ -45,7 +50,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     let m = rv[0];
     let am = ri[0];
-    workgroupBarrier();
+    workgroupBarrier(); // every lane has read rv[0] before rv is reused for the sum
     var s = 0.0;
     for (var e = l; e < P.v; e += 64u) { s += exp(LOGITS[r0 + e] - m); }
     rv[l] = s;
@@ -59,12 +64,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     let i = r % P.p;
     let tgt = STEP[P.tok_off + b * P.t + P.p0 + i + 1u];
     let lse = m + log(tot);
+    if (l == tgt % 64u) { ROWS[r] = bitcast<u32>(lse - LOGITS[r0 + tgt]); }
     if (l == 0u) {
-        LOSS[r] = lse - LOGITS[r0 + tgt];
         ARGMAX[r] = am;
-        OK[r] = select(0u, 1u, am == tgt);
+        ROWS[P.rows + r] = select(0u, 1u, am == tgt);
     }
-    workgroupBarrier(); // LOSS read the target logit before it is overwritten
     if ((P.flags & 1u) != 0u) {
         for (var e = l; e < P.v; e += 64u) {
             let pr = exp(LOGITS[r0 + e] - m) / tot;

@@ -2,6 +2,8 @@
 // w and dout (N, C): with g = dout·w and xhat = (x − mean)·rstd, dx = rstd (g − mean(g) − xhat·mean(g·xhat)).
 // dx is added to dres (flag 1) or written to it. Grid: one workgroup of 64 per row, linearised over
 // (x, y); invocation l owns dres[row, l], dres[row, l + 64], ... (dw and db: layernorm_backward_params).
+// Memory order: reduce64's workgroupBarriers order its workgroup array. Storage: each dres element is
+// read (flag 1) and then written by its owning invocation only; no storageBarrier is needed.
 struct Params { n: u32, c: u32, w_off: u32, flags: u32 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;

@@ -1,24 +1,23 @@
 // layernorm_backward_params: dw[c] = Σ_n dout[n, c]·xhat[n, c], db[c] = Σ_n dout[n, c] of TransformerLens LN,
-// xhat from x (N, C) and stats (N, 2), into the flat gradient buffer at w_off / b_off, in two entry points:
-// `partial` (grid (ceil(C / 16), R) workgroups of 16 columns × 16 row lanes; workgroup (x, z) sums row
-// chunk z and owns part[z, c] and part[z, C + c]; with R = 1 it writes dw, db directly) and `finish`
-// (invocation c owns dw[c] and db[c], summing the R chunks in order). Fixed-order trees: deterministic.
-struct Params { n: u32, c: u32, w_off: u32, b_off: u32, chunks: u32, pad0: u32, pad1: u32, pad2: u32 }
+// xhat from x (N, C) and stats (N, 2), into the flat gradient buffer at w_off / b_off. Grid (ceil(C / 16), R)
+// workgroups of 16 columns × 16 row lanes; workgroup (x, z) sums row chunk z and owns
+// part[part_off + z·2C + c] and part[part_off + z·2C + C + c] (grad_norm sums the R chunks in order); with
+// R = 1 it writes dw, db directly. Fixed-order trees: deterministic.
+// Memory order: workgroupBarrier orders the workgroup arrays rw / rb between the tree levels. Storage:
+// the inputs are only read, each output element is written by one invocation; no storageBarrier is needed.
+struct Params { n: u32, c: u32, w_off: u32, b_off: u32, chunks: u32, part_off: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;
 @group(0) @binding(1) var<storage, read> STATS: array<f32>;
 @group(0) @binding(2) var<storage, read> DOUT: array<f32>;
 @group(0) @binding(3) var<storage, read_write> PART_OUT: array<f32>;
 @group(0) @binding(4) var<uniform> P: Params;
-@group(0) @binding(5) var<storage, read> PART: array<f32>;
-@group(0) @binding(6) var<storage, read_write> G: array<f32>;
-@group(0) @binding(7) var<uniform> F: Params;
 
 var<workgroup> rw: array<f32, 256>;
 var<workgroup> rb: array<f32, 256>;
 
 @compute @workgroup_size(16, 16)
-fn partial(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let c = wid.x * 16u + lid.x;
     let li = lid.y * 16u + lid.x;
     let rows = (P.n + P.chunks - 1u) / P.chunks;
@@ -44,19 +43,8 @@ fn partial(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) 
             PART_OUT[P.w_off + c] = rw[li];
             PART_OUT[P.b_off + c] = rb[li];
         } else {
-            PART_OUT[wid.y * 2u * P.c + c] = rw[li];
-            PART_OUT[wid.y * 2u * P.c + P.c + c] = rb[li];
+            PART_OUT[P.part_off + wid.y * 2u * P.c + c] = rw[li];
+            PART_OUT[P.part_off + wid.y * 2u * P.c + P.c + c] = rb[li];
         }
     }
-}
-
-@compute @workgroup_size(256)
-fn finish(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let c = gid.x;
-    if (c >= F.c) { return; }
-    var sw = 0.0;
-    var sb = 0.0;
-    for (var z = 0u; z < F.chunks; z++) { sw += PART[z * 2u * F.c + c]; sb += PART[z * 2u * F.c + F.c + c]; }
-    G[F.w_off + c] = sw;
-    G[F.b_off + c] = sb;
 }

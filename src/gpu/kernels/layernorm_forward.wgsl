@@ -1,6 +1,8 @@
 // layernorm_forward: TransformerLens LN over the last axis, out = (x − mean) / sqrt(var + eps) · w + b,
 // for x (N, C); stats (N, 2) keeps (mean, rstd) for the backward. Grid: one workgroup of 64 per row,
 // linearised over (x, y); invocation l owns out[row, l], out[row, l + 64], ...; invocation 0 owns stats.
+// Memory order: reduce64's workgroupBarriers order its workgroup array. Storage: x and the weights are
+// only read, out and stats elements are written by their owners; no storageBarrier is needed.
 struct Params { n: u32, c: u32, w_off: u32, b_off: u32, eps: f32, pad0: u32, pad1: u32, pad2: u32 }
 
 @group(0) @binding(0) var<storage, read> X: array<f32>;

@@ -2,8 +2,12 @@
 // a blocked address map (row and column blocks with their own strides), so W_Q [NH, C, HS] or the
 // predicted rows of (B, T, C) are used in place. Grid (ceil(N/64), ceil(M/64), S): workgroup z sums K
 // slice z; each invocation owns the 4×4 elements (4ty + i, 4tx + j) of its workgroup's 64×64 tile
-// of out, or of partial[z] (M, N) when the K splits are summed afterwards by matmul_reduce.
-struct Params { m: u32, n: u32, k: u32, flags: u32, kchunk: u32, bias_off: u32, d_off: u32, pad: u32,
+// of out, or of partial[z] (M, N) at part_off of the split-sum scratch when the K splits are summed
+// afterwards (grad_norm finishes every split sum of a step in one dispatch).
+// Memory order: workgroupBarrier orders the shared tiles As / Bs (loaded by all, read by all, then
+// overwritten by the next K step after the second barrier). Storage: A, B, bias and D are only read; each
+// out element is read (accumulate) and written by its owning invocation only; no storageBarrier is needed.
+struct Params { m: u32, n: u32, k: u32, flags: u32, kchunk: u32, bias_off: u32, d_off: u32, part_off: u32,
                 a: Map, b: Map, o: Map }
 
 @group(0) @binding(0) var<storage, read> A: array<f32>;
@@ -76,7 +80,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             if (c >= P.n) { continue; }
             var v = acc[i][j];
             if ((P.flags & FLAG_PARTIAL) != 0u) {
-                O[(wid.z * P.m + r) * P.n + c] = v;
+                O[P.part_off + (wid.z * P.m + r) * P.n + c] = v;
                 continue;
             }
             if ((P.flags & FLAG_BIAS) != 0u) { v += BIAS[P.bias_off + c]; }

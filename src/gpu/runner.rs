@@ -1,48 +1,122 @@
-//! The GPU training engine, asynchronous at its core so the same code runs in the browser (where
+//! The GPU training runner, asynchronous at its core so the same code runs in the browser (where
 //! nothing may block) and natively (where [`super::GpuBackend`] drives it with `pollster`).
 //!
 //! A training chunk: the host makes each step's batch with the task's counter-based RNG (the same
-//! stream as the CPU backend), uploads them together, records every step's ops (copy the step's
-//! input in, forward, backward, grad norm, AdamW, copy the step's stats out) into one command buffer
-//! per sub-chunk, and reads the stats and the weights back once at the end. No per-step readback.
+//! stream as the CPU backend) and uploads a submission's batches and schedules into the plan's
+//! per-step windows; every step records only its dispatches (the windows are bound at dynamic
+//! offsets), one copy per submission moves the stats out, and the stats and the weights are read
+//! back once at the end. No per-step readback. Submissions are sized from the measured time per
+//! step ([`Sizer`]) so that none holds the GPU for long (browsers and drivers reset a GPU whose work
+//! runs for seconds).
 
 use super::context::{AdapterChoice, GpuContext};
-use super::kernels::defs;
-use super::model::{step_data, Flat, Plan, Shape};
+use super::kernels::{defs, AdamwArgs};
+use super::plan::{step_data, Flat, Plan, Shape};
 use crate::backend::{ChunkOutput, OptimizerState, StepStats};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamTable, Weights};
 use crate::tasks::TaskSpec;
 use crate::train::TrainConfig;
 
-/// Most bytes of step inputs uploaded at once (a sub-chunk).
-const CHUNK_BYTES: usize = 32 << 20;
-/// Default for [`GpuEngine::sub_chunk`].
+/// Most bytes of step inputs uploaded at once (a submission).
+const CHUNK_BYTES: u64 = 32 << 20;
+/// Most steps in one submission.
 const MAX_SUB_CHUNK: usize = 64;
 
-pub struct GpuEngine {
+/// Steps per submission from the measured time per step: as many as fit `target_ms` of work (at
+/// least 1, at most `max`), starting from `first` before anything was measured. The estimate is a
+/// running mean of (chunk wall time / steps), which includes the host's batch making, so it errs
+/// towards shorter submissions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sizer {
+    pub target_ms: f64,
+    pub max: usize,
+    pub first: usize,
+    ms_per_step: Option<f64>,
+}
+
+impl Default for Sizer {
+    fn default() -> Self {
+        Sizer {
+            target_ms: 50.0,
+            max: MAX_SUB_CHUNK,
+            first: 8,
+            ms_per_step: None,
+        }
+    }
+}
+
+impl Sizer {
+    /// Steps the next submission should hold.
+    pub fn steps(&self) -> usize {
+        let n = match self.ms_per_step {
+            None => self.first,
+            Some(ms) if ms > 0.0 => (self.target_ms / ms).floor().min(1e6) as usize,
+            Some(_) => self.max,
+        };
+        n.clamp(1, self.max.max(1))
+    }
+
+    /// Records that `steps` steps took `ms` milliseconds (ignored when either is 0 or not finite).
+    pub fn observe(&mut self, ms: f64, steps: usize) {
+        if steps == 0 || !ms.is_finite() || ms <= 0.0 {
+            return;
+        }
+        let per = ms / steps as f64;
+        self.ms_per_step = Some(match self.ms_per_step {
+            Some(old) => 0.5 * old + 0.5 * per,
+            None => per,
+        });
+    }
+
+    /// The current estimate of milliseconds per step, if any.
+    pub fn ms_per_step(&self) -> Option<f64> {
+        self.ms_per_step
+    }
+}
+
+/// Milliseconds on a monotonic-enough clock (the page's Date on the web).
+fn now_ms() -> f64 {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Date::now()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        use std::sync::OnceLock;
+        static T0: OnceLock<std::time::Instant> = OnceLock::new();
+        T0.get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs_f64()
+            * 1e3
+    }
+}
+
+pub struct GpuRunner {
     pub ctx: GpuContext,
     cfg: ModelConfig,
     table: ParamTable,
     tc: TrainConfig,
     pred: Vec<usize>,
     flat: Flat,
-    train_plan: Option<Plan>,
+    /// The training plan of the current batch shape (public so that tests can add a dispatch to
+    /// every step, e.g. a stall).
+    pub train_plan: Option<Plan>,
     infer_plan: Option<Plan>,
     /// AdamW steps taken since the last `set_weights` (candle's `step_t`).
     adam_t: u64,
     /// The weights as of the last sync (every chunk ends with one).
     host: Weights,
-    /// Set once the device failed: the message, and the engine refuses further work.
+    /// Set once the device failed: the message, and the runner refuses further work.
     failed: Option<String>,
-    /// Most steps recorded into one command buffer (the host makes the next sub-chunk's batches while
-    /// the GPU runs the previous one).
-    pub sub_chunk: usize,
+    /// Steps per submission (the host makes the next submission's batches while the GPU runs the
+    /// previous one).
+    pub sizer: Sizer,
 }
 
-impl GpuEngine {
+impl GpuRunner {
     /// Opens an adapter and uploads `w`. `pred` are the task's scored positions (a contiguous range,
-    /// as every task has); empty for an inference-only engine.
+    /// as every task has); empty for an inference-only runner.
     pub async fn new(
         w: &Weights,
         tc: &TrainConfig,
@@ -86,12 +160,10 @@ impl GpuEngine {
         let flat = Flat {
             params: ctx.storage(&what("params"), total)?,
             grads: ctx.storage(&what("grads"), total)?,
-            m: ctx.storage(&what("adam m"), total)?,
-            v: ctx.storage(&what("adam v"), total)?,
+            moments: ctx.storage(&what("adam m and v"), 2 * total)?,
             mask: ctx.storage_init(&what("mask"), &mask)?,
-            vars: ctx.storage("vars", 8)?,
         };
-        let mut e = GpuEngine {
+        let mut e = GpuRunner {
             ctx,
             cfg: w.cfg.clone(),
             table,
@@ -103,7 +175,7 @@ impl GpuEngine {
             adam_t: 0,
             host: w.clone(),
             failed: None,
-            sub_chunk: MAX_SUB_CHUNK,
+            sizer: Sizer::default(),
         };
         e.set_weights(w)?;
         Ok(e)
@@ -121,7 +193,7 @@ impl GpuEngine {
         }
     }
 
-    /// Turns a device error into the engine's failure (the weights as of the last sync stay readable).
+    /// Turns a device error into the runner's failure (the weights as of the last sync stay readable).
     fn fail(&mut self, e: Error) -> Error {
         let msg = match e {
             Error::Backend(m) => m,
@@ -170,8 +242,8 @@ impl GpuEngine {
         q.write_buffer(&self.flat.params, 0, bytemuck::cast_slice(&w.data));
         let zeros = vec![0u8; w.data.len() * 4];
         q.write_buffer(&self.flat.grads, 0, &zeros);
-        q.write_buffer(&self.flat.m, 0, &zeros);
-        q.write_buffer(&self.flat.v, 0, &zeros);
+        q.write_buffer(&self.flat.moments, 0, &zeros);
+        q.write_buffer(&self.flat.moments, zeros.len() as u64, &zeros);
         self.adam_t = 0;
         self.host = w.clone();
         Ok(())
@@ -186,26 +258,31 @@ impl GpuEngine {
     /// can continue exactly, on this backend or another.
     pub async fn optimizer_state(&self) -> Result<OptimizerState> {
         self.check()?;
-        let bytes = (self.table.total_len() * 4) as u64;
-        let m = self.ctx.read_buffer(&self.flat.m, bytes).await?;
-        let v = self.ctx.read_buffer(&self.flat.v, bytes).await?;
+        let n = self.table.total_len();
+        let mv = self
+            .ctx
+            .read_buffer(&self.flat.moments, (n * 8) as u64)
+            .await?;
+        let mv: &[f32] = bytemuck::cast_slice(&mv);
         Ok(OptimizerState {
             t: self.adam_t,
-            m: bytemuck::cast_slice(&m).to_vec(),
-            v: bytemuck::cast_slice(&v).to_vec(),
+            m: mv[..n].to_vec(),
+            v: mv[n..].to_vec(),
         })
     }
 
-    /// Restores a state from [`GpuEngine::optimizer_state`] (or the CPU's) after `set_weights`.
+    /// Restores a state from [`GpuRunner::optimizer_state`] (or the CPU's) after `set_weights`.
     pub fn set_optimizer_state(&mut self, st: &OptimizerState) -> Result<()> {
         self.check()?;
         st.validate(&self.table)?;
-        self.ctx
-            .queue
-            .write_buffer(&self.flat.m, 0, bytemuck::cast_slice(&st.m));
-        self.ctx
-            .queue
-            .write_buffer(&self.flat.v, 0, bytemuck::cast_slice(&st.v));
+        let n = self.table.total_len();
+        let q = &self.ctx.queue;
+        q.write_buffer(&self.flat.moments, 0, bytemuck::cast_slice(&st.m));
+        q.write_buffer(
+            &self.flat.moments,
+            (n * 4) as u64,
+            bytemuck::cast_slice(&st.v),
+        );
         self.adam_t = st.t;
         Ok(())
     }
@@ -220,14 +297,28 @@ impl GpuEngine {
             return Ok(());
         }
         let tc = &self.tc;
+        let opt = AdamwArgs {
+            beta1: tc.beta1,
+            beta2: tc.beta2,
+            eps: tc.eps,
+            clip: tc.grad_clip,
+        };
+        // windows for as many steps as one submission may hold
+        let step_bytes =
+            super::plan::stride(shape.step_len(self.cfg.d_vocab), self.ctx.offset_align());
+        let cap = if shape.train {
+            ((CHUNK_BYTES / step_bytes) as usize).clamp(1, MAX_SUB_CHUNK)
+        } else {
+            1
+        };
         let plan = Plan::new(
             &self.ctx,
             &self.cfg,
             &self.table,
             &self.flat,
             shape,
-            tc.grad_clip,
-            (tc.beta1, tc.beta2, tc.eps),
+            cap,
+            &opt,
         )?;
         if let Some(e) = self.ctx.take_error() {
             return Err(self.fail(Error::Backend(e)));
@@ -291,8 +382,8 @@ impl GpuEngine {
         .await
     }
 
-    /// As [`GpuEngine::train`], with step `s`'s batch made by `source(s)` only when its sub-chunk is
-    /// recorded, so the host makes the next sub-chunk's data while the GPU runs the previous one.
+    /// As [`GpuRunner::train`], with step `s`'s batch made by `source(s)` only when its submission is
+    /// recorded, so the host makes the next submission's data while the GPU runs the previous one.
     async fn train_from(
         &mut self,
         source: &mut dyn FnMut(usize) -> Vec<u32>,
@@ -304,13 +395,11 @@ impl GpuEngine {
     ) -> Result<(ChunkOutput, Vec<u32>)> {
         self.check()?;
         if lrs.is_empty() {
-            return Ok((
-                ChunkOutput {
-                    steps: Vec::new(),
-                    error: None,
-                },
-                Vec::new(),
-            ));
+            let out = ChunkOutput {
+                steps: Vec::new(),
+                error: None,
+            };
+            return Ok((out, Vec::new()));
         }
         if self.pred.is_empty() || self.pred[self.pred.len() - 1] + 1 >= t {
             return Err(Error::config(
@@ -332,108 +421,144 @@ impl GpuEngine {
             train: true,
         };
         self.plan(shape)?;
-        let dv = self.cfg.d_vocab;
-        let step_len = shape.step_len(dv);
-        let stats_len = shape.stats_len();
-        let per_sub = (CHUNK_BYTES / (step_len * 4)).clamp(1, self.sub_chunk.max(1));
         let n = lrs.len();
-        let ctx = &self.ctx;
-        let stats_all = ctx.storage("stats of a chunk", n * stats_len)?;
-        let inputs = ctx.storage("step inputs of a sub-chunk", per_sub.min(n) * step_len)?;
-        let scheds = ctx.storage("schedule of a sub-chunk", per_sub.min(n) * 4)?;
-        // a fresh chunk: clear the halt flag
-        ctx.queue
-            .write_buffer(&self.flat.vars, 20, bytemuck::cast_slice(&[0.0f32]));
         let plan = self.train_plan.as_ref().expect("plan built above");
-        let (b1, b2) = (self.tc.beta1, self.tc.beta2);
-        let mut data = Vec::with_capacity(per_sub.min(n) * step_len);
-        for s0 in (0..n).step_by(per_sub) {
-            let s1 = (s0 + per_sub).min(n);
-            data.clear();
-            let mut sched = Vec::with_capacity((s1 - s0) * 4);
-            for (s, &lr) in lrs.iter().enumerate().take(s1).skip(s0) {
-                let tokens = source(s);
-                if self.cfg.check_tokens(&tokens, batch)? != t {
-                    return Err(Error::config(
-                        "tokens",
-                        format!(
-                            "batch {s} of the chunk holds {} tokens, expected B·T = {}",
-                            tokens.len(),
-                            batch * t
-                        ),
-                    ));
-                }
-                step_data(&tokens, dv, true, &mut data);
-                // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
-                let at = (self.adam_t + s as u64 + 1) as i32;
-                sched.extend([
-                    lr as f32,
-                    (1.0 / (1.0 - b1.powi(at))) as f32,
-                    (1.0 / (1.0 - b2.powi(at))) as f32,
-                    (1.0 - lr * self.tc.weight_decay) as f32,
-                ]);
+        let stats_all = self
+            .ctx
+            .storage("stats of a chunk", n * plan.io.stats_stride as usize / 4)?;
+        // a fresh chunk: clear both halt slots
+        let halt_at = plan.parts as u64 * 4;
+        let norm = plan
+            .norm
+            .as_ref()
+            .expect("a training plan has a norm buffer");
+        self.ctx.queue.write_buffer(norm, halt_at, &[0u8; 8]);
+        let t0 = now_ms();
+        let mut s0 = 0;
+        let mut stages = Vec::new();
+        while s0 < n {
+            let s1 = (s0 + self.sizer.steps().min(plan.io.cap)).min(n);
+            let mut enc = self.record(source, s0..s1, lrs, batch, t, &stats_all)?;
+            if s1 == n {
+                // the readback copies ride with the last steps: the wait covers exactly them
+                stages = self.readback_copies(&mut enc, &stats_all, n, want_argmax);
             }
-            ctx.queue
-                .write_buffer(&inputs, 0, bytemuck::cast_slice(&data));
-            ctx.queue
-                .write_buffer(&scheds, 0, bytemuck::cast_slice(&sched));
-            let mut enc = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("train chunk"),
-                });
-            for s in s0..s1 {
-                let k = (s - s0) as u64;
-                enc.copy_buffer_to_buffer(
-                    &inputs,
-                    k * step_len as u64 * 4,
-                    &plan.step,
-                    0,
-                    step_len as u64 * 4,
-                );
-                enc.copy_buffer_to_buffer(&scheds, k * 16, &self.flat.vars, 0, 16);
-                plan.ops.record(&mut enc);
-                enc.copy_buffer_to_buffer(
-                    &plan.stats,
-                    0,
-                    &stats_all,
-                    (s * stats_len) as u64 * 4,
-                    stats_len as u64 * 4,
-                );
-            }
-            ctx.queue.submit([enc.finish()]);
+            self.ctx.queue.submit([enc.finish()]);
+            s0 = s1;
         }
-        let total = self.table.total_len() as u64 * 4;
-        let stats_bytes = (n * stats_len) as u64 * 4;
-        let argmax_bytes = if want_argmax {
-            (shape.b * shape.p) as u64 * 4
-        } else {
-            0
-        };
-        let st_stage = ctx.staging("stats readback", stats_bytes);
-        let w_stage = ctx.staging("weights readback", total);
-        let a_stage = ctx.staging("argmax readback", argmax_bytes);
-        let mut enc = ctx
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("readback"),
-            });
-        enc.copy_buffer_to_buffer(&stats_all, 0, &st_stage, 0, stats_bytes);
-        enc.copy_buffer_to_buffer(&self.flat.params, 0, &w_stage, 0, total);
-        if want_argmax {
-            enc.copy_buffer_to_buffer(&plan.argmax, 0, &a_stage, 0, argmax_bytes);
-        }
-        ctx.queue.submit([enc.finish()]);
-        let mut reads = vec![(&st_stage, stats_bytes), (&w_stage, total)];
-        if want_argmax {
-            reads.push((&a_stage, argmax_bytes));
-        }
-        let got = match ctx.read_many(&reads).await {
+        let reads: Vec<(&wgpu::Buffer, u64)> = stages.iter().map(|(b, n)| (b, *n)).collect();
+        let got = self.ctx.read_many(&reads).await;
+        let got = match got {
             Ok(g) => g,
             Err(e) => return Err(self.fail(e)),
         };
+        self.sizer.observe(now_ms() - t0, n);
+        Ok(self.chunk_output(&got, n, first_step, want_argmax))
+    }
+
+    /// Uploads steps `steps` (batches from `source`, schedules from `lrs`) into the plan's windows and
+    /// records them, with one copy of their stats into `stats_all`.
+    fn record(
+        &self,
+        source: &mut dyn FnMut(usize) -> Vec<u32>,
+        steps: std::ops::Range<usize>,
+        lrs: &[f64],
+        batch: usize,
+        t: usize,
+        stats_all: &wgpu::Buffer,
+    ) -> Result<wgpu::CommandEncoder> {
+        let plan = self.train_plan.as_ref().expect("plan built by train_from");
+        let io = &plan.io;
+        let dv = self.cfg.d_vocab;
+        let (b1, b2) = (self.tc.beta1, self.tc.beta2);
+        let (step_words, sched_words) = (io.step_stride as usize / 4, io.sched_stride as usize / 4);
+        let mut data = vec![0u32; steps.len() * step_words];
+        let mut sched = vec![0f32; steps.len() * sched_words];
+        let mut one = Vec::with_capacity(plan.shape.step_len(dv));
+        for (k, s) in steps.clone().enumerate() {
+            let tokens = source(s);
+            if self.cfg.check_tokens(&tokens, batch)? != t {
+                return Err(Error::config(
+                    "tokens",
+                    format!(
+                        "batch {s} of the chunk holds {} tokens, expected B·T = {}",
+                        tokens.len(),
+                        batch * t
+                    ),
+                ));
+            }
+            one.clear();
+            step_data(&tokens, dv, true, &mut one);
+            data[k * step_words..k * step_words + one.len()].copy_from_slice(&one);
+            // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
+            let at = (self.adam_t + s as u64 + 1) as i32;
+            let lr = lrs[s];
+            sched[k * sched_words..k * sched_words + 5].copy_from_slice(&[
+                lr as f32,
+                (1.0 / (1.0 - b1.powi(at))) as f32,
+                (1.0 / (1.0 - b2.powi(at))) as f32,
+                (1.0 - lr * self.tc.weight_decay) as f32,
+                (s % 2) as f32,
+            ]);
+        }
+        let ctx = &self.ctx;
+        ctx.queue
+            .write_buffer(&io.step, 0, bytemuck::cast_slice(&data));
+        ctx.queue
+            .write_buffer(&io.sched, 0, bytemuck::cast_slice(&sched));
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("train submission"),
+            });
+        for k in 0..steps.len() {
+            plan.ops.record(&mut enc, k as u32);
+        }
+        let stride = io.stats_stride;
+        let bytes = steps.len() as u64 * stride;
+        enc.copy_buffer_to_buffer(&io.stats, 0, stats_all, steps.start as u64 * stride, bytes);
+        Ok(enc)
+    }
+
+    /// Records the copies of a chunk's stats, the weights and (optionally) the last step's argmax
+    /// into staging buffers; returns them with their lengths, in that order.
+    fn readback_copies(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        stats_all: &wgpu::Buffer,
+        n: usize,
+        want_argmax: bool,
+    ) -> Vec<(wgpu::Buffer, u64)> {
+        let plan = self.train_plan.as_ref().expect("plan built by train_from");
+        let ctx = &self.ctx;
+        let total = self.table.total_len() as u64 * 4;
+        let stats_bytes = n as u64 * plan.io.stats_stride;
+        let argmax_bytes = (plan.shape.b * plan.shape.p) as u64 * 4;
+        let st_stage = ctx.staging("stats readback", stats_bytes);
+        let w_stage = ctx.staging("weights readback", total);
+        enc.copy_buffer_to_buffer(stats_all, 0, &st_stage, 0, stats_bytes);
+        enc.copy_buffer_to_buffer(&self.flat.params, 0, &w_stage, 0, total);
+        let mut stages = vec![(st_stage, stats_bytes), (w_stage, total)];
+        if want_argmax {
+            let a_stage = ctx.staging("argmax readback", argmax_bytes);
+            enc.copy_buffer_to_buffer(&plan.argmax, 0, &a_stage, 0, argmax_bytes);
+            stages.push((a_stage, argmax_bytes));
+        }
+        stages
+    }
+
+    /// Turns a chunk's read-back bytes into its output, and takes the synced weights.
+    fn chunk_output(
+        &mut self,
+        got: &[Vec<u8>],
+        n: usize,
+        first_step: u64,
+        want_argmax: bool,
+    ) -> (ChunkOutput, Vec<u32>) {
+        let plan = self.train_plan.as_ref().expect("plan built by train_from");
+        let words = plan.io.stats_stride as usize / 4;
+        let stats_len = plan.shape.stats_len();
         let stats: &[u32] = bytemuck::cast_slice(&got[0]);
-        let weights: &[f32] = bytemuck::cast_slice(&got[1]);
         let argmax: Vec<u32> = if want_argmax {
             bytemuck::cast_slice(&got[2]).to_vec()
         } else {
@@ -444,9 +569,8 @@ impl GpuEngine {
             error: None,
         };
         for s in 0..n {
-            let r = &stats[s * stats_len..(s + 1) * stats_len];
+            let r = &stats[s * words..s * words + stats_len];
             let loss = f32::from_bits(r[0]);
-            let grad_norm = f32::from_bits(r[1]);
             if r[3] != 0 {
                 let step = first_step + s as u64;
                 out.error = Some(Error::Diverged {
@@ -458,14 +582,25 @@ impl GpuEngine {
             }
             out.steps.push(StepStats {
                 loss,
-                grad_norm,
+                grad_norm: f32::from_bits(r[1]),
                 pos_correct: r[4..].to_vec(),
                 seq_correct: r[2],
             });
         }
         self.adam_t += out.steps.len() as u64;
-        self.host.data.copy_from_slice(weights);
-        Ok((out, argmax))
+        self.host
+            .data
+            .copy_from_slice(bytemuck::cast_slice(&got[1]));
+        (out, argmax)
+    }
+
+    /// GPU commands one training step of batches (B, T) records, and how many of them are
+    /// dispatches (all of them: inputs, schedule and stats are bound at dynamic offsets; one copy of
+    /// the stats per submission comes on top).
+    pub fn commands_per_step(&mut self, batch: usize, t: usize) -> Result<(usize, usize)> {
+        self.prepare(batch, t)?;
+        let plan = self.train_plan.as_ref().expect("plan built by prepare");
+        Ok((plan.ops.len(), plan.ops.len()))
     }
 
     /// Loss and the flat gradient (table layout; frozen entries stay 0) of one batch, for tests and
@@ -507,7 +642,7 @@ impl GpuEngine {
         let plan = self.infer_plan.as_ref().expect("plan built above");
         let ctx = &self.ctx;
         ctx.queue
-            .write_buffer(&plan.step, 0, bytemuck::cast_slice(tokens));
+            .write_buffer(&plan.io.step, 0, bytemuck::cast_slice(tokens));
         let bytes = (batch * t * self.cfg.d_vocab_out) as u64 * 4;
         let stage = ctx.staging("logits readback", bytes);
         let mut enc = ctx
@@ -515,7 +650,7 @@ impl GpuEngine {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("logits"),
             });
-        plan.ops.record(&mut enc);
+        plan.ops.record(&mut enc, 0);
         enc.copy_buffer_to_buffer(&plan.logits, 0, &stage, 0, bytes);
         ctx.queue.submit([enc.finish()]);
         match ctx.read_many(&[(&stage, bytes)]).await {
