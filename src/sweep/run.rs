@@ -152,7 +152,7 @@ fn train_with_curve(tr: &mut Trainer, spec: &RunSpec, s: &Settings) -> Result<Tr
             }
             Err(e) => return Err(e),
         }
-        if every > 0 && (tr.step % every == 0 || tr.done()) {
+        if every > 0 && (tr.step.is_multiple_of(every) || tr.done()) {
             add_curve_point(tr, task, eval_seed, s, &mut out, since)?;
             since = (0.0, 0);
         }
