@@ -42,6 +42,7 @@ fn join(nodes: &[Node]) -> Node {
 /// lengths, simulating only object sizes. Rejects truncation, string lengths past the
 /// end, LONG1 wider than 8 bytes, unknown opcodes, and object graphs that would be too
 /// big or too deep (memo-doubling "pickle bombs", million-deep nesting).
+// long: one match arm per pickle opcode sharing the walk's state; a table reads best whole
 pub(crate) fn check_pickle(b: &[u8]) -> Result<()> {
     let mut pos = 0usize;
     let mut stack: Vec<Node> = Vec::new();

@@ -35,7 +35,26 @@ pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
         .file_names()
         .filter_map(|n| n.ok().map(|n| n.into_owned()))
         .collect();
-    let pkl_name = names
+    let pkl_name = find_pkl_name(&names)?;
+    let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
+    check_byteorder(&mut zip, &names, prefix)?;
+    let pkl = read_entry(&mut zip, &pkl_name, MAX_PKL_BYTES)?;
+    let entries = state_dict_entries(unpickle(&pkl, &pkl_name)?)?;
+
+    let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut out = Vec::new();
+    for (key, value) in &entries {
+        let Object::Unicode(name) = key else { continue };
+        if let Some(t) = read_tensor(&mut zip, prefix, &mut storages, name, value)? {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// The archive's `data.pkl` or `<dir>/data.pkl` (the shortest such name).
+fn find_pkl_name(names: &[String]) -> Result<String> {
+    Ok(names
         .iter()
         .filter(|n| {
             n.as_str() == "data.pkl" || (n.ends_with("/data.pkl") && n.matches('/').count() == 1)
@@ -44,11 +63,18 @@ pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
         .ok_or_else(|| {
             werr("the zip archive has no `<dir>/data.pkl`: it is not a torch.save file")
         })?
-        .clone();
-    let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
+        .clone())
+}
+
+/// Refuses a file whose `<dir>/byteorder` entry (if any) is not `little`.
+fn check_byteorder(
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    names: &[String],
+    prefix: &str,
+) -> Result<()> {
     let byteorder = format!("{prefix}byteorder");
     if names.contains(&byteorder) {
-        let bo = read_entry(&mut zip, &byteorder, 16)?;
+        let bo = read_entry(zip, &byteorder, 16)?;
         if bo.trim_ascii() != b"little" {
             return Err(werr(format!(
                 "`{byteorder}` says {:?}; only little-endian files are supported",
@@ -56,87 +82,100 @@ pub fn read_pt(bytes: &[u8]) -> Result<Vec<NamedTensor>> {
             )));
         }
     }
-    let pkl = read_entry(&mut zip, &pkl_name, MAX_PKL_BYTES)?;
-    check_pickle(&pkl)?;
+    Ok(())
+}
+
+/// Checks the pickle's bounds with [`check_pickle`], then unpickles it.
+fn unpickle(pkl: &[u8], pkl_name: &str) -> Result<Object> {
+    check_pickle(pkl)?;
     let mut stack = Stack::empty();
     stack
-        .read_loop(&mut Cursor::new(&pkl[..]))
+        .read_loop(&mut Cursor::new(pkl))
         .map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))?;
-    let top = stack
+    stack
         .finalize()
-        .map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))?;
-    let entries = state_dict_entries(top)?;
+        .map_err(|e| werr(format!("`{pkl_name}`: cannot unpickle: {e}")))
+}
 
-    let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
-    let mut out = Vec::new();
-    for (key, value) in &entries {
-        let Object::Unicode(name) = key else { continue };
-        let Some(r) = tensor_ref(name, value)? else {
-            continue;
-        };
-        let dtype = match storage_dtype(&r.storage_class) {
-            Some(d) => d,
-            None if is_param_name(name) => {
-                return Err(werr(format!(
-                    "tensor `{name}` is stored as {}; a parameter must be a float tensor",
-                    r.storage_class
-                )))
-            }
-            None => continue,
-        };
-        if !is_contiguous(&r.shape, &r.stride) {
+/// Reads one state-dict entry as an f32 tensor: `None` for an entry that is not a tensor or a
+/// non-float tensor that is not a parameter. Loads its storage into `storages` on first use.
+fn read_tensor(
+    zip: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    prefix: &str,
+    storages: &mut HashMap<String, Vec<u8>>,
+    name: &str,
+    value: &Object,
+) -> Result<Option<NamedTensor>> {
+    let Some(r) = tensor_ref(name, value)? else {
+        return Ok(None);
+    };
+    let dtype = match storage_dtype(&r.storage_class) {
+        Some(d) => d,
+        None if is_param_name(name) => {
             return Err(werr(format!(
-                "tensor `{name}` is not contiguous (shape {:?}, stride {:?}); save it with .contiguous()",
-                r.shape, r.stride
-            )));
+                "tensor `{name}` is stored as {}; a parameter must be a float tensor",
+                r.storage_class
+            )))
         }
-        let es = dtype.size();
-        let too_big = || {
-            werr(format!(
-                "tensor `{name}` is too large (shape {:?}, storage offset {})",
-                r.shape, r.offset
-            ))
-        };
-        let numel = r
-            .shape
-            .iter()
-            .try_fold(1usize, |a, &d| a.checked_mul(d))
-            .ok_or_else(too_big)?;
-        let start = r.offset.checked_mul(es).ok_or_else(too_big)?;
-        let end = numel
-            .checked_mul(es)
-            .and_then(|n| n.checked_add(start))
-            .ok_or_else(too_big)?;
-        let storage_bytes = r
-            .storage_numel
-            .checked_mul(es)
-            .filter(|&b| b <= MAX_STORAGE_BYTES)
-            .ok_or_else(too_big)?;
-        if end > storage_bytes {
-            return Err(werr(format!(
-                "tensor `{name}` needs bytes {start}..{end} of storage `{}`, which holds {storage_bytes}",
-                r.storage_key
-            )));
-        }
-        if !storages.contains_key(&r.storage_key) {
-            let entry = format!("{prefix}data/{}", r.storage_key);
-            let data = read_entry(&mut zip, &entry, storage_bytes)?;
-            if data.len() != storage_bytes {
-                return Err(werr(format!(
-                    "tensor `{name}`: `{entry}` holds {} bytes, expected {storage_bytes}",
-                    data.len()
-                )));
-            }
-            storages.insert(r.storage_key.clone(), data);
-        }
-        let data = dtype.decode(&storages[&r.storage_key][start..end]);
-        out.push(NamedTensor {
-            name: name.clone(),
-            shape: r.shape,
-            data,
-        });
+        None => return Ok(None),
+    };
+    if !is_contiguous(&r.shape, &r.stride) {
+        return Err(werr(format!(
+            "tensor `{name}` is not contiguous (shape {:?}, stride {:?}); save it with .contiguous()",
+            r.shape, r.stride
+        )));
     }
-    Ok(out)
+    let (start, end, storage_bytes) = byte_range(name, &r, dtype.size())?;
+    if !storages.contains_key(&r.storage_key) {
+        let entry = format!("{prefix}data/{}", r.storage_key);
+        let data = read_entry(zip, &entry, storage_bytes)?;
+        if data.len() != storage_bytes {
+            return Err(werr(format!(
+                "tensor `{name}`: `{entry}` holds {} bytes, expected {storage_bytes}",
+                data.len()
+            )));
+        }
+        storages.insert(r.storage_key.clone(), data);
+    }
+    let data = dtype.decode(&storages[&r.storage_key][start..end]);
+    Ok(Some(NamedTensor {
+        name: name.to_string(),
+        shape: r.shape,
+        data,
+    }))
+}
+
+/// The tensor's byte range `start..end` in its storage and the storage's size in bytes,
+/// refusing overflow, a storage over [`MAX_STORAGE_BYTES`] and a range past the storage.
+fn byte_range(name: &str, r: &TensorRef, es: usize) -> Result<(usize, usize, usize)> {
+    let too_big = || {
+        werr(format!(
+            "tensor `{name}` is too large (shape {:?}, storage offset {})",
+            r.shape, r.offset
+        ))
+    };
+    let numel = r
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(too_big)?;
+    let start = r.offset.checked_mul(es).ok_or_else(too_big)?;
+    let end = numel
+        .checked_mul(es)
+        .and_then(|n| n.checked_add(start))
+        .ok_or_else(too_big)?;
+    let storage_bytes = r
+        .storage_numel
+        .checked_mul(es)
+        .filter(|&b| b <= MAX_STORAGE_BYTES)
+        .ok_or_else(too_big)?;
+    if end > storage_bytes {
+        return Err(werr(format!(
+            "tensor `{name}` needs bytes {start}..{end} of storage `{}`, which holds {storage_bytes}",
+            r.storage_key
+        )));
+    }
+    Ok((start, end, storage_bytes))
 }
 
 /// Reads one zip entry, refusing more than `limit` bytes (a deflate bomb stops there).

@@ -251,25 +251,7 @@ impl ModelConfig {
         let obj = v
             .as_object()
             .ok_or_else(|| Error::config("config", "expected a JSON object"))?;
-        let get_usize = |k: &str| -> Result<Option<usize>> {
-            match obj.get(k) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(x) => match x.as_u64() {
-                    Some(n) => Ok(Some(n as usize)),
-                    None => {
-                        // d_vocab_out = -1 means "same as d_vocab" in TL
-                        if x.as_i64() == Some(-1) && k == "d_vocab_out" {
-                            Ok(None)
-                        } else {
-                            Err(Error::config(
-                                k,
-                                format!("expected a non-negative integer, got {x}"),
-                            ))
-                        }
-                    }
-                },
-            }
-        };
+        let get_usize = |k: &str| tl_usize(obj, k);
         let need =
             |k: &str| -> Result<usize> { get_usize(k)?.ok_or_else(|| Error::config(k, "missing")) };
         let n_layers = need("n_layers")?;
@@ -288,29 +270,9 @@ impl ModelConfig {
             (Some(_), Some(s)) => Some(ActFn::parse(s)?),
             _ => None,
         };
-        let normalization_type = match obj.get("normalization_type") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) if s == "LN" => Some(Norm::LN),
-            Some(x) => {
-                return Err(Error::config(
-                    "normalization_type",
-                    format!("unsupported value {x} (use null or \"LN\")"),
-                ))
-            }
-        };
+        let normalization_type = tl_normalization(obj)?;
         let d_vocab = need("d_vocab")?;
-        let positional_embedding_type = match obj.get("positional_embedding_type") {
-            None | Some(serde_json::Value::Null) => Positions::Standard,
-            Some(serde_json::Value::String(s)) if s == "standard" => Positions::Standard,
-            Some(serde_json::Value::String(s)) if s == "shortformer" => Positions::Shortformer,
-            Some(serde_json::Value::String(s)) if s == "off" => Positions::Off,
-            Some(x) => {
-                return Err(Error::config(
-                    "positional_embedding_type",
-                    format!("unsupported value {x} (toyformer runs \"standard\", \"shortformer\" and its own \"off\")"),
-                ))
-            }
-        };
+        let positional_embedding_type = tl_positions(obj)?;
         let cfg = ModelConfig {
             n_layers,
             n_heads,
@@ -331,5 +293,54 @@ impl ModelConfig {
         };
         cfg.validate()?;
         Ok(cfg)
+    }
+}
+
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
+/// A non-negative integer field of a TL config (`None` when absent or null; `d_vocab_out`
+/// -1 means "same as d_vocab" in TL, so `None` too).
+fn tl_usize(obj: &JsonObject, k: &str) -> Result<Option<usize>> {
+    match obj.get(k) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(x) => match x.as_u64() {
+            Some(n) => Ok(Some(n as usize)),
+            None => {
+                if x.as_i64() == Some(-1) && k == "d_vocab_out" {
+                    Ok(None)
+                } else {
+                    Err(Error::config(
+                        k,
+                        format!("expected a non-negative integer, got {x}"),
+                    ))
+                }
+            }
+        },
+    }
+}
+
+/// A TL config's `normalization_type`: null (none) or "LN".
+fn tl_normalization(obj: &JsonObject) -> Result<Option<Norm>> {
+    match obj.get("normalization_type") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) if s == "LN" => Ok(Some(Norm::LN)),
+        Some(x) => Err(Error::config(
+            "normalization_type",
+            format!("unsupported value {x} (use null or \"LN\")"),
+        )),
+    }
+}
+
+/// A TL config's `positional_embedding_type` (standard when absent or null).
+fn tl_positions(obj: &JsonObject) -> Result<Positions> {
+    match obj.get("positional_embedding_type") {
+        None | Some(serde_json::Value::Null) => Ok(Positions::Standard),
+        Some(serde_json::Value::String(s)) if s == "standard" => Ok(Positions::Standard),
+        Some(serde_json::Value::String(s)) if s == "shortformer" => Ok(Positions::Shortformer),
+        Some(serde_json::Value::String(s)) if s == "off" => Ok(Positions::Off),
+        Some(x) => Err(Error::config(
+            "positional_embedding_type",
+            format!("unsupported value {x} (toyformer runs \"standard\", \"shortformer\" and its own \"off\")"),
+        )),
     }
 }

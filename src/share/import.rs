@@ -7,6 +7,7 @@ use crate::model::{ModelConfig, Weights};
 use crate::tasks::{permutations, TaskSpec, TASK_NAMES};
 use crate::train::{check_compatible, eval};
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// Where an imported model's config came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -288,49 +289,11 @@ pub fn import_model(
     let (tensors, meta) = io::read_tensors(bytes)?;
     check_family(&tensors)?;
     let mut notes = Vec::new();
-    let mut config_task = None;
-    let (cfg, config_source) = match config_json.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => {
-            let v: serde_json::Value = serde_json::from_str(s).map_err(|e| {
-                Error::config("config", format!("the config file is not JSON: {e}"))
-            })?;
-            config_task = task_of_config(&v)?;
-            (ModelConfig::from_tl_json(&v)?, ConfigSource::ConfigJson)
-        }
-        None => match io::config_from_metadata(meta.as_ref())? {
-            Some(c) => (c, ConfigSource::Metadata),
-            None => {
-                let c = io::infer_config(&tensors)?;
-                if c.d_mlp.is_some() {
-                    notes.push("the MLP's activation cannot be read from tensor shapes: assumed relu (load a config JSON with act_fn to set it)".into());
-                }
-                (c, ConfigSource::Shapes)
-            }
-        },
-    };
+    let (cfg, config_source, config_task) =
+        read_config(config_json, meta.as_ref(), &tensors, &mut notes)?;
     let weights = io::weights_from_tensors(&tensors, &cfg)?;
-    let extra = io::unexpected_tensors(&tensors, &cfg);
-    if !extra.is_empty() {
-        let shown: Vec<&str> = extra.iter().take(5).map(String::as_str).collect();
-        let more = if extra.len() > 5 {
-            format!(" and {} more", extra.len() - 5)
-        } else {
-            String::new()
-        };
-        notes.push(format!(
-            "ignored {} tensor(s) this model config does not use: {}{more}",
-            extra.len(),
-            shown.join(", ")
-        ));
-    }
-    let meta_task = match meta.as_ref().and_then(|m| m.get("toyformer_task")) {
-        Some(s) => Some(serde_json::from_str::<TaskSpec>(s).map_err(|e| {
-            Error::Weights(format!(
-                "metadata `toyformer_task` is not a valid task: {e}"
-            ))
-        })?),
-        None => None,
-    };
+    note_unused_tensors(&io::unexpected_tensors(&tensors, &cfg), &mut notes);
+    let meta_task = metadata_task(meta.as_ref())?;
     let (task, task_source, candidates) = match (meta_task, config_task) {
         (Some(t), _) => (t, TaskSource::Metadata, Vec::new()),
         (None, Some(t)) => (t, TaskSource::ConfigJson, Vec::new()),
@@ -353,14 +316,7 @@ pub fn import_model(
         ));
     }
     check_compatible(&task, &weights.cfg)?;
-    let step = match meta.as_ref().and_then(|m| m.get("toyformer_steps")) {
-        Some(s) => s.parse::<u64>().map_err(|_| {
-            Error::Weights(format!(
-                "metadata `toyformer_steps` is not a step count: {s:?}"
-            ))
-        })?,
-        None => 0,
-    };
+    let step = metadata_steps(meta.as_ref())?;
     Ok(Imported {
         weights,
         task,
@@ -371,4 +327,74 @@ pub fn import_model(
         assumed,
         candidates,
     })
+}
+
+/// The model config, where it came from, and the config JSON's task (if any): from
+/// `config_json` when given and not blank, else the file's metadata, else the tensor shapes.
+fn read_config(
+    config_json: Option<&str>,
+    meta: Option<&HashMap<String, String>>,
+    tensors: &[io::NamedTensor],
+    notes: &mut Vec<String>,
+) -> Result<(ModelConfig, ConfigSource, Option<TaskSpec>)> {
+    if let Some(s) = config_json.map(str::trim).filter(|s| !s.is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(s)
+            .map_err(|e| Error::config("config", format!("the config file is not JSON: {e}")))?;
+        let config_task = task_of_config(&v)?;
+        return Ok((
+            ModelConfig::from_tl_json(&v)?,
+            ConfigSource::ConfigJson,
+            config_task,
+        ));
+    }
+    if let Some(c) = io::config_from_metadata(meta)? {
+        return Ok((c, ConfigSource::Metadata, None));
+    }
+    let c = io::infer_config(tensors)?;
+    if c.d_mlp.is_some() {
+        notes.push("the MLP's activation cannot be read from tensor shapes: assumed relu (load a config JSON with act_fn to set it)".into());
+    }
+    Ok((c, ConfigSource::Shapes, None))
+}
+
+/// Notes the tensors the model config does not use (the first five by name).
+fn note_unused_tensors(extra: &[String], notes: &mut Vec<String>) {
+    if extra.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = extra.iter().take(5).map(String::as_str).collect();
+    let more = if extra.len() > 5 {
+        format!(" and {} more", extra.len() - 5)
+    } else {
+        String::new()
+    };
+    notes.push(format!(
+        "ignored {} tensor(s) this model config does not use: {}{more}",
+        extra.len(),
+        shown.join(", ")
+    ));
+}
+
+/// The task in the file's `toyformer_task` metadata, if any.
+fn metadata_task(meta: Option<&HashMap<String, String>>) -> Result<Option<TaskSpec>> {
+    match meta.and_then(|m| m.get("toyformer_task")) {
+        Some(s) => Ok(Some(serde_json::from_str::<TaskSpec>(s).map_err(|e| {
+            Error::Weights(format!(
+                "metadata `toyformer_task` is not a valid task: {e}"
+            ))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The step count in the file's `toyformer_steps` metadata (0 without one).
+fn metadata_steps(meta: Option<&HashMap<String, String>>) -> Result<u64> {
+    match meta.and_then(|m| m.get("toyformer_steps")) {
+        Some(s) => s.parse::<u64>().map_err(|_| {
+            Error::Weights(format!(
+                "metadata `toyformer_steps` is not a step count: {s:?}"
+            ))
+        }),
+        None => Ok(0),
+    }
 }

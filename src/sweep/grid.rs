@@ -337,6 +337,38 @@ fn schedule_of(v: &Value) -> Result<Schedule> {
 
 /// The task, model and train config of one combination of axis values.
 fn build_run(chosen: &[(&str, &Value)]) -> Result<RunSpec> {
+    let task = task_of_axes(chosen)?;
+    let mut model = task.default_model();
+    let mut train = TrainConfig::default();
+    let mut d_mlp: Option<usize> = None;
+    let mut seed = 0;
+    for &(k, v) in chosen {
+        set_model_or_train_axis(k, v, &mut model, &mut train, &mut d_mlp, &mut seed)?;
+    }
+    model.d_mlp = model.act_fn.map(|_| d_mlp.unwrap_or(4 * model.d_model));
+    if d_mlp.is_some() && model.act_fn.is_none() && chosen.iter().all(|(k, _)| *k != "act_fn") {
+        return Err(bad(
+            "d_mlp",
+            "needs an act_fn (relu, gelu, gelu_new or solu); act_fn null means attention-only",
+        ));
+    }
+    model.seed = seed;
+    train.seed = seed;
+    check_compatible(&task, &model)?;
+    train.validate()?;
+    Ok(RunSpec {
+        index: 0,
+        config_index: 0,
+        seed,
+        label: BTreeMap::new(),
+        task,
+        model,
+        train,
+    })
+}
+
+/// The validated task of one combination: the `task` axis (default sort) with its parameter axes.
+fn task_of_axes(chosen: &[(&str, &Value)]) -> Result<TaskSpec> {
     let get = |k: &str| chosen.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
     let task_name = match get("task") {
         Some(v) => as_str("task", v)?,
@@ -368,64 +400,52 @@ fn build_run(chosen: &[(&str, &Value)]) -> Result<RunSpec> {
         }
     }
     task.validate()?;
-    let mut model = task.default_model();
-    let mut train = TrainConfig::default();
-    let mut d_mlp: Option<usize> = None;
-    let mut seed = 0;
-    for &(k, v) in chosen {
-        match k {
-            "n_layers" => model.n_layers = as_usize(k, v)?,
-            "n_heads" => model.n_heads = as_usize(k, v)?,
-            "d_model" => model.d_model = as_usize(k, v)?,
-            "d_head" => model.d_head = as_usize(k, v)?,
-            "act_fn" => {
-                model.act_fn = match v {
-                    Value::Null => None,
-                    _ => match as_str(k, v)? {
-                        "none" | "attn_only" => None,
-                        s => Some(ActFn::parse(s)?),
-                    },
-                }
+    Ok(task)
+}
+
+/// Sets one model or training axis (`d_mlp` and `seed` are applied by the caller); task keys
+/// are left alone.
+fn set_model_or_train_axis(
+    k: &str,
+    v: &Value,
+    model: &mut ModelConfig,
+    train: &mut TrainConfig,
+    d_mlp: &mut Option<usize>,
+    seed: &mut u64,
+) -> Result<()> {
+    match k {
+        "n_layers" => model.n_layers = as_usize(k, v)?,
+        "n_heads" => model.n_heads = as_usize(k, v)?,
+        "d_model" => model.d_model = as_usize(k, v)?,
+        "d_head" => model.d_head = as_usize(k, v)?,
+        "act_fn" => {
+            model.act_fn = match v {
+                Value::Null => None,
+                _ => match as_str(k, v)? {
+                    "none" | "attn_only" => None,
+                    s => Some(ActFn::parse(s)?),
+                },
             }
-            "d_mlp" => d_mlp = Some(as_usize(k, v)?),
-            "normalization_type" => {
-                model.normalization_type = match v {
-                    Value::Null => None,
-                    Value::String(s) if s == "LN" => Some(Norm::LN),
-                    _ => return Err(bad(k, format!("expected \"LN\" or null, got {v}"))),
-                }
-            }
-            "steps" => train.steps = as_u64(k, v)?,
-            "batch_size" => train.batch_size = as_usize(k, v)?,
-            "lr" => train.lr = as_f64(k, v)?,
-            "schedule" => train.schedule = schedule_of(v)?,
-            "weight_decay" => train.weight_decay = as_f64(k, v)?,
-            "beta1" => train.beta1 = as_f64(k, v)?,
-            "beta2" => train.beta2 = as_f64(k, v)?,
-            "grad_clip" => train.grad_clip = as_f64(k, v)?,
-            "eps" => train.eps = as_f64(k, v)?,
-            "seed" => seed = as_u64(k, v)?,
-            _ => {} // task keys, handled above
         }
+        "d_mlp" => *d_mlp = Some(as_usize(k, v)?),
+        "normalization_type" => {
+            model.normalization_type = match v {
+                Value::Null => None,
+                Value::String(s) if s == "LN" => Some(Norm::LN),
+                _ => return Err(bad(k, format!("expected \"LN\" or null, got {v}"))),
+            }
+        }
+        "steps" => train.steps = as_u64(k, v)?,
+        "batch_size" => train.batch_size = as_usize(k, v)?,
+        "lr" => train.lr = as_f64(k, v)?,
+        "schedule" => train.schedule = schedule_of(v)?,
+        "weight_decay" => train.weight_decay = as_f64(k, v)?,
+        "beta1" => train.beta1 = as_f64(k, v)?,
+        "beta2" => train.beta2 = as_f64(k, v)?,
+        "grad_clip" => train.grad_clip = as_f64(k, v)?,
+        "eps" => train.eps = as_f64(k, v)?,
+        "seed" => *seed = as_u64(k, v)?,
+        _ => {} // task keys, handled above
     }
-    model.d_mlp = model.act_fn.map(|_| d_mlp.unwrap_or(4 * model.d_model));
-    if d_mlp.is_some() && model.act_fn.is_none() && chosen.iter().all(|(k, _)| *k != "act_fn") {
-        return Err(bad(
-            "d_mlp",
-            "needs an act_fn (relu, gelu, gelu_new or solu); act_fn null means attention-only",
-        ));
-    }
-    model.seed = seed;
-    train.seed = seed;
-    check_compatible(&task, &model)?;
-    train.validate()?;
-    Ok(RunSpec {
-        index: 0,
-        config_index: 0,
-        seed,
-        label: BTreeMap::new(),
-        task,
-        model,
-        train,
-    })
+    Ok(())
 }

@@ -13,7 +13,33 @@ use crate::train::Schedule;
 pub fn page_fragment(spec: &RunSpec) -> String {
     let mut q: Vec<(String, String)> = Vec::new();
     let mut put = |k: &str, v: String| q.push((k.to_string(), v));
-    match spec.task {
+    put_task_keys(&spec.task, &mut put);
+    put_model_keys(spec, &mut put);
+    put_train_keys(spec, &mut put);
+    // Values are numbers, booleans and fixed ASCII names; percent-escape anything else.
+    let esc = |s: &str| {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c.to_string()
+                } else {
+                    c.to_string().bytes().map(|b| format!("%{b:02X}")).collect()
+                }
+            })
+            .collect::<String>()
+    };
+    format!(
+        "#v=1&{}",
+        q.iter()
+            .map(|(k, v)| format!("{}={}", esc(k), esc(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    )
+}
+
+/// The page's keys of a task.
+fn put_task_keys(task: &TaskSpec, put: &mut impl FnMut(&str, String)) {
+    match *task {
         TaskSpec::Sort { n, max_num } => {
             put("task", "sort".into());
             put("sort_n", n.to_string());
@@ -50,6 +76,10 @@ pub fn page_fragment(spec: &RunSpec) -> String {
             }
         }
     }
+}
+
+/// The page's keys of a run's model config.
+fn put_model_keys(spec: &RunSpec, put: &mut impl FnMut(&str, String)) {
     let m = &spec.model;
     put("n_layers", m.n_layers.to_string());
     put("n_heads", m.n_heads.to_string());
@@ -62,6 +92,10 @@ pub fn page_fragment(spec: &RunSpec) -> String {
         put("d_mlp", d.to_string());
         put("act_fn", f.as_str().into());
     }
+}
+
+/// The page's keys of a run's train config.
+fn put_train_keys(spec: &RunSpec, put: &mut impl FnMut(&str, String)) {
     let t = &spec.train;
     put("steps", t.steps.to_string());
     put("batch_size", t.batch_size.to_string());
@@ -86,23 +120,4 @@ pub fn page_fragment(spec: &RunSpec) -> String {
     }
     put("grad_clip", t.grad_clip.to_string());
     put("seed", t.seed.to_string());
-    // Values are numbers, booleans and fixed ASCII names; percent-escape anything else.
-    let esc = |s: &str| {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c.to_string()
-                } else {
-                    c.to_string().bytes().map(|b| format!("%{b:02X}")).collect()
-                }
-            })
-            .collect::<String>()
-    };
-    format!(
-        "#v=1&{}",
-        q.iter()
-            .map(|(k, v)| format!("{}={}", esc(k), esc(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    )
 }

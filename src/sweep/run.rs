@@ -2,9 +2,9 @@
 
 use super::grid::{RunSpec, Settings};
 use crate::error::{Error, Result};
-use crate::tasks::Split;
+use crate::tasks::{Split, TaskSpec};
 use crate::train::eval::{evaluate_split, EvalReport};
-use crate::train::Trainer;
+use crate::train::{Metrics, Trainer};
 use serde::{Deserialize, Serialize};
 
 /// Samples per forward pass during evaluation (memory, not results).
@@ -93,97 +93,13 @@ pub struct RunResult {
 pub fn run_one(spec: &RunSpec, s: &Settings) -> Result<RunResult> {
     let task = &spec.task;
     let mut tr = Trainer::from_scratch(task.clone(), &spec.model, spec.train.clone(), s.backend)?;
-    let total = spec.train.steps;
-    let every = s.eval_every.unwrap_or((total / 20).max(1));
     let eval_seed = spec.train.seed;
-    let mut curve = Vec::new();
-    let mut steps_to_target = None;
-    let mut error = None;
-    let mut since = (0.0f64, 0u64);
-    let mut point = |tr: &mut Trainer, since: &mut (f64, u64)| -> Result<()> {
-        let r = evaluate_split(
-            tr.backend.as_mut(),
-            task,
-            eval_seed,
-            s.curve_samples,
-            EVAL_CHUNK,
-            Split::HeldOut,
-        )?;
-        let step = tr.step;
-        if steps_to_target.is_none() && r.algo_acc >= s.target {
-            steps_to_target = Some(step);
-        }
-        let train_loss = if since.1 > 0 {
-            since.0 / since.1 as f64
-        } else {
-            f64::NAN
-        };
-        curve.push(CurvePoint {
-            step,
-            train_loss,
-            algo_acc: r.algo_acc,
-            algo_loss: r.algo_loss,
-        });
-        *since = (0.0, 0);
-        Ok(())
-    };
-    while !tr.done() {
-        match tr.step() {
-            Ok(m) => {
-                since.0 += m.loss as f64;
-                since.1 += 1;
-            }
-            Err(e @ Error::Diverged { .. }) => {
-                error = Some(e.to_string());
-                break;
-            }
-            Err(e) => return Err(e),
-        }
-        if every > 0 && (tr.step % every == 0 || tr.done()) {
-            point(&mut tr, &mut since)?;
-        }
-    }
-    let h = &tr.history;
-    let tail = ((h.len() as u64 / 20).max(1) as usize).min(h.len());
-    let final_loss = if tail == 0 {
-        f64::NAN
-    } else {
-        h[h.len() - tail..]
-            .iter()
-            .map(|m| m.loss as f64)
-            .sum::<f64>()
-            / tail as f64
-    };
-    let (max_grad_norm, max_grad_norm_step) = h.iter().fold((0.0f64, 0u64), |(g, st), m| {
-        if m.grad_norm as f64 > g {
-            (m.grad_norm as f64, m.step)
-        } else {
-            (g, st)
-        }
-    });
+    let training = train_with_curve(&mut tr, spec, s)?;
+    let final_loss = final_loss(&tr.history);
+    let (max_grad_norm, max_grad_norm_step) = max_grad_norm(&tr.history);
     let floor = task.loss_floor();
-    let (eval, eval_train_split) = if error.is_none() {
-        let held = evaluate_split(
-            tr.backend.as_mut(),
-            task,
-            eval_seed,
-            s.eval_samples,
-            EVAL_CHUNK,
-            Split::HeldOut,
-        )?;
-        let train = if task.has_holdout() {
-            Some(EvalSummary::from(&evaluate_split(
-                tr.backend.as_mut(),
-                task,
-                eval_seed,
-                s.eval_samples,
-                EVAL_CHUNK,
-                Split::Train,
-            )?))
-        } else {
-            None
-        };
-        (Some(EvalSummary::from(&held)), train)
+    let (eval, eval_train_split) = if training.error.is_none() {
+        final_eval(&mut tr, task, eval_seed, s)?
     } else {
         (None, None)
     };
@@ -198,8 +114,140 @@ pub fn run_one(spec: &RunSpec, s: &Settings) -> Result<RunResult> {
         max_grad_norm_step,
         eval,
         eval_train_split,
-        steps_to_target,
-        curve,
-        error,
+        steps_to_target: training.steps_to_target,
+        curve: training.curve,
+        error: training.error,
     })
+}
+
+/// What [`train_with_curve`] measured along the way.
+struct Training {
+    curve: Vec<CurvePoint>,
+    steps_to_target: Option<u64>,
+    /// The divergence that stopped training early, if any.
+    error: Option<String>,
+}
+
+/// Trains to the end (or to a divergence, recorded in `error`), adding a curve point every
+/// `eval_every` steps and at the end.
+fn train_with_curve(tr: &mut Trainer, spec: &RunSpec, s: &Settings) -> Result<Training> {
+    let (task, eval_seed) = (&spec.task, spec.train.seed);
+    let total = spec.train.steps;
+    let every = s.eval_every.unwrap_or((total / 20).max(1));
+    let mut out = Training {
+        curve: Vec::new(),
+        steps_to_target: None,
+        error: None,
+    };
+    let mut since = (0.0f64, 0u64);
+    while !tr.done() {
+        match tr.step() {
+            Ok(m) => {
+                since.0 += m.loss as f64;
+                since.1 += 1;
+            }
+            Err(e @ Error::Diverged { .. }) => {
+                out.error = Some(e.to_string());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        if every > 0 && (tr.step.is_multiple_of(every) || tr.done()) {
+            add_curve_point(tr, task, eval_seed, s, &mut out, since)?;
+            since = (0.0, 0);
+        }
+    }
+    Ok(out)
+}
+
+/// Evaluates the held-out split for one curve point; `since` is (loss sum, steps) since the
+/// previous point.
+fn add_curve_point(
+    tr: &mut Trainer,
+    task: &TaskSpec,
+    eval_seed: u64,
+    s: &Settings,
+    out: &mut Training,
+    since: (f64, u64),
+) -> Result<()> {
+    let r = evaluate_split(
+        tr.backend.as_mut(),
+        task,
+        eval_seed,
+        s.curve_samples,
+        EVAL_CHUNK,
+        Split::HeldOut,
+    )?;
+    let step = tr.step;
+    if out.steps_to_target.is_none() && r.algo_acc >= s.target {
+        out.steps_to_target = Some(step);
+    }
+    let train_loss = if since.1 > 0 {
+        since.0 / since.1 as f64
+    } else {
+        f64::NAN
+    };
+    out.curve.push(CurvePoint {
+        step,
+        train_loss,
+        algo_acc: r.algo_acc,
+        algo_loss: r.algo_loss,
+    });
+    Ok(())
+}
+
+/// Mean training loss over the last twentieth of the steps (at least one); NaN with none.
+fn final_loss(h: &[Metrics]) -> f64 {
+    let tail = ((h.len() as u64 / 20).max(1) as usize).min(h.len());
+    if tail == 0 {
+        f64::NAN
+    } else {
+        h[h.len() - tail..]
+            .iter()
+            .map(|m| m.loss as f64)
+            .sum::<f64>()
+            / tail as f64
+    }
+}
+
+/// The largest gradient norm and the step it was seen at (0, 0 with none above 0).
+fn max_grad_norm(h: &[Metrics]) -> (f64, u64) {
+    h.iter().fold((0.0f64, 0u64), |(g, st), m| {
+        if m.grad_norm as f64 > g {
+            (m.grad_norm as f64, m.step)
+        } else {
+            (g, st)
+        }
+    })
+}
+
+/// The final evaluation: the held-out split, and the training split when the task has a
+/// holdout.
+fn final_eval(
+    tr: &mut Trainer,
+    task: &TaskSpec,
+    eval_seed: u64,
+    s: &Settings,
+) -> Result<(Option<EvalSummary>, Option<EvalSummary>)> {
+    let held = evaluate_split(
+        tr.backend.as_mut(),
+        task,
+        eval_seed,
+        s.eval_samples,
+        EVAL_CHUNK,
+        Split::HeldOut,
+    )?;
+    let train = if task.has_holdout() {
+        Some(EvalSummary::from(&evaluate_split(
+            tr.backend.as_mut(),
+            task,
+            eval_seed,
+            s.eval_samples,
+            EVAL_CHUNK,
+            Split::Train,
+        )?))
+    } else {
+        None
+    };
+    Ok((Some(EvalSummary::from(&held)), train))
 }
