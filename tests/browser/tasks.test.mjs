@@ -42,7 +42,14 @@ for (const backend of ['cpu', 'webgpu']) {
         const badge = backend === 'cpu' ? /^CPU/ : /^WebGPU \(.+\)$/;
         assert.match(await page.textContent('#backend-badge'), badge);
         await page.click('#btn-start');
-        await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 540_000, polling: 500 });
+        await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 540_000, polling: 500 })
+          .catch(async (e) => {
+            // say where the run stood (phase, steps, the page's error and backend note), not only "timeout"
+            const at = await page.evaluate(() => ({ phase: window.__toyformer.phase, rows: window.__toyformer.rows.length,
+              error: document.getElementById('train-error')?.textContent, note: document.getElementById('backend-note')?.textContent }));
+            await page.screenshot({ path: `${OUT}/tasks-${name}-${backend}-stalled.png` });
+            throw new Error(`${e.message}; the page: ${JSON.stringify(at)}; console errors: ${JSON.stringify(errors)}`);
+          });
         assert.match(await page.textContent('#backend-badge'), badge, `the run used ${backend}`);
         const rows = await page.evaluate(() => window.__toyformer.rows);
         assert.equal(rows.length, steps);

@@ -26,6 +26,7 @@ let rate = 0; // steps per second, smoothed
 let queue = Promise.resolve();
 let args = null; // the JSON arguments of the run, for a CPU session made from the GPU's weights
 let snaps = null; // {schedule, plan, last}: which weights to post for the analysis cells
+let finished = null; // the session whose 'done' was posted
 let holdAt = null; // tests: the step the run waits at ('hold-at') until 'release'
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
@@ -82,52 +83,75 @@ function cpuFromGpu() {
   return cpu;
 }
 
+// Every session call of the loop runs inside one queued job: a GpuSession is taken out while an
+// async call (a chunk, an evaluation, a share message) runs, so a call from outside the queue could
+// find it busy (its `done` reads false, `weights()` throws) and the loop would stop without 'done'.
 async function loop() {
-  while (running && session && !session.done) {
-    if (holdAt !== null && session.steps_done >= holdAt) {
-      await yieldToMessages();
-      continue;
-    }
-    const t0 = performance.now();
-    let rows;
+  while (running && session) {
+    let next = 'stop';
     await enqueue('train', async () => {
-      // stop a chunk at the next snapshot step
-      const toSnap = snaps ? snaps.schedule.next_step(session.steps_done + 1) - session.steps_done : chunk;
-      const toHold = holdAt !== null ? holdAt - session.steps_done : chunk;
-      const n = Math.max(1, Math.min(chunk, toSnap, toHold));
-      try {
-        rows = await session.step(n);
-      } catch (err) {
-        // A GPU that fails (device lost, out of memory) hands over to the CPU, from the weights of its
-        // last completed chunk; anything else (a diverged run) stops training as it would on the CPU.
-        if (!onGpu() || /diverged/.test(errText(err))) throw err;
-        const done = session.steps_done;
-        const cpu = cpuFromGpu();
-        session.free();
-        session = cpu;
-        const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
-        post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
-          reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
-        rows = session.step(n);
+      if (!running || !session) return;
+      if (session.done) {
+        finish();
+        return;
       }
+      if (holdAt !== null && session.steps_done >= holdAt) {
+        next = 'hold';
+        return;
+      }
+      next = (await trainChunk()) ? 'go' : 'stop';
     });
-    if (!rows || !rows.length) return;
-    const dt = Math.max(performance.now() - t0, 0.1);
-    const r = (rows.length * 1000) / dt;
-    rate = rate ? 0.7 * rate + 0.3 * r : r;
-    chunk = Math.max(1, Math.min(1000, Math.round((rows.length * CHUNK_MS) / dt)));
-    const m = rows[rows.length - 1];
-    const last = { step: m.step + 1, loss: m.loss, token_acc: m.token_acc, grad_norm: m.grad_norm, lr: m.lr,
-      steps_per_s: rate };
-    post({ type: 'metrics', rows, last, total });
-    if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
+    if (next === 'stop') return;
     await yieldToMessages();
   }
-  if (session && session.done) {
-    running = false;
-    if (snaps && snaps.last !== session.steps_done) postSnapshot(true);
-    post({ type: 'done' });
+  // paused right after the last chunk: the run is still done
+  await enqueue('train', async () => {
+    if (session && session.done && finished !== session) finish();
+  });
+}
+
+// One chunk of steps (stopped at the next snapshot or hold step), its metrics and snapshot posted;
+// false when it trained nothing.
+async function trainChunk() {
+  const t0 = performance.now();
+  const toSnap = snaps ? snaps.schedule.next_step(session.steps_done + 1) - session.steps_done : chunk;
+  const toHold = holdAt !== null ? holdAt - session.steps_done : chunk;
+  const n = Math.max(1, Math.min(chunk, toSnap, toHold));
+  let rows;
+  try {
+    rows = await session.step(n);
+  } catch (err) {
+    // A GPU that fails (device lost, out of memory) hands over to the CPU, from the weights of its
+    // last completed chunk; anything else (a diverged run) stops training as it would on the CPU.
+    if (!onGpu() || /diverged/.test(errText(err))) throw err;
+    const done = session.steps_done;
+    const cpu = cpuFromGpu();
+    session.free();
+    session = cpu;
+    const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
+    post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
+      reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
+    rows = session.step(n);
   }
+  if (!rows || !rows.length) return false;
+  const dt = Math.max(performance.now() - t0, 0.1);
+  const r = (rows.length * 1000) / dt;
+  rate = rate ? 0.7 * rate + 0.3 * r : r;
+  chunk = Math.max(1, Math.min(1000, Math.round((rows.length * CHUNK_MS) / dt)));
+  const m = rows[rows.length - 1];
+  const last = { step: m.step + 1, loss: m.loss, token_acc: m.token_acc, grad_norm: m.grad_norm, lr: m.lr,
+    steps_per_s: rate };
+  post({ type: 'metrics', rows, last, total });
+  if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
+  return true;
+}
+
+// The run has done its steps: the last snapshot, then 'done'.
+function finish() {
+  running = false;
+  finished = session;
+  if (snaps && snaps.last !== session.steps_done) postSnapshot(true);
+  post({ type: 'done' });
 }
 
 // A fresh snapshot schedule for the session's run, and its first snapshot (the weights it starts
