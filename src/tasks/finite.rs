@@ -106,6 +106,68 @@ pub fn validate_frac(frac_train: f64) -> Result<(), String> {
     Ok(())
 }
 
+/// The two-operand finite tasks (`min-of-two`, `mod-add`, `mod-sub`): `[a, b, =, answer]` with a, b in
+/// 0..n and `=` = n; item i of the n² pairs is (a, b) = (i / n, i mod n). What they share lives here.
+pub mod operands {
+    use super::super::parse_numbers;
+    use super::super::task::ParamRow;
+    use super::FiniteSplit;
+
+    /// The split's parameter rows: `frac_train` (default `frac_default`) and `split_seed`.
+    pub fn split_rows(frac_default: f64) -> [ParamRow; 2] {
+        [
+            ParamRow::float(
+                "frac_train",
+                0.01,
+                0.99,
+                frac_default,
+                "fraction of the pairs that train",
+            ),
+            ParamRow::int(
+                "split_seed",
+                0,
+                u32::MAX as usize,
+                0,
+                "seed of the train/test split",
+            ),
+        ]
+    }
+
+    /// The n² pairs, split by `frac_train` and `split_seed`.
+    pub fn split(n: usize, frac_train: f64, split_seed: u64) -> FiniteSplit {
+        let pairs = (n as u64).saturating_mul(n as u64);
+        FiniteSplit::new(pairs, frac_train, split_seed)
+    }
+
+    /// Item i of the n² pairs: (i / n, i mod n).
+    pub fn pair(n: usize, i: u64) -> (u32, u32) {
+        let n = n as u64;
+        ((i / n) as u32, (i % n) as u32)
+    }
+
+    /// Labels: the values 0..n, then `=`.
+    pub fn vocab(n: usize) -> Vec<String> {
+        let mut v: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+        v.push("=".into());
+        v
+    }
+
+    /// `"17 42"` (or `"17 42 ="`) → `[17, 42, =]`.
+    pub fn parse_prompt(n: usize, text: &str) -> Result<Vec<u32>, String> {
+        let text = text.trim().trim_end_matches('=');
+        let mut v = parse_numbers(text, n, "value")?;
+        if v.len() != 2 {
+            return Err(format!(
+                "expected two numbers a b (each 0..={}), got {}",
+                n - 1,
+                v.len()
+            ));
+        }
+        v.push(n as u32);
+        Ok(v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,8 +7,7 @@
 //! A finite dataset of all n² pairs, item i = (a, b) = (i / n, i mod n), split by
 //! `frac_train` (default 0.8) and `split_seed` (see [`super::finite`]).
 
-use super::finite::{validate_frac, FiniteSplit};
-use super::parse_numbers;
+use super::finite::{operands, validate_frac, FiniteSplit};
 use super::rng::CounterRng;
 use super::task::{ParamRow, Task};
 use serde::{Deserialize, Serialize};
@@ -43,23 +42,9 @@ impl Task for MinOfTwo {
         "The smaller of two numbers, over all n² pairs with a train/test split."
     }
     fn params(&self) -> Vec<ParamRow> {
-        vec![
-            ParamRow::int("n", 2, MAX_N, 200, "values are 0..n-1"),
-            ParamRow::float(
-                "frac_train",
-                0.01,
-                0.99,
-                0.8,
-                "fraction of the pairs that train",
-            ),
-            ParamRow::int(
-                "split_seed",
-                0,
-                u32::MAX as usize,
-                0,
-                "seed of the train/test split",
-            ),
-        ]
+        let mut rows = vec![ParamRow::int("n", 2, MAX_N, 200, "values are 0..n-1")];
+        rows.extend(operands::split_rows(0.8));
+        rows
     }
     fn validate(&self) -> Result<(), String> {
         if !(2..=MAX_N).contains(&self.n) {
@@ -77,9 +62,7 @@ impl Task for MinOfTwo {
         self.n
     }
     fn vocab(&self) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.n).map(|i| i.to_string()).collect();
-        v.push("=".into());
-        v
+        operands::vocab(self.n)
     }
     fn pred_positions(&self) -> Vec<usize> {
         vec![2]
@@ -88,12 +71,10 @@ impl Task for MinOfTwo {
         Vec::new() // a finite dataset: see `item`
     }
     fn finite(&self) -> Option<FiniteSplit> {
-        let n = (self.n as u64).saturating_mul(self.n as u64);
-        Some(FiniteSplit::new(n, self.frac_train, self.split_seed))
+        Some(operands::split(self.n, self.frac_train, self.split_seed))
     }
     fn item(&self, i: u64) -> Vec<u32> {
-        let n = self.n as u64;
-        let (a, b) = ((i / n) as u32, (i % n) as u32);
+        let (a, b) = operands::pair(self.n, i);
         vec![a, b, self.n as u32, a.min(b)]
     }
     /// The input position holding the minimum (both when a = b).
@@ -118,17 +99,7 @@ impl Task for MinOfTwo {
     }
     /// `"17 42"` (or `"17 42 ="`) → `[17, 42, =]`.
     fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
-        let text = text.trim().trim_end_matches('=');
-        let mut v = parse_numbers(text, self.n, "value")?;
-        if v.len() != 2 {
-            return Err(format!(
-                "expected two numbers a b (each 0..={}), got {}",
-                self.n - 1,
-                v.len()
-            ));
-        }
-        v.push(self.n as u32);
-        Ok(v)
+        operands::parse_prompt(self.n, text)
     }
     fn prompt_text(&self, tokens: &[u32]) -> String {
         super::task::join_labels(&self.vocab(), tokens, 0, 2, " ")

@@ -8,8 +8,7 @@
 //! A finite dataset of all p² pairs, item i = (a, b) = (i / p, i mod p), split by
 //! `frac_train` (default 0.3) and `split_seed` (see [`super::finite`]).
 
-use super::finite::{validate_frac, FiniteSplit};
-use super::parse_numbers;
+use super::finite::{operands, validate_frac, FiniteSplit};
 use super::rng::CounterRng;
 use super::task::{ParamRow, Task};
 use serde::{Deserialize, Serialize};
@@ -88,23 +87,9 @@ impl<O: Op> Task for Modular<O> {
         }
     }
     fn params(&self) -> Vec<ParamRow> {
-        vec![
-            ParamRow::int("p", 2, MAX_P, 113, "the modulus"),
-            ParamRow::float(
-                "frac_train",
-                0.01,
-                0.99,
-                0.3,
-                "fraction of the pairs that train",
-            ),
-            ParamRow::int(
-                "split_seed",
-                0,
-                u32::MAX as usize,
-                0,
-                "seed of the train/test split",
-            ),
-        ]
+        let mut rows = vec![ParamRow::int("p", 2, MAX_P, 113, "the modulus")];
+        rows.extend(operands::split_rows(0.3));
+        rows
     }
     fn validate(&self) -> Result<(), String> {
         if !(2..=MAX_P).contains(&self.p) {
@@ -122,9 +107,7 @@ impl<O: Op> Task for Modular<O> {
         self.p
     }
     fn vocab(&self) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.p).map(|i| i.to_string()).collect();
-        v.push("=".into());
-        v
+        operands::vocab(self.p)
     }
     fn pred_positions(&self) -> Vec<usize> {
         vec![2]
@@ -133,12 +116,10 @@ impl<O: Op> Task for Modular<O> {
         Vec::new() // a finite dataset: see `item`
     }
     fn finite(&self) -> Option<FiniteSplit> {
-        let n = (self.p as u64).saturating_mul(self.p as u64);
-        Some(FiniteSplit::new(n, self.frac_train, self.split_seed))
+        Some(operands::split(self.p, self.frac_train, self.split_seed))
     }
     fn item(&self, i: u64) -> Vec<u32> {
-        let p = self.p as u64;
-        let (a, b) = ((i / p) as u32, (i % p) as u32);
+        let (a, b) = operands::pair(self.p, i);
         vec![a, b, self.equals(), self.answer(a, b)]
     }
     fn answer_sources(&self, _tokens: &[u32], _p: usize) -> Vec<usize> {
@@ -163,17 +144,7 @@ impl<O: Op> Task for Modular<O> {
     }
     /// `"17 42"` (or `"17 42 ="`) → `[17, 42, =]`.
     fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
-        let text = text.trim().trim_end_matches('=');
-        let mut v = parse_numbers(text, self.p, "value")?;
-        if v.len() != 2 {
-            return Err(format!(
-                "expected two numbers a b (each 0..={}), got {}",
-                self.p - 1,
-                v.len()
-            ));
-        }
-        v.push(self.equals());
-        Ok(v)
+        operands::parse_prompt(self.p, text)
     }
     fn prompt_text(&self, tokens: &[u32]) -> String {
         super::task::join_labels(&self.vocab(), tokens, 0, 2, " ")
