@@ -39,7 +39,9 @@ pub struct BlockActs {
     pub ln1: Vec<f32>,
     pub ln1_mean: Vec<f32>,
     pub ln1_rstd: Vec<f32>,
-    /// (B, TQ, C) the ln1 output at the query rows, when they are not all rows.
+    /// (B, TK, C) shortformer's query and key input, ln1 output + W_pos; empty otherwise.
+    pub xqk: Vec<f32>,
+    /// (B, TQ, C) the query input at the query rows, when they are not all rows.
     pub xq: Vec<f32>,
     /// (NH, B, TQ, HS) queries; (NH, B, TK, HS) keys and values.
     pub q: Vec<f32>,
@@ -115,6 +117,8 @@ pub struct Scratch {
     pub dxq: Vec<f32>,
     /// (B, TK, C) gradient of the attention input (ln1 output or resid_pre).
     pub dx1: Vec<f32>,
+    /// (B, TK, C) shortformer: gradient of the query and key input (ln1 output + W_pos).
+    pub dxqk: Vec<f32>,
     /// (B, TK, C) gradient of the block input: the next `dout` down.
     pub dinp: Vec<f32>,
     /// (NH, V, HS), (NH, TK, HS): gradients of the layer-0 gather tables.

@@ -13,6 +13,7 @@ use crate::cpu::kernels::crossentropy::crossentropy_backward;
 use crate::cpu::kernels::embed::{embed_backward, embed_proj_backward, ProjDims};
 use crate::cpu::kernels::layernorm::layernorm_backward;
 use crate::cpu::kernels::matmul::{bias_backward, matmul_backward};
+use crate::cpu::kernels::shortformer::{embed_tokens_backward, shortformer_backward};
 use crate::model::ActFn;
 use std::ops::Range;
 
@@ -54,8 +55,13 @@ pub fn backward(
         if l == 0 {
             let lay = m.lay;
             let all_pos: Vec<usize> = (0..s.tk).collect();
-            let [ge, gp] = grads_mut(grads, [lay.w_e.clone(), lay.w_pos.clone()]);
-            embed_backward(ge, gp, &sc.dinp, tokens, &all_pos, s.b, s.t, cfg.d_model);
+            if m.shortformer() {
+                let ge = &mut grads[lay.w_e.clone()];
+                embed_tokens_backward(ge, &sc.dinp, tokens, &all_pos, s.b, s.t, cfg.d_model);
+            } else {
+                let [ge, gp] = grads_mut(grads, [lay.w_e.clone(), lay.w_pos.clone()]);
+                embed_backward(ge, gp, &sc.dinp, tokens, &all_pos, s.b, s.t, cfg.d_model);
+            }
         } else {
             std::mem::swap(&mut sc.dout, &mut sc.dinp);
         }
@@ -294,6 +300,9 @@ fn qkv_factored_backward(
                 c,
                 hs,
             );
+            if i == 2 && m.shortformer() {
+                continue; // V's position table is a zero constant
+            }
             let dp = &sc.dp[h * tk * hs..(h + 1) * tk * hs];
             matmul_backward(
                 Some(&mut gp[..tk * c]),
@@ -310,7 +319,8 @@ fn qkv_factored_backward(
     }
 }
 
-/// Q/K/V from ln1 of the input: into W_Q/K/V, b_Q/K/V, ln1 and `sc.dinp` (d resid_pre).
+/// Q/K/V from ln1 of the input: into W_Q/K/V, b_Q/K/V, ln1 and `sc.dinp` (d resid_pre);
+/// with shortformer positions Q and K read ln1 + W_pos, so W_pos gets Σ_b of their input gradient.
 fn qkv_backward(
     m: &Model,
     bl: &BlockLayout,
@@ -320,44 +330,23 @@ fn qkv_backward(
     s: &Shape,
 ) {
     let cfg = m.cfg;
-    let tb = cfg.train_biases;
-    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
-    let tq = a.rows.len();
+    let (b, tk, c) = (s.b, s.tk, cfg.d_model);
     let all = all_rows(&a.rows, tk);
-    let n = b * tq;
-    let x1: &[f32] = if bl.ln1.is_some() { &a.ln1 } else { &a.inp };
     zeroed(&mut sc.dx1, b * tk * c);
-    if !all {
-        zeroed(&mut sc.dxq, n * c);
+    if m.shortformer() {
+        zeroed(&mut sc.dxqk, b * tk * c);
     }
-    for (i, dx) in [&sc.dq, &sc.dk, &sc.dv].into_iter().enumerate() {
-        let q = i == 0 && !all;
-        let (rows, inp) = if q { (n, &a.xq[..]) } else { (b * tk, x1) };
-        for h in 0..nh {
-            let gw_all = if tb {
-                let [gw, gb] = grads_mut(grads, [bl.w_qkv[i].clone(), bl.b_qkv[i].clone()]);
-                (gw, Some(gb))
-            } else {
-                (&mut grads[bl.w_qkv[i].clone()], None)
-            };
-            let gw = &mut gw_all.0[h * c * hs..(h + 1) * c * hs];
-            let gb = gw_all.1.map(|g| &mut g[h * hs..(h + 1) * hs]);
-            let dxh = &dx[h * rows * hs..(h + 1) * rows * hs];
-            let dst = if q { &mut sc.dxq } else { &mut sc.dx1 };
-            matmul_backward(
-                Some(dst),
-                Some(gw),
-                gb,
-                dxh,
-                inp,
-                m.head(&bl.w_qkv[i], h),
-                rows,
-                c,
-                hs,
-            );
+    if !all {
+        zeroed(&mut sc.dxq, b * a.rows.len() * c);
+    }
+    qkv_weights_backward(m, bl, a, sc, grads, s);
+    if m.shortformer() {
+        if !all {
+            scatter_add_rows(&mut sc.dxqk, &sc.dxq, &a.rows, b, tk, c);
         }
-    }
-    if !all {
+        shortformer_backward(&mut grads[m.lay.w_pos.clone()], &sc.dxqk, b, tk, c);
+        add_into(&mut sc.dx1, &sc.dxqk);
+    } else if !all {
         scatter_add_rows(&mut sc.dx1, &sc.dxq, &a.rows, b, tk, c);
     }
     if let Some((w, bb)) = &bl.ln1 {
@@ -376,5 +365,60 @@ fn qkv_backward(
         );
     } else {
         add_into(&mut sc.dinp, &sc.dx1);
+    }
+}
+
+/// dW_Q/K/V, db_Q/K/V and the gradients of their inputs: Q's into `sc.dxq` (B, TQ, C) when
+/// the layer's rows are not all rows, V's into `sc.dx1` (B, TK, C), K's (and Q's at all rows)
+/// into `sc.dxqk` with shortformer positions, else into `sc.dx1`.
+fn qkv_weights_backward(
+    m: &Model,
+    bl: &BlockLayout,
+    a: &BlockActs,
+    sc: &mut Scratch,
+    grads: &mut [f32],
+    s: &Shape,
+) {
+    let cfg = m.cfg;
+    let tb = cfg.train_biases;
+    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
+    let all = all_rows(&a.rows, tk);
+    let n = b * a.rows.len();
+    let x1: &[f32] = if bl.ln1.is_some() { &a.ln1 } else { &a.inp };
+    let xqk: &[f32] = if m.shortformer() { &a.xqk } else { x1 };
+    for (i, dx) in [&sc.dq, &sc.dk, &sc.dv].into_iter().enumerate() {
+        let q = i == 0 && !all;
+        let (rows, inp) = match i {
+            _ if q => (n, &a.xq[..]),
+            2 => (b * tk, x1),
+            _ => (b * tk, xqk),
+        };
+        for h in 0..nh {
+            let gw_all = if tb {
+                let [gw, gb] = grads_mut(grads, [bl.w_qkv[i].clone(), bl.b_qkv[i].clone()]);
+                (gw, Some(gb))
+            } else {
+                (&mut grads[bl.w_qkv[i].clone()], None)
+            };
+            let gw = &mut gw_all.0[h * c * hs..(h + 1) * c * hs];
+            let gb = gw_all.1.map(|g| &mut g[h * hs..(h + 1) * hs]);
+            let dxh = &dx[h * rows * hs..(h + 1) * rows * hs];
+            let dst = match i {
+                _ if q => &mut sc.dxq,
+                0 | 1 if m.shortformer() => &mut sc.dxqk,
+                _ => &mut sc.dx1,
+            };
+            matmul_backward(
+                Some(dst),
+                Some(gw),
+                gb,
+                dxh,
+                inp,
+                m.head(&bl.w_qkv[i], h),
+                rows,
+                c,
+                hs,
+            );
+        }
     }
 }

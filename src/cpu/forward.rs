@@ -9,8 +9,9 @@ use crate::cpu::kernels::attention::{attention_forward, AttnDims};
 use crate::cpu::kernels::embed::{embed_forward, embed_proj_forward, ProjDims};
 use crate::cpu::kernels::layernorm::layernorm_forward;
 use crate::cpu::kernels::matmul::{gemm, matmul_forward, Strided};
+use crate::cpu::kernels::shortformer::{embed_tokens_forward, shortformer_forward};
 use crate::cpu::kernels::{activation::activation_forward, add_into};
-use crate::model::{ActFn, ModelConfig};
+use crate::model::{ActFn, ModelConfig, Positions};
 use std::ops::Range;
 
 /// A read-only view of the model: config, layout and the flat parameters.
@@ -34,6 +35,11 @@ impl Model<'_> {
         } else {
             Some(&self.p[r.clone()])
         }
+    }
+    /// Whether W_pos joins the query and key inputs of every layer instead of the residual
+    /// stream (TransformerLens's shortformer).
+    pub fn shortformer(&self) -> bool {
+        self.cfg.positional_embedding_type == Positions::Shortformer
     }
     /// Head `h` of a [NH, A, B] tensor, as a contiguous (A, B) slice.
     pub fn head(&self, r: &Range<usize>, h: usize) -> &[f32] {
@@ -59,16 +65,21 @@ pub fn forward(m: &Model, acts: &mut Acts, tokens: &[u32], s: &Shape) {
     let a0 = &mut acts.blocks[0];
     size(&mut a0.inp, b * s.tk * c);
     let all: Vec<usize> = (0..s.tk).collect();
-    embed_forward(
-        &mut a0.inp,
-        tokens,
-        m.w(&m.lay.w_e),
-        m.w(&m.lay.w_pos),
-        &all,
-        b,
-        s.t,
-        c,
-    );
+    if m.shortformer() {
+        // the residual stream carries no positions
+        embed_tokens_forward(&mut a0.inp, tokens, m.w(&m.lay.w_e), &all, b, s.t, c);
+    } else {
+        embed_forward(
+            &mut a0.inp,
+            tokens,
+            m.w(&m.lay.w_e),
+            m.w(&m.lay.w_pos),
+            &all,
+            b,
+            s.t,
+            c,
+        );
+    }
     for l in 0..cfg.n_layers {
         if l > 0 {
             let (below, here) = acts.blocks.split_at_mut(l);
@@ -108,7 +119,8 @@ fn block_forward(
     mlp_forward(m, bl, a, b * tq);
 }
 
-/// Layer 0's Q/K/V without LayerNorm: gathered from (W_E W, W_pos W) tables, one per head.
+/// Layer 0's Q/K/V without LayerNorm: gathered from (W_E W, W_pos W) tables, one per head
+/// (shortformer: the same for Q and K, whose input is W_E + W_pos; V's position table is zero).
 fn qkv_factored_forward(
     m: &Model,
     bl: &BlockLayout,
@@ -152,6 +164,9 @@ fn qkv_factored_forward(
                 hs,
             );
         }
+        if i == 2 && m.shortformer() {
+            tab.p[i].fill(0.0); // shortformer: positions never reach the values
+        }
         let rows = if i == 0 { &a.rows } else { &all_pos };
         embed_proj_forward(
             out,
@@ -165,16 +180,12 @@ fn qkv_factored_forward(
     }
 }
 
-/// Q (B, TQ) at the layer's rows, K and V (B, TK) at every position, from ln1 of the input.
-fn qkv_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, s: &Shape) {
-    let cfg = m.cfg;
-    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
-    let tq = a.rows.len();
-    let all = all_rows(&a.rows, tk);
+/// ln1 of the block input (B·TK rows), when the model has LayerNorm.
+fn ln1_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, n: usize, c: usize) {
     if let Some((w, bb)) = &bl.ln1 {
-        size(&mut a.ln1, b * tk * c);
-        size(&mut a.ln1_mean, b * tk);
-        size(&mut a.ln1_rstd, b * tk);
+        size(&mut a.ln1, n * c);
+        size(&mut a.ln1_mean, n);
+        size(&mut a.ln1_rstd, n);
         layernorm_forward(
             &mut a.ln1,
             &mut a.ln1_mean,
@@ -182,16 +193,31 @@ fn qkv_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, s: &Shape) {
             &a.inp,
             m.w(w),
             m.w(bb),
-            b * tk,
+            n,
             c,
         );
     }
+}
+
+/// Q (B, TQ) at the layer's rows, K and V (B, TK) at every position, from ln1 of the input;
+/// with shortformer positions Q and K read ln1 + W_pos (`a.xqk`), V reads ln1.
+fn qkv_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, s: &Shape) {
+    let cfg = m.cfg;
+    let (b, tk, c, nh, hs) = (s.b, s.tk, cfg.d_model, cfg.n_heads, cfg.d_head);
+    let tq = a.rows.len();
+    let all = all_rows(&a.rows, tk);
+    ln1_forward(m, bl, a, b * tk, c);
     let x1: &[f32] = if bl.ln1.is_some() { &a.ln1 } else { &a.inp }; // (B, TK, C)
+    if m.shortformer() {
+        size(&mut a.xqk, b * tk * c);
+        shortformer_forward(&mut a.xqk, x1, &m.w(&m.lay.w_pos)[..tk * c], b, tk, c);
+    }
+    let xqk: &[f32] = if m.shortformer() { &a.xqk } else { x1 }; // (B, TK, C)
     if !all {
         size(&mut a.xq, b * tq * c);
-        gather_rows(&mut a.xq, x1, &a.rows, b, tk, c);
+        gather_rows(&mut a.xq, xqk, &a.rows, b, tk, c);
     }
-    let xq: &[f32] = if all { x1 } else { &a.xq }; // (B, TQ, C)
+    let xq: &[f32] = if all { xqk } else { &a.xq }; // (B, TQ, C)
     for h in 0..nh {
         let bias = |i: usize| m.bias(&bl.b_qkv[i]).map(|x| &x[h * hs..(h + 1) * hs]);
         matmul_forward(
@@ -205,7 +231,7 @@ fn qkv_forward(m: &Model, bl: &BlockLayout, a: &mut BlockActs, s: &Shape) {
         );
         matmul_forward(
             &mut a.k[h * b * tk * hs..],
-            x1,
+            xqk,
             m.head(&bl.w_qkv[1], h),
             bias(1),
             b * tk,

@@ -93,12 +93,6 @@ impl CpuEngine {
         opts: EngineOptions,
     ) -> Result<Self> {
         check_pred_positions(&w.cfg, &pred_positions)?;
-        if w.cfg.positional_embedding_type == crate::model::Positions::Shortformer {
-            return Err(Error::config(
-                "positional_embedding_type",
-                "the CPU engine runs standard positions and positions off, not shortformer yet: use --backend reference (auto does)",
-            ));
-        }
         let mut e = CpuEngine {
             w: w.clone(),
             lay: Layout::new(&w.cfg, &w.table),

@@ -2,12 +2,13 @@
 //! loss, every gradient, logits at every position and 10 AdamW steps, over the model
 //! family (attention-only, LayerNorm, MLP with each activation, 1–2 layers, 1–2 heads,
 //! frozen and trainable biases), on both layer-0 paths (factored tables and plain
-//! products). Also: bit-identical results for 1 and 2 threads, and input errors.
+//! products), with standard positions, shortformer and positions off. Also: bit-identical
+//! results for 1 and 2 threads, and input errors.
 
 use toyformer::backend::Backend;
 use toyformer::compare::assert_close;
 use toyformer::cpu::{CpuEngine, EngineOptions, Factor};
-use toyformer::model::{ActFn, ModelConfig, Norm, Weights};
+use toyformer::model::{ActFn, ModelConfig, Norm, Positions, Weights};
 use toyformer::reference::ReferenceBackend;
 use toyformer::tasks::rng::CounterRng;
 use toyformer::train::TrainConfig;
@@ -42,7 +43,8 @@ fn weights(c: &ModelConfig, noisy_biases: bool) -> Weights {
     let mut r = CounterRng::new(17, 3, 1);
     for p in w.table.params.clone() {
         let is_bias = p.name.contains(".b_") || p.name.ends_with("b_U");
-        if is_bias && !noisy_biases {
+        // positions off: W_pos is frozen at zero and stays so
+        if (is_bias && !noisy_biases) || (p.name == "pos_embed.W_pos" && !p.trainable) {
             continue;
         }
         for x in &mut w.data[p.offset..p.offset + p.len] {
@@ -143,6 +145,61 @@ fn parity(c: ModelConfig, noisy_biases: bool, factor: Factor, pred: Vec<usize>) 
             1e-3,
         );
     }
+    if c.positional_embedding_type == Positions::Off {
+        for (who, w) in [("engine", &we), ("reference", &wr)] {
+            let wp = w.get("pos_embed.W_pos").unwrap();
+            assert!(
+                wp.iter().all(|&x| x == 0.0),
+                "{label}: {who}'s W_pos left zero"
+            );
+        }
+    }
+}
+
+fn with_positions(mut c: ModelConfig, pos: Positions) -> ModelConfig {
+    c.positional_embedding_type = pos;
+    c
+}
+
+#[test]
+fn shortformer_every_path() {
+    let short = |c| with_positions(c, Positions::Shortformer);
+    for f in [Factor::Always, Factor::Never] {
+        parity(
+            short(cfg(1, 2, false, None, true)),
+            true,
+            f,
+            (4..9).collect(),
+        );
+        parity(
+            short(cfg(2, 1, false, None, false)),
+            false,
+            f,
+            vec![1, 3, 4, 7, 8],
+        );
+    }
+    let all: Vec<usize> = (0..9).collect();
+    parity(short(cfg(2, 2, true, None, true)), true, Factor::Auto, all);
+    parity(
+        short(cfg(2, 2, true, Some(ActFn::Gelu), false)),
+        false,
+        Factor::Auto,
+        vec![5, 6, 8],
+    );
+}
+
+#[test]
+fn positions_off_every_path() {
+    let off = |c| with_positions(c, Positions::Off);
+    for f in [Factor::Always, Factor::Never] {
+        parity(off(cfg(2, 2, false, None, true)), true, f, (4..9).collect());
+    }
+    parity(
+        off(cfg(2, 1, true, Some(ActFn::Relu), true)),
+        true,
+        Factor::Auto,
+        vec![1, 3, 8],
+    );
 }
 
 #[test]

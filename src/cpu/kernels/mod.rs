@@ -21,6 +21,7 @@ pub mod crossentropy;
 pub mod embed;
 pub mod layernorm;
 pub mod matmul;
+pub mod shortformer;
 
 /// Defines a function compiled twice, plainly and for AVX2 (x86_64), picking the AVX2
 /// copy at run time when the CPU has it. The body is an `#[inline(always)]` function and
