@@ -4,8 +4,8 @@
 
 use crate::backend::{Backend, BackendKind, OptimizerState};
 use crate::cpu::CpuEngine;
-use crate::error::{Error, Result};
-use crate::model::{ModelConfig, Positions, Weights};
+use crate::error::Result;
+use crate::model::{ModelConfig, Weights};
 use crate::reference::ReferenceBackend;
 use crate::tasks::TaskSpec;
 use crate::train::{check_compatible, TrainConfig, Trainer};
@@ -20,22 +20,9 @@ pub fn make_backend(
     task: &TaskSpec,
 ) -> Result<Box<dyn Backend>> {
     let pred = task.pred_positions();
-    // Shortformer runs on the reference backend only, positions off on the reference and the
-    // CPU engine; the GPU backend refuses both, so `auto` falls back.
-    let pos = w.cfg.positional_embedding_type;
     match kind {
         BackendKind::Cpu => Ok(Box::new(CpuEngine::new(w, tc, pred)?)),
         BackendKind::Reference => Ok(Box::new(ReferenceBackend::new(w, tc, pred)?)),
-        BackendKind::Auto if pos == Positions::Shortformer => {
-            Ok(Box::new(ReferenceBackend::new(w, tc, pred)?))
-        }
-        BackendKind::Gpu if pos != Positions::Standard => Err(Error::config(
-            "positional_embedding_type",
-            "the GPU backend runs standard positions only so far: use --backend cpu or reference",
-        )),
-        BackendKind::Auto if pos != Positions::Standard => {
-            Ok(Box::new(CpuEngine::new(w, tc, pred)?))
-        }
         BackendKind::Gpu => gpu(w, tc, task),
         // a hardware GPU that can hold this config, else the CPU (which reports a bad config itself)
         BackendKind::Auto => match hardware_gpu(w, tc, task) {
@@ -54,7 +41,7 @@ fn gpu(w: &Weights, tc: &TrainConfig, task: &TaskSpec) -> Result<Box<dyn Backend
 
 #[cfg(target_arch = "wasm32")]
 fn gpu(_: &Weights, _: &TrainConfig, _: &TaskSpec) -> Result<Box<dyn Backend>> {
-    Err(Error::Backend(
+    Err(crate::error::Error::Backend(
         "in the browser the GPU backend runs asynchronously: use the GPU session".into(),
     ))
 }

@@ -43,6 +43,16 @@ pub mod defs {
         &[(0, R), (1, RA), (2, W), (3, W), (4, U)]
     );
     kernel!(
+        SHORTFORMER_FORWARD,
+        "shortformer_forward.wgsl",
+        &[(0, R), (1, R), (2, W), (3, U)]
+    );
+    kernel!(
+        SHORTFORMER_BACKWARD,
+        "shortformer_backward.wgsl",
+        &[(0, R), (1, W), (2, U)]
+    );
+    kernel!(
         LAYERNORM_FORWARD,
         "layernorm_forward.wgsl",
         &[(0, R), (1, R), (2, W), (3, W), (4, U)]
@@ -118,10 +128,12 @@ pub mod defs {
     );
 
     /// Every kernel, for building them all up front (a shader error then shows at start-up).
-    pub static ALL: [&KernelDef; 14] = [
+    pub static ALL: [&KernelDef; 16] = [
         &MATMUL,
         &EMBED_FORWARD,
         &EMBED_BACKWARD,
+        &SHORTFORMER_FORWARD,
+        &SHORTFORMER_BACKWARD,
         &LAYERNORM_FORWARD,
         &LAYERNORM_BACKWARD,
         &LAYERNORM_BACKWARD_PARAMS,
@@ -612,8 +624,9 @@ pub fn matmul_fits(m: usize, n: usize) -> bool {
     m.div_ceil(64) <= MAX_GROUPS as usize && n.div_ceil(64) <= MAX_GROUPS as usize
 }
 
-/// resid (B·T, C) = W_E[tokens] + W_pos[t], tokens at element `tok_off` of the step's window; with
-/// `zero`, also zeroes that (B·T, C) buffer (the backward's first gradient target).
+/// resid (B·T, C) = W_E[tokens] + W_pos[t] (W_E[tokens] alone when `wp_off` is `None`: shortformer
+/// and positions off), tokens at element `tok_off` of the step's window; with `zero`, also zeroes
+/// that (B·T, C) buffer (the backward's first gradient target).
 #[allow(clippy::too_many_arguments)]
 pub fn embed_forward(
     ops: &mut Ops,
@@ -624,7 +637,7 @@ pub fn embed_forward(
     tok_off: usize,
     params: &Buffer,
     we_off: usize,
-    wp_off: usize,
+    wp_off: Option<usize>,
     n: usize,
     t: usize,
     c: usize,
@@ -635,8 +648,8 @@ pub fn embed_forward(
         c as u32,
         tok_off as u32,
         we_off as u32,
-        wp_off as u32,
-        zero.is_some() as u32,
+        wp_off.unwrap_or(0) as u32,
+        zero.is_some() as u32 | (wp_off.is_none() as u32) << 1,
         0,
     ];
     let z = zero.unwrap_or(resid);
@@ -650,8 +663,9 @@ pub fn embed_forward(
     );
 }
 
-/// dW_pos, and dW_E's row segments (finished by [`grad_norm`]), from dresid (B·T, C) and the step
-/// window's per-token row lists in the layout of [`step_data`](super::plan::step_data).
+/// dW_pos (unless `wp_off` is `None`: shortformer and positions off), and dW_E's row segments
+/// (finished by [`grad_norm`]), from dresid (B·T, C) and the step window's per-token row lists in
+/// the layout of [`step_data`](super::plan::step_data).
 #[allow(clippy::too_many_arguments)]
 pub fn embed_backward(
     ops: &mut Ops,
@@ -661,12 +675,13 @@ pub fn embed_backward(
     dresid: &Buffer,
     step: Window,
     we_off: usize,
-    wp_off: usize,
+    wp_off: Option<usize>,
     b: usize,
     t: usize,
     c: usize,
     v: usize,
 ) {
+    let npos = if wp_off.is_some() { t } else { 0 };
     let n = b * t;
     let nseg = super::plan::max_segments(n, v);
     let seg_off = 2 * n + v + 1;
@@ -683,8 +698,8 @@ pub fn embed_backward(
         (seg_off + v + 1) as u32,
         nseg as u32,
         part_off as u32,
-        wp_off as u32,
-        0,
+        wp_off.unwrap_or(0) as u32,
+        npos as u32,
     ];
     let whole = |b| Window::whole(b, 0);
     ops.dispatch_at(
@@ -692,7 +707,63 @@ pub fn embed_backward(
         &defs::EMBED_BACKWARD,
         &[whole(dresid), step, whole(grads), whole(&sums.scratch)],
         &p,
-        grid((nseg + t) * c.div_ceil(32)),
+        grid((nseg + npos) * c.div_ceil(32)),
+    );
+}
+
+/// x_qk (B·T, C) = x (B·T, C) + W_pos[t] (at `wp_off` of `params`): a shortformer layer's query and
+/// key input.
+#[allow(clippy::too_many_arguments)]
+pub fn shortformer_forward(
+    ops: &mut Ops,
+    ctx: &GpuContext,
+    xqk: &Buffer,
+    x: &Buffer,
+    params: &Buffer,
+    wp_off: usize,
+    n: usize,
+    t: usize,
+    c: usize,
+) {
+    let p = [n as u32, t as u32, c as u32, wp_off as u32];
+    ops.dispatch(
+        ctx,
+        &defs::SHORTFORMER_FORWARD,
+        &[x, params, xqk],
+        &p,
+        grid((n * c).div_ceil(256)),
+    );
+}
+
+/// dW_pos (T, C) at `wp_off` of `grads` = (or += with `accumulate`) Σ_b dx_qk (B·T, C).
+#[allow(clippy::too_many_arguments)]
+pub fn shortformer_backward(
+    ops: &mut Ops,
+    ctx: &GpuContext,
+    grads: &Buffer,
+    dxqk: &Buffer,
+    wp_off: usize,
+    accumulate: bool,
+    b: usize,
+    t: usize,
+    c: usize,
+) {
+    let p = [
+        b as u32,
+        t as u32,
+        c as u32,
+        wp_off as u32,
+        accumulate as u32,
+        0,
+        0,
+        0,
+    ];
+    ops.dispatch(
+        ctx,
+        &defs::SHORTFORMER_BACKWARD,
+        &[dxqk, grads],
+        &p,
+        grid((t * c).div_ceil(256)),
     );
 }
 

@@ -12,7 +12,7 @@ use super::kernels::{
     self as k, AdamwArgs, AdamwIo, Map, MatmulArgs, Operand, Ops, SplitSums, Window,
 };
 use crate::error::{Error, Result};
-use crate::model::{ModelConfig, ParamTable};
+use crate::model::{ModelConfig, ParamTable, Positions};
 use wgpu::Buffer;
 
 /// The flat buffers every plan shares (table layout).
@@ -131,6 +131,7 @@ impl Io {
 
 struct Layer {
     ln1: Option<(Buffer, Buffer)>, // out (N, C), stats (N, 2)
+    xqk: Option<Buffer>,           // (N, C) shortformer: ln1 output + W_pos, Q and K's input
     qkv: Buffer,                   // (N, 3·NH·HS)
     z: Buffer,                     // (N, NH·HS)
     lse: Buffer,                   // (B, NH, T)
@@ -190,6 +191,7 @@ impl Acts {
                 } else {
                     None
                 },
+                xqk: opt(shortformer(cfg), "query/key input", d.n * d.c)?,
                 qkv: buf("qkv", d.n * 3 * d.nh * d.hs)?,
                 z: buf("z", d.n * d.nh * d.hs)?,
                 lse: buf("lse", d.b * d.nh * d.t)?,
@@ -221,12 +223,13 @@ impl Acts {
 
 /// The backward's gradient buffers.
 struct Grads {
-    dresid: Buffer,      // (N, C)
-    dln: Option<Buffer>, // (N, C), with LayerNorm: d(LN output)
-    dz: Buffer,          // (N, NH·HS)
-    dqkv: Buffer,        // (N, 3·NH·HS)
-    dpost: Buffer,       // (N, M)
-    dpre: Buffer,        // (N, M)
+    dresid: Buffer,       // (N, C)
+    dln: Option<Buffer>,  // (N, C), with LayerNorm: d(LN output)
+    dz: Buffer,           // (N, NH·HS)
+    dqkv: Buffer,         // (N, 3·NH·HS)
+    dxqk: Option<Buffer>, // (N, C) shortformer: d(query/key input)
+    dpost: Buffer,        // (N, M)
+    dpre: Buffer,         // (N, M)
 }
 
 impl Grads {
@@ -240,6 +243,11 @@ impl Grads {
             },
             dz: buf("dz", d.n * d.nh * d.hs)?,
             dqkv: buf("dqkv", d.n * 3 * d.nh * d.hs)?,
+            dxqk: if shortformer(cfg) {
+                Some(buf("dxqk", d.n * d.c)?)
+            } else {
+                None
+            },
             dpost: buf("dpost", d.n * d.m)?,
             dpre: buf("dpre", d.n * d.m)?,
         })
@@ -399,11 +407,14 @@ fn split_sums_len(cfg: &ModelConfig, shape: &Shape) -> usize {
         }
     };
     let mut len = k::matmul_scratch_len(c, v, rows) + bias(rows, v) + lnp(ln);
-    let mut layer = k::matmul_scratch_len(qkv / 3, c, n)
-        + bias(n, c)
-        + k::matmul_scratch_len(c, qkv, n)
-        + bias(n, qkv)
-        + lnp(ln);
+    // dW_QKV: one product, or with shortformer Q and K's and V's
+    let dw_qkv = if shortformer(cfg) {
+        k::matmul_scratch_len(c, 2 * qkv / 3, n) + k::matmul_scratch_len(c, qkv / 3, n)
+    } else {
+        k::matmul_scratch_len(c, qkv, n)
+    };
+    let mut layer =
+        k::matmul_scratch_len(qkv / 3, c, n) + bias(n, c) + dw_qkv + bias(n, qkv) + lnp(ln);
     if m > 0 {
         layer += k::matmul_scratch_len(m, c, n)
             + bias(n, c)
@@ -479,7 +490,7 @@ impl Rec<'_> {
     /// The forward pass up to the logits of the scored rows; `zero` is the backward's first target.
     fn forward(&mut self, a: &Acts, io: &Io, zero: Option<&Buffer>) {
         let (d, p) = (self.d, &self.flat.params);
-        let (we, wp) = (self.off("embed.W_E"), self.off("pos_embed.W_pos"));
+        let (we, wp) = (self.off("embed.W_E"), self.resid_positions());
         k::embed_forward(
             &mut self.ops,
             self.ctx,
@@ -515,19 +526,9 @@ impl Rec<'_> {
         let (d, p, ly) = (self.d, &self.flat.params, &a.layers[l]);
         let pre = format!("blocks.{l}");
         let o = |s: &str| format!("{pre}.{s}");
-        let (wq, bq) = (self.off(&o("attn.W_Q")), self.off(&o("attn.b_Q")));
         let (wo, bo) = (self.off(&o("attn.W_O")), self.off(&o("attn.b_O")));
         let x = self.norm(&ly.ln1, &a.resid[l], &format!("{pre}.ln1"));
-        let qkv = MatmulArgs::new(
-            Operand::rows(&ly.qkv, 0, 3 * d.nh * d.hs),
-            Operand::rows(x, 0, d.c),
-            Operand::new(p, Map::heads(wq, d.c, d.hs)),
-            d.n,
-            3 * d.nh * d.hs,
-            d.c,
-        )
-        .bias(p, bq);
-        k::matmul(&mut self.ops, self.ctx, &qkv, None);
+        self.qkv_forward(ly, x, &pre);
         k::attention_forward(
             &mut self.ops,
             self.ctx,
@@ -582,6 +583,47 @@ impl Rec<'_> {
         k::matmul(&mut self.ops, self.ctx, &down, None);
     }
 
+    /// W_pos's offset when the residual stream carries positions (standard), else `None`
+    /// (shortformer adds them to Q and K's input instead; positions off has none).
+    fn resid_positions(&self) -> Option<usize> {
+        (self.cfg.positional_embedding_type == Positions::Standard)
+            .then(|| self.off("pos_embed.W_pos"))
+    }
+
+    /// qkv (N, 3·NH·HS) from the layer's input x (N, C): one product, or with shortformer Q and K
+    /// from x + W_pos (`ly.xqk`) and V from x.
+    fn qkv_forward(&mut self, ly: &Layer, x: &Buffer, pre: &str) {
+        let (d, p) = (self.d, &self.flat.params);
+        let z = d.nh * d.hs;
+        let (wq, bq) = (
+            self.off(&format!("{pre}.attn.W_Q")),
+            self.off(&format!("{pre}.attn.b_Q")),
+        );
+        let (wv, bv) = (
+            self.off(&format!("{pre}.attn.W_V")),
+            self.off(&format!("{pre}.attn.b_V")),
+        );
+        let proj = |input, w: usize, b: usize, col: usize, n: usize| {
+            MatmulArgs::new(
+                Operand::rows(&ly.qkv, col, 3 * z),
+                Operand::rows(input, 0, d.c),
+                Operand::new(p, Map::heads(w, d.c, d.hs)),
+                d.n,
+                n,
+                d.c,
+            )
+            .bias(p, b)
+        };
+        let Some(xqk) = &ly.xqk else {
+            k::matmul(&mut self.ops, self.ctx, &proj(x, wq, bq, 0, 3 * z), None);
+            return;
+        };
+        let wp = self.off("pos_embed.W_pos");
+        k::shortformer_forward(&mut self.ops, self.ctx, xqk, x, p, wp, d.n, d.t, d.c);
+        k::matmul(&mut self.ops, self.ctx, &proj(xqk, wq, bq, 0, 2 * z), None);
+        k::matmul(&mut self.ops, self.ctx, &proj(x, wv, bv, 2 * z, z), None);
+    }
+
     /// Per-row loss, argmax and ok; the logits become dlogits.
     fn loss(&mut self, a: &Acts, io: &Io) {
         let (d, s) = (self.d, self.shape);
@@ -610,7 +652,7 @@ impl Rec<'_> {
             self.backward_mlp(a, g, l, sums);
             self.backward_attn(a, g, l, sums);
         }
-        let (d, we, wp) = (self.d, self.off("embed.W_E"), self.off("pos_embed.W_pos"));
+        let (d, we, wp) = (self.d, self.off("embed.W_E"), self.resid_positions());
         let dv = self.cfg.d_vocab;
         k::embed_backward(
             &mut self.ops,
@@ -766,10 +808,7 @@ impl Rec<'_> {
         let ly = &a.layers[l];
         let (d, p, gr, ctx) = (self.d, &self.flat.params, &self.flat.grads, self.ctx);
         let pre = format!("blocks.{l}");
-        let (w_o, w_q) = (
-            self.off(&format!("{pre}.attn.W_O")),
-            self.off(&format!("{pre}.attn.W_Q")),
-        );
+        let w_o = self.off(&format!("{pre}.attn.W_O"));
         let z = d.nh * d.hs;
         let x = MatmulArgs::new(
             Operand::rows(gr, w_o, d.c),
@@ -803,29 +842,60 @@ impl Rec<'_> {
             d.nh,
             d.hs,
         );
-        let xin = ly.ln1.as_ref().map(|x| &x.0).unwrap_or(&a.resid[l]);
-        let x = MatmulArgs::new(
-            Operand::new(gr, Map::heads(w_q, d.c, d.hs)),
-            Operand::cols(xin, 0, d.c),
-            Operand::rows(&g.dqkv, 0, 3 * z),
-            d.c,
-            3 * z,
-            d.n,
-        );
-        k::matmul(&mut self.ops, ctx, &x, Some(sums));
         self.bias_backward(&format!("{pre}.attn.b_Q"), sums, &g.dqkv, d.n, 3 * z);
-        let (target, acc) = g.input_target();
-        let x = MatmulArgs::new(
-            Operand::rows(target, 0, d.c),
-            Operand::rows(&g.dqkv, 0, 3 * z),
-            Operand::new(p, Map::heads_t(w_q, d.c, d.hs)),
-            d.n,
-            d.c,
-            3 * z,
-        )
-        .accumulate(acc);
-        k::matmul(&mut self.ops, ctx, &x, None);
+        self.backward_qkv(a, g, l, sums);
         self.backward_norm(&ly.ln1, g, &a.resid[l], &format!("{pre}.ln1"), true, sums);
+    }
+
+    /// dW_Q/K/V and the gradient of layer l's input x from dqkv, as (weight, first qkv column,
+    /// columns, input, input gradient, accumulate, plus) products: one for the whole of W_QKV, or
+    /// with shortformer Q and K's on x + W_pos into dxqk, then V's on x, whose input gradient
+    /// adds dxqk; dW_pos (+)= Σ_b dxqk.
+    fn backward_qkv(&mut self, a: &Acts, g: &Grads, l: usize, sums: &mut SplitSums) {
+        let ly = &a.layers[l];
+        let (d, p, gr, ctx) = (self.d, &self.flat.params, &self.flat.grads, self.ctx);
+        let z = d.nh * d.hs;
+        let (w_q, w_v) = (
+            self.off(&format!("blocks.{l}.attn.W_Q")),
+            self.off(&format!("blocks.{l}.attn.W_V")),
+        );
+        let xin = ly.ln1.as_ref().map(|x| &x.0).unwrap_or(&a.resid[l]);
+        let (target, acc) = g.input_target();
+        let parts = match (&ly.xqk, &g.dxqk) {
+            (Some(xqk), Some(dxqk)) => vec![
+                (w_q, 0, 2 * z, xqk, dxqk, false, None),
+                (w_v, 2 * z, z, xin, target, acc, Some(dxqk)),
+            ],
+            _ => vec![(w_q, 0, 3 * z, xin, target, acc, None)],
+        };
+        for (w, col, cols, x, dx, acc, plus) in parts {
+            let dw = MatmulArgs::new(
+                Operand::new(gr, Map::heads(w, d.c, d.hs)),
+                Operand::cols(x, 0, d.c),
+                Operand::rows(&g.dqkv, col, 3 * z),
+                d.c,
+                cols,
+                d.n,
+            );
+            k::matmul(&mut self.ops, ctx, &dw, Some(sums));
+            let mut dx = MatmulArgs::new(
+                Operand::rows(dx, 0, d.c),
+                Operand::rows(&g.dqkv, col, 3 * z),
+                Operand::new(p, Map::heads_t(w, d.c, d.hs)),
+                d.n,
+                d.c,
+                cols,
+            )
+            .accumulate(acc);
+            if let Some(q) = plus {
+                dx = dx.plus(q, 0);
+            }
+            k::matmul(&mut self.ops, ctx, &dx, None);
+        }
+        if let Some(dxqk) = &g.dxqk {
+            let (wp, first) = (self.off("pos_embed.W_pos"), l + 1 == self.cfg.n_layers);
+            k::shortformer_backward(&mut self.ops, ctx, gr, dxqk, wp, !first, d.b, d.t, d.c);
+        }
     }
 
     /// grad_norm (finishing the split sums), then AdamW with the step's stats.
@@ -871,6 +941,11 @@ impl Rec<'_> {
         );
         Ok(())
     }
+}
+
+/// Whether W_pos joins every layer's query and key input instead of the residual stream.
+fn shortformer(cfg: &ModelConfig) -> bool {
+    cfg.positional_embedding_type == Positions::Shortformer
 }
 
 /// Most rows one embed_backward workgroup gathers (embed_backward.wgsl's SEG).

@@ -714,7 +714,7 @@ fn embed_case(g: &Rig, b: usize, tt: usize, c: usize, v: usize, frequent: bool) 
         0,
         &bw,
         0,
-        v * c,
+        Some(v * c),
         n,
         tt,
         c,
@@ -728,7 +728,7 @@ fn embed_case(g: &Rig, b: usize, tt: usize, c: usize, v: usize, frequent: bool) 
         &bdres,
         win,
         0,
-        v * c,
+        Some(v * c),
         b,
         tt,
         c,
@@ -1025,4 +1025,120 @@ fn metrics_counts_long_position_lists() {
             1e-5,
         );
     }
+}
+
+#[test]
+fn shortformer_forward_and_backward() {
+    let Some(g) = Rig::new() else { return };
+    // W_pos at an offset of a longer buffer, n_ctx = T + 2 rows; B·T·C not a multiple of 256
+    let (b, tt, c, wp_off) = (5, 7, 13, 9);
+    let (x, w, dxqk, g0) = (
+        randn(b * tt * c, 70, 1.0),
+        randn(wp_off + (tt + 2) * c, 71, 1.0),
+        randn(b * tt * c, 72, 1.0),
+        randn(wp_off + (tt + 2) * c, 73, 1.0),
+    );
+    let (bx, bw, bxqk, bd) = (g.f32s(&x), g.f32s(&w), g.zeros(b * tt * c), g.f32s(&dxqk));
+    let (set, add) = (g.f32s(&g0), g.f32s(&g0));
+    let mut ops = Ops::default();
+    k::shortformer_forward(&mut ops, &g.ctx, &bxqk, &bx, &bw, wp_off, b * tt, tt, c);
+    k::shortformer_backward(&mut ops, &g.ctx, &set, &bd, wp_off, false, b, tt, c);
+    k::shortformer_backward(&mut ops, &g.ctx, &add, &bd, wp_off, true, b, tt, c);
+    g.run(&ops);
+    let wp = Var::from_tensor(&t(&w[wp_off..wp_off + tt * c], &[tt, c])).unwrap();
+    let xqk = t(&x, &[b, tt, c])
+        .broadcast_add(&wp.as_tensor().unsqueeze(0).unwrap())
+        .unwrap();
+    assert_close(
+        "shortformer_forward",
+        &g.read(&bxqk, b * tt * c),
+        &flat(&xqk),
+        0.0,
+        0.0,
+    );
+    let grads = (&xqk * t(&dxqk, &[b, tt, c]))
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let dwp = flat(grads.get(wp.as_tensor()).unwrap());
+    let (got_set, got_add) = (g.read(&set, g0.len()), g.read(&add, g0.len()));
+    let r = wp_off..wp_off + tt * c;
+    assert_close(
+        "shortformer_backward dW_pos",
+        &got_set[r.clone()],
+        &dwp,
+        1e-5,
+        1e-5,
+    );
+    let acc: Vec<f32> = dwp.iter().zip(&g0[r.clone()]).map(|(a, b)| a + b).collect();
+    assert_close(
+        "shortformer_backward accumulated",
+        &got_add[r.clone()],
+        &acc,
+        1e-5,
+        1e-5,
+    );
+    // nothing outside dW_pos (T, C) is written
+    for got in [&got_set, &got_add] {
+        assert_eq!(&got[..wp_off], &g0[..wp_off]);
+        assert_eq!(&got[r.end..], &g0[r.end..]);
+    }
+}
+
+#[test]
+fn embed_without_positions_leaves_w_pos_out() {
+    let Some(g) = Rig::new() else { return };
+    let (b, tt, c, v) = (3, 5, 6, 7);
+    let mut r = toyformer::tasks::rng::CounterRng::new(4, 5, 6);
+    let tokens: Vec<u32> = (0..b * tt).map(|_| r.below(v as u64) as u32).collect();
+    let (w, dres, g0) = (
+        randn(v * c + tt * c, 80, 1.0),
+        randn(b * tt * c, 81, 1.0),
+        randn(v * c + tt * c, 82, 1.0),
+    );
+    let mut step = Vec::new();
+    toyformer::gpu::plan::step_data(&tokens, v, true, &mut step);
+    let (bs, bw, bres, bdres, bg) = (
+        g.u32s(&step),
+        g.f32s(&w),
+        g.zeros(b * tt * c),
+        g.f32s(&dres),
+        g.f32s(&g0),
+    );
+    let win = Window::whole(&bs, step.len());
+    let mut ops = Ops::default();
+    k::embed_forward(
+        &mut ops,
+        &g.ctx,
+        &bres,
+        None,
+        win,
+        0,
+        &bw,
+        0,
+        None,
+        b * tt,
+        tt,
+        c,
+    );
+    let mut sums = g.sums(toyformer::gpu::plan::max_segments(b * tt, v) * c);
+    k::embed_backward(
+        &mut ops, &g.ctx, &bg, &mut sums, &bdres, win, 0, None, b, tt, c, v,
+    );
+    g.run(&ops);
+    let want: Vec<f32> = tokens
+        .iter()
+        .flat_map(|&x| w[x as usize * c..(x as usize + 1) * c].to_vec())
+        .collect();
+    assert_close(
+        "embed_forward, no positions",
+        &g.read(&bres, b * tt * c),
+        &want,
+        0.0,
+        0.0,
+    );
+    let got = g.read(&bg, v * c + tt * c);
+    assert_eq!(&got[v * c..], &g0[v * c..], "dW_pos is not written");
 }

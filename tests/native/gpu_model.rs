@@ -1,13 +1,14 @@
 //! The GPU backend against the candle CPU backend, whole model: logits, loss, every gradient and ten
 //! AdamW steps, for attention-only, LayerNorm and MLP configs (every activation), 1 and 2 layers, 1
-//! and 2 heads, frozen and trainable biases; determinism; a config too large for the adapter; and a
-//! short training run that converges. On lavapipe in CI (mesa-vulkan-drivers).
+//! and 2 heads, frozen and trainable biases, shortformer and positions off; determinism; a config too
+//! large for the adapter; and a short training run that converges. On lavapipe in CI
+//! (mesa-vulkan-drivers).
 use crate::gpu_common;
 
 use gpu_common::{assert_close, gpu_available, max_diff};
 use toyformer::backend::{Backend, BackendKind};
 use toyformer::gpu::GpuBackend;
-use toyformer::model::{ActFn, ModelConfig, Norm, Weights};
+use toyformer::model::{ActFn, ModelConfig, Norm, Positions, Weights};
 use toyformer::reference::ReferenceBackend as CpuBackend; // reference backend
 use toyformer::tasks::rng::CounterRng;
 use toyformer::tasks::TaskSpec;
@@ -48,8 +49,14 @@ fn weights(c: &ModelConfig) -> Weights {
     let mut w = Weights::init(c).unwrap();
     if c.train_biases {
         let mut r = CounterRng::new(7, 3, 1);
-        for x in w.data.iter_mut() {
-            *x += 0.2 * r.normal() as f32;
+        for p in w.table.params.clone() {
+            // positions off: W_pos is frozen at zero and stays so
+            if p.name == "pos_embed.W_pos" && !p.trainable {
+                continue;
+            }
+            for x in &mut w.data[p.offset..p.offset + p.len] {
+                *x += 0.2 * r.normal() as f32;
+            }
         }
     }
     w
@@ -89,12 +96,13 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
     let b = 6;
     let tokens = task.batch(5, 0, b);
     let label = format!(
-        "{}L {}H ln={} mlp={:?} train_biases={}",
+        "{}L {}H ln={} mlp={:?} train_biases={} {:?}",
         c.n_layers,
         c.n_heads,
         c.normalization_type.is_some(),
         c.act_fn,
-        c.train_biases
+        c.train_biases,
+        c.positional_embedding_type
     );
 
     // logits at every position, and at a shorter sequence (inference shapes)
@@ -189,6 +197,40 @@ fn parity_on(task: TaskSpec, c: ModelConfig) {
         "{label}: weights after 10 steps max diff {}",
         max_diff(&wg.data, &wc.data)
     );
+    if c.positional_embedding_type == Positions::Off {
+        let wp = wg.get("pos_embed.W_pos").unwrap();
+        assert!(wp.iter().all(|&x| x == 0.0), "{label}: W_pos left zero");
+    }
+}
+
+fn with_positions(mut c: ModelConfig, pos: Positions) -> ModelConfig {
+    c.positional_embedding_type = pos;
+    c
+}
+
+#[test]
+fn shortformer_attn_only_1l_2h_trainable_biases() {
+    parity(with_positions(
+        cfg(1, 2, false, None, true),
+        Positions::Shortformer,
+    ));
+}
+
+#[test]
+fn shortformer_2l_1h_ln_mlp() {
+    parity(with_positions(
+        cfg(2, 1, true, Some(ActFn::Gelu), true),
+        Positions::Shortformer,
+    ));
+}
+
+#[test]
+fn positions_off_2l_2h() {
+    parity(with_positions(cfg(2, 2, false, None, true), Positions::Off));
+    parity(with_positions(
+        cfg(1, 1, true, Some(ActFn::Relu), false),
+        Positions::Off,
+    ));
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! Positional-embedding options: TransformerLens's shortformer (W_pos added to the query and
 //! key inputs of every layer's attention, never to the residual stream) and positions off
 //! (W_pos frozen at zero). The reference backend against a plain f64 loop and against finite
-//! differences; the CPU engine against the reference with positions off; the GPU backend
-//! and the CPU engine refuse shortformer, so `auto` falls back to the reference.
+//! differences; the CPU engine's gradients against finite differences and its training against
+//! the reference; every backend builds both (engine and GPU parity: cpu_engine.rs, gpu_model.rs).
 
 use candle_core::DType;
 use toyformer::backend::{Backend, BackendKind};
 use toyformer::backends::make_backend;
+use toyformer::cpu::{CpuEngine, EngineOptions, Factor};
 use toyformer::model::{ModelConfig, Norm, Positions, Weights};
 use toyformer::reference::ReferenceBackend as CpuBackend; // reference backend
 use toyformer::tasks::rng::CounterRng;
@@ -219,35 +220,122 @@ fn positions_off_trains_with_w_pos_frozen_at_zero_in_engine_and_reference() {
     assert_eq!(cfg.to_tl_json()["positional_embedding_type"], "standard");
 }
 
+/// Every backend builds shortformer and positions-off models: `auto` takes the CPU engine here (or a
+/// hardware GPU), never the reference, and `gpu` takes any adapter (lavapipe) when there is one.
 #[test]
-fn shortformer_is_refused_by_the_engine_and_the_gpu_and_auto_falls_back() {
+fn every_backend_runs_shortformer_and_positions_off() {
     let task = TaskSpec::default_for("reverse").unwrap();
-    let mut cfg = task.default_model();
-    cfg.positional_embedding_type = Positions::Shortformer;
-    assert_eq!(cfg.to_tl_json()["positional_embedding_type"], "shortformer");
-    let w = Weights::init(&cfg).unwrap();
-    let tc = TrainConfig::default();
-    for kind in [BackendKind::Cpu, BackendKind::Gpu] {
-        let e = make_backend(kind, &w, &tc, &task)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(e.contains("positional_embedding_type"), "{kind:?}: {e}");
+    for pos in [Positions::Shortformer, Positions::Off] {
+        let mut cfg = task.default_model();
+        cfg.positional_embedding_type = pos;
+        let w = Weights::init(&cfg).unwrap();
+        let tc = TrainConfig::default();
+        let name = |kind| make_backend(kind, &w, &tc, &task).unwrap().name();
+        assert_eq!(name(BackendKind::Cpu), "cpu", "{pos:?}");
+        assert_ne!(name(BackendKind::Auto), "reference", "{pos:?}");
+        if crate::gpu_common::gpu_available() {
+            assert!(
+                make_backend(BackendKind::Gpu, &w, &tc, &task).is_ok(),
+                "{pos:?}"
+            );
+        }
     }
-    assert_eq!(
-        make_backend(BackendKind::Auto, &w, &tc, &task)
-            .unwrap()
-            .name(),
-        "reference"
+}
+
+/// The CPU engine's gradients (f32) against central finite differences of the loss, taken in f64
+/// by the reference backend (an independent forward), on a few entries of every trainable tensor.
+fn engine_finite_differences(cfg: ModelConfig, factor: Factor) {
+    let w = random_weights(&cfg);
+    let (batch, pred) = (3, vec![2, 3, 4, 5]);
+    let toks = tokens(batch, 7);
+    let tc = TrainConfig::default();
+    let opts = EngineOptions {
+        factor,
+        flush_denormals: true,
+    };
+    let mut e = CpuEngine::with_options(&w, &tc, pred.clone(), opts).unwrap();
+    let (_, grads) = e.loss_and_grads(&toks, batch).unwrap();
+    let off = cfg.positional_embedding_type == Positions::Off;
+    assert_eq!(grads.iter().any(|(n, _)| n == "pos_embed.W_pos"), !off);
+    let loss = |w: &Weights| {
+        let b = CpuBackend::with_dtype(w, &tc, pred.clone(), DType::F64).unwrap();
+        b.loss_and_grads(&toks, batch).unwrap().0
+    };
+    let mut worst = (0.0f64, String::new());
+    for (name, g) in &grads {
+        let info = w.table.get(name).unwrap().clone();
+        for k in 0..info.len.min(4) {
+            let idx = (k * 7919) % info.len;
+            let at = |delta: f32| {
+                let mut w2 = w.clone();
+                w2.data[info.offset + idx] += delta;
+                let actual = w2.data[info.offset + idx] as f64 - w.data[info.offset + idx] as f64;
+                (loss(&w2), actual)
+            };
+            let ((lp, dp), (lm, dm)) = (at(1e-3), at(-1e-3));
+            let fd = (lp - lm) / (dp - dm);
+            let got = g[idx] as f64;
+            // f32 gradient against an f64 difference quotient (h = 1e-3: error O(h²) ≈ 1e-7)
+            let tol = 2e-5 + 2e-3 * fd.abs();
+            assert!(
+                (fd - got).abs() <= tol,
+                "{:?} {factor:?} {name}[{idx}]: engine {got} vs finite difference {fd}",
+                cfg.positional_embedding_type
+            );
+            if (fd - got).abs() > worst.0 {
+                worst = ((fd - got).abs(), format!("{name}[{idx}]"));
+            }
+        }
+    }
+    eprintln!(
+        "{:?} {factor:?}: largest |engine − finite difference| {:e} at {}",
+        cfg.positional_embedding_type, worst.0, worst.1
     );
-    // positions off: the GPU refuses too, auto takes the CPU engine
-    cfg.positional_embedding_type = Positions::Off;
+}
+
+#[test]
+fn engine_gradients_by_finite_differences() {
+    for f in [Factor::Always, Factor::Never] {
+        engine_finite_differences(tiny(1, false, Positions::Shortformer), f);
+        engine_finite_differences(tiny(2, false, Positions::Off), f);
+    }
+    engine_finite_differences(tiny(2, true, Positions::Shortformer), Factor::Auto);
+    engine_finite_differences(tiny(2, true, Positions::Off), Factor::Auto);
+}
+
+/// A shortformer model trains on the CPU engine with the reference's losses step by step, and
+/// W_pos moves (its gradient flows through the query and key inputs only).
+#[test]
+fn shortformer_trains_in_engine_and_reference_alike() {
+    let task = TaskSpec::Reverse(toyformer::tasks::reverse::Reverse { n: 3, max_num: 6 });
+    let mut cfg = task.default_model();
+    (cfg.d_model, cfg.d_head) = (16, 16);
+    cfg.positional_embedding_type = Positions::Shortformer;
     let w = Weights::init(&cfg).unwrap();
-    assert!(make_backend(BackendKind::Gpu, &w, &tc, &task).is_err());
-    assert_eq!(
-        make_backend(BackendKind::Auto, &w, &tc, &task)
-            .unwrap()
-            .name(),
-        "cpu"
+    let tc = TrainConfig {
+        batch_size: 16,
+        lr: 3e-3,
+        ..Default::default()
+    };
+    let mut engine = make_backend(BackendKind::Cpu, &w, &tc, &task).unwrap();
+    let mut reference = make_backend(BackendKind::Reference, &w, &tc, &task).unwrap();
+    for step in 0..10 {
+        let toks = task.batch(0, step, 16);
+        let a = engine.train_step(&toks, 16, 3e-3, step).unwrap().loss;
+        let b = reference.train_step(&toks, 16, 3e-3, step).unwrap().loss;
+        assert!(
+            (a - b).abs() < 1e-3 * b.abs().max(1.0),
+            "step {step}: engine {a} vs reference {b}"
+        );
+    }
+    let (we, wr) = (engine.weights().unwrap(), reference.weights().unwrap());
+    let p0 = w.get("pos_embed.W_pos").unwrap();
+    assert_ne!(we.get("pos_embed.W_pos").unwrap(), p0, "W_pos trained");
+    toyformer::compare::assert_close(
+        "W_pos after 10 steps",
+        we.get("pos_embed.W_pos").unwrap(),
+        wr.get("pos_embed.W_pos").unwrap(),
+        3e-4,
+        1e-3,
     );
 }

@@ -1,5 +1,6 @@
-// embed_backward: dW_E[v, c] = Σ dresid[row, c] over the rows holding token v, and dW_pos[t, c] =
-// Σ_b dresid[b·T + t, c], for dresid (B·T, C); no atomics. The host's step data lists the rows of each
+// embed_backward: dW_E[v, c] = Σ dresid[row, c] over the rows holding token v, and (npos = T) dW_pos[t, c] =
+// Σ_b dresid[b·T + t, c], for dresid (B·T, C); no atomics. With npos = 0 dW_pos is not written
+// (shortformer, positions off). The host's step data lists the rows of each
 // token in row order (a counting sort: offsets (V + 1), rows (B·T)) and cuts each token's list into
 // segments of at most SEG = 256 rows (seg_first (V + 1): token v owns segments seg_first[v]..seg_first[v + 1];
 // seg_tok (NSEG): the token of each segment), so that no workgroup gathers more than SEG rows however
@@ -14,7 +15,7 @@
 // and the step are only read; each G / part element is written by one invocation; no storageBarrier is
 // needed.
 struct Params { v: u32, t: u32, c: u32, b: u32, off_off: u32, rows_off: u32, seg_off: u32, tok_off: u32,
-                nseg: u32, part_off: u32, wp_off: u32, pad: u32 }
+                nseg: u32, part_off: u32, wp_off: u32, npos: u32 }
 
 @group(0) @binding(0) var<storage, read> DRES: array<f32>;
 @group(0) @binding(1) var<storage, read> STEP: array<u32>;
@@ -31,7 +32,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         @builtin(num_workgroups) nwg: vec3<u32>) {
     let chunks = (P.c + 31u) / 32u;
     let id = wid.x + wid.y * nwg.x;
-    if (id >= (P.nseg + P.t) * chunks) { return; }
+    if (id >= (P.nseg + P.npos) * chunks) { return; }
     let r = id / chunks;
     let c = (id % chunks) * 32u + lid.x;
     let lane = lid.y;

@@ -1,5 +1,5 @@
 // embed_forward: resid (B·T, C) = W_E[tokens[b, t]] + W_pos[t], the first residual stream
-// (hook_embed + hook_pos_embed). With flag 1 it also zeroes `zero` (B·T, C), the backward's first
+// (hook_embed + hook_pos_embed); with flag 2 W_E[tokens[b, t]] alone (shortformer, positions off). With flag 1 it also zeroes `zero` (B·T, C), the backward's first
 // residual-gradient target (only its scored rows are written later), so no separate clear is recorded.
 // STEP is bound at the step's dynamic offset. Grid: ceil(B·T·C / 256) workgroups of 256, linearised over
 // (x, y); each invocation owns one element of resid (and of zero).
@@ -19,6 +19,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let row = e / P.c;
     let c = e % P.c;
     let tok = STEP[P.tok_off + row];
-    RESID[e] = W[P.we_off + tok * P.c + c] + W[P.wp_off + (row % P.t) * P.c + c];
+    var x = W[P.we_off + tok * P.c + c];
+    if ((P.flags & 2u) == 0u) { x += W[P.wp_off + (row % P.t) * P.c + c]; }
+    RESID[e] = x;
     if ((P.flags & 1u) != 0u) { ZERO[e] = 0.0; }
 }
