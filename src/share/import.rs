@@ -124,22 +124,15 @@ pub fn with_task_defaults(mut w: Weights, task: &TaskSpec) -> Weights {
     w
 }
 
-/// The model's token accuracy on [`PROPOSAL_SAMPLES`] sequences of `task` (the CPU engine;
-/// the reference backend for shortformer).
+/// The model's token accuracy on [`PROPOSAL_SAMPLES`] sequences of `task` (the CPU engine).
 fn score(w: &Weights, task: &TaskSpec, from_shapes: bool) -> Result<f64> {
     let mut w = task.fit_context(w.clone())?;
     if from_shapes {
         w = with_task_defaults(w, task);
     }
     let n = PROPOSAL_SAMPLES;
-    let acc = if w.cfg.positional_embedding_type == crate::model::Positions::Shortformer {
-        let mut b = crate::reference::ReferenceBackend::for_inference(&w)?; // reference backend
-        eval::evaluate(&mut b, task, 0, n, n)?.token_acc
-    } else {
-        let mut b = crate::cpu::CpuEngine::new(&w, &Default::default(), vec![])?;
-        eval::evaluate(&mut b, task, 0, n, n)?.token_acc
-    };
-    Ok(acc)
+    let mut b = crate::cpu::CpuEngine::new(&w, &Default::default(), vec![])?;
+    Ok(eval::evaluate(&mut b, task, 0, n, n)?.token_acc)
 }
 
 /// The task these weights were trained for, proposed by evaluation: every task that fits

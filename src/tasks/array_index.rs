@@ -158,10 +158,12 @@ impl Task for ArrayIndex {
             super::task::join_labels(&v, tokens, n + 2, n + 4, " ")
         )
     }
-    /// The collection's model: 2 layers, 1 head, attention-only, d_model = d_head = 128
-    /// (the collection trains it with shortformer positions, which toyformer does not
-    /// have yet; this is the standard-positions version).
+    /// The collection's model: 2 layers, 1 head, attention-only, d_model = d_head = 128,
+    /// shortformer positions (W_pos enters every layer's queries and keys, never the
+    /// residual stream).
     fn default_model(&self) -> crate::model::ModelConfig {
-        super::task::attn_only(2, 1, 128, 128)
+        let mut m = super::task::attn_only(2, 1, 128, 128);
+        m.positional_embedding_type = crate::model::Positions::Shortformer;
+        m
     }
 }

@@ -53,7 +53,7 @@ export const PRESETS = [
     id: 'array-index',
     name: 'Array indexing',
     title: 'Write an element into a list of 3: the collection model\'s widths (2 layers, 1 head, '
-      + 'd_model = d_head = 128, attention only) with standard positions (the collection used shortformer)',
+      + 'd_model = d_head = 128, attention only, shortformer positions: W_pos enters queries and keys only)',
     fragment: 'v=1&task=array-index&n_layers=2&n_heads=1&d_model=128&d_head=128&ln=false&mlp=false'
       + '&steps=3000&batch_size=256&lr=0.001&schedule=constant&weight_decay=0.01&grad_clip=1&seed=0',
   },
