@@ -31,8 +31,11 @@ const CATALOGUE_TASKS = [
   ['arena-sum', 'task=arena-sum&arena_sum_num_digits=2&d_model=48&d_head=24&mlp=true&d_mlp=96&act_fn=relu&batch_size=64&lr=0.003', 200, 0.7],
 ];
 
+// On WebGPU also array-index, whose default model has shortformer positions (the GPU plan's own path).
+const WEBGPU_TASKS = [...TASKS, CATALOGUE_TASKS[0]];
+
 for (const backend of ['cpu', 'webgpu']) {
-  for (const [name, frag, steps, frac] of backend === 'cpu' ? [...TASKS, ...CATALOGUE_TASKS] : TASKS) {
+  for (const [name, frag, steps, frac] of backend === 'cpu' ? [...TASKS, ...CATALOGUE_TASKS] : WEBGPU_TASKS) {
     test(`tasks: ${name} trains in the page on ${backend}`, { timeout: 600_000 }, async () => {
       const { page, errors, close } = await openNotebook(`${server.url}#v=1&${frag}&steps=${steps}`,
         { webgpu: backend === 'webgpu' });
@@ -58,6 +61,14 @@ for (const backend of ['cpu', 'webgpu']) {
         const last = mean(rows.slice(-10).map((r) => r.loss));
         console.log(`${name} on ${backend}: loss ${first.toFixed(4)} → ${last.toFixed(4)} in ${steps} steps`);
         assert.ok(last < frac * first, `${name} on ${backend}: loss fell only from ${first} to ${last}`);
+        if (name === 'array-index') {
+          // the collection's array-indexing model has shortformer positions, and so has the model trained here
+          const pos = await page.evaluate(async () => {
+            const [{ app }, S] = await Promise.all([import('./js/app.js'), import('./js/state.js')]);
+            return S.modelConfig(app.values, app.info.default_model).positional_embedding_type;
+          });
+          assert.equal(pos, 'shortformer');
+        }
         await page.locator('#cell-train').screenshot({ path: `${OUT}/tasks-${name}-${backend}.png` });
         assert.deepEqual(errors, [], 'no console errors');
       } finally {
