@@ -7,7 +7,8 @@ import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 import { NOTES } from '../../www/js/task-rows.js';
 
 const server = serveDuringTests();
-const MOD_ADD = 'task=mod-add&mod_add_p=11&mod_add_frac_train=0.5&d_model=32&d_head=16&mlp=true&d_mlp=64&act_fn=relu'
+// mlp (on) and act_fn (relu) are mod-add's default model's: the link leaves them out, its d_mlp still applies
+const MOD_ADD = 'task=mod-add&mod_add_p=11&mod_add_frac_train=0.5&d_model=32&d_head=16&d_mlp=64'
   + '&batch_size=61&lr=0.003&steps=200&eval_every=20&backend=cpu';
 
 /** The plotted points of a chart's series (by label): [[x, y]] where y is not null. */
@@ -21,6 +22,8 @@ test('curves: a small mod-add run plots train and test loss and accuracy; Evalua
   const { page, errors, close } = await openNotebook(`${server.url}#v=1&${MOD_ADD}`, { webgpu: false });
   try {
     assert.equal(await page.isVisible('[name="eval_every"]'), true);
+    assert.deepEqual([await page.isChecked('[name="mlp"]'), await page.inputValue('[name="d_mlp"]'), await page.inputValue('[name="act_fn"]')],
+      [true, '64', 'relu']);
     await page.click('#btn-start');
     await page.waitForFunction(() => window.__toyformer.phase === 'done' && window.__toyformer.lastEval, null, { timeout: 240_000, polling: 250 });
     const splits = await page.evaluate(() => window.__toyformer.splits);

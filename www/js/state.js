@@ -52,10 +52,12 @@ export const PROPS = [
   { key: 'model_seed', cell: 'model', label: 'init seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
   { key: 'ln', cell: 'model', label: 'LayerNorm', type: 'bool', default: 'model' },
   { key: 'mlp', cell: 'model', label: 'MLP', type: 'bool', default: 'model' },
+  // mlp's default is the task's model's: a link that leaves it out may still have an MLP, so its
+  // d_mlp and act_fn apply unless mlp is known to be off.
   { key: 'd_mlp', cell: 'model', label: 'd_mlp', type: 'int', default: 'model', min: 1, max: 16384,
-    when: (s) => s.mlp },
+    when: (s) => s.mlp !== false },
   { key: 'act_fn', cell: 'model', label: 'act_fn', type: 'enum', default: 'model',
-    options: ['relu', 'gelu', 'gelu_new', 'solu'], when: (s) => s.mlp },
+    options: ['relu', 'gelu', 'gelu_new', 'solu'], when: (s) => s.mlp !== false },
 
   { key: 'steps', cell: 'train', label: 'steps', type: 'int', default: 3000, min: 1, max: 10000000 },
   { key: 'batch_size', cell: 'train', label: 'batch size', type: 'int', default: 256, min: 1, max: 65536 },
