@@ -74,7 +74,7 @@ export const PROPS = [
   { key: 'weight_decay', cell: 'train', label: 'weight decay', type: 'float', default: 0.01, min: 0, max: 10 },
   { key: 'beta2', cell: 'train', label: 'Adam β2', type: 'float', default: 0.98, min: 0, max: 0.999999 },
   { key: 'grad_clip', cell: 'train', label: 'grad clip (0 = off)', type: 'float', default: 1.0, min: 0, max: 1e6 },
-  { key: 'eval_every', cell: 'train', label: 'train/test curves every (steps, 0 = off)', type: 'int', default: 50, min: 0,
+  { key: 'eval_every', cell: 'train', label: 'train/test curves every (steps, 0 = off)', type: 'int', default: 100, min: 0,
     max: 10000000, when: (s) => isFiniteTask(s.task),
     hint: 'a finite dataset: evaluate the train and test splits (at most 4096 items each) every this many steps and plot both' },
   { key: 'seed', cell: 'train', label: 'data seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
