@@ -6,8 +6,11 @@
 //!  "act_fn": [null, "relu"], "steps": 1500, "batch_size": 32, "seed": [0, 1, 2]}
 //! ```
 //!
-//! Axes (any of them a list): [`AXES`], in that order. Task keys: `task`, `n`, `max_num`,
-//! `k`, `max_int`, `holdout`, `split_seed`. Model keys (HookedTransformerConfig names):
+//! Axes (any of them a list): [`axis_keys`], in that order. Task keys: `task` and every
+//! registered task's parameters by their JSON names ([`task_param_keys`]: `n`, `max_num`,
+//! `k`, `max_int`, `holdout`, `split_seed`, then the catalogue's `frac_train`, `p`,
+//! `n_tokens`, `num_digits`, ...), each of which must be a parameter of the run's task, e.g.
+//! `{"task": "mod-add", "p": [53, 113], "frac_train": [0.3, 0.5]}`. Model keys (HookedTransformerConfig names):
 //! `n_layers`, `n_heads`, `d_model`, `d_head`, `act_fn` (`null` = attention-only, else
 //! relu / gelu / gelu_new / solu; TL's `attn_only` is `act_fn: null`), `d_mlp` (default
 //! 4·d_model when there is an MLP), `normalization_type` (`"LN"` or `null`). Train keys:
@@ -33,7 +36,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Every axis key, in expansion order (first slowest, `seed` fastest).
+/// The fixed axis keys, in expansion order (first slowest, `seed` fastest): `task` and the
+/// original three tasks' parameters, then the model and training keys. [`axis_keys`] inserts
+/// the other registered tasks' parameters after the task keys.
 pub const AXES: [&str; 24] = [
     "task",
     "n",
@@ -69,6 +74,35 @@ pub const SETTINGS: [&str; 6] = [
     "target",
     "backend",
 ];
+/// Every registered task's parameter names (JSON fields), each once: the original three's in
+/// [`AXES`] order, then the catalogue's in registry order.
+pub fn task_param_keys() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = AXES[1..N_TASK_AXES].to_vec();
+    for t in crate::tasks::TASK_NAMES
+        .iter()
+        .filter_map(|n| TaskSpec::default_for(n).ok())
+    {
+        for row in t.params() {
+            if !out.contains(&row.name) {
+                out.push(row.name);
+            }
+        }
+    }
+    out
+}
+
+/// Every axis key in expansion order: `task`, [`task_param_keys`], then the model and
+/// training keys of [`AXES`] (`seed` last).
+pub fn axis_keys() -> Vec<&'static str> {
+    let mut out = vec![AXES[0]];
+    out.extend(task_param_keys());
+    out.extend(&AXES[N_TASK_AXES..]);
+    out
+}
+
+/// `task` and the original three tasks' parameters: the first keys of [`AXES`].
+const N_TASK_AXES: usize = 7;
+
 /// Most runs one grid may expand to.
 pub const MAX_RUNS: usize = 10_000;
 
@@ -200,20 +234,21 @@ impl Grid {
         let obj = v
             .as_object()
             .ok_or_else(|| bad("grid", "expected a JSON object of key: [values]"))?;
+        let keys = axis_keys();
         for k in obj.keys() {
-            if !AXES.contains(&k.as_str()) && !SETTINGS.contains(&k.as_str()) {
+            if !keys.contains(&k.as_str()) && !SETTINGS.contains(&k.as_str()) {
                 return Err(bad(
                     k,
                     format!(
                         "unknown grid key (axes: {}; settings: {})",
-                        AXES.join(", "),
+                        keys.join(", "),
                         SETTINGS.join(", ")
                     ),
                 ));
             }
         }
         let mut axes = Vec::new();
-        for &k in AXES.iter() {
+        for &k in keys.iter() {
             let Some(x) = obj.get(k) else { continue };
             let vals = match x {
                 Value::Array(a) if a.is_empty() => {
@@ -375,29 +410,23 @@ fn task_of_axes(chosen: &[(&str, &Value)]) -> Result<TaskSpec> {
         None => "sort",
     };
     let mut task = TaskSpec::default_for(task_name)?;
-    // task parameters: each key must belong to this task
-    for &(k, v) in chosen
-        .iter()
-        .filter(|(k, _)| ["n", "max_num", "k", "max_int", "holdout", "split_seed"].contains(k))
-    {
-        match (&mut task, k) {
-            (TaskSpec::Sort { n, .. }, "n") | (TaskSpec::Permutations { n, .. }, "n") => {
-                *n = as_usize(k, v)?
-            }
-            (TaskSpec::Sort { max_num, .. }, "max_num") => *max_num = as_usize(k, v)?,
-            (TaskSpec::ApplyPerm { k: kk, .. }, "k") => *kk = as_usize(k, v)?,
-            (TaskSpec::ApplyPerm { max_int, .. }, "max_int") => *max_int = as_usize(k, v)?,
-            (TaskSpec::Permutations { holdout, .. }, "holdout") => *holdout = as_f64(k, v)?,
-            (TaskSpec::Permutations { split_seed, .. }, "split_seed") => {
-                *split_seed = as_u64(k, v)?
-            }
-            _ => {
-                return Err(bad(
-                    k,
-                    format!("is not a parameter of the task {task_name}"),
-                ))
-            }
-        }
+    // task parameters: each key must belong to this task; set through the task's JSON
+    let keys = task_param_keys();
+    for &(k, v) in chosen.iter().filter(|(k, _)| keys.contains(k)) {
+        let Some(row) = task.params().into_iter().find(|r| r.name == k) else {
+            return Err(bad(
+                k,
+                format!("is not a parameter of the task {task_name}"),
+            ));
+        };
+        let value = if row.integer {
+            Value::from(as_u64(k, v)?)
+        } else {
+            Value::from(as_f64(k, v)?)
+        };
+        let mut json = serde_json::to_value(&task).map_err(|e| bad(k, e.to_string()))?;
+        json[k] = value;
+        task = serde_json::from_value(json).map_err(|e| bad(k, e.to_string()))?;
     }
     task.validate()?;
     Ok(task)

@@ -157,6 +157,16 @@ pub struct ApplyPerm {
 }
 
 impl super::Task for ApplyPerm {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "The position predicting ans_i must find idx_i (at a fixed offset) and then the value a_{idx_i}: look for attention on the list position the index names.",
+            qk: "The value is chosen by position: the token·token panel of the value tokens is flat, the relevant structure sits in the position panels (and, with two layers, in what an earlier head writes).",
+            ov: "The head that fetches a_{idx_i} copies it: a bright diagonal on the value tokens.",
+            scores: "The attention on the answer is the fraction of attention on a_{idx_i}; a copying head with a high value is the one that applies the permutation.",
+            interventions: "Patch a changed index: the answer moves to another list element; the heads whose patching restores it read the index.",
+            timeline: "Look for the step where attention on the answer rises: before it the model can only guess a value from the list.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Apply a permutation of 0..k to k numbers."
     }

@@ -58,6 +58,16 @@ impl ArenaSum {
 }
 
 impl Task for ArenaSum {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "The position predicting c_i needs a_i and b_i and whether the lower digits carry: look for heads attending to the two digits of the same place, and to the next place.",
+            qk: "Which digits to read is a matter of position: the position panels carry the rule, the token·token panel little.",
+            ov: "The answer is (a_i + b_i + carry) mod 10, not a copy: do not expect a copying diagonal; the MLP (when the model has one) computes the sum.",
+            scores: "Expect low OV diagonals and a large share of the DLA written by the MLP; the heads' job is to move digits.",
+            interventions: "Patch one digit of a: the answer's digit at that place changes, and the one above it when the carry changes.",
+            timeline: "Digits without a carry are learnt first; the carry comes later, with a second drop of the loss.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Add two n-digit numbers (ARENA's monthly problem 'sum')."
     }

@@ -49,6 +49,16 @@ impl ArrayIndex {
 }
 
 impl Task for ArrayIndex {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "The position predicting b_j should attend to a_j, except when j = idx, where it should attend to elt. Pick an output position and compare inputs whose idx differs.",
+            qk: "Choosing between a_j and elt needs idx: with two layers, look for a first-layer head that moves idx (or whether it equals j) into the residual stream that the copying head's query or keys read (the composition scores in the CLI's circuits report).",
+            ov: "The head that fetches a_j or elt copies it: a bright diagonal on the value tokens.",
+            scores: "Expect one copying head (OV diagonal near 100%, attention on the answer near 1) carrying most of the DLA, with an earlier head's contribution reaching it through composition.",
+            interventions: "Patch a changed idx: the outputs at the old and new index change, and the heads whose patching restores them are the ones that read idx.",
+            timeline: "The copy of a_j is learnt first (it is right for n − 1 of the n outputs); the overwrite at idx comes later, with a second drop of the loss.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Copy a list with the element at a given index replaced."
     }

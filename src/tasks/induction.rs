@@ -40,6 +40,16 @@ impl Induction {
 }
 
 impl Task for Induction {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "Two heads in sequence: a previous-token head (layer 0) attends from each position to the one before it, and an induction head (layer 1) attends from r_i in the repeat to the token after r_i's first occurrence.",
+            qk: "The induction head's keys are chosen by what the previous-token head wrote (K-composition), not by the embeddings: its token·token panel through the embeddings alone is weak.",
+            ov: "The induction head copies the token it attends to: a bright diagonal.",
+            scores: "Expect a layer-1 head with attention on the answer near 1 and an OV diagonal near 100%, carrying most of the DLA, and a layer-0 head whose attention sits one position back.",
+            interventions: "Ablating the previous-token head breaks the induction head too: the loss rises as much as when the induction head itself is removed.",
+            timeline: "Induction heads form in a phase change: the loss on the repeat drops suddenly when the attention on the answer jumps.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Continue a repeated sequence of random tokens (induction heads)."
     }

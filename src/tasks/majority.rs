@@ -59,6 +59,16 @@ impl Majority {
 }
 
 impl Task for Majority {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "At END the head can spread its attention evenly over the list: the majority element, on k of the n positions, then gets k/n of it. Look at END's row.",
+            qk: "With a fixed query (END), the token·token panel matters only through END's row; a flat row over the value tokens means even attention, a raised diagonal means the head prefers repeated tokens.",
+            ov: "The OV circuit copies (a bright diagonal): averaging the copies of every list element makes the most frequent one the largest logit.",
+            scores: "Attention on the answer near k/n means an even average; above k/n the head also prefers the repeated token. The OV diagonal should be near 100%.",
+            interventions: "Patching changes one list value; with k > n/2 copies of m the answer rarely changes, so expect small patching effects except where a copy of m is overwritten.",
+            timeline: "The OV copying score rises with the accuracy; the attention pattern hardly needs to change.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Name the element that fills k of the n positions (a strict majority)."
     }

@@ -38,6 +38,16 @@ impl Default for MinOfTwo {
 }
 
 impl Task for MinOfTwo {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "At '=' the head should attend to whichever of a and b is smaller, whatever their order. Compare a < b with a > b.",
+            qk: "The query is always '=', so read its row of the token·token panel: the score should fall as the key's value grows, so the smaller value wins the softmax.",
+            ov: "The head copies what it attends to: a bright diagonal on the value tokens.",
+            scores: "Expect attention on the answer near 1 and an OV diagonal near 100%: one head that finds the minimum by its key and copies it.",
+            interventions: "Patch the smaller value to a larger one: the answer switches to the other operand, carried by the head's output at '='.",
+            timeline: "A finite dataset: the Train cell plots train and test curves; min-of-two generalises as it learns (the test curve follows the train curve).",
+        }
+    }
     fn description(&self) -> &'static str {
         "The smaller of two numbers, over all n² pairs with a train/test split."
     }

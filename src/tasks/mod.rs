@@ -532,12 +532,24 @@ pub fn page_rows_js() -> String {
             })
         })
         .collect();
+    // Every task's analysis-cell notes (the original three too), by name.
+    let notes: serde_json::Map<String, serde_json::Value> = TASK_NAMES
+        .iter()
+        .filter_map(|n| TaskSpec::default_for(n).ok())
+        .map(|t| {
+            let v = serde_json::to_value(t.with_task(|x| x.analysis_notes()));
+            (t.name().to_string(), v.unwrap_or_default())
+        })
+        .collect();
     format!(
         "// Generated from the Rust task registry (src/tasks/mod.rs) by\n\
          // `cargo run --release --example task_rows > www/js/task-rows.js`; a native test checks\n\
          // that it is current. Do not edit by hand.\n\
-         export const CATALOGUE = {};\n",
-        serde_json::to_string_pretty(&tasks).unwrap_or_default()
+         export const CATALOGUE = {};\n\n\
+         // What the analysis cells say about each task (Task::analysis_notes).\n\
+         export const NOTES = {};\n",
+        serde_json::to_string_pretty(&tasks).unwrap_or_default(),
+        serde_json::to_string_pretty(&notes).unwrap_or_default()
     )
 }
 

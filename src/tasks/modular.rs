@@ -79,6 +79,29 @@ impl<O: Op> Modular<O> {
 }
 
 impl<O: Op> Task for Modular<O> {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        let add = super::task::AnalysisNotes {
+            attention: "At '=' the attention splits between a and b (roughly half each): the head moves both operands to the last position, where the MLP combines them.",
+            qk: "The query is always '='; the interesting structure is not in QK: the head's keys need only make the two operands get comparable weight.",
+            ov: "Not a copying circuit (the OV diagonal is near chance, 1/p): the embeddings and the OV circuit carry a few Fourier frequencies cos(wa), sin(wa) with w = 2πk/p (Nanda et al. 2023).",
+            scores: "Expect low OV diagonals and most of the DLA from the MLP, which forms cos(w(a+b)) and sin(w(a+b)) from products of the operands' waves.",
+            interventions: "Ablating a head breaks the answer (the MLP needs both operands); patching changes one operand and moves the answer by the same amount.",
+            timeline: "Grokking: the Train cell plots train and test curves; train accuracy reaches 1 early by memorising, and test accuracy rises much later as weight decay shrinks the memorising weights.",
+        };
+        let sub = super::task::AnalysisNotes {
+            attention: "At '=' (for a − b the order matters) the attention splits between a and b (roughly half each): the head moves both operands to the last position, where the MLP combines them.",
+            qk: "The query is always '='; the interesting structure is not in QK: the head's keys need only make the two operands get comparable weight.",
+            ov: "Not a copying circuit (the OV diagonal is near chance, 1/p): the embeddings and the OV circuit carry a few Fourier frequencies cos(wa), sin(wa) with w = 2πk/p (Nanda et al. 2023).",
+            scores: "Expect low OV diagonals and most of the DLA from the MLP, which forms cos(w(a−b)) and sin(w(a−b)) from products of the operands' waves.",
+            interventions: "Ablating a head breaks the answer (the MLP needs both operands); patching changes one operand and moves the answer by the same amount.",
+            timeline: "Grokking: the Train cell plots train and test curves; train accuracy reaches 1 early by memorising, and test accuracy rises much later as weight decay shrinks the memorising weights.",
+        };
+        if O::SUB {
+            sub
+        } else {
+            add
+        }
+    }
     fn description(&self) -> &'static str {
         if O::SUB {
             "(a − b) mod p over all p² pairs, a train/test split: the grokking set-up."

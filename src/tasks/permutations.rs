@@ -451,6 +451,16 @@ pub struct Permutations {
 }
 
 impl super::Task for Permutations {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "After the first term every character is determined: look for heads that attend to the same slot of the previous term(s) and to the first term's characters, which say which characters are in play.",
+            qk: "Position panels matter here: a head that reads the previous term attends n + 1 positions back (one term and its space).",
+            ov: "Heads that move characters copy them (a diagonal over the character tokens); a head reading the term's structure writes position or separator information instead.",
+            scores: "The first term is random (its loss cannot fall below ln of the choices); algorithm accuracy counts only the positions after it.",
+            interventions: "Patch a changed character of the first term: the positions that must change with it show which heads carry the character sets forward.",
+            timeline: "The first term's loss stays high forever; watch the algorithm accuracy, which rises term by term.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Write out every permutation of n distinct characters (the seed-000 model's format)."
     }

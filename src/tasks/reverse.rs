@@ -35,6 +35,16 @@ impl Reverse {
 }
 
 impl Task for Reverse {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "The position predicting the i-th output reads a_{n-i+1}, the mirrored input: the pattern from the outputs onto the list is an anti-diagonal, chosen by position, not by value.",
+            qk: "The position·position panel carries the rule (each output position prefers its mirror in the list); the token·token panel should be nearly flat.",
+            ov: "The head copies what it attends to: a bright diagonal on the value tokens.",
+            scores: "Expect attention on the answer near 1, an OV diagonal near 100%, and a QK offset without structure (values do not matter).",
+            interventions: "Patch one list value: only the one output that mirrors it changes, restored by the head's output at that position.",
+            timeline: "Watch the attention on the answer rise as the position pattern sharpens; the loss falls with it.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Write a list backwards."
     }

@@ -113,6 +113,16 @@ pub struct Sort {
 }
 
 impl super::Task for Sort {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "At MID and at each sorted output the head attends to the unsorted list (a1…an), to the smallest value at or just above the current token, and hardly to the positions after MID.",
+            qk: "The token·token panel has its largest values just right of the diagonal: a query holding v prefers keys holding values slightly above v, the next element of the sorted list. The position panels show the columns after MID avoided.",
+            ov: "The sorter's OV circuit copies: a bright diagonal on every value token, so attending to v raises the logit of v.",
+            scores: "Expect the QK offset above the query, mostly +1, an OV diagonal near 100% and most of the attention from the outputs on the position holding the answer.",
+            interventions: "Ablating the sorting head leaves the model guessing; patching after changing one list value restores the clean answer at the head's output of the positions that read that value.",
+            timeline: "Watch for the step where the OV copying score and the attention on the answer rise: the loss drops at the same time (a phase change).",
+        }
+    }
     fn description(&self) -> &'static str {
         "Sort a list of n numbers (the seed-003 sorter's format)."
     }

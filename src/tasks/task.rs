@@ -27,6 +27,37 @@ pub struct ParamRow {
     pub help: &'static str,
 }
 
+/// What the analysis cells say about one task: the algorithm a trained model is expected to
+/// implement and what to look for, one short paragraph per cell (plain text, shown under the
+/// cell's task-independent caption). [`AnalysisNotes::GENERIC`] is the default.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct AnalysisNotes {
+    /// The Attention cell (attention patterns on one input).
+    pub attention: &'static str,
+    /// The QK cell (W_E W_QK W_Eᵀ and the position terms).
+    pub qk: &'static str,
+    /// The OV cell (W_E W_OV W_U).
+    pub ov: &'static str,
+    /// The Scores cell (per-head scores and direct logit attribution).
+    pub scores: &'static str,
+    /// The Interventions cell (ablation and activation patching).
+    pub interventions: &'static str,
+    /// The Timeline cell (the scores against the training step).
+    pub timeline: &'static str,
+}
+
+impl AnalysisNotes {
+    /// The notes of a task that gives none: what to look for in any task.
+    pub const GENERIC: AnalysisNotes = AnalysisNotes {
+        attention: "Look at the positions whose logits are scored: which earlier positions does each head read, and is it the position holding the answer (outlined)?",
+        qk: "A structured token·token panel means the head chooses keys by content; structure in the position panels means it chooses them by position.",
+        ov: "A bright diagonal means the head copies the token it attends to; anything else means it writes a function of that token.",
+        scores: "Heads with a high attention on the answer and a high OV diagonal copy the answer; the DLA bars say which components write the correct logit.",
+        interventions: "Ablate one head at a time: the heads whose removal costs the most accuracy are the ones the algorithm needs.",
+        timeline: "Watch for the step where the scores of the heads that matter change: the loss usually drops at the same time.",
+    };
+}
+
 /// What one task provides. Every method may assume [`Task::validate`] returned `Ok`, except
 /// the sizes (`seq_len`, `d_vocab`, `d_vocab_out`), which saturate so that validation can
 /// report them.
@@ -118,6 +149,10 @@ pub trait Task {
     }
     /// The default model (its n_ctx and vocabularies are set from the task afterwards).
     fn default_model(&self) -> ModelConfig;
+    /// What the analysis cells say about this task (default: [`AnalysisNotes::GENERIC`]).
+    fn analysis_notes(&self) -> AnalysisNotes {
+        AnalysisNotes::GENERIC
+    }
 }
 
 /// The label of id t, or `?t` outside the vocabulary.

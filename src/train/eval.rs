@@ -77,20 +77,58 @@ pub fn evaluate_split(
     if samples == 0 {
         return Err(Error::config("samples", "must be at least 1"));
     }
-    let t = task.seq_len();
-    let pos = task.pred_positions();
-    let algo_idx = algo_index(task);
-    let p = pos.len();
-    let is_algo: Vec<bool> = (0..p).map(|j| algo_idx.contains(&j)).collect();
-    let (mut loss, mut algo_loss, mut tok, mut seq, mut alg) =
-        (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut per = vec![0.0f64; p];
-    let mut done = 0;
+    let mut sums = Sums::new(task);
     let mut chunk = 0u64;
-    while done < samples {
-        let b = batch.min(samples - done).max(1);
+    while sums.n < samples {
+        let b = batch.min(samples - sums.n).max(1);
         let tokens = task.batch_split(seed, EVAL_STEP_OFFSET + chunk, b, split);
-        let logits = backend.logits(&tokens, b)?; // (B, T, V)
+        sums.score(backend, task, &tokens, b)?;
+        chunk += 1;
+    }
+    Ok(sums.report(task))
+}
+
+/// Running sums of [`EvalReport`]'s figures over the sequences scored so far.
+struct Sums {
+    /// Sequences scored.
+    n: usize,
+    loss: f64,
+    algo_loss: f64,
+    tok: f64,
+    seq: f64,
+    alg: f64,
+    /// Per predicted position, accuracy × sequences.
+    per: Vec<f64>,
+    algo_idx: Vec<usize>,
+}
+
+impl Sums {
+    fn new(task: &TaskSpec) -> Self {
+        Sums {
+            n: 0,
+            loss: 0.0,
+            algo_loss: 0.0,
+            tok: 0.0,
+            seq: 0.0,
+            alg: 0.0,
+            per: vec![0.0; task.pred_positions().len()],
+            algo_idx: algo_index(task),
+        }
+    }
+
+    /// Scores `b` sequences `tokens` (B, T) of `task`.
+    fn score(
+        &mut self,
+        backend: &mut dyn Backend,
+        task: &TaskSpec,
+        tokens: &[u32],
+        b: usize,
+    ) -> Result<()> {
+        let t = task.seq_len();
+        let pos = task.pred_positions();
+        let p = pos.len();
+        let is_algo: Vec<bool> = (0..p).map(|j| self.algo_idx.contains(&j)).collect();
+        let logits = backend.logits(tokens, b)?; // (B, T, V)
         let v = logits.len() / (b * t);
         let mut am = Vec::with_capacity(b * p);
         let mut targets = Vec::with_capacity(b * p);
@@ -99,35 +137,102 @@ pub fn evaluate_split(
             for ((&pp, tg), &a) in pos.iter().zip(task.targets(seq_tokens)).zip(&is_algo) {
                 let row = &logits[(i * t + pp) * v..(i * t + pp + 1) * v];
                 let lp = log_prob(row, tg);
-                loss -= lp;
+                self.loss -= lp;
                 if a {
-                    algo_loss -= lp;
+                    self.algo_loss -= lp;
                 }
                 am.push(argmax(row));
                 targets.push(tg);
             }
         }
-        let (a, s, g, pp) = accuracy(&am, &targets, p, &algo_idx);
-        tok += a as f64 * b as f64;
-        seq += s as f64 * b as f64;
-        alg += g as f64 * b as f64;
-        for (acc, x) in per.iter_mut().zip(pp) {
+        let (a, s, g, pp) = accuracy(&am, &targets, p, &self.algo_idx);
+        self.tok += a as f64 * b as f64;
+        self.seq += s as f64 * b as f64;
+        self.alg += g as f64 * b as f64;
+        for (acc, x) in self.per.iter_mut().zip(pp) {
             *acc += x as f64 * b as f64;
         }
-        done += b;
-        chunk += 1;
+        self.n += b;
+        Ok(())
     }
-    let n = done as f64;
-    Ok(EvalReport {
-        samples: done,
-        loss: loss / (n * p as f64),
-        algo_loss: algo_loss / (n * algo_idx.len().max(1) as f64),
-        token_acc: tok / n,
-        seq_acc: seq / n,
-        algo_acc: alg / n,
-        per_pos_acc: per.iter().map(|x| x / n).collect(),
-        positions: pos,
-    })
+
+    fn report(&self, task: &TaskSpec) -> EvalReport {
+        let n = self.n.max(1) as f64;
+        let p = self.per.len();
+        EvalReport {
+            samples: self.n,
+            loss: self.loss / (n * p as f64),
+            algo_loss: self.algo_loss / (n * self.algo_idx.len().max(1) as f64),
+            token_acc: self.tok / n,
+            seq_acc: self.seq / n,
+            algo_acc: self.alg / n,
+            per_pos_acc: self.per.iter().map(|x| x / n).collect(),
+            positions: task.pred_positions(),
+        }
+    }
+}
+
+/// The exact figures of a finite dataset: each side of its split evaluated item by item
+/// (every item once, in split order) and the full dataset.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FiniteEval {
+    /// The training split (`samples` = the items evaluated).
+    pub train: EvalReport,
+    /// The test split.
+    pub test: EvalReport,
+    /// The full dataset: the two sides' figures weighted by the sides' sizes.
+    pub full: FullEval,
+}
+
+/// The full dataset's figures in a [`FiniteEval`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FullEval {
+    /// The dataset's size.
+    pub items: u64,
+    pub loss: f64,
+    pub token_acc: f64,
+    pub seq_acc: f64,
+}
+
+/// A finite dataset's train, test and full-dataset figures (`None` for a sampled task).
+/// Each side is evaluated on its first `max_items` items in split order (all of them when
+/// the side is smaller: then the figures are exact; the split order is a fixed shuffle, so
+/// a capped side is a fixed random subset), `batch` items per forward pass.
+pub fn evaluate_finite(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    max_items: usize,
+    batch: usize,
+) -> Result<Option<FiniteEval>> {
+    let Some(fs) = task.finite() else {
+        return Ok(None);
+    };
+    if max_items == 0 || batch == 0 {
+        return Err(Error::config("max_items", "must be at least 1"));
+    }
+    let mut side = |held_out: bool| -> Result<EvalReport> {
+        let n = fs.side_len(held_out).min(max_items as u64) as usize;
+        let mut sums = Sums::new(task);
+        for start in (0..n).step_by(batch) {
+            let b = batch.min(n - start);
+            let tokens: Vec<u32> = (start..start + b) // (B, T)
+                .flat_map(|j| task.with_task(|t| t.item(fs.item_of(held_out, j as u64))))
+                .collect();
+            sums.score(backend, task, &tokens, b)?;
+        }
+        Ok(sums.report(task))
+    };
+    let train = side(false)?;
+    let test = side(true)?;
+    let w = fs.n_train as f64 / fs.n_items as f64;
+    let mix = |a: f64, b: f64| w * a + (1.0 - w) * b;
+    let full = FullEval {
+        items: fs.n_items,
+        loss: mix(train.loss, test.loss),
+        token_acc: mix(train.token_acc, test.token_acc),
+        seq_acc: mix(train.seq_acc, test.seq_acc),
+    };
+    Ok(Some(FiniteEval { train, test, full }))
 }
 
 /// Greedy completion: appends the argmax token until the task's sequence length.

@@ -4,7 +4,7 @@
 //! a CPU copy of the weights as of the last training chunk (they are small, and it keeps one code path
 //! for them).
 
-use super::session::{complete_with, evaluate_with, export_with, samples_with};
+use super::session::{complete_with, evaluate_with, export_with, samples_with, split_eval_with};
 use super::{js_err, parse, parse_task, to_js};
 use crate::error::Error;
 use crate::gpu::{AdapterChoice, GpuRunner};
@@ -164,6 +164,17 @@ impl GpuSession {
         with_inner(&self.inner, move |mut s| async move {
             let (task, seed) = (s.run.task.clone(), s.run.train.seed);
             let r = s.cpu().and_then(|b| evaluate_with(b, &task, seed, samples));
+            (s, r)
+        })
+    }
+
+    /// A finite dataset's train / test / full figures (as `Session.split_eval`).
+    pub fn split_eval(&self, max_items: usize) -> js_sys::Promise {
+        with_inner(&self.inner, move |mut s| async move {
+            let (task, step) = (s.run.task.clone(), s.run.step);
+            let r = s
+                .cpu()
+                .and_then(|b| split_eval_with(b, &task, step, max_items));
             (s, r)
         })
     }

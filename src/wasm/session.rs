@@ -111,6 +111,15 @@ impl Session {
         evaluate_with(b, &run.task, run.train.seed, samples)
     }
 
+    /// A finite dataset's train / test / full loss and accuracy on at most `max_items`
+    /// items of each side, at the current step: `{step, train, test, full}`, or `null` for a
+    /// sampled task (the Train cell's train and test curves).
+    pub fn split_eval(&mut self, max_items: usize) -> Result<JsValue, JsError> {
+        let step = self.trainer.step;
+        let (b, run) = self.trainer.parts();
+        split_eval_with(b, &run.task, step, max_items)
+    }
+
     /// Greedy completion of typed text (see `TaskSpec::parse_prompt` for the formats):
     /// `{tokens: [labels], text, prompt_len}`.
     pub fn complete(&mut self, text: &str) -> Result<JsValue, JsError> {
@@ -420,6 +429,10 @@ pub(crate) fn evaluate_with(
         held_out: eval::EvalReport,
         #[serde(skip_serializing_if = "Option::is_none")]
         train: Option<eval::EvalReport>,
+        /// A finite dataset's train, test and full-dataset figures, each side whole (up
+        /// to [`MAX_FINITE_EVAL`] items).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        finite: Option<eval::FiniteEval>,
     }
     let samples = samples.min(MAX_EVAL);
     let batch = samples.clamp(1, 256);
@@ -433,5 +446,36 @@ pub(crate) fn evaluate_with(
     } else {
         None
     };
-    to_js(&Report { held_out, train })
+    let finite = eval::evaluate_finite(backend, task, MAX_FINITE_EVAL, 256).map_err(js_err)?;
+    to_js(&Report {
+        held_out,
+        train,
+        finite,
+    })
+}
+
+/// The most items of each side of a finite dataset's split the Evaluate cell scores (every
+/// default dataset's sides are smaller: those figures are exact).
+pub(crate) const MAX_FINITE_EVAL: usize = 1 << 16;
+
+/// A finite dataset's train / test / full figures on at most `max_items` items of each side
+/// (see `eval::evaluate_finite`): `{step, train, test, full}`, or `null` for a sampled task.
+/// The Train cell's train and test curves.
+pub(crate) fn split_eval_with(
+    backend: &mut dyn Backend,
+    task: &TaskSpec,
+    step: u64,
+    max_items: usize,
+) -> Result<JsValue, JsError> {
+    #[derive(Serialize)]
+    struct Point {
+        step: u64,
+        #[serde(flatten)]
+        eval: eval::FiniteEval,
+    }
+    let max_items = max_items.clamp(1, MAX_FINITE_EVAL);
+    match eval::evaluate_finite(backend, task, max_items, 256).map_err(js_err)? {
+        Some(eval) => to_js(&Point { step, eval }),
+        None => Ok(JsValue::NULL),
+    }
 }

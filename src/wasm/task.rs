@@ -18,10 +18,12 @@ struct TaskInfo {
     default_model: ModelConfig,
     pred_positions: Vec<usize>,
     prompt_len: usize,
+    /// What the analysis cells say about this task.
+    analysis_notes: crate::tasks::task::AnalysisNotes,
 }
 
 /// `task_info(task_json) -> {seq_len, d_vocab, d_vocab_out, vocab, loss_floor,
-/// default_model, pred_positions, prompt_len}`; throws the task's validation error.
+/// default_model, pred_positions, prompt_len, analysis_notes}`; throws the task's validation error.
 #[wasm_bindgen]
 pub fn task_info(task_json: &str) -> Result<JsValue, JsError> {
     let t = parse_task(task_json)?;
@@ -34,6 +36,7 @@ pub fn task_info(task_json: &str) -> Result<JsValue, JsError> {
         default_model: t.default_model(),
         pred_positions: t.pred_positions(),
         prompt_len: t.prompt_len(),
+        analysis_notes: t.with_task(|x| x.analysis_notes()),
     })
 }
 
@@ -49,9 +52,11 @@ struct CatalogueEntry {
     finite: bool,
     /// The default task JSON.
     defaults: TaskSpec,
+    /// What the analysis cells say about the task (`Task::analysis_notes`).
+    notes: crate::tasks::task::AnalysisNotes,
 }
 
-/// `task_catalogue() -> [{name, description, params, finite, defaults}]`: every registered
+/// `task_catalogue() -> [{name, description, params, finite, defaults, notes}]`: every registered
 /// task in menu order, for the page's task menu and parameter rows.
 #[wasm_bindgen]
 pub fn task_catalogue() -> Result<JsValue, JsError> {
@@ -72,6 +77,7 @@ pub fn task_catalogue() -> Result<JsValue, JsError> {
                 })
                 .collect(),
             finite: t.finite().is_some(),
+            notes: t.with_task(|x| x.analysis_notes()),
             defaults: t,
         })
         .collect();

@@ -59,7 +59,12 @@ for (const backend of ['cpu', 'webgpu']) {
         assert.ok(rows.every((r) => Number.isFinite(r.loss)), 'every loss is finite');
         const first = mean(rows.slice(0, 10).map((r) => r.loss));
         const last = mean(rows.slice(-10).map((r) => r.loss));
-        console.log(`${name} on ${backend}: loss ${first.toFixed(4)} → ${last.toFixed(4)} in ${steps} steps`);
+        // the Evaluate cell's figures after the run (reported, not asserted: the loss is the test)
+        await page.waitForFunction(() => window.__toyformer.lastEval, null, { timeout: 60_000 });
+        const ev = await page.evaluate(() => window.__toyformer.lastEval);
+        const acc = ev.finite ? `train ${ev.finite.train.token_acc.toFixed(4)} test ${ev.finite.test.token_acc.toFixed(4)}`
+          : `token acc ${ev.token_acc.toFixed(4)}`;
+        console.log(`${name} on ${backend}: loss ${first.toFixed(4)} → ${last.toFixed(4)} in ${steps} steps; Evaluate: ${acc}`);
         assert.ok(last < frac * first, `${name} on ${backend}: loss fell only from ${first} to ${last}`);
         if (name === 'array-index') {
           // the collection's array-indexing model has shortformer positions, and so has the model trained here

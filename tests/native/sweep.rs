@@ -299,3 +299,78 @@ fn page_fragment_writes_every_key_in_the_pages_names() {
          &plateau_patience=100&plateau_factor=0.1&weight_decay=0.01&beta2=0.99&grad_clip=1&seed=1"
     );
 }
+
+#[test]
+fn grids_set_catalogue_task_parameters() {
+    // mod-add over p and frac_train: the task each run gets is the one its JSON names
+    let runs = grid(json!({
+        "task": "mod-add", "p": [7, 11], "frac_train": [0.3, 0.5], "steps": 5, "seed": [0, 1]
+    }))
+    .expand()
+    .unwrap();
+    assert_eq!(runs.len(), 8);
+    for (i, r) in runs.iter().enumerate() {
+        // frac_train comes before p in axis order (registry order: min-of-two, then mod-*)
+        let (f, p) = ([0.3, 0.5][i / 4], [7, 11][(i / 2) % 2]);
+        let want: TaskSpec =
+            serde_json::from_str(&format!(r#"{{"task":"mod-add","p":{p},"frac_train":{f}}}"#))
+                .unwrap();
+        assert_eq!(r.task, want, "run {i}");
+        assert_eq!((r.model.d_vocab, r.model.d_vocab_out), (p + 1, p));
+        assert_eq!(r.config_index, i / 2);
+        assert_eq!(r.label_text(), format!("frac_train={f} p={p}"));
+        let split = r.task.finite().unwrap();
+        assert_eq!(split.n_items, (p * p) as u64);
+        assert_eq!(split.n_train, (f * (p * p) as f64).round() as u64);
+    }
+    // min-of-two over n, and induction over its own keys
+    let runs = grid(json!({"task": "min-of-two", "n": [8, 16], "steps": 5}))
+        .expand()
+        .unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.model.d_vocab).collect::<Vec<_>>(),
+        vec![9, 17]
+    );
+    let runs = grid(json!({"task": "induction", "k": 4, "n_tokens": [10, 20], "steps": 5}))
+        .expand()
+        .unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.task.seq_len()).collect::<Vec<_>>(),
+        vec![9, 9]
+    );
+    assert_eq!(runs[1].label_text(), "n_tokens=20");
+}
+
+#[test]
+fn bad_catalogue_task_parameters_name_the_key() {
+    let e = grid_err(json!({"task": "sort", "p": 53}));
+    assert!(
+        e.contains("p") && e.contains("is not a parameter of the task sort"),
+        "{e}"
+    );
+    let e = grid_err(json!({"task": "mod-add", "p": 0.5}));
+    assert!(e.contains("p") && e.contains("whole number"), "{e}");
+    let e = grid_err(json!({"task": "mod-add", "p": 1}));
+    assert!(e.contains("p"), "{e}");
+    let e = grid_err(json!({"task": "mod-sub", "frac_train": 1.5}));
+    assert!(e.contains("frac_train"), "{e}");
+    // a task axis whose tasks do not all have the parameter: the first run without it fails
+    let e = grid_err(json!({"task": ["mod-add", "majority"], "p": 7}));
+    assert!(e.contains("is not a parameter of the task majority"), "{e}");
+}
+
+#[test]
+fn a_catalogue_grid_run_trains_on_its_finite_dataset() {
+    let g = grid(json!({
+        "task": "mod-add", "p": 7, "frac_train": 0.5, "d_model": 16, "d_head": 8,
+        "steps": 20, "batch_size": 25, "lr": 0.003, "eval_samples": 24
+    }));
+    let runs = g.expand().unwrap();
+    let r = run_one(&runs[0], &g.settings).unwrap();
+    assert_eq!(r.steps_done, 20);
+    assert!(r.final_loss.is_finite());
+    assert!(
+        r.eval.is_some() && r.eval_train_split.is_some(),
+        "both sides evaluated"
+    );
+}

@@ -12,7 +12,8 @@ const requests = new Map(); // req → {resolve, reject}: worker replies to app.
 let reqSeq = 0;
 
 // Test hook: read-only view of what the page shows.
-export const hook = (window.__toyformer = { phase: 'loading', rows: [], lastEval: null, lastCompletion: null, chartPoints: () => app.charts?.length ?? 0 });
+export const hook = (window.__toyformer = { phase: 'loading', rows: [], splits: [], lastEval: null, lastCompletion: null,
+  chartPoints: () => app.charts?.length ?? 0, plotted: () => app.charts?.plotted_data() ?? null });
 
 export const app = {
   phase: 'loading', // loading | idle | training | paused | done

@@ -31,6 +31,7 @@ function onWorker(m) {
   switch (m.type) {
     case 'ready': setPhase('idle'); refresh(); $('load-status').hidden = true; afterReady(); break;
     case 'metrics': train.onMetrics(m); break;
+    case 'split-eval': train.onSplitEval(m.point); break;
     case 'paused': train.onPaused(); break;
     case 'done': train.onDone(); break;
     case 'reset': train.onReset(); break;

@@ -11,6 +11,8 @@
 import { CATALOGUE } from './task-rows.js';
 
 const isTask = (name) => (s) => s.task === name;
+/** Whether task `name` is a finite dataset with a train/test split. */
+export const isFiniteTask = (name) => CATALOGUE.some((t) => t.name === name && t.finite);
 
 /** The catalogue tasks' parameter rows (generated from the Rust registry in task-rows.js). */
 const CATALOGUE_ROWS = CATALOGUE.flatMap((t) => t.params.map((p) => ({
@@ -49,11 +51,13 @@ export const PROPS = [
   { key: 'd_head', cell: 'model', label: 'd_head', type: 'int', default: 'model', min: 1, max: 4096 },
   { key: 'model_seed', cell: 'model', label: 'init seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
   { key: 'ln', cell: 'model', label: 'LayerNorm', type: 'bool', default: 'model' },
-  { key: 'mlp', cell: 'model', label: 'MLP', type: 'bool', default: false },
-  { key: 'd_mlp', cell: 'model', label: 'd_mlp', type: 'int', default: 512, min: 1, max: 16384,
-    when: (s) => s.mlp },
-  { key: 'act_fn', cell: 'model', label: 'act_fn', type: 'enum', default: 'gelu',
-    options: ['relu', 'gelu', 'gelu_new', 'solu'], when: (s) => s.mlp },
+  { key: 'mlp', cell: 'model', label: 'MLP', type: 'bool', default: 'model' },
+  // mlp's default is the task's model's: a link that leaves it out may still have an MLP, so its
+  // d_mlp and act_fn apply unless mlp is known to be off.
+  { key: 'd_mlp', cell: 'model', label: 'd_mlp', type: 'int', default: 'model', min: 1, max: 16384,
+    when: (s) => s.mlp !== false },
+  { key: 'act_fn', cell: 'model', label: 'act_fn', type: 'enum', default: 'model',
+    options: ['relu', 'gelu', 'gelu_new', 'solu'], when: (s) => s.mlp !== false },
 
   { key: 'steps', cell: 'train', label: 'steps', type: 'int', default: 3000, min: 1, max: 10000000 },
   { key: 'batch_size', cell: 'train', label: 'batch size', type: 'int', default: 256, min: 1, max: 65536 },
@@ -70,6 +74,9 @@ export const PROPS = [
   { key: 'weight_decay', cell: 'train', label: 'weight decay', type: 'float', default: 0.01, min: 0, max: 10 },
   { key: 'beta2', cell: 'train', label: 'Adam β2', type: 'float', default: 0.98, min: 0, max: 0.999999 },
   { key: 'grad_clip', cell: 'train', label: 'grad clip (0 = off)', type: 'float', default: 1.0, min: 0, max: 1e6 },
+  { key: 'eval_every', cell: 'train', label: 'train/test curves every (steps, 0 = off)', type: 'int', default: 100, min: 0,
+    max: 10000000, when: (s) => isFiniteTask(s.task),
+    hint: 'a finite dataset: evaluate the train and test splits (at most 4096 items each) every this many steps and plot both' },
   { key: 'seed', cell: 'train', label: 'data seed', type: 'int', default: 0, min: 0, max: 2 ** 32 - 1 },
 
   // View state of the analysis cells (www/js/interp/): hidden fields, set by the cells.
@@ -95,7 +102,14 @@ export const PROPS = [
     hint: 'auto: WebGPU on a hardware adapter, else the CPU; webgpu: any WebGPU adapter, software fallbacks too; cpu: the CPU (wasm)' },
 ];
 
-const MODEL_KEYS = { ln: (m) => m.normalization_type === 'LN' };
+// Rows whose default is read from the task's default model by a rule (an attention-only model
+// still gives d_mlp and act_fn the values the MLP fields show when switched on).
+const MODEL_KEYS = {
+  ln: (m) => m.normalization_type === 'LN',
+  mlp: (m) => m.d_mlp != null,
+  d_mlp: (m) => m.d_mlp ?? 512,
+  act_fn: (m) => m.act_fn ?? 'gelu',
+};
 
 /** The default of `p`, given the task's default model (may be null before it is known). */
 export function defaultOf(p, defaultModel) {

@@ -2,7 +2,8 @@
 // backend switch allows it, else the CPU Session) and runs it in chunks of steps, so that pause /
 // evaluate / complete messages are handled between chunks and the page never blocks. Every call into
 // the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
-// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu'} | 'pause' | 'resume' | 'reset'
+// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu', evalEvery} | 'pause' | 'resume' | 'reset'
+//               | {type: 'eval-every', every}: a finite dataset's train/test evaluation every `every` steps (0 = never)
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
 //               | {type: 'hold-at', step} | 'release' (tests: the run stops stepping at `step`, still
@@ -11,12 +12,14 @@
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
+//               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
 //               | {type: 'snapshot', step, weights (Float32Array, table order), tail, plan}: at the start,
 //                 on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights
 import init, { Session, GpuSession, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
 import { shareHandlers } from './worker-share.js';
 
 const CHUNK_MS = 120; // aim for a progress message about this often
+const SPLIT_ITEMS = 4096; // items of each side of a finite dataset's split in a curve point
 
 let session = null;
 let running = false;
@@ -28,6 +31,8 @@ let args = null; // the JSON arguments of the run, for a CPU session made from t
 let snaps = null; // {schedule, plan, last}: which weights to post for the analysis cells
 let finished = null; // the session whose 'done' was posted
 let holdAt = null; // tests: the step the run waits at ('hold-at') until 'release'
+let evalEvery = 0; // a finite dataset's train/test curve point every this many steps (0 = none)
+let evaluated = -1; // the step of the last curve point
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -116,7 +121,8 @@ async function trainChunk() {
   const t0 = performance.now();
   const toSnap = snaps ? snaps.schedule.next_step(session.steps_done + 1) - session.steps_done : chunk;
   const toHold = holdAt !== null ? holdAt - session.steps_done : chunk;
-  const n = Math.max(1, Math.min(chunk, toSnap, toHold));
+  const toEval = evalEvery > 0 ? evalEvery - (session.steps_done % evalEvery) : chunk;
+  const n = Math.max(1, Math.min(chunk, toSnap, toHold, toEval));
   let rows;
   try {
     rows = await session.step(n);
@@ -143,7 +149,17 @@ async function trainChunk() {
     steps_per_s: rate };
   post({ type: 'metrics', rows, last, total });
   if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
+  if (evalEvery > 0 && session.steps_done % evalEvery === 0) await postSplitEval();
   return true;
+}
+
+// A finite dataset's train and test figures at the current step (nothing for a sampled task, or
+// a step already evaluated).
+async function postSplitEval() {
+  if (evaluated === session.steps_done) return;
+  evaluated = session.steps_done;
+  const point = await session.split_eval(SPLIT_ITEMS);
+  if (point) post({ type: 'split-eval', point });
 }
 
 // The run has done its steps: the last snapshot, then 'done'.
@@ -185,6 +201,9 @@ function handle(msg) {
         chunk = 1;
         rate = 0;
         newSnapshots(false);
+        evalEvery = msg.evalEvery ?? 0;
+        evaluated = -1;
+        if (evalEvery > 0) await postSplitEval(); // the curves start at step 0
         running = true;
         loop();
       });
@@ -220,6 +239,9 @@ function handle(msg) {
       enqueue('complete', async () => {
         if (session) post({ type: 'completed', result: await session.complete(msg.text) });
       });
+      break;
+    case 'eval-every':
+      evalEvery = msg.every;
       break;
     case 'hold-at':
       holdAt = msg.step;
@@ -263,6 +285,7 @@ const shared = {
     total = s.info().train.steps;
     chunk = 1;
     rate = 0;
+    evaluated = -1;
     // after the 'loaded' reply (posted right after adopt), so the page knows the model first
     queueMicrotask(() => newSnapshots(session.steps_done > 0));
   },

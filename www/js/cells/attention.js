@@ -4,6 +4,7 @@
 // positions of a prediction are outlined. Below, the selected head's attention scores on
 // this input split into token·token, token·pos, pos·token and pos·pos terms.
 import { heatmapIn, el, caption, fmt, sequential } from '../interp/heatmap.js';
+import { taskNote } from './task-notes.js';
 
 const PART = { tok: 'token', pos: 'position', prev: 'earlier layers', bias: 'bias' };
 
@@ -39,8 +40,8 @@ export class AttentionCell {
     root.append(this.error);
     caption(root, 'Type a prompt (the model is shown the correct answer after it, as in training). Hover a token or a heatmap row to pick a destination; '
       + 'click to lock it. Rows are destinations (queries), columns sources (keys); grey cells are masked (a token never sees later ones); '
-      + 'outlined cells hold the correct answer. For sort, look at MID and the sorted outputs: the weight goes to the unsorted list (a1…an), '
-      + 'to the values at or just above the current token, and not to the positions after MID.');
+      + 'outlined cells hold the correct answer.');
+    taskNote(root, 'attention');
     this.strip = el('div', 'seq attn-strip');
     this.info = el('p', 'attn-info muted', ' ');
     root.append(this.strip, this.info);
@@ -188,7 +189,7 @@ export class AttentionCell {
     for (const p of panels) for (let i = 0; i < T; i++) for (let j = 0; j <= i; j++) max = Math.max(max, Math.abs(p.data[i * T + j]));
     this.decompNote.textContent = `L${d.layer}H${d.head} on this input: the attention scores (before softmax, with 1/√d_head) are the sum of these terms `
       + '(query part · key part through W_QK). Only the lower triangle counts. Token·token is the content rule (which values attract which), '
-      + 'the position terms say which positions are preferred regardless of content — for sort, keys after MID should get low position scores.'
+      + 'the position terms say which positions are preferred regardless of content.'
       + (hasRest ? ' For a LayerNorm model the parts are divided by the cached LN scale (TL convention); biases include the folded LN bias.' : '');
     if (this.decompMaps.length !== panels.length) {
       this.decompGrid.replaceChildren();

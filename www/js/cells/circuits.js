@@ -2,6 +2,7 @@
 // (TL definitions, see src/interp/circuits.rs), as labelled heatmaps with a diverging
 // palette centred at zero, hover values and zoom.
 import { heatmapIn, el, caption, fmt } from '../interp/heatmap.js';
+import { taskNote } from './task-notes.js';
 
 /** A row of L{l}H{h} buttons; the selected head is the view state's layer/head. */
 export function headPicker(root, ctx, model, layer, head, parts) {
@@ -66,10 +67,8 @@ export class QkCell {
     this.ctx = ctx;
     this.root = root;
     caption(root, 'The full QK circuit: the attention score (before softmax, including 1/√d_head) a query gives a key through the embeddings alone. '
-      + 'Rows are what the destination holds (its token, or its position), columns what the source holds. '
-      + 'For sort, the token·token panel should have its largest values just right of the diagonal: a query holding value v prefers keys '
-      + 'holding values slightly above v — the next element of the sorted list. The position panels show which positions are avoided '
-      + '(for sort, the columns after MID).');
+      + 'Rows are what the destination holds (its token, or its position), columns what the source holds.');
+    taskNote(root, 'qk');
     const paths = el('div', 'controls paths');
     this.q = throughSelect('query side', 'qk-q-through', () => ctx.recompute(['qk']));
     this.k = throughSelect('key side', 'qk-k-through', () => ctx.recompute(['qk']));
@@ -142,8 +141,9 @@ export class OvCell {
     this.ctx = ctx;
     this.root = root;
     caption(root, 'The full OV circuit W_E·W_OV·W_U: row = the token the head attends to, column = the output logit it raises (or lowers). '
-      + 'A bright diagonal means the head copies what it attends to — the sorter\'s OV circuit does, on every value token. '
+      + 'A bright diagonal means the head copies what it attends to. '
       + 'The position panel shows what attending to a position writes, whatever token is there.');
+    taskNote(root, 'ov');
     const paths = el('div', 'controls paths');
     this.before = throughSelect('first through', 'ov-through', () => ctx.recompute(['ov']));
     paths.append(this.before.wrap);

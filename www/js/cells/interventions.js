@@ -3,6 +3,7 @@
 // corrupted input, as layer × position and head heatmaps of how much of the clean loss each
 // patch restores. Both run the model with activations replaced at TL hook points.
 import { heatmapIn, el, caption, fmt } from '../interp/heatmap.js';
+import { taskNote } from './task-notes.js';
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 
@@ -13,6 +14,7 @@ export class InterventionsCell {
     root.append(el('h3', 'first', 'Ablate heads'));
     caption(root, 'Click heads to remove them from the model (zero ablation: the head\'s z is set to 0; mean ablation: replaced by its mean over '
       + 'other fresh samples, so only what depends on this input is lost). The numbers are loss and accuracy on the fresh samples.');
+    taskNote(root, 'interventions');
     const controls = el('div', 'controls');
     this.heads = el('span', 'abl-heads');
     const kind = el('span', 'abl-kind');

@@ -2,6 +2,7 @@
 // on the prompt, direct logit attribution), then the DLA per component and per path, and the
 // composition scores of 2+ layer models.
 import { el, caption, fmt, diverging } from '../interp/heatmap.js';
+import { taskNote } from './task-notes.js';
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 
@@ -44,9 +45,10 @@ export class ScoresCell {
     this.ctx = ctx;
     this.root = root;
     caption(root, 'One row per head, on the selected snapshot. OV scores are taken over the task\'s value tokens; the QK offset is where each '
-      + 'query token\'s favourite key lies (for sort: above, mostly +1). Attention numbers average the predicted positions of fresh samples. '
+      + 'query token\'s favourite key lies. Attention numbers average the predicted positions of fresh samples. '
       + 'Direct logit attribution (DLA) splits the correct logit into what each part writes to it (TransformerLens convention: final LayerNorm '
       + 'frozen at its cached scale, weights processed with fold_ln and center_writing_weights).');
+    taskNote(root, 'scores');
     this.body = el('div');
     root.append(this.body);
   }
@@ -73,7 +75,7 @@ export class ScoresCell {
       ['OV eigen copying', 'Σ Re λ / Σ |λ| of the same block'],
       ['QK preferred key − query', 'argmax of each row of W_E W_QK W_Eᵀ (value tokens)'],
       ['attention on the answer', 'mean attention from predicted positions onto the position(s) holding the correct answer'],
-      ['attention on the prompt', 'mean attention from predicted positions onto the prompt (for sort: BOS, the list, MID)'],
+      ['attention on the prompt', 'mean attention from predicted positions onto the prompt'],
       ['DLA', 'mean direct contribution of the head\'s output to the correct logit'],
     ], rows));
     const dla = el('div', 'dla');

@@ -4,6 +4,7 @@
 // so a phase change shows in both at once.
 import uPlot from '../../vendor/uplot/uPlot.esm.js';
 import { el, caption } from '../interp/heatmap.js';
+import { taskNote } from './task-notes.js';
 
 const HEAD_COLORS = ['#1f5fa8', '#b0413e', '#5b8c3a', '#7a4ea3', '#a86a1f', '#2a8c8c', '#8c2a6e', '#555'];
 const METRICS = [
@@ -55,9 +56,9 @@ export class TimelineCell {
     this.label = el('span', 'tl-label muted', 'no snapshots yet');
     controls.append(el('span', 'muted', 'snapshot'), this.slider, this.label, followLabel);
     root.append(controls);
-    caption(root, 'Every analysis cell below shows the weights at the step chosen here. The curves share the step axis with the loss: '
-      + 'watch for the step where the OV copying scores and the attention on the answer rise — the loss drops at the same time (a phase change). '
+    caption(root, 'Every analysis cell below shows the weights at the step chosen here. The curves share the step axis with the loss. '
       + 'Snapshots are kept evenly spaced; when the store is full every other one is dropped.');
+    taskNote(root, 'timeline');
     this.charts = el('div', 'tl-charts');
     root.append(this.charts);
     this.timing = el('p', 'muted tl-timing', '');

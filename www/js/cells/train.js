@@ -10,14 +10,19 @@ import { evaluate, clearEvaluation } from './evaluate.js';
 
 const $ = (id) => document.getElementById(id);
 
-/** Fresh charts (and test-hook rows) for a run, a loaded one's with its curves' `rows`. */
+/** Fresh charts (and test-hook rows) for a run, a loaded one's with its curves' `rows`. A finite
+ * dataset's charts also plot the train and test splits' curves (onSplitEval). */
 function newCharts(rows = null) {
   app.charts?.destroy();
-  app.charts = new Charts($('charts'), app.info.loss_floor);
+  app.charts = new Charts($('charts'), app.info.loss_floor, { splits: S.isFiniteTask(app.values.task) });
   if (rows) app.charts.push(rows);
   hook.rows = [...(rows ?? [])];
+  hook.splits = [];
   clearEvaluation();
 }
+
+/** How often the worker evaluates a finite dataset's splits for the curves (0: a sampled task). */
+const evalEvery = () => (S.isFiniteTask(app.values.task) ? app.values.eval_every ?? 0 : 0);
 
 /** Starts training with the form's settings (when valid and no model exists). */
 export function start() {
@@ -25,7 +30,7 @@ export function start() {
   newCharts();
   app.runInfo = { task: app.values.task, total: app.values.steps, started: performance.now() };
   const run = runSpec();
-  app.worker.postMessage({ type: 'start', ...run, backend: app.values.backend });
+  app.worker.postMessage({ type: 'start', ...run, backend: app.values.backend, evalEvery: evalEvery() });
   analysis.onStart(run.task, run.model);
   setPhase('training');
   emit('start', run);
@@ -61,6 +66,7 @@ export async function load(msg, rows = [], transfer = []) {
   setPhase('paused'); // the form is locked before refresh reads it
   refresh();
   newCharts(rows);
+  app.worker.postMessage({ type: 'eval-every', every: evalEvery() }); // curves from the next point on
   app.runInfo = { task: task.task, total: train.steps };
   $('progress').value = Math.min(step / train.steps, 1);
   $('progress-text').textContent = `step ${fmtInt(step)} / ${fmtInt(train.steps)} · loaded${step < train.steps ? ' · Resume trains on' : ''}`;
@@ -86,6 +92,12 @@ export function onMetrics({ rows, last, total }) {
   const eta = (total - last.step) / last.steps_per_s;
   $('progress-text').textContent = `step ${fmtInt(last.step)} / ${fmtInt(total)} · ${last.steps_per_s.toFixed(1)} steps/s · ETA ${fmtTime(eta)}`;
   $('train-brief').textContent = `step ${fmtInt(last.step)} / ${fmtInt(total)} · loss ${last.loss.toFixed(4)} · token acc ${(last.token_acc * 100).toFixed(1)}%`;
+}
+
+/** A finite dataset's train/test figures at one step ({step, train, test, full}): the curves. */
+export function onSplitEval(point) {
+  hook.splits.push(point);
+  app.charts.pushSplit(point);
 }
 
 export function onPaused() {
