@@ -11,6 +11,9 @@
 //!   the answer).
 //! - [`dla`]: direct logit attribution to the correct logit, per component and per path.
 //! - [`intervene`]: zero/mean ablation of heads and activation patching, through hooks.
+//! - [`fourier`], [`fourier_grid`]: the Fourier basis of modular arithmetic, the
+//!   embedding and unembedding in it, key frequencies, logits and neurons over all inputs.
+//! - [`extra`]: the task- and model-specific sections `examples/circuits` prints.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -28,6 +31,9 @@ pub mod attention;
 pub mod cache;
 pub mod circuits;
 pub mod dla;
+pub mod extra;
+pub mod fourier;
+pub mod fourier_grid;
 pub mod intervene;
 pub mod mat;
 pub mod process;
