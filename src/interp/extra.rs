@@ -1,18 +1,48 @@
 //! The analyses `examples/circuits` prints after the per-head report, chosen by the task
-//! and the model: the Fourier analysis for the modular tasks (see [`super::fourier`]).
+//! and the model: head-type scores (every model; induction K-composition paths for 2+
+//! layers, see [`super::head_types`]) and the Fourier analysis for the modular tasks (see
+//! [`super::fourier`]).
 
 use crate::error::Result;
 use crate::model::Weights;
 use crate::tasks::TaskSpec;
 
-/// Lines for `w` (raw weights) on `task`, one blank line before each section; empty when
-/// no section applies.
-pub fn extra_lines(w: &Weights, task: &TaskSpec) -> Result<Vec<String>> {
-    let mut out = Vec::new();
+/// Sequences the head-type scores average over.
+const HEAD_TYPE_BATCH: usize = 64;
+
+/// Lines for `w` (raw weights) on `task` with the data seed `seed`, a blank line before
+/// each section.
+pub fn extra_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String>> {
+    let mut out = head_type_lines(w, task, seed)?;
     if super::fourier::modular_task(task).is_ok() {
         out.push(String::new());
         out.extend(super::fourier::report_lines(
             &super::fourier::fourier_report(w, task)?,
+        ));
+    }
+    Ok(out)
+}
+
+fn head_type_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String>> {
+    use super::head_types as ht;
+    let ids = task.value_tokens();
+    let n = w.cfg.n_ctx / 2;
+    let mut out = vec![
+        String::new(),
+        format!("head types on {HEAD_TYPE_BATCH} repeated random sequences ({n} value tokens, then the same {n} again):"),
+        "head   previous-token  duplicate-token  induction".to_string(),
+    ];
+    for s in ht::head_type_scores(w, ids.clone(), HEAD_TYPE_BATCH, seed)? {
+        out.push(format!(
+            "L{}H{}   {:14.3}  {:15.3}  {:9.3}",
+            s.layer, s.head, s.previous_token, s.duplicate_token, s.induction
+        ));
+    }
+    let pw = super::process::process_weights(w)?;
+    for p in ht::induction_paths(&pw, ids)? {
+        out.push(format!(
+            "  K-composition L0H{} → L1H{}: score {:.3} · diagonal fraction of W_E W_QK (W_E W_OV)ᵀ {:.3}",
+            p.prev_head, p.head, p.k_composition, p.diagonal_fraction
         ));
     }
     Ok(out)

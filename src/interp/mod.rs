@@ -14,6 +14,8 @@
 //! - [`fourier`], [`fourier_grid`]: the Fourier basis of modular arithmetic, the
 //!   embedding and unembedding in it, key frequencies, logits and neurons over all inputs.
 //! - [`extra`]: the task- and model-specific sections `examples/circuits` prints.
+//! - [`head_types`]: previous-token, duplicate-token and induction scores on repeated
+//!   random tokens; the K-composition paths of induction heads.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -34,6 +36,7 @@ pub mod dla;
 pub mod extra;
 pub mod fourier;
 pub mod fourier_grid;
+pub mod head_types;
 pub mod intervene;
 pub mod mat;
 pub mod process;
