@@ -14,6 +14,9 @@ const HEAD_TYPE_BATCH: usize = 64;
 /// each section.
 pub fn extra_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String>> {
     let mut out = head_type_lines(w, task, seed)?;
+    if w.cfg.d_mlp.is_some() && super::neurons::two_operands(task).is_ok() {
+        out.extend(neuron_lines(w, task)?);
+    }
     if super::fourier::modular_task(task).is_ok() {
         out.push(String::new());
         out.extend(super::fourier::report_lines(
@@ -43,6 +46,34 @@ fn head_type_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String
         out.push(format!(
             "  K-composition L0H{} → L1H{}: score {:.3} · diagonal fraction of W_E W_QK (W_E W_OV)ᵀ {:.3}",
             p.prev_head, p.head, p.k_composition, p.diagonal_fraction
+        ));
+    }
+    Ok(out)
+}
+
+/// The most important neurons of the last MLP layer over the a × b grid.
+fn neuron_lines(w: &Weights, task: &TaskSpec) -> Result<Vec<String>> {
+    use super::neurons as nr;
+    let layer = w.cfg.n_layers - 1;
+    let grid = nr::neuron_grid(w, task, layer)?;
+    let de = nr::direct_effects(&super::process::process_weights(w)?, layer)?;
+    let ranked = nr::rank_neurons(&grid, &de, 3)?;
+    let mut out = vec![
+        String::new(),
+        format!("neurons of MLP{layer} by importance (mean act · (direct effect on the correct logit − mean over logits)), top 8 of {}:", ranked.len()),
+    ];
+    for s in ranked.iter().take(8) {
+        let top: Vec<String> = s
+            .top_inputs
+            .iter()
+            .map(|(a, b, x)| format!("({a},{b})={x:.2}"))
+            .collect();
+        out.push(format!(
+            "  n{:<4} importance {:+8.4}  mean act {:7.3}  top inputs {}",
+            s.neuron,
+            s.importance,
+            s.mean_act,
+            top.join(" ")
         ));
     }
     Ok(out)

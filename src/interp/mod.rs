@@ -16,6 +16,7 @@
 //! - [`extra`]: the task- and model-specific sections `examples/circuits` prints.
 //! - [`head_types`]: previous-token, duplicate-token and induction scores on repeated
 //!   random tokens; the K-composition paths of induction heads.
+//! - [`neurons`]: MLP neurons over the a × b grid, direct effects, ranking, ablation.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -39,6 +40,7 @@ pub mod fourier_grid;
 pub mod head_types;
 pub mod intervene;
 pub mod mat;
+pub mod neurons;
 pub mod process;
 pub mod report;
 pub mod scores;
