@@ -159,3 +159,17 @@ pub fn induction_paths(w: &Weights, ids: Range<usize>) -> Result<Vec<InductionPa
     }
     Ok(out)
 }
+
+/// The scores of every snapshot `(step, weights)` in order, each on the same repeated
+/// sequences (tokens `ids`, `batch` of them from `seed`).
+pub fn head_type_curve(
+    snapshots: &[(u64, Weights)],
+    ids: Range<usize>,
+    batch: usize,
+    seed: u64,
+) -> Result<Vec<(u64, Vec<HeadTypeScore>)>> {
+    snapshots
+        .iter()
+        .map(|(step, w)| Ok((*step, head_type_scores(w, ids.clone(), batch, seed)?)))
+        .collect()
+}

@@ -17,6 +17,8 @@
 //! - [`head_types`]: previous-token, duplicate-token and induction scores on repeated
 //!   random tokens; the K-composition paths of induction heads.
 //! - [`neurons`]: MLP neurons over the a × b grid, direct effects, ranking, ablation.
+//! - [`progress`]: grokking's progress measures over training (restricted and excluded
+//!   loss, Gini of the Fourier spectrum, sum of squared weights).
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -42,6 +44,7 @@ pub mod intervene;
 pub mod mat;
 pub mod neurons;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod scores;
 pub mod timeline;

@@ -18,6 +18,7 @@ mod interp_fourier;
 mod interp_head_types;
 mod interp_intervene;
 mod interp_neurons;
+mod interp_progress;
 mod interp_seed003;
 mod interp_timeline;
 mod interp_workbench;
