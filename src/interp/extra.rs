@@ -29,13 +29,14 @@ pub fn extra_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String
 fn head_type_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String>> {
     use super::head_types as ht;
     let ids = task.value_tokens();
-    let n = w.cfg.n_ctx / 2;
+    let prefix = ht::task_prefix(task);
+    let n = w.cfg.n_ctx.saturating_sub(prefix.is_some() as usize) / 2;
     let mut out = vec![
         String::new(),
-        format!("head types on {HEAD_TYPE_BATCH} repeated random sequences ({n} value tokens, then the same {n} again):"),
+        format!("head types on {HEAD_TYPE_BATCH} repeated random sequences ({}{n} value tokens, then the same {n} again):", if prefix.is_some() { "BOS, " } else { "" }),
         "head   previous-token  duplicate-token  induction".to_string(),
     ];
-    for s in ht::head_type_scores(w, ids.clone(), HEAD_TYPE_BATCH, seed)? {
+    for s in ht::head_type_scores(w, ids.clone(), prefix, HEAD_TYPE_BATCH, seed)? {
         out.push(format!(
             "L{}H{}   {:14.3}  {:15.3}  {:9.3}",
             s.layer, s.head, s.previous_token, s.duplicate_token, s.induction

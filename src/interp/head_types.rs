@@ -1,16 +1,18 @@
 //! Head-type scores on repeated random tokens, as TransformerLens / ARENA define them, and
 //! the K-composition path that builds an induction head.
 //!
-//! **The sequences** ([`repeated_tokens`]): `batch` sequences of T = 2n tokens,
-//! n = ⌊n_ctx / 2⌋, the first n drawn uniformly from the token range (the task's value
-//! tokens) and the second n a copy of the first: x[i + n] = x[i]. (TL prepends a BOS; the
-//! family's models have no common BOS token, so none is added.)
+//! **The sequences** ([`repeated_tokens`]): `batch` sequences of T = s + 2n tokens: an
+//! optional prefix of s ∈ {0, 1} tokens (TL prepends BOS; the family's models have no
+//! common BOS, so a prefix is given only for tasks that start with one, e.g. `induction`),
+//! then n = ⌊(n_ctx − s) / 2⌋ tokens drawn uniformly from the token range (the task's
+//! value tokens), then the same n again: x[s + i + n] = x[s + i].
 //!
 //! **The scores** of head (l, h), from its attention pattern A (query i, key j), averaged
 //! over the batch:
-//! - previous-token: mean over i = 1..T of A[i, i − 1];
-//! - duplicate-token: mean over i = n..T of A[i, i − n] (the earlier copy of x[i]);
-//! - induction: mean over i = n..T of A[i, i − n + 1] (the token after the earlier copy).
+//! - previous-token: mean over i = s + 1..T of A[i, i − 1];
+//! - duplicate-token: mean over i = s + n..T of A[i, i − n] (the earlier copy of x[i]);
+//! - induction: mean over i = s + n..T of A[i, i − n + 1] (the token after the earlier
+//!   copy).
 //!
 //! **Induction K-composition** ([`induction_paths`]): for a head b of layer 1 and a head a
 //! of layer 0, the token × token circuit W_E W_QK^b (W_E W_OV^a)ᵀ / sqrt(d_head) (query
@@ -40,20 +42,21 @@ pub struct HeadTypeScore {
     pub induction: f64,
 }
 
-/// `batch` repeated random sequences (B, 2n) with n = ⌊n_ctx/2⌋, tokens from `ids`, drawn
-/// from `seed` (see the module docs).
+/// `batch` repeated random sequences (B, s + 2n) after the prefix `prefix` (s = 0 or 1
+/// tokens), n = ⌊(n_ctx − s)/2⌋, tokens from `ids`, drawn from `seed` (see the module docs).
 pub fn repeated_tokens(
     ids: Range<usize>,
+    prefix: Option<u32>,
     n_ctx: usize,
     batch: usize,
     seed: u64,
 ) -> Result<Vec<u32>> {
-    let n = n_ctx / 2;
+    let n = n_ctx.saturating_sub(prefix.is_some() as usize) / 2;
     if n < 2 || ids.is_empty() {
         return Err(Error::config(
             "n_ctx",
             format!(
-                "repeated tokens need n_ctx ≥ 4 and a token range (n_ctx {n_ctx}, tokens {ids:?})"
+                "repeated tokens need 4 positions after the prefix and a token range (n_ctx {n_ctx}, tokens {ids:?})"
             ),
         ));
     }
@@ -63,20 +66,22 @@ pub fn repeated_tokens(
         let half: Vec<u32> = (0..n)
             .map(|_| (ids.start as u64 + r.below(ids.len() as u64)) as u32)
             .collect();
+        out.extend(prefix);
         out.extend_from_slice(&half);
         out.extend_from_slice(&half);
     }
     Ok(out)
 }
 
-/// The three scores of every head from a cache of repeated sequences (B, 2n).
-pub fn head_type_scores_from(cache: &ActivationCache) -> Result<Vec<HeadTypeScore>> {
+/// The three scores of every head from a cache of repeated sequences (B, s + 2n) with a
+/// prefix of `s` tokens.
+pub fn head_type_scores_from(cache: &ActivationCache, s: usize) -> Result<Vec<HeadTypeScore>> {
     let t = cache.seq_len;
-    let n = t / 2;
-    if n < 2 || t != 2 * n {
+    let n = t.saturating_sub(s) / 2;
+    if n < 2 || t != s + 2 * n {
         return Err(Error::config(
             "tokens",
-            format!("repeated sequences have an even length ≥ 4, got {t}"),
+            format!("repeated sequences after {s} prefix tokens have an even length ≥ 4, got {t}"),
         ));
     }
     let mut out = Vec::new();
@@ -88,9 +93,9 @@ pub fn head_type_scores_from(cache: &ActivationCache) -> Result<Vec<HeadTypeScor
             let (mut prev, mut dup, mut ind) = (0.0, 0.0, 0.0);
             for b in 0..cache.batch {
                 let a = |i: usize, j: usize| pat.data[((b * nh + h) * t + i) * t + j] as f64;
-                prev += (1..t).map(|i| a(i, i - 1)).sum::<f64>() / (t - 1) as f64;
-                dup += (n..t).map(|i| a(i, i - n)).sum::<f64>() / n as f64;
-                ind += (n..t).map(|i| a(i, i - n + 1)).sum::<f64>() / n as f64;
+                prev += (s + 1..t).map(|i| a(i, i - 1)).sum::<f64>() / (t - s - 1) as f64;
+                dup += (s + n..t).map(|i| a(i, i - n)).sum::<f64>() / n as f64;
+                ind += (s + n..t).map(|i| a(i, i - n + 1)).sum::<f64>() / n as f64;
             }
             let bn = cache.batch.max(1) as f64;
             out.push(HeadTypeScore {
@@ -106,17 +111,27 @@ pub fn head_type_scores_from(cache: &ActivationCache) -> Result<Vec<HeadTypeScor
     Ok(out)
 }
 
-/// The scores of every head of `w` on `batch` repeated sequences of tokens `ids` from `seed`.
+/// The scores of every head of `w` on `batch` repeated sequences of tokens `ids` after
+/// `prefix`, from `seed`.
 pub fn head_type_scores(
     w: &Weights,
     ids: Range<usize>,
+    prefix: Option<u32>,
     batch: usize,
     seed: u64,
 ) -> Result<Vec<HeadTypeScore>> {
     let batch = batch.max(1);
-    let tokens = repeated_tokens(ids, w.cfg.n_ctx, batch, seed)?;
+    let tokens = repeated_tokens(ids, prefix, w.cfg.n_ctx, batch, seed)?;
     let backend = ReferenceBackend::for_inference(w)?;
-    head_type_scores_from(&run_with_cache(&backend, &tokens, batch)?)
+    let cache = run_with_cache(&backend, &tokens, batch)?;
+    head_type_scores_from(&cache, prefix.is_some() as usize)
+}
+
+/// The prefix a task's sequences start with, for [`repeated_tokens`]: its first token when
+/// position 0 is named `BOS` (the token of a sample), else none.
+pub fn task_prefix(task: &crate::tasks::TaskSpec) -> Option<u32> {
+    let named_bos = task.position_names().first().is_some_and(|n| n == "BOS");
+    named_bos.then(|| task.batch(0, 0, 1)[0])
 }
 
 /// One (layer-0 head, layer-1 head) K-composition path.
@@ -165,11 +180,17 @@ pub fn induction_paths(w: &Weights, ids: Range<usize>) -> Result<Vec<InductionPa
 pub fn head_type_curve(
     snapshots: &[(u64, Weights)],
     ids: Range<usize>,
+    prefix: Option<u32>,
     batch: usize,
     seed: u64,
 ) -> Result<Vec<(u64, Vec<HeadTypeScore>)>> {
     snapshots
         .iter()
-        .map(|(step, w)| Ok((*step, head_type_scores(w, ids.clone(), batch, seed)?)))
+        .map(|(step, w)| {
+            Ok((
+                *step,
+                head_type_scores(w, ids.clone(), prefix, batch, seed)?,
+            ))
+        })
         .collect()
 }

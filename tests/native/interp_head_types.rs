@@ -52,7 +52,7 @@ fn hand_built(layers: usize) -> Weights {
 }
 
 fn scores(w: &Weights) -> Vec<HeadTypeScore> {
-    head_types::head_type_scores(w, 0..V, 16, 3).unwrap()
+    head_types::head_type_scores(w, 0..V, None, 16, 3).unwrap()
 }
 
 #[test]
@@ -85,31 +85,36 @@ fn hand_built_induction_pair() {
 
 #[test]
 fn repeated_tokens_repeat() {
-    let t = head_types::repeated_tokens(3..9, 9, 5, 1).unwrap();
+    let t = head_types::repeated_tokens(3..9, None, 9, 5, 1).unwrap();
     assert_eq!(t.len(), 5 * 8);
     for s in t.chunks(8) {
         assert_eq!(s[..4], s[4..]);
         assert!(s.iter().all(|&x| (3..9).contains(&x)));
     }
-    assert!(head_types::repeated_tokens(0..5, 3, 1, 0).is_err());
-    assert!(head_types::repeated_tokens(0..0, 8, 1, 0).is_err());
+    let t = head_types::repeated_tokens(3..9, Some(20), 9, 2, 1).unwrap();
+    assert_eq!(t.len(), 2 * 9);
+    assert!(t[0] == 20 && t[1..5] == t[5..9]);
+    assert!(head_types::repeated_tokens(0..5, None, 3, 1, 0).is_err());
+    assert!(head_types::repeated_tokens(0..0, None, 8, 1, 0).is_err());
 }
 
 #[test]
 fn scores_match_plain_loop_patterns() {
-    for (ln, mlp, seed) in [(false, false, 1), (true, true, 2)] {
+    for (ln, mlp, seed, prefix) in [(false, false, 1, None), (true, true, 2, Some(7))] {
         let w = common::random_model(2, 2, ln, mlp, true, seed);
-        let got = head_types::head_type_scores(&w, 0..6, 4, 9).unwrap();
-        let tokens = head_types::repeated_tokens(0..6, 8, 4, 9).unwrap();
-        let (t, n) = (8, 4);
+        let got = head_types::head_type_scores(&w, 0..6, prefix, 4, 9).unwrap();
+        let tokens = head_types::repeated_tokens(0..6, prefix, 8, 4, 9).unwrap();
+        let s = prefix.is_some() as usize;
+        let n = (8 - s) / 2;
+        let t = s + 2 * n;
         for g in &got {
             let (mut prev, mut dup, mut ind) = (0.0, 0.0, 0.0);
             for seq in tokens.chunks(t) {
                 let a = &common::forward(&w, seq).pattern[g.layer][g.head];
-                for i in 1..t {
-                    prev += a[i][i - 1] / (t - 1) as f64 / 4.0;
+                for i in s + 1..t {
+                    prev += a[i][i - 1] / (t - s - 1) as f64 / 4.0;
                 }
-                for i in n..t {
+                for i in s + n..t {
                     dup += a[i][i - n] / n as f64 / 4.0;
                     ind += a[i][i - n + 1] / n as f64 / 4.0;
                 }
