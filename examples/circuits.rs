@@ -39,7 +39,7 @@ fn run() -> toyformer::Result<()> {
     print_heads(&rep);
     print_dla(&rep);
     print_composition(&rep);
-    for line in toyformer::interp::extra::extra_lines(&w, &task, a.get_or("seed", 0)?)? {
+    for line in toyformer::interp::extra::extra_lines(&w, &task, &rep, a.get_or("seed", 0)?)? {
         println!("{line}");
     }
     Ok(())

@@ -11,9 +11,16 @@ use crate::tasks::TaskSpec;
 const HEAD_TYPE_BATCH: usize = 64;
 
 /// Lines for `w` (raw weights) on `task` with the data seed `seed`, a blank line before
-/// each section.
-pub fn extra_lines(w: &Weights, task: &TaskSpec, seed: u64) -> Result<Vec<String>> {
-    let mut out = head_type_lines(w, task, seed)?;
+/// each section; `rep` is the model's report (on `rep.samples` fresh samples of `seed`),
+/// for the task's hypothesis.
+pub fn extra_lines(
+    w: &Weights,
+    task: &TaskSpec,
+    rep: &super::report::ModelReport,
+    seed: u64,
+) -> Result<Vec<String>> {
+    let mut out = hypothesis_lines(w, task, rep, seed)?;
+    out.extend(head_type_lines(w, task, seed)?);
     if w.cfg.d_mlp.is_some() && super::neurons::two_operands(task).is_ok() {
         out.extend(neuron_lines(w, task)?);
     }
@@ -77,5 +84,22 @@ fn neuron_lines(w: &Weights, task: &TaskSpec) -> Result<Vec<String>> {
             top.join(" ")
         ));
     }
+    Ok(out)
+}
+
+/// The task's first hypothesis with its evidence (see [`super::hypotheses`]).
+fn hypothesis_lines(
+    w: &Weights,
+    task: &TaskSpec,
+    rep: &super::report::ModelReport,
+    seed: u64,
+) -> Result<Vec<String>> {
+    let pw = super::process::process_weights(w)?;
+    let backend = crate::reference::ReferenceBackend::for_inference(&pw)?;
+    let tokens = task.batch(seed, super::ANALYSIS_STEP, rep.samples);
+    let cache = super::cache::run_with_cache(&backend, &tokens, rep.samples)?;
+    let h = super::hypotheses::hypothesis(w, task, rep, &cache)?;
+    let mut out = vec![String::new()];
+    out.extend(super::hypotheses::hypothesis_lines(&h));
     Ok(out)
 }

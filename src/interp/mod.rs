@@ -19,6 +19,7 @@
 //! - [`neurons`]: MLP neurons over the a × b grid, direct effects, ranking, ablation.
 //! - [`progress`]: grokking's progress measures over training (restricted and excluded
 //!   loss, Gini of the Fourier spectrum, sum of squared weights).
+//! - [`hypotheses`]: each task's first hypothesis with the numbers for and against it.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -40,6 +41,7 @@ pub mod extra;
 pub mod fourier;
 pub mod fourier_grid;
 pub mod head_types;
+pub mod hypotheses;
 pub mod intervene;
 pub mod mat;
 pub mod neurons;

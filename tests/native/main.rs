@@ -16,6 +16,7 @@ mod interp_circuits;
 mod interp_dla;
 mod interp_fourier;
 mod interp_head_types;
+mod interp_hypotheses;
 mod interp_intervene;
 mod interp_neurons;
 mod interp_progress;
