@@ -23,7 +23,8 @@
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
-//!   selected one, and every analysis as one method.
+//!   selected one, and every analysis as one method ([`workbench_analyses`]: those of the
+//!   Fourier, head-type, neuron, hypothesis and progress analyses).
 //!
 //! Conventions used throughout:
 //! - Weight-based analyses of a LayerNorm model run on TL-processed weights
@@ -51,6 +52,7 @@ pub mod report;
 pub mod scores;
 pub mod timeline;
 pub mod workbench;
+pub mod workbench_analyses;
 
 pub use cache::{
     act_name, run_with_cache, run_with_cache_weights, run_with_hooks, ActivationCache, HookSet,

@@ -217,7 +217,7 @@ impl Workbench {
     }
 
     /// The newest snapshot at or before `step` (the oldest one when all are later).
-    fn weights_at(&self, step: u64) -> Result<(u64, Weights)> {
+    pub(crate) fn weights_at(&self, step: u64) -> Result<(u64, Weights)> {
         let s = self
             .store
             .at_or_before(step)

@@ -23,6 +23,7 @@ mod interp_progress;
 mod interp_seed003;
 mod interp_timeline;
 mod interp_workbench;
+mod interp_workbench_analyses;
 mod module_graph;
 mod notebook;
 mod positions;
