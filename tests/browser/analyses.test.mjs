@@ -1,0 +1,50 @@
+// The Task analyses cell in headless Chromium: the shared modular-subtraction model (1 layer,
+// MLP) loaded into the analysis cells shows its hypothesis, head types, Fourier analysis
+// (the key frequencies 11, 17, 37, 44 that tests/native/interp_fourier.rs checks against a
+// naive DFT) and ranked neurons; the seed-003 sorter (1 layer, attention-only) hides the cell.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { serveDuringTests, launch } from '../../pkg-config/browser.mjs';
+
+const server = serveDuringTests();
+
+async function open() {
+  const b = await launch({ webgpu: false });
+  const errors = [];
+  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  b.page.on('pageerror', (e) => errors.push(String(e.stack ?? e)));
+  await b.page.goto(server.url);
+  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+  return { ...b, errors };
+}
+
+async function analyse(page, task, file) {
+  const bytes = readFileSync(`../shared/reference-models/${file}`);
+  await page.evaluate(([t, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    window.__toyformer.analyseModel(t, bytes);
+  }, [task, bytes.toString('base64')]);
+  await page.waitForFunction(() => window.__toyformer.interp?.lastFull?.error === null, null, { timeout: 300_000, polling: 250 });
+}
+
+test('task analyses cell: the modular-subtraction model, then a sorter that hides it', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open();
+  try {
+    await analyse(page, { task: 'mod-sub' }, 'modular_subtraction_model.pt');
+    assert.equal(await page.locator('#cell-analyses').isHidden(), false);
+    const key = await page.textContent('#analyses-body .fourier-key');
+    assert.match(key, /key frequencies 11, 17, 37, 44/);
+    assert.match(await page.textContent('#analyses-body .hyp-claim'), /key Fourier frequencies: holds/);
+    const spectrum = await page.locator('#analyses-body table.fourier-spectrum tr').nth(1).locator('td').allTextContents();
+    assert.equal(spectrum[0], '44', 'the largest embedding frequency');
+    assert.equal(await page.locator('#analyses-body table.ht-table tr').count(), 3, 'a header and two heads');
+    assert.equal(await page.locator('#analyses-body table.neuron-table tr').count(), 11, 'a header and ten neurons');
+    await page.locator('#cell-analyses').screenshot({ path: 'test-output/analyses-mod-sub.png' });
+    await analyse(page, { task: 'sort', n: 10, max_num: 50 }, 'sort_fixed_len_list_model.pt');
+    await page.waitForFunction(() => document.getElementById('cell-analyses').hidden);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});
