@@ -40,6 +40,11 @@ test('task analyses cell: the modular-subtraction model, then a sorter that hide
     assert.equal(spectrum[0], '44', 'the largest embedding frequency');
     assert.equal(await page.locator('#analyses-body table.ht-table tr').count(), 3, 'a header and two heads');
     assert.equal(await page.locator('#analyses-body table.neuron-table tr').count(), 11, 'a header and ten neurons');
+    // the progress measures of the one snapshot: the trained model's restricted loss is small
+    await page.click('#analyses-body .progress-btn');
+    await page.waitForSelector('#analyses-body table.progress-table');
+    const prog = await page.locator('#analyses-body table.progress-table tr').nth(1).locator('td').allTextContents();
+    assert.ok(Number(prog[3]) < 0.01 && Number(prog[4]) > 1, `restricted ${prog[3]}, excluded ${prog[4]}`);
     await page.locator('#cell-analyses').screenshot({ path: 'test-output/analyses-mod-sub.png' });
     await analyse(page, { task: 'sort', n: 10, max_num: 50 }, 'sort_fixed_len_list_model.pt');
     await page.waitForFunction(() => document.getElementById('cell-analyses').hidden);

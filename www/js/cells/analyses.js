@@ -67,6 +67,33 @@ function fourier(f) {
   return box;
 }
 
+const PROGRESS_HEAD = ['step', 'train loss', 'test loss', 'restricted loss', 'excluded loss', 'Gini', 'Σ θ²'];
+
+/** A button that computes the progress measures of every kept snapshot (p² inputs each, so on
+ * request) in the analysis worker, and their table. */
+function progress(analysis) {
+  const box = el('div', 'progress');
+  const btn = el('button', 'progress-btn', 'Progress measures over the kept snapshots');
+  btn.title = 'restricted loss: logits kept on the key frequencies\' directions only; excluded loss (train split): those removed';
+  const out = el('div', 'progress-out');
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    out.replaceChildren(el('span', 'muted', 'computing…'));
+    try {
+      const pts = await analysis.call('progress');
+      out.replaceChildren(table('progress-table', PROGRESS_HEAD, pts.map((q) => [String(q.step),
+        ...[q.train_loss, q.test_loss, q.restricted_loss, q.excluded_loss].map((x) => x.toExponential(2)), fmt(q.gini),
+        fmt(q.sum_sq_weights)])));
+    } catch (e) {
+      out.replaceChildren(el('span', 'error', String(e.message ?? e)));
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  box.append(btn, out);
+  return box;
+}
+
 function neurons(v) {
   const box = el('div', 'neurons');
   box.append(el('h3', '', `Neurons of MLP${v.layer} by importance`));
@@ -97,7 +124,7 @@ export class AnalysesCell {
     this.body.replaceChildren();
     if (a.hypothesis) this.body.append(hypothesis(a.hypothesis));
     if (a.headTypes) this.body.append(headTypes(a.headTypes));
-    if (a.fourier) this.body.append(fourier(a.fourier));
+    if (a.fourier) this.body.append(fourier(a.fourier), progress(this.ctx.analysis));
     if (a.neurons) this.body.append(neurons(a.neurons));
     document.getElementById('analyses-brief').textContent = a.hypothesis?.claim ?? '';
   }
