@@ -53,3 +53,28 @@ test('task analyses cell: the modular-subtraction model, then a sorter that hide
     await close();
   }
 });
+
+test('task analyses cell: an induction model trained in the page has a layer-1 induction head', { timeout: 600_000 }, async () => {
+  const b = await launch({ webgpu: false });
+  const errors = [];
+  b.page.on('pageerror', (e) => errors.push(String(e.stack ?? e)));
+  try {
+    const frag = 'task=induction&induction_k=5&induction_n_tokens=12&d_model=32&d_head=16&batch_size=32&lr=0.003&steps=400';
+    await b.page.goto(`${server.url}#v=1&${frag}`);
+    await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+    await b.page.selectOption('[name="backend"]', 'cpu');
+    await b.page.click('#btn-start');
+    await b.page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 540_000, polling: 500 });
+    await b.page.waitForFunction(() => document.querySelectorAll('#analyses-body table.ht-table tr').length === 5
+      && window.__toyformer.interp?.last?.error === null, null, { timeout: 120_000, polling: 250 });
+    const rows = [];
+    for (let i = 1; i < 5; i += 1) rows.push(await b.page.locator('#analyses-body table.ht-table tr').nth(i).locator('td').allTextContents());
+    console.log('induction trained in the page (head, previous-token, duplicate-token, induction):', JSON.stringify(rows));
+    const l1 = rows.filter((r) => r[0].startsWith('L1')).map((r) => Number(r[3]));
+    assert.ok(Math.max(...l1) > 0.5, `layer-1 induction scores ${l1}`);
+    assert.match(await b.page.textContent('#analyses-body .hyp-claim'), /previous-token head K-composes/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await b.close();
+  }
+});
