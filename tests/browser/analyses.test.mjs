@@ -45,6 +45,12 @@ test('task analyses cell: the modular-subtraction model, then a sorter that hide
     await page.waitForSelector('#analyses-body table.progress-table');
     const prog = await page.locator('#analyses-body table.progress-table tr').nth(1).locator('td').allTextContents();
     assert.ok(Number(prog[3]) < 0.01 && Number(prog[4]) > 1, `restricted ${prog[3]}, excluded ${prog[4]}`);
+    // neuron ablation (zero, the Interventions cell's default): the ten most important neurons matter
+    await page.click('#analyses-body .neuron-ablate-top');
+    await page.waitForFunction(() => document.querySelector('#analyses-body .neuron-ablation')?.dataset.loss !== undefined);
+    const abl = await page.locator('#analyses-body .neuron-ablation').evaluate((e) => ({ ...e.dataset, text: e.textContent }));
+    assert.ok(Number(abl.loss) > Number(abl.baseLoss), JSON.stringify(abl));
+    assert.match(abl.text, /zero-ablating 10 neurons \(n32, n148/);
     await page.locator('#cell-analyses').screenshot({ path: 'test-output/analyses-mod-sub.png' });
     await analyse(page, { task: 'sort', n: 10, max_num: 50 }, 'sort_fixed_len_list_model.pt');
     await page.waitForFunction(() => document.getElementById('cell-analyses').hidden);

@@ -94,12 +94,41 @@ function progress(analysis) {
   return box;
 }
 
-function neurons(v) {
+/** Ablates `ids` of MLP `layer` (the Interventions cell's zero/mean choice) on the fresh samples and
+ * shows loss and accuracy beside the unablated ones in `out`. */
+async function ablateNeurons(analysis, layer, ids, out) {
+  const kind = analysis.ablationKind ?? 'zero';
+  out.textContent = 'ablating…';
+  try {
+    const [base, abl] = [await analysis.call('ablate_neurons', [layer, '[]', kind]),
+      await analysis.call('ablate_neurons', [layer, JSON.stringify(ids), kind])];
+    out.textContent = `${kind}-ablating ${ids.length} neuron${ids.length === 1 ? '' : 's'} (${ids.map((i) => `n${i}`).join(', ')}): `
+      + `loss ${abl.loss.toExponential(2)} · acc ${(abl.acc * 100).toFixed(1)}% (unablated: loss ${base.loss.toExponential(2)} · `
+      + `acc ${(base.acc * 100).toFixed(1)}%)`;
+    out.dataset.loss = String(abl.loss);
+    out.dataset.baseLoss = String(base.loss);
+  } catch (e) {
+    out.textContent = String(e.message ?? e);
+  }
+}
+
+function neurons(v, analysis) {
   const box = el('div', 'neurons');
   box.append(el('h3', '', `Neurons of MLP${v.layer} by importance`));
-  box.append(table('neuron-table', ['neuron', 'importance', 'mean act', 'top inputs (a, b)'],
-    v.ranked.slice(0, 10).map((s) => [`n${s.neuron}`, fmt(s.importance), fmt(s.mean_act),
-      s.top_inputs.map(([a, b, x]) => `(${a}, ${b}) ${fmt(x)}`).join(' · ')])));
+  const top = v.ranked.slice(0, 10);
+  const out = el('p', 'neuron-ablation');
+  const t = table('neuron-table', ['neuron', 'importance', 'mean act', 'top inputs (a, b)', ''],
+    top.map((s) => [`n${s.neuron}`, fmt(s.importance), fmt(s.mean_act),
+      s.top_inputs.map(([a, b, x]) => `(${a}, ${b}) ${fmt(x)}`).join(' · '), '']));
+  top.forEach((s, i) => {
+    const b = el('button', 'neuron-ablate', 'ablate');
+    b.dataset.neuron = String(s.neuron);
+    b.onclick = () => ablateNeurons(analysis, v.layer, [s.neuron], out);
+    t.rows[i + 1].cells[4].append(b);
+  });
+  const all = el('button', 'neuron-ablate-top', 'ablate these 10');
+  all.onclick = () => ablateNeurons(analysis, v.layer, top.map((s) => s.neuron), out);
+  box.append(t, all, out);
   return box;
 }
 
@@ -125,7 +154,7 @@ export class AnalysesCell {
     if (a.hypothesis) this.body.append(hypothesis(a.hypothesis));
     if (a.headTypes) this.body.append(headTypes(a.headTypes));
     if (a.fourier) this.body.append(fourier(a.fourier), progress(this.ctx.analysis));
-    if (a.neurons) this.body.append(neurons(a.neurons));
+    if (a.neurons) this.body.append(neurons(a.neurons, this.ctx.analysis));
     document.getElementById('analyses-brief').textContent = a.hypothesis?.claim ?? '';
   }
 }
