@@ -26,6 +26,7 @@ fn run() -> toyformer::Result<()> {
     let bytes = std::fs::read(path).map_err(|e| toyformer::Error::Io(format!("{path}: {e}")))?;
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
+    let w = task.fit_context(w)?;
     check_compatible(&task, &w.cfg)?;
     let rep = model_report(&w, &task, a.get_or("samples", 1000)?, a.get_or("seed", 0)?)?;
     if a.flag("json") {
@@ -38,6 +39,9 @@ fn run() -> toyformer::Result<()> {
     print_heads(&rep);
     print_dla(&rep);
     print_composition(&rep);
+    for line in toyformer::interp::extra::extra_lines(&w, &task, &rep, a.get_or("seed", 0)?)? {
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -11,10 +11,20 @@
 //!   the answer).
 //! - [`dla`]: direct logit attribution to the correct logit, per component and per path.
 //! - [`intervene`]: zero/mean ablation of heads and activation patching, through hooks.
+//! - [`fourier`], [`fourier_grid`]: the Fourier basis of modular arithmetic, the
+//!   embedding and unembedding in it, key frequencies, logits and neurons over all inputs.
+//! - [`extra`]: the task- and model-specific sections `examples/circuits` prints.
+//! - [`head_types`]: previous-token, duplicate-token and induction scores on repeated
+//!   random tokens; the K-composition paths of induction heads.
+//! - [`neurons`]: MLP neurons over the a × b grid, direct effects, ranking, ablation.
+//! - [`progress`]: grokking's progress measures over training (restricted and excluded
+//!   loss, Gini of the Fourier spectrum, sum of squared weights).
+//! - [`hypotheses`]: each task's first hypothesis with the numbers for and against it.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
-//!   selected one, and every analysis as one method.
+//!   selected one, and every analysis as one method ([`workbench_analyses`]: those of the
+//!   Fourier, head-type, neuron, hypothesis and progress analyses).
 //!
 //! Conventions used throughout:
 //! - Weight-based analyses of a LayerNorm model run on TL-processed weights
@@ -28,13 +38,21 @@ pub mod attention;
 pub mod cache;
 pub mod circuits;
 pub mod dla;
+pub mod extra;
+pub mod fourier;
+pub mod fourier_grid;
+pub mod head_types;
+pub mod hypotheses;
 pub mod intervene;
 pub mod mat;
+pub mod neurons;
 pub mod process;
+pub mod progress;
 pub mod report;
 pub mod scores;
 pub mod timeline;
 pub mod workbench;
+pub mod workbench_analyses;
 
 pub use cache::{
     act_name, run_with_cache, run_with_cache_weights, run_with_hooks, ActivationCache, HookSet,

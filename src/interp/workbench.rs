@@ -184,7 +184,8 @@ impl Workbench {
         step: u64,
         opts: WorkbenchOptions,
     ) -> Result<Self> {
-        let w = crate::io::load_weights(bytes, None)?;
+        // a collection model one position short of the task's T gets a zero W_pos row
+        let w = task.fit_context(crate::io::load_weights(bytes, None)?)?;
         let mut wb = Self::new(task, w.cfg.clone(), opts)?;
         wb.store = SnapshotStore::new(wb.opts.capacity, 1)?;
         wb.add_snapshot(step, w.data, true)?;
@@ -217,7 +218,7 @@ impl Workbench {
     }
 
     /// The newest snapshot at or before `step` (the oldest one when all are later).
-    fn weights_at(&self, step: u64) -> Result<(u64, Weights)> {
+    pub(crate) fn weights_at(&self, step: u64) -> Result<(u64, Weights)> {
         let s = self
             .store
             .at_or_before(step)

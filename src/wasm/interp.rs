@@ -35,7 +35,7 @@ fn step_arg(step: f64) -> Result<u64, JsError> {
 /// The analyses of one run or one loaded model.
 #[wasm_bindgen]
 pub struct Interp {
-    wb: Workbench,
+    pub(super) wb: Workbench,
 }
 
 #[wasm_bindgen]

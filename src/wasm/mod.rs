@@ -13,6 +13,7 @@
 
 mod gpu;
 mod interp;
+mod interp_analyses;
 mod session;
 mod share;
 mod sweep;

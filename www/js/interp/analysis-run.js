@@ -8,6 +8,7 @@
 import { drawn, drawingMs } from './heatmap.js';
 import { view } from './view.js';
 import { nextTask } from '../next-task.js';
+import { analysesApply, analysesCalls } from '../cells/analyses.js';
 
 /** Thrown inside a run when a newer run (or another model) superseded it. */
 export const CANCELLED = Symbol('cancelled');
@@ -37,6 +38,16 @@ const FETCHES = {
   },
   ov: async (r) => { r.data.ov = await r.post('ov', 'ov', [r.analysis.cells.ov.through(r.data.layer, r.data.head)]); },
   scores: async (r) => { r.data.report = await r.post('report', 'report'); },
+  analyses: async (r) => {
+    const { model, task } = r.analysis;
+    if (!analysesApply(model, task)) {
+      r.data.analyses = null;
+      return;
+    }
+    const calls = analysesCalls(model, task).map(([k, m, args]) => [k, r.post('analyses', m, args)]);
+    r.data.analyses = {};
+    for (const [k, p] of calls) r.data.analyses[k] = await p;
+  },
   interventions: async (r) => {
     const { data, analysis: a } = r;
     const ablation = r.want('interventions') || r.want('ablation');

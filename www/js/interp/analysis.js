@@ -12,6 +12,7 @@ import { TimelineCell } from '../cells/timeline.js';
 import { AttentionCell } from '../cells/attention.js';
 import { QkCell, OvCell } from '../cells/circuits.js';
 import { ScoresCell } from '../cells/scores.js';
+import { AnalysesCell } from '../cells/analyses.js';
 import { InterventionsCell } from '../cells/interventions.js';
 import { Curves } from '../thin.js';
 import { nextTask } from '../next-task.js';
@@ -62,6 +63,7 @@ class Analysis {
       qk: new QkCell($('qk-body'), ctx),
       ov: new OvCell($('ov-body'), ctx),
       scores: new ScoresCell($('scores-body'), ctx),
+      analyses: new AnalysesCell($('analyses-body'), ctx),
       interventions: new InterventionsCell($('interventions-body'), ctx),
     };
     // open/closed cells are view state

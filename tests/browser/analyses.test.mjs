@@ -1,0 +1,86 @@
+// The Task analyses cell in headless Chromium: the shared modular-subtraction model (1 layer,
+// MLP) loaded into the analysis cells shows its hypothesis, head types, Fourier analysis
+// (the key frequencies 11, 17, 37, 44 that tests/native/interp_fourier.rs checks against a
+// naive DFT) and ranked neurons; the seed-003 sorter (1 layer, attention-only) hides the cell.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { serveDuringTests, launch } from '../../pkg-config/browser.mjs';
+
+const server = serveDuringTests();
+
+async function open() {
+  const b = await launch({ webgpu: false });
+  const errors = [];
+  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  b.page.on('pageerror', (e) => errors.push(String(e.stack ?? e)));
+  await b.page.goto(server.url);
+  await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+  return { ...b, errors };
+}
+
+async function analyse(page, task, file) {
+  const bytes = readFileSync(`../shared/reference-models/${file}`);
+  await page.evaluate(([t, b64]) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    window.__toyformer.analyseModel(t, bytes);
+  }, [task, bytes.toString('base64')]);
+  await page.waitForFunction(() => window.__toyformer.interp?.lastFull?.error === null, null, { timeout: 300_000, polling: 250 });
+}
+
+test('task analyses cell: the modular-subtraction model, then a sorter that hides it', { timeout: 600_000 }, async () => {
+  const { page, errors, close } = await open();
+  try {
+    await analyse(page, { task: 'mod-sub' }, 'modular_subtraction_model.pt');
+    assert.equal(await page.locator('#cell-analyses').isHidden(), false);
+    const key = await page.textContent('#analyses-body .fourier-key');
+    assert.match(key, /key frequencies 11, 17, 37, 44/);
+    assert.match(await page.textContent('#analyses-body .hyp-claim'), /key Fourier frequencies: holds/);
+    const spectrum = await page.locator('#analyses-body table.fourier-spectrum tr').nth(1).locator('td').allTextContents();
+    assert.equal(spectrum[0], '44', 'the largest embedding frequency');
+    assert.equal(await page.locator('#analyses-body table.ht-table tr').count(), 3, 'a header and two heads');
+    assert.equal(await page.locator('#analyses-body table.neuron-table tr').count(), 11, 'a header and ten neurons');
+    // the progress measures of the one snapshot: the trained model's restricted loss is small
+    await page.click('#analyses-body .progress-btn');
+    await page.waitForSelector('#analyses-body table.progress-table');
+    const prog = await page.locator('#analyses-body table.progress-table tr').nth(1).locator('td').allTextContents();
+    assert.ok(Number(prog[3]) < 0.01 && Number(prog[4]) > 1, `restricted ${prog[3]}, excluded ${prog[4]}`);
+    // neuron ablation (zero, the Interventions cell's default): the ten most important neurons matter
+    await page.click('#analyses-body .neuron-ablate-top');
+    await page.waitForFunction(() => document.querySelector('#analyses-body .neuron-ablation')?.dataset.loss !== undefined);
+    const abl = await page.locator('#analyses-body .neuron-ablation').evaluate((e) => ({ ...e.dataset, text: e.textContent }));
+    assert.ok(Number(abl.loss) > Number(abl.baseLoss), JSON.stringify(abl));
+    assert.match(abl.text, /zero-ablating 10 neurons \(n32, n148/);
+    await page.locator('#cell-analyses').screenshot({ path: 'test-output/analyses-mod-sub.png' });
+    await analyse(page, { task: 'sort', n: 10, max_num: 50 }, 'sort_fixed_len_list_model.pt');
+    await page.waitForFunction(() => document.getElementById('cell-analyses').hidden);
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+});
+
+test('task analyses cell: an induction model trained in the page has a layer-1 induction head', { timeout: 600_000 }, async () => {
+  const b = await launch({ webgpu: false });
+  const errors = [];
+  b.page.on('pageerror', (e) => errors.push(String(e.stack ?? e)));
+  try {
+    const frag = 'task=induction&induction_k=5&induction_n_tokens=12&d_model=32&d_head=16&batch_size=32&lr=0.003&steps=400';
+    await b.page.goto(`${server.url}#v=1&${frag}`);
+    await b.page.waitForFunction(() => window.__toyformer?.phase === 'idle', null, { timeout: 60_000 });
+    await b.page.selectOption('[name="backend"]', 'cpu');
+    await b.page.click('#btn-start');
+    await b.page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 540_000, polling: 500 });
+    await b.page.waitForFunction(() => document.querySelectorAll('#analyses-body table.ht-table tr').length === 5
+      && window.__toyformer.interp?.last?.error === null, null, { timeout: 120_000, polling: 250 });
+    const rows = [];
+    for (let i = 1; i < 5; i += 1) rows.push(await b.page.locator('#analyses-body table.ht-table tr').nth(i).locator('td').allTextContents());
+    console.log('induction trained in the page (head, previous-token, duplicate-token, induction):', JSON.stringify(rows));
+    const l1 = rows.filter((r) => r[0].startsWith('L1')).map((r) => Number(r[3]));
+    assert.ok(Math.max(...l1) > 0.5, `layer-1 induction scores ${l1}`);
+    assert.match(await b.page.textContent('#analyses-body .hyp-claim'), /previous-token head K-composes/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await b.close();
+  }
+});
