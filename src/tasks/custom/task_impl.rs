@@ -1,0 +1,144 @@
+//! [`Task`] for [`Custom`]: a finite dataset of the file's examples.
+
+use super::*;
+
+impl Task for Custom {
+    fn description(&self) -> &'static str {
+        "Your own data: a task defined by a file (JSON lines or text)."
+    }
+    fn params(&self) -> Vec<ParamRow> {
+        vec![
+            ParamRow::float(
+                "frac_train",
+                0.01,
+                0.99,
+                0.8,
+                "fraction of the examples that train (unless the file marks splits)",
+            ),
+            ParamRow::int("split_seed", 0, 1_000_000, 0, "seed of the train/test split"),
+            ParamRow::int(
+                "n_ctx",
+                0,
+                crate::model::config::MAX_N_CTX,
+                0,
+                "sequence length; 0 = the longest line",
+            ),
+        ]
+    }
+    fn validate(&self) -> Result<(), String> {
+        let ds = self.dataset().map_err(|e| e.to_string())?;
+        if !self.expect_hash.is_empty() && self.expect_hash != self.data.hash {
+            return Err(format!(
+                "the data's hash is {}, but the run was made with data of hash {}: give the file it was trained on",
+                self.data.hash, self.expect_hash
+            ));
+        }
+        if !self.marks_splits() {
+            validate_frac(self.frac_train)?;
+            if ds.examples.len() < 2 {
+                return Err("the file has one example; a train/test split needs two".into());
+            }
+        }
+        if let Some(e) = self.uneven_line() {
+            return Err(format!(
+                "line {} scores positions {:?} but line {} scores {:?}: every line must score the same positions (the backends score the same positions in every row)",
+                e.line, e.scored, ds.examples[0].line, ds.examples[0].scored
+            ));
+        }
+        if self.seq_len() < 2 {
+            return Err("the examples need at least 2 tokens".into());
+        }
+        Ok(())
+    }
+    fn seq_len(&self) -> usize {
+        match self.opt.n_ctx {
+            0 => self.dataset().map_or(0, |d| d.longest),
+            n => n,
+        }
+    }
+    fn d_vocab(&self) -> usize {
+        self.n_labels() + 1
+    }
+    fn d_vocab_out(&self) -> usize {
+        self.d_vocab()
+    }
+    fn vocab(&self) -> Vec<String> {
+        let mut v = self.dataset().map_or(Vec::new(), |d| d.labels.clone());
+        v.push(PAD_LABEL.into());
+        v
+    }
+    fn pred_positions(&self) -> Vec<usize> {
+        self.examples()
+            .first()
+            .map_or(Vec::new(), |e| e.scored.clone())
+    }
+    fn sample(&self, _rng: &mut CounterRng, _held_out: bool) -> Vec<u32> {
+        Vec::new()
+    }
+    fn finite(&self) -> Option<FiniteSplit> {
+        let n = self.examples().len() as u64;
+        Some(
+            self.data
+                .split
+                .unwrap_or_else(|| FiniteSplit::new(n, self.frac_train, self.split_seed)),
+        )
+    }
+    fn item(&self, i: u64) -> Vec<u32> {
+        let ex = self.examples();
+        let k = self.data.table.get(i as usize).map_or(i, |&k| k as u64);
+        ex.get(k as usize)
+            .map_or(Vec::new(), |e| self.padded(e))
+    }
+    fn value_tokens(&self) -> std::ops::Range<usize> {
+        0..self.n_labels()
+    }
+    fn position_names(&self) -> Vec<String> {
+        (0..self.seq_len()).map(|i| format!("p{i}")).collect()
+    }
+    fn solve(&self, prompt: &[u32]) -> Option<Vec<u32>> {
+        self.examples()
+            .iter()
+            .find(|e| e.tokens.starts_with(prompt))
+            .map(|e| self.padded(e))
+    }
+    fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
+        let vocab = self.vocab();
+        let len = self.prompt_len();
+        if self.dataset().map(|d| d.format) != Ok(Format::Text) {
+            return parse_labels(&vocab[..self.n_labels()], len, text);
+        }
+        let text = text.trim_end_matches(self.opt.separator);
+        let mut out = Vec::new();
+        for c in text.chars() {
+            let s = c.to_string();
+            match vocab[..self.n_labels()].iter().position(|v| *v == s) {
+                Some(i) => out.push(i as u32),
+                None => return Err(format!("'{c}' is not a character of the data")),
+            }
+        }
+        if out.len() != len {
+            return Err(format!(
+                "expected {len} characters in the prompt, got {}",
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
+    fn prompt_text(&self, tokens: &[u32]) -> String {
+        let n = self.prompt_len().min(tokens.len());
+        self.format_tokens(&tokens[..n])
+    }
+    fn format_tokens(&self, tokens: &[u32]) -> String {
+        let vocab = self.vocab();
+        let pad = self.n_labels() as u32;
+        let shown = tokens.iter().filter(|&&t| t != pad).map(|&t| label(&vocab, t));
+        if self.dataset().map(|d| d.format) == Ok(Format::Text) {
+            shown.collect()
+        } else {
+            shown.collect::<Vec<_>>().join(" ")
+        }
+    }
+    fn default_model(&self) -> ModelConfig {
+        attn_only(2, 2, 64, 32)
+    }
+}
