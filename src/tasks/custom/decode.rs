@@ -286,7 +286,10 @@ fn jsonl(text: &str, limit: usize, counts: &mut Counts, errs: &mut DataErrors) -
         let obj = match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(o)) => o,
             Ok(_) => {
-                errs.push(n, "not a JSON object (each line is {\"tokens\": [...], \"scored\": [...]})");
+                errs.push(
+                    n,
+                    "not a JSON object (each line is {\"tokens\": [...], \"scored\": [...]})",
+                );
                 first = false;
                 continue;
             }
@@ -350,7 +353,13 @@ fn vocab_labels(n: usize, items: &[Value], errs: &mut DataErrors) -> Vec<String>
         match v.as_str() {
             Some(s) if !labels.iter().any(|l: &String| l == s) => labels.push(s.to_string()),
             Some(s) => {
-                errs.push(n, format!("the header's vocab repeats the label \"{}\" (at index {i})", super::super::shorten(s)));
+                errs.push(
+                    n,
+                    format!(
+                        "the header's vocab repeats the label \"{}\" (at index {i})",
+                        super::super::shorten(s)
+                    ),
+                );
                 return Vec::new();
             }
             None => {
@@ -375,7 +384,13 @@ fn example(
         .keys()
         .find(|k| !matches!(k.as_str(), "tokens" | "scored" | "split"))
     {
-        errs.push(n, format!("unknown field \"{}\" (a line takes \"tokens\", \"scored\" and \"split\")", super::super::shorten(key)));
+        errs.push(
+            n,
+            format!(
+                "unknown field \"{}\" (a line takes \"tokens\", \"scored\" and \"split\")",
+                super::super::shorten(key)
+            ),
+        );
     }
     let tokens = tokens_of(n, obj.get("tokens"), vocab, limit, errs);
     let scored = tokens
@@ -406,7 +421,13 @@ fn tokens_of(
         return None;
     };
     if items.is_empty() || items.len() > limit {
-        errs.push(n, format!("the line has {} tokens (1 to {limit}, the limit n_ctx, allowed)", items.len()));
+        errs.push(
+            n,
+            format!(
+                "the line has {} tokens (1 to {limit}, the limit n_ctx, allowed)",
+                items.len()
+            ),
+        );
         return None;
     }
     let top = vocab.unwrap_or(MAX_LABELS);
@@ -419,7 +440,13 @@ fn tokens_of(
                 return None;
             }
             None => {
-                errs.push(n, format!("token {} (at index {i}) is not a whole number ≥ 0", super::super::shorten(&t.to_string())));
+                errs.push(
+                    n,
+                    format!(
+                        "token {} (at index {i}) is not a whole number ≥ 0",
+                        super::super::shorten(&t.to_string())
+                    ),
+                );
                 return None;
             }
         }
@@ -428,12 +455,7 @@ fn tokens_of(
 }
 
 /// `scored`: a non-empty list of distinct positions p with p + 1 inside the sequence.
-fn scored_of(
-    n: usize,
-    v: Option<&Value>,
-    len: usize,
-    errs: &mut DataErrors,
-) -> Option<Vec<usize>> {
+fn scored_of(n: usize, v: Option<&Value>, len: usize, errs: &mut DataErrors) -> Option<Vec<usize>> {
     let Some(Value::Array(items)) = v else {
         errs.push(n, "\"scored\" is missing or not a list (the positions p whose next token tokens[p+1] the loss scores)");
         return None;
@@ -445,11 +467,23 @@ fn scored_of(
     let mut out = Vec::with_capacity(items.len());
     for p in items {
         let Some(p) = p.as_u64() else {
-            errs.push(n, format!("scored position {} is not a whole number ≥ 0", super::super::shorten(&p.to_string())));
+            errs.push(
+                n,
+                format!(
+                    "scored position {} is not a whole number ≥ 0",
+                    super::super::shorten(&p.to_string())
+                ),
+            );
             return None;
         };
         if p >= len as u64 {
-            errs.push(n, format!("scored position {p} is outside the sequence (positions 0..={})", len - 1));
+            errs.push(
+                n,
+                format!(
+                    "scored position {p} is outside the sequence (positions 0..={})",
+                    len - 1
+                ),
+            );
             return None;
         }
         if p + 1 == len as u64 {

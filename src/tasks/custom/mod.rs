@@ -113,9 +113,12 @@ pub fn data_hash(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// The default task's name.
+pub const EXAMPLE_NAME: &str = "example: reverse 3 letters";
+
 impl Default for Custom {
     fn default() -> Self {
-        Custom::new(example_text(), "example: reverse 3 letters", Options::default())
+        Custom::new(example_text(), EXAMPLE_NAME, Options::default())
     }
 }
 
@@ -179,6 +182,14 @@ impl Custom {
     /// The data's hash ([`data_hash`] of the text).
     pub fn hash(&self) -> &str {
         &self.data.hash
+    }
+
+    /// The hash the data must have: the recorded one, or its own when none was recorded.
+    pub fn expected_hash(&self) -> &str {
+        match self.expect_hash.as_str() {
+            "" => &self.data.hash,
+            h => h,
+        }
     }
 
     /// How the file is read.
@@ -282,6 +293,7 @@ impl TryFrom<CustomJson> for Custom {
         };
         let mut c = match j.data {
             Some(text) => Custom::new(text, &j.name, opt),
+            None if j.name.is_empty() => Custom::new(example_text(), EXAMPLE_NAME, opt),
             None => Custom::new(example_text(), &j.name, opt),
         };
         c.frac_train = j.frac_train;
@@ -310,7 +322,7 @@ impl PartialEq for Custom {
         self.name == o.name
             && self.frac_train == o.frac_train
             && self.split_seed == o.split_seed
-            && self.expect_hash == o.expect_hash
+            && self.expected_hash() == o.expected_hash()
             && self.opt == o.opt
             && (Arc::ptr_eq(&self.data, &o.data) || self.data.text == o.data.text)
     }

@@ -15,7 +15,13 @@ impl Task for Custom {
                 0.8,
                 "fraction of the examples that train (unless the file marks splits)",
             ),
-            ParamRow::int("split_seed", 0, 1_000_000, 0, "seed of the train/test split"),
+            ParamRow::int(
+                "split_seed",
+                0,
+                1_000_000,
+                0,
+                "seed of the train/test split",
+            ),
             ParamRow::int(
                 "n_ctx",
                 0,
@@ -86,8 +92,7 @@ impl Task for Custom {
     fn item(&self, i: u64) -> Vec<u32> {
         let ex = self.examples();
         let k = self.data.table.get(i as usize).map_or(i, |&k| k as u64);
-        ex.get(k as usize)
-            .map_or(Vec::new(), |e| self.padded(e))
+        ex.get(k as usize).map_or(Vec::new(), |e| self.padded(e))
     }
     fn value_tokens(&self) -> std::ops::Range<usize> {
         0..self.n_labels()
@@ -131,7 +136,10 @@ impl Task for Custom {
     fn format_tokens(&self, tokens: &[u32]) -> String {
         let vocab = self.vocab();
         let pad = self.n_labels() as u32;
-        let shown = tokens.iter().filter(|&&t| t != pad).map(|&t| label(&vocab, t));
+        let shown = tokens
+            .iter()
+            .filter(|&&t| t != pad)
+            .map(|&t| label(&vocab, t));
         if self.dataset().map(|d| d.format) == Ok(Format::Text) {
             shown.collect()
         } else {
