@@ -305,14 +305,14 @@ fn mutated_file(rng: &mut CounterRng) -> String {
 }
 
 /// Never panics; a file that decodes gives a consistent task. Iterations: the
-/// `CUSTOM_FUZZ_N` environment variable (default 3000; the closing note's release run uses
+/// `CUSTOM_FUZZ_N` environment variable (default 20,000; the closing note's release run uses
 /// 1e6).
 #[test]
 fn random_and_mutated_files_never_panic() {
     let n: u64 = std::env::var("CUSTOM_FUZZ_N")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3000);
+        .unwrap_or(20_000);
     let mut decoded = 0;
     for i in 0..n {
         let mut rng = CounterRng::new(14, 0, i);
