@@ -479,3 +479,37 @@ fn seed000_permutation_data_as_a_text_file_trains() {
     eprintln!("seed 000 data: {} test lines, accuracy {acc}", fs.n_test());
     assert!(acc >= 0.99, "test accuracy {acc}");
 }
+
+#[test]
+fn data_packed_for_a_link_comes_back_exactly_and_bad_text_is_named() {
+    use toyformer::share::link_data::{decode_data_link, encode_data_link, fits_data_link};
+    let letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let text = seed000_text(3, letters, 40); // 945 lines, 26 KB
+    let packed = encode_data_link(&text).unwrap();
+    assert!(fits_data_link(&packed), "{} chars", packed.len());
+    assert_eq!(decode_data_link(&packed).unwrap(), text);
+    assert_eq!(
+        decode_data_link(&encode_data_link("é|x\n").unwrap()).unwrap(),
+        "é|x\n"
+    );
+    for (bad, what) in [
+        ("", "header"),
+        ("AAAA", "header"),
+        ("dGQB!A", "not base64url"),
+        (&"A".repeat(30_000)[..], "more than"),
+    ] {
+        let e = decode_data_link(bad).unwrap_err().to_string();
+        assert!(e.contains(what), "{bad:.20}: {e}");
+    }
+    let mut broken = packed.clone();
+    broken.truncate(packed.len() / 2);
+    assert!(decode_data_link(&broken).is_err());
+    // mutations never panic
+    let mut rng = CounterRng::new(14, 1, 0);
+    for _ in 0..2000 {
+        let mut b = packed.clone().into_bytes();
+        let i = rng.below(b.len() as u64) as usize;
+        b[i] = b"AZaz09-_"[rng.below(8) as usize];
+        let _ = decode_data_link(std::str::from_utf8(&b).unwrap());
+    }
+}
