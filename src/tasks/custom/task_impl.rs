@@ -94,6 +94,15 @@ impl Task for Custom {
         let k = self.data.table.get(i as usize).map_or(i, |&k| k as u64);
         ex.get(k as usize).map_or(Vec::new(), |e| self.padded(e))
     }
+    fn loss_floor(&self) -> f64 {
+        match self.finite() {
+            Some(fs) if self.validate().is_ok() => {
+                let train = (0..fs.n_train).map(|j| self.item(fs.item_of(false, j)));
+                floor_of(train, &self.pred_positions())
+            }
+            _ => 0.0,
+        }
+    }
     fn value_tokens(&self) -> std::ops::Range<usize> {
         0..self.n_labels()
     }
@@ -148,5 +157,41 @@ impl Task for Custom {
     }
     fn default_model(&self) -> ModelConfig {
         attn_only(2, 2, 64, 32)
+    }
+}
+
+/// The mean cross-entropy (nats per scored token) of the best predictor of `rows`, each
+/// drawn equally often: at every scored position p the empirical distribution of
+/// `tokens[p + 1]` among the rows sharing `tokens[..=p]`. Prefixes are numbered through a
+/// trie, so the cost is linear in the tokens.
+pub(crate) fn floor_of(rows: impl Iterator<Item = Vec<u32>>, scored: &[usize]) -> f64 {
+    use std::collections::HashMap;
+    let mut trie: HashMap<(u32, u32), u32> = HashMap::new(); // (prefix, token) → prefix
+    let mut next: HashMap<(u32, u32), u64> = HashMap::new(); // (prefix, target) → count
+    let mut seen: HashMap<u32, u64> = HashMap::new(); // prefix → count
+    let mut n = 0u64;
+    for row in rows {
+        let mut id = 0u32; // the empty prefix
+        for (p, &t) in row.iter().enumerate() {
+            let fresh = trie.len() as u32 + 1;
+            id = *trie.entry((id, t)).or_insert(fresh);
+            if let (true, Some(&y)) = (scored.binary_search(&p).is_ok(), row.get(p + 1)) {
+                *next.entry((id, y)).or_default() += 1;
+                *seen.entry(id).or_default() += 1;
+                n += 1;
+            }
+        }
+    }
+    let h: f64 = next
+        .iter()
+        .map(|(&(id, _), &c)| {
+            let c = c as f64;
+            -c * (c / seen[&id] as f64).ln()
+        })
+        .sum();
+    if n == 0 {
+        0.0
+    } else {
+        h / n as f64
     }
 }
