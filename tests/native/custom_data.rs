@@ -514,43 +514,31 @@ fn data_packed_for_a_link_comes_back_exactly_and_bad_text_is_named() {
     }
 }
 
-/// The loss floor of a file with ambiguous continuations, against a count by hand: the
-/// prompt "ab" continues with "c" twice and "d" once, "ba" always with "e".
+/// The loss floor of a file with ambiguous continuations, against a count by hand: on the
+/// training side (marked) the prompt "a b" continues with "c" twice and "d" once, "b a"
+/// with "e".
 #[test]
 fn the_loss_floor_counts_ambiguous_continuations() {
-    let t = task("ab|c\nab|c\nab|d\nba|e\n", Options::default());
-    let mut c = match t {
-        TaskSpec::Custom(c) => c,
-        _ => unreachable!(),
+    let line = |t: [u32; 3], split: &str| {
+        format!("{{\"tokens\": {t:?}, \"scored\": [1], \"split\": \"{split}\"}}\n")
     };
-    c.frac_train = 0.99; // every line but one trains: check the floor on the training side
-    let t = TaskSpec::Custom(c);
-    let fs = t.finite().unwrap();
-    let mut rows: Vec<String> = (0..fs.n_train)
-        .map(|j| {
-            t.format_tokens(
-                &t.batch_split(0, 0, fs.n_train as usize, Split::Train)[j as usize * 3..][..3],
-            )
-        })
-        .collect();
-    rows.sort();
-    // the plain count: per distinct prompt, -Σ c·ln(c/n), over the training lines
-    let mut h = 0.0;
-    for prompt in ["ab", "ba"] {
-        let ans: Vec<&String> = rows.iter().filter(|r| r.starts_with(prompt)).collect();
-        for a in ["c", "d", "e"] {
-            let k = ans.iter().filter(|r| r.ends_with(a)).count() as f64;
-            if k > 0.0 {
-                h -= k * (k / ans.len() as f64).ln();
-            }
-        }
-    }
-    let want = h / rows.len() as f64;
-    assert!(want > 0.1, "{rows:?}: pick a split with the ambiguous prompt in training");
+    let text = [
+        "{\"vocab\": [\"a\", \"b\", \"c\", \"d\", \"e\"]}\n".to_string(),
+        line([0, 1, 2], "train"),
+        line([0, 1, 3], "train"),
+        line([1, 0, 4], "train"),
+        line([0, 1, 2], "train"),
+        line([0, 1, 3], "test"),
+    ]
+    .concat();
+    let t = task(&text, Options::default());
+    t.validate().unwrap();
+    let h = -(2.0 * (2.0f64 / 3.0).ln() + (1.0f64 / 3.0).ln()); // "a b": c, c, d; "b a": e only
+    let want = h / 4.0;
     assert!(
         (t.loss_floor() - want).abs() < 1e-12,
-        "{} vs {want} ({rows:?})",
+        "{} vs {want}",
         t.loss_floor()
     );
-    assert!(task("ab|c\nba|d\n", Options::default()).loss_floor() == 0.0);
+    assert_eq!(task("ab|c\nba|d\n", Options::default()).loss_floor(), 0.0);
 }
