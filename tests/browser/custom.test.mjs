@@ -107,6 +107,14 @@ test('custom: a dropped file trains, survives a reload and resumes exactly; its 
     assert.equal(straight.length, steps);
     assert.deepEqual(resumed, straight, 'reload + resume is bit-identical to the run that never stopped');
     assert.ok(straight.at(-1).loss < 0.5 * straight[0].loss, `loss ${straight[0].loss} → ${straight.at(-1).loss}`);
+    // The completion box reads and shows the file's labels (characters).
+    await page.fill('#try-input', '> abc');
+    await page.click('#btn-complete');
+    await page.waitForFunction(() => window.__toyformer.lastCompletion !== null, null, { timeout: 60_000 });
+    const c = await hook(page, 'lastCompletion');
+    assert.equal(c.prompt_len, 5);
+    assert.deepEqual(c.tokens.slice(0, 5), ['>', ' ', 'a', 'b', 'c']);
+    assert.equal(c.tokens.length, 26);
     link = new URL(page.url()).hash.slice(1);
     assert.match(link, /&d=[A-Za-z0-9_-]{100,}/);
     assert.match(link, /data_hash=[0-9a-f]{16}/);
