@@ -107,6 +107,11 @@ test('custom: a dropped file trains, survives a reload and resumes exactly; its 
     assert.equal(straight.length, steps);
     assert.deepEqual(resumed, straight, 'reload + resume is bit-identical to the run that never stopped');
     assert.ok(straight.at(-1).loss < 0.5 * straight[0].loss, `loss ${straight[0].loss} → ${straight.at(-1).loss}`);
+    // The analysis cells run on the custom task's trained model.
+    await page.waitForFunction(() => window.__toyformer.interp?.lastFull?.error === null, null, { timeout: 120_000 })
+      .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await page.evaluate(() => window.__toyformer.interp?.lastFull ?? null))}`); });
+    assert.ok(await page.locator('#scores-body table.scores tr').count() > 1, 'the Scores cell has a row per head');
+    for (const c of ['attention', 'scores']) await page.locator(`#cell-${c}`).screenshot({ path: `${OUT}/custom-${c}.png` });
     // The completion box reads and shows the file's labels (characters).
     await page.fill('#try-input', '> abc');
     await page.click('#btn-complete');

@@ -89,6 +89,8 @@ fn text_format_decodes_characters_with_a_settable_separator() {
     assert_eq!(t.pred_positions(), [1, 2]);
     assert_eq!(t.parse_prompt("ab").unwrap(), [0, 1]);
     assert_eq!(t.solve(&[1, 0]).unwrap(), [1, 0, 0, 1]);
+    // a prompt the data lacks ("aa" agrees with both lines on one position): the first line's continuation
+    assert_eq!(t.solve(&[0, 0]).unwrap(), [0, 0, 1, 0]);
     assert_eq!(t.format_tokens(&[1, 0, 0, 1]), "baab");
     // n_ctx set: padded to 6 with the pad token (id 2)
     let o = Options {

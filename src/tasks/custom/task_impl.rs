@@ -109,11 +109,23 @@ impl Task for Custom {
     fn position_names(&self) -> Vec<String> {
         (0..self.seq_len()).map(|i| format!("p{i}")).collect()
     }
+    /// The line with this prompt; for a prompt the data does not have (patching's
+    /// corrupted input), the prompt followed by the continuation of the line agreeing with it
+    /// on the most prompt positions (the first such line): the data defines no answer there.
     fn solve(&self, prompt: &[u32]) -> Option<Vec<u32>> {
-        self.examples()
+        let ex = self.examples();
+        let agree = |e: &Example| e.tokens.iter().zip(prompt).filter(|(a, b)| a == b).count();
+        let e = ex
             .iter()
             .find(|e| e.tokens.starts_with(prompt))
-            .map(|e| self.padded(e))
+            .or_else(|| {
+                ex.iter()
+                    .filter(|e| e.tokens.len() > prompt.len())
+                    .min_by_key(|e| (std::cmp::Reverse(agree(e)), e.line))
+            })?;
+        let mut out = self.padded(e);
+        out[..prompt.len()].copy_from_slice(prompt);
+        Some(out)
     }
     fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
         let vocab = self.vocab();
