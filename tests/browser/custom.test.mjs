@@ -139,3 +139,20 @@ test('custom: a dropped file trains, survives a reload and resumes exactly; its 
     await b.close();
   }
 });
+
+test('custom: a link without its data asks for the file and checks its hash', { timeout: 180_000 }, async () => {
+  const text = permText('abcdef');
+  const { page, errors, close } = await open(`${SMALL}&steps=50&data_hash=0123456789abcdef`);
+  try {
+    assert.match(await page.textContent('#data-error'), /too large to carry and has no URL: open the file it was made with \(hash 0123456789abcdef\)/);
+    assert.equal(await page.isDisabled('#btn-start'), true, 'nothing trains without the data');
+    assert.match(await page.textContent('#task-error'), /hash 0123456789abcdef: give the file it was trained on/);
+    // a file with another hash is refused
+    await page.setInputFiles('#data-file', { name: 'other.txt', mimeType: 'text/plain', buffer: Buffer.from(text) });
+    await page.waitForFunction(() => /has hash [0-9a-f]{16}, but the link was made with data of hash 0123456789abcdef/.test(document.getElementById('data-error').textContent), null, { timeout: 30_000 });
+    assert.equal(await page.isDisabled('#btn-start'), true);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
