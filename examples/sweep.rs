@@ -5,6 +5,8 @@
 //! cargo run --release --example sweep -- --grid FILE.json --list [--shard k/N]
 //! cargo run --release --example sweep -- --grid FILE.json --run-one ID
 //! cargo run --release --example sweep -- --grid FILE.json --aggregate results.jsonl [--json] [--links]
+//! cargo run --release --example sweep -- --grid FILE.json --data FILE [--separator C] [--format F]
+//!     (a grid whose task is `custom`, on the data file; see the README)
 //!
 //! Runs go to a pool of N worker threads (default: the machine's cores), each run on its
 //! own one-thread rayon pool, so a run's numbers do not depend on N. `--out` writes one
@@ -38,13 +40,24 @@ fn main() {
 
 fn run() -> Result<()> {
     let a = Args::parse(&["json", "resume", "dry-run", "links", "list"])?;
-    a.check_known(&["grid", "threads", "out", "run-one", "shard", "aggregate"])?;
+    a.check_known(&[
+        "grid",
+        "threads",
+        "out",
+        "run-one",
+        "shard",
+        "aggregate",
+        "data",
+        "separator",
+        "format",
+    ])?;
     let path = a
         .str("grid")
         .ok_or_else(|| Error::config("grid", "missing: --grid FILE.json"))?;
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
     let grid = Grid::from_json(&text)?;
-    let all_runs = grid.expand()?;
+    let mut all_runs = grid.expand()?;
+    runs_on_data(&a, &mut all_runs)?; // --data FILE for a grid of the custom task
     let modes = [
         a.flag("list"),
         a.flag("dry-run"),

@@ -6,6 +6,8 @@
 //! With --out it also prints the Python that loads the two files into TransformerLens 4.x
 //! (TransformerBridge) and 3.x (HookedTransformer).
 //!
+//! cargo run --release --example train -- --task custom --data FILE [--separator C] \
+//!     [--format auto|jsonl|text] [--frac-train F] [--split-seed S] [--n-ctx N] ...
 //! cargo run --release --example train -- --task mod-add --p 53 --steps 4000 \
 //!     --weight-decay 1 --eval-every 200     # a finite dataset: train + test accuracy
 mod common;

@@ -40,6 +40,73 @@ pub enum Error {
     /// File system or stream I/O failed.
     #[error("io: {0}")]
     Io(String),
+    /// A data file (a custom task's) is malformed: the first bad lines, each with what is
+    /// wrong, and how many lines are affected.
+    #[error("data: {0}")]
+    Data(DataErrors),
+}
+
+/// One thing wrong in a data file. `line` counts from 1; 0 means the whole file (empty,
+/// too large).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LineError {
+    pub line: usize,
+    pub msg: String,
+}
+
+/// The errors of a data file: the first [`DataErrors::KEPT`] of them and the number of
+/// lines with at least one error.
+#[derive(Clone, Debug, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DataErrors {
+    pub first: Vec<LineError>,
+    pub lines_affected: usize,
+    /// The line of the last error pushed (errors of one line come together).
+    #[serde(skip)]
+    last_line: Option<usize>,
+}
+
+impl DataErrors {
+    /// How many errors are kept (the rest are only counted).
+    pub const KEPT: usize = 20;
+
+    /// Records `msg` for `line` (counting the line once however many errors it has).
+    pub fn push(&mut self, line: usize, msg: impl Into<String>) {
+        if self.last_line != Some(line) {
+            self.lines_affected += 1;
+            self.last_line = Some(line);
+        }
+        if self.first.len() < Self::KEPT {
+            self.first.push(LineError {
+                line,
+                msg: msg.into(),
+            });
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.lines_affected == 0
+    }
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "{}", self.msg),
+            n => write!(f, "line {n}: {}", self.msg),
+        }
+    }
+}
+
+impl std::fmt::Display for DataErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown: Vec<String> = self.first.iter().take(5).map(|e| e.to_string()).collect();
+        write!(f, "{}", shown.join("; "))?;
+        if self.lines_affected > 1 {
+            write!(f, " ({} lines affected)", self.lines_affected)?;
+        }
+        Ok(())
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -85,6 +85,10 @@ pub const TASK_KEYS: &[&str] = &[
     "frac-train",
     "n-tokens",
     "num-digits",
+    "n-ctx",
+    "data",
+    "separator",
+    "format",
 ];
 pub const MODEL_KEYS: &[&str] = &[
     "n-layers",
@@ -117,10 +121,70 @@ pub fn task_from(a: &Args) -> Result<TaskSpec> {
             };
         }
     }
+    custom_data(a, &mut json)?;
     let t: TaskSpec =
         serde_json::from_value(json).map_err(|e| Error::config("task", e.to_string()))?;
     t.validate()?;
     Ok(t)
+}
+
+/// `--task custom`: the data file `--data FILE` (its name becomes the task's), `--separator
+/// C` (text format, default `|`) and `--format auto|jsonl|text` go into the task's JSON.
+pub fn custom_data(a: &Args, json: &mut serde_json::Value) -> Result<()> {
+    let custom = json["task"] == "custom";
+    let Some(path) = a.str("data") else {
+        if custom {
+            return Err(Error::config(
+                "data",
+                "--task custom needs --data FILE (JSON lines or text; see the README)",
+            ));
+        }
+        return Ok(());
+    };
+    if !custom {
+        return Err(Error::config("data", "--data FILE is for --task custom"));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{path}: {e}")))?;
+    let name = std::path::Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |n| n.to_string_lossy().into_owned());
+    json["data"] = text.into();
+    json["name"] = name.into();
+    if let Some(obj) = json.as_object_mut() {
+        obj.remove("hash"); // the default data's
+    }
+    for key in ["separator", "format"] {
+        if let Some(v) = a.str(key) {
+            json[key] = v.into();
+        }
+    }
+    Ok(())
+}
+
+/// A custom task's sweep runs on the data of `--data FILE`: each run's task is re-made
+/// from the file with the run's split parameters, and its model's n_ctx and vocabularies
+/// follow the data. Other tasks' runs are unchanged.
+pub fn runs_on_data(a: &Args, runs: &mut [toyformer::sweep::RunSpec]) -> Result<()> {
+    if a.str("data").is_none() {
+        return Ok(());
+    }
+    for r in runs.iter_mut() {
+        let mut json = serde_json::to_value(&r.task)?;
+        if json["task"] != "custom" {
+            return Err(Error::config(
+                "data",
+                "--data FILE is for grids whose task is custom",
+            ));
+        }
+        custom_data(a, &mut json)?;
+        r.task = serde_json::from_value(json)?;
+        r.task.validate()?;
+        r.model.n_ctx = r.task.seq_len();
+        r.model.d_vocab = r.task.d_vocab();
+        r.model.d_vocab_out = r.task.d_vocab_out();
+        toyformer::train::check_compatible(&r.task, &r.model)?;
+    }
+    Ok(())
 }
 
 /// The task's default model with `--n-layers` etc. applied.

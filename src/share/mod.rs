@@ -5,6 +5,7 @@
 
 pub mod base64url;
 pub mod import;
+pub mod link_data;
 pub mod link_weights;
 
 pub use import::{

@@ -25,6 +25,7 @@
 pub mod apply_perm;
 pub mod arena_sum;
 pub mod array_index;
+pub mod custom;
 pub mod finite;
 pub mod induction;
 pub mod majority;
@@ -172,6 +173,7 @@ catalogue! {
     Induction(induction::Induction) = "induction",
     Reverse(reverse::Reverse) = "reverse",
     ArenaSum(arena_sum::ArenaSum) = "arena-sum",
+    Custom(custom::Custom) = "custom",
 }
 
 impl TaskSpec {

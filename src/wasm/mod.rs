@@ -24,7 +24,10 @@ pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use session::Session;
 pub use share::{import_model_info, tl_export};
 pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_run};
-pub use task::{task_catalogue, task_info, task_samples, validate_model};
+pub use task::{
+    data_check, data_from_link, data_hash, data_link, task_catalogue, task_info, task_samples,
+    validate_model,
+};
 
 use crate::error::Error;
 use crate::tasks::TaskSpec;

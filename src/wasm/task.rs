@@ -1,6 +1,6 @@
 //! Task and model forms: what the page shows before any training.
 
-use super::{parse_task, to_js, MAX_SHOWN, SHOW_STEP};
+use super::{js_err, parse, parse_task, to_js, MAX_SHOWN, SHOW_STEP};
 use crate::error::Error;
 use crate::model::ModelConfig;
 use crate::tasks::TaskSpec;
@@ -157,4 +157,93 @@ pub(crate) fn shown_samples(task: &TaskSpec, seed: u64, k: usize) -> (Vec<u32>, 
 pub fn task_samples(task_json: &str, k: usize, seed: u32) -> Result<JsValue, JsError> {
     let task = parse_task(task_json)?;
     to_js(&shown_samples(&task, seed as u64, k).1)
+}
+
+/// What the page's Data cell shows about a file.
+#[derive(Serialize)]
+struct DataCheck {
+    ok: bool,
+    name: String,
+    format: crate::tasks::custom::Format,
+    hash: String,
+    bytes: usize,
+    examples: usize,
+    labels: usize,
+    longest: usize,
+    marks_splits: bool,
+    /// The first errors (line 0: the whole file) and how many lines they affect.
+    errors: crate::error::DataErrors,
+    /// The task's own refusal (lines scoring different positions, ...) when the file decodes.
+    task_error: Option<String>,
+}
+
+/// `data_check(text, name, format, separator, n_ctx) -> {ok, name, format, hash, bytes,
+/// examples, labels, longest, marks_splits, errors: {first: [{line, msg}], lines_affected},
+/// task_error}`: a custom task's data file as the Data cell reports it. Never throws on the
+/// file's content.
+#[wasm_bindgen]
+pub fn data_check(
+    text: String,
+    name: &str,
+    format: &str,
+    separator: &str,
+    n_ctx: usize,
+) -> Result<JsValue, JsError> {
+    use crate::tasks::custom::{Custom, Options};
+    let format = parse("format", &format!("\"{}\"", format.escape_default()))?;
+    let mut chars = separator.chars();
+    let separator = match (chars.next(), chars.next()) {
+        (Some(c), None) => c,
+        _ => return Err(js_err(Error::config("separator", "give one character"))),
+    };
+    let bytes = text.len();
+    let c = Custom::new(
+        text,
+        name,
+        Options {
+            format,
+            separator,
+            n_ctx,
+        },
+    );
+    let ds = c.dataset().ok();
+    let task_error = ds.and(
+        TaskSpec::Custom(c.clone())
+            .validate()
+            .err()
+            .map(|e| e.to_string()),
+    );
+    to_js(&DataCheck {
+        ok: ds.is_some() && task_error.is_none(),
+        name: c.name.clone(),
+        format: ds.map_or(format, |d| d.format),
+        hash: c.hash().to_string(),
+        bytes,
+        examples: ds.map_or(0, |d| d.examples.len()),
+        labels: ds.map_or(0, |d| d.labels.len()),
+        longest: ds.map_or(0, |d| d.longest),
+        marks_splits: c.marks_splits(),
+        errors: c.errors(),
+        task_error,
+    })
+}
+
+/// `data_link(text) -> string | null`: the data packed for a link's `d=`, or null when it
+/// does not fit the link's budget.
+#[wasm_bindgen]
+pub fn data_link(text: &str) -> Result<Option<String>, JsError> {
+    let packed = crate::share::link_data::encode_data_link(text).map_err(js_err)?;
+    Ok(crate::share::link_data::fits_data_link(&packed).then_some(packed))
+}
+
+/// `data_from_link(d) -> string`: the text of a link's `d=`; throws what is wrong.
+#[wasm_bindgen]
+pub fn data_from_link(packed: &str) -> Result<String, JsError> {
+    crate::share::link_data::decode_data_link(packed).map_err(js_err)
+}
+
+/// `data_hash(text) -> string`: the hash a custom task records for its data.
+#[wasm_bindgen]
+pub fn data_hash(text: &str) -> String {
+    crate::tasks::custom::data_hash(text.as_bytes())
 }

@@ -127,7 +127,8 @@ function refreshTask(vals, errors) {
   ]);
   renderSeqs($('task-samples'), task_samples(key, 3, 0));
   $('task-brief').textContent = `${spec.task} · T = ${info.seq_len}`;
-  $('try-input').placeholder = { sort: 'e.g. 3 1 4 1 5 9 2 6 5 3', permutations: 'e.g. abcd', 'apply-perm': 'e.g. 7 3 9 | 2 0 1' }[spec.task];
+  $('try-input').placeholder = { sort: 'e.g. 3 1 4 1 5 9 2 6 5 3', permutations: 'e.g. abcd', 'apply-perm': 'e.g. 7 3 9 | 2 0 1',
+    custom: `a prompt of the data (${info.prompt_len} tokens, the file's labels${spec.format === 'jsonl' ? ' separated by spaces' : ''})` }[spec.task];
   return true;
 }
 

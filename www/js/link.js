@@ -18,8 +18,10 @@ export const MAX_WEIGHTS_CHARS = 64 * 1024;
 /** Longest `model=` URL. */
 export const MAX_URL = 2048;
 const WEIGHTS_TEXT = /^[A-Za-z0-9_-]*$/;
+/** Longest `d=` value (a custom task's data file, packed by the wasm module: deflate, base64url). */
+export const MAX_DATA_CHARS = 24 * 1024;
 // Keys the link has besides the table's rows.
-const OWN_KEYS = ['v', 'model', 'w'];
+const OWN_KEYS = ['v', 'model', 'w', 'd'];
 
 const byKey = (props) => new Map(props.map((p) => [p.key, p]));
 
@@ -38,7 +40,7 @@ function decodePart(s) {
 
 /**
  * Decodes a fragment (with or without the leading '#'). Returns
- * {values: {key: value} (only keys present and valid), model?: string, w?: string,
+ * {values: {key: value} (only keys present and valid), model?: string, w?: string, d?: string,
  *  version: number, notes: string[]}. Never throws.
  */
 export function decodeFragment(fragment, props = PROPS) {
@@ -93,6 +95,13 @@ export function decodeFragment(fragment, props = PROPS) {
     else out.w = w;
   }
 
+  if (raw.has('d')) {
+    const d = raw.get('d');
+    if (d.length > MAX_DATA_CHARS) notes.push(`d: the data is ${d.length.toLocaleString('en-US')} characters, more than ${MAX_DATA_CHARS.toLocaleString('en-US')}: ignored`);
+    else if (!WEIGHTS_TEXT.test(d) || d === '') notes.push('d: the data is not base64url text: ignored');
+    else out.d = d;
+  }
+
   for (const p of props) {
     if (!raw.has(p.key)) continue;
     const r = parseValue(p, raw.get(p.key));
@@ -139,9 +148,9 @@ function valueText(p, v) {
 /**
  * The fragment (without '#') for `values`: `v=1`, then every applicable row whose value
  * differs from its default (`defaultModel`: the task's default model, for rows whose
- * default is 'model'), in table order, then `model` and `w` when given.
+ * default is 'model'), in table order, then `model`, `w` and `d` (a custom task's packed data) when given.
  */
-export function encodeFragment(values, defaultModel, { model, w } = {}, props = PROPS) {
+export function encodeFragment(values, defaultModel, { model, w, d } = {}, props = PROPS) {
   const parts = [`v=${LINK_VERSION}`];
   const all = { ...defaults(props), ...values }; // rows left out of `values` apply as their defaults
   for (const p of props) {
@@ -153,6 +162,7 @@ export function encodeFragment(values, defaultModel, { model, w } = {}, props = 
   }
   if (model) parts.push(`model=${encodeURIComponent(model)}`);
   if (w) parts.push(`w=${w}`);
+  if (d) parts.push(`d=${d}`);
   return parts.join('&');
 }
 
@@ -184,5 +194,5 @@ export function migrateQuery(search, hash, props = PROPS) {
 /** Whether a decoded link describes an experiment (any table key, weights or a model URL). */
 export function hasExperiment(decoded, props = PROPS) {
   const view = new Set(props.filter((p) => p.cell === 'view').map((p) => p.key));
-  return Object.keys(decoded.values).some((k) => !view.has(k)) || !!decoded.w || !!decoded.model;
+  return Object.keys(decoded.values).some((k) => !view.has(k)) || !!decoded.w || !!decoded.model || !!decoded.d;
 }

@@ -14,6 +14,7 @@ import { initEvaluateCell, onEvaluated, onCompleted, onCompleteError } from './c
 import { initRuns, restoreActiveRun, saveActiveRun } from './cells/runs.js';
 import { initWeights } from './cells/weights.js';
 import { initSweepCell } from './cells/sweep.js';
+import { initDataCell, openLinkData } from './cells/data.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -74,6 +75,7 @@ async function main() {
   initShare(app);
   initRuns(app);
   initWeights(app);
+  initDataCell();
   await detectGpu();
   setPhase('loading');
   try {
@@ -82,6 +84,7 @@ async function main() {
     $('load-status').textContent = `Could not load the WebAssembly module: ${err.message}. Run \`make wasm\` and reload.`;
     throw err;
   }
+  await openLinkData(app.link); // a custom task's data from the link (d= or its URL)
   startWorker();
   refresh();
 }

@@ -4,6 +4,7 @@
 // (w=) or fetches its model (model=), and offers to replay training. Codec: link.js.
 import { decodeFragment, encodeFragment, migrateQuery, hasExperiment } from './link.js';
 import { loadFromUrl } from './cells/weights.js';
+import { linkData } from './cells/data.js';
 
 const $ = (id) => document.getElementById(id);
 let modelUrl = null; // where the loaded model came from, when a URL: kept in the link
@@ -30,7 +31,7 @@ export function readLink() {
 
 /** The fragment for the current settings and view (plus `extra` {w, model}). */
 function fragmentFor(values, defaultModel, extra = {}) {
-  return encodeFragment(values, defaultModel, { model: modelUrl ?? undefined, ...extra });
+  return encodeFragment(values, defaultModel, { model: modelUrl ?? undefined, d: linkData(), ...extra });
 }
 
 /** Rewrites the address bar's fragment for these values (no history entry). */

@@ -9,6 +9,7 @@
 // rest. Types: int, float, enum, bool, text (at most `max` characters, optional `pattern`).
 
 import { CATALOGUE } from './task-rows.js';
+import { currentData, setData } from './data.js';
 
 const isTask = (name) => (s) => s.task === name;
 /** Whether task `name` is a finite dataset with a train/test split. */
@@ -44,6 +45,16 @@ export const PROPS = [
   { key: 'max_int', cell: 'task', label: 'values 0..max_int', type: 'int', default: 50, min: 1, max: 65533,
     when: isTask('apply-perm') },
   ...CATALOGUE_ROWS,
+  // The custom task's file (the Data cell loads it; data.js holds its text).
+  { key: 'custom_format', cell: 'task', label: 'data format', type: 'enum', default: 'auto',
+    options: ['auto', 'jsonl', 'text'], when: isTask('custom'),
+    hint: 'auto: JSON lines when the file starts with {, else text' },
+  { key: 'custom_separator', cell: 'task', label: 'separator (text format)', type: 'text', default: '|', max: 1,
+    when: isTask('custom'), hint: 'the character after which the rest of a line is scored (empty: |)' },
+  { key: 'data_url', cell: 'task', label: 'data URL', type: 'text', default: '', max: 2048, when: isTask('custom'),
+    hint: 'where the data file was fetched from (a link carries it)' },
+  { key: 'data_hash', cell: 'task', label: 'data hash', type: 'text', default: '', max: 16,
+    when: isTask('custom'), hint: 'the data file\'s hash: a link or a saved run checks the file against it' },
 
   { key: 'n_layers', cell: 'model', label: 'n_layers', type: 'int', default: 'model', min: 1, max: 8 },
   { key: 'n_heads', cell: 'model', label: 'n_heads', type: 'int', default: 'model', min: 1, max: 64 },
@@ -159,8 +170,9 @@ export function short(t) {
 export const applies = (p, s) => !p.when || p.when(s);
 
 /** The task spec JSON object of the values. */
-export function taskSpec(s) {
+export function taskSpec(s, data = currentData()) {
   const cat = CATALOGUE.find((t) => t.name === s.task);
+  if (s.task === 'custom') return customSpec(s, cat, data);
   if (cat) return { task: s.task, ...Object.fromEntries(cat.params.map((p) => [p.param, s[p.key]])) };
   if (s.task === 'permutations') {
     return s.holdout > 0 ? { task: 'permutations', n: s.perm_n, holdout: s.holdout, split_seed: s.split_seed }
@@ -168,6 +180,15 @@ export function taskSpec(s) {
   }
   if (s.task === 'apply-perm') return { task: 'apply-perm', k: s.k, max_int: s.max_int };
   return { task: 'sort', n: s.sort_n, max_num: s.max_num };
+}
+
+/** The custom task's spec: its parameters, how the file is read, the data and its hash. */
+function customSpec(s, cat, data) {
+  const spec = { task: 'custom', ...Object.fromEntries(cat.params.map((p) => [p.param, s[p.key]])),
+    format: s.custom_format, separator: s.custom_separator || '|', name: data?.name ?? '' };
+  if (data) spec.data = data.text;
+  if (s.data_hash) spec.hash = s.data_hash;
+  return spec;
 }
 
 /** The model config JSON object: the task's default model with the form's fields. */
@@ -203,6 +224,10 @@ export function valuesFrom(task, model, train) {
   if (task.task === 'apply-perm') Object.assign(v, { k: task.k, max_int: task.max_int });
   const cat = CATALOGUE.find((t) => t.name === task.task);
   for (const p of cat?.params ?? []) if (task[p.param] != null) v[p.key] = task[p.param];
+  if (task.task === 'custom') {
+    Object.assign(v, { custom_format: task.format ?? 'auto', custom_separator: task.separator ?? '|', data_hash: task.hash ?? '' });
+    if (task.data != null) setData({ text: task.data, name: task.name, hash: task.hash, url: currentData()?.url });
+  }
   Object.assign(v, {
     n_layers: model.n_layers, n_heads: model.n_heads, d_model: model.d_model, d_head: model.d_head,
     model_seed: model.seed, ln: model.normalization_type === 'LN', mlp: model.d_mlp != null,

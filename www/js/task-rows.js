@@ -247,6 +247,43 @@ export const CATALOGUE = [
         "type": "int"
       }
     ]
+  },
+  {
+    "description": "Your own data: a task defined by a file (JSON lines or text).",
+    "finite": true,
+    "name": "custom",
+    "params": [
+      {
+        "default": 0.8,
+        "hint": "fraction of the examples that train (unless the file marks splits)",
+        "key": "custom_frac_train",
+        "label": "frac_train",
+        "max": 0.99,
+        "min": 0.01,
+        "param": "frac_train",
+        "type": "float"
+      },
+      {
+        "default": 0.0,
+        "hint": "seed of the train/test split",
+        "key": "custom_split_seed",
+        "label": "split_seed",
+        "max": 1000000.0,
+        "min": 0.0,
+        "param": "split_seed",
+        "type": "int"
+      },
+      {
+        "default": 0.0,
+        "hint": "sequence length; 0 = the longest line",
+        "key": "custom_n_ctx",
+        "label": "n_ctx",
+        "max": 1024.0,
+        "min": 0.0,
+        "param": "n_ctx",
+        "type": "int"
+      }
+    ]
   }
 ];
 

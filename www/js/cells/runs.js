@@ -31,6 +31,7 @@ function el(tag, props = {}, ...children) {
 }
 
 function taskLabel(t) {
+  if (t.task === 'custom') return `custom: ${t.name || 'data'} (${(t.data ?? '').split('\n').filter((l) => l.trim()).length} lines, ${(t.data ?? '').length.toLocaleString('en-US')} chars)`;
   return { sort: `sort n=${t.n}`, permutations: `permutations n=${t.n}`, 'apply-perm': `apply-perm k=${t.k}` }[t.task] ?? t.task;
 }
 

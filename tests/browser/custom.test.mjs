@@ -1,0 +1,158 @@
+// Your own data (issue 14) in headless Chromium (CPU backend): a data file dropped on the Data
+// cell trains, survives a reload and resumes exactly; its link (carrying the packed data)
+// replays bit for bit in a fresh profile; a malformed file shows its errors with their lines
+// and trains nothing. Screenshots: test-output/custom-*.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { startServer, launch } from '../../pkg-config/browser.mjs';
+
+const OUT = 'test-output';
+// A small custom experiment: 1 layer, d_model 32 (fits a link), full batches of 16.
+const SMALL = 'v=1&task=custom&n_layers=1&n_heads=1&d_model=32&d_head=32&batch_size=16&lr=0.003';
+let server;
+
+before(async () => {
+  mkdirSync(OUT, { recursive: true });
+  server = await startServer({});
+});
+after(() => server?.close());
+
+/** Seed 000's permutation data over `letters` (n = 3), the first term before the separator. */
+function permText(letters) {
+  const out = [];
+  const c = [...letters];
+  for (let a = 0; a < c.length; a++) for (let b = a + 1; b < c.length; b++) for (let d = b + 1; d < c.length; d++) {
+    const e = [c[a], c[b], c[d]];
+    const t = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]].map((p) => p.map((i) => e[i]).join(''));
+    out.push(`> ${t[0]}| ${t.slice(1).join(' ')}.`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+async function open(hash) {
+  const b = await launch({ webgpu: false });
+  const errors = [];
+  b.page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  b.page.on('pageerror', (e) => errors.push(String(e)));
+  await b.page.setViewportSize({ width: 1100, height: 900 });
+  await b.page.goto(`${server.url}#${hash}`);
+  await ready(b.page);
+  return { ...b, errors };
+}
+const ready = (page) => page.waitForFunction(() => window.__toyformer?.ready, null, { timeout: 120_000 });
+const phase = (page, p, timeout = 300_000) => page.waitForFunction((x) => window.__toyformer.phase === x, p, { timeout, polling: 200 });
+const hook = (page, expr) => page.evaluate(`window.__toyformer.${expr}`);
+
+/** Drops a file with `text` on the Data cell, as a user's drag and drop would. */
+async function drop(page, name, text) {
+  const dt = await page.evaluateHandle(([n, t]) => {
+    const d = new DataTransfer();
+    d.items.add(new File([t], n, { type: 'text/plain' }));
+    return d;
+  }, [name, text]);
+  await page.dispatchEvent('#data-drop', 'drop', { dataTransfer: dt });
+  await page.waitForFunction((n) => window.__toyformer.data?.name === n, name, { timeout: 30_000 });
+}
+
+test('custom: a malformed file shows its errors with their lines and trains nothing', { timeout: 180_000 }, async () => {
+  const { page, errors, close } = await open(SMALL);
+  try {
+    assert.equal(await page.isVisible('#cell-data'), true);
+    await page.setInputFiles('#data-file', { name: 'bad.txt', mimeType: 'text/plain', buffer: Buffer.from('ab|c\nabc\nab|\nx\u0007|y\n') });
+    await page.waitForFunction(() => window.__toyformer.data?.name === 'bad.txt', null, { timeout: 30_000 });
+    const d = await hook(page, 'data');
+    assert.deepEqual([d.ok, d.lines_affected, d.first], [false, 3, [2, 3, 4]]);
+    assert.match(await page.textContent('#data-errors'), /line 2: no separator '\|'.*line 3: nothing after the separator.*line 4: the character/s);
+    assert.match(await page.textContent('#data-error'), /3 lines with errors; nothing trains/);
+    assert.equal(await page.isDisabled('#btn-start'), true, 'Train is refused');
+    assert.match(await page.textContent('#task-error'), /line 2: no separator/);
+    await page.locator('#cell-data').screenshot({ path: `${OUT}/custom-errors.png` });
+    assert.equal((await hook(page, 'rows')).length, 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('custom: a dropped file trains, survives a reload and resumes exactly; its link replays bit for bit', { timeout: 600_000 }, async () => {
+  const steps = 400;
+  const text = permText('abcdefgh');
+  const { page, errors, close } = await open(`${SMALL}&steps=${steps}`);
+  let link;
+  let straight;
+  try {
+    await drop(page, 'perm3.txt', text);
+    assert.equal((await hook(page, 'data')).ok, true);
+    assert.equal(await page.isDisabled('#btn-start'), false);
+    await page.evaluate(() => window.__toyformer.post({ type: 'hold-at', step: 100 }));
+    await page.click('#btn-start');
+    await page.waitForFunction(() => (window.__toyformer.lastSave?.step ?? 0) >= 60 && window.__toyformer.phase === 'training', null, { timeout: 300_000, polling: 100 });
+    const before = await hook(page, 'rows');
+    await page.reload();
+    await ready(page);
+    await page.waitForFunction(() => window.__toyformer.restored, null, { timeout: 60_000 });
+    const restored = await hook(page, 'restored');
+    assert.ok(restored.step >= 60, `restored at ${restored.step}`);
+    assert.deepEqual(await hook(page, 'rows'), before.slice(0, restored.step));
+    assert.match(await page.textContent('#runs-table'), /custom: perm3\.txt \(56 lines/);
+    await page.click('#btn-resume');
+    await phase(page, 'done');
+    const resumed = await hook(page, 'rows');
+    await page.click('#btn-reset');
+    await phase(page, 'idle');
+    await page.click('#btn-start');
+    await phase(page, 'done');
+    straight = await hook(page, 'rows');
+    assert.equal(straight.length, steps);
+    assert.deepEqual(resumed, straight, 'reload + resume is bit-identical to the run that never stopped');
+    assert.ok(straight.at(-1).loss < 0.5 * straight[0].loss, `loss ${straight[0].loss} → ${straight.at(-1).loss}`);
+    // The analysis cells run on the custom task's trained model.
+    await page.waitForFunction(() => window.__toyformer.interp?.lastFull?.error === null, null, { timeout: 120_000 })
+      .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await page.evaluate(() => window.__toyformer.interp?.lastFull ?? null))}`); });
+    assert.ok(await page.locator('#scores-body table.scores tr').count() > 1, 'the Scores cell has a row per head');
+    for (const c of ['attention', 'scores']) await page.locator(`#cell-${c}`).screenshot({ path: `${OUT}/custom-${c}.png` });
+    // The completion box reads and shows the file's labels (characters).
+    await page.fill('#try-input', '> abc');
+    await page.click('#btn-complete');
+    await page.waitForFunction(() => window.__toyformer.lastCompletion !== null, null, { timeout: 60_000 });
+    const c = await hook(page, 'lastCompletion');
+    assert.equal(c.prompt_len, 5);
+    assert.deepEqual(c.tokens.slice(0, 5), ['>', ' ', 'a', 'b', 'c']);
+    assert.equal(c.tokens.length, 26);
+    link = new URL(page.url()).hash.slice(1);
+    assert.match(link, /&d=[A-Za-z0-9_-]{100,}/);
+    assert.match(link, /data_hash=[0-9a-f]{16}/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+  // A fresh profile: the link brings the data; replaying gives the same curve.
+  const b = await open(link);
+  try {
+    assert.equal((await hook(b.page, 'data')).ok, true);
+    await b.page.click('#btn-replay');
+    await phase(b.page, 'done');
+    assert.deepEqual(await hook(b.page, 'rows'), straight, 'the link replays bit for bit');
+    assert.deepEqual(b.errors, []);
+  } finally {
+    await b.close();
+  }
+});
+
+test('custom: a link without its data asks for the file and checks its hash', { timeout: 180_000 }, async () => {
+  const text = permText('abcdef');
+  const { page, errors, close } = await open(`${SMALL}&steps=50&data_hash=0123456789abcdef`);
+  try {
+    assert.match(await page.textContent('#data-error'), /too large to carry and has no URL: open the file it was made with \(hash 0123456789abcdef\)/);
+    assert.equal(await page.isDisabled('#btn-start'), true, 'nothing trains without the data');
+    assert.match(await page.textContent('#task-error'), /hash 0123456789abcdef: give the file it was trained on/);
+    // a file with another hash is refused
+    await page.setInputFiles('#data-file', { name: 'other.txt', mimeType: 'text/plain', buffer: Buffer.from(text) });
+    await page.waitForFunction(() => /has hash [0-9a-f]{16}, but the link was made with data of hash 0123456789abcdef/.test(document.getElementById('data-error').textContent), null, { timeout: 30_000 });
+    assert.equal(await page.isDisabled('#btn-start'), true);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
