@@ -15,6 +15,7 @@ mod interp_attention;
 mod interp_circuits;
 mod interp_dla;
 mod interp_intervene;
+mod interp_positions;
 mod interp_seed003;
 mod interp_timeline;
 mod interp_workbench;
