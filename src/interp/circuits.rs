@@ -33,8 +33,9 @@
 //! residual alone), and the OV circuit of a position is zero. With positions off every
 //! W_pos term is zero. [`Path::matrix`] is what a path adds to the residual stream;
 //! [`full_qk_path`] adds the shortformer W_pos to both sides. A shortformer model with
-//! LayerNorm keeps its ln1 gain unfolded (see [`super::process`]); its circuits apply
-//! it to the residual rows a head reads (the gain is 1 after folding).
+//! LayerNorm keeps its ln1 unfolded (see [`super::process`]); its circuits fold ln1's
+//! gain into W_Q, W_K and W_V as they read the residual stream (W_pos reads them as
+//! stored), so they are the circuits TL's fold_ln would give without the W_pos problem.
 //!
 //! All of these ignore biases, MLPs and attention patterns: they are the weight-only
 //! (direct) paths. For a model with LayerNorm, pass weights processed by
@@ -124,9 +125,11 @@ fn resid_embed(w: &Weights, e: Embed) -> Result<Mat> {
     }))
 }
 
-/// Rows of `m` (residual vectors) times layer `layer`'s ln1 gain, when the weights carry
-/// one that is not 1 (an unfolded ln1: a shortformer model with LayerNorm).
-fn ln1_gain(w: &Weights, layer: usize, m: Mat) -> Result<Mat> {
+/// A head's `W_Q`, `W_K` or `W_V` (C, HS) as it reads the residual stream: with an
+/// unfolded ln1 (gain not all 1: a shortformer model with LayerNorm) the gain folded in
+/// and the rows centred as TL's fold_ln does (the LN output is centred); else as stored.
+fn read_weight(w: &Weights, layer: usize, h: usize, which: &str) -> Result<Mat> {
+    let m = head_weight(w, layer, h, which)?;
     if w.cfg.normalization_type.is_none() {
         return Ok(m);
     }
@@ -134,14 +137,20 @@ fn ln1_gain(w: &Weights, layer: usize, m: Mat) -> Result<Mat> {
     if g.iter().all(|&x| x == 1.0) {
         return Ok(m);
     }
-    Ok(Mat::from_fn(m.rows, m.cols, |r, c| m.at(r, c) * g[c]))
+    let mean: Vec<f64> = (0..m.cols)
+        .map(|a| (0..m.rows).map(|r| (m.at(r, a) * g[r]) as f64).sum::<f64>() / m.rows as f64)
+        .collect();
+    Ok(Mat::from_fn(m.rows, m.cols, |r, a| {
+        (m.at(r, a) as f64 * g[r] as f64 - mean[a]) as f32
+    }))
 }
 
-/// The (rows, C) input of head `layer`'s queries or keys along path `p`: the path's
-/// residual rows through ln1's gain, plus W_pos on the position rows of a direct path of
-/// a shortformer model.
-fn qk_input(w: &Weights, layer: usize, p: &Path) -> Result<Mat> {
-    let m = ln1_gain(w, layer, p.matrix(w)?)?;
+/// Head (layer, h)'s queries (`which` = "W_Q") or keys ("W_K") along path `p`, (rows,
+/// HS): the path's residual rows through the weight as it reads the stream, plus, on the
+/// position rows of a direct path of a shortformer model, W_pos through the weight as
+/// stored (W_pos joins ln1's output).
+fn qk_side(w: &Weights, layer: usize, h: usize, which: &str, p: &Path) -> Result<Mat> {
+    let m = p.matrix(w)?.matmul(&read_weight(w, layer, h, which)?)?;
     if w.cfg.positional_embedding_type != Positions::Shortformer || !p.through.is_empty() {
         return Ok(m);
     }
@@ -150,13 +159,13 @@ fn qk_input(w: &Weights, layer: usize, p: &Path) -> Result<Mat> {
         Embed::Pos => 0,
         Embed::Both => w.cfg.d_vocab,
     };
-    let pos = embed(w, Embed::Pos)?;
-    Ok(Mat::from_fn(m.rows, m.cols, |r, c| {
-        m.at(r, c)
+    let pos = embed(w, Embed::Pos)?.matmul(&head_weight(w, layer, h, which)?)?;
+    Ok(Mat::from_fn(m.rows, m.cols, |r, a| {
+        m.at(r, a)
             + if r < first_pos {
                 0.0
             } else {
-                pos.at(r - first_pos, c)
+                pos.at(r - first_pos, a)
             }
     }))
 }
@@ -176,12 +185,12 @@ pub fn head_weight(w: &Weights, layer: usize, h: usize, which: &str) -> Result<M
 
 /// `W_OV = W_V[h] W_O[h]`, (C, C); TL's `model.OV[layer, h]`.
 pub fn w_ov(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
-    head_weight(w, layer, h, "W_V")?.matmul(&head_weight(w, layer, h, "W_O")?)
+    read_weight(w, layer, h, "W_V")?.matmul(&head_weight(w, layer, h, "W_O")?)
 }
 
 /// W_QK = W_Q[h] W_K[h]ᵀ, (C, C); TL's `model.QK[layer, h]` (no 1/sqrt(d_head)).
 pub fn w_qk(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
-    head_weight(w, layer, h, "W_Q")?.matmul(&head_weight(w, layer, h, "W_K")?.transpose())
+    read_weight(w, layer, h, "W_Q")?.matmul(&read_weight(w, layer, h, "W_K")?.transpose())
 }
 
 /// Full OV circuit from `src` embeddings to the logits: E W_OV W_U, (rows of E, d_vocab_out).
@@ -249,8 +258,8 @@ impl Path {
             }
             last = Some(l);
             // (E W_V) W_O: cheaper than forming W_OV (C, C) when d_head < d_model
-            m = ln1_gain(w, l, m)?
-                .matmul(&head_weight(w, l, h, "W_V")?)?
+            m = m
+                .matmul(&read_weight(w, l, h, "W_V")?)?
                 .matmul(&head_weight(w, l, h, "W_O")?)?;
         }
         Ok(m)
@@ -277,8 +286,8 @@ pub fn full_qk_path(w: &Weights, layer: usize, h: usize, q: &Path, k: &Path) -> 
     }
     let s = 1.0 / (w.cfg.d_head as f32).sqrt();
     // (q-path W_Q) (k-path W_K)ᵀ: the factored form of q-path W_QK k-pathᵀ
-    let qs = qk_input(w, layer, q)?.matmul(&head_weight(w, layer, h, "W_Q")?)?;
-    let ks = qk_input(w, layer, k)?.matmul(&head_weight(w, layer, h, "W_K")?)?;
+    let qs = qk_side(w, layer, h, "W_Q", q)?;
+    let ks = qk_side(w, layer, h, "W_K", k)?;
     Ok(qs.matmul(&ks.transpose())?.scale(s))
 }
 

@@ -260,3 +260,44 @@ fn dla_components_and_paths_sum_to_the_logits() {
         }
     }
 }
+
+#[test]
+fn ln_shortformer_qk_circuits_with_the_cached_scales_give_the_scores() {
+    // 1 layer with LayerNorm, no biases: the query input at i is ln1(x_i) + W_pos[i] with
+    // ln1(x_i) = W_E[tok_i] (centred) / s_i ⊙ gain, so the score is tok·tok / (s_i s_j) +
+    // tok·pos / s_i + pos·tok / s_j + pos·pos, on the circuits of the processed weights and
+    // the scales and scores cached by the unprocessed model.
+    let tokens = small_sort().batch(8, 0, B);
+    let w = model((1, 2, true, false, false), 95, Positions::Shortformer);
+    let c = cache(&w, &tokens);
+    let pw = process_weights(&w).unwrap();
+    let t = c.seq_len;
+    for h in 0..2 {
+        let blk =
+            |q: Embed, k: Embed| toyformer::interp::circuits::full_qk(&pw, 0, h, q, k).unwrap();
+        let (tt, tp) = (
+            blk(Embed::Token, Embed::Token),
+            blk(Embed::Token, Embed::Pos),
+        );
+        let (pt, pp) = (blk(Embed::Pos, Embed::Token), blk(Embed::Pos, Embed::Pos));
+        let want = hook_scores(&c, 1, 0, h);
+        for q in 0..t {
+            for k in 0..=q {
+                let (a, b) = (c.tokens[t + q] as usize, c.tokens[t + k] as usize);
+                let (sq, sk) = (
+                    c.ln_scale("blocks.0.ln1", 1, q) as f64,
+                    c.ln_scale("blocks.0.ln1", 1, k) as f64,
+                );
+                let s = tt.at(a, b) as f64 / (sq * sk)
+                    + tp.at(a, k) as f64 / sq
+                    + pt.at(q, b) as f64 / sk
+                    + pp.at(q, k) as f64;
+                let wv = want[q * t + k] as f64;
+                assert!(
+                    close(s, wv, 1e-4),
+                    "H{h} ({q},{k}): circuits {s} vs hook {wv}"
+                );
+            }
+        }
+    }
+}
