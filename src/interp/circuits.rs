@@ -36,6 +36,8 @@
 //! LayerNorm keeps its ln1 unfolded (see [`super::process`]); its circuits fold ln1's
 //! gain into W_Q, W_K and W_V as they read the residual stream (W_pos reads them as
 //! stored), so they are the circuits TL's fold_ln would give without the W_pos problem.
+//! [`w_ov`], [`w_qk`] and the composition scores stay TL's `model.OV`/`model.QK` of the
+//! weights as given (what TL's `all_composition_scores` computes on them).
 //!
 //! All of these ignore biases, MLPs and attention patterns: they are the weight-only
 //! (direct) paths. For a model with LayerNorm, pass weights processed by
@@ -185,12 +187,12 @@ pub fn head_weight(w: &Weights, layer: usize, h: usize, which: &str) -> Result<M
 
 /// `W_OV = W_V[h] W_O[h]`, (C, C); TL's `model.OV[layer, h]`.
 pub fn w_ov(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
-    read_weight(w, layer, h, "W_V")?.matmul(&head_weight(w, layer, h, "W_O")?)
+    head_weight(w, layer, h, "W_V")?.matmul(&head_weight(w, layer, h, "W_O")?)
 }
 
 /// W_QK = W_Q[h] W_K[h]ᵀ, (C, C); TL's `model.QK[layer, h]` (no 1/sqrt(d_head)).
 pub fn w_qk(w: &Weights, layer: usize, h: usize) -> Result<Mat> {
-    read_weight(w, layer, h, "W_Q")?.matmul(&read_weight(w, layer, h, "W_K")?.transpose())
+    head_weight(w, layer, h, "W_Q")?.matmul(&head_weight(w, layer, h, "W_K")?.transpose())
 }
 
 /// Full OV circuit from `src` embeddings to the logits: E W_OV W_U, (rows of E, d_vocab_out).
