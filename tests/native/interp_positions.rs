@@ -301,3 +301,42 @@ fn ln_shortformer_qk_circuits_with_the_cached_scales_give_the_scores() {
         }
     }
 }
+
+#[test]
+fn workbench_views_of_a_shortformer_array_index_model() {
+    // The page's views on the array-index default (2 layers, shortformer), narrowed: the
+    // score decomposition softmaxes to the attention view's pattern in both layers, the
+    // positional OV map is zero, and the DLA has no pos_embed entry.
+    use toyformer::interp::workbench::{Workbench, WorkbenchOptions};
+    let task = toyformer::tasks::TaskSpec::default_for("array-index").unwrap();
+    let mut cfg = task.default_model();
+    assert_eq!(cfg.positional_embedding_type, Positions::Shortformer);
+    (cfg.d_model, cfg.d_head) = (16, 16);
+    let w = Weights::init(&cfg).unwrap();
+    let opts = WorkbenchOptions {
+        samples: 16,
+        ..Default::default()
+    };
+    let mut wb = Workbench::new(task, cfg, opts).unwrap();
+    wb.add_snapshot(0, w.data.clone(), true).unwrap();
+    wb.select(None).unwrap();
+    let text = "7 3 9 | 1 42";
+    let a = wb.attention(text).unwrap();
+    for l in 0..2 {
+        let d = wb.decomposition(text, l, 0).unwrap().total().unwrap();
+        let p = &a.patterns[l][0];
+        for i in 0..d.rows {
+            let m = (0..=i).map(|j| d.at(i, j)).fold(f32::MIN, f32::max);
+            let z: f64 = (0..=i).map(|j| ((d.at(i, j) - m) as f64).exp()).sum();
+            for j in 0..=i {
+                let want = ((d.at(i, j) - m) as f64).exp() / z;
+                assert!(close(p.at(i, j) as f64, want, 1e-4), "L{l} ({i},{j})");
+            }
+        }
+    }
+    let ov = wb.ov(&[(0, 0)]).unwrap();
+    assert!(ov.pos.data.iter().all(|&x| x == 0.0));
+    assert!(ov.token.data.iter().any(|&x| x != 0.0));
+    let r = wb.report().unwrap();
+    assert!(r.dla.get("pos_embed").is_none());
+}
