@@ -22,12 +22,18 @@
 //! of an LN-free model without biases the four terms tok·tok, tok·pos, pos·tok and pos·pos
 //! sum exactly to the scores. Terms are given for every (i, j); only j ≤ i count (the rest
 //! is masked).
+//!
+//! **Shortformer**: W_pos is not in resid_pre; it is added to ln1's output, so `pos` is
+//! `W_pos[i]` itself (not divided by the scale) in every layer, and `prev` is resid_pre −
+//! tok. Its ln1 is not folded ([`super::process`]), so the residual parts are
+//! resid/s ⊙ ln1.w and ln1.b W_Q joins the query bias (b W_K the key's). With positions
+//! off the `pos` terms are zero.
 
 use super::cache::{act_name, ActivationCache};
 use super::circuits::check_head;
 use super::mat::Mat;
 use crate::error::{Error, Result};
-use crate::model::Weights;
+use crate::model::{Positions, Weights};
 use serde::Serialize;
 
 /// Attention patterns of sequence `b` of the cache: `[layer][head]`, each (T, T).
@@ -132,6 +138,87 @@ fn project(
     Ok(out)
 }
 
+/// ln1's gain and bias of `layer` when it has them (an unfolded ln1), else None.
+fn ln1_params(pw: &Weights, layer: usize) -> Result<Option<(&[f32], &[f32])>> {
+    if pw.cfg.normalization_type.is_none() {
+        return Ok(None);
+    }
+    let w = pw.get(&format!("blocks.{layer}.ln1.w"))?;
+    let b = pw.get(&format!("blocks.{layer}.ln1.b"))?;
+    Ok((w.iter().any(|&x| x != 1.0) || b.iter().any(|&x| x != 0.0)).then_some((w, b)))
+}
+
+/// The bias `b` [NH, HS] plus ln1.b W [NH, C, HS] when ln1 is unfolded.
+fn with_ln1_bias(pw: &Weights, layer: usize, w: &[f32], b: &[f32]) -> Result<Vec<f32>> {
+    let mut out = b.to_vec();
+    let (c, hs) = (pw.cfg.d_model, pw.cfg.d_head);
+    if let Some((_, lb)) = ln1_params(pw, layer)? {
+        for (i, o) in out.iter_mut().enumerate() {
+            let (h, a) = (i / hs, i % hs);
+            let add: f64 = (0..c)
+                .map(|r| lb[r] as f64 * w[(h * c + r) * hs + a] as f64)
+                .sum();
+            *o += add as f32;
+        }
+    }
+    Ok(out)
+}
+
+/// The parts of the input of layer `layer`'s heads on sequence `b`, each (T, C): tok, pos
+/// and (layers > 0) prev, as the module doc defines them.
+fn input_parts(
+    pw: &Weights,
+    cache: &ActivationCache,
+    b: usize,
+    layer: usize,
+) -> Result<Vec<(Part, Vec<f32>)>> {
+    let (c, t) = (pw.cfg.d_model, cache.seq_len);
+    let gain = ln1_params(pw, layer)?.map(|(w, _)| w);
+    let scale: Vec<f32> = (0..t)
+        .map(|i| cache.ln_scale(&format!("blocks.{layer}.ln1"), b, i))
+        .collect();
+    let raw = |name: &str| -> Result<Vec<f32>> {
+        let mut v = Vec::with_capacity(t * c);
+        for i in 0..t {
+            v.extend_from_slice(cache.at(name, b, i)?);
+        }
+        Ok(v)
+    };
+    // what ln1 makes of residual rows: x / s ⊙ gain
+    let normed = |x: &[f32]| -> Vec<f32> {
+        x.iter()
+            .enumerate()
+            .map(|(k, v)| v / scale[k / c] * gain.map_or(1.0, |g| g[k % c]))
+            .collect()
+    };
+    let shortformer = pw.cfg.positional_embedding_type == Positions::Shortformer;
+    let tok = raw("hook_embed")?;
+    let pos = raw("hook_pos_embed")?;
+    let mut parts = vec![
+        (Part::Tok, normed(&tok)),
+        // shortformer: W_pos joins ln1's output as it is
+        (
+            Part::Pos,
+            if shortformer {
+                pos.clone()
+            } else {
+                normed(&pos)
+            },
+        ),
+    ];
+    if layer > 0 {
+        let resid = raw(&act_name("resid_pre", layer))?;
+        let prev: Vec<f32> = resid
+            .iter()
+            .zip(&tok)
+            .zip(&pos)
+            .map(|((r, a), p)| if shortformer { r - a } else { r - a - p })
+            .collect();
+        parts.push((Part::Prev, normed(&prev)));
+    }
+    Ok(parts)
+}
+
 /// Decomposes the scores of head (layer, h) on sequence `b` of `cache` (see the module
 /// doc). `pw` must be the weights the cache was run with, TL-processed for an LN model
 /// ([`super::process::process_weights`]); the cache needs `hook_embed`, `hook_pos_embed`,
@@ -151,32 +238,13 @@ pub fn decompose_scores(
         ));
     }
     let (c, hs, t) = (pw.cfg.d_model, pw.cfg.d_head, cache.seq_len);
-    let scale: Vec<f32> = (0..t)
-        .map(|i| cache.ln_scale(&format!("blocks.{layer}.ln1"), b, i))
-        .collect();
-    let rows = |name: &str| -> Result<Vec<f32>> {
-        let mut v = Vec::with_capacity(t * c);
-        for (i, s) in scale.iter().enumerate() {
-            v.extend(cache.at(name, b, i)?.iter().map(|x| x / s));
-        }
-        Ok(v)
-    };
-    let tok = rows("hook_embed")?;
-    let pos = rows("hook_pos_embed")?;
-    let mut parts = vec![(Part::Tok, tok.clone()), (Part::Pos, pos.clone())];
-    if layer > 0 {
-        let resid = rows(&act_name("resid_pre", layer))?;
-        let prev = resid
-            .iter()
-            .zip(&tok)
-            .zip(&pos)
-            .map(|((r, a), p)| r - a - p)
-            .collect();
-        parts.push((Part::Prev, prev));
-    }
+    let parts = input_parts(pw, cache, b, layer)?;
     let g = |n: &str| pw.get(&format!("blocks.{layer}.attn.{n}"));
-    let q = project(&parts, g("W_Q")?, g("b_Q")?, t, c, hs, h)?;
-    let k = project(&parts, g("W_K")?, g("b_K")?, t, c, hs, h)?;
+    let (w_q, w_k) = (g("W_Q")?, g("W_K")?);
+    let b_q = with_ln1_bias(pw, layer, w_q, g("b_Q")?)?;
+    let b_k = with_ln1_bias(pw, layer, w_k, g("b_K")?)?;
+    let q = project(&parts, w_q, &b_q, t, c, hs, h)?;
+    let k = project(&parts, w_k, &b_k, t, c, hs, h)?;
     let s = 1.0 / (hs as f32).sqrt();
     let mut terms = Vec::new();
     for (qp, qm) in &q {

@@ -26,6 +26,19 @@
 //!   the virtual OV circuit of a 2-layer model is E W_OV^{0,a} W_OV^{1,b} W_U (the OV of
 //!   layer 1 applied to what layer 0's head wrote).
 //!
+//! **Shortformer and positions off** (`positional_embedding_type`): a shortformer model
+//! adds W_pos to the query and key inputs of every layer (after ln1), never to the
+//! residual stream, so a position enters only the Q/K side of a QK circuit, in every
+//! layer, and only directly: a path through a head carries no W_pos (values read the
+//! residual alone), and the OV circuit of a position is zero. With positions off every
+//! W_pos term is zero. [`Path::matrix`] is what a path adds to the residual stream;
+//! [`full_qk_path`] adds the shortformer W_pos to both sides. A shortformer model with
+//! LayerNorm keeps its ln1 unfolded (see [`super::process`]); its circuits fold ln1's
+//! gain into W_Q, W_K and W_V as they read the residual stream (W_pos reads them as
+//! stored), so they are the circuits TL's fold_ln would give without the W_pos problem.
+//! [`w_ov`], [`w_qk`] and the composition scores stay TL's `model.OV`/`model.QK` of the
+//! weights as given (what TL's `all_composition_scores` computes on them).
+//!
 //! All of these ignore biases, MLPs and attention patterns: they are the weight-only
 //! (direct) paths. For a model with LayerNorm, pass weights processed by
 //! [`super::process::process_weights`] (TL's `fold_ln` + `center_writing_weights`); the
@@ -35,7 +48,7 @@
 
 use super::mat::Mat;
 use crate::error::{Error, Result};
-use crate::model::Weights;
+use crate::model::{Positions, Weights};
 use serde::Serialize;
 
 /// Which embedding a circuit starts or ends on.
@@ -91,6 +104,72 @@ pub fn embed(w: &Weights, e: Embed) -> Result<Mat> {
         Embed::Pos => mat(w, "pos_embed.W_pos", w.cfg.n_ctx, c),
         Embed::Both => embed(w, Embed::Token)?.vstack(&embed(w, Embed::Pos)?),
     }
+}
+
+/// What an embedding adds to the residual stream: `embed`, with the position rows zero
+/// unless positions are standard (shortformer and off add no W_pos to the stream).
+fn resid_embed(w: &Weights, e: Embed) -> Result<Mat> {
+    let m = embed(w, e)?;
+    if w.cfg.positional_embedding_type == Positions::Standard {
+        return Ok(m);
+    }
+    let first_pos = match e {
+        Embed::Token => return Ok(m),
+        Embed::Pos => 0,
+        Embed::Both => w.cfg.d_vocab,
+    };
+    Ok(Mat::from_fn(m.rows, m.cols, |r, c| {
+        if r < first_pos {
+            m.at(r, c)
+        } else {
+            0.0
+        }
+    }))
+}
+
+/// A head's `W_Q`, `W_K` or `W_V` (C, HS) as it reads the residual stream: with an
+/// unfolded ln1 (gain not all 1: a shortformer model with LayerNorm) the gain folded in
+/// and the rows centred as TL's fold_ln does (the LN output is centred); else as stored.
+fn read_weight(w: &Weights, layer: usize, h: usize, which: &str) -> Result<Mat> {
+    let m = head_weight(w, layer, h, which)?;
+    if w.cfg.normalization_type.is_none() {
+        return Ok(m);
+    }
+    let g = w.get(&format!("blocks.{layer}.ln1.w"))?;
+    if g.iter().all(|&x| x == 1.0) {
+        return Ok(m);
+    }
+    let mean: Vec<f64> = (0..m.cols)
+        .map(|a| (0..m.rows).map(|r| (m.at(r, a) * g[r]) as f64).sum::<f64>() / m.rows as f64)
+        .collect();
+    Ok(Mat::from_fn(m.rows, m.cols, |r, a| {
+        (m.at(r, a) as f64 * g[r] as f64 - mean[a]) as f32
+    }))
+}
+
+/// Head (layer, h)'s queries (`which` = "W_Q") or keys ("W_K") along path `p`, (rows,
+/// HS): the path's residual rows through the weight as it reads the stream, plus, on the
+/// position rows of a direct path of a shortformer model, W_pos through the weight as
+/// stored (W_pos joins ln1's output).
+fn qk_side(w: &Weights, layer: usize, h: usize, which: &str, p: &Path) -> Result<Mat> {
+    let m = p.matrix(w)?.matmul(&read_weight(w, layer, h, which)?)?;
+    if w.cfg.positional_embedding_type != Positions::Shortformer || !p.through.is_empty() {
+        return Ok(m);
+    }
+    let first_pos = match p.embed {
+        Embed::Token => return Ok(m),
+        Embed::Pos => 0,
+        Embed::Both => w.cfg.d_vocab,
+    };
+    let pos = embed(w, Embed::Pos)?.matmul(&head_weight(w, layer, h, which)?)?;
+    Ok(Mat::from_fn(m.rows, m.cols, |r, a| {
+        m.at(r, a)
+            + if r < first_pos {
+                0.0
+            } else {
+                pos.at(r - first_pos, a)
+            }
+    }))
 }
 
 /// W_U (C, d_vocab_out).
@@ -164,9 +243,10 @@ impl Path {
         s
     }
 
-    /// The (rows, C) matrix of the path: E W_OV^{a} W_OV^{b} ….
+    /// The (rows, C) matrix of the path, what it adds to the residual stream:
+    /// E W_OV^{a} W_OV^{b} … (position rows zero unless positions are standard).
     pub fn matrix(&self, w: &Weights) -> Result<Mat> {
-        let mut m = embed(w, self.embed)?;
+        let mut m = resid_embed(w, self.embed)?;
         let mut last: Option<usize> = None;
         for &(l, h) in &self.through {
             if last.is_some_and(|p| l <= p) {
@@ -181,7 +261,7 @@ impl Path {
             last = Some(l);
             // (E W_V) W_O: cheaper than forming W_OV (C, C) when d_head < d_model
             m = m
-                .matmul(&head_weight(w, l, h, "W_V")?)?
+                .matmul(&read_weight(w, l, h, "W_V")?)?
                 .matmul(&head_weight(w, l, h, "W_O")?)?;
         }
         Ok(m)
@@ -208,8 +288,8 @@ pub fn full_qk_path(w: &Weights, layer: usize, h: usize, q: &Path, k: &Path) -> 
     }
     let s = 1.0 / (w.cfg.d_head as f32).sqrt();
     // (q-path W_Q) (k-path W_K)ᵀ: the factored form of q-path W_QK k-pathᵀ
-    let qs = q.matrix(w)?.matmul(&head_weight(w, layer, h, "W_Q")?)?;
-    let ks = k.matrix(w)?.matmul(&head_weight(w, layer, h, "W_K")?)?;
+    let qs = qk_side(w, layer, h, "W_Q", q)?;
+    let ks = qk_side(w, layer, h, "W_K", k)?;
     Ok(qs.matmul(&ks.transpose())?.scale(s))
 }
 

@@ -27,12 +27,18 @@
 //! logit), so paths too sum to the logit.
 //!
 //! Values are means over the (sample, predicted position) pairs of the cache.
+//!
+//! **Shortformer and positions off**: W_pos is not in the residual stream (a shortformer
+//! model adds it to the queries and keys only), so there is no `pos_embed` component or
+//! source then. A shortformer model with LayerNorm keeps ln1 unfolded
+//! ([`super::process`]): a head's value input is then x / s ⊙ ln1.w + ln1.b, so paths
+//! apply ln1.w before W_V and ln1.b W_V W_O joins the layer's attention bias.
 
 use super::cache::{act_name, ActivationCache};
 use super::circuits::head_weight;
 use super::mat::Mat;
 use crate::error::{Error, Result};
-use crate::model::Weights;
+use crate::model::{Positions, Weights};
 use crate::tasks::TaskSpec;
 use candle_core::{Device, Tensor};
 use serde::Serialize;
@@ -255,7 +261,9 @@ fn hook_components(
         Ok(())
     };
     per_hook("embed".into(), "hook_embed", None)?;
-    per_hook("pos_embed".into(), "hook_pos_embed", None)?;
+    if cfg.positional_embedding_type == Positions::Standard {
+        per_hook("pos_embed".into(), "hook_pos_embed", None)?;
+    }
     for l in 0..cfg.n_layers {
         for h in 0..nh {
             per_hook(format!("L{l}H{h}"), &act_name("result", l), Some((h, nh)))?;
@@ -288,7 +296,7 @@ fn bias_components(
             });
         }
         let mut beta: Vec<f64> = b_o.iter().map(|&x| x as f64).collect();
-        let b_v = pw.get(&format!("blocks.{l}.attn.b_V"))?;
+        let b_v = value_bias(pw, l)?;
         let w_o = pw.get(&format!("blocks.{l}.attn.W_O"))?;
         for h in 0..cfg.n_heads {
             for a in 0..hs {
@@ -305,22 +313,49 @@ fn bias_components(
     Ok(attn_bias)
 }
 
+/// ln1's gain of layer `l` when it is not folded (not all 1), else None.
+fn ln1_gain(pw: &Weights, l: usize) -> Result<Option<&[f32]>> {
+    if pw.cfg.normalization_type.is_none() {
+        return Ok(None);
+    }
+    let g = pw.get(&format!("blocks.{l}.ln1.w"))?;
+    Ok(g.iter().any(|&x| x != 1.0).then_some(g))
+}
+
+/// b_V [NH, HS] of layer `l`, plus ln1.b W_V when ln1 is not folded.
+fn value_bias(pw: &Weights, l: usize) -> Result<Vec<f32>> {
+    let (c, hs) = (pw.cfg.d_model, pw.cfg.d_head);
+    let mut b_v = pw.get(&format!("blocks.{l}.attn.b_V"))?.to_vec();
+    if pw.cfg.normalization_type.is_some() {
+        let lb = pw.get(&format!("blocks.{l}.ln1.b"))?;
+        let w_v = pw.get(&format!("blocks.{l}.attn.W_V"))?; // [NH, C, HS]
+        for (i, o) in b_v.iter_mut().enumerate() {
+            let (h, a) = (i / hs, i % hs);
+            let add: f64 = (0..c)
+                .map(|r| lb[r] as f64 * w_v[(h * c + r) * hs + a] as f64)
+                .sum();
+            *o += add as f32;
+        }
+    }
+    Ok(b_v)
+}
+
 /// The sources of paths: embed, pos_embed, every MLP, every non-zero attention bias.
 fn path_sources(pw: &Weights, attn_bias: &[Vec<f32>]) -> Vec<Source> {
-    let mut sources = vec![
-        Source {
-            name: "embed".into(),
-            from: 0,
-            constant: None,
-            hook: "hook_embed".into(),
-        },
-        Source {
+    let mut sources = vec![Source {
+        name: "embed".into(),
+        from: 0,
+        constant: None,
+        hook: "hook_embed".into(),
+    }];
+    if pw.cfg.positional_embedding_type == Positions::Standard {
+        sources.push(Source {
             name: "pos_embed".into(),
             from: 0,
             constant: None,
             hook: "hook_pos_embed".into(),
-        },
-    ];
+        });
+    }
     for (l, bias) in attn_bias.iter().enumerate() {
         if pw.cfg.d_mlp.is_some() {
             sources.push(Source {
@@ -373,8 +408,13 @@ fn path_attributions(
         // G = W_OV^{first} … W_OV^{last} W_U, (C, V)
         let mut g = w_u_t.clone();
         for &(l, h) in chain.iter().rev() {
-            let wv =
-                Tensor::from_slice(&head_weight(pw, l, h, "W_V")?.data, (c_n, cfg.d_head), &dev)?;
+            let mut wv_m = head_weight(pw, l, h, "W_V")?; // (C, HS)
+            if let Some(gain) = ln1_gain(pw, l)? {
+                for (k, x) in wv_m.data.iter_mut().enumerate() {
+                    *x *= gain[k / cfg.d_head];
+                }
+            }
+            let wv = Tensor::from_slice(&wv_m.data, (c_n, cfg.d_head), &dev)?;
             let wo =
                 Tensor::from_slice(&head_weight(pw, l, h, "W_O")?.data, (cfg.d_head, c_n), &dev)?;
             g = wv.matmul(&wo.matmul(&g)?)?;

@@ -17,6 +17,13 @@
 //!   W_pos, `W_O[h]` rows, b_O, W_out rows, b_out) has its mean over d_model removed. Every
 //!   reader of the stream is a LayerNorm, which removes that mean anyway.
 //!
+//! **Shortformer**: W_pos is added to ln1's output before W_Q and W_K, so ln1 cannot be
+//! folded into them (W_pos W_Q would change, and W_pos is shared by every layer) and W_pos
+//! is not a writing weight. For a shortformer model ln1 is left as it is (with W_Q, W_K,
+//! W_V and their biases) and W_pos is not centred; ln2 and ln_final are folded and the
+//! writing weights centred as usual (ln1 still centres its input). The analyses apply the
+//! unfolded ln1 where they read W_Q, W_K or W_V.
+//!
 //! The processed model computes the same logits as the original (tested); its residual
 //! stream is the original one, centred. Models without LayerNorm are returned unchanged
 //! (TL also skips both steps for them).
@@ -87,17 +94,21 @@ pub fn process_weights(w: &Weights) -> Result<Weights> {
         return Ok(pw);
     }
     let c = w.cfg.d_model;
+    let shortformer = w.cfg.positional_embedding_type == crate::model::Positions::Shortformer;
     for l in 0..w.cfg.n_layers {
         let b = format!("blocks.{l}");
-        let (lw, lb) = reset_ln(&mut pw, &format!("{b}.ln1"))?;
-        for n in ["Q", "K", "V"] {
-            fold_into(
-                &mut pw,
-                &format!("{b}.attn.W_{n}"),
-                &format!("{b}.attn.b_{n}"),
-                &lw,
-                &lb,
-            )?;
+        // shortformer: ln1 stays (W_pos joins its output before W_Q and W_K)
+        if !shortformer {
+            let (lw, lb) = reset_ln(&mut pw, &format!("{b}.ln1"))?;
+            for n in ["Q", "K", "V"] {
+                fold_into(
+                    &mut pw,
+                    &format!("{b}.attn.W_{n}"),
+                    &format!("{b}.attn.b_{n}"),
+                    &lw,
+                    &lb,
+                )?;
+            }
         }
         if w.cfg.d_mlp.is_some() {
             let (lw, lb) = reset_ln(&mut pw, &format!("{b}.ln2"))?;
@@ -113,7 +124,9 @@ pub fn process_weights(w: &Weights) -> Result<Weights> {
     let (lw, lb) = reset_ln(&mut pw, "ln_final")?;
     fold_into(&mut pw, "unembed.W_U", "unembed.b_U", &lw, &lb)?;
     center_rows(&mut pw, "embed.W_E", c)?;
-    center_rows(&mut pw, "pos_embed.W_pos", c)?;
+    if !shortformer {
+        center_rows(&mut pw, "pos_embed.W_pos", c)?;
+    }
     for l in 0..w.cfg.n_layers {
         let b = format!("blocks.{l}");
         center_rows(&mut pw, &format!("{b}.attn.W_O"), c)?;

@@ -21,6 +21,7 @@ mod interp_head_types;
 mod interp_hypotheses;
 mod interp_intervene;
 mod interp_neurons;
+mod interp_positions;
 mod interp_progress;
 mod interp_seed003;
 mod interp_timeline;

@@ -4,6 +4,9 @@ heads = {(r["layer"], r["head"]): r for r in TOYFORMER["heads"]}
 for l in range(cfg.n_layers):
     for h in range(cfg.n_heads):
         W_Q, W_K, W_V, W_O = (processed[f"blocks.{l}.attn.W_{x}"][h] for x in "QKVO")
+        if cfg.normalization_type and getattr(cfg, "positional_embedding_type", "standard") == "shortformer":
+            g = processed[f"blocks.{l}.ln1.w"][:, None]  # ln1 left unfolded: fold its gain here
+            W_Q, W_K, W_V = (W * g - (W * g).mean(0) for W in (W_Q, W_K, W_V))
         qk = W_E @ W_Q @ W_K.T @ W_E.T / math.sqrt(cfg.d_head)  # query token x key token
         ov = (W_E @ W_V @ W_O @ W_U)[v0:v1, v0:v1]  # source token x logit, value tokens
         fig = px.imshow(torch.stack([qk[v0:v1, v0:v1], ov]).numpy(), facet_col=0, color_continuous_scale="RdBu",

@@ -14,7 +14,9 @@ def attribution(x):
     return ((x.double()[bi, pi] * w_u).sum(-1) / scale[bi, pi, 0]).mean().item()
 
 
-parts = {"embed": attribution(acache["hook_embed"]), "pos_embed": attribution(acache["hook_pos_embed"])}
+parts = {"embed": attribution(acache["hook_embed"])}
+if "pos_embed" in TOYFORMER["dla"]:  # standard positions only: shortformer adds W_pos to queries and keys only
+    parts["pos_embed"] = attribution(acache["hook_pos_embed"])
 for l in range(cfg.n_layers):
     z = acache[f"blocks.{l}.attn.hook_z"].double()  # (B, T, n_heads, d_head), b_V included
     for h in range(cfg.n_heads):

@@ -12,9 +12,12 @@ def process_weights(sd):
             sd[W] = scaled - scaled.mean(-2, keepdim=True)
         sd[f"{ln}.w"], sd[f"{ln}.b"] = torch.ones_like(w), torch.zeros_like(b)
 
-    writers = ["embed.W_E", "pos_embed.W_pos"]
+    # shortformer: W_pos joins ln1's output before W_Q and W_K, so ln1 stays and W_pos is no writer
+    shortformer = getattr(cfg, "positional_embedding_type", "standard") == "shortformer"
+    writers = ["embed.W_E"] + ([] if shortformer else ["pos_embed.W_pos"])
     for l in range(cfg.n_layers):
-        fold(f"blocks.{l}.ln1", [(f"blocks.{l}.attn.W_{x}", f"blocks.{l}.attn.b_{x}") for x in "QKV"])
+        if not shortformer:
+            fold(f"blocks.{l}.ln1", [(f"blocks.{l}.attn.W_{x}", f"blocks.{l}.attn.b_{x}") for x in "QKV"])
         writers += [f"blocks.{l}.attn.W_O", f"blocks.{l}.attn.b_O"]
         if not cfg.attn_only:
             fold(f"blocks.{l}.ln2", [(f"blocks.{l}.mlp.W_in", f"blocks.{l}.mlp.b_in")])

@@ -183,8 +183,16 @@ export class OvCell {
     this.maps[0].set({ rows: v.token.rows, cols: v.token.cols, data: v.token.data, rowLabels: v.token_labels, colLabels: v.output_labels,
       title: `${v.path}·W_U: source token → logit`, marks: diagonalArgmax(v.token, v.value_tokens) });
     this.maps[1].set({ rows: v.pos.rows, cols: v.pos.cols, data: v.pos.data, rowLabels: v.position_names, colLabels: v.output_labels,
-      title: 'W_pos through the same heads: source position → logit' });
+      title: posOvTitle(an.model?.positional_embedding_type) });
   }
+}
+
+/** The title of the W_pos OV map: zero unless positions are standard (a shortformer model
+ * adds W_pos to the queries and keys only, so the values never see it). */
+function posOvTitle(positions) {
+  if (positions === 'shortformer') return 'W_pos through the same heads: zero (shortformer positions reach queries and keys only, never the values)';
+  if (positions === 'off') return 'W_pos through the same heads: zero (positions off)';
+  return 'W_pos through the same heads: source position → logit';
 }
 
 /** [r, r] for each value token r whose row's largest entry is on the diagonal. */
