@@ -65,8 +65,9 @@ fn answer_attention(w: &Weights, task: &TaskSpec, seq: &[u32]) -> Result<(usize,
     let preds = task.pred_positions();
     let correct = preds
         .iter()
-        .filter(|&&p| {
-            crate::train::eval::argmax(&cache.logits.data[p * v..(p + 1) * v]) == seq[p + 1]
+        .zip(task.targets(seq))
+        .filter(|&(&p, tg)| {
+            crate::train::eval::argmax(&cache.logits.data[p * v..(p + 1) * v]) == tg
         })
         .count();
     let mut out = Vec::new();

@@ -310,8 +310,8 @@ impl TaskSpec {
         out
     }
 
-    /// The positions p whose logits are scored; the target of position p is `tokens[p + 1]`.
-    /// Ascending.
+    /// The positions p whose logits are scored, ascending; [`targets`](Self::targets) gives
+    /// their targets.
     pub fn pred_positions(&self) -> Vec<usize> {
         self.with_task(|t| t.pred_positions())
     }
@@ -324,13 +324,24 @@ impl TaskSpec {
         self.with_task(|t| t.algo_positions())
     }
 
-    /// The targets of one sequence: `tokens[p + 1]` for p in `pred_positions` (in that
-    /// order). `tokens` should have length T; positions past its end are skipped.
+    /// The targets of one sequence, in `pred_positions` order: the next token `tokens[p + 1]`
+    /// for every task but those that say otherwise (`previous-token`: the token before;
+    /// `arena-palindromes`: a label). `tokens` should have length T; a next-token target
+    /// past its end is skipped.
     pub fn targets(&self, tokens: &[u32]) -> Vec<u32> {
-        self.pred_positions()
-            .into_iter()
-            .filter_map(|p| tokens.get(p + 1).copied())
-            .collect()
+        self.with_task(|t| t.targets(tokens))
+    }
+
+    /// Where views show the guess of scored position p: the position of the token it
+    /// predicts (p + 1 for next-token tasks, p − 1 for `previous-token`), or p itself when
+    /// the target is a label (`arena-palindromes`).
+    pub fn shown_at(&self, p: usize) -> usize {
+        self.with_task(|t| t.target_position(p)).unwrap_or(p)
+    }
+
+    /// The display label of every output class (length `d_vocab_out`).
+    pub fn output_vocab(&self) -> Vec<String> {
+        self.with_task(|t| t.output_vocab())
     }
 
     /// The exact irreducible mean cross-entropy (nats per predicted token) of a perfect
@@ -355,7 +366,8 @@ impl TaskSpec {
     ///
     /// Empty when p is not a prediction position or `tokens` is too short.
     pub fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
-        if !self.pred_positions().contains(&p) || tokens.len() <= p + 1 {
+        let short = tokens.len() <= p + 1 && tokens.len() < self.seq_len();
+        if !self.pred_positions().contains(&p) || short {
             return Vec::new();
         }
         self.with_task(|t| t.answer_sources(tokens, p))
