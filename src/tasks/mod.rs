@@ -23,15 +23,8 @@
 //! instead of overflowing on an invalid one so that validation can report them.
 
 pub mod apply_perm;
-pub mod arena_sum;
-pub mod array_index;
 pub mod finite;
-pub mod induction;
-pub mod majority;
-pub mod min_of_two;
-pub mod modular;
 pub mod permutations;
-pub mod reverse;
 // The counter-based RNG is below both tasks and model (which draws its init from it).
 pub use crate::rng;
 pub mod sort;
@@ -79,12 +72,16 @@ pub enum Split {
     HeldOut,
 }
 
-/// The registry: one line per catalogue task, `Variant(file::Type) = "name"`. It defines
-/// [`TaskSpec`] (the three original tasks as struct variants, whose JSON and Rust forms are
-/// kept as they were, then one newtype variant per line here), the list of names and the
-/// dispatch to the [`Task`] each variant holds.
+/// The registry: one line per catalogue file, `file: Type = "name";` (a file holding
+/// several tasks lists them, `file: A = "a", B = "b";`). It declares the module `file`
+/// (`src/tasks/file.rs`) and defines [`TaskSpec`] (the three original tasks as struct
+/// variants, whose JSON and Rust forms are kept as they were, then one newtype variant
+/// `Type(file::Type)` per task here), the list of names and the dispatch to the [`Task`]
+/// each variant holds. A new task is its file plus one line here.
 macro_rules! catalogue {
-    ($($variant:ident($ty:ty) = $name:literal,)*) => {
+    ($($module:ident: $($variant:ident = $name:literal),+;)*) => {
+        $(pub mod $module;)*
+
         /// Which task, with its parameters. Serialised as `{"task": "sort", "n": 10,
         /// "max_num": 50}`; missing parameters take their defaults.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,21 +116,21 @@ macro_rules! catalogue {
                 #[serde(default = "default_fifty")]
                 max_int: usize,
             },
-            $(
+            $($(
                 #[doc = concat!("The `", $name, "` task (see its file).")]
                 #[serde(rename = $name)]
-                $variant($ty),
-            )*
+                $variant($module::$variant),
+            )+)*
         }
 
         /// Every task name [`TaskSpec::default_for`] accepts, in menu order.
-        pub const TASK_NAMES: &[&str] = &["sort", "permutations", "apply-perm", $($name,)*];
+        pub const TASK_NAMES: &[&str] = &["sort", "permutations", "apply-perm", $($($name,)+)*];
 
         impl TaskSpec {
             /// A catalogue task with its default parameters, by name.
             fn catalogue_default(name: &str) -> Option<TaskSpec> {
                 match name {
-                    $($name => Some(TaskSpec::$variant(<$ty>::default())),)*
+                    $($($name => Some(TaskSpec::$variant(<$module::$variant>::default())),)+)*
                     _ => None,
                 }
             }
@@ -144,7 +141,7 @@ macro_rules! catalogue {
                     TaskSpec::Sort { .. } => "sort",
                     TaskSpec::Permutations { .. } => "permutations",
                     TaskSpec::ApplyPerm { .. } => "apply-perm",
-                    $(TaskSpec::$variant(_) => $name,)*
+                    $($(TaskSpec::$variant(_) => $name,)+)*
                 }
             }
 
@@ -156,7 +153,7 @@ macro_rules! catalogue {
                         f(&permutations::Permutations { n, holdout, split_seed })
                     }
                     TaskSpec::ApplyPerm { k, max_int } => f(&apply_perm::ApplyPerm { k, max_int }),
-                    $(TaskSpec::$variant(ref t) => f(t),)*
+                    $($(TaskSpec::$variant(ref t) => f(t),)+)*
                 }
             }
         }
@@ -164,14 +161,13 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    ArrayIndex(array_index::ArrayIndex) = "array-index",
-    Majority(majority::Majority) = "majority",
-    MinOfTwo(min_of_two::MinOfTwo) = "min-of-two",
-    ModSub(modular::ModSub) = "mod-sub",
-    ModAdd(modular::ModAdd) = "mod-add",
-    Induction(induction::Induction) = "induction",
-    Reverse(reverse::Reverse) = "reverse",
-    ArenaSum(arena_sum::ArenaSum) = "arena-sum",
+    array_index: ArrayIndex = "array-index";
+    majority: Majority = "majority";
+    min_of_two: MinOfTwo = "min-of-two";
+    modular: ModSub = "mod-sub", ModAdd = "mod-add";
+    induction: Induction = "induction";
+    reverse: Reverse = "reverse";
+    arena_sum: ArenaSum = "arena-sum";
 }
 
 impl TaskSpec {
