@@ -168,6 +168,7 @@ catalogue! {
     induction: Induction = "induction";
     reverse: Reverse = "reverse";
     arena_sum: ArenaSum = "arena-sum";
+    previous_token: PreviousToken = "previous-token";
 }
 
 impl TaskSpec {

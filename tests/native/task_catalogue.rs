@@ -18,7 +18,7 @@ fn catalogue() -> Vec<TaskSpec> {
 
 #[test]
 fn every_registered_task_has_a_consistent_form() {
-    assert_eq!(TASK_NAMES.len(), 11);
+    assert_eq!(TASK_NAMES.len(), 12);
     for t in catalogue() {
         t.validate().unwrap();
         let name = t.name();
@@ -69,6 +69,48 @@ fn unknown_names_list_every_task() {
     for name in TASK_NAMES {
         assert!(e.contains(name), "{e}");
     }
+}
+
+#[test]
+fn previous_token_layout() {
+    let t = TaskSpec::default_for("previous-token").unwrap();
+    assert_eq!(t.seq_len(), 10);
+    assert_eq!((t.d_vocab(), t.d_vocab_out()), (101, 101));
+    assert_eq!(t.pred_positions(), (1..=9).collect::<Vec<_>>());
+    let m = t.default_model();
+    assert_eq!(
+        (m.n_layers, m.n_heads, m.d_model, m.d_head),
+        (2, 1, 128, 128)
+    );
+    assert_eq!(m.d_mlp, None);
+    assert_eq!(
+        m.positional_embedding_type,
+        toyformer::model::Positions::Off
+    );
+    // position 1 predicts BOS, position p the token at p − 1 (100 is BOS's id and a value)
+    let prompt = t.parse_prompt("7 0 100 42 5 5 99 1 3").unwrap();
+    let seq = vec![100, 7, 0, 100, 42, 5, 5, 99, 1, 3];
+    assert_eq!(prompt, seq);
+    assert_eq!(t.solve(&prompt).unwrap(), seq);
+    assert_eq!(t.targets(&seq), vec![100, 7, 0, 100, 42, 5, 5, 99, 1]);
+    assert_eq!(t.answer_sources(&seq, 4), vec![3]);
+    assert_eq!((t.shown_at(1), t.shown_at(9)), (0, 8));
+    assert!(t.parse_prompt("7 0 101 42 5 5 99 1 3").is_err()); // past BOS's id
+    assert!(t.parse_prompt("7 0").is_err());
+    let mut seen = [0u32; 101];
+    for i in 0..5000 {
+        let s = t.sample(2, 3, i);
+        assert_eq!(s[0], 100);
+        let tg = t.targets(&s);
+        for p in 1..10 {
+            assert_eq!(tg[p - 1], s[p - 1]);
+            seen[s[p] as usize] += 1;
+        }
+    }
+    // uniform over 0..=100, BOS's id included: 45,000 draws, ≈ 446 each
+    assert!(seen.iter().all(|&c| (300..600).contains(&c)), "{seen:?}");
+    assert_eq!(t.sample(2, 3, 4), t.sample(2, 3, 4));
+    assert_ne!(t.sample(2, 3, 4), t.sample(2, 3, 5));
 }
 
 #[test]

@@ -247,5 +247,32 @@ export const CATALOGUE = [
         "type": "int"
       }
     ]
+  },
+  {
+    "description": "Name the token one position earlier, with no positional embeddings (rederive positions).",
+    "finite": false,
+    "name": "previous-token",
+    "params": [
+      {
+        "default": 9.0,
+        "hint": "tokens after BOS",
+        "key": "previous_token_n",
+        "label": "n",
+        "max": 1023.0,
+        "min": 1.0,
+        "param": "n",
+        "type": "int"
+      },
+      {
+        "default": 100.0,
+        "hint": "BOS's id; tokens are 0..=max_num",
+        "key": "previous_token_max_num",
+        "label": "max_num",
+        "max": 65534.0,
+        "min": 1.0,
+        "param": "max_num",
+        "type": "int"
+      }
+    ]
   }
 ];
