@@ -169,6 +169,7 @@ catalogue! {
     reverse: Reverse = "reverse";
     arena_sum: ArenaSum = "arena-sum";
     previous_token: PreviousToken = "previous-token";
+    arena_palindromes: ArenaPalindromes = "arena-palindromes";
 }
 
 impl TaskSpec {
