@@ -81,6 +81,15 @@ fn previous_token_converges_without_positions() {
 }
 
 #[test]
+fn arena_palindromes_converges() {
+    let t = r#"{"task":"arena-palindromes","half_length":3,"max_value":5}"#;
+    check(
+        "arena-palindromes",
+        train(t, width(32, 16), tc(1500, 64, 3e-3), Split::HeldOut),
+    );
+}
+
+#[test]
 fn induction_converges() {
     let t = r#"{"task":"induction","k":5,"n_tokens":12}"#;
     check(

@@ -274,5 +274,32 @@ export const CATALOGUE = [
         "type": "int"
       }
     ]
+  },
+  {
+    "description": "Say whether the list reads the same backwards (ARENA's monthly problem 'palindromes').",
+    "finite": false,
+    "name": "arena-palindromes",
+    "params": [
+      {
+        "default": 10.0,
+        "hint": "half the list length",
+        "key": "arena_palindromes_half_length",
+        "label": "half_length",
+        "max": 511.0,
+        "min": 1.0,
+        "param": "half_length",
+        "type": "int"
+      },
+      {
+        "default": 30.0,
+        "hint": "values are 0..=max_value",
+        "key": "arena_palindromes_max_value",
+        "label": "max_value",
+        "max": 65532.0,
+        "min": 1.0,
+        "param": "max_value",
+        "type": "int"
+      }
+    ]
   }
 ];
