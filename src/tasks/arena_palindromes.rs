@@ -118,9 +118,9 @@ impl Task for ArenaPalindromes {
     fn target_position(&self, _p: usize) -> Option<usize> {
         None
     }
-    /// A coin `rng.below(2)` (0: palindrome), the first half (h draws `rng.below(max_value
-    /// + 1)`), then for a mutated one h fresh values and h coins choosing, position by
-    /// position of the mirrored half, the fresh value (1) or the mirror (0).
+    /// A coin `rng.below(2)` (0: palindrome), the first half (h draws of a value in
+    /// 0..=max_value), then for a mutated one h fresh values and h coins choosing, position
+    /// by position of the mirrored half, the fresh value (1) or the mirror (0).
     fn sample(&self, rng: &mut CounterRng, _held_out: bool) -> Vec<u32> {
         let (h, hi) = (self.half_length, self.max_value as u64 + 1);
         let mutated = rng.below(2) == 1;
