@@ -421,7 +421,16 @@ impl Workbench {
                 through: through.to_vec(),
             },
         )?;
-        let ids = self.task.value_tokens();
+        let ids = self.task.copy_tokens();
+        if ids.is_empty() {
+            return Err(Error::config(
+                "task",
+                format!(
+                    "{}'s outputs are labels, not tokens: its OV circuit has no token-to-token block",
+                    self.task.name()
+                ),
+            ));
+        }
         let block = token_block(&token, ids.clone())?;
         let vocab = self.task.vocab();
         Ok(OvView {

@@ -379,6 +379,22 @@ impl TaskSpec {
         self.with_task(|t| t.value_tokens())
     }
 
+    /// The value tokens that are also output classes, over which OV copying scores are
+    /// taken: [`value_tokens`](Self::value_tokens) for tasks whose targets are tokens,
+    /// empty for a task whose targets are labels (`arena-palindromes`).
+    pub fn copy_tokens(&self) -> std::ops::Range<usize> {
+        let ids = self.value_tokens();
+        let labels = self
+            .pred_positions()
+            .first()
+            .is_some_and(|&p| self.with_task(|t| t.target_position(p)).is_none());
+        if labels {
+            ids.start..ids.start
+        } else {
+            ids.start..ids.end.min(self.d_vocab_out())
+        }
+    }
+
     /// A short name for every position (length T), for axis labels: sort `BOS a1..an MID
     /// b1..bn`, apply-perm `BOS a0.. MID idx0.. END ans0..`, permutations `>`, `␣`, then
     /// `t{term}.{slot}` for term characters and `␣`/`.` between terms.
