@@ -15,8 +15,11 @@
 //! - `apply-perm`: `[BOS, a_0..a_{k-1}, MID, idx_0..idx_{k-1}, END, a_{idx_0}..a_{idx_{k-1}}]`.
 //!
 //! The catalogue adds `array-index`, `majority`, `min-of-two`, `mod-sub`, `mod-add`,
-//! `induction`, `reverse` and `arena-sum` (each file's doc gives its layout). A task is a
-//! sampler or a finite dataset with a train/test split ([`finite`]).
+//! `induction`, `reverse`, `arena-sum`, `previous-token` and `arena-palindromes` (each
+//! file's doc gives its layout). A task is a sampler or a finite dataset with a train/test
+//! split ([`finite`]). The target of a scored position is the next token unless the task
+//! says otherwise (`Task::targets`: previous-token's is the token before, arena-palindromes'
+//! a label); the backends train on batches that carry the targets (`backend::Batch`).
 //!
 //! Every spec should pass [`TaskSpec::validate`] before it is sampled from; the other
 //! methods never panic on a valid spec, and the sizes (`seq_len`, `d_vocab`) saturate
