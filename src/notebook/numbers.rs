@@ -28,6 +28,8 @@ pub struct HeadNumbers {
 pub struct PageNumbers {
     /// (samples, T) the fresh samples the page's analyses average over
     pub analysis_tokens: Vec<Vec<u32>>,
+    /// (samples, P) their targets (`TaskSpec::targets`)
+    pub analysis_targets: Vec<Vec<u32>>,
     /// token accuracy and loss on them
     pub accuracy: f64,
     pub loss: f64,
@@ -138,6 +140,7 @@ pub fn page_numbers(
         .collect();
     Ok(PageNumbers {
         analysis_tokens: tokens.chunks(t).map(<[u32]>::to_vec).collect(),
+        analysis_targets: tokens.chunks(t).map(|r| task.targets(r)).collect(),
         accuracy: rep.eval.acc,
         loss: rep.eval.loss,
         fresh_samples: fresh,

@@ -246,3 +246,20 @@ fn previous_token_default_model_is_what_the_issue_gives() {
     assert_eq!(m.positional_embedding_type, Positions::Off);
     assert_eq!((m.d_vocab, m.d_vocab_out, m.n_ctx), (101, 101, 10));
 }
+
+#[test]
+fn notebook_numbers_and_table_carry_the_targets() {
+    let t = prev();
+    let w = model(&t, Positions::Off);
+    let n = toyformer::notebook::numbers::page_numbers(&w, &t, "", 8, 8, 1).unwrap();
+    assert_eq!(n.analysis_targets.len(), n.analysis_tokens.len());
+    for (row, tg) in n.analysis_tokens.iter().zip(&n.analysis_targets) {
+        // previous-token: position p's target is the token at p − 1, for p = 1..=6
+        assert_eq!(tg[..], row[..6]);
+    }
+    let py = toyformer::notebook::tasks::task_python(&pal());
+    assert!(
+        py.contains("TARGETS = {") && py.contains("def targets(tokens)"),
+        "{py}"
+    );
+}
