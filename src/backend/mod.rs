@@ -5,7 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamTable, Weights};
-use crate::tasks::TaskSpec;
+use crate::tasks::{Split, TaskSpec};
 use serde::{Deserialize, Serialize};
 
 /// Gradients by TransformerLens key, in parameter-table order (for tests against the reference).
@@ -66,22 +66,138 @@ pub struct ChunkOutput {
     pub error: Option<Error>,
 }
 
+/// One training batch: B sequences of T tokens and the target of every scored position.
+/// Most tasks' target at p is the next token `tokens[p + 1]` ([`Batch::next_token`]); others
+/// give theirs explicitly (`Task::targets`: the token before, a label).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// (B, T) token ids, row-major.
+    pub tokens: Vec<u32>,
+    /// (B, P) the target class of each scored position, in `pred_positions` order.
+    pub targets: Vec<u32>,
+    /// B, the number of sequences.
+    pub size: usize,
+}
+
+impl Batch {
+    /// The batch whose targets are the next tokens: `tokens[b, p + 1]` for p in `pred`. The
+    /// error (field `tokens`) names a ragged batch or a target past the end of the sequences.
+    pub fn next_token(tokens: &[u32], size: usize, pred: &[usize]) -> Result<Batch> {
+        if size == 0 || tokens.is_empty() || !tokens.len().is_multiple_of(size) {
+            return Err(Error::config(
+                "tokens",
+                format!("{} tokens do not split into {size} sequences", tokens.len()),
+            ));
+        }
+        let t = tokens.len() / size;
+        if let Some(&p) = pred.iter().find(|&&p| p + 1 >= t) {
+            return Err(Error::config(
+                "tokens",
+                format!(
+                    "predicted position {p} has its target at {}, past the {t} tokens given",
+                    p + 1
+                ),
+            ));
+        }
+        let targets = tokens
+            .chunks(t)
+            .flat_map(|seq| pred.iter().map(move |&p| seq[p + 1]))
+            .collect();
+        Ok(Batch {
+            tokens: tokens.to_vec(),
+            targets,
+            size,
+        })
+    }
+
+    /// Training batch `step` of `task` from one side of its split: the rows of
+    /// `TaskSpec::batch_split` and their targets from `TaskSpec::targets`.
+    pub fn of_task(task: &TaskSpec, seed: u64, step: u64, size: usize, split: Split) -> Batch {
+        let tokens = task.batch_split(seed, step, size, split);
+        let t = task.seq_len().max(1);
+        let targets = tokens.chunks(t).flat_map(|seq| task.targets(seq)).collect();
+        Batch {
+            tokens,
+            targets,
+            size,
+        }
+    }
+
+    /// Checks the batch against a model scoring `pred` (ascending) positions: the tokens as
+    /// [`ModelConfig::check_tokens`] does, every scored position inside the sequences, one
+    /// target per scored position of each sequence, every target below d_vocab_out.
+    /// Returns T.
+    pub fn check(&self, cfg: &ModelConfig, pred: &[usize]) -> Result<usize> {
+        let t = cfg.check_tokens(&self.tokens, self.size)?;
+        match pred.last() {
+            None => {
+                return Err(Error::config(
+                    "pred_positions",
+                    "no positions to score: training needs at least one",
+                ))
+            }
+            Some(&p) if p >= t => {
+                return Err(Error::config(
+                    "tokens",
+                    format!("scored position {p} is past the {t} tokens given"),
+                ))
+            }
+            _ => {}
+        }
+        if self.targets.len() != self.size * pred.len() {
+            return Err(Error::config(
+                "targets",
+                format!(
+                    "{} targets for {} sequences of {} scored positions",
+                    self.targets.len(),
+                    self.size,
+                    pred.len()
+                ),
+            ));
+        }
+        if let Some(bad) = self
+            .targets
+            .iter()
+            .find(|&&x| x as usize >= cfg.d_vocab_out)
+        {
+            return Err(Error::config(
+                "targets",
+                format!(
+                    "target {bad} is outside the output vocabulary (d_vocab_out {})",
+                    cfg.d_vocab_out
+                ),
+            ));
+        }
+        Ok(t)
+    }
+}
+
 /// A compute backend: owns the weights and the optimiser state.
 pub trait Backend {
     /// "cpu" or "webgpu: <adapter>" etc., for the badge and the CLI's JSON.
     fn name(&self) -> String;
-    /// One AdamW step on `tokens` (B, T) at learning rate `lr`. If the loss or the gradient
-    /// is not finite, returns [`Error::Diverged`] without touching the weights.
+    /// The positions whose logits the loss scores (ascending), as given at construction.
+    fn pred_positions(&self) -> &[usize];
+    /// One AdamW step on `batch` (its tokens and targets) at learning rate `lr`. If the loss
+    /// or the gradient is not finite, returns [`Error::Diverged`] without touching the
+    /// weights.
+    fn train_batch(&mut self, batch: &Batch, lr: f64, step: u64) -> Result<StepOutput>;
+    /// [`Backend::train_batch`] on `tokens` (B, T) with next-token targets
+    /// ([`Batch::next_token`]), what the language-model tasks train on.
     fn train_step(
         &mut self,
         tokens: &[u32],
         batch: usize,
         lr: f64,
         step: u64,
-    ) -> Result<StepOutput>;
+    ) -> Result<StepOutput> {
+        let b = Batch::next_token(tokens, batch, self.pred_positions())?;
+        self.train_batch(&b, lr, step)
+    }
     /// `lrs.len()` steps on the task's data stream from `first_step` (step i trains on
-    /// `task.batch(seed, first_step + i, batch)` at `lrs[i]`). The GPU backend runs them without a
-    /// readback per step; this default loops over [`Backend::train_step`].
+    /// `Batch::of_task(task, seed, first_step + i, batch, Split::Train)` at `lrs[i]`). The GPU
+    /// backend runs them without a readback per step; this default loops over
+    /// [`Backend::train_batch`].
     fn train_chunk(
         &mut self,
         task: &TaskSpec,
@@ -90,13 +206,12 @@ pub trait Backend {
         batch: usize,
         lrs: &[f64],
     ) -> Result<ChunkOutput> {
-        let t = task.seq_len();
         let p = task.pred_positions().len();
         let mut steps = Vec::with_capacity(lrs.len());
         for (i, &lr) in lrs.iter().enumerate() {
             let step = first_step + i as u64;
-            let tokens = task.batch(seed, step, batch);
-            let out = match self.train_step(&tokens, batch, lr, step) {
+            let b = Batch::of_task(task, seed, step, batch, Split::Train);
+            let out = match self.train_batch(&b, lr, step) {
                 Ok(o) => o,
                 Err(e) => {
                     return Ok(ChunkOutput {
@@ -105,14 +220,11 @@ pub trait Backend {
                     })
                 }
             };
-            let targets: Vec<u32> = (0..batch)
-                .flat_map(|b| task.targets(&tokens[b * t..(b + 1) * t]))
-                .collect();
             steps.push(StepStats::count(
                 out.loss,
                 out.grad_norm,
                 &out.argmax,
-                &targets,
+                &b.targets,
                 p,
             ));
         }
@@ -234,15 +346,14 @@ impl OptimizerState {
     }
 }
 
-/// Every scored position needs its target (the next token) inside the context, and scored
-/// positions are strictly ascending.
+/// Every scored position lies inside the context, and scored positions are strictly
+/// ascending. (Where a target comes from is the batch's business: [`Batch`].)
 pub fn check_pred_positions(cfg: &ModelConfig, pred: &[usize]) -> Result<()> {
-    if let Some(&p) = pred.iter().find(|&&p| p + 1 >= cfg.n_ctx) {
+    if let Some(&p) = pred.iter().find(|&&p| p >= cfg.n_ctx) {
         return Err(Error::config(
             "n_ctx",
             format!(
-                "predicted position {p} has its target at {}, outside the context of {} tokens",
-                p + 1,
+                "predicted position {p} is outside the context of {} tokens",
                 cfg.n_ctx
             ),
         ));

@@ -23,7 +23,7 @@ pub mod kernels;
 pub mod layout;
 
 use crate::backend::{
-    check_pred_positions, AdamWConfig, Backend, NamedGrads, OptimizerState, StepOutput,
+    check_pred_positions, AdamWConfig, Backend, Batch, NamedGrads, OptimizerState, StepOutput,
 };
 use crate::error::{Error, Result};
 use crate::model::{ParamKind, Weights};
@@ -126,9 +126,9 @@ impl CpuEngine {
         }
     }
 
-    /// Forward at the scored rows; fills targets, probabilities, per-row losses and argmax.
-    /// Returns the mean loss.
-    fn loss_forward(&mut self, tokens: &[u32], s: &Shape) -> f32 {
+    /// Forward at the scored rows; fills targets (B, P), probabilities, per-row losses and
+    /// argmax. Returns the mean loss.
+    fn loss_forward(&mut self, tokens: &[u32], targets: &[u32], s: &Shape) -> f32 {
         let m = Model {
             cfg: &self.w.cfg,
             lay: &self.lay,
@@ -140,10 +140,7 @@ impl CpuEngine {
         let (p, v) = (s.last_rows.len(), self.w.cfg.d_vocab_out);
         let n = s.b * p;
         f.targets.clear();
-        for bi in 0..s.b {
-            f.targets
-                .extend(s.last_rows.iter().map(|&r| tokens[bi * s.t + r + 1]));
-        }
+        f.targets.extend_from_slice(targets);
         size(&mut f.probs, n * v);
         size(&mut f.losses, n);
         f.argmax.resize(n, 0);
@@ -159,18 +156,23 @@ impl CpuEngine {
         (f.losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32
     }
 
-    /// Loss and every trainable gradient for one batch, without updating anything (for
-    /// tests against the candle reference). Gradients by TL key.
+    /// Loss and every trainable gradient for one batch with next-token targets, without
+    /// updating anything (for tests against the candle reference). Gradients by TL key.
     pub fn loss_and_grads(
         &mut self,
         tokens: &[u32],
         batch: usize,
     ) -> Result<(f32, NamedGrads<f32>)> {
-        let t = self.w.cfg.check_tokens(tokens, batch)?;
-        self.check_targets(t)?;
-        let s = self.shape(batch, t, self.pred.clone());
-        let loss = self.loss_forward(tokens, &s);
-        self.backward(tokens, &s);
+        let b = Batch::next_token(tokens, batch, &self.pred)?;
+        self.batch_loss_and_grads(&b)
+    }
+
+    /// As [`CpuEngine::loss_and_grads`], for a batch with its own targets.
+    pub fn batch_loss_and_grads(&mut self, b: &Batch) -> Result<(f32, NamedGrads<f32>)> {
+        let t = b.check(&self.w.cfg, &self.pred)?;
+        let s = self.shape(b.size, t, self.pred.clone());
+        let loss = self.loss_forward(&b.tokens, &b.targets, &s);
+        self.backward(&b.tokens, &s);
         let out = self
             .w
             .table
@@ -197,23 +199,6 @@ impl CpuEngine {
         };
         backward::backward(&m, &self.acts, &mut self.sc, &mut self.grads, tokens, s);
     }
-
-    fn check_targets(&self, t: usize) -> Result<()> {
-        match self.pred.iter().find(|&&p| p + 1 >= t) {
-            Some(&p) => Err(Error::config(
-                "tokens",
-                format!(
-                    "predicted position {p} has its target at {}, past the {t} tokens given",
-                    p + 1
-                ),
-            )),
-            None if self.pred.is_empty() => Err(Error::config(
-                "pred_positions",
-                "no positions to score: training needs at least one",
-            )),
-            None => Ok(()),
-        }
-    }
 }
 
 impl Backend for CpuEngine {
@@ -221,18 +206,15 @@ impl Backend for CpuEngine {
         "cpu".into()
     }
 
-    fn train_step(
-        &mut self,
-        tokens: &[u32],
-        batch: usize,
-        lr: f64,
-        step: u64,
-    ) -> Result<StepOutput> {
-        let t = self.w.cfg.check_tokens(tokens, batch)?;
-        self.check_targets(t)?;
+    fn pred_positions(&self) -> &[usize] {
+        &self.pred
+    }
+
+    fn train_batch(&mut self, b: &Batch, lr: f64, step: u64) -> Result<StepOutput> {
+        let t = b.check(&self.w.cfg, &self.pred)?;
         let _ftz = self.opts.flush_denormals.then(ftz::FlushGuard::new);
-        let s = self.shape(batch, t, self.pred.clone());
-        let loss = self.loss_forward(tokens, &s);
+        let s = self.shape(b.size, t, self.pred.clone());
+        let loss = self.loss_forward(&b.tokens, &b.targets, &s);
         if !loss.is_finite() {
             return Err(Error::Diverged {
                 step,
@@ -240,7 +222,7 @@ impl Backend for CpuEngine {
                 last_good_step: step,
             });
         }
-        self.backward(tokens, &s);
+        self.backward(&b.tokens, &s);
         let norm = self.opt.step(&mut self.w.data, &mut self.grads, lr, step)?;
         Ok(StepOutput {
             loss,

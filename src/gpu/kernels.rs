@@ -1032,9 +1032,9 @@ pub fn bias_backward(
     );
 }
 
-/// Per-row loss and ok (argmax == target) into `rows` (2·B·P u32: loss bits, then ok) and the argmax
-/// of logits (B·P, V) against tokens[b, p0 + i + 1] of the step's window; with `backward`, the logits
-/// are replaced by dlogits of the mean loss.
+/// Per-row loss and ok (argmax == target) into `rows_out` (2·rows u32: loss bits, then ok) and the
+/// argmax of logits (rows, V) against the targets (rows,) at `tgt_off` of the step's window; with
+/// `backward`, the logits are replaced by dlogits of the mean loss.
 #[allow(clippy::too_many_arguments)]
 pub fn crossentropy(
     ops: &mut Ops,
@@ -1043,22 +1043,15 @@ pub fn crossentropy(
     rows_out: &Buffer,
     argmax: &Buffer,
     step: Window,
-    tok_off: usize,
+    tgt_off: usize,
     backward: bool,
-    b: usize,
-    t: usize,
-    p0: usize,
-    p: usize,
+    rows: usize,
     v: usize,
 ) {
-    let rows = b * p;
     let params = [
         rows as u32,
         v as u32,
-        p as u32,
-        t as u32,
-        p0 as u32,
-        tok_off as u32,
+        tgt_off as u32,
         backward as u32,
         (1.0 / rows as f32).to_bits(),
     ];

@@ -26,7 +26,7 @@ pub use native::GpuBackend;
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use super::{AdapterChoice, GpuRunner};
-    use crate::backend::{Backend, ChunkOutput, OptimizerState, StepOutput};
+    use crate::backend::{Backend, Batch, ChunkOutput, OptimizerState, StepOutput};
     use crate::error::Result;
     use crate::model::Weights;
     use crate::tasks::TaskSpec;
@@ -61,16 +61,13 @@ mod native {
             self.runner.name()
         }
 
-        fn train_step(
-            &mut self,
-            tokens: &[u32],
-            batch: usize,
-            lr: f64,
-            step: u64,
-        ) -> Result<StepOutput> {
+        fn pred_positions(&self) -> &[usize] {
+            self.runner.pred()
+        }
+
+        fn train_batch(&mut self, batch: &Batch, lr: f64, step: u64) -> Result<StepOutput> {
             let (out, argmax) = pollster::block_on(self.runner.train(
-                &[tokens.to_vec()],
-                batch,
+                std::slice::from_ref(batch),
                 &[lr],
                 step,
                 true,

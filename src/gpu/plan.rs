@@ -41,15 +41,19 @@ pub const SCHED_LEN: usize = 5;
 
 impl Shape {
     /// Length in u32 of the step buffer: tokens (B·T), then for training the per-token row lists
-    /// (offsets V_in + 1, rows B·T) and their segments (seg_first V_in + 1, seg_tok NSEG), see
-    /// [`step_data`].
+    /// (offsets V_in + 1, rows B·T), their segments (seg_first V_in + 1, seg_tok NSEG) and the
+    /// targets (B·P), see [`step_data`].
     pub fn step_len(&self, d_vocab: usize) -> usize {
-        let n = self.b * self.t;
         if self.train {
-            2 * n + 2 * (d_vocab + 1) + max_segments(n, d_vocab)
+            self.targets_at(d_vocab) + self.b * self.p
         } else {
-            n
+            self.b * self.t
         }
+    }
+    /// Where the (B, P) targets start in a training step's buffer.
+    pub fn targets_at(&self, d_vocab: usize) -> usize {
+        let n = self.b * self.t;
+        2 * n + 2 * (d_vocab + 1) + max_segments(n, d_vocab)
     }
     /// Length in u32 of one step's stats.
     pub fn stats_len(&self) -> usize {
@@ -634,12 +638,9 @@ impl Rec<'_> {
             &a.rows,
             &a.argmax,
             io.step(),
-            0,
+            s.targets_at(self.cfg.d_vocab),
             true,
-            d.b,
-            d.t,
-            s.p0,
-            s.p,
+            d.b * s.p,
             d.v,
         );
     }
@@ -960,7 +961,8 @@ pub fn max_segments(n: usize, d_vocab: usize) -> usize {
 /// of each input token in row order (a counting sort: offsets (d_vocab + 1), then rows (B·T)), which
 /// lets embed_backward sum dW_E without atomics, then each token's list cut into segments of at most
 /// [`EMBED_SEGMENT`] rows: seg_first (d_vocab + 1; token v owns segments seg_first[v]..seg_first[v + 1])
-/// and seg_tok ([`max_segments`]; the token of each segment, 0 past the last).
+/// and seg_tok ([`max_segments`]; the token of each segment, 0 past the last). The training targets
+/// (B, P) follow (the caller appends them, at [`Shape::targets_at`]).
 pub fn step_data(tokens: &[u32], d_vocab: usize, train: bool, out: &mut Vec<u32>) {
     out.extend_from_slice(tokens);
     if !train {

@@ -12,10 +12,10 @@
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::{defs, AdamwArgs};
 use super::plan::{step_data, Flat, Plan, Shape};
-use crate::backend::{ChunkOutput, OptimizerState, StepStats};
+use crate::backend::{Batch, ChunkOutput, OptimizerState, StepStats};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamTable, Weights};
-use crate::tasks::TaskSpec;
+use crate::tasks::{Split, TaskSpec};
 use crate::train::TrainConfig;
 
 /// Most bytes of step inputs uploaded at once (a submission).
@@ -125,12 +125,11 @@ impl GpuRunner {
     ) -> Result<Self> {
         w.cfg.validate()?;
         tc.validate()?;
-        if let Some(&p) = pred.iter().find(|&&p| p + 1 >= w.cfg.n_ctx) {
+        if let Some(&p) = pred.iter().find(|&&p| p >= w.cfg.n_ctx) {
             return Err(Error::config(
                 "n_ctx",
                 format!(
-                    "predicted position {p} has its target at {}, outside the context of {} tokens",
-                    p + 1,
+                    "predicted position {p} is outside the context of {} tokens",
                     w.cfg.n_ctx
                 ),
             ));
@@ -181,6 +180,11 @@ impl GpuRunner {
         Ok(e)
     }
 
+    /// The scored positions the runner was built for.
+    pub fn pred(&self) -> &[usize] {
+        &self.pred
+    }
+
     /// "vulkan: llvmpipe (...)", "webgpu: ...".
     pub fn name(&self) -> String {
         self.ctx.describe()
@@ -209,7 +213,7 @@ impl GpuRunner {
     /// config too large for the adapter is refused before training starts.
     pub fn prepare(&mut self, batch: usize, t: usize) -> Result<()> {
         self.check()?;
-        if self.pred.is_empty() || self.pred[self.pred.len() - 1] + 1 >= t || t > self.cfg.n_ctx {
+        if self.pred.is_empty() || self.pred[self.pred.len() - 1] >= t || t > self.cfg.n_ctx {
             return Err(Error::config(
                 "tokens",
                 format!(
@@ -331,26 +335,23 @@ impl GpuRunner {
         Ok(())
     }
 
-    /// Trains on `batches` (each (B, T) tokens), one AdamW step each at `lrs[i]`. Returns each step's
-    /// stats (reduced on the device) and, with `want_argmax`, the (B, P) argmax of the last step. A
-    /// step whose loss or gradient is not finite stops the chunk there: the weights stay as before
-    /// it and the output carries `Error::Diverged`.
+    /// Trains on `batches` (each (B, T) tokens with their (B, P) targets, all of one shape), one
+    /// AdamW step each at `lrs[i]`. Returns each step's stats (reduced on the device) and, with
+    /// `want_argmax`, the (B, P) argmax of the last step. A step whose loss or gradient is not
+    /// finite stops the chunk there: the weights stay as before it and the output carries
+    /// `Error::Diverged`.
     pub async fn train(
         &mut self,
-        batches: &[Vec<u32>],
-        batch: usize,
+        batches: &[Batch],
         lrs: &[f64],
         first_step: u64,
         want_argmax: bool,
     ) -> Result<(ChunkOutput, Vec<u32>)> {
-        let t = match batches.first() {
-            Some(x) if batch > 0 && x.len() % batch == 0 => x.len() / batch,
-            _ => {
-                return Err(Error::config(
-                    "tokens",
-                    "a training chunk needs batches of B·T tokens",
-                ))
-            }
+        let Some(first) = batches.first() else {
+            return Err(Error::config(
+                "tokens",
+                "a training chunk needs at least one batch",
+            ));
         };
         if batches.len() != lrs.len() {
             return Err(Error::config(
@@ -359,14 +360,16 @@ impl GpuRunner {
             ));
         }
         // check every batch before any is submitted, so a bad one leaves the weights alone
+        let t = first.check(&self.cfg, &self.pred)?;
         for x in batches {
-            if self.cfg.check_tokens(x, batch)? != t {
+            if x.size != first.size || x.check(&self.cfg, &self.pred)? != t {
                 return Err(Error::config(
                     "tokens",
                     format!(
-                        "a batch of the chunk holds {} tokens, expected {}",
-                        x.len(),
-                        batch * t
+                        "a batch of the chunk holds {} sequences of {} tokens, expected {} of {t}",
+                        x.size,
+                        x.tokens.len() / x.size.max(1),
+                        first.size
                     ),
                 ));
             }
@@ -374,7 +377,7 @@ impl GpuRunner {
         self.train_from(
             &mut |s| batches[s].clone(),
             t,
-            batch,
+            first.size,
             lrs,
             first_step,
             want_argmax,
@@ -386,7 +389,7 @@ impl GpuRunner {
     /// recorded, so the host makes the next submission's data while the GPU runs the previous one.
     async fn train_from(
         &mut self,
-        source: &mut dyn FnMut(usize) -> Vec<u32>,
+        source: &mut dyn FnMut(usize) -> Batch,
         t: usize,
         batch: usize,
         lrs: &[f64],
@@ -401,7 +404,7 @@ impl GpuRunner {
             };
             return Ok((out, Vec::new()));
         }
-        if self.pred.is_empty() || self.pred[self.pred.len() - 1] + 1 >= t {
+        if self.pred.is_empty() || self.pred[self.pred.len() - 1] >= t {
             return Err(Error::config(
                 "tokens",
                 format!("sequence length {t} does not reach the scored positions"),
@@ -460,7 +463,7 @@ impl GpuRunner {
     /// records them, with one copy of their stats into `stats_all`.
     fn record(
         &self,
-        source: &mut dyn FnMut(usize) -> Vec<u32>,
+        source: &mut dyn FnMut(usize) -> Batch,
         steps: std::ops::Range<usize>,
         lrs: &[f64],
         batch: usize,
@@ -476,19 +479,21 @@ impl GpuRunner {
         let mut sched = vec![0f32; steps.len() * sched_words];
         let mut one = Vec::with_capacity(plan.shape.step_len(dv));
         for (k, s) in steps.clone().enumerate() {
-            let tokens = source(s);
-            if self.cfg.check_tokens(&tokens, batch)? != t {
+            let b = source(s);
+            if b.size != batch || b.check(&self.cfg, &self.pred)? != t {
                 return Err(Error::config(
                     "tokens",
                     format!(
                         "batch {s} of the chunk holds {} tokens, expected B·T = {}",
-                        tokens.len(),
+                        b.tokens.len(),
                         batch * t
                     ),
                 ));
             }
             one.clear();
-            step_data(&tokens, dv, true, &mut one);
+            step_data(&b.tokens, dv, true, &mut one);
+            debug_assert_eq!(one.len(), plan.shape.targets_at(dv));
+            one.extend_from_slice(&b.targets); // (B, P)
             data[k * step_words..k * step_words + one.len()].copy_from_slice(&one);
             // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
             let at = (self.adam_t + s as u64 + 1) as i32;
@@ -603,17 +608,23 @@ impl GpuRunner {
         Ok((plan.ops.len(), plan.ops.len()))
     }
 
-    /// Loss and the flat gradient (table layout; frozen entries stay 0) of one batch, for tests and
-    /// inspection: runs a training step at lr 0, reads the gradient, then restores the weights and
-    /// resets the optimiser state.
+    /// Loss and the flat gradient (table layout; frozen entries stay 0) of one batch with
+    /// next-token targets, for tests and inspection: runs a training step at lr 0, reads the
+    /// gradient, then restores the weights and resets the optimiser state.
     pub async fn loss_and_grads(
         &mut self,
         tokens: &[u32],
         batch: usize,
     ) -> Result<(f32, Vec<f32>)> {
+        let b = Batch::next_token(tokens, batch, &self.pred)?;
+        self.batch_loss_and_grads(&b).await
+    }
+
+    /// As [`GpuRunner::loss_and_grads`], for a batch with its own targets.
+    pub async fn batch_loss_and_grads(&mut self, b: &Batch) -> Result<(f32, Vec<f32>)> {
         let saved = self.host.clone();
         let (out, _) = self
-            .train(&[tokens.to_vec()], batch, &[0.0], 0, false)
+            .train(std::slice::from_ref(b), &[0.0], 0, false)
             .await?;
         if let Some(e) = out.error {
             return Err(e);
@@ -672,7 +683,7 @@ impl GpuRunner {
         let t = task.seq_len();
         Ok(self
             .train_from(
-                &mut |s| task.batch(seed, first_step + s as u64, batch),
+                &mut |s| Batch::of_task(task, seed, first_step + s as u64, batch, Split::Train),
                 t,
                 batch,
                 lrs,

@@ -412,6 +412,17 @@ pub fn eigen_copying_score(m: &Mat) -> Result<f64> {
     Ok(if abs > 0.0 { re / abs } else { 0.0 })
 }
 
+/// The OV copying scores of `m` over `ids` (a task's `copy_tokens`): the diagonal fraction
+/// and the eigenvalue copying score of its block; both 0 when `ids` is empty (a task whose
+/// outputs are labels, not tokens, has nothing to copy).
+pub fn copying_scores(m: &Mat, ids: std::ops::Range<usize>) -> Result<(f64, f64)> {
+    if ids.is_empty() {
+        return Ok((0.0, 0.0));
+    }
+    let block = token_block(m, ids)?;
+    Ok((diagonal_fraction(&block), eigen_copying_score(&block)?))
+}
+
 /// The block of `m` for the token ids `ids` on both sides (e.g. the task's value tokens),
 /// so that copying scores ignore special tokens.
 pub fn token_block(m: &Mat, ids: std::ops::Range<usize>) -> Result<Mat> {

@@ -5,7 +5,8 @@
 //! TL-processed weights ([`super::process::process_weights`]; nothing changes for a model
 //! without LayerNorm): the final residual at position p is a sum of components, every one
 //! already centred, and the final LayerNorm is frozen at its cached scale s_f(p)
-//! (`ln_final.hook_scale`; 1 without LN). The correct logit t = tokens[p + 1] is then
+//! (`ln_final.hook_scale`; 1 without LN). The correct logit t = the target of p
+//! (`TaskSpec::targets`) is then
 //!
 //! ```text
 //! logit_t(p) = Σ_components component(p) · W_U[:, t] / s_f(p) + b_U[t]
@@ -186,8 +187,14 @@ pub fn direct_logit_attribution(
     let b_u = pw.get("unembed.b_U")?;
     let preds = task.pred_positions();
     let pairs: Vec<(usize, usize, usize)> = (0..cache.batch)
-        .flat_map(|b| preds.iter().map(move |&p| (b, p)))
-        .map(|(b, p)| (b, p, cache.tokens[b * t + p + 1] as usize))
+        .flat_map(|b| {
+            let targets = task.targets(&cache.tokens[b * t..(b + 1) * t]);
+            preds
+                .iter()
+                .zip(targets)
+                .map(move |(&p, tg)| (b, p, tg as usize))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let px = Pairs {
         cache,

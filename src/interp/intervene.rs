@@ -40,9 +40,8 @@ fn outcome_row(task: &TaskSpec, logits: &CachedTensor, r: usize, targets: &[u32]
     let (t, v) = (logits.shape[1], logits.shape[2]);
     let preds = task.pred_positions();
     let (mut loss, mut ok) = (0.0, 0usize);
-    for &p in &preds {
+    for (&p, tg) in preds.iter().zip(task.targets(targets)) {
         let row = &logits.data[(r * t + p) * v..][..v];
-        let tg = targets[p + 1];
         loss -= log_prob(row, tg);
         ok += (argmax(row) == tg) as usize;
     }

@@ -3,8 +3,7 @@
 
 use super::cache::{run_with_cache, ActivationCache};
 use super::circuits::{
-    all_composition_scores, diagonal_fraction, eigen_copying_score, full_ov, full_qk, token_block,
-    Composition, Embed,
+    all_composition_scores, copying_scores, full_ov, full_qk, Composition, Embed,
 };
 use super::dla::{direct_logit_attribution, DlaReport};
 use super::intervene::{outcome, Outcome};
@@ -88,13 +87,14 @@ pub fn model_report_from(
     let mut heads = Vec::new();
     for m in &mass {
         let (l, h) = (m.layer, m.head);
-        let ov = token_block(&full_ov(pw, l, h, Embed::Token)?, ids.clone())?;
+        let ov = full_ov(pw, l, h, Embed::Token)?;
+        let (ov_diagonal_fraction, ov_eigen_copying) = copying_scores(&ov, task.copy_tokens())?;
         let qk = full_qk(pw, l, h, Embed::Token, Embed::Token)?;
         heads.push(HeadReport {
             layer: l,
             head: h,
-            ov_diagonal_fraction: diagonal_fraction(&ov),
-            ov_eigen_copying: eigen_copying_score(&ov)?,
+            ov_diagonal_fraction,
+            ov_eigen_copying,
             qk_token_argmax: argmax_offsets(&qk, ids.clone())?,
             attention_to_answer: m.answer,
             attention_to_prompt: m.prompt,

@@ -10,7 +10,7 @@
 //! the grid). The page's worker and the page's store run the same rule.
 
 use super::cache::{run_with_hooks, ActivationCache, HookSet};
-use super::circuits::{diagonal_fraction, eigen_copying_score, full_ov, token_block, Embed};
+use super::circuits::{copying_scores, full_ov, Embed};
 use super::process::process_weights;
 use super::scores::attention_mass;
 use crate::error::{Error, Result};
@@ -198,15 +198,13 @@ pub fn timeline_point_from(
 ) -> Result<TimelinePoint> {
     let mut heads = Vec::new();
     for m in attention_mass(task, cache)? {
-        let ov = token_block(
-            &full_ov(pw, m.layer, m.head, Embed::Token)?,
-            task.value_tokens(),
-        )?;
+        let ov = full_ov(pw, m.layer, m.head, Embed::Token)?;
+        let (ov_diagonal, ov_eigen) = copying_scores(&ov, task.copy_tokens())?;
         heads.push(HeadPoint {
             layer: m.layer,
             head: m.head,
-            ov_diagonal: diagonal_fraction(&ov),
-            ov_eigen: eigen_copying_score(&ov)?,
+            ov_diagonal,
+            ov_eigen,
             answer_mass: m.answer,
         });
     }

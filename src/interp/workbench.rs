@@ -307,15 +307,16 @@ impl Workbench {
         let seq = self.sequence(text)?;
         let cache = run_with_cache(&cur.backend, &seq, 1)?;
         let vocab = self.task.vocab();
+        let out_vocab = self.task.output_vocab();
         let preds = self.task.pred_positions();
         let t = seq.len();
         let mut guesses = vec![None; t];
         let v = self.cfg.d_vocab_out;
-        for &p in &preds {
+        for (&p, tg) in preds.iter().zip(self.task.targets(&seq)) {
             let g = crate::train::eval::argmax(&cache.logits.data[p * v..(p + 1) * v]);
-            guesses[p + 1] = Some((
-                vocab.get(g as usize).cloned().unwrap_or_default(),
-                g == seq[p + 1],
+            guesses[self.task.shown_at(p)] = Some((
+                out_vocab.get(g as usize).cloned().unwrap_or_default(),
+                g == tg,
             ));
         }
         Ok(AttentionView {
@@ -421,7 +422,16 @@ impl Workbench {
                 through: through.to_vec(),
             },
         )?;
-        let ids = self.task.value_tokens();
+        let ids = self.task.copy_tokens();
+        if ids.is_empty() {
+            return Err(Error::config(
+                "task",
+                format!(
+                    "{}'s outputs are labels, not tokens: its OV circuit has no token-to-token block",
+                    self.task.name()
+                ),
+            ));
+        }
         let block = token_block(&token, ids.clone())?;
         let vocab = self.task.vocab();
         Ok(OvView {

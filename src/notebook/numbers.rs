@@ -28,6 +28,8 @@ pub struct HeadNumbers {
 pub struct PageNumbers {
     /// (samples, T) the fresh samples the page's analyses average over
     pub analysis_tokens: Vec<Vec<u32>>,
+    /// (samples, P) their targets (`TaskSpec::targets`)
+    pub analysis_targets: Vec<Vec<u32>>,
     /// token accuracy and loss on them
     pub accuracy: f64,
     pub loss: f64,
@@ -65,8 +67,9 @@ fn answer_attention(w: &Weights, task: &TaskSpec, seq: &[u32]) -> Result<(usize,
     let preds = task.pred_positions();
     let correct = preds
         .iter()
-        .filter(|&&p| {
-            crate::train::eval::argmax(&cache.logits.data[p * v..(p + 1) * v]) == seq[p + 1]
+        .zip(task.targets(seq))
+        .filter(|&(&p, tg)| {
+            crate::train::eval::argmax(&cache.logits.data[p * v..(p + 1) * v]) == tg
         })
         .count();
     let mut out = Vec::new();
@@ -137,6 +140,7 @@ pub fn page_numbers(
         .collect();
     Ok(PageNumbers {
         analysis_tokens: tokens.chunks(t).map(<[u32]>::to_vec).collect(),
+        analysis_targets: tokens.chunks(t).map(|r| task.targets(r)).collect(),
         accuracy: rep.eval.acc,
         loss: rep.eval.loss,
         fresh_samples: fresh,

@@ -13,10 +13,14 @@ pub fn task_python(task: &TaskSpec) -> String {
     let ids = task.value_tokens();
     let common = format!(
         "VOCAB = json.loads(r'''{}''')  # token id -> label\n\
-         PRED_POSITIONS = {}  # the positions whose next token is scored\n\
+         PRED_POSITIONS = {}  # the positions whose logits are scored\n\
          PRED_SET = set(PRED_POSITIONS)\n\
          PROMPT_LEN = {}  # tokens given before the model answers\n\
-         VALUE_TOKENS = ({}, {})  # token ids that carry values (copying scores are taken over these)\n\n",
+         VALUE_TOKENS = ({}, {})  # token ids that carry values (copying scores are taken over these)\n\n\n\
+         def targets(tokens):\n    \
+         \"\"\"(B, P) the target of each scored position: the next token (tasks sampled from a table\n    \
+         take theirs from the table).\"\"\"\n    \
+         return tokens[:, [p + 1 for p in PRED_POSITIONS]]\n\n\n",
         json(serde_json::json!(task.vocab())),
         json(serde_json::json!(task.pred_positions())),
         task.prompt_len(),
@@ -131,6 +135,7 @@ fn table_python(task: &TaskSpec) -> String {
     let t = task.seq_len();
     let tokens = task.batch(9, 0, TABLE_ROWS);
     let rows: Vec<&[u32]> = tokens.chunks(t).collect();
+    let targets: Vec<Vec<u32>> = rows.iter().map(|r| task.targets(r)).collect();
     let sources: Vec<Vec<Vec<usize>>> = rows
         .iter()
         .map(|r| {
@@ -143,6 +148,7 @@ fn table_python(task: &TaskSpec) -> String {
         r#"# {name}: sequences sampled by toyformer (its own generator is in src/tasks of toyformer)
 TABLE = np.array(json.loads('{rows}'), dtype=np.int64)  # ({n}, T)
 SOURCES = {{tuple(r): s for r, s in zip(TABLE.tolist(), json.loads('{sources}'))}}
+TARGETS = {{tuple(r): t for r, t in zip(TABLE.tolist(), json.loads('{targets}'))}}
 
 
 def make_batch(rng, batch):
@@ -155,10 +161,16 @@ def answer_sources(tokens, p):
     if p not in PRED_SET:
         return []
     return SOURCES.get(tuple(int(x) for x in tokens), [[]] * (p + 1))[p]
+
+
+def targets(tokens):
+    """(B, P) the target of each scored position, as toyformer's task gives it (its table)."""
+    return np.array([TARGETS[tuple(int(x) for x in r)] for r in tokens], dtype=np.int64)
 "#,
         name = task.name(),
         n = rows.len(),
         rows = serde_json::json!(rows),
         sources = serde_json::json!(sources),
+        targets = serde_json::json!(targets),
     )
 }

@@ -7,7 +7,7 @@ pub mod adamw;
 pub mod forward;
 
 use crate::backend::{
-    check_pred_positions, AdamWConfig, Backend, NamedGrads, OptimizerState, StepOutput,
+    check_pred_positions, AdamWConfig, Backend, Batch, NamedGrads, OptimizerState, StepOutput,
 };
 use crate::error::{Error, Result};
 use crate::model::{ParamTable, Weights};
@@ -31,8 +31,8 @@ pub struct ReferenceBackend {
     grad_clip: f64,
     /// (P,) u32 positions whose logits are scored.
     pred: Tensor,
-    /// (P,) u32 the positions of their targets (pred + 1).
-    pred_next: Tensor,
+    /// The same positions, for checking batches.
+    pred_positions: Vec<usize>,
     device: Device,
     /// F32 normally; F64 for finite-difference tests.
     dtype: DType,
@@ -73,10 +73,8 @@ impl ReferenceBackend {
         let ac: AdamWConfig = adamw.into();
         check_pred_positions(&w.cfg, &pred_positions)?;
         let device = Device::Cpu;
-        let pred: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
-        let next: Vec<u32> = pred.iter().map(|&p| p + 1).collect();
-        let pred_next = Tensor::from_vec(next, pred.len(), &device)?;
-        let pred = Tensor::from_vec(pred, pred_positions.len(), &device)?;
+        let pred_ids: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
+        let pred = Tensor::from_vec(pred_ids, pred_positions.len(), &device)?;
         let opt_params = ParamsAdamW {
             lr: 0.0, // set before every step
             beta1: ac.beta1,
@@ -93,7 +91,7 @@ impl ReferenceBackend {
             opt_params,
             grad_clip: ac.grad_clip,
             pred,
-            pred_next,
+            pred_positions,
             device,
             dtype,
         };
@@ -148,7 +146,7 @@ impl ReferenceBackend {
     }
 
     /// Loss (scalar tensor), logits at predicted positions (B, P, V).
-    fn loss(&self, tokens: &[u32], batch: usize) -> Result<(Tensor, Tensor)> {
+    fn loss(&self, b: &Batch) -> Result<(Tensor, Tensor)> {
         let get = self.lookup();
         let zero = self.is_zero();
         let p = ParamSet {
@@ -156,18 +154,25 @@ impl ReferenceBackend {
             get: &get,
             is_zero: &zero,
         };
-        let tok = forward::tokens_tensor(tokens, batch, &self.device)?;
+        let tok = forward::tokens_tensor(&b.tokens, b.size, &self.device)?;
         let resid = forward::residual_forward(&mut NoHooks, &p, &tok)?; // (B, T, C)
         let x = resid.index_select(&self.pred, 1)?; // (B, P, C)
         let logits = forward::unembed_forward(&p, &x)?; // (B, P, V)
-        let targets = tok.index_select(&self.pred_next, 1)?; // (B, P)
+        let targets = forward::tokens_tensor(&b.targets, b.size, &self.device)?; // (B, P)
         Ok((forward::cross_entropy_forward(&logits, &targets)?, logits))
     }
 
-    /// Loss and every gradient (for tests and finite differences): grads by TL key.
+    /// Loss and every gradient of a batch with next-token targets (for tests and finite
+    /// differences): grads by TL key.
     pub fn loss_and_grads(&self, tokens: &[u32], batch: usize) -> Result<(f64, NamedGrads<f64>)> {
-        self.weights.cfg.check_tokens(tokens, batch)?;
-        let (loss, _) = self.loss(tokens, batch)?;
+        let b = Batch::next_token(tokens, batch, &self.pred_positions)?;
+        self.batch_loss_and_grads(&b)
+    }
+
+    /// As [`ReferenceBackend::loss_and_grads`], for a batch with its own targets.
+    pub fn batch_loss_and_grads(&self, b: &Batch) -> Result<(f64, NamedGrads<f64>)> {
+        b.check(&self.weights.cfg, &self.pred_positions)?;
+        let (loss, _) = self.loss(b)?;
         let grads = loss.backward()?;
         let mut out = Vec::new();
         for (info, p) in self.table().params.iter().zip(&self.params) {
@@ -204,15 +209,13 @@ impl Backend for ReferenceBackend {
         "reference".into()
     }
 
-    fn train_step(
-        &mut self,
-        tokens: &[u32],
-        batch: usize,
-        lr: f64,
-        step: u64,
-    ) -> Result<StepOutput> {
-        self.weights.cfg.check_tokens(tokens, batch)?;
-        let (loss, logits) = self.loss(tokens, batch)?;
+    fn pred_positions(&self) -> &[usize] {
+        &self.pred_positions
+    }
+
+    fn train_batch(&mut self, b: &Batch, lr: f64, step: u64) -> Result<StepOutput> {
+        b.check(&self.weights.cfg, &self.pred_positions)?;
+        let (loss, logits) = self.loss(b)?;
         let loss_v = loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         if !loss_v.is_finite() {
             return Err(Error::Diverged {

@@ -15,24 +15,19 @@
 //! - `apply-perm`: `[BOS, a_0..a_{k-1}, MID, idx_0..idx_{k-1}, END, a_{idx_0}..a_{idx_{k-1}}]`.
 //!
 //! The catalogue adds `array-index`, `majority`, `min-of-two`, `mod-sub`, `mod-add`,
-//! `induction`, `reverse` and `arena-sum` (each file's doc gives its layout). A task is a
-//! sampler or a finite dataset with a train/test split ([`finite`]).
+//! `induction`, `reverse`, `arena-sum`, `previous-token` and `arena-palindromes` (each
+//! file's doc gives its layout). A task is a sampler or a finite dataset with a train/test
+//! split ([`finite`]). The target of a scored position is the next token unless the task
+//! says otherwise (`Task::targets`: previous-token's is the token before, arena-palindromes'
+//! a label); the backends train on batches that carry the targets (`backend::Batch`).
 //!
 //! Every spec should pass [`TaskSpec::validate`] before it is sampled from; the other
 //! methods never panic on a valid spec, and the sizes (`seq_len`, `d_vocab`) saturate
 //! instead of overflowing on an invalid one so that validation can report them.
 
 pub mod apply_perm;
-pub mod arena_sum;
-pub mod array_index;
-pub mod custom;
 pub mod finite;
-pub mod induction;
-pub mod majority;
-pub mod min_of_two;
-pub mod modular;
 pub mod permutations;
-pub mod reverse;
 // The counter-based RNG is below both tasks and model (which draws its init from it).
 pub use crate::rng;
 pub mod sort;
@@ -80,12 +75,16 @@ pub enum Split {
     HeldOut,
 }
 
-/// The registry: one line per catalogue task, `Variant(file::Type) = "name"`. It defines
-/// [`TaskSpec`] (the three original tasks as struct variants, whose JSON and Rust forms are
-/// kept as they were, then one newtype variant per line here), the list of names and the
-/// dispatch to the [`Task`] each variant holds.
+/// The registry: one line per catalogue file, `file: Type = "name";` (a file holding
+/// several tasks lists them, `file: A = "a", B = "b";`). It declares the module `file`
+/// (`src/tasks/file.rs`) and defines [`TaskSpec`] (the three original tasks as struct
+/// variants, whose JSON and Rust forms are kept as they were, then one newtype variant
+/// `Type(file::Type)` per task here), the list of names and the dispatch to the [`Task`]
+/// each variant holds. A new task is its file plus one line here.
 macro_rules! catalogue {
-    ($($variant:ident($ty:ty) = $name:literal,)*) => {
+    ($($module:ident: $($variant:ident = $name:literal),+;)*) => {
+        $(pub mod $module;)*
+
         /// Which task, with its parameters. Serialised as `{"task": "sort", "n": 10,
         /// "max_num": 50}`; missing parameters take their defaults.
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,21 +119,21 @@ macro_rules! catalogue {
                 #[serde(default = "default_fifty")]
                 max_int: usize,
             },
-            $(
+            $($(
                 #[doc = concat!("The `", $name, "` task (see its file).")]
                 #[serde(rename = $name)]
-                $variant($ty),
-            )*
+                $variant($module::$variant),
+            )+)*
         }
 
         /// Every task name [`TaskSpec::default_for`] accepts, in menu order.
-        pub const TASK_NAMES: &[&str] = &["sort", "permutations", "apply-perm", $($name,)*];
+        pub const TASK_NAMES: &[&str] = &["sort", "permutations", "apply-perm", $($($name,)+)*];
 
         impl TaskSpec {
             /// A catalogue task with its default parameters, by name.
             fn catalogue_default(name: &str) -> Option<TaskSpec> {
                 match name {
-                    $($name => Some(TaskSpec::$variant(<$ty>::default())),)*
+                    $($($name => Some(TaskSpec::$variant(<$module::$variant>::default())),)+)*
                     _ => None,
                 }
             }
@@ -145,7 +144,7 @@ macro_rules! catalogue {
                     TaskSpec::Sort { .. } => "sort",
                     TaskSpec::Permutations { .. } => "permutations",
                     TaskSpec::ApplyPerm { .. } => "apply-perm",
-                    $(TaskSpec::$variant(_) => $name,)*
+                    $($(TaskSpec::$variant(_) => $name,)+)*
                 }
             }
 
@@ -157,7 +156,7 @@ macro_rules! catalogue {
                         f(&permutations::Permutations { n, holdout, split_seed })
                     }
                     TaskSpec::ApplyPerm { k, max_int } => f(&apply_perm::ApplyPerm { k, max_int }),
-                    $(TaskSpec::$variant(ref t) => f(t),)*
+                    $($(TaskSpec::$variant(ref t) => f(t),)+)*
                 }
             }
         }
@@ -165,15 +164,16 @@ macro_rules! catalogue {
 }
 
 catalogue! {
-    ArrayIndex(array_index::ArrayIndex) = "array-index",
-    Majority(majority::Majority) = "majority",
-    MinOfTwo(min_of_two::MinOfTwo) = "min-of-two",
-    ModSub(modular::ModSub) = "mod-sub",
-    ModAdd(modular::ModAdd) = "mod-add",
-    Induction(induction::Induction) = "induction",
-    Reverse(reverse::Reverse) = "reverse",
-    ArenaSum(arena_sum::ArenaSum) = "arena-sum",
-    Custom(custom::Custom) = "custom",
+    array_index: ArrayIndex = "array-index";
+    majority: Majority = "majority";
+    min_of_two: MinOfTwo = "min-of-two";
+    modular: ModSub = "mod-sub", ModAdd = "mod-add";
+    induction: Induction = "induction";
+    reverse: Reverse = "reverse";
+    arena_sum: ArenaSum = "arena-sum";
+    previous_token: PreviousToken = "previous-token";
+    arena_palindromes: ArenaPalindromes = "arena-palindromes";
+    custom: Custom = "custom";
 }
 
 impl TaskSpec {
@@ -312,8 +312,8 @@ impl TaskSpec {
         out
     }
 
-    /// The positions p whose logits are scored; the target of position p is `tokens[p + 1]`.
-    /// Ascending.
+    /// The positions p whose logits are scored, ascending; [`targets`](Self::targets) gives
+    /// their targets.
     pub fn pred_positions(&self) -> Vec<usize> {
         self.with_task(|t| t.pred_positions())
     }
@@ -326,13 +326,24 @@ impl TaskSpec {
         self.with_task(|t| t.algo_positions())
     }
 
-    /// The targets of one sequence: `tokens[p + 1]` for p in `pred_positions` (in that
-    /// order). `tokens` should have length T; positions past its end are skipped.
+    /// The targets of one sequence, in `pred_positions` order: the next token `tokens[p + 1]`
+    /// for every task but those that say otherwise (`previous-token`: the token before;
+    /// `arena-palindromes`: a label). `tokens` should have length T; a next-token target
+    /// past its end is skipped.
     pub fn targets(&self, tokens: &[u32]) -> Vec<u32> {
-        self.pred_positions()
-            .into_iter()
-            .filter_map(|p| tokens.get(p + 1).copied())
-            .collect()
+        self.with_task(|t| t.targets(tokens))
+    }
+
+    /// Where views show the guess of scored position p: the position of the token it
+    /// predicts (p + 1 for next-token tasks, p − 1 for `previous-token`), or p itself when
+    /// the target is a label (`arena-palindromes`).
+    pub fn shown_at(&self, p: usize) -> usize {
+        self.with_task(|t| t.target_position(p)).unwrap_or(p)
+    }
+
+    /// The display label of every output class (length `d_vocab_out`).
+    pub fn output_vocab(&self) -> Vec<String> {
+        self.with_task(|t| t.output_vocab())
     }
 
     /// The exact irreducible mean cross-entropy (nats per predicted token) of a perfect
@@ -357,7 +368,8 @@ impl TaskSpec {
     ///
     /// Empty when p is not a prediction position or `tokens` is too short.
     pub fn answer_sources(&self, tokens: &[u32], p: usize) -> Vec<usize> {
-        if !self.pred_positions().contains(&p) || tokens.len() <= p + 1 {
+        let short = tokens.len() <= p + 1 && tokens.len() < self.seq_len();
+        if !self.pred_positions().contains(&p) || short {
             return Vec::new();
         }
         self.with_task(|t| t.answer_sources(tokens, p))
@@ -369,6 +381,22 @@ impl TaskSpec {
     /// spaces and the like.
     pub fn value_tokens(&self) -> std::ops::Range<usize> {
         self.with_task(|t| t.value_tokens())
+    }
+
+    /// The value tokens that are also output classes, over which OV copying scores are
+    /// taken: [`value_tokens`](Self::value_tokens) for tasks whose targets are tokens,
+    /// empty for a task whose targets are labels (`arena-palindromes`).
+    pub fn copy_tokens(&self) -> std::ops::Range<usize> {
+        let ids = self.value_tokens();
+        let labels = self
+            .pred_positions()
+            .first()
+            .is_some_and(|&p| self.with_task(|t| t.target_position(p)).is_none());
+        if labels {
+            ids.start..ids.start
+        } else {
+            ids.start..ids.end.min(self.d_vocab_out())
+        }
     }
 
     /// A short name for every position (length T), for axis labels: sort `BOS a1..an MID

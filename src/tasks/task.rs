@@ -76,8 +76,30 @@ pub trait Task {
     fn d_vocab_out(&self) -> usize;
     /// The display label of every token id (length `d_vocab`).
     fn vocab(&self) -> Vec<String>;
-    /// The positions p whose logits are scored (target `tokens[p + 1]`), ascending.
+    /// The positions p whose logits are scored, ascending.
     fn pred_positions(&self) -> Vec<usize>;
+    /// The target class of each scored position of one sequence (length T), in
+    /// `pred_positions` order, each below `d_vocab_out`. Default: the next token,
+    /// `tokens[p + 1]` (positions whose next token is missing are skipped).
+    fn targets(&self, tokens: &[u32]) -> Vec<u32> {
+        self.pred_positions()
+            .into_iter()
+            .filter_map(|p| tokens.get(p + 1).copied())
+            .collect()
+    }
+    /// The position whose token the scored position p predicts, where views show the
+    /// model's guess: p + 1 by default; `None` when the target is a label that is no token of
+    /// the sequence (the guess is then shown at p).
+    fn target_position(&self, p: usize) -> Option<usize> {
+        Some(p + 1)
+    }
+    /// The display label of every output class (length `d_vocab_out`). Default: the input
+    /// vocabulary's labels, for tasks whose targets are tokens.
+    fn output_vocab(&self) -> Vec<String> {
+        let mut v = self.vocab();
+        v.truncate(self.d_vocab_out());
+        v
+    }
     /// The prediction positions that measure the algorithm (default: all of them).
     fn algo_positions(&self) -> Vec<usize> {
         self.pred_positions()

@@ -5,9 +5,9 @@
 pub mod eval;
 pub mod schedule;
 
-use crate::backend::{AdamWConfig, Backend, ChunkOutput, StepStats};
+use crate::backend::{AdamWConfig, Backend, Batch, ChunkOutput, StepStats};
 use crate::error::{Error, Result};
-use crate::tasks::TaskSpec;
+use crate::tasks::{Split, TaskSpec};
 use serde::{Deserialize, Serialize};
 
 pub use schedule::{LrScheduler, Schedule, ScheduleState};
@@ -292,16 +292,12 @@ impl Trainer {
     pub fn step(&mut self) -> Result<Metrics> {
         let r = &mut self.core;
         let b = r.train.batch_size;
-        let tokens = r.task.batch(r.train.seed, r.step, b);
+        let batch = Batch::of_task(&r.task, r.train.seed, r.step, b, Split::Train);
         let lr = r.sched.lr(r.step);
-        let out = self.backend.train_step(&tokens, b, lr, r.step)?;
+        let out = self.backend.train_batch(&batch, lr, r.step)?;
         r.sched.observe(out.loss as f64);
-        let t = r.task.seq_len();
-        let targets: Vec<u32> = (0..b)
-            .flat_map(|i| r.task.targets(&tokens[i * t..(i + 1) * t]))
-            .collect();
         let p = r.n_pred;
-        let stats = StepStats::count(out.loss, out.grad_norm, &out.argmax, &targets, p);
+        let stats = StepStats::count(out.loss, out.grad_norm, &out.argmax, &batch.targets, p);
         Ok(r.record(&stats, lr, b))
     }
 

@@ -377,20 +377,22 @@ pub(crate) fn samples_with(
     if b > 0 {
         let logits = backend.logits(&tokens, b).map_err(js_err)?; // (B, T, V)
         let v = logits.len() / (b * len);
-        let vocab = task.vocab();
+        let vocab = task.output_vocab();
         for (i, s) in shown.iter_mut().enumerate() {
             let mut model = vec![None; len];
             let mut correct = vec![None; len];
-            for p in task.pred_positions() {
+            let targets = task.targets(&tokens[i * len..(i + 1) * len]);
+            for (p, tg) in task.pred_positions().into_iter().zip(targets) {
                 let row = &logits[(i * len + p) * v..(i * len + p + 1) * v];
                 let guess = eval::argmax(row) as usize;
-                model[p + 1] = Some(
+                let at = task.shown_at(p);
+                model[at] = Some(
                     vocab
                         .get(guess)
                         .cloned()
                         .unwrap_or_else(|| format!("?{guess}")),
                 );
-                correct[p + 1] = Some(guess as u32 == tokens[i * len + p + 1]);
+                correct[at] = Some(guess as u32 == tg);
             }
             s.model = Some(model);
             s.correct = Some(correct);

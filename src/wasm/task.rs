@@ -136,7 +136,7 @@ pub(crate) fn shown_samples(task: &TaskSpec, seed: u64, k: usize) -> (Vec<u32>, 
     let vocab = task.vocab();
     let mut targets = vec![false; task.seq_len()];
     for p in task.pred_positions() {
-        targets[p + 1] = true;
+        targets[task.shown_at(p)] = true;
     }
     let tokens = task.batch(seed, SHOW_STEP, k); // (k, T)
     let shown = tokens

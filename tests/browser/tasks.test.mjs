@@ -29,6 +29,9 @@ const CATALOGUE_TASKS = [
   ['induction', 'task=induction&induction_k=5&induction_n_tokens=12&d_model=32&d_head=16&batch_size=32&lr=0.003', 200, 0.5],
   ['reverse', 'task=reverse&reverse_n=4&reverse_max_num=12&d_model=32&d_head=32&batch_size=32&lr=0.003', 200, 0.5],
   ['arena-sum', 'task=arena-sum&arena_sum_num_digits=2&d_model=48&d_head=24&mlp=true&d_mlp=96&act_fn=relu&batch_size=64&lr=0.003', 200, 0.7],
+  // targets that are not next tokens: the token before (positions off, from the default model) and a label
+  ['previous-token', 'task=previous-token&previous_token_n=6&previous_token_max_num=12&d_model=32&d_head=32&batch_size=64&lr=0.003', 300, 0.5],
+  ['arena-palindromes', 'task=arena-palindromes&arena_palindromes_half_length=3&arena_palindromes_max_value=5&d_model=32&d_head=16&batch_size=64&lr=0.003', 400, 0.7],
 ];
 
 // On WebGPU also array-index, whose default model has shortformer positions (the GPU plan's own path).

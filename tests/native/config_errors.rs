@@ -182,16 +182,24 @@ fn backend_rejects_out_of_vocab_and_overlong_tokens() {
 
 #[test]
 fn predicted_position_needs_its_target_inside_the_context() {
+    use toyformer::backend::Backend;
     let w = toyformer::model::Weights::init(&ModelConfig::sort_ref()).unwrap();
     let tc = TrainConfig::default();
-    // n_ctx 22: position 20 predicts token 21 (fine); position 21 would predict token 22 (outside)
+    // n_ctx 22: a scored position must be inside the context (21 is: a task may score its
+    // last position, e.g. a label at END); 22 is outside
     assert!(toyformer::reference::ReferenceBackend::new(&w, &tc, vec![20]).is_ok());
     assert_eq!(
         field_of(
-            toyformer::reference::ReferenceBackend::new(&w, &tc, vec![21])
+            toyformer::reference::ReferenceBackend::new(&w, &tc, vec![22])
                 .err()
                 .unwrap()
         ),
         "n_ctx"
+    );
+    // a next-token step at position 21 has its target at 22, outside the 22 tokens given
+    let mut b = toyformer::reference::ReferenceBackend::new(&w, &tc, vec![21]).unwrap();
+    assert_eq!(
+        field_of(b.train_step(&[0; 22], 1, 1e-3, 0).unwrap_err()),
+        "tokens"
     );
 }

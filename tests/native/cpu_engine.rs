@@ -320,9 +320,10 @@ fn bad_inputs_are_errors() {
         toyformer::Error::Config { field, .. } => field,
         other => panic!("expected a config error, got {other}"),
     };
-    // a scored position whose target lies outside the context
+    // a scored position outside the context (n_ctx 12; 11 is scored by tasks whose target
+    // is not the next token)
     assert_eq!(
-        field(CpuEngine::new(&w, &tc, vec![11]).err().unwrap()),
+        field(CpuEngine::new(&w, &tc, vec![12]).err().unwrap()),
         "n_ctx"
     );
     assert_eq!(

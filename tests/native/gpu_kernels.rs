@@ -794,25 +794,36 @@ fn crossentropy_and_metrics() {
         let (bb, i) = (row / p, row % p);
         logits[row * v + tokens[bb * tt + p0 + i + 1] as usize] = 9.0;
     }
+    let targets: Vec<u32> = (0..b)
+        .flat_map(|bb| (0..p).map(move |i| (bb, i)))
+        .map(|(bb, i)| tokens[bb * tt + p0 + i + 1])
+        .collect();
+    // the step window: tokens, then the (B, P) targets at tokens.len()
+    let step: Vec<u32> = tokens.iter().chain(&targets).copied().collect();
     let (bl, bs, brows, barg) = (
         g.f32s(&logits),
-        g.u32s(&tokens),
+        g.u32s(&step),
         g.zeros(2 * b * p),
         g.zeros(b * p),
     );
     let mut ops = Ops::default();
-    let win = Window::whole(&bs, tokens.len());
+    let win = Window::whole(&bs, step.len());
     k::crossentropy(
-        &mut ops, &g.ctx, &bl, &brows, &barg, win, 0, true, b, tt, p0, p, v,
+        &mut ops,
+        &g.ctx,
+        &bl,
+        &brows,
+        &barg,
+        win,
+        tokens.len(),
+        true,
+        b * p,
+        v,
     );
     g.run(&ops);
     // adamw's workgroup 0 turns the rows into the step's stats
     let stats = g.stats(&brows, &[0.5; 40], b, p);
     let lv = Var::from_tensor(&t(&logits, &[b, p, v])).unwrap();
-    let targets: Vec<u32> = (0..b)
-        .flat_map(|bb| (0..p).map(move |i| (bb, i)))
-        .map(|(bb, i)| tokens[bb * tt + p0 + i + 1])
-        .collect();
     let tg = Tensor::from_slice(&targets, (b, p), &DEV).unwrap();
     let lp = forward::log_softmax_forward(lv.as_tensor()).unwrap();
     let per_row = lp

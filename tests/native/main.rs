@@ -37,6 +37,7 @@ mod share_link;
 mod share_resume;
 mod sweep;
 mod sweep_ids;
+mod targets;
 mod task_catalogue;
 mod task_convergence;
 mod tasks;

@@ -351,3 +351,40 @@ fn exports_match_transformerlens_keys_shapes_and_config_fields() {
         "{py}"
     );
 }
+
+#[test]
+fn previous_token_and_palindrome_state_dicts_are_proposed_their_task() {
+    for name in ["previous-token", "arena-palindromes"] {
+        let task = TaskSpec::default_for(name).unwrap();
+        let w = Weights::init(&task.default_model()).unwrap();
+        let (ts, _) = read_safetensors(&save_safetensors(&w, &[]).unwrap()).unwrap();
+        let m = import_model(&strip_metadata(&ts), None, None).unwrap();
+        assert_eq!((m.task.name(), m.task_source), (name, TaskSource::Guessed));
+        let (a, b) = (&m.weights.cfg, &w.cfg);
+        assert_eq!(
+            (
+                a.positional_embedding_type,
+                a.n_ctx,
+                a.d_vocab,
+                a.d_vocab_out
+            ),
+            (
+                b.positional_embedding_type,
+                b.n_ctx,
+                b.d_vocab,
+                b.d_vocab_out
+            ),
+            "{name}"
+        );
+        let pos = if name == "previous-token" {
+            "off"
+        } else {
+            "standard"
+        };
+        assert!(
+            m.assumed[0].starts_with(&format!("positional_embedding_type: {pos}")),
+            "{name}: {:?}",
+            m.assumed
+        );
+    }
+}

@@ -18,7 +18,7 @@ fn catalogue() -> Vec<TaskSpec> {
 
 #[test]
 fn every_registered_task_has_a_consistent_form() {
-    assert_eq!(TASK_NAMES.len(), 12);
+    assert_eq!(TASK_NAMES.len(), 14);
     for t in catalogue() {
         t.validate().unwrap();
         let name = t.name();
@@ -69,6 +69,82 @@ fn unknown_names_list_every_task() {
     for name in TASK_NAMES {
         assert!(e.contains(name), "{e}");
     }
+}
+
+#[test]
+fn previous_token_layout() {
+    let t = TaskSpec::default_for("previous-token").unwrap();
+    assert_eq!(t.seq_len(), 10);
+    assert_eq!((t.d_vocab(), t.d_vocab_out()), (101, 101));
+    assert_eq!(t.pred_positions(), (1..=9).collect::<Vec<_>>());
+    let m = t.default_model();
+    assert_eq!(
+        (m.n_layers, m.n_heads, m.d_model, m.d_head),
+        (2, 1, 128, 128)
+    );
+    assert_eq!(m.d_mlp, None);
+    assert_eq!(
+        m.positional_embedding_type,
+        toyformer::model::Positions::Off
+    );
+    // position 1 predicts BOS, position p the token at p − 1 (100 is BOS's id and a value)
+    let prompt = t.parse_prompt("7 0 100 42 5 5 99 1 3").unwrap();
+    let seq = vec![100, 7, 0, 100, 42, 5, 5, 99, 1, 3];
+    assert_eq!(prompt, seq);
+    assert_eq!(t.solve(&prompt).unwrap(), seq);
+    assert_eq!(t.targets(&seq), vec![100, 7, 0, 100, 42, 5, 5, 99, 1]);
+    assert_eq!(t.answer_sources(&seq, 4), vec![3]);
+    assert_eq!((t.shown_at(1), t.shown_at(9)), (0, 8));
+    assert!(t.parse_prompt("7 0 101 42 5 5 99 1 3").is_err()); // past BOS's id
+    assert!(t.parse_prompt("7 0").is_err());
+    let mut seen = [0u32; 101];
+    for i in 0..5000 {
+        let s = t.sample(2, 3, i);
+        assert_eq!(s[0], 100);
+        let tg = t.targets(&s);
+        for p in 1..10 {
+            assert_eq!(tg[p - 1], s[p - 1]);
+            seen[s[p] as usize] += 1;
+        }
+    }
+    // uniform over 0..=100, BOS's id included: 45,000 draws, ≈ 446 each
+    assert!(seen.iter().all(|&c| (300..600).contains(&c)), "{seen:?}");
+    assert_eq!(t.sample(2, 3, 4), t.sample(2, 3, 4));
+    assert_ne!(t.sample(2, 3, 4), t.sample(2, 3, 5));
+}
+
+#[test]
+fn arena_palindromes_layout() {
+    let t = TaskSpec::default_for("arena-palindromes").unwrap();
+    // the published problem: START = 31, END = 32, 20 values in 0..=30, classified at END
+    assert_eq!(t.seq_len(), 22);
+    assert_eq!((t.d_vocab(), t.d_vocab_out()), (33, 2));
+    assert_eq!(t.pred_positions(), vec![21]);
+    assert_eq!(t.output_vocab(), vec!["no", "yes"]);
+    let small: TaskSpec =
+        serde_json::from_str(r#"{"task":"arena-palindromes","half_length":3,"max_value":9}"#)
+            .unwrap();
+    assert_eq!(
+        small.parse_prompt("3 1 4 4 1 3").unwrap(),
+        vec![10, 3, 1, 4, 4, 1, 3, 11]
+    );
+    assert_eq!(small.targets(&[10, 3, 1, 4, 4, 1, 3, 11]), vec![1]);
+    assert_eq!(small.targets(&[10, 3, 1, 4, 4, 1, 2, 11]), vec![0]);
+    assert_eq!(small.targets(&[10, 0, 0, 0, 0, 0, 0, 11]), vec![1]);
+    assert_eq!(small.shown_at(7), 7);
+    assert!(small.parse_prompt("3 1 10 4 1 3").is_err()); // 10 is START
+                                                          // the two kinds in equal parts; a mutated sequence is labelled by what it is
+    let (mut pal, n) = (0, 4000);
+    for i in 0..n {
+        let s = t.sample(5, 1, i);
+        assert_eq!((s[0], s[21]), (31, 32));
+        assert!(s[1..21].iter().all(|&x| x <= 30));
+        let plain = (1..=20).all(|j| s[j] == s[21 - j]);
+        assert_eq!(t.targets(&s), vec![plain as u32]);
+        pal += plain as usize;
+    }
+    // P(palindrome) = 1/2 + 1/2 · P(all 10 coin-chosen values mirror) ≈ 0.5 + 0.5·(1/2 + 1/62)^10
+    assert!((1900..2200).contains(&pal), "{pal} palindromes of {n}");
 }
 
 #[test]

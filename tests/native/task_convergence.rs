@@ -71,6 +71,25 @@ fn majority_converges() {
 }
 
 #[test]
+fn previous_token_converges_without_positions() {
+    // positional embeddings off (the task's default): the model rederives positions
+    let t = r#"{"task":"previous-token","n":6,"max_num":12}"#;
+    check(
+        "previous-token",
+        train(t, width(32, 32), tc(1000, 64, 3e-3), Split::HeldOut),
+    );
+}
+
+#[test]
+fn arena_palindromes_converges() {
+    let t = r#"{"task":"arena-palindromes","half_length":3,"max_value":5}"#;
+    check(
+        "arena-palindromes",
+        train(t, width(32, 16), tc(1500, 64, 3e-3), Split::HeldOut),
+    );
+}
+
+#[test]
 fn induction_converges() {
     let t = r#"{"task":"induction","k":5,"n_tokens":12}"#;
     check(

@@ -1,5 +1,5 @@
 // crossentropy: for each scored row r = (b, i) of logits (B·P, V), loss_r = logsumexp − logit[target],
-// target = tokens[b, p0 + i + 1]; argmax (first index of the largest logit) and ok = (argmax == target);
+// target = TARGETS[r] (the step's (B, P) targets, at tgt_off in the step buffer); argmax (first index of the largest logit) and ok = (argmax == target);
 // with flag 1, dlogits = (softmax − onehot) / (B·P) written over the logits in place. Grid: one workgroup
 // of 64 per row, linearised over (x, y); invocation l owns logits[r, l], logits[r, l + 64], ...;
 // invocation 0 owns argmax[r] and ok[r], the invocation that owns logits[r, target] owns loss[r].
@@ -9,7 +9,7 @@
 // invocation only (the target logit is read for the loss by its owner before that owner overwrites
 // it, in program order), so no storage location is shared between invocations and no storageBarrier
 // is needed.
-struct Params { rows: u32, v: u32, p: u32, t: u32, p0: u32, tok_off: u32, flags: u32, inv_rows: f32 }
+struct Params { rows: u32, v: u32, tgt_off: u32, flags: u32, inv_rows: f32 }
 
 @group(0) @binding(0) var<storage, read_write> LOGITS: array<f32>;
 @group(0) @binding(1) var<storage, read> STEP: array<u32>;
@@ -60,9 +60,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         workgroupBarrier();
     }
     let tot = rv[0];
-    let b = r / P.p;
-    let i = r % P.p;
-    let tgt = STEP[P.tok_off + b * P.t + P.p0 + i + 1u];
+    let tgt = STEP[P.tgt_off + r];
     let lse = m + log(tot);
     if (l == tgt % 64u) { ROWS[r] = bitcast<u32>(lse - LOGITS[r0 + tgt]); }
     if (l == 0u) {
