@@ -11,6 +11,10 @@
 //!   the answer).
 //! - [`dla`]: direct logit attribution to the correct logit, per component and per path.
 //! - [`intervene`]: zero/mean ablation of heads and activation patching, through hooks.
+//! - [`graph`], [`graph_forward`], [`circuit_metric`]: the computational graph (nodes,
+//!   edges sender → receiver), its forward with per-edge ablation, pairs and metrics;
+//!   [`path_patch`], [`attribution`] (EAP, EAP-IG), [`discovery`] (ACDC, top-k) and
+//!   [`faithfulness`] find and check circuits.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -25,11 +29,19 @@
 //!   [`ANALYSIS_STEP`], a step no training run or evaluation reaches.
 
 pub mod attention;
+pub mod attribution;
 pub mod cache;
+pub mod circuit_metric;
+pub mod circuit_report;
 pub mod circuits;
+pub mod discovery;
 pub mod dla;
+pub mod faithfulness;
+pub mod graph;
+pub mod graph_forward;
 pub mod intervene;
 pub mod mat;
+pub mod path_patch;
 pub mod process;
 pub mod report;
 pub mod scores;
