@@ -14,6 +14,7 @@ mod holdout_split;
 mod interp_attention;
 mod interp_circuits;
 mod interp_dla;
+mod interp_graph;
 mod interp_intervene;
 mod interp_seed003;
 mod interp_timeline;
