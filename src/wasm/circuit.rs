@@ -7,9 +7,8 @@ use super::interp::Interp;
 use super::{js_err, parse, to_js};
 use crate::error::Error;
 use crate::interp::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
-use crate::interp::discovery::{discover, Method, Select};
+use crate::interp::discovery::{discover, Discovery, Method, Select};
 use crate::interp::faithfulness::faithfulness;
-use crate::interp::graph::Circuit;
 use candle_core::DType;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -50,6 +49,8 @@ impl Default for CellOptions {
 pub(super) struct Prepared {
     key: String,
     setup: CircuitSetup,
+    /// the last discovery and its key
+    discovery: Option<(String, Discovery)>,
 }
 
 impl Interp {
@@ -68,7 +69,11 @@ impl Interp {
             let pairs = default_pairs(&self.wb.task, o.samples, o.seed).map_err(js_err)?;
             let setup = CircuitSetup::new(w, &self.wb.task, pairs, metric, ablation, DType::F32)
                 .map_err(js_err)?;
-            self.circuit = Some(Prepared { key, setup });
+            self.circuit = Some(Prepared {
+                key,
+                setup,
+                discovery: None,
+            });
         }
         Ok(&self.circuit.as_ref().expect("prepared above").setup)
     }
@@ -81,43 +86,66 @@ fn options(json: &str) -> Result<CellOptions, JsError> {
     parse("circuit options", json)
 }
 
+impl CellOptions {
+    fn select(&self) -> Result<Select, JsError> {
+        match self.select.as_str() {
+            "top_k" => Ok(Select::TopK(self.top_k)),
+            "threshold" => Ok(Select::Threshold(self.threshold)),
+            s => Err(js_err(Error::config(
+                "select",
+                format!("'{s}' is not threshold or top_k"),
+            ))),
+        }
+    }
+    /// What the discovery depends on beyond the setup.
+    fn discovery_key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}",
+            self.method, self.select, self.threshold, self.top_k, self.ig_steps
+        )
+    }
+}
+
 #[wasm_bindgen]
 impl Interp {
-    /// Discovers a circuit with the options (JSON; see the cell) and checks it: `{graph,
-    /// discovery: {circuit: {edges}, scores, runs, ...}, faithfulness}`.
-    pub fn circuit_discover(&mut self, options_json: &str) -> Result<JsValue, JsError> {
+    /// The Circuit cell: discovers a circuit with the options (JSON, see `CellOptions`;
+    /// the discovery is kept while they and the snapshot stay), flips the edges listed in
+    /// `toggles_json` (edge indices: the user's clicks) and checks the result. Returns
+    /// `{graph, discovery: {circuit, scores, runs, ..}, edges (0/1 per edge, after the
+    /// toggles), faithfulness}`.
+    pub fn circuit(&mut self, options_json: &str, toggles_json: &str) -> Result<JsValue, JsError> {
         let o = options(options_json)?;
         let method = Method::parse(&o.method).map_err(js_err)?;
-        let select = match o.select.as_str() {
-            "top_k" => Select::TopK(o.top_k),
-            "threshold" => Select::Threshold(o.threshold),
-            s => {
-                return Err(js_err(Error::config(
-                    "select",
-                    format!("'{s}' is not threshold or top_k"),
-                )))
+        let select = o.select()?;
+        let toggles: Vec<usize> = if toggles_json.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse("circuit toggles", toggles_json)?
+        };
+        self.prepared(&o)?;
+        let p = self.circuit.as_mut().expect("prepared above");
+        let dk = o.discovery_key();
+        if p.discovery.as_ref().is_none_or(|(k, _)| *k != dk) {
+            let d = discover(&p.setup, method, select, o.ig_steps).map_err(js_err)?;
+            p.discovery = Some((dk, d));
+        }
+        let (s, d) = (&p.setup, &p.discovery.as_ref().expect("discovered above").1);
+        let mut c = d.circuit.clone();
+        for &e in &toggles {
+            match c.edges.get_mut(e) {
+                Some(x) => *x = !*x,
+                None => {
+                    return Err(js_err(Error::config(
+                        "circuit toggles",
+                        format!("edge {e} is not in the graph ({} edges)", c.edges.len()),
+                    )))
+                }
             }
-        };
-        let s = self.prepared(&o)?;
-        let d = discover(s, method, select, o.ig_steps).map_err(js_err)?;
-        let f = faithfulness(s, &d.circuit).map_err(js_err)?;
+        }
+        let f = faithfulness(s, &c).map_err(js_err)?;
+        let bits: Vec<u8> = c.edges.iter().map(|&b| b as u8).collect();
         to_js(&serde_json::json!({
-            "graph": s.model.graph, "discovery": d, "faithfulness": f,
+            "graph": s.model.graph, "discovery": d, "edges": bits, "faithfulness": f,
         }))
-    }
-
-    /// The faithfulness of a circuit given as a JSON list of 0/1 per edge.
-    pub fn circuit_check(
-        &mut self,
-        options_json: &str,
-        edges_json: &str,
-    ) -> Result<JsValue, JsError> {
-        let o = options(options_json)?;
-        let bits: Vec<u8> = parse("circuit edges", edges_json)?;
-        let s = self.prepared(&o)?;
-        let c = Circuit {
-            edges: bits.iter().map(|&b| b != 0).collect(),
-        };
-        to_js(&faithfulness(s, &c).map_err(js_err)?)
     }
 }

@@ -46,7 +46,7 @@ const CALLS = {
   },
 };
 for (const m of ['steps', 'select', 'attention', 'decomposition', 'qk', 'ov', 'report', 'ablate', 'ablation_table',
-  'patch_inputs', 'patching', 'timeline_fill', 'timeline_points']) {
+  'patch_inputs', 'patching', 'timeline_fill', 'timeline_points', 'circuit']) {
   CALLS[m] = (...args) => need()[m](...args);
 }
 

@@ -13,6 +13,7 @@ import { AttentionCell } from '../cells/attention.js';
 import { QkCell, OvCell } from '../cells/circuits.js';
 import { ScoresCell } from '../cells/scores.js';
 import { InterventionsCell } from '../cells/interventions.js';
+import { CircuitCell } from '../cells/circuit.js';
 import { Curves } from '../thin.js';
 import { nextTask } from '../next-task.js';
 
@@ -63,6 +64,7 @@ class Analysis {
       ov: new OvCell($('ov-body'), ctx),
       scores: new ScoresCell($('scores-body'), ctx),
       interventions: new InterventionsCell($('interventions-body'), ctx),
+      circuit: new CircuitCell($('circuit-body'), ctx),
     };
     // open/closed cells are view state
     for (const d of document.querySelectorAll('details.interp-cell')) {
