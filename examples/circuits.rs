@@ -29,10 +29,10 @@ fn run() -> toyformer::Result<()> {
     let bytes = std::fs::read(path).map_err(|e| toyformer::Error::Io(format!("{path}: {e}")))?;
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
-    check_compatible(&task, &w.cfg)?;
     if a.str("discover").is_some() {
-        return discover::run(&a, &w, &task, path);
+        return discover::run(&a, &task.fit_context(w)?, &task, path);
     }
+    check_compatible(&task, &w.cfg)?;
     let rep = model_report(&w, &task, a.get_or("samples", 1000)?, a.get_or("seed", 0)?)?;
     if a.flag("json") {
         let mut v = serde_json::to_value(&rep)?;

@@ -85,6 +85,8 @@ pub struct Pairs {
 
 /// `clean` with the value in the middle of the task's corrupt span replaced by the value
 /// `shift` steps round the value range from it (skipping values in the span), answered.
+/// When the task rejects every such prompt (majority: the majority must stay one), the
+/// other positions of the span are tried in turn.
 pub fn corrupt(task: &TaskSpec, clean: &[u32], shift: usize) -> Result<Vec<u32>> {
     let ids = task.value_tokens();
     let (start, len) = task.corrupt_span();
@@ -95,16 +97,28 @@ pub fn corrupt(task: &TaskSpec, clean: &[u32], shift: usize) -> Result<Vec<u32>>
             "this task has no corruption to patch",
         ));
     }
-    let mut prompt = clean[..pl].to_vec();
-    let at = start + len / 2;
-    let old = (prompt[at] as usize).clamp(ids.start, ids.end - 1);
+    let mid = start + len / 2;
+    let order = std::iter::once(mid).chain((start..start + len).filter(|&i| i != mid));
     let span = ids.len();
-    let new = (0..span - 1)
-        .map(|d| ids.start + (old - ids.start + shift.max(1) + d) % span)
-        .find(|&v| !prompt[start..start + len].contains(&(v as u32)))
-        .unwrap_or(old);
-    prompt[at] = new as u32;
-    task.solve(&prompt)
+    for at in order {
+        let prompt = &clean[..pl];
+        let old = (prompt[at] as usize).clamp(ids.start, ids.end - 1);
+        for d in 0..span - 1 {
+            let v = ids.start + (old - ids.start + shift.max(1) + d) % span;
+            if v == old || prompt[start..start + len].contains(&(v as u32)) {
+                continue;
+            }
+            let mut p = prompt.to_vec();
+            p[at] = v as u32;
+            if let Ok(seq) = task.solve(&p) {
+                return Ok(seq);
+            }
+        }
+    }
+    Err(Error::task(
+        task.name(),
+        "no value of the corrupt span can be replaced to give a valid prompt",
+    ))
 }
 
 /// `n` fresh samples (seed `seed`, the analysis step) and their corruptions.
