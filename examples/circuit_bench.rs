@@ -4,6 +4,7 @@
 //! A benchmark, not a test: nothing is asserted.
 //!
 //! cargo run --release --example circuit_bench -- [--task sort] [--samples 32] [--repeats 5] [--threshold 0.01]
+//!     [--save FILE.safetensors]   (the benchmarked model, for the page's benchmark)
 mod common;
 
 use candle_core::DType;
@@ -33,7 +34,7 @@ fn median_ms(n: usize, mut f: impl FnMut() -> toyformer::Result<()>) -> toyforme
 
 fn run() -> toyformer::Result<()> {
     let a = Args::parse(&[])?;
-    a.check_known(&[TASK_KEYS, &["samples", "repeats", "threshold"]].concat())?;
+    a.check_known(&[TASK_KEYS, &["samples", "repeats", "threshold", "save"]].concat())?;
     let task = task_from(&a)?;
     let (samples, n) = (a.get_or("samples", 32usize)?, a.get_or("repeats", 5usize)?);
     let mut cfg = task.default_model();
@@ -41,6 +42,10 @@ fn run() -> toyformer::Result<()> {
         (2, 4, Some(4 * cfg.d_model), Some(ActFn::Gelu));
     cfg.d_head = cfg.d_model / 4;
     let w = Weights::init(&cfg)?;
+    if let Some(path) = a.str("save") {
+        let bytes = toyformer::io::save_safetensors(&w, &[])?;
+        std::fs::write(path, bytes).map_err(|e| toyformer::Error::Io(format!("{path}: {e}")))?;
+    }
     let pairs = default_pairs(&task, samples, 0)?;
     let mk = || {
         CircuitSetup::new(
