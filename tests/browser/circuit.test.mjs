@@ -31,7 +31,8 @@ async function loadSeed003(page) {
 const faith = (page) => page.getAttribute('#circuit-faith', 'data-loss-recovered').then(Number);
 
 test('Circuit cell: discovers, draws, toggles an edge, faithfulness changes, link round-trips', { timeout: 300_000 }, async () => {
-  const { page, errors, close } = await open();
+  // the cell is closed by default (its discovery reruns with every snapshot): the link opens it
+  const { page, errors, close } = await open('#v=1&open_circuit=true');
   let link;
   let toggled;
   try {
@@ -51,7 +52,7 @@ test('Circuit cell: discovers, draws, toggles an edge, faithfulness changes, lin
     await page.waitForFunction(() => document.getElementById('circuit-faith').dataset.edges === '3', null, { timeout: 60_000 });
     toggled = await faith(page);
     assert.ok(toggled < 0.5, `loss recovered without L0H0 → logits: ${toggled}`);
-    await page.waitForFunction(() => /view_circuit_toggles=8/.test(location.href), null, { timeout: 10_000 });
+    await page.waitForFunction(() => /view_circuit_toggles=8/.test(location.href) && /open_circuit=true/.test(location.href), null, { timeout: 10_000 });
     link = page.url();
     await page.locator('#cell-circuit').screenshot({ path: 'test-output/circuit-seed003.png' });
     assert.deepEqual(errors, [], 'no console errors');

@@ -95,7 +95,7 @@ export const PROPS = [
   { key: 'open_ov', cell: 'view', label: 'OV cell open', type: 'bool', default: true },
   { key: 'open_scores', cell: 'view', label: 'Scores cell open', type: 'bool', default: true },
   { key: 'open_interventions', cell: 'view', label: 'Interventions cell open', type: 'bool', default: true },
-  { key: 'open_circuit', cell: 'view', label: 'Circuit cell open', type: 'bool', default: true },
+  { key: 'open_circuit', cell: 'view', label: 'Circuit cell open (closed by default: discovery reruns with every snapshot)', type: 'bool', default: false },
   // Which cells are open (view state; share.js keeps them in step with the <details data-open-key>).
   ...['task', 'model', 'train', 'eval', 'weights', 'runs', 'sweep'].map((c) => (
     { key: `open_${c}`, cell: 'view', label: `${c} cell open`, type: 'bool', default: true })),
