@@ -76,7 +76,7 @@ export class CircuitCell {
     return {
       method: v('view_circuit_method'), metric: v('view_circuit_metric'), ablation: v('view_circuit_ablation'),
       select: v('view_circuit_select'), threshold: v('view_circuit_threshold'), top_k: v('view_circuit_top_k'),
-      ig_steps: v('view_circuit_ig_steps'), samples: 32, seed: 0,
+      ig_steps: v('view_circuit_ig_steps'), samples: 16, seed: 0, // 16 pairs: the other cells' SAMPLES (analysis.js)
     };
   }
 
