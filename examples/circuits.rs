@@ -6,7 +6,10 @@
 //!
 //! cargo run --release --example circuits -- --model FILE.(pt|safetensors) --task sort \
 //!     [--samples 1000] [--seed 0] [--json]
+//! With --discover acdc|eap|eap-ig: circuit discovery and faithfulness (circuits_discover/).
 mod common;
+#[path = "circuits_discover/mod.rs"]
+mod discover;
 
 use common::*;
 use toyformer::interp::report::{model_report, ModelReport};
@@ -18,8 +21,8 @@ fn main() {
 }
 
 fn run() -> toyformer::Result<()> {
-    let a = Args::parse(&["json"])?;
-    a.check_known(&[TASK_KEYS, &["model", "samples", "seed"]].concat())?;
+    let a = Args::parse(&["json", "compare"])?;
+    a.check_known(&[TASK_KEYS, &["model", "samples", "seed"], discover::KEYS].concat())?;
     let path = a
         .str("model")
         .ok_or_else(|| toyformer::Error::config("model", "give --model FILE.(pt|safetensors)"))?;
@@ -27,6 +30,9 @@ fn run() -> toyformer::Result<()> {
     let w = toyformer::io::load_weights(&bytes, None)?;
     let task = task_from(&a)?;
     let w = task.fit_context(w)?;
+    if a.str("discover").is_some() {
+        return discover::run(&a, &w, &task, path);
+    }
     check_compatible(&task, &w.cfg)?;
     let rep = model_report(&w, &task, a.get_or("samples", 1000)?, a.get_or("seed", 0)?)?;
     if a.flag("json") {

@@ -20,6 +20,10 @@
 //! - [`progress`]: grokking's progress measures over training (restricted and excluded
 //!   loss, Gini of the Fourier spectrum, sum of squared weights).
 //! - [`hypotheses`]: each task's first hypothesis with the numbers for and against it.
+//! - [`graph`], [`graph_forward`], [`circuit_metric`]: the computational graph (nodes,
+//!   edges sender → receiver), its forward with per-edge ablation, pairs and metrics;
+//!   [`path_patch`], [`attribution`] (EAP, EAP-IG), [`discovery`] (ACDC, top-k) and
+//!   [`faithfulness`] find and check circuits.
 //! - [`timeline`]: weight snapshots during training and the curves of scores over them.
 //! - [`report`]: the per-head summary the `circuits` example and the page's table show.
 //! - [`workbench`]: the state behind an interactive front end (the page): snapshots, the
@@ -35,17 +39,25 @@
 //!   [`ANALYSIS_STEP`], a step no training run or evaluation reaches.
 
 pub mod attention;
+pub mod attribution;
 pub mod cache;
+pub mod circuit_metric;
+pub mod circuit_report;
 pub mod circuits;
+pub mod discovery;
 pub mod dla;
 pub mod extra;
+pub mod faithfulness;
 pub mod fourier;
 pub mod fourier_grid;
+pub mod graph;
+pub mod graph_forward;
 pub mod head_types;
 pub mod hypotheses;
 pub mod intervene;
 pub mod mat;
 pub mod neurons;
+pub mod path_patch;
 pub mod process;
 pub mod progress;
 pub mod report;

@@ -255,6 +255,11 @@ impl Workbench {
         Ok(s)
     }
 
+    /// The selected snapshot's weights (TL-processed, as every analysis here uses them).
+    pub fn weights(&self) -> Result<&Weights> {
+        Ok(&self.cur()?.pw)
+    }
+
     fn cur(&self) -> Result<&Current> {
         self.current.as_ref().ok_or_else(|| {
             Error::config(

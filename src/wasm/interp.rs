@@ -36,6 +36,8 @@ fn step_arg(step: f64) -> Result<u64, JsError> {
 #[wasm_bindgen]
 pub struct Interp {
     pub(super) wb: Workbench,
+    /// the circuit cell's prepared runs (src/wasm/circuit.rs), kept while its inputs stay
+    pub(super) circuit: Option<super::circuit::Prepared>,
 }
 
 #[wasm_bindgen]
@@ -54,6 +56,7 @@ impl Interp {
         };
         Ok(Interp {
             wb: Workbench::new(task, cfg, opts).map_err(js_err)?,
+            circuit: None,
         })
     }
 
@@ -67,6 +70,7 @@ impl Interp {
         };
         Ok(Interp {
             wb: Workbench::from_file(task, bytes, 0, opts).map_err(js_err)?,
+            circuit: None,
         })
     }
 

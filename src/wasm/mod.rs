@@ -11,6 +11,7 @@
 //! [`sweep`] (sweeps run across the page's workers). Shared helpers (JSON in,
 //! plain JS objects out, errors) live here.
 
+mod circuit;
 mod gpu;
 mod interp;
 mod interp_analyses;

@@ -97,6 +97,15 @@ export const PROPS = [
   { key: 'view_input', cell: 'view', label: 'attention input', type: 'text', default: '', max: 400 },
   { key: 'view_clean', cell: 'view', label: 'patching: clean input', type: 'text', default: '', max: 400 },
   { key: 'view_corrupt', cell: 'view', label: 'patching: corrupted input', type: 'text', default: '', max: 400 },
+  // The Circuit cell (cells/circuit.js): discovery method, metric, ablation, selection, hand toggles.
+  { key: 'view_circuit_method', cell: 'view', label: 'circuit: discovery method', type: 'enum', default: 'acdc', options: ['acdc', 'eap', 'eap-ig'] },
+  { key: 'view_circuit_metric', cell: 'view', label: 'circuit: metric', type: 'enum', default: 'kl', options: ['kl', 'loss', 'logit_diff'] },
+  { key: 'view_circuit_ablation', cell: 'view', label: 'circuit: ablation', type: 'enum', default: 'corrupted', options: ['corrupted', 'mean', 'resample'] },
+  { key: 'view_circuit_select', cell: 'view', label: 'circuit: keep edges by', type: 'enum', default: 'threshold', options: ['threshold', 'top_k'] },
+  { key: 'view_circuit_threshold', cell: 'view', label: 'circuit: threshold', type: 'float', default: 0.01, min: 0, max: 1e6 },
+  { key: 'view_circuit_top_k', cell: 'view', label: 'circuit: top k edges', type: 'int', default: 10, min: 0, max: 100000 },
+  { key: 'view_circuit_ig_steps', cell: 'view', label: 'circuit: EAP-IG steps', type: 'int', default: 8, min: 1, max: 256 },
+  { key: 'view_circuit_toggles', cell: 'view', label: 'circuit: edges toggled by hand', type: 'text', default: '', max: 2000 },
   // Which analysis cells are open.
   { key: 'open_timeline', cell: 'view', label: 'Timeline cell open', type: 'bool', default: true },
   { key: 'open_attention', cell: 'view', label: 'Attention cell open', type: 'bool', default: true },
@@ -105,6 +114,7 @@ export const PROPS = [
   { key: 'open_scores', cell: 'view', label: 'Scores cell open', type: 'bool', default: true },
   { key: 'open_interventions', cell: 'view', label: 'Interventions cell open', type: 'bool', default: true },
   { key: 'open_analyses', cell: 'view', label: 'Task analyses cell open', type: 'bool', default: true },
+  { key: 'open_circuit', cell: 'view', label: 'Circuit cell open (closed by default: discovery reruns with every snapshot)', type: 'bool', default: false },
   // Which cells are open (view state; share.js keeps them in step with the <details data-open-key>).
   ...['task', 'model', 'train', 'eval', 'weights', 'runs', 'sweep'].map((c) => (
     { key: `open_${c}`, cell: 'view', label: `${c} cell open`, type: 'bool', default: true })),

@@ -61,6 +61,10 @@ const FETCHES = {
     }
     if (patching) await patch(r, await inputs);
   },
+  circuit: async (r) => {
+    const c = r.analysis.cells.circuit;
+    r.data.circuit = await r.post('circuit', 'circuit', [JSON.stringify(c.options()), JSON.stringify(c.toggles())]);
+  },
 };
 
 /** The patching part of the Interventions cell, on the worker's default inputs `d`. */

@@ -14,6 +14,7 @@ import { QkCell, OvCell } from '../cells/circuits.js';
 import { ScoresCell } from '../cells/scores.js';
 import { AnalysesCell } from '../cells/analyses.js';
 import { InterventionsCell } from '../cells/interventions.js';
+import { CircuitCell } from '../cells/circuit.js';
 import { Curves } from '../thin.js';
 import { nextTask } from '../next-task.js';
 
@@ -65,6 +66,7 @@ class Analysis {
       scores: new ScoresCell($('scores-body'), ctx),
       analyses: new AnalysesCell($('analyses-body'), ctx),
       interventions: new InterventionsCell($('interventions-body'), ctx),
+      circuit: new CircuitCell($('circuit-body'), ctx),
     };
     // open/closed cells are view state
     for (const d of document.querySelectorAll('details.interp-cell')) {

@@ -1,0 +1,151 @@
+//! The Circuit cell's binding (www/js/cells/circuit.js): discovery and faithfulness on the
+//! selected snapshot, in the analysis worker. The clean/corrupted runs of one choice of
+//! (snapshot, metric, ablation, samples, seed) are prepared once and kept, so toggling an
+//! edge costs three forward runs (circuit, complement, all ablated).
+
+use super::interp::Interp;
+use super::{js_err, parse, to_js};
+use crate::error::Error;
+use crate::interp::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
+use crate::interp::discovery::{discover, Discovery, Method, Select};
+use crate::interp::faithfulness::faithfulness;
+use candle_core::DType;
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+
+/// The cell's choices (the page's `circuit_*` properties).
+#[derive(Deserialize)]
+#[serde(default)]
+struct CellOptions {
+    method: String,
+    metric: String,
+    ablation: String,
+    /// "threshold" or "top_k"
+    select: String,
+    threshold: f64,
+    top_k: usize,
+    ig_steps: usize,
+    samples: usize,
+    seed: u64,
+}
+
+impl Default for CellOptions {
+    fn default() -> Self {
+        CellOptions {
+            method: "acdc".into(),
+            metric: "kl".into(),
+            ablation: "corrupted".into(),
+            select: "threshold".into(),
+            threshold: 0.01,
+            top_k: 10,
+            ig_steps: 8,
+            samples: 32,
+            seed: 0,
+        }
+    }
+}
+
+/// A prepared setup and what it was prepared for.
+pub(super) struct Prepared {
+    key: String,
+    setup: CircuitSetup,
+    /// the last discovery and its key
+    discovery: Option<(String, Discovery)>,
+}
+
+impl Interp {
+    /// The setup for `o` on the selected snapshot, prepared now unless kept from before.
+    fn prepared(&mut self, o: &CellOptions) -> Result<&CircuitSetup, JsError> {
+        let step = self.wb.selected();
+        let key = format!(
+            "{step:?}/{}/{}/{}/{}",
+            o.metric, o.ablation, o.samples, o.seed
+        );
+        if self.circuit.as_ref().is_none_or(|p| p.key != key) {
+            self.circuit = None;
+            let metric = CircuitMetric::parse(&o.metric).map_err(js_err)?;
+            let ablation = EdgeAblation::parse(&o.ablation).map_err(js_err)?;
+            let w = self.wb.weights().map_err(js_err)?;
+            let pairs = default_pairs(&self.wb.task, o.samples, o.seed).map_err(js_err)?;
+            let setup = CircuitSetup::new(w, &self.wb.task, pairs, metric, ablation, DType::F32)
+                .map_err(js_err)?;
+            self.circuit = Some(Prepared {
+                key,
+                setup,
+                discovery: None,
+            });
+        }
+        Ok(&self.circuit.as_ref().expect("prepared above").setup)
+    }
+}
+
+fn options(json: &str) -> Result<CellOptions, JsError> {
+    if json.trim().is_empty() {
+        return Ok(CellOptions::default());
+    }
+    parse("circuit options", json)
+}
+
+impl CellOptions {
+    fn select(&self) -> Result<Select, JsError> {
+        match self.select.as_str() {
+            "top_k" => Ok(Select::TopK(self.top_k)),
+            "threshold" => Ok(Select::Threshold(self.threshold)),
+            s => Err(js_err(Error::config(
+                "select",
+                format!("'{s}' is not threshold or top_k"),
+            ))),
+        }
+    }
+    /// What the discovery depends on beyond the setup.
+    fn discovery_key(&self) -> String {
+        format!(
+            "{}/{}/{}/{}/{}",
+            self.method, self.select, self.threshold, self.top_k, self.ig_steps
+        )
+    }
+}
+
+#[wasm_bindgen]
+impl Interp {
+    /// The Circuit cell: discovers a circuit with the options (JSON, see `CellOptions`;
+    /// the discovery is kept while they and the snapshot stay), flips the edges listed in
+    /// `toggles_json` (edge indices: the user's clicks) and checks the result. Returns
+    /// `{graph, discovery: {circuit, scores, runs, ..}, edges (0/1 per edge, after the
+    /// toggles), faithfulness}`.
+    pub fn circuit(&mut self, options_json: &str, toggles_json: &str) -> Result<JsValue, JsError> {
+        let o = options(options_json)?;
+        let method = Method::parse(&o.method).map_err(js_err)?;
+        let select = o.select()?;
+        let toggles: Vec<usize> = if toggles_json.trim().is_empty() {
+            Vec::new()
+        } else {
+            parse("circuit toggles", toggles_json)?
+        };
+        self.prepared(&o)?;
+        let p = self.circuit.as_mut().expect("prepared above");
+        let dk = o.discovery_key();
+        if p.discovery.as_ref().is_none_or(|(k, _)| *k != dk) {
+            let d = discover(&p.setup, method, select, o.ig_steps).map_err(js_err)?;
+            p.discovery = Some((dk, d));
+        }
+        let (s, d) = (&p.setup, &p.discovery.as_ref().expect("discovered above").1);
+        let mut c = d.circuit.clone();
+        for &e in &toggles {
+            match c.edges.get_mut(e) {
+                Some(x) => *x = !*x,
+                None => {
+                    return Err(js_err(Error::config(
+                        "circuit toggles",
+                        format!("edge {e} is not in the graph ({} edges)", c.edges.len()),
+                    )))
+                }
+            }
+        }
+        let f = faithfulness(s, &c).map_err(js_err)?;
+        let bits: Vec<u8> = c.edges.iter().map(|&b| b as u8).collect();
+        to_js(&serde_json::json!({
+            "graph": s.model.graph, "discovery": d, "edges": bits, "faithfulness": f,
+        }))
+    }
+}

@@ -1,0 +1,621 @@
+//! The circuit graph and the methods on it (path patching, EAP, EAP-IG, ACDC, top-k,
+//! faithfulness), each against a plain-loop f64 forward written here from the definitions
+//! (every receiver's input summed edge by edge), sharing no code with the crate's candle
+//! graph forward.
+use crate::common;
+
+use candle_core::DType;
+use toyformer::interp::attribution::{edge_attribution, rank_correlation};
+use toyformer::interp::circuit_metric::{
+    default_pairs, CircuitMetric, CircuitSetup, EdgeAblation, Pairs,
+};
+use toyformer::interp::discovery::{discover, Method, Select};
+use toyformer::interp::faithfulness::faithfulness;
+use toyformer::interp::graph::{Circuit, Graph};
+use toyformer::interp::path_patch::{path_patching, PatchDirection};
+use toyformer::model::Weights;
+use toyformer::tasks::TaskSpec;
+
+type Mat = Vec<Vec<f64>>; // (T, C) or (T, V)
+
+fn get(w: &Weights, n: &str) -> Vec<f64> {
+    w.get(n).unwrap().iter().map(|&x| x as f64).collect()
+}
+
+fn ln(x: &[f64], g: &[f64], b: &[f64]) -> Vec<f64> {
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let s = (x.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n + 1e-5).sqrt();
+    (0..x.len()).map(|i| (x[i] - m) / s * g[i] + b[i]).collect()
+}
+
+/// x (T, C) → x W + b for W (C, N) at `off` with row stride `stride` (columns off..off+n).
+fn affine(x: &Mat, w: &[f64], stride: usize, off: usize, n: usize, b: &[f64]) -> Mat {
+    x.iter()
+        .map(|r| {
+            (0..n)
+                .map(|j| {
+                    b[j] + (0..r.len())
+                        .map(|k| r[k] * w[k * stride + off + j])
+                        .sum::<f64>()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The plain edge-by-edge forward of one sequence: sender outputs [s] (T, C) and logits
+/// (T, V). Edge s → r carries alt_s + m(r, s) (out_s − alt_s) (alt = 0 when None).
+struct Plain<'a> {
+    w: &'a Weights,
+    m: &'a dyn Fn(usize, usize) -> f64,
+    alt: Option<&'a [Mat]>,
+    outs: Vec<Mat>,
+    bias: Vec<f64>,
+    r: usize,
+}
+
+impl Plain<'_> {
+    fn input(&mut self) -> Mat {
+        let (t, c) = (self.outs[0].len(), self.bias.len());
+        let mut x = vec![self.bias.clone(); t];
+        for (s, o) in self.outs.iter().enumerate() {
+            let m = (self.m)(self.r, s);
+            for i in 0..t {
+                for k in 0..c {
+                    let a = self.alt.map_or(0.0, |a| a[s][i][k]);
+                    x[i][k] += a + m * (o[i][k] - a);
+                }
+            }
+        }
+        self.r += 1;
+        x
+    }
+
+    fn norm(&self, x: Mat, pre: &str) -> Mat {
+        if self.w.cfg.normalization_type.is_none() {
+            return x;
+        }
+        let (g, b) = (
+            get(self.w, &format!("{pre}.w")),
+            get(self.w, &format!("{pre}.b")),
+        );
+        x.iter().map(|r| ln(r, &g, &b)).collect()
+    }
+
+    fn head(&mut self, l: usize, h: usize) -> Mat {
+        let (c, hs) = (self.w.cfg.d_model, self.w.cfg.d_head);
+        let p = |n: &str| get(self.w, &format!("blocks.{l}.attn.{n}"));
+        let mut qkv = vec![];
+        for n in ["Q", "K", "V"] {
+            let x = self.input();
+            let x = self.norm(x, &format!("blocks.{l}.ln1"));
+            let w = p(&format!("W_{n}"));
+            let b = p(&format!("b_{n}"))[h * hs..(h + 1) * hs].to_vec();
+            qkv.push(affine(&x, &w[h * c * hs..], hs, 0, hs, &b));
+        }
+        let t = qkv[0].len();
+        let wo = p("W_O");
+        let mut z = vec![vec![0.0; hs]; t];
+        for i in 0..t {
+            let sc: Vec<f64> = (0..=i)
+                .map(|j| {
+                    (0..hs).map(|a| qkv[0][i][a] * qkv[1][j][a]).sum::<f64>() / (hs as f64).sqrt()
+                })
+                .collect();
+            let mx = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let den: f64 = sc.iter().map(|s| (s - mx).exp()).sum();
+            for (j, s) in sc.iter().enumerate() {
+                for a in 0..hs {
+                    z[i][a] += (s - mx).exp() / den * qkv[2][j][a];
+                }
+            }
+        }
+        affine(&z, &wo[h * hs * c..], c, 0, c, &vec![0.0; c])
+    }
+
+    fn mlp(&mut self, l: usize) -> Mat {
+        let x = self.input();
+        let x = self.norm(x, &format!("blocks.{l}.ln2"));
+        let p = |n: &str| get(self.w, &format!("blocks.{l}.mlp.{n}"));
+        let (c, m) = (self.w.cfg.d_model, self.w.cfg.d_mlp.unwrap());
+        let a = affine(&x, &p("W_in"), m, 0, m, &p("b_in"));
+        let a: Mat = a
+            .iter()
+            .map(|r| r.iter().map(|v| v.max(0.0)).collect())
+            .collect();
+        affine(&a, &p("W_out"), c, 0, c, &vec![0.0; c])
+    }
+}
+
+fn plain(
+    w: &Weights,
+    tokens: &[u32],
+    m: &dyn Fn(usize, usize) -> f64,
+    alt: Option<&[Mat]>,
+) -> (Vec<Mat>, Mat) {
+    let cfg = &w.cfg;
+    let (c, t) = (cfg.d_model, tokens.len());
+    let (we, wp) = (get(w, "embed.W_E"), get(w, "pos_embed.W_pos"));
+    let tok: Mat = tokens
+        .iter()
+        .map(|&x| we[x as usize * c..][..c].to_vec())
+        .collect();
+    let pos: Mat = (0..t).map(|i| wp[i * c..][..c].to_vec()).collect();
+    let mut p = Plain {
+        w,
+        m,
+        alt,
+        outs: vec![tok, pos],
+        bias: vec![0.0; c],
+        r: 0,
+    };
+    for l in 0..cfg.n_layers {
+        let heads: Vec<Mat> = (0..cfg.n_heads).map(|h| p.head(l, h)).collect();
+        p.outs.extend(heads);
+        let bo = get(w, &format!("blocks.{l}.attn.b_O"));
+        p.bias.iter_mut().zip(&bo).for_each(|(a, b)| *a += b);
+        if cfg.d_mlp.is_some() {
+            let o = p.mlp(l);
+            p.outs.push(o);
+            let bo = get(w, &format!("blocks.{l}.mlp.b_out"));
+            p.bias.iter_mut().zip(&bo).for_each(|(a, b)| *a += b);
+        }
+    }
+    let x = p.input();
+    let x = p.norm(x, "ln_final");
+    let v = cfg.d_vocab_out;
+    let logits = affine(&x, &get(w, "unembed.W_U"), v, 0, v, &get(w, "unembed.b_U"));
+    (p.outs, logits)
+}
+
+/// Mean cross-entropy at the task's scored positions of a batch of plain runs.
+fn plain_loss(task: &TaskSpec, clean: &[u32], logits: &[Mat]) -> f64 {
+    let t = task.seq_len();
+    let (mut sum, mut n) = (0.0, 0);
+    for (b, lg) in logits.iter().enumerate() {
+        let tg = task.targets(&clean[b * t..(b + 1) * t]);
+        for (&p, &y) in task.pred_positions().iter().zip(&tg) {
+            let mx = lg[p].iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = mx + lg[p].iter().map(|x| (x - mx).exp()).sum::<f64>().ln();
+            sum += lse - lg[p][y as usize];
+            n += 1;
+        }
+    }
+    sum / n as f64
+}
+
+/// Plain runs of every row of `tokens` (B, T): per row, sender outputs and logits.
+fn plain_batch(
+    w: &Weights,
+    tokens: &[u32],
+    t: usize,
+    m: &dyn Fn(usize, usize) -> f64,
+    alt: Option<&[Vec<Mat>]>,
+) -> (Vec<Vec<Mat>>, Vec<Mat>) {
+    tokens
+        .chunks(t)
+        .enumerate()
+        .map(|(b, row)| plain(w, row, m, alt.map(|a| &a[b][..])))
+        .unzip()
+}
+
+const ONE: &dyn Fn(usize, usize) -> f64 = &|_, _| 1.0;
+
+fn setup(w: &Weights, metric: CircuitMetric, ablation: EdgeAblation) -> CircuitSetup {
+    let task = common::small_sort();
+    let pairs = default_pairs(&task, 4, 3).unwrap();
+    CircuitSetup::new(w, &task, pairs, metric, ablation, DType::F64).unwrap()
+}
+
+fn models() -> Vec<Weights> {
+    vec![
+        common::random_model(1, 1, false, false, false, 1),
+        common::random_model(2, 2, true, true, true, 2),
+    ]
+}
+
+/// Mask value of the edge s → r when `e` (sender, receiver) is set to `v`, else `rest`.
+fn one_edge(g: &Graph, e: usize, v: f64, rest: f64) -> impl Fn(usize, usize) -> f64 + '_ {
+    move |r, s| if g.edge(s, r) == Some(e) { v } else { rest }
+}
+
+#[test]
+fn graph_forward_is_the_model() {
+    for w in models() {
+        let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+        let task = common::small_sort();
+        let (_, lg) = plain_batch(&w, &s.pairs.clean, task.seq_len(), ONE, None);
+        let want = plain_loss(&task, &s.pairs.clean, &lg);
+        assert!(
+            common::close(s.full.loss, want, 1e-9),
+            "{} vs {want}",
+            s.full.loss
+        );
+        // and the model of the crate's own forward (plain loop of tests/native/common.rs)
+        let t = task.seq_len();
+        let lg2: Vec<Mat> = s
+            .pairs
+            .clean
+            .chunks(t)
+            .map(|r| common::forward(&w, r).logits)
+            .collect();
+        assert!(common::close(
+            plain_loss(&task, &s.pairs.clean, &lg2),
+            want,
+            1e-9
+        ));
+    }
+}
+
+#[test]
+fn path_patching_matches_the_frozen_loop() {
+    let w = common::random_model(2, 2, true, true, true, 2);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    let (clean_outs, _) = plain_batch(&w, &s.pairs.clean, t, ONE, None);
+    let (corr_outs, _) = plain_batch(&w, &s.pairs.corrupted, t, ONE, None);
+    let edges: Vec<usize> = (0..g.edges.len()).step_by(3).collect();
+    for (dir, base, alt) in [
+        (PatchDirection::Denoising, &s.pairs.corrupted, &clean_outs),
+        (PatchDirection::Noising, &s.pairs.clean, &corr_outs),
+    ] {
+        let got = path_patching(&s, &edges, dir).unwrap();
+        let (_, lg) = plain_batch(&w, base, t, ONE, Some(alt));
+        let b0 = plain_loss(&task, &s.pairs.clean, &lg);
+        assert!(
+            common::close(got.base, b0, 1e-9),
+            "{dir:?} base {} vs {b0}",
+            got.base
+        );
+        for (i, &e) in edges.iter().enumerate() {
+            let (_, lg) = plain_batch(&w, base, t, &one_edge(g, e, 0.0, 1.0), Some(alt));
+            let want = plain_loss(&task, &s.pairs.clean, &lg) - b0;
+            let d = got.effects[i];
+            assert!(
+                (d - want).abs() < 1e-9,
+                "{dir:?} {}: {d} vs {want}",
+                g.edges[e].name
+            );
+        }
+    }
+}
+
+#[test]
+fn eap_matches_finite_differences() {
+    let w = common::random_model(2, 2, true, true, true, 4);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    let (corr_outs, _) = plain_batch(&w, &s.pairs.corrupted, t, ONE, None);
+    // EAP at m = 1 and EAP-IG with k = 1 (its one point is m = 1/2)
+    for (k, at) in [(0, 1.0), (1, 0.5)] {
+        let a = edge_attribution(&s, k).unwrap();
+        let h = 1e-5;
+        for e in (0..g.edges.len()).step_by(4) {
+            let f = |v: f64| {
+                let (_, lg) = plain_batch(
+                    &w,
+                    &s.pairs.clean,
+                    t,
+                    &one_edge(g, e, v, at),
+                    Some(&corr_outs),
+                );
+                plain_loss(&task, &s.pairs.clean, &lg)
+            };
+            let fd = (f(at + h) - f(at - h)) / (2.0 * h);
+            let got = -a.edges[e];
+            assert!(
+                (got - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "k {k} {}: {got} vs {fd}",
+                g.edges[e].name
+            );
+        }
+    }
+}
+
+#[test]
+fn eap_ig_approaches_the_integrated_gradient() {
+    // GELU, not ReLU: a ReLU switching along the path makes the integrand jump, and the
+    // midpoint rule then converges only as 1/k
+    let mut w = common::random_model(2, 2, true, true, true, 5);
+    w.cfg.act_fn = Some(toyformer::model::ActFn::Gelu);
+    for metric in [
+        CircuitMetric::Loss,
+        CircuitMetric::Kl,
+        CircuitMetric::LogitDiff,
+    ] {
+        let s = setup(&w, metric, EdgeAblation::Corrupted);
+        let empty = s
+            .metric_at(&s.model.mask(&Circuit::empty(&s.model.graph)).unwrap())
+            .unwrap();
+        let full = s.full.get(metric);
+        let err = |k: usize| {
+            let a = edge_attribution(&s, k).unwrap();
+            (a.edges.iter().sum::<f64>() - (empty - full)).abs()
+        };
+        let (e8, e64) = (err(8), err(64));
+        eprintln!(
+            "{metric:?}: completeness error k=8 {e8:.2e}, k=64 {e64:.2e} (total {:.3})",
+            empty - full
+        );
+        assert!(
+            e64 < 2e-3 * (1.0 + (empty - full).abs()),
+            "{metric:?} k = 64: {e64}"
+        );
+        assert!(
+            e64 <= e8 + 1e-12,
+            "more steps should not be worse: {e8} → {e64}"
+        );
+    }
+}
+
+#[test]
+fn patching_every_edge_gives_the_other_run() {
+    let task = common::small_sort();
+    let t = task.seq_len();
+    for w in models() {
+        let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+        let g = &s.model.graph;
+        let (_, lg) = plain_batch(&w, &s.pairs.corrupted, t, ONE, None);
+        let corrupted = plain_loss(&task, &s.pairs.clean, &lg);
+        // every edge ablated (noising all) is the corrupted run ...
+        let none = s
+            .metric_at(&s.model.mask(&Circuit::empty(g)).unwrap())
+            .unwrap();
+        assert!(
+            common::close(none, corrupted, 1e-9),
+            "{none} vs {corrupted}"
+        );
+        // ... and every edge patched from clean into the corrupted run is the clean run
+        let zero = s.model.uniform_mask(0.0).unwrap();
+        let run = s
+            .model
+            .run(&s.pairs.corrupted, 4, &zero, Some(&s.clean_outs))
+            .unwrap();
+        let v = s.value(&run.logits).unwrap().to_scalar::<f64>().unwrap();
+        assert!(
+            common::close(v, s.full.loss, 1e-9),
+            "{v} vs {}",
+            s.full.loss
+        );
+    }
+}
+
+#[test]
+fn the_whole_graph_is_faithful_and_its_complement_is_not() {
+    let w = common::random_model(2, 2, true, true, true, 6);
+    for ab in [
+        EdgeAblation::Corrupted,
+        EdgeAblation::Mean,
+        EdgeAblation::Resample,
+    ] {
+        let s = setup(&w, CircuitMetric::LogitDiff, ab);
+        let f = faithfulness(&s, &Circuit::full(&s.model.graph)).unwrap();
+        assert!((f.loss_recovered - 1.0).abs() < 1e-9, "{ab:?} {f:?}");
+        assert!((f.logit_diff_recovered - 1.0).abs() < 1e-9);
+        assert!(f.complement_loss_recovered.abs() < 1e-9);
+        assert_eq!(f.circuit.acc, f.full.acc);
+        assert_eq!(
+            (f.edges, f.total_edges),
+            (s.model.graph.edges.len(), s.model.graph.edges.len())
+        );
+    }
+}
+
+#[test]
+fn mean_and_resample_ablation_carry_the_plain_values() {
+    let w = common::random_model(2, 2, true, true, true, 7);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let (clean_outs, _) = {
+        let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Mean);
+        plain_batch(&w, &s.pairs.clean, t, ONE, None)
+    };
+    let bsz = clean_outs.len();
+    let mean: Vec<Mat> = (0..clean_outs[0].len())
+        .map(|s| {
+            (0..t)
+                .map(|i| {
+                    (0..w.cfg.d_model)
+                        .map(|k| clean_outs.iter().map(|o| o[s][i][k]).sum::<f64>() / bsz as f64)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let mean_alt = vec![mean; bsz];
+    let resample: Vec<Vec<Mat>> = (0..bsz)
+        .map(|b| clean_outs[(b + 1) % bsz].clone())
+        .collect();
+    for (ab, alt) in [
+        (EdgeAblation::Mean, mean_alt),
+        (EdgeAblation::Resample, resample),
+    ] {
+        let s = setup(&w, CircuitMetric::Loss, ab);
+        let g = &s.model.graph;
+        let mut c = Circuit::full(g);
+        for e in (0..g.edges.len()).step_by(2) {
+            c.edges[e] = false;
+        }
+        let got = s.metric_at(&s.model.mask(&c).unwrap()).unwrap();
+        let m = |r: usize, sd: usize| g.edge(sd, r).map_or(1.0, |e| c.edges[e] as u8 as f64);
+        let (_, lg) = plain_batch(&w, &s.pairs.clean, t, &m, Some(&alt));
+        let want = plain_loss(&task, &s.pairs.clean, &lg);
+        assert!(common::close(got, want, 1e-9), "{ab:?}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn rank_correlation_is_spearman() {
+    assert!(
+        (rank_correlation(&[1.0, 2.0, 3.0, 4.0], &[10.0, 20.0, 35.0, 100.0]) - 1.0).abs() < 1e-12
+    );
+    assert!((rank_correlation(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+    // ties take the mean rank: ranks (1.5, 1.5, 3) vs (1, 2, 3) → 0.866…
+    let r = rank_correlation(&[5.0, 5.0, 7.0], &[1.0, 2.0, 3.0]);
+    assert!((r - 0.75f64.sqrt()).abs() < 1e-12, "{r}");
+}
+
+#[test]
+fn graph_of_a_two_layer_mlp_model() {
+    let g = Graph::new(2, 4, true, false);
+    // senders: embed, pos, 4 heads + MLP per layer = 12; receivers 3·4 + 1 per layer + logits
+    assert_eq!((g.senders.len(), g.receivers.len()), (12, 27));
+    // q/k/v of layer 0 read 2, MLP0 6, layer 1 7, MLP1 11, logits 12
+    assert_eq!(g.edges.len(), 12 * 2 + 6 + 12 * 7 + 11 + 12);
+    let e = g.edge_named("L0H2 -> L1H3.k").unwrap();
+    assert_eq!(g.edges[e].name, "L0H2 → L1H3.k");
+    assert!(g.edge_named("L1H0 → L0H1.q").is_none());
+    // pruning: an edge into a node with no way out goes
+    let mut c = Circuit::empty(&g);
+    c.edges[g.edge_named("embed → L0H0.v").unwrap()] = true;
+    g.prune_dangling(&mut c);
+    assert!(c.is_empty());
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let w = common::random_model(1, 1, false, false, false, 1);
+    let task = common::small_sort();
+    let pairs = Pairs {
+        clean: vec![0; 5],
+        corrupted: vec![0; 5],
+        batch: 1,
+    };
+    assert!(CircuitSetup::new(
+        &w,
+        &task,
+        pairs,
+        CircuitMetric::Loss,
+        EdgeAblation::Corrupted,
+        DType::F32
+    )
+    .is_err());
+    let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    assert!(s
+        .model
+        .mask(&Circuit {
+            edges: vec![true; 3]
+        })
+        .is_err());
+    assert!(path_patching(&s, &[10_000], PatchDirection::Noising).is_err());
+    assert!(discover(&s, Method::Acdc, Select::TopK(3), 1).is_err());
+    assert!(discover(&s, Method::Acdc, Select::Threshold(f64::NAN), 1).is_err());
+    assert!(CircuitMetric::parse("bogus").is_err() && Method::parse("x").is_err());
+}
+
+/// The edges of a circuit by name.
+fn names(g: &Graph, c: &Circuit) -> Vec<String> {
+    (0..g.edges.len())
+        .filter(|&e| c.edges[e])
+        .map(|e| g.edges[e].name.clone())
+        .collect()
+}
+
+#[test]
+fn seed003_circuit_is_embed_l0h0_logits() {
+    let w = common::seed003();
+    let task = TaskSpec::default_for("sort").unwrap();
+    let pairs = default_pairs(&task, 64, 0).unwrap();
+    let s = CircuitSetup::new(
+        &w,
+        &task,
+        pairs,
+        CircuitMetric::Kl,
+        EdgeAblation::Corrupted,
+        DType::F32,
+    )
+    .unwrap();
+    for (method, select) in [
+        (Method::Acdc, Select::Threshold(0.01)),
+        (Method::Eap, Select::TopK(4)),
+        (Method::EapIg, Select::TopK(4)),
+    ] {
+        let d = discover(&s, method, select, 8).unwrap();
+        let n = names(&s.model.graph, &d.circuit);
+        let f = faithfulness(&s, &d.circuit).unwrap();
+        eprintln!(
+            "seed-003 {method:?}: {n:?}; loss recovered {:.4}",
+            f.loss_recovered
+        );
+        assert!(n.contains(&"L0H0 → logits".to_string()), "{n:?}");
+        assert!(n.contains(&"embed → L0H0.v".to_string()), "{n:?}");
+        for e in &n {
+            assert!(
+                e.starts_with("embed → L0H0")
+                    || e.starts_with("pos_embed → L0H0")
+                    || e == "L0H0 → logits",
+                "{e}"
+            );
+        }
+        assert!(f.loss_recovered >= 0.95, "{method:?} {f:?}");
+        assert!(f.complement_loss_recovered < 0.5, "{f:?}");
+    }
+}
+
+/// A 2-layer attention-only model trained on apply-perm (k 3, values below 8).
+fn apply_perm_model(steps: u64) -> (Weights, TaskSpec) {
+    use toyformer::backend::BackendKind;
+    use toyformer::train::{TrainConfig, Trainer};
+    let task = TaskSpec::ApplyPerm { k: 3, max_int: 8 };
+    let mut cfg = task.default_model();
+    (cfg.n_layers, cfg.n_heads, cfg.d_model, cfg.d_head) = (2, 1, 32, 32);
+    let tc = TrainConfig {
+        steps,
+        batch_size: 64,
+        lr: 3e-3,
+        seed: 1,
+        ..Default::default()
+    };
+    let mut tr = Trainer::from_scratch(task.clone(), &cfg, tc, BackendKind::Cpu).unwrap();
+    tr.run(|_| {}).unwrap();
+    (tr.backend.weights().unwrap(), task)
+}
+
+#[test]
+fn apply_perm_circuit_composes_layer_0_into_layer_1() {
+    let (w, task) = apply_perm_model(1500);
+    let pairs = default_pairs(&task, 128, 0).unwrap();
+    let s = CircuitSetup::new(
+        &w,
+        &task,
+        pairs,
+        CircuitMetric::Kl,
+        EdgeAblation::Corrupted,
+        DType::F32,
+    )
+    .unwrap();
+    eprintln!("apply-perm full model: {:?}", s.full);
+    assert!(
+        s.full.acc >= 0.95,
+        "the model did not learn apply-perm: {:?}",
+        s.full
+    );
+    for (method, select) in [
+        (Method::Acdc, Select::Threshold(0.02)),
+        (Method::EapIg, Select::TopK(8)),
+    ] {
+        let d = discover(&s, method, select, 8).unwrap();
+        let n = names(&s.model.graph, &d.circuit);
+        let f = faithfulness(&s, &d.circuit).unwrap();
+        eprintln!(
+            "apply-perm {method:?}: {n:?}; loss recovered {:.4}, KL recovered {:.4}, acc {:.3}",
+            f.loss_recovered, f.metric_recovered, f.circuit.acc
+        );
+        // measured (ACDC): embed → L0H0.v, embed → L1H0.k, L0H0 → L1H0.v, L1H0 → logits
+        assert!(
+            n.iter().any(|e| e.starts_with("L0H0 → L1H0.")),
+            "no layer-0 → layer-1 edge: {n:?}"
+        );
+        assert!(n.contains(&"L1H0 → logits".to_string()), "{n:?}");
+        assert!(
+            f.loss_recovered >= 0.9 && f.metric_recovered >= 0.9,
+            "{method:?} {f:?}"
+        );
+        assert!(d.circuit.len() < s.model.graph.edges.len() / 2, "{n:?}");
+    }
+}
