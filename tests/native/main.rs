@@ -7,6 +7,7 @@ mod gpu_common;
 mod config_errors;
 mod cpu_engine;
 mod cpu_gradients;
+mod cpu_shards;
 mod function_length;
 mod gpu_kernels;
 mod gpu_model;
