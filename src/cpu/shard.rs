@@ -245,15 +245,26 @@ pub fn combine(mut nodes: Vec<NodeGrads>, n: usize) -> Result<(Vec<f32>, f32, Ve
     Ok((grads, loss as f32, argmax))
 }
 
-/// Nodes computed by workers outside this backend (the page's pool), for the next step.
-pub type Inbox = Rc<RefCell<Vec<NodeGrads>>>;
+/// What a [`ShardedCpu`] shares with whoever drives outside workers (the page's pool): k, and
+/// the nodes those workers computed for the next step.
+#[derive(Default)]
+pub struct Exchange {
+    /// k, the workers the shards are assigned to (0 counts as 1).
+    pub workers: usize,
+    /// Every run comes from outside, the coordinator's own run too (the page's training worker
+    /// computes it on a separate engine while its helpers compute theirs).
+    pub remote_only: bool,
+    pub nodes: Vec<NodeGrads>,
+}
+
+/// A shared handle on an [`Exchange`].
+pub type Inbox = Rc<RefCell<Exchange>>;
 
 /// Data-parallel training on the CPU engine (see the module text). `engines[0]` holds the
 /// weights and AdamW; the other engines are replicas that follow its weights.
 pub struct ShardedCpu {
     engines: Vec<CpuEngine>,
-    /// k, the workers the shards are assigned to; those past `engines` are outside (the inbox).
-    workers: usize,
+    /// k, and the nodes of workers past `engines` (outside).
     inbox: Inbox,
 }
 
@@ -271,11 +282,9 @@ impl ShardedCpu {
         let engines = (0..k)
             .map(|_| CpuEngine::new(w, adamw, pred_positions.clone()))
             .collect::<Result<Vec<_>>>()?;
-        Ok(ShardedCpu {
-            engines,
-            workers: k,
-            inbox: Rc::default(),
-        })
+        let inbox = Inbox::default();
+        inbox.borrow_mut().workers = k;
+        Ok(ShardedCpu { engines, inbox })
     }
 
     /// One engine here, and shards for `workers` workers of which the others are outside: their
@@ -296,22 +305,26 @@ impl ShardedCpu {
     /// Sets k, the number of workers the shards are assigned to (replicas here stay as they
     /// are; workers past them are outside).
     pub fn set_workers(&mut self, k: usize) {
-        self.workers = k.max(1);
+        self.inbox.borrow_mut().workers = k.max(1);
     }
 
     pub fn workers(&self) -> usize {
-        self.workers
+        self.inbox.borrow().workers.max(1)
     }
 
     /// The runs of shards each worker computes for a batch of `batch` sequences.
     pub fn plan(&self, batch: usize) -> Vec<Range<usize>> {
-        assign(shards(batch).len(), self.workers)
+        assign(shards(batch).len(), self.workers())
     }
 
     /// The nodes of this step: the replicas' runs computed here, the rest from the inbox.
     fn gather(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<NodeGrads>> {
         let plan = self.plan(batch);
-        let here = self.engines.len().min(plan.len());
+        let here = if self.inbox.borrow().remote_only {
+            0
+        } else {
+            self.engines.len().min(plan.len())
+        };
         let local: Vec<Result<Vec<NodeGrads>>> = self.engines[..here]
             .par_iter_mut()
             .zip(plan[..here].par_iter())
@@ -321,7 +334,7 @@ impl ShardedCpu {
         for r in local {
             nodes.extend(r?);
         }
-        nodes.append(&mut self.inbox.borrow_mut());
+        nodes.append(&mut self.inbox.borrow_mut().nodes);
         Ok(nodes)
     }
 }
@@ -372,7 +385,7 @@ impl Backend for ShardedCpu {
     }
 
     fn set_weights(&mut self, w: &Weights) -> Result<()> {
-        self.inbox.borrow_mut().clear();
+        self.inbox.borrow_mut().nodes.clear();
         self.engines.iter_mut().try_for_each(|e| e.set_weights(w))
     }
 

@@ -2,19 +2,26 @@
 // backend switch allows it, else the CPU Session) and runs it in chunks of steps, so that pause /
 // evaluate / complete messages are handled between chunks and the page never blocks. Every call into
 // the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
-// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu'} | 'pause' | 'resume' | 'reset'
+// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu', workers} | 'pause' | 'resume'
+//               | 'reset' | {type: 'workers', workers} (CPU data-parallel pool size, pool.js; 0 = auto)
+//               | {type: 'pool-kill', index} (tests: terminate pool helper `index` mid-step)
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
 //               | {type: 'hold-at', step} | 'release' (tests: the run stops stepping at `step`, still
 //                 training, until released: a test acts mid-run at a known step, however fast it trains)
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
+//               | {type: 'pool', event: 'size', workers, build} | {type: 'pool', event: 'replaced', index, why, step}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'snapshot', step, weights (Float32Array, table order), tail, plan}: at the start,
 //                 on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights
-import init, { Session, GpuSession, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
 import { shareHandlers } from './worker-share.js';
+import { Pool, poolSize } from './pool.js';
+import { loadWasmBuild } from './wasm-pick.js';
+
+const { mod: wasm, build: wasmBuild } = await loadWasmBuild();
+const { Session, GpuSession, SnapshotSchedule, snapshot_plan_js, ShardWorker } = wasm;
 
 const CHUNK_MS = 120; // aim for a progress message about this often
 
@@ -28,6 +35,8 @@ let args = null; // the JSON arguments of the run, for a CPU session made from t
 let snaps = null; // {schedule, plan, last}: which weights to post for the analysis cells
 let finished = null; // the session whose 'done' was posted
 let holdAt = null; // tests: the step the run waits at ('hold-at') until 'release'
+let workers = 0; // the `workers` setting (0 = one per core but one): CPU training over a pool
+let pool = null; // the pool of helper workers (pool.js), made when k > 1
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -119,7 +128,7 @@ async function trainChunk() {
   const n = Math.max(1, Math.min(chunk, toSnap, toHold));
   let rows;
   try {
-    rows = await session.step(n);
+    rows = await cpuOrGpuSteps(n);
   } catch (err) {
     // A GPU that fails (device lost, out of memory) hands over to the CPU, from the weights of its
     // last completed chunk; anything else (a diverged run) stops training as it would on the CPU.
@@ -144,6 +153,24 @@ async function trainChunk() {
   post({ type: 'metrics', rows, last, total });
   if (snaps?.schedule.wants(session.steps_done)) postSnapshot(false);
   return true;
+}
+
+// n steps on the GPU session, or on the CPU over the pool of k workers (the session alone when k = 1).
+async function cpuOrGpuSteps(n) {
+  if (onGpu()) return session.step(n);
+  const k = poolSize(workers);
+  if (k <= 1) {
+    pool?.close();
+    session.pool_off();
+    return session.step(n);
+  }
+  if (!pool) {
+    pool = new Pool(ShardWorker);
+    pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session.steps_done });
+  }
+  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild });
+  pool.resize(k - 1, session);
+  return pool.steps(session, n);
 }
 
 // The run has done its steps: the last snapshot, then 'done'.
@@ -181,6 +208,7 @@ function handle(msg) {
         const { s, info } = await open(msg);
         session = s;
         post({ type: 'backend', ...info });
+        workers = msg.workers ?? workers;
         total = msg.train.steps;
         chunk = 1;
         rate = 0;
@@ -220,6 +248,12 @@ function handle(msg) {
       enqueue('complete', async () => {
         if (session) post({ type: 'completed', result: await session.complete(msg.text) });
       });
+      break;
+    case 'workers':
+      workers = msg.workers;
+      break;
+    case 'pool-kill':
+      if (pool) pool.killDuring = msg.index;
       break;
     case 'hold-at':
       holdAt = msg.step;
@@ -269,6 +303,5 @@ const shared = {
   post,
 };
 
-await init();
 self.onmessage = (e) => handle(e.data);
 post({ type: 'ready' });

@@ -25,7 +25,7 @@ export function start() {
   newCharts();
   app.runInfo = { task: app.values.task, total: app.values.steps, started: performance.now() };
   const run = runSpec();
-  app.worker.postMessage({ type: 'start', ...run, backend: app.values.backend });
+  app.worker.postMessage({ type: 'start', ...run, backend: app.values.backend, workers: app.values.workers });
   analysis.onStart(run.task, run.model);
   setPhase('training');
   emit('start', run);
