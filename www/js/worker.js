@@ -19,6 +19,7 @@
 import { shareHandlers } from './worker-share.js';
 import { Pool, poolSize } from './pool.js';
 import { loadWasmBuild } from './wasm-pick.js';
+import { EnginePicker } from './engine-pick.js';
 
 const { mod: wasm, build: wasmBuild } = await loadWasmBuild();
 const { Session, GpuSession, SnapshotSchedule, snapshot_plan_js, ShardWorker } = wasm;
@@ -75,13 +76,42 @@ async function open(msg) {
         const s = await GpuSession.create(...args);
         const info = adapter.info ?? {};
         const name = s.adapter || info.description || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
-        return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: '' } };
+        if (msg.backend !== 'auto') return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: '' } };
+        const d = await pickMeasured(s, name);
+        if (d.gpu) return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: d.note } };
+        s.free();
+        return { s: new Session(...args), info: { gpu: false, label: 'CPU (wasm)', reason: d.note } };
       } catch (err) {
         reason = `WebGPU could not be used: ${errText(err)}`;
       }
     }
   }
   return { s: new Session(...args), info: { gpu: false, label: 'CPU (wasm)', reason } };
+}
+
+// auto on a hardware adapter: the faster of WebGPU and the CPU workers for this model, timed on
+// throwaway sessions (engine-pick.js; measured again when the model size changes 2× or more).
+const TIMED_STEPS = 3;
+let measuring = null; // {gpu, name}: the GPU session and adapter name being measured against
+const picker = new EnginePicker(async () => {
+  const timeIt = async (s, steps) => {
+    await steps(s, 1); // warm-up: shader compiles, first allocations
+    const t0 = performance.now();
+    const rows = await steps(s, TIMED_STEPS);
+    return rows?.length ? (performance.now() - t0) / rows.length : NaN;
+  };
+  const g = await GpuSession.create(...args).catch(() => null);
+  const gpuMs = g ? await timeIt(g, (s, n) => s.step(n)).catch(() => null) : null;
+  g?.free();
+  const c = new Session(...args);
+  const cpuMs = await timeIt(c, cpuSteps).catch(() => NaN);
+  c.free();
+  return { gpuMs, cpuMs };
+});
+
+async function pickMeasured(gpuSession, name) {
+  const params = gpuSession.weights().length;
+  return picker.pick(params, { gpuName: name, workers: poolSize(workers) });
 }
 
 // A CPU session on the GPU session's last synced weights and step (a GPU that failed hands over to
@@ -157,20 +187,24 @@ async function trainChunk() {
 
 // n steps on the GPU session, or on the CPU over the pool of k workers (the session alone when k = 1).
 async function cpuOrGpuSteps(n) {
-  if (onGpu()) return session.step(n);
+  return onGpu() ? session.step(n) : cpuSteps(session, n);
+}
+
+// n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1).
+async function cpuSteps(s, n) {
   const k = poolSize(workers);
   if (k <= 1) {
     pool?.close();
-    session.pool_off();
-    return session.step(n);
+    s.pool_off();
+    return s.step(n);
   }
   if (!pool) {
     pool = new Pool(ShardWorker);
-    pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session.steps_done });
+    pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
   }
   if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild });
-  pool.resize(k - 1, session);
-  return pool.steps(session, n);
+  pool.resize(k - 1, s);
+  return pool.steps(s, n);
 }
 
 // The run has done its steps: the last snapshot, then 'done'.
@@ -205,10 +239,10 @@ function handle(msg) {
       enqueue('start', async () => {
         session?.free();
         session = null;
+        workers = msg.workers ?? workers;
         const { s, info } = await open(msg);
         session = s;
         post({ type: 'backend', ...info });
-        workers = msg.workers ?? workers;
         total = msg.train.steps;
         chunk = 1;
         rate = 0;
