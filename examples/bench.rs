@@ -227,7 +227,10 @@ fn parse_args(a: &Args) -> Result<Bench> {
         engine_ftz,
         ftz,
         load: a.str("load").map(str::to_string),
-        workers: a.str("workers").map(|_| a.get_or("workers", 1)).transpose()?,
+        workers: a
+            .str("workers")
+            .map(|_| a.get_or("workers", 1))
+            .transpose()?,
     })
 }
 
