@@ -87,7 +87,7 @@ try {
     }
     return out;
   }, { cfg: CONFIGS[config], steps, windows, backends, pkgs, warmup, workers });
-  for (const key of Object.keys(res).filter((k) => k !== 'userAgent')) {
+  for (const key of Object.keys(res).filter((k) => !['userAgent', 'hardwareConcurrency'].includes(k))) {
     const r = res[key];
     if (r.error) console.log(`${config} ${key}: not run (${r.error})`);
     else console.log(`${config} ${key} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);

@@ -19,9 +19,9 @@ use std::ops::Range;
 use std::rc::Rc;
 
 /// Most shards a batch is cut into (so at most this many workers help).
-pub const MAX_SHARDS: usize = 16;
+pub const MAX_SHARDS: usize = 8;
 /// Fewest sequences in a shard (smaller batches get fewer shards).
-pub const MIN_SHARD: usize = 8;
+pub const MIN_SHARD: usize = 32;
 
 /// The fixed shards of a batch of `batch` sequences: contiguous sequence ranges, as equal as
 /// possible, at most [`MAX_SHARDS`], each of at least [`MIN_SHARD`] when the batch allows.

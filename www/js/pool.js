@@ -7,9 +7,9 @@
 
 const MAX_TRIES = 3;
 
-/** The pool size for the `workers` setting: 0 = one per core but one (capped at 8), at least 1. */
+/** The pool size for the `workers` setting: 0 = one per core but one; at most 8 (a batch has at most 8 shards). */
 export function poolSize(setting, cores = self.navigator?.hardwareConcurrency ?? 2) {
-  if (setting > 0) return Math.min(setting, 16);
+  if (setting > 0) return Math.min(setting, 8);
   return Math.max(1, Math.min(8, cores - 1));
 }
 
