@@ -26,8 +26,18 @@ export function hasRelaxedSimd() {
   }
 }
 
-/** Loads and initialises the chosen build: `{mod, build}` with `build` 'relaxed' or 'simd128'. */
-export async function loadWasmBuild() {
+let loading = null;
+
+/**
+ * Loads and initialises the chosen build, once per worker: `{mod, build}` with `build` 'relaxed' or
+ * 'simd128'. Every module of a worker that calls into wasm must use this module, not import a build.
+ */
+export function loadWasmBuild() {
+  loading ??= pick();
+  return loading;
+}
+
+async function pick() {
   let mod = null;
   let build = 'simd128';
   if (hasRelaxedSimd()) {
