@@ -98,7 +98,8 @@ export class Pool {
     const plan = session.pool_plan(k);
     if (!plan) return [];
     const weights = shareable(session.weights());
-    const jobs = plan.runs.slice(1).map((run, i) => this.job(i, weights, plan, run));
+    // helpers past the batch's shard count (a small batch) get empty runs: nothing is sent to them
+    const jobs = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [this.job(i, weights, plan, run)] : []));
     const mine = this.local.grads(weights, plan.tokens, plan.batch, plan.runs[0][0], plan.runs[0][1]);
     session.pool_supply(mine);
     for (const r of await Promise.all(jobs)) session.pool_supply(r);
