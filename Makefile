@@ -19,7 +19,8 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 RAY_VENV ?= .venv-ray
 RAY_REQS := pkg-config/requirements-ray.txt
 
-.PHONY: test lint test-native test-ray test-js test-browser wasm vendor serve bench bench-browser clean distclean
+.PHONY: test lint test-native test-ray test-js test-browser wasm wasm-relaxed vendor site serve serve-dev bench bench-browser \
+        clean distclean
 
 ## test: lint, native tests (release), wasm32 build + bindings, then the browser tests if any exist.
 test:
@@ -74,7 +75,7 @@ ifeq ($(strip $(BROWSER_TESTS)),)
 	@echo "== browser tests: skipped, no test files in tests/browser/ yet =="
 else
 	@bash $(DEPS) all
-	@$(MAKE) --no-print-directory wasm vendor
+	@$(MAKE) --no-print-directory wasm vendor site
 	# the sweep cell's test compares with the command line's run of the same grid
 	$(CARGO) build --release --example sweep
 	@echo "== browser tests: node --test tests/browser/ =="
@@ -82,12 +83,23 @@ else
 	node --test tests/browser/
 endif
 
-## wasm: build the library for wasm32 and generate JS bindings into www/pkg (no wasm-opt).
+## wasm: build the library for wasm32 twice and generate JS bindings: www/pkg (simd128) and
+## www/pkg-relaxed (simd128 + relaxed SIMD: fused multiply-add in the CPU engine's hot loops), which
+## the page's workers load where the browser supports it (www/js/wasm-pick.js). No wasm-opt.
 wasm:
 	@bash $(DEPS) wasm
 	$(CARGO) build --lib --release --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_FILE)
 	@ls -l www/pkg/*.wasm
+	@$(MAKE) --no-print-directory wasm-relaxed
+
+# A separate target directory, so that the two builds' different flags do not rebuild each other.
+RELAXED_DIR := $(TARGET_DIR)/relaxed
+wasm-relaxed:
+	RUSTFLAGS="-C target-feature=+simd128,+relaxed-simd" $(CARGO) build --lib --release --target $(WASM_TARGET) \
+	   --target-dir $(RELAXED_DIR)
+	wasm-bindgen --target web --out-dir www/pkg-relaxed $(RELAXED_DIR)/$(WASM_TARGET)/release/toyformer.wasm
+	@ls -l www/pkg-relaxed/*.wasm
 
 ## vendor: copy the plotting library (uPlot, pinned in pkg-config/package.json) into www/vendor/.
 vendor:
@@ -96,21 +108,44 @@ vendor:
 	cp pkg-config/node_modules/uplot/dist/uPlot.esm.js pkg-config/node_modules/uplot/dist/uPlot.min.css \
 	   pkg-config/node_modules/uplot/LICENSE www/vendor/uplot/
 
-## serve: build, then serve www/ at http://127.0.0.1:8000 (PORT=... to change).
-serve: wasm vendor
+## site: a self-contained folder any static host can serve (SITE=... to change): the page, both
+## wasm builds, the vendored plot library, and a service worker (coi-sw.js, registered by coi.js)
+## that adds the cross-origin isolation headers where the host sends none. See README, "Publishing".
+SITE ?= site
+site: wasm vendor
+	rm -rf $(SITE)
+	mkdir -p $(SITE)/pkg $(SITE)/pkg-relaxed
+	cp -r www/index.html www/style.css www/interp.css www/coi.js www/coi-sw.js www/js www/vendor $(SITE)/
+	cp www/pkg/toyformer.js www/pkg/toyformer_bg.wasm $(SITE)/pkg/
+	cp www/pkg-relaxed/toyformer.js www/pkg-relaxed/toyformer_bg.wasm $(SITE)/pkg-relaxed/
+	sed -i 's|<script type="module" src="js/main.js"></script>|<script src="coi.js"></script>\n  &|' $(SITE)/index.html
+	grep -q 'src="coi.js"' $(SITE)/index.html
+	@du -sh $(SITE)
+
+## serve: build the site folder and serve it at http://127.0.0.1:8000 with the isolation headers
+## set (PORT=... to change). serve-dev: serve www/ itself, no headers (what the browser tests use).
+serve: site
+	ROOT=$(SITE) ISOLATE=1 python3 pkg-config/serve.py
+
+serve-dev: wasm vendor
 	python3 pkg-config/serve.py
 
 ## bench: CPU benchmark of the sort reference config (BENCH_ARGS=... to change).
 bench:
 	$(CARGO) run --release --example bench -- $(BENCH_ARGS)
 
-## bench-browser: steps/s of sort-ref in headless Chromium, CPU (wasm) and WebGPU (BENCH_BROWSER_ARGS=...).
+## bench-browser: steps/s of sort-ref in headless Chromium on the CPU (wasm, both builds) with 1 and 2
+## workers, then the native engine with the same windows, plain and data-parallel (BENCH_BROWSER_ARGS=...;
+## add --backends cpu,webgpu for WebGPU too).
+BENCH_BROWSER_ARGS ?= --config sort-ref --backends cpu --workers 1,2 --pkgs pkg,pkg-relaxed --steps 20 \
+	--windows 5 --native $(TARGET_DIR)/release/examples/bench
 bench-browser: wasm vendor
+	$(CARGO) build --release --example bench
 	node pkg-config/bench-browser.mjs $(BENCH_BROWSER_ARGS)
 
 clean:
 	$(CARGO) clean
-	rm -rf www/pkg www/vendor test-output
+	rm -rf www/pkg www/pkg-relaxed www/vendor test-output $(SITE)
 
 ## distclean: clean, and also remove installed npm packages.
 distclean: clean

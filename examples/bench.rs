@@ -5,6 +5,8 @@
 //!     [--converge --max-steps N --eval-every 100 --target 0.99] [--load FILE.safetensors]
 //!     [--flush-denormals | --no-flush-denormals] [--json] [--commands]
 //!
+//! `--workers K` (with `--backend cpu`) trains data-parallel over K engine replicas on the batch's
+//! fixed shards, the page's worker-pool code path (run with RAYON_NUM_THREADS=K for K threads).
 //! `--backend cpu` is the CPU engine, which flushes subnormal floats to zero during each step by
 //! default (`--no-flush-denormals` turns that off); `--backend reference` is the candle backend,
 //! which flushes only with `--flush-denormals` (then on every rayon thread for the whole run).
@@ -156,6 +158,9 @@ struct Bench {
     engine_ftz: bool,
     ftz: bool,
     load: Option<String>,
+    /// `--workers K` (cpu): data-parallel over K replicas on fixed shards (`cpu::shard`, the page's
+    /// code path; threads from RAYON_NUM_THREADS); absent: the plain engine.
+    workers: Option<usize>,
 }
 
 fn parse_args(a: &Args) -> Result<Bench> {
@@ -172,6 +177,7 @@ fn parse_args(a: &Args) -> Result<Bench> {
         "batch",
         "eval-samples",
         "load",
+        "workers",
     ])?;
     let cfg_name = a.str("config").unwrap_or("sort-ref").to_string();
     let (task, model) = config(&cfg_name)?;
@@ -221,6 +227,10 @@ fn parse_args(a: &Args) -> Result<Bench> {
         engine_ftz,
         ftz,
         load: a.str("load").map(str::to_string),
+        workers: a
+            .str("workers")
+            .map(|_| a.get_or("workers", 1))
+            .transpose()?,
     })
 }
 
@@ -285,6 +295,16 @@ fn make(bn: &Bench) -> Result<Box<dyn Backend>> {
         None => toyformer::model::Weights::init(&bn.model)?,
     };
     Ok(match bn.kind {
+        BackendKind::Cpu if bn.workers.is_some() => {
+            let k = bn.workers.unwrap_or(1);
+            eprintln!("data-parallel: {k} workers on fixed shards (cpu::shard::ShardedCpu)");
+            Box::new(toyformer::cpu::shard::ShardedCpu::new(
+                &w,
+                &bn.tc,
+                bn.task.pred_positions(),
+                k,
+            )?)
+        }
         BackendKind::Cpu => {
             let opts = toyformer::cpu::EngineOptions {
                 flush_denormals: bn.engine_ftz,

@@ -6,7 +6,12 @@
 //   node pkg-config/bench-browser.mjs [--config sort-ref|perm-4] [--steps 20] [--windows 3] [--backends cpu,webgpu]
 //     [--pkgs pkg,pkg-before] [--warmup 2]   (www/ folders holding wasm-bindgen builds: compares builds side by side,
 //                                their windows interleaved, in one browser)
+//     [--workers 1,2]   (the CPU backend on k Web Workers, the page's pool code path www/js/pool.js; k = 1 is
+//                        the session alone, as the page trains with one worker)
+//     [--native target/release/examples/bench]   (then runs the native engine with the same config and
+//                        windows, on 1 thread, plain and data-parallel over each k on k threads, side by side)
 //   (make bench-browser; needs `make wasm vendor` first)
+import { spawnSync } from 'node:child_process';
 import { startServer, launch } from './browser.mjs';
 
 const arg = (k, d) => {
@@ -19,6 +24,8 @@ const windows = Number(arg('windows', 3));
 const backends = arg('backends', 'cpu,webgpu').split(',');
 const pkgs = arg('pkgs', 'pkg').split(',');
 const warmup = Number(arg('warmup', 2));
+const workers = arg('workers', '1').split(',').map(Number);
+const native = arg('native', null);
 const CONFIGS = {
   // seed 003's sorter, as examples/bench's sort-ref (grad clip off, as the PyTorch anchor)
   'sort-ref': { task: { task: 'sort', n: 10, max_num: 50 }, model: {} },
@@ -31,27 +38,34 @@ const b = await launch({ webgpu: true });
 b.page.on('console', (m) => { if (m.text().startsWith('bench:')) console.error(m.text()); });
 try {
   await b.page.goto(`${server.url}index.html`);
-  const res = await b.page.evaluate(async ({ cfg, steps, windows, backends, pkgs, warmup }) => {
-    const out = { userAgent: navigator.userAgent };
+  const res = await b.page.evaluate(async ({ cfg, steps, windows, backends, pkgs, warmup, workers }) => {
+    const out = { userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency };
+    const { Pool } = await import('./js/pool.js');
     const mods = [];
     for (const p of pkgs) {
       const m = await import(`./${p}/toyformer.js`);
       await m.default();
       mods.push(m);
     }
-    for (const be of backends) {
+    const kinds = backends.flatMap((be) => (be === 'cpu' ? workers.map((k) => ({ be, k })) : [{ be, k: 1 }]));
+    for (const { be, k } of kinds) {
       // one session per build, windows interleaved build by build (load drifts hit both alike)
       const runs = [];
       for (const [i, m] of mods.entries()) {
-        const key = pkgs.length > 1 ? `${be} ${pkgs[i]}` : be;
+        const key = `${be}${be === 'cpu' && workers.length > 1 ? ` k=${k}` : ''}${pkgs.length > 1 ? ` ${pkgs[i]}` : ''}`;
         const task = JSON.stringify(cfg.task);
         const model = JSON.stringify({ ...m.task_info(task).default_model, ...cfg.model });
         const train = JSON.stringify({ steps: 1_000_000, batch_size: 256, grad_clip: 0 });
         try {
           const s = be === 'cpu' ? new m.Session(task, model, train) : await m.GpuSession.create(task, model, train);
-          const run = async (n) => { const r = s.step(n); return r instanceof Promise ? await r : r; };
+          let pool = null;
+          if (k > 1) {
+            pool = new Pool(m.ShardWorker);
+            pool.resize(k - 1, s);
+          }
+          const run = async (n) => { const r = pool ? pool.steps(s, n) : s.step(n); return r instanceof Promise ? await r : r; };
           await run(warmup); // warm-up: pipelines, first allocations
-          runs.push({ key, s, run, rates: [] });
+          runs.push({ key, s, run, pool, rates: [] });
         } catch (e) {
           out[key] = { error: String(e.message ?? e) };
         }
@@ -67,18 +81,35 @@ try {
       for (const r of runs) {
         const rates = r.rates.sort((x, y) => x - y);
         out[r.key] = { adapter: be === 'cpu' ? 'wasm' : r.s.adapter, steps_per_s: { min: rates[0], median: rates[rates.length >> 1], max: rates[rates.length - 1] } };
+        r.pool?.close();
         r.s.free();
       }
     }
     return out;
-  }, { cfg: CONFIGS[config], steps, windows, backends, pkgs, warmup });
-  for (const key of Object.keys(res).filter((k) => k !== 'userAgent')) {
+  }, { cfg: CONFIGS[config], steps, windows, backends, pkgs, warmup, workers });
+  for (const key of Object.keys(res).filter((k) => !['userAgent', 'hardwareConcurrency'].includes(k))) {
     const r = res[key];
     if (r.error) console.log(`${config} ${key}: not run (${r.error})`);
     else console.log(`${config} ${key} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);
   }
-  console.log(JSON.stringify({ config, steps, windows, pkgs, date: new Date().toISOString(), ...res }));
+  console.log(JSON.stringify({ config, steps, windows, pkgs, workers, date: new Date().toISOString(), ...res }));
+  if (native) runNative();
 } finally {
   await b.close();
   server.close();
+}
+
+// The native engine on the same config and windows: plain on 1 thread, then data-parallel over k
+// replicas on k threads for each k (the bench's own summary lines).
+function runNative() {
+  const nativeConfig = { 'sort-ref': 'sort-ref', 'perm-4': 'perm-4' }[config];
+  const base = ['--backend', 'cpu', '--config', nativeConfig, '--warmup', '10', '--windows', String(windows),
+    '--window-steps', String(steps)];
+  const runs = [[1, []], ...workers.map((k) => [k, ['--workers', String(k)]])];
+  for (const [threads, extra] of runs) {
+    const r = spawnSync(native, [...base, ...extra], { env: { ...process.env, RAYON_NUM_THREADS: String(threads) },
+      encoding: 'utf8' });
+    const lines = `${r.stdout}`.trim().split('\n').filter((l) => /ms\/step|steps\/s|median/.test(l));
+    console.log(`native ${extra.length ? `workers ${extra[1]}` : 'plain engine'}, ${threads} thread(s): ${lines.join(' | ') || r.stderr}`);
+  }
 }

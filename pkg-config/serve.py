@@ -6,6 +6,10 @@ Prints the URL on its first line so a test can read it. Sends .wasm as applicati
 WebAssembly.instantiateStreaming) and .js/.mjs as text/javascript (needed for ES modules), with caching off
 so a rebuilt www/pkg is always picked up.
 
+ROOT=DIR serves DIR instead of www/ (`make serve` serves the `make site` folder). ISOLATE=1 sends the
+cross-origin isolation headers (COOP same-origin, COEP require-corp), so the page gets SharedArrayBuffer
+without the site's service worker; without it the server sends neither, like a plain static host.
+
 For tests only: FIXTURES=DIR also serves the files of DIR under /fixtures/ (the page's URL
 import is tested against it); it is off unless set.
 """
@@ -43,6 +47,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def end_headers(self):
         self.send_header("Cache-Control", "no-store")
+        if os.environ.get("ISOLATE") == "1":
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
 
     def log_message(self, fmt, *args):
@@ -51,6 +58,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def main():
+    global WWW
+    if os.environ.get("ROOT"):
+        WWW = Path(os.environ["ROOT"]).resolve()
     if not WWW.is_dir():
         sys.exit(f"serve.py: {WWW} does not exist (run `make wasm vendor` first)")
     if not (WWW / "index.html").is_file():

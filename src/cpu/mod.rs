@@ -21,6 +21,7 @@ pub mod forward;
 pub mod ftz;
 pub mod kernels;
 pub mod layout;
+pub mod shard;
 
 use crate::backend::{
     check_pred_positions, AdamWConfig, Backend, Batch, NamedGrads, OptimizerState, StepOutput,

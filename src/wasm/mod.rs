@@ -15,6 +15,7 @@ mod circuit;
 mod gpu;
 mod interp;
 mod interp_analyses;
+mod pool;
 mod session;
 mod share;
 mod sweep;
@@ -22,6 +23,7 @@ mod task;
 
 pub use gpu::GpuSession;
 pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
+pub use pool::ShardWorker;
 pub use session::Session;
 pub use share::{import_model_info, tl_export};
 pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_run};

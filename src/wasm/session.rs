@@ -25,6 +25,8 @@ struct Completion {
 #[wasm_bindgen]
 pub struct Session {
     pub(super) trainer: Trainer,
+    /// Shared with the sharded CPU engine: the page's pool workers' gradients (see `pool`).
+    pub(super) pool: crate::cpu::shard::Inbox,
 }
 
 #[wasm_bindgen]
@@ -38,7 +40,7 @@ impl Session {
         let train: TrainConfig = parse("train", train_json)?;
         let trainer =
             Trainer::from_scratch(task, &model, train, BackendKind::Cpu).map_err(js_err)?;
-        Ok(Session { trainer })
+        Session::wrap(trainer)
     }
 
     /// Steps completed so far.
@@ -158,7 +160,7 @@ impl Session {
             share::import_model(bytes, optional(config_json), selected.as_ref()).map_err(js_err)?;
         let trainer = Trainer::resume(m.task, &m.weights, train, BackendKind::Cpu, m.step, None)
             .map_err(js_err)?;
-        Ok(Session { trainer })
+        Session::wrap(trainer)
     }
 
     /// `Session.from_link(text, task_json, model_json, train_json)`: a session on the
@@ -175,7 +177,7 @@ impl Session {
         let (w, step) = share::decode_weights_link(text, &cfg).map_err(js_err)?;
         let trainer =
             Trainer::resume(task, &w, train, BackendKind::Cpu, step, None).map_err(js_err)?;
-        Ok(Session { trainer })
+        Session::wrap(trainer)
     }
 
     /// The weights as a link's `w=` value: `{ok, text?, chars, limit, n_params, message?}`;

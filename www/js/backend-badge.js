@@ -28,7 +28,9 @@ export function showBackend() {
     note.textContent = name ? `forced by the backend switch (WebGPU adapter: ${name})` : 'forced by the backend switch';
   } else if (name && (backend === 'webgpu' || !fallback)) {
     badge.textContent = `WebGPU (${name})`;
-    note.textContent = fallback ? 'software fallback adapter, chosen by the backend switch' : 'WebGPU adapter found';
+    note.textContent = fallback ? 'software fallback adapter, chosen by the backend switch'
+      : backend === 'auto' ? 'WebGPU adapter found: auto times a few steps on it and on the CPU at the start, and keeps the faster'
+        : 'WebGPU adapter found';
   } else if (name) {
     badge.textContent = 'CPU (wasm)';
     note.textContent = `WebGPU adapter ${name} is a software fallback, slower than the CPU: choose backend webgpu to use it`;
@@ -41,5 +43,5 @@ export function showBackend() {
 /** The worker's 'backend' message: the backend the run actually uses. */
 export function onBackend({ label, gpu, reason }) {
   $('backend-badge').textContent = label;
-  $('backend-note').textContent = gpu ? 'training on the GPU' : reason;
+  $('backend-note').textContent = gpu ? (reason || 'training on the GPU') : reason;
 }

@@ -60,6 +60,7 @@ function startWorker() {
   worker.onmessage = inbox(onWorker, hook.inbox);
   hook.receive = worker.onmessage; // tests: a burst of messages, as if from the worker
   hook.post = (msg) => worker.postMessage(msg); // tests: messages the page itself never sends
+  hook.worker = worker; // tests: listen to the worker's messages (pool events, snapshots)
   worker.onerror = (e) => { $('load-status').hidden = false; $('load-status').textContent = `Worker failed: ${e.message}`; };
 }
 

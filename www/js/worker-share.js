@@ -10,7 +10,10 @@
 //   {type: 'checkpoint'} → {type: 'checkpoint', ckpt: {weights, step, adam_t, adam_m, adam_v}}
 //   {type: 'link-weights'} → {type: 'link-weights', result: {ok, text?, chars, limit, n_params, message?}}
 //   {type: 'compare-link', w} → {type: 'link-compared', result: {values, differ, max_abs_diff, link_step}}
-import { Session, import_model_info } from '../pkg/toyformer.js';
+import { loadWasm } from './wasm-pick.js';
+
+// the training worker's wasm build (wasm-pick.js), the one its sessions run on
+const { Session, import_model_info } = await loadWasm();
 
 const json = (x) => (x ? JSON.stringify(x) : '');
 

@@ -2,21 +2,30 @@
 // backend switch allows it, else the CPU Session) and runs it in chunks of steps, so that pause /
 // evaluate / complete messages are handled between chunks and the page never blocks. Every call into
 // the session goes through one queue: a GPU call is asynchronous, and the next must wait for it.
-// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu', evalEvery} | 'pause' | 'resume' | 'reset'
+// Messages in:  {type: 'start', task, model, train, backend: 'auto'|'webgpu'|'cpu', evalEvery, workers} | 'pause'
+//               | 'resume' | 'reset'
 //               | {type: 'eval-every', every}: a finite dataset's train/test evaluation every `every` steps (0 = never)
+//               | {type: 'workers', workers} (CPU data-parallel pool size, pool.js; 0 = auto)
+//               | {type: 'pool-kill', index} (tests: terminate pool helper `index` mid-step)
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
 //               | {type: 'hold-at', step} | 'release' (tests: the run stops stepping at `step`, still
 //                 training, until released: a test acts mid-run at a known step, however fast it trains)
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
+//               | {type: 'pool', event: 'size', workers, build} | {type: 'pool', event: 'replaced', index, why, step}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
 //               | {type: 'snapshot', step, weights (Float32Array, table order), tail, plan}: at the start,
 //                 on the evenly thinned grid of interp::timeline (SnapshotSchedule), and the final weights
-import init, { Session, GpuSession, SnapshotSchedule, snapshot_plan_js } from '../pkg/toyformer.js';
 import { shareHandlers } from './worker-share.js';
+import { Pool, poolSize } from './pool.js';
+import { loadWasmBuild } from './wasm-pick.js';
+import { EnginePicker } from './engine-pick.js';
+
+const { mod: wasm, build: wasmBuild } = await loadWasmBuild();
+const { Session, GpuSession, SnapshotSchedule, snapshot_plan_js, ShardWorker } = wasm;
 
 const CHUNK_MS = 120; // aim for a progress message about this often
 const SPLIT_ITEMS = 4096; // items of each side of a finite dataset's split in a curve point
@@ -33,6 +42,8 @@ let finished = null; // the session whose 'done' was posted
 let holdAt = null; // tests: the step the run waits at ('hold-at') until 'release'
 let evalEvery = 0; // a finite dataset's train/test curve point every this many steps (0 = none)
 let evaluated = -1; // the step of the last curve point
+let workers = 0; // the `workers` setting (0 = one per core but one): CPU training over a pool
+let pool = null; // the pool of helper workers (pool.js), made when k > 1
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -71,13 +82,42 @@ async function open(msg) {
         const s = await GpuSession.create(...args);
         const info = adapter.info ?? {};
         const name = s.adapter || info.description || [info.vendor, info.architecture].filter(Boolean).join(' ') || 'unnamed adapter';
-        return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: '' } };
+        if (msg.backend !== 'auto') return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: '' } };
+        const d = await pickMeasured(s, name);
+        if (d.gpu) return { s, info: { gpu: true, label: `WebGPU (${name})`, reason: d.note } };
+        s.free();
+        return { s: new Session(...args), info: { gpu: false, label: 'CPU (wasm)', reason: d.note } };
       } catch (err) {
         reason = `WebGPU could not be used: ${errText(err)}`;
       }
     }
   }
   return { s: new Session(...args), info: { gpu: false, label: 'CPU (wasm)', reason } };
+}
+
+// auto on a hardware adapter: the faster of WebGPU and the CPU workers for this model, timed on
+// throwaway sessions (engine-pick.js; measured again when the model size changes 2× or more).
+const TIMED_STEPS = 3;
+let measuring = null; // {gpu, name}: the GPU session and adapter name being measured against
+const picker = new EnginePicker(async () => {
+  const timeIt = async (s, steps) => {
+    await steps(s, 1); // warm-up: shader compiles, first allocations
+    const t0 = performance.now();
+    const rows = await steps(s, TIMED_STEPS);
+    return rows?.length ? (performance.now() - t0) / rows.length : NaN;
+  };
+  const g = await GpuSession.create(...args).catch(() => null);
+  const gpuMs = g ? await timeIt(g, (s, n) => s.step(n)).catch(() => null) : null;
+  g?.free();
+  const c = new Session(...args);
+  const cpuMs = await timeIt(c, cpuSteps).catch(() => NaN);
+  c.free();
+  return { gpuMs, cpuMs };
+});
+
+async function pickMeasured(gpuSession, name) {
+  const params = gpuSession.weights().length;
+  return picker.pick(params, { gpuName: name, workers: poolSize(workers) });
 }
 
 // A CPU session on the GPU session's last synced weights and step (a GPU that failed hands over to
@@ -125,7 +165,7 @@ async function trainChunk() {
   const n = Math.max(1, Math.min(chunk, toSnap, toHold, toEval));
   let rows;
   try {
-    rows = await session.step(n);
+    rows = await cpuOrGpuSteps(n);
   } catch (err) {
     // A GPU that fails (device lost, out of memory) hands over to the CPU, from the weights of its
     // last completed chunk; anything else (a diverged run) stops training as it would on the CPU.
@@ -162,6 +202,28 @@ async function postSplitEval() {
   if (point) post({ type: 'split-eval', point });
 }
 
+// n steps on the GPU session, or on the CPU over the pool of k workers (the session alone when k = 1).
+async function cpuOrGpuSteps(n) {
+  return onGpu() ? session.step(n) : cpuSteps(session, n);
+}
+
+// n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1).
+async function cpuSteps(s, n) {
+  const k = poolSize(workers);
+  if (k <= 1) {
+    pool?.close();
+    s.pool_off();
+    return s.step(n);
+  }
+  if (!pool) {
+    pool = new Pool(ShardWorker);
+    pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
+  }
+  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild });
+  pool.resize(k - 1, s);
+  return pool.steps(s, n);
+}
+
 // The run has done its steps: the last snapshot, then 'done'.
 function finish() {
   running = false;
@@ -194,6 +256,7 @@ function handle(msg) {
       enqueue('start', async () => {
         session?.free();
         session = null;
+        workers = msg.workers ?? workers;
         const { s, info } = await open(msg);
         session = s;
         post({ type: 'backend', ...info });
@@ -242,6 +305,12 @@ function handle(msg) {
       break;
     case 'eval-every':
       evalEvery = msg.every;
+      break;
+    case 'workers':
+      workers = msg.workers;
+      break;
+    case 'pool-kill':
+      if (pool) pool.killDuring = msg.index;
       break;
     case 'hold-at':
       holdAt = msg.step;
@@ -292,6 +361,5 @@ const shared = {
   post,
 };
 
-await init();
 self.onmessage = (e) => handle(e.data);
 post({ type: 'ready' });

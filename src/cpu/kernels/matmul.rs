@@ -95,6 +95,13 @@ fn gemm_with(
         }
         return;
     }
+    // the relaxed wasm build: fused multiply-adds (one thread there, `par` does not apply)
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    {
+        let _ = par;
+        return super::relaxed::gemm(out, out_rs, acc, a, b, m, n, k);
+    }
+    #[allow(unreachable_code)]
     let par = if par {
         gemm::Parallelism::Rayon(0)
     } else {

@@ -22,6 +22,8 @@ pub mod embed;
 pub mod layernorm;
 pub mod matmul;
 pub mod shortformer;
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub mod relaxed;
 
 /// Defines a function compiled twice, plainly and for AVX2 (x86_64), picking the AVX2
 /// copy at run time when the CPU has it. The body is an `#[inline(always)]` function and
@@ -56,6 +58,9 @@ pub(crate) use simd_fn;
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    return relaxed::dot(a, b);
+    #[allow(unreachable_code)]
     let mut acc = [0f32; 32];
     let mut ca = a.chunks_exact(32);
     let mut cb = b.chunks_exact(32);
@@ -80,6 +85,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// each product keeps its own eight lanes; the same fixed tree as [`dot`] sums them.
 #[inline(always)]
 pub fn dot4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    return relaxed::dot4(a, b);
+    #[allow(unreachable_code)]
     let n = a.len();
     let mut acc = [[0f32; 8]; 4];
     let mut c0 = 0;
@@ -128,6 +136,9 @@ pub fn dots(out: &mut [f32], a: &[f32], rows: &[f32]) {
 #[inline(always)]
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     debug_assert_eq!(y.len(), x.len());
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    return relaxed::axpy(y, a, x);
+    #[allow(unreachable_code)]
     for (y, x) in y.iter_mut().zip(x) {
         *y += a * x;
     }

@@ -30,7 +30,9 @@ export function start() {
   newCharts();
   app.runInfo = { task: app.values.task, total: app.values.steps, started: performance.now() };
   const run = runSpec();
-  app.worker.postMessage({ type: 'start', ...run, backend: app.values.backend, evalEvery: evalEvery() });
+  app.worker.postMessage({
+    type: 'start', ...run, backend: app.values.backend, evalEvery: evalEvery(), workers: app.values.workers,
+  });
   analysis.onStart(run.task, run.model);
   setPhase('training');
   emit('start', run);

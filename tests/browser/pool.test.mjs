@@ -1,0 +1,65 @@
+// Data-parallel CPU training across Web Workers (www/js/pool.js): a run on 2 workers is
+// bit-identical to the same run on 1 worker (every step's loss, gradient norm and accuracy, and the
+// final weights), and a helper terminated mid-step is replaced and the step redone, again with an
+// identical result.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
+
+const server = serveDuringTests();
+const RUN = 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=64&lr=0.003&steps=30';
+
+// Trains RUN on `workers` workers; `kill` terminates pool helper 0 mid-step once step 10 is reached.
+async function train(workers, { kill = false } = {}) {
+  const { page, errors, close } = await openNotebook(`${server.url}#v=1&${RUN}&workers=${workers}`, { webgpu: false });
+  try {
+    await page.evaluate((kill) => {
+      const h = window.__toyformer;
+      h.poolEvents = [];
+      h.worker.addEventListener('message', ({ data: m }) => {
+        if (m.type === 'pool') h.poolEvents.push(m);
+        if (m.type === 'exported' && m.req === 'pool-test') h.exported = Array.from(m.bytes);
+      });
+      if (kill) h.post({ type: 'hold-at', step: 10 });
+    }, kill);
+    await page.click('#btn-start');
+    if (kill) {
+      await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
+      await page.evaluate(() => {
+        window.__toyformer.post({ type: 'pool-kill', index: 0 });
+        window.__toyformer.post({ type: 'release' });
+      });
+    }
+    await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 300 });
+    // the final weights, as the .safetensors export (bytes; equal bytes = equal weights)
+    await page.evaluate(() => window.__toyformer.post({ type: 'export', req: 'pool-test' }));
+    await page.waitForFunction(() => window.__toyformer.exported, null, { timeout: 60_000 });
+    const out = await page.evaluate(() => ({ rows: window.__toyformer.rows, weights: window.__toyformer.exported,
+      events: window.__toyformer.poolEvents }));
+    assert.deepEqual(errors, [], 'no console errors');
+    return out;
+  } finally {
+    await close();
+  }
+}
+
+test('pool: 2 workers train bit-identically to 1; a helper killed mid-step is replaced and the step redone',
+  { timeout: 900_000 }, async () => {
+    const one = await train(1);
+    assert.equal(one.rows.length, 30);
+    assert.ok(one.rows[29].loss < 0.8 * one.rows[0].loss, `it trains: ${one.rows[0].loss} → ${one.rows[29].loss}`);
+    assert.deepEqual(one.events, [], 'one worker: no pool');
+
+    const two = await train(2);
+    assert.ok(two.events.some((e) => e.event === 'size' && e.workers === 2), JSON.stringify(two.events));
+    assert.deepEqual(two.rows, one.rows, 'every step\'s metrics are identical');
+    assert.equal(two.weights.length, one.weights.length);
+    assert.ok(two.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
+
+    const killed = await train(2, { kill: true });
+    const replaced = killed.events.filter((e) => e.event === 'replaced');
+    assert.equal(replaced.length, 1, JSON.stringify(killed.events));
+    assert.ok(replaced[0].step >= 10, `replaced at step ${replaced[0].step}`);
+    assert.deepEqual(killed.rows, one.rows, 'the redone step lost nothing');
+    assert.ok(killed.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
+  });
