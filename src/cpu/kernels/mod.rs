@@ -21,9 +21,9 @@ pub mod crossentropy;
 pub mod embed;
 pub mod layernorm;
 pub mod matmul;
-pub mod shortformer;
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub mod relaxed;
+pub mod shortformer;
 
 /// Defines a function compiled twice, plainly and for AVX2 (x86_64), picking the AVX2
 /// copy at run time when the CPU has it. The body is an `#[inline(always)]` function and
