@@ -10,7 +10,7 @@
 //! engine plus nodes that other Web Workers computed and handed in through an [`Inbox`].
 
 use super::{ftz, CpuEngine};
-use crate::backend::{AdamWConfig, Backend, OptimizerState, StepOutput};
+use crate::backend::{AdamWConfig, Backend, Batch, OptimizerState, StepOutput};
 use crate::error::{Error, Result};
 use crate::model::Weights;
 use rayon::prelude::*;
@@ -134,17 +134,12 @@ pub struct NodeGrads {
 }
 
 impl CpuEngine {
-    /// The gradients of the tree nodes covering shards `run` of the batch `tokens` (B, T): each
+    /// The gradients of the tree nodes covering shards `run` of the batch `b` (B, T): each
     /// shard's gradient of the batch's mean loss (its own mean loss scaled by its share of the
     /// batch), added along the tree. Updates nothing but this engine's activations.
-    pub fn shard_grads(
-        &mut self,
-        tokens: &[u32],
-        batch: usize,
-        run: Range<usize>,
-    ) -> Result<Vec<NodeGrads>> {
-        let t = self.w.cfg.check_tokens(tokens, batch)?;
-        self.check_targets(t)?;
+    pub fn shard_grads(&mut self, b: &Batch, run: Range<usize>) -> Result<Vec<NodeGrads>> {
+        let t = b.check(&self.w.cfg, &self.pred)?;
+        let (tokens, batch, p) = (&b.tokens, b.size, self.pred.len());
         let all = shards(batch);
         let n = all.len();
         if run.end > n || run.start > run.end {
@@ -164,7 +159,8 @@ impl CpuEngine {
                 let seqs = all[nd.lo].clone();
                 let scale = seqs.len() as f32 / batch as f32;
                 let s = self.shape(seqs.len(), t, self.pred.clone());
-                let loss = self.loss_forward(&tokens[seqs.start * t..seqs.end * t], &s);
+                let targets = &b.targets[seqs.start * p..seqs.end * p];
+                let loss = self.loss_forward(&tokens[seqs.start * t..seqs.end * t], targets, &s);
                 self.backward(&tokens[seqs.start * t..seqs.end * t], &s);
                 losses.push(loss as f64 * seqs.len() as f64 / batch as f64);
                 argmax.extend_from_slice(&self.acts.fin.argmax);
@@ -318,8 +314,8 @@ impl ShardedCpu {
     }
 
     /// The nodes of this step: the replicas' runs computed here, the rest from the inbox.
-    fn gather(&mut self, tokens: &[u32], batch: usize) -> Result<Vec<NodeGrads>> {
-        let plan = self.plan(batch);
+    fn gather(&mut self, b: &Batch) -> Result<Vec<NodeGrads>> {
+        let plan = self.plan(b.size);
         let here = if self.inbox.borrow().remote_only {
             0
         } else {
@@ -328,7 +324,7 @@ impl ShardedCpu {
         let local: Vec<Result<Vec<NodeGrads>>> = self.engines[..here]
             .par_iter_mut()
             .zip(plan[..here].par_iter())
-            .map(|(e, run)| e.shard_grads(tokens, batch, run.clone()))
+            .map(|(e, run)| e.shard_grads(b, run.clone()))
             .collect();
         let mut nodes = Vec::new();
         for r in local {
@@ -344,19 +340,17 @@ impl Backend for ShardedCpu {
         "cpu".into()
     }
 
-    fn train_step(
-        &mut self,
-        tokens: &[u32],
-        batch: usize,
-        lr: f64,
-        step: u64,
-    ) -> Result<StepOutput> {
+    fn pred_positions(&self) -> &[usize] {
+        &self.engines[0].pred
+    }
+
+    fn train_batch(&mut self, batch: &Batch, lr: f64, step: u64) -> Result<StepOutput> {
         let _ftz = self.engines[0]
             .opts
             .flush_denormals
             .then(ftz::FlushGuard::new);
-        let nodes = self.gather(tokens, batch);
-        let (mut grads, loss, argmax) = combine(nodes?, shards(batch).len())?;
+        let nodes = self.gather(batch);
+        let (mut grads, loss, argmax) = combine(nodes?, shards(batch.size).len())?;
         if !loss.is_finite() {
             return Err(Error::Diverged {
                 step,

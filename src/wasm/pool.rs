@@ -6,11 +6,12 @@
 
 use super::session::Session;
 use super::{js_err, parse, parse_task};
-use crate::backend::Backend;
+use crate::backend::{Backend, Batch};
 use crate::cpu::shard::{shards, Node, NodeGrads, ShardedCpu};
 use crate::cpu::CpuEngine;
 use crate::error::Error;
 use crate::model::{ModelConfig, Weights};
+use crate::tasks::Split;
 use crate::train::Trainer;
 use js_sys::{Array, Float32Array, Float64Array, Object, Reflect, Uint32Array};
 use wasm_bindgen::prelude::*;
@@ -44,7 +45,7 @@ impl Session {
 impl Session {
     /// The next step's work for `workers` workers, every run computed outside this session (the
     /// page's training worker computes run 0 on its own [`ShardWorker`]):
-    /// `{tokens: Uint32Array (B, T), batch, runs: [[lo, hi], ...]}` (shard runs, one per worker);
+    /// `{tokens: Uint32Array (B, T), targets: Uint32Array (B, P), batch, runs: [[lo, hi], ...]}` (shard runs, one per worker);
     /// `null` when the run is done. Other workers get `tokens` and their run; their
     /// [`ShardWorker::grads`] results go to [`Session::pool_supply`] before `step(1)`.
     pub fn pool_plan(&mut self, workers: usize) -> Result<JsValue, JsError> {
@@ -54,7 +55,7 @@ impl Session {
         }
         let k = workers.clamp(1, MAX_WORKERS);
         let b = t.train.batch_size;
-        let tokens = t.task.batch(t.train.seed, t.step, b);
+        let batch = Batch::of_task(&t.task, t.train.seed, t.step, b, Split::Train);
         let runs = crate::cpu::shard::assign(shards(b).len(), k);
         let mut x = self.pool.borrow_mut();
         x.nodes.clear();
@@ -62,7 +63,8 @@ impl Session {
         x.remote_only = true;
         drop(x);
         let o = Object::new();
-        set(&o, "tokens", Uint32Array::from(&tokens[..]).into())?;
+        set(&o, "tokens", Uint32Array::from(&batch.tokens[..]).into())?;
+        set(&o, "targets", Uint32Array::from(&batch.targets[..]).into())?;
         set(&o, "batch", JsValue::from_f64(b as f64))?;
         let arr = Array::new();
         for r in runs {
@@ -172,21 +174,24 @@ impl ShardWorker {
         Ok(ShardWorker { engine })
     }
 
-    /// The gradients of shards `lo..hi` of the batch `tokens` (B, T) on `weights` (P,):
-    /// `{nodes, losses, grads, argmax, rows}` for [`Session::pool_supply`].
+    /// The gradients of shards `lo..hi` of the batch `tokens` (B, T) with `targets` (B, P) on
+    /// `weights` (P,): `{nodes, losses, grads, argmax, rows}` for [`Session::pool_supply`].
     pub fn grads(
         &mut self,
         weights: &[f32],
         tokens: &[u32],
+        targets: &[u32],
         batch: usize,
         lo: usize,
         hi: usize,
     ) -> Result<JsValue, JsError> {
         self.engine.load_params(weights).map_err(js_err)?;
-        let nodes = self
-            .engine
-            .shard_grads(tokens, batch, lo..hi)
-            .map_err(js_err)?;
+        let b = Batch {
+            tokens: tokens.to_vec(),
+            targets: targets.to_vec(),
+            size: batch,
+        };
+        let nodes = self.engine.shard_grads(&b, lo..hi).map_err(js_err)?;
         nodes_to_js(&nodes)
     }
 }

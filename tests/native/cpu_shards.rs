@@ -4,7 +4,7 @@
 //! the sharded gradient equals the whole-batch gradient of the plain engine within float
 //! rounding; the tree covers and errors.
 
-use toyformer::backend::Backend;
+use toyformer::backend::{Backend, Batch};
 use toyformer::cpu::shard::{assign, combine, cover, shards, Node, ShardedCpu};
 use toyformer::cpu::CpuEngine;
 use toyformer::model::{ModelConfig, Weights};
@@ -40,7 +40,8 @@ fn run(task: &TaskSpec, model: &ModelConfig, tc: &TrainConfig, k: usize) -> (Vec
 
 #[test]
 fn k_workers_train_bit_identically_to_one() {
-    for name in ["sort", "permutations", "apply-perm"] {
+    // previous-token: targets that are not the next token travel to every shard
+    for name in ["sort", "permutations", "apply-perm", "previous-token"] {
         let (task, model, tc) = setup(name);
         let one = run(&task, &model, &tc, 1);
         for k in [2, 4, 8] {
@@ -69,10 +70,11 @@ fn sharded_gradient_equals_whole_batch_gradient() {
     let mut plain = CpuEngine::new(&w, &tc, task.pred_positions()).unwrap();
     let (loss, named) = plain.loss_and_grads(&tokens, b).unwrap();
     let mut e = CpuEngine::new(&w, &tc, task.pred_positions()).unwrap();
+    let batch = Batch::next_token(&tokens, b, &task.pred_positions()).unwrap();
     let n = shards(b).len();
     let mut nodes = Vec::new();
     for run in assign(n, 3) {
-        nodes.extend(e.shard_grads(&tokens, b, run).unwrap());
+        nodes.extend(e.shard_grads(&batch, run).unwrap());
     }
     let (grads, sharded_loss, argmax) = combine(nodes, n).unwrap();
     assert!(
@@ -129,9 +131,10 @@ fn missing_or_bad_shards_are_errors() {
     let w = Weights::init(&model).unwrap();
     let tokens = task.batch(tc.seed, 0, 200);
     let mut e = CpuEngine::new(&w, &tc, task.pred_positions()).unwrap();
-    let err = e.shard_grads(&tokens, 200, 3..20).unwrap_err().to_string();
+    let batch = Batch::next_token(&tokens, 200, &task.pred_positions()).unwrap();
+    let err = e.shard_grads(&batch, 3..20).unwrap_err().to_string();
     assert!(err.contains("shards"), "{err}");
-    let nodes = e.shard_grads(&tokens, 200, 0..5).unwrap();
+    let nodes = e.shard_grads(&batch, 0..5).unwrap();
     let err = combine(nodes, 7).unwrap_err().to_string();
     assert!(err.contains("shard 5") && err.contains("missing"), "{err}");
     // a coordinator whose outside worker sent nothing fails the step and changes nothing

@@ -1,7 +1,7 @@
 // A helper of the training worker's pool (pool.js): holds a ShardWorker (the CPU engine on the
 // run's model) and computes the gradients of the shards it is given, on the weights that come
 // with each job. It keeps nothing between jobs but the engine, so a replacement is as good as it.
-// Messages in:  {type: 'init', task, model} (JSON texts) | {type: 'job', id, weights, tokens, batch, lo, hi}
+// Messages in:  {type: 'init', task, model} (JSON texts) | {type: 'job', id, weights, tokens, targets, batch, lo, hi}
 // Messages out: 'loaded' | 'ready' | {type: 'result', id, r} | {type: 'error', id, message}
 import { loadWasm } from './wasm-pick.js';
 
@@ -15,7 +15,7 @@ self.onmessage = ({ data: m }) => {
       engine = new ShardWorker(m.task, m.model);
       postMessage({ type: 'ready' });
     } else if (m.type === 'job') {
-      const r = engine.grads(m.weights, m.tokens, m.batch, m.lo, m.hi);
+      const r = engine.grads(m.weights, m.tokens, m.targets, m.batch, m.lo, m.hi);
       postMessage({ type: 'result', id: m.id, r }, [r.nodes.buffer, r.losses.buffer, r.grads.buffer,
         r.argmax.buffer, r.rows.buffer]);
     }

@@ -68,7 +68,7 @@ export class Pool {
     const shared = typeof SharedArrayBuffer !== 'undefined' && weights.buffer instanceof SharedArrayBuffer;
     const w = shared ? weights : weights.slice();
     const done = new Promise((resolve, reject) => { h.job = { id, resolve, reject }; });
-    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, batch: plan.batch, lo: run[0], hi: run[1] },
+    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1] },
       shared ? [] : [w.buffer]);
     if (this.killDuring === i) {
       this.killDuring = null;
@@ -100,7 +100,7 @@ export class Pool {
     const weights = shareable(session.weights());
     // helpers past the batch's shard count (a small batch) get empty runs: nothing is sent to them
     const jobs = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [this.job(i, weights, plan, run)] : []));
-    const mine = this.local.grads(weights, plan.tokens, plan.batch, plan.runs[0][0], plan.runs[0][1]);
+    const mine = this.local.grads(weights, plan.tokens, plan.targets, plan.batch, plan.runs[0][0], plan.runs[0][1]);
     session.pool_supply(mine);
     for (const r of await Promise.all(jobs)) session.pool_supply(r);
     return session.step(1);
