@@ -67,20 +67,22 @@ function fourier(f) {
   return box;
 }
 
+/** Kept snapshots the progress table covers (evenly spaced, first and last included). */
+const TABLE_SNAPSHOTS = 16;
 const PROGRESS_HEAD = ['step', 'train loss', 'test loss', 'restricted loss', 'excluded loss', 'Gini', 'Σ θ²'];
 
 /** A button that computes the progress measures of every kept snapshot (p² inputs each, so on
  * request) in the analysis worker, and their table. */
 function progress(analysis) {
   const box = el('div', 'progress');
-  const btn = el('button', 'progress-btn', 'Progress measures over the kept snapshots');
+  const btn = el('button', 'progress-btn', 'Progress measures over the kept snapshots (16 at most)');
   btn.title = 'restricted loss: logits kept on the key frequencies\' directions only; excluded loss (train split): those removed';
   const out = el('div', 'progress-out');
   btn.addEventListener('click', async () => {
     btn.disabled = true;
     out.replaceChildren(el('span', 'muted', 'computing…'));
     try {
-      const pts = await analysis.call('progress');
+      const pts = await analysis.call('progress', [TABLE_SNAPSHOTS]);
       out.replaceChildren(table('progress-table', PROGRESS_HEAD, pts.map((q) => [String(q.step),
         ...[q.train_loss, q.test_loss, q.restricted_loss, q.excluded_loss].map((x) => x.toExponential(2)), fmt(q.gini),
         fmt(q.sum_sq_weights)])));

@@ -13,6 +13,7 @@ import { AttentionCell } from '../cells/attention.js';
 import { QkCell, OvCell } from '../cells/circuits.js';
 import { ScoresCell } from '../cells/scores.js';
 import { AnalysesCell } from '../cells/analyses.js';
+import { TimelineExtras } from '../cells/timeline-extra.js';
 import { InterventionsCell } from '../cells/interventions.js';
 import { Curves } from '../thin.js';
 import { nextTask } from '../next-task.js';
@@ -66,6 +67,8 @@ class Analysis {
       analyses: new AnalysesCell($('analyses-body'), ctx),
       interventions: new InterventionsCell($('interventions-body'), ctx),
     };
+    this.extras = new TimelineExtras($('timeline-body'));
+    this.stats.extras = () => this.extras.shown; // read by tests
     // open/closed cells are view state
     for (const d of document.querySelectorAll('details.interp-cell')) {
       d.open = view(d.dataset.openKey);
@@ -264,6 +267,7 @@ class Analysis {
       if (epoch !== this.epoch) return;
       this.stats.timeline = points; // read by tests
       if (this.isOpen('timeline')) this.cells.timeline.update({ steps, timeline: points }, this);
+      if (this.isOpen('timeline')) this.extras.fill(this, epoch);
     } catch (e) {
       this.fail(e, epoch); // nothing shown when the model changed under the fill (its Interp dropped)
     } finally {
