@@ -40,6 +40,21 @@ test('task analyses cell: the modular-subtraction model, then a sorter that hide
     assert.equal(spectrum[0], '44', 'the largest embedding frequency');
     assert.equal(await page.locator('#analyses-body table.ht-table tr').count(), 3, 'a header and two heads');
     assert.equal(await page.locator('#analyses-body table.neuron-table tr').count(), 11, 'a header and ten neurons');
+    // the neuron heatmap picker: the most important neuron first, then the second; each map's
+    // largest activation is at the table's top input, with its value
+    for (const row of [1, 2]) {
+      const cells = await page.locator('#analyses-body table.neuron-table tr').nth(row).locator('td').allTextContents();
+      const neuron = Number(cells[0].slice(1));
+      if (row === 2) await page.selectOption('#analyses-body select.neuron-pick', String(neuron));
+      await page.waitForFunction((n) => window.__toyformer.interp.neuronMap?.neuron === n, neuron, { timeout: 60_000 });
+      const map = await page.evaluate(() => window.__toyformer.interp.neuronMap);
+      assert.equal(map.rows, 113);
+      const [, a, b, x] = cells[3].match(/^\((\d+), (\d+)\) ([-0-9.e]+)/).map(Number);
+      const at = map.data[a * 113 + b];
+      assert.ok(Math.abs(at - x) <= 0.005 * Math.abs(x) + 1e-6, `n${neuron} at (${a}, ${b}): map ${at}, table ${x}`);
+      assert.ok(Math.abs(Math.max(...map.data) - at) <= 1e-6, `n${neuron}: the map's largest value is at (${a}, ${b})`);
+      if (row === 2) assert.match(await page.evaluate(() => location.hash), new RegExp(`view_neuron=${neuron}\\b`));
+    }
     // the progress measures of the one snapshot: the trained model's restricted loss is small
     await page.click('#analyses-body .progress-btn');
     await page.waitForSelector('#analyses-body table.progress-table');

@@ -79,6 +79,7 @@ export const PROPS = [
   { key: 'view_input', cell: 'view', label: 'attention input', type: 'text', default: '', max: 400 },
   { key: 'view_clean', cell: 'view', label: 'patching: clean input', type: 'text', default: '', max: 400 },
   { key: 'view_corrupt', cell: 'view', label: 'patching: corrupted input', type: 'text', default: '', max: 400 },
+  { key: 'view_neuron', cell: 'view', label: 'Task analyses: neuron heatmap (-1 = the most important)', type: 'int', default: -1, min: -1, max: 65535 },
   // Which analysis cells are open.
   { key: 'open_timeline', cell: 'view', label: 'Timeline cell open', type: 'bool', default: true },
   { key: 'open_attention', cell: 'view', label: 'Attention cell open', type: 'bool', default: true },
