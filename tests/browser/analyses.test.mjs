@@ -76,6 +76,29 @@ test('task analyses cell: the modular-subtraction model, then a sorter that hide
     assert.ok(Number(abl.loss) > Number(abl.baseLoss), JSON.stringify(abl));
     assert.match(abl.text, /zero-ablating 10 neurons \(n32, n148/);
     await page.locator('#cell-analyses').screenshot({ path: 'test-output/analyses-mod-sub.png' });
+    // the same neurons ablated from the Interventions cell: the same loss; none ablated: the
+    // head-ablation baseline's loss; bad indices get errors naming them
+    const ids = (await page.locator('#analyses-body table.neuron-table tr td:first-child').allTextContents()).map((t) => t.slice(1));
+    const box = page.locator('#interventions-body .neuron-ablation-box');
+    assert.equal(await box.isHidden(), false);
+    const ablateFrom = async (text) => {
+      await box.locator('.na-ids').fill(text);
+      await box.locator('.na-result').evaluate((e) => { e.textContent = ''; delete e.dataset.loss; });
+      await box.locator('button[type=submit]').click();
+      await page.waitForFunction(() => {
+        const t = document.querySelector('#interventions-body .na-result').textContent;
+        return t !== '' && t !== 'ablating…';
+      });
+      return box.locator('.na-result').evaluate((e) => ({ ...e.dataset, text: e.textContent }));
+    };
+    const got = await ablateFrom(ids.join(', '));
+    assert.equal(got.loss, abl.loss, `${got.text} vs ${abl.text}`);
+    assert.match(await page.evaluate(() => location.hash), new RegExp(`view_ablate_neurons=${ids.join(',')}`));
+    const none = await ablateFrom('');
+    const base = (await page.textContent('#ablation-result')).match(/loss ([-0-9.e]+)/)[1];
+    assert.ok(Math.abs(Number(none.loss) - Number(base)) <= 0.005 * Number(base), `${none.text} vs ${base}`);
+    assert.match((await ablateFrom('3, x')).text, /"x" is not a neuron index/);
+    assert.match((await ablateFrom('9999')).text, /9999 is out of range \(the layer has 512 neurons\)/);
     await analyse(page, { task: 'sort', n: 10, max_num: 50 }, 'sort_fixed_len_list_model.pt');
     await page.waitForFunction(() => document.getElementById('cell-analyses').hidden);
     await page.waitForFunction(() => window.__toyformer.interp.extras() === null, null, { timeout: 60_000 });

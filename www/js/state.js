@@ -79,6 +79,8 @@ export const PROPS = [
   { key: 'view_input', cell: 'view', label: 'attention input', type: 'text', default: '', max: 400 },
   { key: 'view_clean', cell: 'view', label: 'patching: clean input', type: 'text', default: '', max: 400 },
   { key: 'view_corrupt', cell: 'view', label: 'patching: corrupted input', type: 'text', default: '', max: 400 },
+  { key: 'view_neuron_layer', cell: 'view', label: 'Interventions: MLP layer of the ablated neurons', type: 'int', default: 0, min: 0, max: 7 },
+  { key: 'view_ablate_neurons', cell: 'view', label: 'Interventions: ablated neurons (indices)', type: 'text', default: '', max: 400 },
   { key: 'view_neuron', cell: 'view', label: 'Task analyses: neuron heatmap (-1 = the most important)', type: 'int', default: -1, min: -1, max: 65535 },
   // Which analysis cells are open.
   { key: 'open_timeline', cell: 'view', label: 'Timeline cell open', type: 'bool', default: true },

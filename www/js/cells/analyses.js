@@ -98,7 +98,7 @@ function progress(analysis) {
 
 /** Ablates `ids` of MLP `layer` (the Interventions cell's zero/mean choice) on the fresh samples and
  * shows loss and accuracy beside the unablated ones in `out`. */
-async function ablateNeurons(analysis, layer, ids, out) {
+export async function ablateNeurons(analysis, layer, ids, out) {
   const kind = analysis.ablationKind ?? 'zero';
   out.textContent = 'ablating…';
   try {
