@@ -126,29 +126,47 @@ impl Workbench {
         hypothesis(&w, &self.task, &rep, &cache)
     }
 
-    /// Every kept snapshot's raw weights, by step.
-    fn all_snapshots(&self) -> Result<Vec<(u64, Weights)>> {
-        self.steps()
+    /// The raw weights of at most `max` kept snapshots (0: all), evenly spaced over the
+    /// kept ones, first and last included, by step.
+    fn some_snapshots(&self, max: usize) -> Result<Vec<(u64, Weights)>> {
+        subsample(&self.steps(), max)
             .into_iter()
             .map(|s| self.weights_at(s))
             .collect()
     }
 
-    /// The progress measures of every kept snapshot (modular tasks), with the key
-    /// frequencies of the last.
-    pub fn progress(&self) -> Result<Vec<ProgressPoint>> {
-        progress_curve(&self.all_snapshots()?, &self.task, None)
+    /// The progress measures of at most `max` kept snapshots (0: all; modular tasks), with
+    /// the key frequencies of the last.
+    pub fn progress(&self, max: usize) -> Result<Vec<ProgressPoint>> {
+        progress_curve(&self.some_snapshots(max)?, &self.task, None)
     }
 
-    /// The head-type scores of every kept snapshot.
-    pub fn head_type_curve(&self) -> Result<Vec<(u64, Vec<HeadTypeScore>)>> {
+    /// The head-type scores of at most `max` kept snapshots (0: all).
+    pub fn head_type_curve(&self, max: usize) -> Result<Vec<(u64, Vec<HeadTypeScore>)>> {
         let prefix = ht::task_prefix(&self.task);
         ht::head_type_curve(
-            &self.all_snapshots()?,
+            &self.some_snapshots(max)?,
             self.task.value_tokens(),
             prefix,
             HEAD_TYPE_BATCH,
             self.opts.seed,
         )
     }
+}
+
+/// At most `max` of `steps` (0: all), at the indices round(i·(n−1)/(max−1)): evenly spaced,
+/// the first and the last included.
+pub fn subsample(steps: &[u64], max: usize) -> Vec<u64> {
+    let n = steps.len();
+    if max == 0 || n <= max {
+        return steps.to_vec();
+    }
+    if max == 1 {
+        return vec![steps[n - 1]];
+    }
+    let mut out: Vec<u64> = (0..max)
+        .map(|i| steps[(i * (n - 1) + (max - 1) / 2) / (max - 1)])
+        .collect();
+    out.dedup();
+    out
 }

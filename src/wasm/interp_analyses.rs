@@ -62,13 +62,15 @@ impl Interp {
         to_js(&self.wb.hypothesis().map_err(js_err)?)
     }
 
-    /// Progress measures of every kept snapshot (modular tasks).
-    pub fn progress(&self) -> Result<JsValue, JsError> {
-        to_js(&self.wb.progress().map_err(js_err)?)
+    /// Progress measures of at most `max` kept snapshots, evenly spaced (0: all; modular
+    /// tasks).
+    pub fn progress(&self, max: usize) -> Result<JsValue, JsError> {
+        to_js(&self.wb.progress(max).map_err(js_err)?)
     }
 
-    /// Head-type scores of every kept snapshot, `[[step, scores], …]`.
-    pub fn head_type_curve(&self) -> Result<JsValue, JsError> {
-        to_js(&self.wb.head_type_curve().map_err(js_err)?)
+    /// Head-type scores of at most `max` kept snapshots, evenly spaced (0: all),
+    /// `[[step, scores], …]`.
+    pub fn head_type_curve(&self, max: usize) -> Result<JsValue, JsError> {
+        to_js(&self.wb.head_type_curve(max).map_err(js_err)?)
     }
 }

@@ -49,10 +49,13 @@ fn workbench_analyses_match_the_functions() {
     let heat = wb.neuron_heatmap(0, n.ranked[0].neuron).unwrap();
     let (a, b, x) = n.ranked[0].top_inputs[0];
     assert_eq!(heat.at(a, b), x);
-    let curve = wb.progress().unwrap();
+    let curve = wb.progress(0).unwrap();
     let want = progress::progress_curve(&[(0, w0.clone()), (10, w1.clone())], &task, None).unwrap();
     assert_eq!(curve, want);
-    assert_eq!(wb.head_type_curve().unwrap().len(), 2);
+    assert_eq!(wb.head_type_curve(0).unwrap().len(), 2);
+    // one snapshot asked for: the last, with the same key frequencies
+    assert_eq!(wb.progress(1).unwrap(), want[1..]);
+    assert_eq!(wb.head_type_curve(1).unwrap()[0].0, 10);
     let hyp = wb.hypothesis().unwrap();
     assert_eq!(hyp.task, "mod-add");
     // neuron ablation against zeroed W_out rows
@@ -70,4 +73,22 @@ fn workbench_analyses_match_the_functions() {
     );
     assert!(wb.ablate_neurons(0, &[10], Ablation::Zero).is_err());
     let _ = neurons::two_operands(&task).unwrap();
+}
+
+#[test]
+fn subsample_is_evenly_spaced() {
+    use toyformer::interp::workbench_analyses::subsample;
+    let steps: Vec<u64> = (0..64).map(|i| 100 * i).collect();
+    assert_eq!(subsample(&steps, 0), steps);
+    assert_eq!(subsample(&steps[..5], 8), steps[..5]);
+    assert_eq!(subsample(&steps, 1), vec![6300]);
+    let got = subsample(&steps, 8);
+    assert_eq!(got.len(), 8);
+    assert_eq!((got[0], got[7]), (0, 6300));
+    for (i, s) in got.iter().enumerate() {
+        // index i·63/7 = 9i exactly
+        assert_eq!(*s, 900 * i as u64);
+    }
+    let got = subsample(&steps, 5); // 63/4 = 15.75 per step: 0, 16, 32, 47, 63 (rounded)
+    assert_eq!(got, vec![0, 1600, 3200, 4700, 6300]);
 }

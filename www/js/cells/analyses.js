@@ -3,7 +3,7 @@
 // paths of 2-layer models), the Fourier analysis of modular models and the ranked MLP neurons
 // of two-operand tasks, all on the selected snapshot (they follow the Timeline slider). Shown
 // when the model has an MLP or 2+ layers, or the task is modular; hidden otherwise.
-import { el, caption, fmt } from '../interp/heatmap.js';
+import { el, caption, fmt, heatmapIn } from '../interp/heatmap.js';
 
 const MODULAR = new Set(['mod-add', 'mod-sub']);
 const TWO_OPERANDS = new Set(['mod-add', 'mod-sub', 'min-of-two']);
@@ -67,20 +67,22 @@ function fourier(f) {
   return box;
 }
 
+/** Kept snapshots the progress table covers (evenly spaced, first and last included). */
+const TABLE_SNAPSHOTS = 16;
 const PROGRESS_HEAD = ['step', 'train loss', 'test loss', 'restricted loss', 'excluded loss', 'Gini', 'Σ θ²'];
 
 /** A button that computes the progress measures of every kept snapshot (p² inputs each, so on
  * request) in the analysis worker, and their table. */
 function progress(analysis) {
   const box = el('div', 'progress');
-  const btn = el('button', 'progress-btn', 'Progress measures over the kept snapshots');
+  const btn = el('button', 'progress-btn', 'Progress measures over the kept snapshots (16 at most)');
   btn.title = 'restricted loss: logits kept on the key frequencies\' directions only; excluded loss (train split): those removed';
   const out = el('div', 'progress-out');
   btn.addEventListener('click', async () => {
     btn.disabled = true;
     out.replaceChildren(el('span', 'muted', 'computing…'));
     try {
-      const pts = await analysis.call('progress');
+      const pts = await analysis.call('progress', [TABLE_SNAPSHOTS]);
       out.replaceChildren(table('progress-table', PROGRESS_HEAD, pts.map((q) => [String(q.step),
         ...[q.train_loss, q.test_loss, q.restricted_loss, q.excluded_loss].map((x) => x.toExponential(2)), fmt(q.gini),
         fmt(q.sum_sq_weights)])));
@@ -96,7 +98,7 @@ function progress(analysis) {
 
 /** Ablates `ids` of MLP `layer` (the Interventions cell's zero/mean choice) on the fresh samples and
  * shows loss and accuracy beside the unablated ones in `out`. */
-async function ablateNeurons(analysis, layer, ids, out) {
+export async function ablateNeurons(analysis, layer, ids, out) {
   const kind = analysis.ablationKind ?? 'zero';
   out.textContent = 'ablating…';
   try {
@@ -110,6 +112,44 @@ async function ablateNeurons(analysis, layer, ids, out) {
   } catch (e) {
     out.textContent = String(e.message ?? e);
   }
+}
+
+/** Draws neuron `neuron`'s activations over the a × b grid (MLP `layer`) in `map`; the data
+ * shown goes to the stats (read by tests). */
+async function drawNeuron(ctx, map, layer, neuron, note) {
+  try {
+    const m = await ctx.analysis.call('neuron_heatmap', [layer, neuron]);
+    const labels = Array.from({ length: m.rows }, (_, i) => String(i));
+    map.set({ ...m, rowLabels: labels, colLabels: labels, title: `MLP${layer} n${neuron}: activation (hook_post) over (a, b)` });
+    note.textContent = '';
+    ctx.analysis.stats.neuronMap = { layer, neuron, rows: m.rows, cols: m.cols, data: Array.from(m.data) };
+  } catch (e) {
+    note.textContent = String(e.message ?? e);
+  }
+}
+
+/** A picker over every neuron of `v` (ranked by importance) and its a × b heatmap; the choice
+ * is the view setting view_neuron (-1: the most important). */
+function neuronPicker(v, ctx) {
+  const box = el('div', 'neuron-picker');
+  const sel = el('select', 'neuron-pick');
+  sel.setAttribute('aria-label', 'neuron shown as a heatmap');
+  for (const s of v.ranked) {
+    const o = el('option', '', `n${s.neuron} · importance ${fmt(s.importance)}`);
+    o.value = String(s.neuron);
+    sel.append(o);
+  }
+  const want = ctx.view('view_neuron');
+  sel.value = String(v.ranked.some((s) => s.neuron === want) ? want : v.ranked[0]?.neuron ?? 0);
+  const note = el('p', 'muted', '');
+  box.append(el('label', '', 'heatmap of neuron (sorted by importance) '), sel, note);
+  const map = heatmapIn(box, { palette: 'diverging', rowAxis: 'a', colAxis: 'b' }, 'neuron');
+  sel.addEventListener('change', () => {
+    ctx.setView('view_neuron', +sel.value);
+    drawNeuron(ctx, map, v.layer, +sel.value, note);
+  });
+  if (v.ranked.length) drawNeuron(ctx, map, v.layer, +sel.value, note);
+  return box;
 }
 
 function neurons(v, analysis) {
@@ -154,7 +194,7 @@ export class AnalysesCell {
     if (a.hypothesis) this.body.append(hypothesis(a.hypothesis));
     if (a.headTypes) this.body.append(headTypes(a.headTypes));
     if (a.fourier) this.body.append(fourier(a.fourier), progress(this.ctx.analysis));
-    if (a.neurons) this.body.append(neurons(a.neurons, this.ctx.analysis));
+    if (a.neurons) this.body.append(neurons(a.neurons, this.ctx.analysis), neuronPicker(a.neurons, this.ctx));
     document.getElementById('analyses-brief').textContent = a.hypothesis?.claim ?? '';
   }
 }

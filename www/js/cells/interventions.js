@@ -4,6 +4,7 @@
 // patch restores. Both run the model with activations replaced at TL hook points.
 import { heatmapIn, el, caption, fmt } from '../interp/heatmap.js';
 import { taskNote } from './task-notes.js';
+import { NeuronAblation } from './neuron-ablation.js';
 
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 
@@ -39,6 +40,7 @@ export class InterventionsCell {
     root.append(this.result);
     this.table = el('div');
     root.append(this.table);
+    this.neurons = new NeuronAblation(root, ctx);
 
     root.append(el('h3', '', 'Activation patching'));
     caption(root, 'Run the corrupted input, but copy one activation from the clean run, and score the result on the clean answers. '
@@ -98,6 +100,7 @@ export class InterventionsCell {
 
   renderAblation(data, an) {
     const m = an.model;
+    this.neurons.show(m);
     this.heads.replaceChildren();
     for (let l = 0; l < m.n_layers; l++) {
       for (let h = 0; h < m.n_heads; h++) {

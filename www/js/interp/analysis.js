@@ -13,6 +13,7 @@ import { AttentionCell } from '../cells/attention.js';
 import { QkCell, OvCell } from '../cells/circuits.js';
 import { ScoresCell } from '../cells/scores.js';
 import { AnalysesCell } from '../cells/analyses.js';
+import { TimelineExtras } from '../cells/timeline-extra.js';
 import { InterventionsCell } from '../cells/interventions.js';
 import { CircuitCell } from '../cells/circuit.js';
 import { Curves } from '../thin.js';
@@ -68,6 +69,8 @@ class Analysis {
       interventions: new InterventionsCell($('interventions-body'), ctx),
       circuit: new CircuitCell($('circuit-body'), ctx),
     };
+    this.extras = new TimelineExtras($('timeline-body'));
+    this.stats.extras = () => this.extras.shown; // read by tests
     // open/closed cells are view state
     for (const d of document.querySelectorAll('details.interp-cell')) {
       d.open = view(d.dataset.openKey);
@@ -266,6 +269,7 @@ class Analysis {
       if (epoch !== this.epoch) return;
       this.stats.timeline = points; // read by tests
       if (this.isOpen('timeline')) this.cells.timeline.update({ steps, timeline: points }, this);
+      if (this.isOpen('timeline')) this.extras.fill(this, epoch);
     } catch (e) {
       this.fail(e, epoch); // nothing shown when the model changed under the fill (its Interp dropped)
     } finally {
