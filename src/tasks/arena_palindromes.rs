@@ -59,6 +59,16 @@ impl ArenaPalindromes {
 }
 
 impl Task for ArenaPalindromes {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "Only END is scored. Look for heads that pair each position with its mirror (position i with 2h+1−i) in layer 0, and for END reading the positions where a pair disagrees in layer 1.",
+            qk: "The position·position panel should carry an anti-diagonal (mirror pairs); values matter only through whether a pair is equal.",
+            ov: "This is a yes/no label task: there is no copying diagonal. The OV maps write evidence for “no” when the attended value differs from its mirror's.",
+            scores: "Copying scores do not apply to a label task; read the DLA bars (which heads push “yes”/“no”) and the composition paths from layer 0 into the head that writes the answer.",
+            interventions: "Patch one value of a palindrome so it no longer matches its mirror: the answer should flip, and patching the layer-0 head's output at that position restores it.",
+            timeline: "Expect the easy cases (many pairs differ) to be learnt first and the near-palindromes (one mismatched pair) last; see when the mirror pattern of layer 0 forms.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Say whether the list reads the same backwards (ARENA's monthly problem 'palindromes')."
     }

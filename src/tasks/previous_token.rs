@@ -36,6 +36,16 @@ impl PreviousToken {
 }
 
 impl Task for PreviousToken {
+    fn analysis_notes(&self) -> super::task::AnalysisNotes {
+        super::task::AnalysisNotes {
+            attention: "Each scored position reads the token one place back. With positions off the model must first find where it is: layer 0 attends to BOS (whose share shrinks as the position grows), and layer 1 uses that to attend to position −1.",
+            qk: "There is no position panel to read (positions are off): the token·token panel should be flat, and any preference for position −1 must come through layer 0's output (K-composition).",
+            ov: "The layer-1 head copies what it attends to: a bright diagonal over the whole vocabulary (BOS included).",
+            scores: "Expect layer-1 attention on position −1 well above uniform, a copying OV, and layer-0 attention on BOS; the Task analyses cell checks exactly this hypothesis.",
+            interventions: "Ablate the layer-0 head: layer 1 loses its sense of position and accuracy falls most at late positions, which are far from BOS.",
+            timeline: "Watch layer 0's attention on BOS form before layer 1's attention on position −1 sharpens; the later positions learn last.",
+        }
+    }
     fn description(&self) -> &'static str {
         "Name the token one position earlier, with no positional embeddings (rederive positions)."
     }

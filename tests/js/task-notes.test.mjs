@@ -25,6 +25,7 @@ test('only the sort task speaks of sorting', () => {
 });
 
 test('each task has its own attention note', () => {
-  const texts = TASKS.map((t) => NOTES[t].attention);
+  // a custom task (the user's data) has no known algorithm: it keeps the generic notes
+  const texts = TASKS.filter((t) => t !== 'custom').map((t) => NOTES[t].attention);
   assert.equal(new Set(texts).size, texts.length);
 });

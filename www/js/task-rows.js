@@ -352,12 +352,12 @@ export const NOTES = {
     "timeline": "Look for the step where attention on the answer rises: before it the model can only guess a value from the list."
   },
   "arena-palindromes": {
-    "attention": "Look at the positions whose logits are scored: which earlier positions does each head read, and is it the position holding the answer (outlined)?",
-    "interventions": "Ablate one head at a time: the heads whose removal costs the most accuracy are the ones the algorithm needs.",
-    "ov": "A bright diagonal means the head copies the token it attends to; anything else means it writes a function of that token.",
-    "qk": "A structured token·token panel means the head chooses keys by content; structure in the position panels means it chooses them by position.",
-    "scores": "Heads with a high attention on the answer and a high OV diagonal copy the answer; the DLA bars say which components write the correct logit.",
-    "timeline": "Watch for the step where the scores of the heads that matter change: the loss usually drops at the same time."
+    "attention": "Only END is scored. Look for heads that pair each position with its mirror (position i with 2h+1−i) in layer 0, and for END reading the positions where a pair disagrees in layer 1.",
+    "interventions": "Patch one value of a palindrome so it no longer matches its mirror: the answer should flip, and patching the layer-0 head's output at that position restores it.",
+    "ov": "This is a yes/no label task: there is no copying diagonal. The OV maps write evidence for “no” when the attended value differs from its mirror's.",
+    "qk": "The position·position panel should carry an anti-diagonal (mirror pairs); values matter only through whether a pair is equal.",
+    "scores": "Copying scores do not apply to a label task; read the DLA bars (which heads push “yes”/“no”) and the composition paths from layer 0 into the head that writes the answer.",
+    "timeline": "Expect the easy cases (many pairs differ) to be learnt first and the near-palindromes (one mismatched pair) last; see when the mirror pattern of layer 0 forms."
   },
   "arena-sum": {
     "attention": "The position predicting c_i needs a_i and b_i and whether the lower digits carry: look for heads attending to the two digits of the same place, and to the next place.",
@@ -432,12 +432,12 @@ export const NOTES = {
     "timeline": "The first term's loss stays high forever; watch the algorithm accuracy, which rises term by term."
   },
   "previous-token": {
-    "attention": "Look at the positions whose logits are scored: which earlier positions does each head read, and is it the position holding the answer (outlined)?",
-    "interventions": "Ablate one head at a time: the heads whose removal costs the most accuracy are the ones the algorithm needs.",
-    "ov": "A bright diagonal means the head copies the token it attends to; anything else means it writes a function of that token.",
-    "qk": "A structured token·token panel means the head chooses keys by content; structure in the position panels means it chooses them by position.",
-    "scores": "Heads with a high attention on the answer and a high OV diagonal copy the answer; the DLA bars say which components write the correct logit.",
-    "timeline": "Watch for the step where the scores of the heads that matter change: the loss usually drops at the same time."
+    "attention": "Each scored position reads the token one place back. With positions off the model must first find where it is: layer 0 attends to BOS (whose share shrinks as the position grows), and layer 1 uses that to attend to position −1.",
+    "interventions": "Ablate the layer-0 head: layer 1 loses its sense of position and accuracy falls most at late positions, which are far from BOS.",
+    "ov": "The layer-1 head copies what it attends to: a bright diagonal over the whole vocabulary (BOS included).",
+    "qk": "There is no position panel to read (positions are off): the token·token panel should be flat, and any preference for position −1 must come through layer 0's output (K-composition).",
+    "scores": "Expect layer-1 attention on position −1 well above uniform, a copying OV, and layer-0 attention on BOS; the Task analyses cell checks exactly this hypothesis.",
+    "timeline": "Watch layer 0's attention on BOS form before layer 1's attention on position −1 sharpens; the later positions learn last."
   },
   "reverse": {
     "attention": "The position predicting the i-th output reads a_{n-i+1}, the mirrored input: the pattern from the outputs onto the list is an anti-diagonal, chosen by position, not by value.",

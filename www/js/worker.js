@@ -250,26 +250,31 @@ function postSnapshot(tail) {
   post({ type: 'snapshot', step, weights, tail, plan: snaps.plan }, [weights.buffer]);
 }
 
+// Opens a run's session (the last one freed) and starts its training loop.
+function start(msg) {
+  enqueue('start', async () => {
+    session?.free();
+    session = null;
+    workers = msg.workers ?? workers;
+    const { s, info } = await open(msg);
+    session = s;
+    post({ type: 'backend', ...info });
+    total = msg.train.steps;
+    chunk = 1;
+    rate = 0;
+    newSnapshots(false);
+    evalEvery = msg.evalEvery ?? 0;
+    evaluated = -1;
+    if (evalEvery > 0) await postSplitEval(); // the curves start at step 0
+    running = true;
+    loop();
+  });
+}
+
 function handle(msg) {
   switch (msg.type) {
     case 'start':
-      enqueue('start', async () => {
-        session?.free();
-        session = null;
-        workers = msg.workers ?? workers;
-        const { s, info } = await open(msg);
-        session = s;
-        post({ type: 'backend', ...info });
-        total = msg.train.steps;
-        chunk = 1;
-        rate = 0;
-        newSnapshots(false);
-        evalEvery = msg.evalEvery ?? 0;
-        evaluated = -1;
-        if (evalEvery > 0) await postSplitEval(); // the curves start at step 0
-        running = true;
-        loop();
-      });
+      start(msg);
       break;
     case 'pause':
       running = false;
