@@ -3,7 +3,8 @@
 //   runs  {id, name, created, updated, status, task, model, train, source,
 //          steps_done, final_loss, final_token_acc}   (small: the Runs table; finals are means of the last 20 steps)
 //   data  {id, metrics: {step, loss, token_acc, seq_acc, algo_acc, grad_norm, lr, per_pos_acc} as typed arrays,
-//          ckpt: {weights (safetensors bytes), step, adam_t, adam_m, adam_v, schedule (JSON)}, snapshots: []}
+//          ckpt: {weights (safetensors bytes), step, adam_t, adam_m, adam_v, schedule (JSON)}, snapshots: [],
+//          splits: [{step, train, test, full}] (a finite dataset's train/test curve points; absent in older runs)}
 // Every failure, the storage quota above all, rejects with an Error whose message says what
 // happened; callers show it (nothing here fails silently).
 
@@ -100,11 +101,12 @@ export function newId() {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** Writes a run's record, and its data when given ({metrics rows, ckpt, snapshots}). */
+/** Writes a run's record, and its data when given ({metrics rows, ckpt, snapshots, splits}). */
 export function saveRun(run, data) {
   return tx(data ? ['runs', 'data'] : ['runs'], 'readwrite', 'saving the run', (s) => {
     s.runs.put({ ...run, updated: Date.now() });
-    if (data) s.data.put({ id: run.id, metrics: packMetrics(data.rows), ckpt: data.ckpt, snapshots: data.snapshots ?? [] });
+    if (data) s.data.put({ id: run.id, metrics: packMetrics(data.rows), ckpt: data.ckpt, snapshots: data.snapshots ?? [],
+      splits: data.splits ?? [] });
   });
 }
 
@@ -114,11 +116,12 @@ export async function listRuns() {
   return all.sort((a, b) => b.created - a.created);
 }
 
-/** {run, rows, ckpt, snapshots} of one run, or null. */
+/** {run, rows, ckpt, snapshots, splits} of one run, or null. */
 export async function loadRun(id) {
   const [run, data] = await tx(['runs', 'data'], 'readonly', 'reading the run', (s) => Promise.all([req(s.runs.get(id)), req(s.data.get(id))]));
   if (!run) return null;
-  return { run, rows: unpackMetrics(data?.metrics), ckpt: data?.ckpt ?? null, snapshots: data?.snapshots ?? [] };
+  return { run, rows: unpackMetrics(data?.metrics), ckpt: data?.ckpt ?? null, snapshots: data?.snapshots ?? [],
+    splits: data?.splits ?? [] };
 }
 
 /** The loss curve of a run: {step, loss} typed arrays (for comparisons). */

@@ -78,7 +78,9 @@ async function save() {
       // Timeline snapshots come from whoever keeps them (the analysis cells register
       // app.snapshots = () => [{step, weights: Float32Array, ...}]); restored with the 'snapshots' event.
       const snapshots = app.snapshots?.().filter((x) => x.step <= ckpt.step) ?? [];
-      await store.saveRun(r, { rows, ckpt, snapshots });
+      // A finite dataset's train/test curve points (the Train cell's eval_every curves).
+      const splits = (app.hook.splits ?? []).filter((x) => x.step <= ckpt.step);
+      await store.saveRun(r, { rows, ckpt, snapshots, splits });
       app.hook.lastSave = { id: r.id, step: ckpt.step, rows: rows.length, at: Date.now() };
       $('autosave-status').hidden = true;
       app.hook.saveError = null;
@@ -137,6 +139,15 @@ function adopt(r) {
   sessionStorage.setItem(ACTIVE, r.id);
 }
 
+/** Puts a saved run's train/test curve points back on the Train cell's charts (app.load gave
+ * it fresh ones); the worker adds the points after the checkpoint's step. */
+function restoreSplits(points) {
+  for (const p of points) {
+    app.hook.splits.push(p);
+    app.charts.pushSplit(p);
+  }
+}
+
 /** Loads a saved run into the page (weights, optimiser state, curves) as a paused run. */
 async function openRun(id, how) {
   const saved = await store.loadRun(id);
@@ -145,6 +156,7 @@ async function openRun(id, how) {
   await app.load({ type: 'load', kind: 'checkpoint', ckpt: saved.ckpt, train: saved.run.train, source: saved.run.name }, saved.rows);
   adopt(saved.run);
   app.emit('snapshots', saved.snapshots);
+  restoreSplits(saved.splits);
   const when = new Date(saved.run.updated).toLocaleString();
   $('autosave-info').textContent = `${how} “${saved.run.name}” at step ${saved.ckpt.step.toLocaleString('en-US')} (saved ${when}). Resume continues exactly where it stopped.`;
   app.hook.restored = { id, step: saved.ckpt.step, rows: saved.rows.length };
