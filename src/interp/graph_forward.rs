@@ -156,8 +156,12 @@ impl GraphModel {
         let cur = Tensor::stack(outs, 0)?; // (S', B, T, C)
         let (diff, base) = match alt {
             Some(a) => {
-                let a = Tensor::stack(&a[..n], 0)?;
-                ((&cur - &a)?, a.sum(0)?)
+                // a sum of n tensors: candle's sum over axis 0 is a slow strided reduce
+                let mut base = a[0].clone();
+                for ai in &a[1..n] {
+                    base = (base + ai)?;
+                }
+                ((&cur - Tensor::stack(&a[..n], 0)?)?, base)
             }
             None => (cur, Tensor::zeros((b, t, c), self.dtype, &Device::Cpu)?),
         };
