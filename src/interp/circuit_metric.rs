@@ -293,6 +293,10 @@ impl CircuitSetup {
             pairs,
         };
         s.full = s.eval(&clean.logits)?;
+        if ablation == EdgeAblation::Corrupted {
+            // every edge carrying the corrupted run's output is the corrupted run
+            let _ = s.empty.set(s.eval(&corr.logits)?);
+        }
         Ok(s)
     }
 

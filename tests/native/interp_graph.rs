@@ -652,3 +652,27 @@ fn rerun_from_a_receiver_is_the_plain_loop_with_the_new_mask() {
         );
     }
 }
+
+#[test]
+fn the_all_ablated_eval_is_the_plain_loop_with_every_edge_ablated() {
+    // CircuitSetup::empty takes the corrupted run for corrupted-run ablation, a run otherwise
+    let w = common::random_model(2, 2, true, true, true, 2);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    for ab in [EdgeAblation::Corrupted, EdgeAblation::Resample] {
+        let s = setup(&w, CircuitMetric::Loss, ab);
+        let alt: Vec<Vec<Mat>> = match ab {
+            EdgeAblation::Corrupted => plain_batch(&w, &s.pairs.corrupted, t, ONE, None).0,
+            _ => {
+                let (clean, _) = plain_batch(&w, &s.pairs.clean, t, ONE, None);
+                let b = clean.len();
+                (0..b).map(|i| clean[(i + 1) % b].clone()).collect()
+            }
+        };
+        let zero = |_: usize, _: usize| 0.0;
+        let (_, lg) = plain_batch(&w, &s.pairs.clean, t, &zero, Some(&alt));
+        let want = plain_loss(&task, &s.pairs.clean, &lg);
+        let got = s.empty().unwrap().loss;
+        assert!(common::close(got, want, 1e-9), "{ab:?}: {got} vs {want}");
+    }
+}
