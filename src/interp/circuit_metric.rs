@@ -13,13 +13,15 @@
 //!   over the positions whose answers differ), `kl` (mean KL(full model on clean ‖ this
 //!   run)). Discovery minimises the *badness*: loss, KL, or −logit_diff.
 
-use super::graph_forward::GraphModel;
+use super::graph::Circuit;
+use super::graph_forward::{GraphModel, GraphRun};
 use crate::error::{Error, Result};
 use crate::model::Weights;
 use crate::reference::forward::log_softmax_forward;
 use crate::tasks::TaskSpec;
 use candle_core::{DType, Device, Tensor, D};
 use serde::Serialize;
+use std::cell::OnceCell;
 
 /// The metric a circuit analysis scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -183,6 +185,8 @@ pub struct CircuitSetup {
     ref_logp: Tensor,
     /// the full model on the clean inputs
     pub full: Eval,
+    /// every edge ablated, computed on first use (it never changes)
+    empty: OnceCell<Eval>,
 }
 
 /// (B, P) targets of every row of `seqs` (B, T), via the task's targets.
@@ -285,20 +289,42 @@ impl CircuitSetup {
                 kl: 0.0,
                 acc: 0.0,
             },
+            empty: OnceCell::new(),
             pairs,
         };
         s.full = s.eval(&clean.logits)?;
+        if ablation == EdgeAblation::Corrupted {
+            // every edge carrying the corrupted run's output is the corrupted run
+            let _ = s.empty.set(s.eval(&corr.logits)?);
+        }
         Ok(s)
     }
 
     /// The logits (B, P, V) of the clean inputs with edge mask `mask` (R, S), ablated
     /// edges carrying `alt`.
     pub fn logits(&self, mask: &Tensor) -> Result<Tensor> {
+        Ok(self.run(mask)?.logits)
+    }
+
+    /// The run of the clean inputs with edge mask `mask` (R, S), ablated edges carrying `alt`.
+    pub fn run(&self, mask: &Tensor) -> Result<GraphRun> {
         let b = self.pairs.batch;
-        Ok(self
-            .model
-            .run(&self.pairs.clean, b, mask, Some(&self.alt))?
-            .logits)
+        self.model.run(&self.pairs.clean, b, mask, Some(&self.alt))
+    }
+
+    /// `prev` (a [`run`](Self::run)) rerun with `mask`, which differs from prev's mask only
+    /// in receiver rows ≥ r (see [`GraphModel::rerun_from`]).
+    pub fn rerun_from(&self, prev: &GraphRun, r: usize, mask: &Tensor) -> Result<GraphRun> {
+        self.model.rerun_from(prev, r, mask, Some(&self.alt))
+    }
+
+    /// The [`Eval`] with every edge ablated (computed once).
+    pub fn empty(&self) -> Result<Eval> {
+        if let Some(e) = self.empty.get() {
+            return Ok(*e);
+        }
+        let e = self.eval(&self.logits(&self.model.mask(&Circuit::empty(&self.model.graph))?)?)?;
+        Ok(*self.empty.get_or_init(|| e))
     }
 
     /// The chosen metric of logits (B, P, V), as a scalar tensor (differentiable).
@@ -357,7 +383,12 @@ impl CircuitSetup {
 
     /// The chosen metric with edge mask `mask`.
     pub fn metric_at(&self, mask: &Tensor) -> Result<f64> {
-        let v = self.value(&self.logits(mask)?)?;
+        self.metric_of(&self.logits(mask)?)
+    }
+
+    /// The chosen metric of logits (B, P, V) as a number.
+    pub fn metric_of(&self, logits: &Tensor) -> Result<f64> {
+        let v = self.value(logits)?;
         Ok(v.to_dtype(DType::F64)?.to_scalar::<f64>()?)
     }
 }

@@ -72,9 +72,8 @@ pub fn acdc(s: &CircuitSetup, threshold: f64) -> Result<(Circuit, Vec<f64>, usiz
     let g = &s.model.graph;
     let mut c = Circuit::full(g);
     let mut scores = vec![0.0; g.edges.len()];
-    let bad =
-        |c: &Circuit| -> Result<f64> { Ok(s.metric.badness(s.metric_at(&s.model.mask(c)?)?)) };
-    let mut cur = bad(&c)?;
+    let mut run = s.run(&s.model.mask(&c)?)?; // the current circuit's run
+    let mut cur = s.metric.badness(s.metric_of(&run.logits)?);
     let mut runs = 1;
     for r in (0..g.receivers.len()).rev() {
         let dead = !reaches_logits(g, &c, g.receivers[r].node);
@@ -84,11 +83,13 @@ pub fn acdc(s: &CircuitSetup, threshold: f64) -> Result<(Circuit, Vec<f64>, usiz
             if dead {
                 continue;
             }
-            let b = bad(&c)?;
+            // only receiver r's row changed: the senders before its layer are reused
+            let trial = s.rerun_from(&run, r, &s.model.mask(&c)?)?;
+            let b = s.metric.badness(s.metric_of(&trial.logits)?);
             runs += 1;
             scores[e] = b - cur;
             if b - cur < threshold {
-                cur = b;
+                (cur, run) = (b, trial);
             } else {
                 c.edges[e] = true;
             }

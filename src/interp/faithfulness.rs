@@ -45,7 +45,7 @@ pub fn faithfulness(s: &CircuitSetup, c: &Circuit) -> Result<Faithfulness> {
     let ev = |c: &Circuit| -> Result<Eval> { s.eval(&s.logits(&s.model.mask(c)?)?) };
     let circuit = ev(c)?;
     let complement = ev(&c.complement())?;
-    let empty = ev(&Circuit::empty(g))?;
+    let empty = s.empty()?;
     let full = s.full;
     let m = s.metric;
     let rec = |x: &Eval, f: fn(&Eval) -> f64| recovered(f(x), f(&full), f(&empty));

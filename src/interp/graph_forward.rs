@@ -32,6 +32,8 @@ pub struct GraphRun {
     pub logits: Tensor,
     /// per sender (B, T, C)
     pub outs: Vec<Tensor>,
+    /// per sender (B, T, C): out − alt, what a mask entry scales
+    diffs: Vec<Tensor>,
 }
 
 impl GraphModel {
@@ -121,51 +123,128 @@ impl GraphModel {
                     .contiguous()?,
             );
         }
-        let mut bias = Tensor::zeros(c, self.dtype, &Device::Cpu)?; // (C) b_O, b_out so far
-        let mut r0 = 0;
-        for l in 0..self.cfg.n_layers {
-            let nh = self.cfg.n_heads;
-            let x = self.inputs(&outs, alt, mask, r0, 3 * nh, &bias)?; // (3NH, B, T, C)
-            outs.extend(self.attention(&x, l)?);
-            bias = (bias + self.p(&format!("blocks.{l}.attn.b_O")))?;
-            r0 += 3 * nh;
-            if self.cfg.d_mlp.is_some() {
-                let x = self.inputs(&outs, alt, mask, r0, 1, &bias)?; // (1, B, T, C)
-                outs.push(self.mlp(&x.squeeze(0)?, l)?);
-                bias = (bias + self.p(&format!("blocks.{l}.mlp.b_out")))?;
-                r0 += 1;
-            }
-        }
-        let x = self.inputs(&outs, alt, mask, r0, 1, &bias)?.squeeze(0)?; // (B, T, C)
-        let logits = self.unembed(&x)?;
-        Ok(GraphRun { logits, outs })
+        let diffs = (0..outs.len())
+            .map(|i| self.diff(&outs, alt, i))
+            .collect::<Result<_>>()?;
+        self.run_stages((outs, diffs), 0, mask, alt)
     }
 
-    /// Inputs (RG, B, T, C) of receivers r0..r0+rg, which all read the senders in `outs`.
+    /// Reruns `prev` (a run of the same inputs and `alt`) with a mask that differs from
+    /// prev's only in rows ≥ receiver `r`: the senders before r's layer are unchanged and
+    /// reused, only r's stage and those after it are computed.
+    pub fn rerun_from(
+        &self,
+        prev: &GraphRun,
+        r: usize,
+        mask: &Tensor,
+        alt: Option<&[Tensor]>,
+    ) -> Result<GraphRun> {
+        let n = self.graph.avail[r];
+        let pre = (prev.outs[..n].to_vec(), prev.diffs[..n].to_vec());
+        self.run_stages(pre, self.stage_of(r), mask, alt)
+    }
+
+    /// The stage of receiver r: per layer its attention (q, k, v of every head), then
+    /// its MLP; the logits last.
+    fn stage_of(&self, r: usize) -> usize {
+        let nh = self.cfg.n_heads;
+        let per_layer = if self.cfg.d_mlp.is_some() { 2 } else { 1 };
+        let (mut r0, mut k) = (0, 0);
+        for _ in 0..self.cfg.n_layers {
+            for rg in [3 * nh, 1].into_iter().take(per_layer) {
+                if r < r0 + rg {
+                    return k;
+                }
+                (r0, k) = (r0 + rg, k + 1);
+            }
+        }
+        k
+    }
+
+    /// Sender i's out − alt (out itself when alt is zero).
+    fn diff(&self, outs: &[Tensor], alt: Option<&[Tensor]>, i: usize) -> Result<Tensor> {
+        Ok(match alt {
+            Some(a) => (&outs[i] - &a[i])?,
+            None => outs[i].clone(),
+        })
+    }
+
+    /// The stages from `k0` on, given the outputs and diffs of every sender before stage k0.
+    fn run_stages(
+        &self,
+        (mut outs, mut diffs): (Vec<Tensor>, Vec<Tensor>),
+        k0: usize,
+        mask: &Tensor,
+        alt: Option<&[Tensor]>,
+    ) -> Result<GraphRun> {
+        let c = self.cfg.d_model;
+        // (B, T, C) or (C): the biases b_O, b_out so far plus every ablation value so far
+        let mut base = Tensor::zeros(c, self.dtype, &Device::Cpu)?;
+        if let Some(a) = alt {
+            for ai in &a[..diffs.len()] {
+                base = base.broadcast_add(ai)?;
+            }
+        }
+        let (mut r0, mut k) = (0, 0);
+        let nh = self.cfg.n_heads;
+        let push = |outs: &mut Vec<Tensor>, diffs: &mut Vec<Tensor>, base: &mut Tensor, o| {
+            outs.push(o);
+            diffs.push(self.diff(outs, alt, outs.len() - 1)?);
+            if let Some(a) = alt {
+                *base = base.broadcast_add(&a[outs.len() - 1])?;
+            }
+            Result::Ok(())
+        };
+        for l in 0..self.cfg.n_layers {
+            if k >= k0 {
+                let x = self.inputs(&diffs, mask, r0, 3 * nh, &base)?; // (3NH, B, T, C)
+                for o in self.attention(&x, l)? {
+                    push(&mut outs, &mut diffs, &mut base, o)?;
+                }
+            }
+            base = base.broadcast_add(self.p(&format!("blocks.{l}.attn.b_O")))?;
+            (r0, k) = (r0 + 3 * nh, k + 1);
+            if self.cfg.d_mlp.is_some() {
+                if k >= k0 {
+                    let x = self.inputs(&diffs, mask, r0, 1, &base)?; // (1, B, T, C)
+                    push(
+                        &mut outs,
+                        &mut diffs,
+                        &mut base,
+                        self.mlp(&x.squeeze(0)?, l)?,
+                    )?;
+                }
+                base = base.broadcast_add(self.p(&format!("blocks.{l}.mlp.b_out")))?;
+                (r0, k) = (r0 + 1, k + 1);
+            }
+        }
+        let x = self.inputs(&diffs, mask, r0, 1, &base)?.squeeze(0)?; // (B, T, C)
+        let logits = self.unembed(&x)?;
+        Ok(GraphRun {
+            logits,
+            outs,
+            diffs,
+        })
+    }
+
+    /// Inputs (RG, B, T, C) of receivers r0..r0+rg, which all read the senders in `diffs`
+    /// (per sender (B, T, C)); `base` (B, T, C) or (C) is added to each.
     fn inputs(
         &self,
-        outs: &[Tensor],
-        alt: Option<&[Tensor]>,
+        diffs: &[Tensor],
         mask: &Tensor,
         r0: usize,
         rg: usize,
-        bias: &Tensor,
+        base: &Tensor,
     ) -> Result<Tensor> {
-        let n = outs.len();
-        let (b, t, c) = outs[0].dims3()?;
-        let cur = Tensor::stack(outs, 0)?; // (S', B, T, C)
-        let (diff, base) = match alt {
-            Some(a) => {
-                let a = Tensor::stack(&a[..n], 0)?;
-                ((&cur - &a)?, a.sum(0)?)
-            }
-            None => (cur, Tensor::zeros((b, t, c), self.dtype, &Device::Cpu)?),
-        };
+        let n = diffs.len();
+        let (b, t, c) = diffs[0].dims3()?;
+        let d = Tensor::stack(diffs, 0)?; // (S', B, T, C)
         let m = mask.narrow(0, r0, rg)?.narrow(1, 0, n)?; // (RG, S')
         let x = m
-            .matmul(&diff.reshape((n, b * t * c))?)?
+            .matmul(&d.reshape((n, b * t * c))?)?
             .reshape((rg, b, t, c))?;
-        Ok(x.broadcast_add(&base.broadcast_add(bias)?)?)
+        Ok(x.broadcast_add(base)?)
     }
 
     /// TL's LayerNorm over the last axis with `{pre}.w`, `{pre}.b`, or x itself without LN.

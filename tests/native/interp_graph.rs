@@ -619,3 +619,60 @@ fn apply_perm_circuit_composes_layer_0_into_layer_1() {
         assert!(d.circuit.len() < s.model.graph.edges.len() / 2, "{n:?}");
     }
 }
+
+#[test]
+fn rerun_from_a_receiver_is_the_plain_loop_with_the_new_mask() {
+    // ACDC reruns only from the changed receiver's layer on, reusing the senders before it
+    let w = common::random_model(2, 2, true, true, true, 2);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    let (corr_outs, _) = plain_batch(&w, &s.pairs.corrupted, t, ONE, None);
+    let mut c1 = Circuit::full(g);
+    (0..g.edges.len())
+        .step_by(3)
+        .for_each(|e| c1.edges[e] = false);
+    let prev = s.run(&s.model.mask(&c1).unwrap()).unwrap();
+    for r in 0..g.receivers.len() {
+        let mut c2 = c1.clone();
+        for (e, edge) in g.edges.iter().enumerate() {
+            if edge.receiver >= r && e % 2 == 0 {
+                c2.edges[e] = !c2.edges[e];
+            }
+        }
+        let run = s.rerun_from(&prev, r, &s.model.mask(&c2).unwrap()).unwrap();
+        let got = s.metric_of(&run.logits).unwrap();
+        let m = |rr: usize, sd: usize| f64::from(u8::from(c2.edges[g.edge(sd, rr).unwrap()]));
+        let (_, lg) = plain_batch(&w, &s.pairs.clean, t, &m, Some(&corr_outs));
+        let want = plain_loss(&task, &s.pairs.clean, &lg);
+        assert!(
+            common::close(got, want, 1e-9),
+            "receiver {r}: {got} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn the_all_ablated_eval_is_the_plain_loop_with_every_edge_ablated() {
+    // CircuitSetup::empty takes the corrupted run for corrupted-run ablation, a run otherwise
+    let w = common::random_model(2, 2, true, true, true, 2);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    for ab in [EdgeAblation::Corrupted, EdgeAblation::Resample] {
+        let s = setup(&w, CircuitMetric::Loss, ab);
+        let alt: Vec<Vec<Mat>> = match ab {
+            EdgeAblation::Corrupted => plain_batch(&w, &s.pairs.corrupted, t, ONE, None).0,
+            _ => {
+                let (clean, _) = plain_batch(&w, &s.pairs.clean, t, ONE, None);
+                let b = clean.len();
+                (0..b).map(|i| clean[(i + 1) % b].clone()).collect()
+            }
+        };
+        let zero = |_: usize, _: usize| 0.0;
+        let (_, lg) = plain_batch(&w, &s.pairs.clean, t, &zero, Some(&alt));
+        let want = plain_loss(&task, &s.pairs.clean, &lg);
+        let got = s.empty().unwrap().loss;
+        assert!(common::close(got, want, 1e-9), "{ab:?}: {got} vs {want}");
+    }
+}
