@@ -362,6 +362,7 @@ impl GpuRunner {
         // check every batch before any is submitted, so a bad one leaves the weights alone
         let t = first.check(&self.cfg, &self.pred)?;
         for x in batches {
+            every_target_scored(x)?;
             if x.size != first.size || x.check(&self.cfg, &self.pred)? != t {
                 return Err(Error::config(
                     "tokens",
@@ -480,6 +481,7 @@ impl GpuRunner {
         let mut one = Vec::with_capacity(plan.shape.step_len(dv));
         for (k, s) in steps.clone().enumerate() {
             let b = source(s);
+            every_target_scored(&b)?;
             if b.size != batch || b.check(&self.cfg, &self.pred)? != t {
                 return Err(Error::config(
                     "tokens",
@@ -589,6 +591,7 @@ impl GpuRunner {
                 loss,
                 grad_norm: f32::from_bits(r[1]),
                 pos_correct: r[4..].to_vec(),
+                pos_scored: vec![plan.shape.b as u32; stats_len - 4],
                 seq_correct: r[2],
             });
         }
@@ -693,4 +696,18 @@ impl GpuRunner {
             .await?
             .0)
     }
+}
+
+/// The GPU loss divides by B·P on the device, so it takes only batches that score every
+/// position: a batch with an unscored target ([`Batch::IGNORE`]) is refused (use the CPU
+/// engine for data whose lines score different positions).
+fn every_target_scored(b: &Batch) -> Result<()> {
+    if b.scored() != b.targets.len() {
+        return Err(Error::config(
+            "targets",
+            "the GPU backend scores every position of every row; this batch leaves some \
+             unscored (lines scoring different positions): train it with the CPU engine",
+        ));
+    }
+    Ok(())
 }
