@@ -194,3 +194,65 @@ fn accuracy_counts_only_the_scored_pairs() {
     assert_eq!(m.algo_acc, 2.0 / 3.0);
     assert_eq!(m.seq_acc, 2.0 / 3.0);
 }
+
+/// Text lines of different lengths (the custom task scores the union with holes).
+fn uneven_custom() -> TaskSpec {
+    let text = "ab=|ba\nabc=|cba\nbca=|acb\nca=|ac\ncab=|bac\nbb=|bb\n";
+    let opt = toyformer::tasks::custom::Options::default();
+    TaskSpec::Custom(toyformer::tasks::custom::Custom::new(text.into(), "u", opt))
+}
+
+#[test]
+fn gpu_unscored_targets_match_the_reference_and_the_cpu_engine() {
+    if !crate::gpu_common::gpu_available() {
+        return;
+    }
+    let t = sort();
+    let w = small(&t);
+    let tc = TrainConfig::default();
+    let pred = t.pred_positions();
+    let b = holed(&t, 1, 8);
+    let r = ReferenceBackend::with_dtype(&w, &tc, pred.clone(), DType::F64).unwrap();
+    let (loss_r, grads_r) = r.batch_loss_and_grads(&b).unwrap();
+    let mut g = toyformer::gpu::GpuBackend::new(&w, &tc, pred.clone()).unwrap();
+    let (loss_g, grads_g) = pollster::block_on(g.runner.batch_loss_and_grads(&b)).unwrap();
+    assert!(
+        (loss_g as f64 - loss_r).abs() < 1e-5,
+        "{loss_g} vs {loss_r}"
+    );
+    for (name, gr) in &grads_r {
+        let p = w.table.get(name).unwrap();
+        let gr: Vec<f32> = gr.iter().map(|&x| x as f32).collect();
+        assert_close(
+            &format!("gpu {name}"),
+            &grads_g[p.offset..][..p.len],
+            &gr,
+            1e-5,
+            1e-3,
+        );
+    }
+    // a chunk of the uneven custom task: the same losses and per-position counts as the CPU
+    let t = uneven_custom();
+    let mut c = t.default_model();
+    c.d_model = 16;
+    c.d_head = 8;
+    let w = Weights::init(&c).unwrap();
+    let pred = t.pred_positions();
+    let mut e = CpuEngine::new(&w, &tc, pred.clone()).unwrap();
+    let mut g = toyformer::gpu::GpuBackend::new(&w, &tc, pred).unwrap();
+    let (ce, cg) = (
+        e.train_chunk(&t, 3, 0, 6, &[3e-3; 4]).unwrap(),
+        g.train_chunk(&t, 3, 0, 6, &[3e-3; 4]).unwrap(),
+    );
+    assert_eq!(ce.steps.len(), 4);
+    for (a, c) in ce.steps.iter().zip(&cg.steps) {
+        assert_close("custom chunk loss", &[c.loss], &[a.loss], 1e-5, 1e-4);
+        assert_eq!(c.pos_correct, a.pos_correct);
+        assert_eq!(c.pos_scored, a.pos_scored);
+        assert_eq!(c.seq_correct, a.seq_correct);
+    }
+    assert!(
+        ce.steps[0].pos_scored.iter().any(|&k| k < 6),
+        "the batch has holes"
+    );
+}
