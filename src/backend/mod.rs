@@ -54,6 +54,9 @@ pub struct StepStats {
     pub grad_norm: f32,
     /// Sequences right at each predicted position (`TaskSpec::pred_positions` order).
     pub pos_correct: Vec<u32>,
+    /// Sequences that score each predicted position (B where no target is
+    /// [`Batch::IGNORE`]): the denominators of the per-position accuracies.
+    pub pos_scored: Vec<u32>,
     /// Sequences with every predicted token right.
     pub seq_correct: u32,
 }
@@ -73,13 +76,25 @@ pub struct ChunkOutput {
 pub struct Batch {
     /// (B, T) token ids, row-major.
     pub tokens: Vec<u32>,
-    /// (B, P) the target class of each scored position, in `pred_positions` order.
+    /// (B, P) the target class of each scored position, in `pred_positions` order, or
+    /// [`Batch::IGNORE`] where this row leaves the position unscored.
     pub targets: Vec<u32>,
     /// B, the number of sequences.
     pub size: usize,
 }
 
 impl Batch {
+    /// The target of a position a row leaves unscored (a custom data line that scores fewer
+    /// positions than the union the model scores). The loss is the mean over the scored
+    /// (row, position) pairs only, and accuracy counts only them; a batch must score at least
+    /// one pair ([`Batch::check`]).
+    pub const IGNORE: u32 = crate::tasks::UNSCORED;
+
+    /// The number of scored (row, position) pairs: the targets that are not [`Batch::IGNORE`].
+    pub fn scored(&self) -> usize {
+        scored(&self.targets)
+    }
+
     /// The batch whose targets are the next tokens: `tokens[b, p + 1]` for p in `pred`. The
     /// error (field `tokens`) names a ragged batch or a target past the end of the sequences.
     pub fn next_token(tokens: &[u32], size: usize, pred: &[usize]) -> Result<Batch> {
@@ -115,7 +130,10 @@ impl Batch {
     pub fn of_task(task: &TaskSpec, seed: u64, step: u64, size: usize, split: Split) -> Batch {
         let tokens = task.batch_split(seed, step, size, split);
         let t = task.seq_len().max(1);
-        let targets = tokens.chunks(t).flat_map(|seq| task.targets(seq)).collect();
+        let targets = tokens
+            .chunks(t)
+            .flat_map(|seq| task.scored_targets(seq))
+            .collect();
         Batch {
             tokens,
             targets,
@@ -158,7 +176,7 @@ impl Batch {
         if let Some(bad) = self
             .targets
             .iter()
-            .find(|&&x| x as usize >= cfg.d_vocab_out)
+            .find(|&&x| x != Batch::IGNORE && x as usize >= cfg.d_vocab_out)
         {
             return Err(Error::config(
                 "targets",
@@ -168,8 +186,19 @@ impl Batch {
                 ),
             ));
         }
+        if self.scored() == 0 {
+            return Err(Error::config(
+                "targets",
+                "every target is unscored (Batch::IGNORE): the batch has nothing to learn from",
+            ));
+        }
         Ok(t)
     }
+}
+
+/// The number of targets that are not [`Batch::IGNORE`].
+pub fn scored(targets: &[u32]) -> usize {
+    targets.iter().filter(|&&x| x != Batch::IGNORE).count()
 }
 
 /// A compute backend: owns the weights and the optimiser state.
@@ -293,15 +322,21 @@ impl BackendKind {
 
 impl StepStats {
     /// Counts (B, P) argmax against (B, P) targets: sequences right at each of the P predicted
-    /// positions, and sequences right at all of them.
+    /// positions, sequences scoring each, and sequences right at all their scored positions
+    /// (an unscored position, [`Batch::IGNORE`], is neither right nor wrong).
     pub fn count(loss: f32, grad_norm: f32, argmax: &[u32], targets: &[u32], p: usize) -> Self {
         let mut pos_correct = vec![0u32; p];
+        let mut pos_scored = vec![0u32; p];
         let mut seq_correct = 0;
         for (am, tg) in argmax.chunks(p.max(1)).zip(targets.chunks(p.max(1))) {
             let mut all = true;
-            for (j, (a, t)) in am.iter().zip(tg).enumerate() {
-                let ok = a == t;
+            for (j, (a, &t)) in am.iter().zip(tg).enumerate() {
+                if t == Batch::IGNORE {
+                    continue;
+                }
+                let ok = *a == t;
                 pos_correct[j] += ok as u32;
+                pos_scored[j] += 1;
                 all &= ok;
             }
             seq_correct += all as u32;
@@ -310,8 +345,20 @@ impl StepStats {
             loss,
             grad_norm,
             pos_correct,
+            pos_scored,
             seq_correct,
         }
+    }
+
+    /// Sequences scoring each of the P positions of a (B, P) target list.
+    pub fn scored_positions(targets: &[u32], p: usize) -> Vec<u32> {
+        let mut out = vec![0u32; p];
+        for tg in targets.chunks(p.max(1)) {
+            for (o, &t) in out.iter_mut().zip(tg) {
+                *o += (t != Batch::IGNORE) as u32;
+            }
+        }
+        out
     }
 }
 

@@ -78,7 +78,16 @@ fn final_backward(m: &Model, acts: &Acts, sc: &mut Scratch, grads: &mut [f32], s
     let n = s.b * s.last_rows.len();
     // loss → logits → final residual rows
     zeroed(&mut sc.dlogits, n * v);
-    crossentropy_backward(&mut sc.dlogits, &f.probs, &f.targets, 1.0 / n as f32, n, v);
+    // the mean over the scored pairs (every pair unless some targets are Batch::IGNORE)
+    let scored = crate::backend::scored(&f.targets).max(1);
+    crossentropy_backward(
+        &mut sc.dlogits,
+        &f.probs,
+        &f.targets,
+        1.0 / scored as f32,
+        n,
+        v,
+    );
     let last = acts.blocks[cfg.n_layers - 1].output(); // (B, P, C)
     let xf: &[f32] = if lay.ln_final.is_some() { &f.lnf } else { last };
     zeroed(&mut sc.dxf, n * c);

@@ -128,7 +128,8 @@ impl CpuEngine {
     }
 
     /// Forward at the scored rows; fills targets (B, P), probabilities, per-row losses and
-    /// argmax. Returns the mean loss.
+    /// argmax. Returns the mean loss over the scored pairs (targets not `Batch::IGNORE`;
+    /// 0 when there are none).
     fn loss_forward(&mut self, tokens: &[u32], targets: &[u32], s: &Shape) -> f32 {
         let m = Model {
             cfg: &self.w.cfg,
@@ -154,7 +155,8 @@ impl CpuEngine {
             n,
             v,
         );
-        (f.losses.iter().map(|&x| x as f64).sum::<f64>() / n as f64) as f32
+        let scored = crate::backend::scored(targets).max(1);
+        (f.losses.iter().map(|&x| x as f64).sum::<f64>() / scored as f64) as f32
     }
 
     /// Loss and every trainable gradient for one batch with next-token targets, without

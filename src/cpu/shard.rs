@@ -10,7 +10,7 @@
 //! engine plus nodes that other Web Workers computed and handed in through an [`Inbox`].
 
 use super::{ftz, CpuEngine};
-use crate::backend::{AdamWConfig, Backend, Batch, OptimizerState, StepOutput};
+use crate::backend::{scored, AdamWConfig, Backend, Batch, OptimizerState, StepOutput};
 use crate::error::{Error, Result};
 use crate::model::Weights;
 use rayon::prelude::*;
@@ -140,6 +140,7 @@ impl CpuEngine {
     pub fn shard_grads(&mut self, b: &Batch, run: Range<usize>) -> Result<Vec<NodeGrads>> {
         let t = b.check(&self.w.cfg, &self.pred)?;
         let (tokens, batch, p) = (&b.tokens, b.size, self.pred.len());
+        let batch_scored = b.scored();
         let all = shards(batch);
         let n = all.len();
         if run.end > n || run.start > run.end {
@@ -157,12 +158,13 @@ impl CpuEngine {
                     return Ok(None);
                 }
                 let seqs = all[nd.lo].clone();
-                let scale = seqs.len() as f32 / batch as f32;
-                let s = self.shape(seqs.len(), t, self.pred.clone());
                 let targets = &b.targets[seqs.start * p..seqs.end * p];
+                let (num, den) = share(scored(targets), batch_scored, p);
+                let scale = num as f32 / den as f32;
+                let s = self.shape(seqs.len(), t, self.pred.clone());
                 let loss = self.loss_forward(&tokens[seqs.start * t..seqs.end * t], targets, &s);
                 self.backward(&tokens[seqs.start * t..seqs.end * t], &s);
-                losses.push(loss as f64 * seqs.len() as f64 / batch as f64);
+                losses.push(loss as f64 * num as f64 / den as f64);
                 argmax.extend_from_slice(&self.acts.fin.argmax);
                 Ok(Some(self.grads.iter().map(|&g| g * scale).collect()))
             };
@@ -389,5 +391,17 @@ impl Backend for ShardedCpu {
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.engines[0].set_optimizer_state(state)
+    }
+}
+
+/// A shard's share of the batch's mean loss: its scored pairs over the batch's, as a fraction
+/// num / den. In whole sequences (both divided by P) when both are multiples of P, so a fully
+/// scored batch keeps the sequences-over-batch share, rounding included.
+fn share(shard_scored: usize, batch_scored: usize, p: usize) -> (usize, usize) {
+    let p = p.max(1);
+    if shard_scored.is_multiple_of(p) && batch_scored.is_multiple_of(p) {
+        (shard_scored / p, batch_scored / p)
+    } else {
+        (shard_scored, batch_scored)
     }
 }

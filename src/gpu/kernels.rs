@@ -1048,11 +1048,37 @@ pub fn crossentropy(
     rows: usize,
     v: usize,
 ) {
+    let flags = if backward { CE_BACKWARD } else { 0 };
+    crossentropy_flags(
+        ops, ctx, logits, rows_out, argmax, step, tgt_off, flags, rows, v,
+    );
+}
+
+/// crossentropy's flag: write dlogits over the logits.
+pub const CE_BACKWARD: u32 = 1;
+/// crossentropy's flag: scale dlogits by the step's own f32 after its targets (1 / its scored
+/// rows) instead of 1 / rows.
+pub const CE_STEP_SCALE: u32 = 2;
+
+/// [`crossentropy`] with its flags ([`CE_BACKWARD`], [`CE_STEP_SCALE`]).
+#[allow(clippy::too_many_arguments)]
+pub fn crossentropy_flags(
+    ops: &mut Ops,
+    ctx: &GpuContext,
+    logits: &Buffer,
+    rows_out: &Buffer,
+    argmax: &Buffer,
+    step: Window,
+    tgt_off: usize,
+    flags: u32,
+    rows: usize,
+    v: usize,
+) {
     let params = [
         rows as u32,
         v as u32,
         tgt_off as u32,
-        backward as u32,
+        flags,
         (1.0 / rows as f32).to_bits(),
     ];
     let whole = |b| Window::whole(b, 0);

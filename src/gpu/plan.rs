@@ -37,15 +37,15 @@ pub struct Shape {
 }
 
 /// f32 values of one step's schedule: lr, sm, sv, 1 − lr·wd, halt parity.
-pub const SCHED_LEN: usize = 5;
+pub const SCHED_LEN: usize = 6;
 
 impl Shape {
     /// Length in u32 of the step buffer: tokens (B·T), then for training the per-token row lists
-    /// (offsets V_in + 1, rows B·T), their segments (seg_first V_in + 1, seg_tok NSEG) and the
-    /// targets (B·P), see [`step_data`].
+    /// (offsets V_in + 1, rows B·T), their segments (seg_first V_in + 1, seg_tok NSEG), the
+    /// targets (B·P) and the loss scale (f32 bits of 1 / the scored rows), see [`step_data`].
     pub fn step_len(&self, d_vocab: usize) -> usize {
         if self.train {
-            self.targets_at(d_vocab) + self.b * self.p
+            self.targets_at(d_vocab) + self.b * self.p + 1
         } else {
             self.b * self.t
         }
@@ -631,7 +631,7 @@ impl Rec<'_> {
     /// Per-row loss, argmax and ok; the logits become dlogits.
     fn loss(&mut self, a: &Acts, io: &Io) {
         let (d, s) = (self.d, self.shape);
-        k::crossentropy(
+        k::crossentropy_flags(
             &mut self.ops,
             self.ctx,
             &a.logits,
@@ -639,7 +639,7 @@ impl Rec<'_> {
             &a.argmax,
             io.step(),
             s.targets_at(self.cfg.d_vocab),
-            true,
+            k::CE_BACKWARD | k::CE_STEP_SCALE,
             d.b * s.p,
             d.v,
         );

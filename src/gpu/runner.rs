@@ -11,7 +11,7 @@
 
 use super::context::{AdapterChoice, GpuContext};
 use super::kernels::{defs, AdamwArgs};
-use super::plan::{step_data, Flat, Plan, Shape};
+use super::plan::{step_data, Flat, Plan, Shape, SCHED_LEN};
 use crate::backend::{Batch, ChunkOutput, OptimizerState, StepStats};
 use crate::error::{Error, Result};
 use crate::model::{ModelConfig, ParamTable, Weights};
@@ -439,9 +439,10 @@ impl GpuRunner {
         let t0 = now_ms();
         let mut s0 = 0;
         let mut stages = Vec::new();
+        let mut scored = Vec::with_capacity(n); // (steps, P) sequences scoring each position
         while s0 < n {
             let s1 = (s0 + self.sizer.steps().min(plan.io.cap)).min(n);
-            let mut enc = self.record(source, s0..s1, lrs, batch, t, &stats_all)?;
+            let mut enc = self.record(source, s0..s1, lrs, (batch, t), &stats_all, &mut scored)?;
             if s1 == n {
                 // the readback copies ride with the last steps: the wait covers exactly them
                 stages = self.readback_copies(&mut enc, &stats_all, n, want_argmax);
@@ -456,19 +457,20 @@ impl GpuRunner {
             Err(e) => return Err(self.fail(e)),
         };
         self.sizer.observe(now_ms() - t0, n);
-        Ok(self.chunk_output(&got, n, first_step, want_argmax))
+        Ok(self.chunk_output(&got, &scored, first_step, want_argmax))
     }
 
     /// Uploads steps `steps` (batches from `source`, schedules from `lrs`) into the plan's windows and
-    /// records them, with one copy of their stats into `stats_all`.
+    /// records them, with one copy of their stats into `stats_all`; appends each step's sequences
+    /// scoring each position to `scored`.
     fn record(
         &self,
         source: &mut dyn FnMut(usize) -> Batch,
         steps: std::ops::Range<usize>,
         lrs: &[f64],
-        batch: usize,
-        t: usize,
+        (batch, t): (usize, usize),
         stats_all: &wgpu::Buffer,
+        scored: &mut Vec<Vec<u32>>,
     ) -> Result<wgpu::CommandEncoder> {
         let plan = self.train_plan.as_ref().expect("plan built by train_from");
         let io = &plan.io;
@@ -494,16 +496,20 @@ impl GpuRunner {
             step_data(&b.tokens, dv, true, &mut one);
             debug_assert_eq!(one.len(), plan.shape.targets_at(dv));
             one.extend_from_slice(&b.targets); // (B, P)
+            let rows = b.scored(); // ≥ 1 (Batch::check)
+            one.push((1.0 / rows as f32).to_bits()); // crossentropy's scale
+            scored.push(StepStats::scored_positions(&b.targets, plan.shape.p));
             data[k * step_words..k * step_words + one.len()].copy_from_slice(&one);
             // candle-nn AdamW: bias corrections 1 / (1 − β^t), decoupled decay θ (1 − lr·wd)
             let at = (self.adam_t + s as u64 + 1) as i32;
             let lr = lrs[s];
-            sched[k * sched_words..k * sched_words + 5].copy_from_slice(&[
+            sched[k * sched_words..k * sched_words + SCHED_LEN].copy_from_slice(&[
                 lr as f32,
                 (1.0 / (1.0 - b1.powi(at))) as f32,
                 (1.0 / (1.0 - b2.powi(at))) as f32,
                 (1.0 - lr * self.tc.weight_decay) as f32,
                 (s % 2) as f32,
+                rows as f32, // adamw's loss: the mean over the scored rows
             ]);
         }
         let ctx = &self.ctx;
@@ -556,13 +562,14 @@ impl GpuRunner {
     fn chunk_output(
         &mut self,
         got: &[Vec<u8>],
-        n: usize,
+        scored: &[Vec<u32>],
         first_step: u64,
         want_argmax: bool,
     ) -> (ChunkOutput, Vec<u32>) {
         let plan = self.train_plan.as_ref().expect("plan built by train_from");
         let words = plan.io.stats_stride as usize / 4;
         let stats_len = plan.shape.stats_len();
+        let n = scored.len();
         let stats: &[u32] = bytemuck::cast_slice(&got[0]);
         let argmax: Vec<u32> = if want_argmax {
             bytemuck::cast_slice(&got[2]).to_vec()
@@ -588,7 +595,11 @@ impl GpuRunner {
             out.steps.push(StepStats {
                 loss,
                 grad_norm: f32::from_bits(r[1]),
-                pos_correct: r[4..].to_vec(),
+                // the device counts an unscored row as right: take those out
+                pos_correct: (r[4..].iter().zip(&scored[s]))
+                    .map(|(&c, &k)| c - (plan.shape.b as u32 - k))
+                    .collect(),
+                pos_scored: scored[s].clone(),
                 seq_correct: r[2],
             });
         }

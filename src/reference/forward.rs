@@ -6,6 +6,7 @@
 //!
 //! Letters: B batch, T positions, C d_model, NH n_heads, HS d_head, V d_vocab_out, M d_mlp.
 
+use crate::backend::Batch;
 use crate::error::Result;
 use crate::model::{ActFn, ModelConfig};
 use candle_core::{DType, Device, Tensor, D};
@@ -328,11 +329,29 @@ pub fn unembed_forward(p: &ParamSet, x: &Tensor) -> Result<Tensor> {
     )
 }
 
-/// Mean cross-entropy of logits (B, P, V) against targets (B, P) u32.
+/// Mean cross-entropy of logits (B, P, V) against targets (B, P) u32, over the scored pairs:
+/// a target `Batch::IGNORE` leaves its pair out of the sum and the count (0 when none is
+/// scored).
 pub fn cross_entropy_forward(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     let lp = log_softmax_forward(logits)?;
-    let picked = lp.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?; // (B, P, 1)
-    Ok(picked.mean_all()?.neg()?)
+    let ignore = Batch::IGNORE as f64;
+    let keep = targets.ne(ignore)?; // (B, P) u8
+    if keep.to_dtype(DType::F32)?.min_all()?.to_scalar::<f32>()? > 0.0 {
+        // every pair scored: the plain mean (bit for bit as before)
+        let picked = lp.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?; // (B, P, 1)
+        return Ok(picked.mean_all()?.neg()?);
+    }
+    let safe = keep.where_cond(targets, &targets.zeros_like()?)?; // (B, P) ignored → class 0
+    let picked = lp
+        .gather(&safe.unsqueeze(D::Minus1)?, D::Minus1)?
+        .squeeze(D::Minus1)?;
+    let mask = keep.to_dtype(lp.dtype())?; // (B, P) 1 scored, 0 not
+    let n = mask
+        .sum_all()?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?
+        .max(1.0);
+    Ok((picked * mask)?.sum_all()?.neg()?.affine(1.0 / n, 0.0)?)
 }
 
 /// Token ids (B, T) as a u32 tensor.

@@ -38,7 +38,7 @@ use crate::model::ModelConfig;
 use finite::FiniteSplit;
 use rng::CounterRng;
 use serde::{Deserialize, Serialize};
-pub use task::{ParamRow, Task};
+pub use task::{ParamRow, Task, UNSCORED};
 
 /// The longest sequence a task may produce (the model context limit).
 pub use crate::model::config::MAX_N_CTX;
@@ -332,6 +332,13 @@ impl TaskSpec {
     /// past its end is skipped.
     pub fn targets(&self, tokens: &[u32]) -> Vec<u32> {
         self.with_task(|t| t.targets(tokens))
+    }
+
+    /// The targets training and evaluation score: [`TaskSpec::targets`] with
+    /// [`task::UNSCORED`] where this sequence leaves a position unscored (custom data whose
+    /// lines score different positions); equal to `targets` for every other task.
+    pub fn scored_targets(&self, tokens: &[u32]) -> Vec<u32> {
+        self.with_task(|t| t.scored_targets(tokens))
     }
 
     /// Where views show the guess of scored position p: the position of the token it

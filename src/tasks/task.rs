@@ -58,6 +58,10 @@ impl AnalysisNotes {
     };
 }
 
+/// The target of a position a sequence leaves unscored ([`Task::scored_targets`]); the
+/// backends' `Batch::IGNORE`.
+pub const UNSCORED: u32 = u32::MAX;
+
 /// What one task provides. Every method may assume [`Task::validate`] returned `Ok`, except
 /// the sizes (`seq_len`, `d_vocab`, `d_vocab_out`), which saturate so that validation can
 /// report them.
@@ -86,6 +90,12 @@ pub trait Task {
             .into_iter()
             .filter_map(|p| tokens.get(p + 1).copied())
             .collect()
+    }
+    /// The targets training and evaluation score: [`Task::targets`] with [`UNSCORED`] at
+    /// the positions this sequence leaves unscored (a custom data line scoring fewer
+    /// positions than the union in `pred_positions`). Default: every position scored.
+    fn scored_targets(&self, tokens: &[u32]) -> Vec<u32> {
+        self.targets(tokens)
     }
     /// The position whose token the scored position p predicts, where views show the
     /// model's guess: p + 1 by default; `None` when the target is a label that is no token of

@@ -1,7 +1,7 @@
 //! Evaluation on fresh samples and greedy completion, for any backend.
 
 use super::{accuracy, algo_index};
-use crate::backend::Backend;
+use crate::backend::{Backend, Batch, StepStats};
 use crate::error::{Error, Result};
 use crate::tasks::{Split, TaskSpec};
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,10 @@ pub fn evaluate_split(
     Ok(sums.report(task))
 }
 
-/// Running sums of [`EvalReport`]'s figures over the sequences scored so far.
+/// Running sums of [`EvalReport`]'s figures over the sequences scored so far. Accuracies are
+/// summed weighted by scored pairs in sequences' worth (scored pairs / P, which is B when
+/// every pair is scored), so that a task with unscored targets (`Batch::IGNORE`) averages over
+/// its scored pairs only.
 struct Sums {
     /// Sequences scored.
     n: usize,
@@ -97,13 +100,16 @@ struct Sums {
     tok: f64,
     seq: f64,
     alg: f64,
-    /// Per predicted position, accuracy × sequences.
+    /// Per predicted position, accuracy × sequences scoring it.
     per: Vec<f64>,
+    /// Per predicted position, the sequences scoring it.
+    scored: Vec<f64>,
     algo_idx: Vec<usize>,
 }
 
 impl Sums {
     fn new(task: &TaskSpec) -> Self {
+        let p = task.pred_positions().len();
         Sums {
             n: 0,
             loss: 0.0,
@@ -111,7 +117,8 @@ impl Sums {
             tok: 0.0,
             seq: 0.0,
             alg: 0.0,
-            per: vec![0.0; task.pred_positions().len()],
+            per: vec![0.0; p],
+            scored: vec![0.0; p],
             algo_idx: algo_index(task),
         }
     }
@@ -134,39 +141,66 @@ impl Sums {
         let mut targets = Vec::with_capacity(b * p);
         for i in 0..b {
             let seq_tokens = &tokens[i * t..(i + 1) * t];
-            for ((&pp, tg), &a) in pos.iter().zip(task.targets(seq_tokens)).zip(&is_algo) {
+            for ((&pp, tg), &a) in pos
+                .iter()
+                .zip(task.scored_targets(seq_tokens))
+                .zip(&is_algo)
+            {
                 let row = &logits[(i * t + pp) * v..(i * t + pp + 1) * v];
-                let lp = log_prob(row, tg);
-                self.loss -= lp;
-                if a {
-                    self.algo_loss -= lp;
+                if tg != Batch::IGNORE {
+                    let lp = log_prob(row, tg);
+                    self.loss -= lp;
+                    if a {
+                        self.algo_loss -= lp;
+                    }
                 }
                 am.push(argmax(row));
                 targets.push(tg);
             }
         }
-        let (a, s, g, pp) = accuracy(&am, &targets, p, &self.algo_idx);
-        self.tok += a as f64 * b as f64;
+        self.add(&am, &targets, b);
+        Ok(())
+    }
+
+    /// Adds the accuracies of (B, P) argmax against targets.
+    fn add(&mut self, am: &[u32], targets: &[u32], b: usize) {
+        let p = self.per.len();
+        let (a, s, g, pp) = accuracy(am, targets, p, &self.algo_idx);
+        let scored = StepStats::scored_positions(targets, p);
+        let total: u32 = scored.iter().sum();
+        let algo: u32 = self.algo_idx.iter().map(|&j| scored[j]).sum();
+        let algo_len = self.algo_idx.len().max(1) as f64;
+        self.tok += a as f64 * (total as f64 / p.max(1) as f64);
         self.seq += s as f64 * b as f64;
-        self.alg += g as f64 * b as f64;
-        for (acc, x) in self.per.iter_mut().zip(pp) {
-            *acc += x as f64 * b as f64;
+        self.alg += g as f64 * (algo as f64 / algo_len);
+        for ((acc, x), (n, &c)) in self
+            .per
+            .iter_mut()
+            .zip(pp)
+            .zip(self.scored.iter_mut().zip(&scored))
+        {
+            *acc += x as f64 * c as f64;
+            *n += c as f64;
         }
         self.n += b;
-        Ok(())
     }
 
     fn report(&self, task: &TaskSpec) -> EvalReport {
         let n = self.n.max(1) as f64;
-        let p = self.per.len();
+        let p = self.per.len().max(1) as f64;
+        let pairs: f64 = self.scored.iter().sum();
+        let algo: f64 = self.algo_idx.iter().map(|&j| self.scored[j]).sum();
+        let algo_len = self.algo_idx.len().max(1) as f64;
         EvalReport {
             samples: self.n,
-            loss: self.loss / (n * p as f64),
-            algo_loss: self.algo_loss / (n * self.algo_idx.len().max(1) as f64),
-            token_acc: self.tok / n,
+            loss: self.loss / pairs.max(1.0),
+            algo_loss: self.algo_loss / algo.max(1.0),
+            token_acc: self.tok / (pairs / p).max(1.0),
             seq_acc: self.seq / n,
-            algo_acc: self.alg / n,
-            per_pos_acc: self.per.iter().map(|x| x / n).collect(),
+            algo_acc: self.alg / (algo / algo_len).max(1.0),
+            per_pos_acc: (self.per.iter().zip(&self.scored))
+                .map(|(x, c)| x / c.max(1.0))
+                .collect(),
             positions: task.pred_positions(),
         }
     }

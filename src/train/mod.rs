@@ -113,19 +113,22 @@ pub fn metrics_from_stats(
     batch: usize,
     algo_idx: &[usize],
 ) -> Metrics {
-    let p = s.pos_correct.len();
     let b = batch.max(1) as f32;
     let total: u32 = s.pos_correct.iter().sum();
+    let scored: u32 = s.pos_scored.iter().sum();
     let algo: u32 = algo_idx.iter().map(|&j| s.pos_correct[j]).sum();
+    let algo_scored: u32 = algo_idx.iter().map(|&j| s.pos_scored[j]).sum();
     Metrics {
         step,
         loss: s.loss,
-        token_acc: total as f32 / (b * p.max(1) as f32),
+        token_acc: total as f32 / scored.max(1) as f32,
         seq_acc: s.seq_correct as f32 / b,
-        algo_acc: algo as f32 / (b * algo_idx.len().max(1) as f32),
+        algo_acc: algo as f32 / algo_scored.max(1) as f32,
         grad_norm: s.grad_norm,
         lr,
-        per_pos_acc: s.pos_correct.iter().map(|&c| c as f32 / b).collect(),
+        per_pos_acc: (s.pos_correct.iter().zip(&s.pos_scored))
+            .map(|(&c, &n)| c as f32 / n.max(1) as f32)
+            .collect(),
     }
 }
 

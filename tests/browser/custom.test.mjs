@@ -156,3 +156,37 @@ test('custom: a link without its data asks for the file and checks its hash', { 
     await close();
   }
 });
+
+/** Sorting the distinct letters of every 2- to 3-letter arrangement of `letters`, `cab=|abc`:
+ * lines of different lengths, which score different positions. */
+function unevenText(letters) {
+  const c = [...letters];
+  const out = [];
+  for (const a of c) for (const b of c) {
+    if (a !== b) out.push(`${a}${b}=|${[a, b].sort().join('')}`);
+    for (const d of c) if (a !== b && b !== d && a !== d) out.push(`${a}${b}${d}=|${[a, b, d].sort().join('')}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+test('custom: lines scoring different positions train in the page', { timeout: 300_000 }, async () => {
+  const steps = 300;
+  const { page, errors, close } = await open(`${SMALL}&steps=${steps}`);
+  try {
+    await drop(page, 'uneven.txt', unevenText('abcde'));
+    assert.equal((await hook(page, 'data')).ok, true);
+    assert.equal(await page.isDisabled('#btn-start'), false, 'an uneven file is accepted');
+    await page.click('#btn-start');
+    await phase(page, 'done');
+    const rows = await hook(page, 'rows');
+    assert.equal(rows.length, steps);
+    for (const r of rows) {
+      assert.ok(Number.isFinite(r.loss) && r.token_acc >= 0 && r.token_acc <= 1, JSON.stringify(r));
+    }
+    assert.ok(rows.at(-1).loss < 0.5 * rows[0].loss, `loss ${rows[0].loss} → ${rows.at(-1).loss}`);
+    assert.ok(rows.at(-1).token_acc > rows[0].token_acc, `token accuracy ${rows[0].token_acc} → ${rows.at(-1).token_acc}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});

@@ -239,10 +239,101 @@ fn errors_count_the_lines_affected_and_keep_the_first() {
 }
 
 #[test]
-fn lines_scoring_different_positions_are_refused_with_the_line() {
-    let t = task("ab|cd\nab|c\n", Options::default());
-    let e = t.validate().unwrap_err().to_string();
-    assert!(e.contains("line 2 scores positions [1]"), "{e}");
+fn lines_scoring_different_positions_score_the_union_with_holes() {
+    // vocabulary a b c d q x y z = 0..8, pad 8; T = 4
+    let t = task("ab|cd\nab|c\nxyz|q\n", Options::default());
+    t.validate().unwrap();
+    assert_eq!(t.pred_positions(), vec![1, 2]);
+    let i = toyformer::tasks::UNSCORED;
+    assert_eq!(t.scored_targets(&[0, 1, 2, 3]), vec![2, 3]);
+    assert_eq!(t.scored_targets(&[0, 1, 2, 8]), vec![2, i]);
+    assert_eq!(t.scored_targets(&[5, 6, 7, 4]), vec![i, 4]);
+    // the analyses' targets stay classes of the output vocabulary
+    assert_eq!(t.targets(&[5, 6, 7, 4]), vec![7, 4]);
+    // training batches carry the holes
+    let b = toyformer::backend::Batch::of_task(&t, 0, 0, 2, Split::Train);
+    for (row, tg) in b.tokens.chunks(4).zip(b.targets.chunks(2)) {
+        assert_eq!(tg, t.scored_targets(row).as_slice());
+    }
+    // the floor counts each line's own positions: every continuation is determined
+    assert_eq!(t.loss_floor(), 0.0);
+}
+
+/// Sorting the distinct letters of every 2- to 4-letter arrangement of `abcdef`, as text
+/// lines `cab=|abc`: the prompt and the answer lengths vary, so the lines score different
+/// positions.
+fn sort_lines() -> String {
+    let cs: Vec<char> = "abcdef".chars().collect();
+    let mut out = String::new();
+    for n in 2..=4usize {
+        for code in 0..6usize.pow(n as u32) {
+            let w: Vec<char> = (0..n)
+                .map(|k| cs[code / 6usize.pow(k as u32) % 6])
+                .collect();
+            let mut d = w.clone();
+            d.sort_unstable();
+            d.dedup();
+            if d.len() != n {
+                continue;
+            }
+            let w: String = w.into_iter().collect();
+            let d: String = d.into_iter().collect();
+            out.push_str(&format!("{w}=|{d}\n"));
+        }
+    }
+    out
+}
+
+#[test]
+fn lines_of_different_lengths_train_to_high_accuracy() {
+    let t = task(&sort_lines(), Options::default());
+    t.validate().unwrap();
+    assert_eq!(t.pred_positions(), (2..8).collect::<Vec<_>>());
+    let mut model = t.default_model();
+    model.normalization_type = Some(toyformer::model::config::Norm::LN);
+    let tc = TrainConfig {
+        steps: 1000,
+        batch_size: 64,
+        lr: 3e-3,
+        seed: 1,
+        ..Default::default()
+    };
+    let mut tr = Trainer::from_scratch(t.clone(), &model, tc, BackendKind::Cpu).unwrap();
+    tr.run(|_| {}).unwrap();
+    // a plain loop over every test line, at the positions that line scores: p is scored
+    // when p + 1 holds an answer letter (after the '=' and before the padding)
+    let fs = t.finite().unwrap();
+    let (len, v) = (t.seq_len(), t.d_vocab());
+    let eq = t.vocab().iter().position(|l| l == "=").unwrap() as u32;
+    let pad = (v - 1) as u32;
+    let rows = t.batch_split(0, 0, fs.n_test() as usize, Split::HeldOut);
+    let (mut right, mut total) = (0usize, 0usize);
+    for row in rows.chunks(len) {
+        let logits = tr.backend.logits(row, 1).unwrap(); // (1, T, V)
+        let start = row.iter().position(|&x| x == eq).unwrap();
+        for p in start..len - 1 {
+            if row[p + 1] == pad {
+                break;
+            }
+            let l = &logits[p * v..(p + 1) * v];
+            let best = (0..v).max_by(|&a, &b| l[a].total_cmp(&l[b])).unwrap();
+            right += (best as u32 == row[p + 1]) as usize;
+            total += 1;
+        }
+    }
+    let acc = right as f64 / total as f64;
+    eprintln!(
+        "sort lines: {} test lines, {total} scored, accuracy {acc}",
+        fs.n_test()
+    );
+    assert!(acc >= 0.95, "test accuracy {acc}");
+    // the run's own figures agree: they count only the scored pairs
+    let last = tr.history.last().unwrap();
+    assert!(
+        last.token_acc > 0.9,
+        "training token accuracy {}",
+        last.token_acc
+    );
 }
 
 /// A random file: JSON-ish or text-ish lines from a small alphabet of fragments.
@@ -334,9 +425,15 @@ fn random_and_mutated_files_never_panic() {
             let s = t.batch_split(i, j, 1, Split::Train);
             assert_eq!(s.len(), t.seq_len());
             assert!(s.iter().all(|&x| (x as usize) < t.d_vocab()));
-            // a scored position's target is never the pad token
+            // a scored position's target is never the pad token; each line scores one at least
             let pad = t.d_vocab() as u32 - 1;
-            assert!(t.targets(&s).iter().all(|&x| x != pad), "{t:?}");
+            let tg = t.scored_targets(&s);
+            assert!(tg.iter().all(|&x| x != pad), "{t:?}");
+            assert!(tg.iter().any(|&x| x != toyformer::tasks::UNSCORED), "{t:?}");
+            assert!(t
+                .targets(&s)
+                .iter()
+                .all(|&x| (x as usize) < t.d_vocab_out()));
         }
     }
     eprintln!("{decoded} of {n} files decoded");

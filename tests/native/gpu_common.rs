@@ -150,11 +150,14 @@ impl Rig {
         let total = grads.len();
         let (bg, bt, bmom) = (self.f32s(grads), self.zeros(total), self.zeros(2 * total));
         let mask = self.zeros(total.div_ceil(32));
-        let (sched, stats) = (self.zeros(8), self.zeros(4 + p));
+        // sched: lr … parity zero, then the scored rows B·P (adamw's loss denominator)
+        let mut sc = [0f32; 8];
+        sc[5] = (b * p) as f32;
+        let (sched, stats) = (self.f32s(&sc), self.zeros(4 + p));
         let mut ops = Ops::default();
         let (norm, parts) = self.grad_norm_rows(&mut ops, &bg, rows, b * p, total);
         let io = AdamwIo {
-            sched: Window::whole(&sched, 5),
+            sched: Window::whole(&sched, 6),
             norm: &norm,
             parts,
             rows,

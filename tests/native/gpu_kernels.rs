@@ -910,7 +910,7 @@ fn grad_norm_clip_and_adamw_match_candle() {
     let mut ops = Ops::default();
     let (norm_buf, parts) = g.grad_norm_rows(&mut ops, &bgr, &rows, 1, total);
     let io = AdamwIo {
-        sched: Window::whole(&bsched, 5),
+        sched: Window::whole(&bsched, 6),
         norm: &norm_buf,
         parts,
         rows: &rows,
@@ -926,6 +926,7 @@ fn grad_norm_clip_and_adamw_match_candle() {
             (1.0 / (1.0 - b2.powi(step))) as f32,
             (1.0 - lr * wd) as f32,
             ((step - 1) % 2) as f32,
+            1.0, // scored rows: B·P = 1
         ]
     };
     for step in 1..=3 {

@@ -45,4 +45,5 @@ mod task_convergence;
 mod tasks;
 mod tl4_import;
 mod train_convergence;
+mod unscored;
 mod weights_io;

@@ -1,6 +1,8 @@
 //! Softmax cross-entropy over the scored rows, with the argmax each row predicts.
-//! loss_i = log Σ_v exp(logit_v) − logit_target; the mean over N rows is the step's loss.
+//! loss_i = log Σ_v exp(logit_v) − logit_target; the mean over the scored rows is the step's
+//! loss. A row whose target is `Batch::IGNORE` (unscored) has loss 0 and dlogits 0.
 
+use crate::backend::Batch;
 use rayon::prelude::*;
 
 /// probs (N, V) = softmax(logits), losses (N), argmax (N, first maximum on ties).
@@ -34,7 +36,11 @@ pub fn crossentropy_forward(
             }
             let inv = 1.0 / sum;
             p.iter_mut().for_each(|p| *p *= inv);
-            *loss = max + sum.ln() - x[tg as usize];
+            *loss = if tg == Batch::IGNORE {
+                0.0
+            } else {
+                max + sum.ln() - x[tg as usize]
+            };
         });
 }
 
@@ -53,6 +59,10 @@ pub fn crossentropy_backward(
         .zip(probs[..n * v].par_chunks(v))
         .zip(targets[..n].par_iter())
         .for_each(|((d, p), &tg)| {
+            if tg == Batch::IGNORE {
+                d.fill(0.0);
+                return;
+            }
             for (d, &p) in d.iter_mut().zip(p) {
                 *d = p * scale;
             }

@@ -8,7 +8,7 @@
 // loss not finite, bit 1 loss or norm not finite). A step whose loss or norm is not finite halts the
 // chunk: its halt slot, and every later one, is 1 and no parameter moves. Halt slots ping-pong (the step
 // reads slot `parity` and writes slot 1 − parity, so no location is read and written in one dispatch).
-// SCHED (lr, sm, sv, 1 − lr·wd, parity) and STATS are bound at the step's dynamic offsets; MOM holds m
+// SCHED (lr, sm, sv, 1 − lr·wd, parity, scored rows) and STATS are bound at the step's dynamic offsets; MOM holds m
 // at i and v at total + i; NORM holds the norm partials, the two halt slots, then NG loss partials; ROWS
 // is crossentropy's (loss bits, ok), read here for the metrics only. Frozen entries (mask bit 0) are left alone. Grid: ceil(total / 256) workgroups of
 // 256, linearised over (x, y); each invocation owns one element of θ, m and v.
@@ -96,10 +96,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     var sq = 0.0;
     for (var k = l; k < P.parts; k += 256u) { sq += NORM[k]; }
     let norm = sqrt(bitcast<f32>(tree(l, sq, 0u).x));
-    let rows = P.b * P.p;
     var ls = 0.0;
     for (var w = l; w < P.ng; w += 256u) { ls += NORM[P.parts + 2u + w]; }
-    let loss = bitcast<f32>(tree(l, ls, 0u).x) / f32(rows);
+    // the mean over the scored rows (B·P unless some targets are unscored)
+    let loss = bitcast<f32>(tree(l, ls, 0u).x) / SCHED[5];
     let bad = !finite(norm) || !finite(loss);
     let parity = u32(SCHED[4]);
     let halt = NORM[P.parts + parity] != 0.0 || bad;

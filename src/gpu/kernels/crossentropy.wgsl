@@ -1,6 +1,9 @@
 // crossentropy: for each scored row r = (b, i) of logits (B·P, V), loss_r = logsumexp − logit[target],
 // target = TARGETS[r] (the step's (B, P) targets, at tgt_off in the step buffer); argmax (first index of the largest logit) and ok = (argmax == target);
-// with flag 1, dlogits = (softmax − onehot) / (B·P) written over the logits in place. Grid: one workgroup
+// with flag 1, dlogits = (softmax − onehot) · scale written over the logits in place, scale = inv_rows
+// (1 / (B·P)), or with flag 2 the step's own f32 at STEP[tgt_off + rows] (1 / its scored rows). A row
+// whose target is 0xffffffff (unscored, Batch::IGNORE) has loss 0, ok 1 (it never makes its sequence
+// wrong; the host takes the unscored rows out of the per-position counts) and dlogits 0. Grid: one workgroup
 // of 64 per row, linearised over (x, y); invocation l owns logits[r, l], logits[r, l + 64], ...;
 // invocation 0 owns argmax[r] and ok[r], the invocation that owns logits[r, target] owns loss[r].
 // Rows: (2·B·P) u32: loss (f32 bits) at r, ok at B·P + r. STEP is bound at the step's dynamic offset.
@@ -61,16 +64,24 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     let tot = rv[0];
     let tgt = STEP[P.tgt_off + r];
+    let unscored = tgt == 0xffffffffu;
     let lse = m + log(tot);
-    if (l == tgt % 64u) { ROWS[r] = bitcast<u32>(lse - LOGITS[r0 + tgt]); }
+    if (unscored) {
+        if (l == 0u) { ROWS[r] = 0u; }
+    } else if (l == tgt % 64u) {
+        ROWS[r] = bitcast<u32>(lse - LOGITS[r0 + tgt]);
+    }
     if (l == 0u) {
         ARGMAX[r] = am;
-        ROWS[P.rows + r] = select(0u, 1u, am == tgt);
+        ROWS[P.rows + r] = select(0u, 1u, am == tgt || unscored);
     }
     if ((P.flags & 1u) != 0u) {
+        var scale = P.inv_rows;
+        if ((P.flags & 2u) != 0u) { scale = bitcast<f32>(STEP[P.tgt_off + P.rows]); }
+        if (unscored) { scale = 0.0; }
         for (var e = l; e < P.v; e += 64u) {
             let pr = exp(LOGITS[r0 + e] - m) / tot;
-            LOGITS[r0 + e] = (pr - select(0.0, 1.0, e == tgt)) * P.inv_rows;
+            LOGITS[r0 + e] = (pr - select(0.0, 1.0, e == tgt)) * scale;
         }
     }
 }

@@ -15,19 +15,21 @@
 //! splits, whose marks are kept. The data travels inside the task (its JSON has the text
 //! in `data` and its `hash`), so a saved run, a sweep or a link carries it.
 //!
-//! The backend contract scores the same positions in every row, so every example must
-//! score the same positions; a file whose lines score different positions is refused by
-//! `validate` (naming the first such line) until per-row targets exist.
+//! Lines may score different positions (text lines of different lengths): the task's
+//! `pred_positions` are the union over the file, and a row's targets at the positions its
+//! line does not score are `UNSCORED` (the backends' `Batch::IGNORE`), so the loss and the
+//! accuracies count each line's own scored positions only.
 
 pub mod decode;
 
 use super::finite::{validate_frac, FiniteSplit};
 use super::rng::CounterRng;
-use super::task::{attn_only, label, parse_labels, ParamRow, Task};
+use super::task::{attn_only, label, parse_labels, ParamRow, Task, UNSCORED};
 use crate::error::DataErrors;
 use crate::model::ModelConfig;
 pub use decode::{Dataset, Example, Format, Mark, Options};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The label shown for the pad token.
@@ -56,6 +58,9 @@ struct Loaded {
     result: Result<Dataset, DataErrors>,
     /// Item → example index when the file marks splits (empty otherwise).
     table: Vec<u32>,
+    /// An example's tokens (unpadded) → its index, the first line when lines repeat: how
+    /// a padded row finds the positions its line scores.
+    rows: HashMap<Vec<u32>, u32>,
     split: Option<FiniteSplit>,
 }
 
@@ -143,6 +148,10 @@ impl Custom {
             (Ok(ds), Some(fs)) => marked_table(ds, fs),
             _ => Vec::new(),
         };
+        let rows = match &result {
+            Ok(ds) => row_index(&ds.examples),
+            _ => HashMap::new(),
+        };
         let hash = data_hash(text.as_bytes());
         let name = match &result {
             Ok(ds) if name.is_empty() => ds.name.clone(),
@@ -159,6 +168,7 @@ impl Custom {
                 hash,
                 result,
                 table,
+                rows,
                 split,
             }),
         }
@@ -210,10 +220,32 @@ impl Custom {
         self.data.split.is_some()
     }
 
-    /// The first line whose scored positions differ from the first example's.
-    fn uneven_line(&self) -> Option<&Example> {
-        let ex = self.examples();
-        ex.iter().find(|e| e.scored != ex[0].scored)
+    /// The union of the positions the examples score, ascending.
+    fn scored_union(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self
+            .examples()
+            .iter()
+            .flat_map(|e| e.scored.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
+    /// The positions the padded row `tokens` scores: its line's (looked up without the
+    /// padding); for a row the data lacks (an edited prompt), every union position whose
+    /// target is no padding.
+    fn row_scored(&self, tokens: &[u32]) -> Vec<bool> {
+        let pad = self.n_labels() as u32;
+        let end = tokens.iter().rposition(|&t| t != pad).map_or(0, |i| i + 1);
+        let union = self.scored_union();
+        match self.data.rows.get(&tokens[..end]) {
+            Some(&i) => {
+                let e = &self.examples()[i as usize];
+                union.iter().map(|p| e.scored.contains(p)).collect()
+            }
+            None => union.iter().map(|&p| p + 1 < end).collect(),
+        }
     }
 
     /// Example `i` padded to T with the pad token.
@@ -329,3 +361,12 @@ impl PartialEq for Custom {
 }
 
 mod task_impl;
+
+/// Each example's tokens → its index (the first line when lines repeat).
+fn row_index(examples: &[Example]) -> HashMap<Vec<u32>, u32> {
+    let mut out = HashMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        out.entry(e.tokens.clone()).or_insert(i as u32);
+    }
+    out
+}

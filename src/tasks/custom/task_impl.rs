@@ -45,12 +45,6 @@ impl Task for Custom {
                 return Err("the file has one example; a train/test split needs two".into());
             }
         }
-        if let Some(e) = self.uneven_line() {
-            return Err(format!(
-                "line {} scores positions {:?} but line {} scores {:?}: every line must score the same positions (the backends score the same positions in every row)",
-                e.line, e.scored, ds.examples[0].line, ds.examples[0].scored
-            ));
-        }
         if self.seq_len() < 2 {
             return Err("the examples need at least 2 tokens".into());
         }
@@ -74,9 +68,13 @@ impl Task for Custom {
         v
     }
     fn pred_positions(&self) -> Vec<usize> {
-        self.examples()
-            .first()
-            .map_or(Vec::new(), |e| e.scored.clone())
+        self.scored_union()
+    }
+    fn scored_targets(&self, tokens: &[u32]) -> Vec<u32> {
+        let scored = self.row_scored(tokens);
+        (self.targets(tokens).into_iter().zip(scored))
+            .map(|(t, s)| if s { t } else { UNSCORED })
+            .collect()
     }
     fn sample(&self, _rng: &mut CounterRng, _held_out: bool) -> Vec<u32> {
         Vec::new()
@@ -97,8 +95,15 @@ impl Task for Custom {
     fn loss_floor(&self) -> f64 {
         match self.finite() {
             Some(fs) if self.validate().is_ok() => {
-                let train = (0..fs.n_train).map(|j| self.item(fs.item_of(false, j)));
-                floor_of(train, &self.pred_positions())
+                let union = self.pred_positions();
+                let train = (0..fs.n_train).map(|j| {
+                    let row = self.item(fs.item_of(false, j));
+                    let s = self.row_scored(&row);
+                    let scored = (union.iter().zip(s)).filter(|(_, s)| *s).map(|(&p, _)| p);
+                    let scored: Vec<usize> = scored.collect();
+                    (row, scored)
+                });
+                floor_of(train)
             }
             _ => 0.0,
         }
@@ -172,17 +177,18 @@ impl Task for Custom {
     }
 }
 
-/// The mean cross-entropy (nats per scored token) of the best predictor of `rows`, each
-/// drawn equally often: at every scored position p the empirical distribution of
+/// The mean cross-entropy (nats per scored token) of the best predictor of `rows` (each
+/// with the positions it scores, ascending), each drawn equally often: at every scored
+/// position p the empirical distribution of
 /// `tokens[p + 1]` among the rows sharing `tokens[..=p]`. Prefixes are numbered through a
 /// trie, so the cost is linear in the tokens.
-pub(crate) fn floor_of(rows: impl Iterator<Item = Vec<u32>>, scored: &[usize]) -> f64 {
+pub(crate) fn floor_of(rows: impl Iterator<Item = (Vec<u32>, Vec<usize>)>) -> f64 {
     use std::collections::HashMap;
     let mut trie: HashMap<(u32, u32), u32> = HashMap::new(); // (prefix, token) → prefix
     let mut next: HashMap<(u32, u32), u64> = HashMap::new(); // (prefix, target) → count
     let mut seen: HashMap<u32, u64> = HashMap::new(); // prefix → count
     let mut n = 0u64;
-    for row in rows {
+    for (row, scored) in rows {
         let mut id = 0u32; // the empty prefix
         for (p, &t) in row.iter().enumerate() {
             let fresh = trie.len() as u32 + 1;
