@@ -85,12 +85,14 @@ endif
 
 ## wasm: build the library for wasm32 twice and generate JS bindings: www/pkg (simd128) and
 ## www/pkg-relaxed (simd128 + relaxed SIMD: fused multiply-add in the CPU engine's hot loops), which
-## the page's workers load where the browser supports it (www/js/wasm-pick.js). No wasm-opt.
+## the page's workers load where the browser supports it (www/js/wasm-pick.js). No wasm-opt. Then
+## www/js/task-rows.js (the task menu's rows, not in git) from the registry through the wasm build.
 wasm:
 	@bash $(DEPS) wasm
 	$(CARGO) build --lib --release --target $(WASM_TARGET)
 	wasm-bindgen --target web --out-dir www/pkg $(WASM_FILE)
 	@ls -l www/pkg/*.wasm
+	node pkg-config/task-rows.mjs
 	@$(MAKE) --no-print-directory wasm-relaxed
 
 # A separate target directory, so that the two builds' different flags do not rebuild each other.
@@ -145,7 +147,7 @@ bench-browser: wasm vendor
 
 clean:
 	$(CARGO) clean
-	rm -rf www/pkg www/pkg-relaxed www/vendor test-output $(SITE)
+	rm -rf www/pkg www/pkg-relaxed www/vendor www/js/task-rows.js test-output $(SITE)
 
 ## distclean: clean, and also remove installed npm packages.
 distclean: clean

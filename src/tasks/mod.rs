@@ -545,8 +545,9 @@ pub fn page_key(task: &str, param: &str) -> String {
 /// The page's table of catalogue tasks, `www/js/task-rows.js`: every registered task but
 /// the original three (whose rows are written by hand in `www/js/state.js`) with its
 /// description, whether it is finite, and its parameter rows (property key, JSON name,
-/// type, default, range, hint). `examples/task_rows` prints it; a test checks the file is
-/// current.
+/// type, default, range, hint). Not kept in git: `make wasm` writes it from the wasm build
+/// (`pkg-config/task-rows.mjs` calls the binding `task_rows_js`), so adding a task is its file
+/// plus its registry line; `examples/task_rows` prints the same text natively.
 pub fn page_rows_js() -> String {
     let tasks: Vec<serde_json::Value> = TASK_NAMES[3..]
         .iter()
@@ -579,9 +580,8 @@ pub fn page_rows_js() -> String {
         })
         .collect();
     format!(
-        "// Generated from the Rust task registry (src/tasks/mod.rs) by\n\
-         // `cargo run --release --example task_rows > www/js/task-rows.js`; a native test checks\n\
-         // that it is current. Do not edit by hand.\n\
+        "// Generated from the Rust task registry (src/tasks/mod.rs) by `make wasm`\n\
+         // (pkg-config/task-rows.mjs); not kept in git. Do not edit by hand.\n\
          export const CATALOGUE = {};\n\n\
          // What the analysis cells say about each task (Task::analysis_notes).\n\
          export const NOTES = {};\n",

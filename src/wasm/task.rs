@@ -56,6 +56,13 @@ struct CatalogueEntry {
     notes: crate::tasks::task::AnalysisNotes,
 }
 
+/// The text of `www/js/task-rows.js` (the page's task rows and analysis notes), which
+/// `make wasm` writes with `pkg-config/task-rows.mjs`: the registry is its one source.
+#[wasm_bindgen]
+pub fn task_rows_js() -> String {
+    crate::tasks::page_rows_js()
+}
+
 /// `task_catalogue() -> [{name, description, params, finite, defaults, notes}]`: every registered
 /// task in menu order, for the page's task menu and parameter rows.
 #[wasm_bindgen]
