@@ -65,6 +65,16 @@ impl Workbench {
         })
     }
 
+    /// The induction K-composition paths (layer-0 head → layer-1 head) of the selected
+    /// snapshot, from the weights alone: what the QK cell shows beside a layer-1 head's circuits.
+    pub fn induction_paths(&self) -> Result<Vec<InductionPath>> {
+        let (_, w) = self.selected_weights()?;
+        ht::induction_paths(
+            &super::process::process_weights(&w)?,
+            self.task.value_tokens(),
+        )
+    }
+
     /// The neurons of MLP `layer` over the a × b grid (two-operand tasks), ranked, with
     /// `top` top inputs each.
     pub fn neurons(&self, layer: usize, top: usize) -> Result<NeuronsView> {

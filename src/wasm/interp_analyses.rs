@@ -20,6 +20,11 @@ impl Interp {
         to_js(&self.wb.head_types().map_err(js_err)?)
     }
 
+    /// The induction K-composition paths of the selected snapshot (weights only).
+    pub fn induction_paths(&self) -> Result<JsValue, JsError> {
+        to_js(&self.wb.induction_paths().map_err(js_err)?)
+    }
+
     /// The neurons of MLP `layer`, ranked, with `top` top inputs each.
     pub fn neurons(&self, layer: usize, top: usize) -> Result<JsValue, JsError> {
         to_js(&self.wb.neurons(layer, top).map_err(js_err)?)

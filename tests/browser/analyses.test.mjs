@@ -127,6 +127,23 @@ test('task analyses cell: an induction model trained in the page has a layer-1 i
     const l1 = rows.filter((r) => r[0].startsWith('L1')).map((r) => Number(r[3]));
     assert.ok(Math.max(...l1) > 0.5, `layer-1 induction scores ${l1}`);
     assert.match(await b.page.textContent('#analyses-body .hyp-claim'), /previous-token head K-composes/);
+    // the QK cell of a layer-1 head shows the same K-composition paths into it, and its button
+    // switches the key side to the most diagonal one
+    const paths = (await b.page.locator('#analyses-body table.ht-paths tr').allTextContents()).slice(1);
+    await b.page.click('#qk-body .head-picker [data-head="L1H0"]');
+    await b.page.waitForFunction(() => /L0H0 → score/.test(document.querySelector('#qk-body .qk-induction')?.textContent ?? '')
+      && /^L1H0/.test(document.getElementById('qk-brief').textContent), null, { timeout: 120_000, polling: 250 });
+    const line = await b.page.textContent('#qk-body .qk-induction');
+    const into = await b.page.$$eval('#analyses-body table.ht-paths tr', (trs) => trs.slice(1)
+      .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)).filter((r) => r[0].endsWith('→ L1H0')));
+    assert.equal(into.length, 2, JSON.stringify(paths)); // one path from each layer-0 head
+    for (const [pair, score, diag] of into) {
+      assert.ok(line.includes(`${pair.split(' ')[0]} → score ${score}, diagonal ${diag}`), `${line} lacks ${pair} ${score} ${diag}`);
+    }
+    const best = into.reduce((a, r) => (Number(r[2]) > Number(a[2]) ? r : a))[0].split(' ')[0];
+    await b.page.click('#qk-body .qk-induction button');
+    await b.page.waitForFunction((h) => document.getElementById('qk-k-through').value === `0,${h.slice(3)}`
+      && (document.querySelector('#qk-body .qk-argmax')?.textContent ?? '').includes(`·${h}`), best, { timeout: 120_000, polling: 250 });
     // the head-type curves under the Timeline: at most 16 snapshots, ending at the last kept one
     // with the scores the Task analyses table shows for it
     await b.page.waitForFunction(() => {

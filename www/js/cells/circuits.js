@@ -46,6 +46,26 @@ function fillThrough(sel, model, layer, direct, through) {
 
 const through = (v) => (v ? JSON.stringify([v.split(',').map(Number)]) : '');
 
+/**
+ * The induction structure of a layer-1 head: for each layer-0 head, TL's K-composition score and
+ * how diagonal W_E W_QK (W_E W_OV^prev)ᵀ is (the key side reading the previous token's OV output
+ * is what makes an induction head), with a button that shows that K-composition circuit here.
+ */
+function inductionLine(root, paths, kSel, recompute) {
+  root.replaceChildren();
+  if (!paths?.length) return;
+  const best = paths.reduce((a, p) => (p.diagonal_fraction > a.diagonal_fraction ? p : a));
+  root.append(el('span', '', 'Induction structure (K-composition into this head): '
+    + paths.map((p) => `L0H${p.prev_head} → score ${fmt(p.k_composition)}, diagonal ${fmt(p.diagonal_fraction)}`).join(' · ')
+    + '. '));
+  const b = el('button', '', `key side through L0H${best.prev_head}`);
+  b.onclick = () => {
+    kSel.value = `0,${best.prev_head}`;
+    recompute();
+  };
+  root.append(b);
+}
+
 /** The argmax-offset histogram as a small column chart. */
 function offsetBars(root, s) {
   root.replaceChildren();
@@ -74,8 +94,9 @@ export class QkCell {
     this.k = throughSelect('key side', 'qk-k-through', () => ctx.recompute(['qk']));
     paths.append(this.q.wrap, this.k.wrap);
     root.append(paths);
+    this.induction = el('p', 'qk-induction');
     this.summary = el('div', 'qk-summary');
-    root.append(this.summary);
+    root.append(this.induction, this.summary);
     this.grid = el('div', 'hm-grid qk-grid');
     root.append(this.grid);
     this.maps = null;
@@ -91,6 +112,7 @@ export class QkCell {
 
   clear() {
     this.grid.replaceChildren();
+    this.induction.replaceChildren();
     this.summary.replaceChildren();
     this.maps = null;
   }
@@ -102,6 +124,7 @@ export class QkCell {
     fillThrough(this.q.sel, an.model, data.layer, 'direct (query embeddings)', (h) => `through ${h}'s OV (Q-composition)`);
     fillThrough(this.k.sel, an.model, data.layer, 'direct (key embeddings)', (h) => `through ${h}'s OV (K-composition)`);
     document.getElementById('qk-brief').textContent = `L${v.layer}H${v.head} · step ${v.step.toLocaleString('en-US')}`;
+    inductionLine(this.induction, data.inductionPaths, this.k.sel, () => this.ctx.recompute(['qk']));
     const s = v.argmax;
     const n = s.offsets.length;
     const count = (o) => s.histogram.find(([x]) => x === o)?.[1] ?? 0;

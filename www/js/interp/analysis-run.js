@@ -34,7 +34,11 @@ const FETCHES = {
   qk: async (r) => {
     const { data } = r;
     const qk = r.analysis.cells.qk;
-    data.qk = await r.post('qk', 'qk', [data.layer, data.head, qk.qThrough(data.layer), qk.kThrough(data.layer)]);
+    const circuit = r.post('qk', 'qk', [data.layer, data.head, qk.qThrough(data.layer), qk.kThrough(data.layer)]);
+    // a layer-1 head of a model with 2+ layers: the K-composition paths into it (induction structure)
+    const paths = data.layer === 1 && r.post('qk', 'induction_paths');
+    data.qk = await circuit;
+    data.inductionPaths = paths ? (await paths).filter((p) => p.head === data.head) : [];
   },
   ov: async (r) => { r.data.ov = await r.post('ov', 'ov', [r.analysis.cells.ov.through(r.data.layer, r.data.head)]); },
   scores: async (r) => { r.data.report = await r.post('report', 'report'); },
