@@ -64,6 +64,13 @@ test('responsive: permutations (T = 122) trains with the page CPU throttled 4×,
   await trainThrottled('task=permutations&batch_size=32', 150, 'permutations');
 });
 
+// A modular MLP model: the Task analyses cell (Fourier over all p² pairs, neurons) and the
+// Timeline's progress curves compute in the analysis worker while it trains; the page's main
+// thread keeps the same structure.
+test('responsive: mod-sub with an MLP and the modular analyses open trains with the page CPU throttled 4×', { timeout: 600_000 }, async () => {
+  await trainThrottled('task=mod-sub&mod_sub_p=31&d_model=64&d_head=32&n_heads=2&mlp=true&d_mlp=128&batch_size=64', 300, 'mod-sub');
+});
+
 // A backlog, made deterministic: 21 metrics messages (one of 1000 rows, twenty of 50) delivered
 // in one task, as a page that fell far behind finds them. The delivering task itself handles
 // at most MAX_ROWS rows; the rest follow in later tasks, in order, every row once.
