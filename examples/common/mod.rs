@@ -163,28 +163,17 @@ pub fn custom_data(a: &Args, json: &mut serde_json::Value) -> Result<()> {
 
 /// A custom task's sweep runs on the data of `--data FILE`: each run's task is re-made
 /// from the file with the run's split parameters, and its model's n_ctx and vocabularies
-/// follow the data. Other tasks' runs are unchanged.
+/// follow the data (`toyformer::sweep::runs_on_data`, as the page's Sweep cell does); a
+/// grid of another task is an error.
 pub fn runs_on_data(a: &Args, runs: &mut [toyformer::sweep::RunSpec]) -> Result<()> {
     if a.str("data").is_none() {
         return Ok(());
     }
-    for r in runs.iter_mut() {
-        let mut json = serde_json::to_value(&r.task)?;
-        if json["task"] != "custom" {
-            return Err(Error::config(
-                "data",
-                "--data FILE is for grids whose task is custom",
-            ));
-        }
-        custom_data(a, &mut json)?;
-        r.task = serde_json::from_value(json)?;
-        r.task.validate()?;
-        r.model.n_ctx = r.task.seq_len();
-        r.model.d_vocab = r.task.d_vocab();
-        r.model.d_vocab_out = r.task.d_vocab_out();
-        toyformer::train::check_compatible(&r.task, &r.model)?;
-    }
-    Ok(())
+    let mut json = serde_json::json!({"task": "custom"});
+    custom_data(a, &mut json)?;
+    let mut patch = json.as_object().cloned().unwrap_or_default();
+    patch.remove("task");
+    toyformer::sweep::runs_on_data(runs, &patch)
 }
 
 /// The task's default model with `--n-layers` etc. applied.

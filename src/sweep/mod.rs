@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod grid;
 pub mod ids;
 pub mod link;
+pub mod on_data;
 pub mod results;
 pub mod run;
 
@@ -37,5 +38,6 @@ pub use aggregate::{aggregate, ConfigSummary, Stat};
 pub use grid::{Grid, RunSpec, Settings};
 pub use ids::{find_run, list_entry, run_id, Shard};
 pub use link::page_fragment;
+pub use on_data::runs_on_data;
 pub use results::{read_results, ReadBack};
 pub use run::{run_one, RunResult};

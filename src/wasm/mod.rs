@@ -26,7 +26,7 @@ pub use interp::{snapshot_plan_js, Interp, SnapshotSchedule};
 pub use pool::ShardWorker;
 pub use session::Session;
 pub use share::{import_model_info, tl_export};
-pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_run};
+pub use sweep::{sweep_aggregate, sweep_expand, sweep_link, sweep_on_data, sweep_run};
 pub use task::{
     data_check, data_from_link, data_hash, data_link, task_catalogue, task_info, task_samples,
     validate_model,

@@ -3,7 +3,9 @@
 //! results it gets back. The same library code as the CLI's `examples/sweep`.
 
 use super::{js_err, parse, to_js};
-use crate::sweep::{aggregate, page_fragment, run_one, Grid, RunResult, RunSpec, Settings};
+use crate::sweep::{
+    aggregate, page_fragment, run_one, runs_on_data, Grid, RunResult, RunSpec, Settings,
+};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -46,4 +48,15 @@ pub fn sweep_aggregate(results_json: &str) -> Result<JsValue, JsError> {
 pub fn sweep_link(run_json: &str) -> Result<String, JsError> {
     let spec: RunSpec = parse("run", run_json)?;
     Ok(page_fragment(&spec))
+}
+
+/// `sweep_on_data(runs_json, data_json) -> [RunSpec]`: a custom task's runs re-made on the
+/// page's data file (`data_json`: `{data, name, format, separator, hash}`), each model sized
+/// from the data, as the CLI's `sweep --data FILE` does; throws naming the first run that fails.
+#[wasm_bindgen]
+pub fn sweep_on_data(runs_json: &str, data_json: &str) -> Result<JsValue, JsError> {
+    let mut runs: Vec<RunSpec> = parse("runs", runs_json)?;
+    let patch: serde_json::Map<String, serde_json::Value> = parse("data", data_json)?;
+    runs_on_data(&mut runs, &patch).map_err(js_err)?;
+    to_js(&runs)
 }

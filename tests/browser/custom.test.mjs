@@ -1,13 +1,17 @@
 // Your own data (issue 14) in headless Chromium (CPU backend): a data file dropped on the Data
 // cell trains, survives a reload and resumes exactly; its link (carrying the packed data)
 // replays bit for bit in a fresh profile; a malformed file shows its errors with their lines
-// and trains nothing. Screenshots: test-output/custom-*.png.
+// and trains nothing; a sweep in the page trains on the dropped file. Screenshots: test-output/custom-*.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startServer, launch } from '../../pkg-config/browser.mjs';
 
 const OUT = 'test-output';
+const SWEEP_BIN = join(process.env.CARGO_TARGET_DIR ?? 'target', 'release', 'examples', 'sweep');
 // A small custom experiment: 1 layer, d_model 32 (fits a link), full batches of 16.
 const SMALL = 'v=1&task=custom&n_layers=1&n_heads=1&d_model=32&d_head=32&batch_size=16&lr=0.003';
 let server;
@@ -185,6 +189,79 @@ test('custom: lines scoring different positions train in the page', { timeout: 3
     }
     assert.ok(rows.at(-1).loss < 0.5 * rows[0].loss, `loss ${rows[0].loss} → ${rows.at(-1).loss}`);
     assert.ok(rows.at(-1).token_acc > rows[0].token_acc, `token accuracy ${rows[0].token_acc} → ${rows.at(-1).token_acc}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+/** Every arrangement of 3 distinct letters of `letters` and its reversal, separated by a space. */
+function reverseText(letters) {
+  const c = [...letters];
+  const out = [];
+  for (const a of c) for (const b of c) for (const d of c) if (a !== b && b !== d && a !== d) out.push(`${a}${b}${d} ${d}${b}${a}`);
+  return `${out.join('\n')}\n`;
+}
+
+test('custom: a sweep in the page trains on the dropped file (space separator), as the CLI does', { timeout: 600_000 }, async () => {
+  const text = reverseText('efghij'); // 120 lines, 6 labels + pad, T = 6; the built-in example: 4 labels, 64 lines
+  const grid = { name: 'custom-rev', task: 'custom', frac_train: 0.75, n_layers: [1, 2], n_heads: 1, d_model: 32, d_head: 16,
+    steps: 60, batch_size: 16, lr: 0.003, seed: [0] };
+  // the link sets the separator to a space ('+'): the file reads only with it
+  const { page, errors, close } = await open(`${SMALL}&custom_separator=+`);
+  try {
+    assert.equal(await page.inputValue('[name="custom_separator"]'), ' ');
+    await drop(page, 'rev.txt', text);
+    const data = await hook(page, 'data');
+    assert.deepEqual([data.ok, data.examples], [true, 120], 'a space separator reads the file');
+    await page.fill('#sweep-grid', JSON.stringify(grid));
+    await page.fill('[name="sweep_workers"]', '2');
+    await page.click('#btn-sweep-run');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.__toyformer.sweep.state), null, { timeout: 540_000, polling: 250 });
+    const sw = await hook(page, 'sweep');
+    assert.equal(sw.state, 'done', JSON.stringify(sw.error ?? sw.errors));
+    assert.deepEqual(sw.errors, []);
+    assert.deepEqual(sw.data, { name: 'rev.txt', hash: data.hash });
+    assert.match(await page.textContent('#sweep-status'), /2 \/ 2 runs done in .* · on rev\.txt/);
+    assert.equal(sw.results.length, 2);
+    for (const r of sw.results) {
+      const { task, model } = r.spec;
+      assert.deepEqual([task.hash, task.name, task.separator, task.data === text], [data.hash, 'rev.txt', ' ', true], 'the run trained on the file');
+      assert.equal(task.frac_train, 0.75, "the grid's split is kept");
+      assert.deepEqual([model.d_vocab, model.d_vocab_out, model.n_ctx], [7, 7, 6], 'the model is sized from the file');
+      assert.ok(Number.isFinite(r.final_loss) && r.final_loss < Math.log(7), `final loss ${r.final_loss}`);
+    }
+    // the row's link carries the data (packed), its hash and the separator
+    for (const row of sw.rows) assert.match(row.link, new RegExp(`task=custom.*&data_hash=${data.hash}&custom_separator=\\+&d=[A-Za-z0-9_-]{40,}`));
+    // The same grid on the command line with --data (the release examples exist after `cargo test --release`).
+    if (existsSync(SWEEP_BIN)) {
+      const dir = mkdtempSync(join(tmpdir(), 'toyformer-custom-sweep-'));
+      try {
+        writeFileSync(join(dir, 'grid.json'), JSON.stringify(grid));
+        writeFileSync(join(dir, 'rev.txt'), text);
+        const out = JSON.parse(execFileSync(SWEEP_BIN, ['--grid', join(dir, 'grid.json'), '--data', join(dir, 'rev.txt'), '--separator', ' ', '--json', '--threads', '1'],
+          { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+        assert.equal(out.configs.length, 2);
+        for (const c of out.configs) {
+          const p = sw.rows.find((r) => r.config_index === c.config_index);
+          assert.equal(p.n_params, c.n_params);
+          assert.ok(Math.abs(p.floor - c.floor) < 1e-12, `floor: page ${p.floor} vs CLI ${c.floor}`);
+          // the CPU engine sums in another order with AVX than with wasm's 128-bit vectors
+          const rel = Math.abs(p.final_loss.mean - c.final_loss.mean) / c.final_loss.mean;
+          assert.ok(rel < 1e-3, `config ${c.config_index}: page ${p.final_loss.mean} vs CLI ${c.final_loss.mean}`);
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } else {
+      console.log(`# ${SWEEP_BIN} not built: CLI comparison skipped (run cargo test --release first)`);
+    }
+    // a row's link opens the config with the file in a new tab
+    const [tab] = await Promise.all([page.context().waitForEvent('page'), page.click('#sweep-table tbody tr a >> nth=0')]);
+    await tab.waitForFunction(() => window.__toyformer?.data?.ok, null, { timeout: 60_000 });
+    assert.equal((await tab.evaluate(() => window.__toyformer.data)).hash, data.hash);
+    assert.equal(await tab.inputValue('[name="custom_separator"]'), ' ');
+    await tab.close();
     assert.deepEqual(errors, []);
   } finally {
     await close();

@@ -33,7 +33,11 @@ function randomValue(p, r) {
   switch (p.type) {
     case 'bool': return r.next() < 0.5;
     case 'enum': return r.pick(p.options);
-    case 'text': return Array.from({ length: r.int(Math.min(p.max, 12)) }, () => r.pick(['a', 'b', ' ', '1', 'é', '|', ',', '+', '%'])).join('').trim();
+    case 'text': {
+      // a row of fixed length (min = max: the custom separator) takes exactly that many; raw rows keep spaces
+      const s = Array.from({ length: p.min === p.max ? p.max : r.int(Math.min(p.max, 12)) }, () => r.pick(['a', 'b', ' ', '1', 'é', '|', ',', '+', '%'])).join('');
+      return p.raw ? s : s.trim();
+    }
     case 'int': {
       const span = Math.min(p.max - p.min, 1000);
       return r.pick([p.min, p.max, p.min + r.int(span + 1), p.min + r.int(span + 1)]);

@@ -641,3 +641,84 @@ fn the_loss_floor_counts_ambiguous_continuations() {
     );
     assert_eq!(task("ab|c\nba|d\n", Options::default()).loss_floor(), 0.0);
 }
+
+/// A custom grid's runs on a data file (the CLI's `sweep --data` and the page's Sweep cell):
+/// every run gets the file (its hash, labels, separator), keeps its own split parameters,
+/// and its model is sized from the file; a grid of another task or a bad patch is named.
+#[test]
+fn a_custom_sweep_runs_on_the_data_file_with_its_own_split() {
+    use toyformer::sweep::{runs_on_data, Grid};
+    let grid = Grid::from_json(
+        r#"{"task": "custom", "frac_train": [0.5, 0.75], "split_seed": 3, "n_layers": 1,
+            "d_model": 32, "d_head": 16, "steps": 5, "seed": [0, 1]}"#,
+    )
+    .unwrap();
+    let mut runs = grid.expand().unwrap();
+    assert_eq!(runs.len(), 4);
+    let example = runs[0].task.clone();
+    // 3 distinct letters of `efghij` and their reversal, separated by a space: 6 labels + pad, T = 6.
+    let mut text = String::new();
+    for a in "efghij".chars() {
+        for b in "efghij".chars().filter(|&b| b != a) {
+            for c in "efghij".chars().filter(|&c| c != a && c != b) {
+                text.push_str(&format!("{a}{b}{c} {c}{b}{a}\n"));
+            }
+        }
+    }
+    let patch = serde_json::json!({"data": text, "name": "rev.txt", "separator": " "});
+    runs_on_data(&mut runs, patch.as_object().unwrap()).unwrap();
+    let hash = toyformer::tasks::custom::data_hash(text.as_bytes());
+    for (r, frac) in runs.iter().zip([0.5, 0.5, 0.75, 0.75]) {
+        let TaskSpec::Custom(c) = &r.task else {
+            panic!("not custom: {:?}", r.task)
+        };
+        assert_eq!(
+            (c.hash(), c.name.as_str(), c.text()),
+            (hash.as_str(), "rev.txt", text.as_str())
+        );
+        assert_eq!(c.options().separator, ' ');
+        assert_eq!(
+            (c.frac_train, c.split_seed),
+            (frac, 3),
+            "the grid's split is kept"
+        );
+        assert_eq!(c.dataset().unwrap().examples.len(), 120);
+        assert_eq!(
+            (r.model.d_vocab, r.model.d_vocab_out, r.model.n_ctx),
+            (7, 7, 6)
+        );
+        assert_eq!(
+            (r.model.n_layers, r.model.d_model),
+            (1, 32),
+            "the grid's model is kept"
+        );
+        assert_ne!(r.task, example);
+    }
+    // a grid of another task, a patch without data or with an unknown key, bad data: named
+    let mut sort = Grid::from_json(r#"{"task": "sort", "n": 3}"#)
+        .unwrap()
+        .expand()
+        .unwrap();
+    let e = runs_on_data(&mut sort, patch.as_object().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("task is custom; run 1 is \"sort\""), "{e}");
+    let mut fresh = grid.expand().unwrap();
+    for (p, want) in [
+        (serde_json::json!({"name": "x"}), "the data's text"),
+        (
+            serde_json::json!({"data": "a|b\n", "steps": 3}),
+            "\"steps\" is not one of",
+        ),
+        (serde_json::json!({"data": "ab\n"}), "line 1: no separator"),
+        (
+            serde_json::json!({"data": "a|b\n", "separator": "ab"}),
+            "must be one character",
+        ),
+    ] {
+        let e = runs_on_data(&mut fresh, p.as_object().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{p}: {e}");
+    }
+}

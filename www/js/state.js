@@ -23,7 +23,7 @@ const CATALOGUE_ROWS = CATALOGUE.flatMap((t) => t.params.map((p) => ({
 
 /** @typedef {{key: string, cell: string, label: string, type: 'int'|'float'|'enum'|'bool'|'text',
  *   default: any, min?: number, max?: number, options?: string[], when?: (s: object) => boolean,
- *   hint?: string, pattern?: RegExp}} Prop */
+ *   hint?: string, pattern?: RegExp, raw?: boolean}} Prop */
 
 /** @type {Prop[]} */
 export const PROPS = [
@@ -49,8 +49,8 @@ export const PROPS = [
   { key: 'custom_format', cell: 'task', label: 'data format', type: 'enum', default: 'auto',
     options: ['auto', 'jsonl', 'text'], when: isTask('custom'),
     hint: 'auto: JSON lines when the file starts with {, else text' },
-  { key: 'custom_separator', cell: 'task', label: 'separator (text format)', type: 'text', default: '|', max: 1,
-    when: isTask('custom'), hint: 'the character after which the rest of a line is scored (empty: |)' },
+  { key: 'custom_separator', cell: 'task', label: 'separator (text format)', type: 'text', default: '|', min: 1, max: 1,
+    raw: true, when: isTask('custom'), hint: 'the one character (a space too) after which the rest of a line is scored' },
   { key: 'data_url', cell: 'task', label: 'data URL', type: 'text', default: '', max: 2048, when: isTask('custom'),
     hint: 'where the data file was fetched from (a link carries it)' },
   { key: 'data_hash', cell: 'task', label: 'data hash', type: 'text', default: '', max: 16,
@@ -163,9 +163,12 @@ export function parseValue(p, text) {
     return p.options.includes(t) ? { value: t } : { error: `${p.label}: choose one of ${p.options.join(', ')}` };
   }
   if (p.type === 'text') {
-    if (t.length > p.max) return { error: `${p.label}: at most ${p.max} characters` };
-    if (CONTROL.test(t) || (p.pattern && !p.pattern.test(t))) return { error: `${p.label}: "${short(t)}" is not allowed here` };
-    return { value: t };
+    const v = p.raw ? String(text) : t; // raw: spaces are the value (a space separator)
+    const n = [...v].length; // characters, not UTF-16 units
+    if (p.min === p.max && n !== p.max) return { error: `${p.label}: must be exactly ${p.max} character${p.max > 1 ? 's' : ''} (${n === 0 ? 'it is empty' : `"${short(v)}" has ${n}`})` };
+    if (n > p.max) return { error: `${p.label}: at most ${p.max} characters` };
+    if (CONTROL.test(v) || (p.pattern && !p.pattern.test(v))) return { error: `${p.label}: "${short(v)}" is not allowed here` };
+    return { value: v };
   }
   if (!NUMBER.test(t)) return { error: `${p.label}: "${short(t)}" is not a number` };
   const v = Number(t);
@@ -201,7 +204,7 @@ export function taskSpec(s, data = currentData()) {
 /** The custom task's spec: its parameters, how the file is read, the data and its hash. */
 function customSpec(s, cat, data) {
   const spec = { task: 'custom', ...Object.fromEntries(cat.params.map((p) => [p.param, s[p.key]])),
-    format: s.custom_format, separator: s.custom_separator || '|', name: data?.name ?? '' };
+    format: s.custom_format, separator: s.custom_separator ?? '|', name: data?.name ?? '' };
   if (data) spec.data = data.text;
   if (s.data_hash) spec.hash = s.data_hash;
   return spec;

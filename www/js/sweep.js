@@ -8,11 +8,12 @@
 //   const sweep = await expandGrid(gridText);          // {settings, runs} or throws naming the bad key
 //   const job = runSweep(sweep, { workers, onResult, onError, onDone });   // job.cancel()
 //   aggregate(results)                                   // [{config_index, label, final_loss: {n, mean, min, max}, ...}]
+//   runsOnData(runs, data)                               // a custom task's runs re-made on a data file
 //   runLink(run)                                         // '#v=1&task=permutations&perm_n=4&...' opens that run
 //   sortRows(rows, key, ascending)                       // for the sortable results table
 // Worker: this same module started with `new Worker(url, {type: 'module'})`: it answers
 //   {type: 'run', index, run, settings} with {type: 'result', index, result} or {type: 'error', index, message}.
-import init, { sweep_aggregate, sweep_expand, sweep_link, sweep_run } from '../pkg/toyformer.js';
+import init, { sweep_aggregate, sweep_expand, sweep_link, sweep_on_data, sweep_run } from '../pkg/toyformer.js';
 
 const IN_WORKER = typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope;
 
@@ -113,6 +114,15 @@ export function runSweep(sweep, { workers = defaultWorkers(), onResult = () => {
       pool.clear();
     },
   };
+}
+
+/**
+ * A custom task's runs re-made on a data file (`data`: {data, name, format, separator, hash}), each
+ * run's split parameters kept and its model sized from the data: `examples/sweep --data FILE`.
+ */
+export async function runsOnData(runs, data) {
+  await ensureInit();
+  return sweep_on_data(JSON.stringify(runs), JSON.stringify(data));
 }
 
 /** Per-config mean/min/max over seeds of the finished results (nulls are skipped). */

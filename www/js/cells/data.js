@@ -28,6 +28,28 @@ export function linkData() {
   return packed.d ?? undefined;
 }
 
+/** The current data as a custom task's data keys (what the Train cell's task gets), or null. */
+export function dataPatch() {
+  const d = currentData();
+  if (!d) return null;
+  return { data: d.text, name: d.name, hash: d.hash, format: app.values.custom_format ?? 'auto',
+    separator: app.values.custom_separator ?? '|' };
+}
+
+/** Link keys that bring `patch`'s data to a fresh page (a sweep row's link): how to read it, its hash, its URL or packed text. */
+export function dataLinkKeys(patch) {
+  const d = currentData();
+  const parts = [`data_hash=${patch.hash}`];
+  if (patch.format !== 'auto') parts.push(`custom_format=${patch.format}`);
+  if (patch.separator !== '|') parts.push(`custom_separator=${encodeURIComponent(patch.separator).replace(/%20/g, '+')}`);
+  if (d?.url && d.text === patch.data) parts.push(`data_url=${encodeURIComponent(d.url)}`);
+  else {
+    if (packed.text !== patch.data) packed = { text: patch.data, d: data_link(patch.data) ?? null };
+    if (packed.d) parts.push(`d=${packed.d}`);
+  }
+  return `&${parts.join('&')}`;
+}
+
 function showError(msg) {
   $('data-error').textContent = msg;
   $('data-error').hidden = !msg;
@@ -35,7 +57,7 @@ function showError(msg) {
 
 function check(text, name) {
   const v = app.values;
-  return data_check(text, name, v.custom_format ?? 'auto', v.custom_separator || '|', v.custom_n_ctx ?? 0);
+  return data_check(text, name, v.custom_format ?? 'auto', v.custom_separator ?? '|', v.custom_n_ctx ?? 0);
 }
 
 /** Shows a data_check report: its facts, or its first errors and the lines affected. */

@@ -5,7 +5,8 @@
 // config's first run (seed) in a new tab. A results file (JSON lines: this cell's download,
 // `examples/sweep --out`, pkg-config/ray_sweep.py on a Ray cluster) loads into the same table and plot.
 import uPlot from '../../vendor/uplot/uPlot.esm.js';
-import { aggregate, defaultWorkers, expandGrid, runLink, runSweep, sortRows } from '../sweep.js';
+import { aggregate, defaultWorkers, expandGrid, runLink, runsOnData, runSweep, sortRows } from '../sweep.js';
+import { dataLinkKeys, dataPatch } from './data.js';
 
 /** The grid the cell starts with: n and depth of the permutations task, two seeds each. */
 export const EXAMPLE_GRID = `{
@@ -56,6 +57,7 @@ let ascending = true;
 let plot = null;
 let started = 0;
 let failures = [];
+let onData = null; // the data file a custom task's runs train on (dataPatch), or null
 
 /** Wires the cell; `hook` is window.__toyformer (tests read `hook.sweep`). */
 export function initSweepCell(hook) {
@@ -85,8 +87,10 @@ function showError(text) {
 async function start(hook) {
   if (job) return;
   showError('');
+  onData = null;
   try {
     sweep = await expandGrid($('sweep-grid').value);
+    onData = await customRuns(sweep);
   } catch (e) {
     showError(`grid: ${String(e?.message ?? e)}`);
     hook.sweep = { ...hook.sweep, state: 'error', error: String(e?.message ?? e) };
@@ -98,10 +102,10 @@ async function start(hook) {
   started = performance.now();
   const n = sweep.runs.length;
   const workers = Math.min(workerCount(), n);
-  hook.sweep = { state: 'running', rows: [], results: [], errors: [], total: n, workers };
+  hook.sweep = { state: 'running', rows: [], results: [], errors: [], total: n, workers, data: onData && { name: onData.name, hash: onData.hash } };
   $('btn-sweep-run').disabled = true;
   $('btn-sweep-cancel').disabled = false;
-  setStatus(`0 / ${n} runs done · ${workers} worker${workers === 1 ? '' : 's'}`);
+  setStatus(`0 / ${n} runs done · ${workers} worker${workers === 1 ? '' : 's'}${dataNote()}`);
   render(hook);
   job = runSweep(sweep, {
     workers,
@@ -121,11 +125,28 @@ async function start(hook) {
       $('btn-sweep-run').disabled = false;
       $('btn-sweep-cancel').disabled = true;
       const s = ((performance.now() - started) / 1000).toFixed(1);
-      setStatus(`${results.length} / ${n} runs done in ${s} s${failures.length ? ` · ${failures.length} failed` : ''}`);
+      setStatus(`${results.length} / ${n} runs done in ${s} s${failures.length ? ` · ${failures.length} failed` : ''}${dataNote()}`);
       update(hook).then(() => { hook.sweep.state = 'done'; });
     },
   });
 }
+
+// A custom task's runs train on the Data cell's file (the data the Train cell uses), re-made from it
+// with their own split parameters and models sized from it, as `examples/sweep --data FILE` does.
+async function customRuns(s) {
+  const custom = s.runs.flatMap((r, i) => (r.task.task === 'custom' ? [i] : []));
+  const patch = custom.length ? dataPatch() : null;
+  if (!patch) return null;
+  const made = await runsOnData(custom.map((i) => s.runs[i]), patch);
+  custom.forEach((i, k) => { s.runs[i] = made[k]; });
+  return patch;
+}
+
+// ' · on FILE' for a custom task's sweep, so the status says which data the runs train on.
+const dataNote = () => {
+  if (onData) return ` · on ${onData.name || 'the data file'}`;
+  return sweep?.runs.some((r) => r.task.task === 'custom') ? ' · no data file loaded (Data cell): the built-in example' : '';
+};
 
 function cancel(why) {
   if (!job) return;
@@ -142,11 +163,17 @@ async function update(hook) {
   const first = new Map();
   for (const run of sweep.runs) if (!first.has(run.config_index)) first.set(run.config_index, run);
   rows = await Promise.all(summary.map(async (r) => ({
-    ...r, label_text: labelText(r.label), link: await runLink(first.get(r.config_index)),
+    ...r, label_text: labelText(r.label), link: await rowLink(first.get(r.config_index)),
   })));
   hook.sweep.rows = rows;
   hook.sweep.results = [...results];
   render(hook);
+}
+
+// The page link of a run; a custom task's carries its data (packed or its URL) and hash.
+async function rowLink(run) {
+  const link = await runLink(run);
+  return run?.task.task === 'custom' && onData && run.task.hash === onData.hash ? link + dataLinkKeys(onData) : link;
 }
 
 // The finished runs as JSON lines (RunResult, as `examples/sweep --out` writes them), so a sweep run in
