@@ -99,6 +99,9 @@ pub fn corrupt(task: &TaskSpec, clean: &[u32], shift: usize) -> Result<Vec<u32>>
             "this task has no corruption to patch",
         ));
     }
+    if let Some(p) = task.corrupt_prompt(&clean[..pl], shift) {
+        return task.solve(&p); // the task's own corruption (custom data)
+    }
     let mid = start + len / 2;
     let order = std::iter::once(mid).chain((start..start + len).filter(|&i| i != mid));
     let span = ids.len();

@@ -287,6 +287,14 @@ impl Workbench {
     /// middle of the prompt replaced by a value that is not in it.
     pub fn patch_inputs(&self) -> Result<PatchInputs> {
         let clean = self.sequence("")?;
+        let pl = self.task.prompt_len();
+        if let Some(p) = self.task.corrupt_prompt(&clean[..pl.min(clean.len())], 1) {
+            let corrupted = self.task.solve(&p)?; // the task's own corruption (custom data)
+            return Ok(PatchInputs {
+                clean: self.task.prompt_text(&clean),
+                corrupted: self.task.prompt_text(&corrupted),
+            });
+        }
         let ids = self.task.value_tokens();
         let (start, len) = self.task.corrupt_span();
         let mut prompt = clean[..self.task.prompt_len()].to_vec();

@@ -484,6 +484,11 @@ impl TaskSpec {
         self.with_task(|t| t.prompt_len())
     }
 
+    /// The task's own corruption of a prompt for patching, if it has one ([`Task::corrupt_prompt`]).
+    pub fn corrupt_prompt(&self, prompt: &[u32], shift: usize) -> Option<Vec<u32>> {
+        self.with_task(|t| t.corrupt_prompt(prompt, shift))
+    }
+
     /// Turns typed text into prompt tokens (length `prompt_len`):
     /// - sort: `"3 1 4 1 5 9 2 6 5 3"` (separated by whitespace and/or commas) →
     ///   `[BOS, 3, 1, .., MID]`;

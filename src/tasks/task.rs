@@ -156,6 +156,11 @@ pub trait Task {
     fn corrupt_span(&self) -> (usize, usize) {
         (0, self.prompt_len())
     }
+    /// Patching's corrupted prompt for `prompt` (the `shift`-th of the task's choices), when
+    /// the task defines its own corruption; `None`: the default one ([`Task::corrupt_span`]).
+    fn corrupt_prompt(&self, _prompt: &[u32], _shift: usize) -> Option<Vec<u32>> {
+        None
+    }
     /// Typed text → prompt tokens. Default: the prompt's labels separated by spaces.
     fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
         parse_labels(&self.vocab(), self.prompt_len(), text)

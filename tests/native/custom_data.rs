@@ -722,3 +722,90 @@ fn a_custom_sweep_runs_on_the_data_file_with_its_own_split() {
         assert!(e.contains(want), "{p}: {e}");
     }
 }
+
+/// Patching's corruption of custom data changes one unscored input token (a prompt position:
+/// no scored position predicts it) to another token seen at that position in the file, a
+/// prompt of the file when one exists; checked by a plain comparison with the clean rows.
+#[test]
+fn patching_corrupts_one_unscored_input_to_a_token_seen_there() {
+    use toyformer::interp::circuit_metric::{corrupt, default_pairs};
+    let text = seed000_text(3, "abcdefgh", 1); // 56 lines `> abc| acb bac bca cab cba.`
+    let t = task(&text, opts(Format::Text, '|'));
+    let pl = t.prompt_len();
+    assert_eq!(pl, 5, "the prompt `> abc`");
+    let first_scored = t.pred_positions()[0];
+    let TaskSpec::Custom(c) = &t else {
+        unreachable!()
+    };
+    let rows: Vec<Vec<u32>> = (c.dataset().unwrap().examples.iter())
+        .map(|e| e.tokens.clone())
+        .collect();
+    assert_eq!((rows.len(), rows[0].len(), t.seq_len()), (56, 26, 26));
+    let seen_at =
+        |p: usize| -> std::collections::BTreeSet<u32> { rows.iter().map(|r| r[p]).collect() };
+    let prompts: std::collections::BTreeSet<&[u32]> = rows.iter().map(|r| &r[..pl]).collect();
+    // what the corruption must pick, by a plain search: the first position (the middle one, then
+    // the others) with a replacement seen there giving a prompt of the file; the replacements
+    let expect = |clean: &[u32]| -> (usize, std::collections::BTreeSet<u32>) {
+        let order = std::iter::once(pl / 2).chain((0..pl).filter(|&i| i != pl / 2));
+        for at in order {
+            let ok: std::collections::BTreeSet<u32> = (seen_at(at).into_iter())
+                .filter(|&x| x != clean[at])
+                .filter(|&x| {
+                    let mut p = clean[..pl].to_vec();
+                    p[at] = x;
+                    prompts.contains(&p[..])
+                })
+                .collect();
+            if !ok.is_empty() {
+                return (at, ok);
+            }
+        }
+        panic!("no replacement in {clean:?}")
+    };
+    let pairs = default_pairs(&t, 64, 7).unwrap();
+    let n = pairs.clean.len() / pairs.batch;
+    let mut positions = std::collections::BTreeSet::new();
+    for b in 0..pairs.batch {
+        let clean = &pairs.clean[b * n..(b + 1) * n];
+        let bad = &pairs.corrupted[b * n..(b + 1) * n];
+        let diff: Vec<usize> = (0..pl).filter(|&i| clean[i] != bad[i]).collect();
+        assert_eq!(
+            diff.len(),
+            1,
+            "one prompt token changes: {clean:?} → {bad:?}"
+        );
+        let at = diff[0];
+        assert!(
+            at == 0 || at - 1 < first_scored,
+            "position {at} is an input (no scored position predicts it)"
+        );
+        let (want_at, want) = expect(clean);
+        assert_eq!(at, want_at, "{clean:?}");
+        assert!(
+            want.contains(&bad[at]),
+            "{clean:?} → {bad:?}: a token seen at {at} giving a prompt of the file"
+        );
+        assert!(
+            rows.iter().any(|r| bad.starts_with(r)),
+            "{bad:?} is answered as its line of the file"
+        );
+        positions.insert(at);
+    }
+    assert!(
+        positions.contains(&2),
+        "the middle input first where it can: {positions:?}"
+    );
+    // `> abc`: nothing replaces a or b to give a prompt of the file, c becomes d..h; shifts walk them
+    let clean = &rows[0];
+    let got: std::collections::BTreeSet<(usize, u32)> = (0..10)
+        .map(|s| {
+            let bad = corrupt(&t, clean, s).unwrap();
+            let at = (0..pl).find(|&i| bad[i] != clean[i]).unwrap();
+            (at, bad[at])
+        })
+        .collect();
+    let (at, want) = expect(clean);
+    assert_eq!(at, 4);
+    assert_eq!(got, want.into_iter().map(|x| (4, x)).collect());
+}

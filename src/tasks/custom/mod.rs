@@ -62,6 +62,14 @@ struct Loaded {
     /// a padded row finds the positions its line scores.
     rows: HashMap<Vec<u32>, u32>,
     split: Option<FiniteSplit>,
+    /// What patching's corruption draws from, built on first use.
+    inputs: std::sync::OnceLock<Inputs>,
+}
+
+/// The tokens each prompt position holds in the data (sorted, distinct), and the data's prompts.
+struct Inputs {
+    seen: Vec<Vec<u32>>,
+    prompts: std::collections::HashSet<Vec<u32>>,
 }
 
 /// The JSON form of [`Custom`].
@@ -170,6 +178,7 @@ impl Custom {
                 table,
                 rows,
                 split,
+                inputs: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -246,6 +255,58 @@ impl Custom {
             }
             None => union.iter().map(|&p| p + 1 < end).collect(),
         }
+    }
+
+    /// The tokens seen at each of the first `prompt_len` positions and the data's prompts.
+    fn inputs(&self, prompt_len: usize) -> &Inputs {
+        self.data.inputs.get_or_init(|| {
+            let mut seen = vec![Vec::new(); prompt_len];
+            let mut prompts = std::collections::HashSet::new();
+            for e in self.examples() {
+                for (s, &t) in seen.iter_mut().zip(&e.tokens) {
+                    s.push(t);
+                }
+                prompts.insert(e.tokens[..prompt_len.min(e.tokens.len())].to_vec());
+            }
+            for s in &mut seen {
+                s.sort_unstable();
+                s.dedup();
+            }
+            Inputs { seen, prompts }
+        })
+    }
+
+    /// Patching's corruption: one prompt token changed to another token seen at that position
+    /// in the data. Prompt positions are inputs (no scored position predicts them: the first
+    /// scored position ends the prompt). A change giving a prompt of the data (whose answer
+    /// the data defines) first, at the middle position if it can, else the other positions in
+    /// turn; failing that, any change in the same order. `shift` picks among the choices.
+    fn corrupt_input(&self, prompt: &[u32], shift: usize) -> Option<Vec<u32>> {
+        if prompt.len() != self.prompt_len() {
+            return None;
+        }
+        let inputs = self.inputs(prompt.len());
+        let mid = prompt.len() / 2;
+        let order: Vec<usize> = std::iter::once(mid)
+            .chain((0..prompt.len()).filter(|&i| i != mid))
+            .collect();
+        let with = |at: usize, t: u32| {
+            let mut p = prompt.to_vec();
+            p[at] = t;
+            p
+        };
+        for known in [true, false] {
+            for &at in &order {
+                let pool: Vec<u32> = (inputs.seen.get(at)?.iter().copied())
+                    .filter(|&t| t != prompt[at])
+                    .filter(|&t| !known || inputs.prompts.contains(&with(at, t)))
+                    .collect();
+                if !pool.is_empty() {
+                    return Some(with(at, pool[shift % pool.len()]));
+                }
+            }
+        }
+        None
     }
 
     /// Example `i` padded to T with the pad token.

@@ -132,6 +132,9 @@ impl Task for Custom {
         out[..prompt.len()].copy_from_slice(prompt);
         Some(out)
     }
+    fn corrupt_prompt(&self, prompt: &[u32], shift: usize) -> Option<Vec<u32>> {
+        self.corrupt_input(prompt, shift)
+    }
     fn parse_prompt(&self, text: &str) -> Result<Vec<u32>, String> {
         let vocab = self.vocab();
         let len = self.prompt_len();
