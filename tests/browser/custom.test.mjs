@@ -116,6 +116,12 @@ test('custom: a dropped file trains, survives a reload and resumes exactly; its 
       .catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify(await page.evaluate(() => window.__toyformer.interp?.lastFull ?? null))}`); });
     assert.ok(await page.locator('#scores-body table.scores tr').count() > 1, 'the Scores cell has a row per head');
     for (const c of ['attention', 'scores']) await page.locator(`#cell-${c}`).screenshot({ path: `${OUT}/custom-${c}.png` });
+    // Patching's default corruption changes one prompt character to another seen there: a prompt of the file.
+    await page.waitForFunction(() => document.getElementById('patch-corrupt')?.value, null, { timeout: 60_000 });
+    const [clean, bad] = [await page.inputValue('#patch-clean'), await page.inputValue('#patch-corrupt')];
+    assert.equal([...clean].filter((ch, i) => ch !== bad[i]).length, 1, `${clean} → ${bad}`);
+    assert.equal(bad.length, clean.length);
+    assert.ok(text.split('\n').some((l) => l.startsWith(`${bad}|`)), `${bad} is a prompt of the file`);
     // The completion box reads and shows the file's labels (characters).
     await page.fill('#try-input', '> abc');
     await page.click('#btn-complete');
@@ -263,6 +269,46 @@ test('custom: a sweep in the page trains on the dropped file (space separator), 
     assert.equal(await tab.inputValue('[name="custom_separator"]'), ' ');
     await tab.close();
     assert.deepEqual(errors, []);
+  } finally {
+    await close();
+  }
+});
+
+test('custom: data from a URL loads; refused (CORS) fetches, HTTP status, size and scheme errors are named', { timeout: 180_000 }, async () => {
+  const text = permText('abcdef');
+  const { page, errors, close } = await open(`${SMALL}&steps=20`);
+  const big = Buffer.alloc(16 * 1024 * 1024 + 1, 'a');
+  await page.route('https://data.invalid/**', (route) => {
+    const name = new URL(route.request().url()).pathname.slice(1);
+    const cors = { 'access-control-allow-origin': '*' };
+    if (name === 'ok.txt') return route.fulfill({ status: 200, headers: cors, contentType: 'text/plain', body: text });
+    // Playwright's fulfilled responses skip the browser's CORS check, so a refused fetch is made by hand:
+    // to the page, a response without Access-Control-Allow-Origin is the same TypeError as a failed network
+    if (name === 'nocors.txt') return route.abort('accessdenied');
+    if (name === 'big.txt') return route.fulfill({ status: 200, headers: cors, contentType: 'text/plain', body: big });
+    return route.fulfill({ status: 404, headers: cors, body: 'not here' });
+  });
+  const load = async (url, expect) => {
+    await page.fill('#data-url-input', url);
+    await page.click('#btn-data-url');
+    await page.waitForFunction((re) => new RegExp(re).test(document.getElementById('data-error').textContent), expect.source, { timeout: 60_000 })
+      .catch(async (e) => { throw new Error(`${url}: ${e.message}: "${await page.textContent('#data-error')}"`); });
+  };
+  try {
+    await load('https://data.invalid/nocors.txt', /could not fetch https:\/\/data\.invalid\/nocors\.txt: .*CORS: it must send Access-Control-Allow-Origin/);
+    await load('https://data.invalid/missing.txt', /fetching https:\/\/data\.invalid\/missing\.txt failed: HTTP 404/);
+    await load('https://data.invalid/big.txt', /big\.txt is (16\.0 MB, )?more than the 16\.0 MB limit for data/);
+    await load('http://data.invalid/ok.txt', /only https: URLs \(or files on this site\) can be fetched, not http:\/\/data\.invalid/);
+    assert.equal(await hook(page, 'data'), undefined, 'nothing loaded');
+    assert.equal(await page.isDisabled('#btn-start'), false, 'the built-in example is still the task');
+    await page.fill('#data-url-input', 'https://data.invalid/ok.txt');
+    await page.click('#btn-data-url');
+    await page.waitForFunction(() => window.__toyformer.data?.name === 'ok.txt', null, { timeout: 60_000 });
+    assert.deepEqual([(await hook(page, 'data')).ok, (await hook(page, 'data')).examples], [true, 20]);
+    assert.equal(await page.inputValue('[name="data_url"]'), 'https://data.invalid/ok.txt');
+    await page.waitForFunction(() => /data_url=https/.test(location.hash), null, { timeout: 10_000 });
+    assert.doesNotMatch(new URL(page.url()).hash, /&d=/, 'a link carries the URL, not the data');
+    assert.equal(errors.filter((e) => !/data\.invalid|Failed to load resource|CORS/.test(e)).length, 0, errors.join('\n'));
   } finally {
     await close();
   }
