@@ -435,6 +435,13 @@ fn random_and_mutated_files_never_panic() {
                 .iter()
                 .all(|&x| (x as usize) < t.d_vocab_out()));
         }
+        // patching's corruption of a row: one prompt token changed, answered without a panic
+        let row = t.batch_split(i, 0, 1, Split::Train);
+        let pl = t.prompt_len();
+        if let Some(p) = t.corrupt_prompt(&row[..pl], i as usize) {
+            assert_eq!((0..pl).filter(|&k| p[k] != row[k]).count(), 1, "{t:?}");
+            assert!(t.solve(&p).is_ok(), "{t:?}");
+        }
     }
     eprintln!("{decoded} of {n} files decoded");
     assert!(decoded > 0 && decoded < n);
