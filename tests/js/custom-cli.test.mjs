@@ -40,7 +40,7 @@ test('custom CLI: train --data reaches 0.99 test accuracy; eval --data gives the
     assert.equal(tr.task, 'custom');
     assert.equal(tr.steps, 600);
     const side = (r, n) => r.splits.find((s) => s.split === n);
-    console.log(`# train: ${tr.steps} steps, train/test token acc ${side(tr, 'train').token_acc} / ${side(tr, 'test').token_acc}`);
+    console.log(`train: ${tr.steps} steps, train/test token acc ${side(tr, 'train').token_acc} / ${side(tr, 'test').token_acc}`);
     assert.ok(side(tr, 'test').token_acc >= 0.99, `test accuracy ${side(tr, 'test').token_acc}`);
     const e = run('eval', ['--model', model, '--task', 'custom', '--data', data, '--json']);
     assert.equal(e.status, 0, e.stderr);
