@@ -256,7 +256,10 @@ impl CircuitSetup {
         if metric == CircuitMetric::LogitDiff && n_diff == 0 {
             return Err(Error::config(
                 "metric",
-                "logit difference needs clean and corrupted inputs whose answers differ somewhere",
+                "logit difference needs pairs whose answers differ, but no clean and corrupted answer differs \
+                 at any scored position (this task's corruption can leave the answer as it is, as majority's does): \
+                 choose the KL or loss metric (with resample ablation, which compares different clean inputs), \
+                 or type pairs whose answers differ",
             ));
         }
         let dw: Vec<f64> = tv

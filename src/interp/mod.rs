@@ -42,6 +42,7 @@ pub mod attention;
 pub mod attribution;
 pub mod cache;
 pub mod circuit_metric;
+pub mod circuit_pairs;
 pub mod circuit_report;
 pub mod circuits;
 pub mod discovery;

@@ -1,12 +1,15 @@
 //! The Circuit cell's binding (www/js/cells/circuit.js): discovery and faithfulness on the
 //! selected snapshot, in the analysis worker. The clean/corrupted runs of one choice of
-//! (snapshot, metric, ablation, samples, seed) are prepared once and kept, so toggling an
-//! edge costs three forward runs (circuit, complement, all ablated).
+//! (snapshot, metric, ablation, samples, seed, typed inputs) are prepared once and kept, so
+//! toggling an edge costs three forward runs (circuit, complement, all ablated). Typed
+//! clean/corrupted prompts (`;` between pairs) replace the task's default pairs; a bad one
+//! is an error that leaves the prepared setup as it was.
 
 use super::interp::Interp;
 use super::{js_err, parse, to_js};
 use crate::error::Error;
 use crate::interp::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
+use crate::interp::circuit_pairs::{pairs_or, pairs_text};
 use crate::interp::discovery::{discover, Discovery, Method, Select};
 use crate::interp::faithfulness::faithfulness;
 use candle_core::DType;
@@ -27,6 +30,9 @@ struct CellOptions {
     ig_steps: usize,
     samples: usize,
     seed: u64,
+    /// typed clean and corrupted prompts (`;` between pairs); both blank: the task's pairs
+    clean: String,
+    corrupted: String,
 }
 
 impl Default for CellOptions {
@@ -41,6 +47,8 @@ impl Default for CellOptions {
             ig_steps: 8,
             samples: 32,
             seed: 0,
+            clean: String::new(),
+            corrupted: String::new(),
         }
     }
 }
@@ -58,17 +66,21 @@ impl Interp {
     fn prepared(&mut self, o: &CellOptions) -> Result<&CircuitSetup, JsError> {
         let step = self.wb.selected();
         let key = format!(
-            "{step:?}/{}/{}/{}/{}",
-            o.metric, o.ablation, o.samples, o.seed
+            "{step:?}/{}/{}/{}/{}/{:?}/{:?}",
+            o.metric, o.ablation, o.samples, o.seed, o.clean, o.corrupted
         );
         if self.circuit.as_ref().is_none_or(|p| p.key != key) {
-            self.circuit = None;
+            // built in full before the kept setup is replaced: an error changes nothing
             let metric = CircuitMetric::parse(&o.metric).map_err(js_err)?;
             let ablation = EdgeAblation::parse(&o.ablation).map_err(js_err)?;
+            let task = &self.wb.task;
+            let pairs = pairs_or(task, &o.clean, &o.corrupted, || {
+                default_pairs(task, o.samples, o.seed)
+            })
+            .map_err(js_err)?;
             let w = self.wb.weights().map_err(js_err)?;
-            let pairs = default_pairs(&self.wb.task, o.samples, o.seed).map_err(js_err)?;
-            let setup = CircuitSetup::new(w, &self.wb.task, pairs, metric, ablation, DType::F32)
-                .map_err(js_err)?;
+            let setup =
+                CircuitSetup::new(w, task, pairs, metric, ablation, DType::F32).map_err(js_err)?;
             self.circuit = Some(Prepared {
                 key,
                 setup,
@@ -112,7 +124,8 @@ impl Interp {
     /// the discovery is kept while they and the snapshot stay), flips the edges listed in
     /// `toggles_json` (edge indices: the user's clicks) and checks the result. Returns
     /// `{graph, discovery: {circuit, scores, runs, ..}, edges (0/1 per edge, after the
-    /// toggles), faithfulness}`.
+    /// toggles), faithfulness, inputs: {typed, pairs, clean, corrupted (the first pairs'
+    /// prompt texts)}}`.
     pub fn circuit(&mut self, options_json: &str, toggles_json: &str) -> Result<JsValue, JsError> {
         let o = options(options_json)?;
         let method = Method::parse(&o.method).map_err(js_err)?;
@@ -130,6 +143,8 @@ impl Interp {
             p.discovery = Some((dk, d));
         }
         let (s, d) = (&p.setup, &p.discovery.as_ref().expect("discovered above").1);
+        let typed = !(o.clean.trim().is_empty() && o.corrupted.trim().is_empty());
+        let (clean, corrupted) = pairs_text(&self.wb.task, &s.pairs, 4);
         let mut c = d.circuit.clone();
         for &e in &toggles {
             match c.edges.get_mut(e) {
@@ -146,6 +161,7 @@ impl Interp {
         let bits: Vec<u8> = c.edges.iter().map(|&b| b as u8).collect();
         to_js(&serde_json::json!({
             "graph": s.model.graph, "discovery": d, "edges": bits, "faithfulness": f,
+            "inputs": { "typed": typed, "pairs": s.pairs.batch, "clean": clean, "corrupted": corrupted },
         }))
     }
 }

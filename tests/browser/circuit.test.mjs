@@ -1,7 +1,10 @@
 // The Circuit cell in headless Chromium on the seed-003 sorter (loaded as a file would be):
 // ACDC discovers embed → L0H0 → logits, the graph is drawn, clicking the L0H0 → logits edge
 // takes it out and the faithfulness drops, and the link (view state in the URL) reopens the
-// same hand-edited circuit. Screenshot: test-output/circuit-seed003.png.
+// same hand-edited circuit. Typed clean/corrupted pairs: an identical pair leaves nothing to patch
+// (no edge matters, and logit difference explains why it cannot be used), two real pairs give a
+// circuit on 2 pairs, bad text shows its error and changes nothing, and the link reopens the typed
+// pairs. Screenshots: test-output/circuit-seed003.png, circuit-typed.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -66,6 +69,101 @@ test('Circuit cell: discovers, draws, toggles an edge, faithfulness changes, lin
     await loadSeed003(again.page);
     await again.page.waitForFunction(() => document.getElementById('circuit-faith')?.dataset.edges === '3', null, { timeout: 120_000 });
     assert.equal(await faith(again.page), toggled);
+    assert.deepEqual(again.errors, []);
+  } finally {
+    await again.close();
+  }
+});
+
+const result = (page) => page.getAttribute('#circuit-faith', 'data-result').then(JSON.parse);
+const run = (page) => page.getAttribute('#circuit-faith', 'data-run').then(Number);
+const errorCount = (page) => page.evaluate(() => Number(document.querySelector('#circuit-body .error').dataset.count ?? 0));
+/** Waits for a result newer than `n` or an error after the first `m`. */
+const next = (page, n, m) => page.waitForFunction(([k, e]) => Number(document.getElementById('circuit-faith').dataset.run) > k
+  || Number(document.querySelector('#circuit-body .error').dataset.count ?? 0) > e, [n, m], { timeout: 120_000 });
+/** Types the pairs and presses Use pairs; waits for a newer result (or an error). */
+async function usePairs(page, clean, corrupt) {
+  const [n, m] = [await run(page), await errorCount(page)];
+  await page.fill('[name="circuit-clean"]', clean);
+  await page.fill('[name="circuit-corrupt"]', corrupt);
+  await page.click('#circuit-body button[type="submit"]');
+  await next(page, n, m);
+}
+/** Waits until the link (the URL's hash) holds `value` for view key `key` (fails after 10 s). */
+const linkHas = (page, key, value) => page.waitForFunction(([k, v]) => new URLSearchParams(location.hash.slice(1)).get(k) === v,
+  [key, value], { timeout: 10_000 });
+
+const CLEAN = '3 1 4 1 5 9 2 6 5 3; 10 20 30 40 49 0 7 7 12 33';
+const CORRUPT = '3 1 4 1 5 40 2 6 5 3; 10 20 30 40 49 0 7 25 12 33';
+
+test('Circuit cell: typed clean/corrupted pairs drive the circuit, bad text changes nothing, the link keeps them', { timeout: 300_000 }, async () => {
+  const { page, errors, close } = await open('#v=1&open_circuit=true');
+  let link;
+  let typed;
+  try {
+    await loadSeed003(page);
+    await page.waitForFunction(() => document.getElementById('circuit-faith')?.dataset.edges !== undefined, null, { timeout: 120_000 });
+    const defaults = await result(page);
+    assert.equal(await page.getAttribute('.circuit-pairs-note', 'data-typed'), 'false');
+    // the placeholders show the task's first pairs, as they would be typed
+    assert.match(await page.getAttribute('[name="circuit-clean"]', 'placeholder'), /^(\d+ ){9}\d+; /);
+
+    // a pair whose corrupted prompt is the clean one: every ablated edge carries the same value, so no edge matters
+    await usePairs(page, '3 1 4 1 5 9 2 6 5 3', '3 1 4 1 5 9 2 6 5 3');
+    assert.match(await page.textContent('#circuit-faith'), /Circuit: 0 of 9 edges/);
+    assert.match(await page.textContent('.circuit-pairs-note'), /On 1 typed pair\./);
+    // … and the logit difference has no differing answer to compare: the error says what to choose instead
+    let [n, m] = [await run(page), await errorCount(page)];
+    await page.selectOption('[name="circuit-view_circuit_metric"]', 'logit_diff');
+    await next(page, n, m);
+    assert.match(await page.textContent('#circuit-body .error'), /no clean and corrupted answer differs.*KL or loss.*resample.*pairs whose answers differ/);
+    [n, m] = [await run(page), await errorCount(page)];
+    await page.selectOption('[name="circuit-view_circuit_metric"]', 'kl');
+    await next(page, n, m);
+
+    // two real pairs: the circuit and its figures are those of these inputs
+    await usePairs(page, CLEAN, CORRUPT);
+    typed = await result(page);
+    assert.match(await page.textContent('.circuit-pairs-note'), /On 2 typed pairs\./);
+    assert.ok(typed.faithfulness.edges > 0, 'some edge matters on real pairs');
+    assert.notEqual(typed.faithfulness.full.loss, defaults.faithfulness.full.loss, 'the full model is scored on the typed inputs');
+    await linkHas(page, 'view_circuit_clean', CLEAN);
+    await linkHas(page, 'view_circuit_corrupt', CORRUPT);
+
+    // bad text of every kind: an error naming what is wrong; the circuit, its figures and the link stay
+    const bad = [
+      ['3 1 x 1 5 9 2 6 5 3', CORRUPT.split(';')[0], /clean prompt.*'x' is not/],
+      [CLEAN.split(';')[0], '3 1 4 1 5 40 2 6 5', /corrupted prompt.*expected 10.*got 9/],
+      [CLEAN, CORRUPT.split(';')[0], /2 clean prompts but 1 corrupted/],
+      [CLEAN.split(';')[0], '', /type a corrupted prompt/],
+    ];
+    for (const [c, k, re] of bad) {
+      const n = await run(page);
+      await usePairs(page, c, k);
+      assert.match(await page.textContent('#circuit-body .error'), re);
+      assert.equal(await run(page), n, 'no new result');
+      assert.deepEqual(await result(page), typed);
+      await linkHas(page, 'view_circuit_clean', CLEAN); // the link keeps the pairs that worked
+      await linkHas(page, 'view_circuit_corrupt', CORRUPT);
+    }
+    // what was typed stays, to be corrected
+    assert.equal(await page.inputValue('[name="circuit-clean"]'), CLEAN.split(';')[0]);
+    await page.locator('#cell-circuit').screenshot({ path: 'test-output/circuit-typed.png' });
+    link = page.url();
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+  // the link reopens the typed pairs and the same circuit
+  const again = await open(new URL(link).hash);
+  try {
+    await loadSeed003(again.page);
+    await again.page.waitForFunction(() => document.getElementById('circuit-faith')?.dataset.edges !== undefined, null, { timeout: 120_000 });
+    assert.equal(await again.page.inputValue('[name="circuit-clean"]'), CLEAN);
+    assert.equal(await again.page.inputValue('[name="circuit-corrupt"]'), CORRUPT);
+    const r = await result(again.page);
+    assert.deepEqual(r.edges, typed.edges);
+    assert.equal(r.faithfulness.loss_recovered, typed.faithfulness.loss_recovered);
     assert.deepEqual(again.errors, []);
   } finally {
     await again.close();

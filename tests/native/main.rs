@@ -15,6 +15,7 @@ mod gpu_kernels;
 mod gpu_model;
 mod holdout_split;
 mod interp_attention;
+mod interp_circuit_pairs;
 mod interp_circuits;
 mod interp_dla;
 mod interp_fourier;

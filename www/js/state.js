@@ -106,6 +106,8 @@ export const PROPS = [
   { key: 'view_circuit_top_k', cell: 'view', label: 'circuit: top k edges', type: 'int', default: 10, min: 0, max: 100000 },
   { key: 'view_circuit_ig_steps', cell: 'view', label: 'circuit: EAP-IG steps', type: 'int', default: 8, min: 1, max: 256 },
   { key: 'view_circuit_toggles', cell: 'view', label: 'circuit: edges toggled by hand', type: 'text', default: '', max: 2000 },
+  { key: 'view_circuit_clean', cell: 'view', label: 'circuit: clean prompts (; between pairs; blank: the task\'s pairs)', type: 'text', default: '', max: 2000 },
+  { key: 'view_circuit_corrupt', cell: 'view', label: 'circuit: corrupted prompts (one per clean prompt)', type: 'text', default: '', max: 2000 },
   { key: 'view_neuron_layer', cell: 'view', label: 'Interventions: MLP layer of the ablated neurons', type: 'int', default: 0, min: 0, max: 7 },
   { key: 'view_ablate_neurons', cell: 'view', label: 'Interventions: ablated neurons (indices)', type: 'text', default: '', max: 400 },
   { key: 'view_neuron', cell: 'view', label: 'Task analyses: neuron heatmap (-1 = the most important)', type: 'int', default: -1, min: -1, max: 65535 },

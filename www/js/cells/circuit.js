@@ -1,5 +1,7 @@
 // The Circuit cell: finds the circuit of the selected snapshot (ACDC, or EAP / EAP-IG top-k or
-// threshold) on clean/corrupted pairs of the task (its default corruption), draws the graph
+// threshold) on clean/corrupted pairs — the task's (its default corruption) or typed ones
+// (prompts as the samples show them, `;` between pairs; a bad one shows its error and changes
+// nothing: the link keeps the last pairs that worked) — draws the graph
 // (nodes by layer; edge width = |score|, colour = sign; hover for values), lets the user click
 // edges (or a node: all its edges) into or out of the circuit, and shows its faithfulness.
 // Every choice, the hand toggles included, is a view property (state.js), so the link
@@ -39,7 +41,7 @@ export class CircuitCell {
     const controls = el('div', 'controls circuit-controls');
     this.inputs = {};
     for (const [key, label, kind] of CONTROLS) controls.append(this.control(key, label, kind));
-    root.append(controls);
+    root.append(controls, this.pairsForm());
     this.error = el('p', 'error');
     this.error.hidden = true;
     this.faith = el('p', 'circuit-faith');
@@ -70,6 +72,53 @@ export class CircuitCell {
     return f;
   }
 
+  /** The typed clean/corrupted prompts: Use (the typed pairs) and Task pairs (blank: the defaults). */
+  pairsForm() {
+    const form = el('form', 'controls circuit-pairs');
+    const mk = (name, label) => {
+      const f = el('label', 'field');
+      const i = el('input');
+      i.name = name;
+      i.size = 36;
+      i.autocomplete = 'off';
+      i.spellcheck = false;
+      f.append(el('span', '', label), i);
+      form.append(f);
+      return i;
+    };
+    this.clean = mk('circuit-clean', 'clean prompts');
+    this.corrupt = mk('circuit-corrupt', 'corrupted prompts');
+    this.clean.value = this.ctx.view('view_circuit_clean');
+    this.corrupt.value = this.ctx.view('view_circuit_corrupt');
+    const use = el('button', 'primary', 'Use pairs');
+    use.type = 'submit';
+    const reset = el('button', '', 'Task pairs');
+    reset.type = 'button';
+    reset.name = 'circuit-task-pairs';
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      this.usePairs(this.clean.value.trim(), this.corrupt.value.trim());
+    };
+    reset.onclick = () => {
+      this.clean.value = this.corrupt.value = '';
+      this.usePairs('', '');
+    };
+    this.pairsNote = el('p', 'muted circuit-pairs-note');
+    form.append(use, reset, this.pairsNote);
+    return form;
+  }
+
+  /** Recomputes on pairs `clean`/`corrupt` (blank: the task's); until the result is in, the pairs
+   * before are kept to go back to if the worker refuses these. */
+  usePairs(clean, corrupt) {
+    const v = this.ctx.view;
+    this.pending = { clean: v('view_circuit_clean'), corrupt: v('view_circuit_corrupt'), toggles: v('view_circuit_toggles') };
+    this.ctx.setView('view_circuit_clean', clean);
+    this.ctx.setView('view_circuit_corrupt', corrupt);
+    this.ctx.setView('view_circuit_toggles', ''); // hand edits belong to the circuit they edited
+    this.ctx.recompute(['circuit']);
+  }
+
   /** The options the worker's `circuit` call reads. */
   options() {
     const v = this.ctx.view;
@@ -77,6 +126,7 @@ export class CircuitCell {
       method: v('view_circuit_method'), metric: v('view_circuit_metric'), ablation: v('view_circuit_ablation'),
       select: v('view_circuit_select'), threshold: v('view_circuit_threshold'), top_k: v('view_circuit_top_k'),
       ig_steps: v('view_circuit_ig_steps'), samples: 16, seed: 0, // 16 pairs: the other cells' SAMPLES (analysis.js)
+      clean: v('view_circuit_clean'), corrupted: v('view_circuit_corrupt'),
     };
   }
 
@@ -106,14 +156,41 @@ export class CircuitCell {
     for (const [key, i] of Object.entries(this.inputs)) if (document.activeElement !== i) i.value = String(this.ctx.view(key));
     const c = data.circuit;
     if (!c) {
+      // refused pairs change nothing: the view (and so the link) goes back to the pairs before;
+      // the typed text stays in the inputs to be corrected, the last circuit stays drawn
+      if (this.pending && data.error) {
+        for (const [k, x] of [['view_circuit_clean', 'clean'], ['view_circuit_corrupt', 'corrupt'], ['view_circuit_toggles', 'toggles']]) {
+          this.ctx.setView(k, this.pending[x]);
+        }
+      }
+      this.pending = null;
       this.error.textContent = data.error ?? '';
       this.error.hidden = !data.error;
+      this.error.dataset.count = String(Number(this.error.dataset.count ?? 0) + 1); // errors shown (for tests)
       return;
     }
+    this.pending = null;
     this.error.hidden = true;
     this.last = c;
+    this.showPairs(c.inputs);
     this.showFaith(c);
     this.draw(c);
+  }
+
+  /** Which pairs the circuit was found on; the task's first pairs as the inputs' placeholders. */
+  showPairs(p) {
+    for (const [i, key] of [[this.clean, 'view_circuit_clean'], [this.corrupt, 'view_circuit_corrupt']]) {
+      if (document.activeElement !== i) i.value = this.ctx.view(key);
+    }
+    if (!p.typed) {
+      this.clean.placeholder = p.clean;
+      this.corrupt.placeholder = p.corrupted;
+    }
+    this.pairsNote.textContent = p.typed
+      ? `On ${p.pairs} typed pair${p.pairs === 1 ? '' : 's'}.`
+      : `On ${p.pairs} pairs of the task (its corruption changes one value of the prompt); type prompts as the samples show `
+        + 'them, several pairs separated by ";".';
+    this.pairsNote.dataset.typed = String(p.typed);
   }
 
   showFaith(c) {
@@ -124,6 +201,11 @@ export class CircuitCell {
       + `${pct(f.complement_loss_recovered)}, accuracy ${pct(f.complement.acc)}.`;
     this.faith.dataset.lossRecovered = String(f.loss_recovered);
     this.faith.dataset.edges = String(f.edges);
+    // for scripts (tests/browser/circuit-catalogue.mjs): a count of results shown, and what was shown
+    this.runs = (this.runs ?? 0) + 1;
+    this.faith.dataset.run = String(this.runs);
+    this.faith.dataset.result = JSON.stringify({ method: c.discovery.method, select: c.discovery.select, runs: c.discovery.runs,
+      edges: c.graph.edges.filter((e, i) => c.edges[i] === 1).map((e) => e.name), faithfulness: f });
     document.getElementById('circuit-brief').textContent = `${f.edges} edges, loss recovered ${pct(f.loss_recovered)}`;
   }
 
