@@ -65,6 +65,12 @@ fn options(a: &Args) -> toyformer::Result<CircuitOptions> {
 /// Runs the discovery and prints it (or its JSON).
 pub fn run(a: &Args, w: &Weights, task: &TaskSpec, path: &str) -> toyformer::Result<()> {
     let o = options(a)?;
+    if !o.graph.neurons && (a.str("neuron-top").is_some() || a.str("neuron-acdc").is_some()) {
+        return Err(toyformer::Error::config(
+            "neurons",
+            "--neuron-top and --neuron-acdc need --neurons",
+        ));
+    }
     let rep = circuit_report(w, task, &o)?;
     let views = if o.graph.neurons {
         neurons::views(a, w, task, &rep)?

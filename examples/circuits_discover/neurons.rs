@@ -113,8 +113,13 @@ pub fn print_circuit(rep: &CircuitReport) {
             println!("  {:28} score {:+.4}", edge.name, d.scores[e]);
         }
     }
+    let n_mlps = g
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Mlp { .. }))
+        .count();
     for r in 0..g.receivers.len() {
-        for layer in 0..g.nodes.len() {
+        for layer in 0..n_mlps {
             let mut es: Vec<(usize, usize)> = (0..g.avail[r])
                 .filter_map(|sd| {
                     let e = g.edge(sd, r)?;
