@@ -1062,3 +1062,49 @@ fn edge_acdc_on_the_neuron_graph_tries_an_mlp_input_while_a_neuron_sends() {
     let f = faithfulness(&s, &d.circuit).unwrap();
     assert!(f.metric_recovered > 0.5, "{f:?}");
 }
+
+#[test]
+fn mod_sub_answer_is_spread_over_many_mlp0_neurons() {
+    // the shared grokked modular-subtraction model (1L 2H, d_mlp 512): ranking MLP0's
+    // neurons by EAP-IG, a few carry little alone and many are redundant; the top 200
+    // carry (nearly) all of it. The kept-neuron model's loss is checked against the plain loop
+    let task = TaskSpec::default_for("mod-sub").unwrap();
+    let w =
+        toyformer::io::load_weights(&common::shared("modular_subtraction_model.pt"), None).unwrap();
+    let w = task.fit_context(w).unwrap();
+    let pairs = default_pairs(&task, 16, 0).unwrap();
+    let (m, ab, opts) = (
+        CircuitMetric::Loss,
+        EdgeAblation::Corrupted,
+        GraphOptions { neurons: true },
+    );
+    let s = CircuitSetup::with_graph(&w, &task, pairs, m, ab, DType::F32, opts).unwrap();
+    let g = &s.model.graph;
+    assert_eq!((g.senders.len(), g.edges.len()), (516, 532));
+    let r = rank_neurons(&s, 0, 2).unwrap();
+    let rec = |keep: &[usize]| {
+        let c = keep_neurons(g, 0, keep).unwrap();
+        faithfulness(&s, &c).unwrap().loss_recovered
+    };
+    let (top10, top200, without10) = (
+        rec(&r.order[..10]),
+        rec(&r.order[..200]),
+        rec(&r.order[10..]),
+    );
+    eprintln!(
+        "mod-sub MLP0: top 10 {top10:.3}, top 200 {top200:.3}, all but the top 10 {without10:.3}"
+    );
+    assert!(top10 < 0.5, "{top10}");
+    assert!(top200 >= 0.95, "{top200}");
+    assert!(without10 >= 0.9, "{without10}");
+    // the top-20 model against the plain loop with the other neurons' edges carrying the
+    // corrupted run's outputs
+    let keep = keep_neurons(g, 0, &r.order[..20]).unwrap();
+    let t = task.seq_len();
+    let (corr, _) = plain_batch_n(&w, &s.pairs.corrupted, t, ONE, None, true);
+    let mk = |rr: usize, sd: usize| f64::from(u8::from(keep.edges[g.edge(sd, rr).unwrap()]));
+    let (_, lg) = plain_batch_n(&w, &s.pairs.clean, t, &mk, Some(&corr), true);
+    let want = plain_loss(&task, &s.pairs.clean, &lg);
+    let got = s.metric_at(&s.model.mask(&keep).unwrap()).unwrap();
+    assert!(common::close(got, want, 1e-3), "{got} vs {want}");
+}
