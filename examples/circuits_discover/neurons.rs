@@ -9,6 +9,7 @@ use toyformer::interp::discovery::{
     acdc_neurons, keep_neurons, neuron_ranking, rank_neurons, Method, NeuronRanking,
 };
 use toyformer::interp::faithfulness::{faithfulness, recovered, Faithfulness};
+use toyformer::interp::fourier;
 use toyformer::interp::graph::{Circuit, Graph, NodeKind};
 use toyformer::model::Weights;
 use toyformer::tasks::TaskSpec;
@@ -23,6 +24,35 @@ pub struct NeuronView {
     pub top_k: Vec<(usize, Faithfulness, f64)>,
     /// (kept neuron indices, faithfulness, runs) of ACDC over this MLP's neurons
     pub acdc: Option<(Vec<usize>, Faithfulness, usize)>,
+    /// modular tasks, last MLP: each neuron's best Fourier frequency (None: no variance)
+    pub freqs: Vec<Option<usize>>,
+}
+
+/// Each neuron's best frequency of the last MLP on a modular task (else empty).
+fn frequencies(w: &Weights, task: &TaskSpec, layer: usize) -> Vec<Option<usize>> {
+    if layer + 1 != w.cfg.n_layers || fourier::modular_task(task).is_err() {
+        return Vec::new();
+    }
+    fourier::fourier_report(w, task)
+        .map(|r| r.neurons.iter().map(|n| n.freq).collect())
+        .unwrap_or_default()
+}
+
+/// "freq k: n neurons" for the neurons `ns`, most common first.
+fn by_freq(freqs: &[Option<usize>], ns: &[usize]) -> String {
+    let mut count = std::collections::BTreeMap::new();
+    for &n in ns {
+        *count.entry(freqs[n]).or_insert(0usize) += 1;
+    }
+    let mut v: Vec<_> = count.into_iter().collect();
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
+    v.iter()
+        .map(|(f, c)| match f {
+            Some(f) => format!("k {f}: {c}"),
+            None => format!("none: {c}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The k values to check: 1, 2, 5, 10, 20, 50, … up to every neuron, and `top`.
@@ -81,6 +111,7 @@ pub fn views(
             ranking,
             top_k,
             acdc,
+            freqs: frequencies(w, task, layer),
         });
     }
     Ok(out)
@@ -182,6 +213,15 @@ pub fn print_views(views: &[NeuronView], top: usize) {
                 100.0 * without
             );
         }
+        if !v.freqs.is_empty() {
+            for k in [top, 100] {
+                let k = k.min(r.order.len());
+                println!(
+                    "  best Fourier frequency of the top {k}: {}",
+                    by_freq(&v.freqs, &r.order[..k])
+                );
+            }
+        }
         if let Some((kept, f, runs)) = &v.acdc {
             let ns: Vec<String> = kept.iter().map(|n| format!("N{n}")).collect();
             println!(
@@ -190,6 +230,9 @@ pub fn print_views(views: &[NeuronView], top: usize) {
                 ns.join(" ")
             );
             println!("  {}", line(f));
+            if !v.freqs.is_empty() {
+                println!("  best Fourier frequency: {}", by_freq(&v.freqs, kept));
+            }
         }
     }
 }
