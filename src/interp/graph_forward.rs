@@ -5,6 +5,9 @@
 //! output in this run and `alt_s` a fixed replacement (the corrupted run's output, a mean,
 //! a resample; zero when none is given). m = 1 on every edge is the model itself, m = 0
 //! replaces the edge. m is a tensor, so autograd gives ∂metric/∂m per edge (attribution).
+//! On a neuron graph ([`GraphOptions::neurons`]) each MLP's stage yields one sender per
+//! neuron (post_n · W_out[n, :]), so every method on edges works on neurons unchanged; the
+//! cost grows with the senders (each run stacks every sender's (B, T, C) output).
 //!
 //! Letters: B batch, T positions, P scored positions, C d_model, NH n_heads, HS d_head,
 //! V d_vocab_out, M d_mlp, R receivers, S senders.
