@@ -7,6 +7,8 @@ import { loadWasm } from './wasm-pick.js';
 
 const { ShardWorker } = await loadWasm();
 let engine = null;
+// a clock shared by every worker of the page (performance.now() counts from each worker's own start)
+const now = () => performance.timeOrigin + performance.now();
 
 self.onmessage = ({ data: m }) => {
   try {
@@ -15,8 +17,10 @@ self.onmessage = ({ data: m }) => {
       engine = new ShardWorker(m.task, m.model);
       postMessage({ type: 'ready' });
     } else if (m.type === 'job') {
+      const t0 = now();
       const r = engine.grads(m.weights, m.tokens, m.targets, m.batch, m.lo, m.hi);
-      postMessage({ type: 'result', id: m.id, r }, [r.nodes.buffer, r.losses.buffer, r.grads.buffer,
+      const t1 = now();
+      postMessage({ type: 'result', id: m.id, r, t0, t1 }, [r.nodes.buffer, r.losses.buffer, r.grads.buffer,
         r.argmax.buffer, r.rows.buffer]);
     }
   } catch (e) {

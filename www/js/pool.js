@@ -6,6 +6,12 @@
 // transferred copy each. A helper that dies or fails mid-step is replaced and its job sent again.
 
 const MAX_TRIES = 3;
+// The phases of a step on the training worker, timed when profiling (startProfile): plan the batch,
+// take the weights out of the session, post the helpers' jobs, compute run 0 here, hand it in,
+// wait for the helpers, hand theirs in, then combine + AdamW + metrics (Session.step).
+const PHASES = ['plan', 'weights', 'post', 'local', 'supplyLocal', 'wait', 'supply', 'update'];
+// a clock shared by every worker of the page (performance.now() counts from each worker's own start)
+const now = () => performance.timeOrigin + performance.now();
 
 /** The pool size for the `workers` setting: 0 = one per core but one; at most 8 (a batch has at most 8 shards). */
 export function poolSize(setting, cores = self.navigator?.hardwareConcurrency ?? 2) {
@@ -22,6 +28,7 @@ export class Pool {
     this.nextId = 1;
     this.killDuring = null; // tests: terminate this helper right after its next job is sent
     this.onReplace = () => {};
+    this.profile = null; // total ms per phase when profiling (startProfile)
   }
 
   /** Makes sure `n` helpers exist for the session's task and model (remade when those change). */
@@ -39,12 +46,15 @@ export class Pool {
 
   spawn() {
     const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module' });
-    const h = { w, job: null, dead: null };
+    const h = { w, job: null, dead: null, isReady: false };
     h.ready = new Promise((resolve, reject) => {
       w.onmessage = ({ data: m }) => {
         if (m.type === 'loaded') w.postMessage({ type: 'init', ...this.spec });
-        else if (m.type === 'ready') resolve();
-        else if (m.type === 'result' && h.job?.id === m.id) h.job.resolve(m.r);
+        else if (m.type === 'ready') {
+          h.isReady = true;
+          resolve();
+        }
+        else if (m.type === 'result' && h.job?.id === m.id) h.job.resolve(this.received(h, m));
         else if (m.type === 'error' && h.job?.id === m.id) h.job.reject(new Error(m.message));
         else if (m.type === 'error') reject(new Error(m.message));
       };
@@ -61,13 +71,19 @@ export class Pool {
   }
 
   // Sends one job to helper i; resolves with its result or rejects when the helper dies or fails.
-  async send(i, weights, plan, run) {
+  // A ready helper gets the job at once (not after a microtask): the caller computes its own run
+  // right after, synchronously, and a job posted later would wait for that (the two runs in series).
+  send(i, weights, plan, run) {
     const h = this.helpers[i];
-    await h.ready;
+    if (h.dead) return Promise.reject(h.dead);
+    return h.isReady ? this.post(i, h, weights, plan, run) : h.ready.then(() => this.post(i, h, weights, plan, run));
+  }
+
+  post(i, h, weights, plan, run) {
     const id = this.nextId++;
     const shared = typeof SharedArrayBuffer !== 'undefined' && weights.buffer instanceof SharedArrayBuffer;
     const w = shared ? weights : weights.slice();
-    const done = new Promise((resolve, reject) => { h.job = { id, resolve, reject }; });
+    const done = new Promise((resolve, reject) => { h.job = { id, resolve, reject, sent: now() }; });
     h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1] },
       shared ? [] : [w.buffer]);
     if (this.killDuring === i) {
@@ -82,7 +98,7 @@ export class Pool {
   async job(i, weights, plan, run) {
     for (let t = 1; ; t++) {
       try {
-        return await this.send(i, weights, plan, run);
+        return await this.send(i, weights, plan, run); // posted synchronously when the helper is ready
       } catch (err) {
         if (t >= MAX_TRIES) throw err;
         this.helpers[i].w.terminate();
@@ -92,18 +108,55 @@ export class Pool {
     }
   }
 
+  // A helper's result; with profiling on, its compute time and the messages' latency are added up.
+  received(h, m) {
+    const p = this.profile;
+    if (p) {
+      const t = now();
+      p.helper += m.t1 - m.t0;
+      p.toHelper += m.t0 - h.job.sent;
+      p.fromHelper += t - m.t1;
+    }
+    return m.r;
+  }
+
   /** One training step of `session` over the pool; returns its metrics rows (empty when done). */
   async step(session) {
+    // new helpers load their wasm first: a job queued on that would start after run 0 here
+    if (this.helpers.some((h) => !h.isReady && !h.dead)) await Promise.allSettled(this.helpers.map((h) => h.ready));
+    const p = this.profile;
+    const t = [now()];
+    const lap = () => t.push(now());
     const k = this.helpers.length + 1;
     const plan = session.pool_plan(k);
     if (!plan) return [];
+    lap();
     const weights = shareable(session.weights());
+    lap();
     // helpers past the batch's shard count (a small batch) get empty runs: nothing is sent to them
     const jobs = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [this.job(i, weights, plan, run)] : []));
+    lap();
     const mine = this.local.grads(weights, plan.tokens, plan.targets, plan.batch, plan.runs[0][0], plan.runs[0][1]);
+    lap();
     session.pool_supply(mine);
-    for (const r of await Promise.all(jobs)) session.pool_supply(r);
-    return session.step(1);
+    lap();
+    const theirs = await Promise.all(jobs);
+    lap();
+    for (const r of theirs) session.pool_supply(r);
+    lap();
+    const rows = session.step(1);
+    lap();
+    if (p) {
+      PHASES.forEach((name, i) => { p[name] += t[i + 1] - t[i]; });
+      p.steps += 1;
+    }
+    return rows;
+  }
+
+  /** Turns per-phase timing on (see PHASES) and zeroes it; `profile` then holds total ms per phase. */
+  startProfile() {
+    this.profile = { steps: 0, helper: 0, toHelper: 0, fromHelper: 0 };
+    for (const name of PHASES) this.profile[name] = 0;
   }
 
   /** Up to n steps; their metrics rows. */
