@@ -1,7 +1,8 @@
 // Data-parallel CPU training across Web Workers (www/js/pool.js): a run on 2 workers is
 // bit-identical to the same run on 1 worker (every step's loss, gradient norm and accuracy, and the
 // final weights), and a helper terminated mid-step is replaced and the step redone, again with an
-// identical result.
+// identical result; a sweep's cap on the pool (cores.js: 'workers-cap') shrinks it to one worker
+// mid-run and lifting the cap grows it back, again with an identical result.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
@@ -9,24 +10,38 @@ import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 const server = serveDuringTests();
 const RUN = 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=64&lr=0.003&steps=30';
 
-// Trains RUN on `workers` workers; `kill` terminates pool helper 0 mid-step once step 10 is reached.
-async function train(workers, { kill = false } = {}) {
+// Trains RUN on `workers` workers; `kill` terminates pool helper 0 mid-step once step 10 is reached;
+// `cap` caps the pool at 1 worker from step 10 to step 20 (as a sweep running then would).
+async function train(workers, { kill = false, cap = false } = {}) {
   const { page, errors, close } = await openNotebook(`${server.url}#v=1&${RUN}&workers=${workers}`, { webgpu: false });
   try {
-    await page.evaluate((kill) => {
+    await page.evaluate((hold) => {
       const h = window.__toyformer;
       h.poolEvents = [];
       h.worker.addEventListener('message', ({ data: m }) => {
         if (m.type === 'pool') h.poolEvents.push(m);
         if (m.type === 'exported' && m.req === 'pool-test') h.exported = Array.from(m.bytes);
       });
-      if (kill) h.post({ type: 'hold-at', step: 10 });
-    }, kill);
+      if (hold) h.post({ type: 'hold-at', step: 10 });
+    }, kill || cap);
     await page.click('#btn-start');
     if (kill) {
       await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
       await page.evaluate(() => {
         window.__toyformer.post({ type: 'pool-kill', index: 0 });
+        window.__toyformer.post({ type: 'release' });
+      });
+    }
+    if (cap) {
+      const at = (n) => page.waitForFunction((n) => window.__toyformer.rows.length >= n, n, { timeout: 300_000, polling: 200 });
+      await at(10);
+      await page.evaluate(() => {
+        window.__toyformer.post({ type: 'workers-cap', cap: 1 });
+        window.__toyformer.post({ type: 'hold-at', step: 20 });
+      });
+      await at(20);
+      await page.evaluate(() => {
+        window.__toyformer.post({ type: 'workers-cap', cap: 0 });
         window.__toyformer.post({ type: 'release' });
       });
     }
@@ -62,4 +77,9 @@ test('pool: 2 workers train bit-identically to 1; a helper killed mid-step is re
     assert.ok(replaced[0].step >= 10, `replaced at step ${replaced[0].step}`);
     assert.deepEqual(killed.rows, one.rows, 'the redone step lost nothing');
     assert.ok(killed.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
+
+    const capped = await train(2, { cap: true });
+    assert.deepEqual(capped.events.map((e) => e.workers), [2, 1, 2], JSON.stringify(capped.events));
+    assert.deepEqual(capped.rows, one.rows, 'shrinking and growing the pool mid-run changes nothing');
+    assert.ok(capped.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
   });

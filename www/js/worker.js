@@ -6,6 +6,7 @@
 //               | 'resume' | 'reset'
 //               | {type: 'eval-every', every}: a finite dataset's train/test evaluation every `every` steps (0 = never)
 //               | {type: 'workers', workers} (CPU data-parallel pool size, pool.js; 0 = auto)
+//               | {type: 'workers-cap', cap} (a sweep runs: at most `cap` pool workers, cores.js; 0 = no cap)
 //               | {type: 'pool-kill', index} (tests: terminate pool helper `index` mid-step)
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
@@ -13,7 +14,8 @@
 //                 training, until released: a test acts mid-run at a known step, however fast it trains)
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
-//               | {type: 'pool', event: 'size', workers, build} | {type: 'pool', event: 'replaced', index, why, step}
+//               | {type: 'pool', event: 'size', workers, build} (the pool was made or resized; workers 1: closed)
+//               | {type: 'pool', event: 'replaced', index, why, step}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
@@ -44,6 +46,8 @@ let evalEvery = 0; // a finite dataset's train/test curve point every this many 
 let evaluated = -1; // the step of the last curve point
 let workers = 0; // the `workers` setting (0 = one per core but one): CPU training over a pool
 let pool = null; // the pool of helper workers (pool.js), made when k > 1
+let cap = 0; // at most this many pool workers while a sweep runs (cores.js; 0 = no cap)
+const poolK = () => (cap > 0 ? Math.min(cap, poolSize(workers)) : poolSize(workers));
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -117,7 +121,7 @@ const picker = new EnginePicker(async () => {
 
 async function pickMeasured(gpuSession, name) {
   const params = gpuSession.weights().length;
-  return picker.pick(params, { gpuName: name, workers: poolSize(workers) });
+  return picker.pick(params, { gpuName: name, workers: poolK() });
 }
 
 // A CPU session on the GPU session's last synced weights and step (a GPU that failed hands over to
@@ -209,8 +213,9 @@ async function cpuOrGpuSteps(n) {
 
 // n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1).
 async function cpuSteps(s, n) {
-  const k = poolSize(workers);
+  const k = poolK();
   if (k <= 1) {
+    if (pool?.helpers.length) post({ type: 'pool', event: 'size', workers: 1, build: wasmBuild });
     pool?.close();
     s.pool_off();
     return s.step(n);
@@ -313,6 +318,9 @@ function handle(msg) {
       break;
     case 'workers':
       workers = msg.workers;
+      break;
+    case 'workers-cap':
+      cap = msg.cap;
       break;
     case 'pool-kill':
       if (pool) pool.killDuring = msg.index;
