@@ -60,7 +60,7 @@ try {
           const s = be === 'cpu' ? new m.Session(task, model, train) : await m.GpuSession.create(task, model, train);
           let pool = null;
           if (k > 1) {
-            pool = new Pool(m.ShardWorker);
+            pool = new Pool(m.ShardWorker, { pkg: pkgs[i] });
             pool.resize(k - 1, s);
           }
           const run = async (n) => { const r = pool ? pool.steps(s, n) : s.step(n); return r instanceof Promise ? await r : r; };

@@ -2,10 +2,13 @@
 // run's model) and computes the gradients of the shards it is given, on the weights that come
 // with each job. It keeps nothing between jobs but the engine, so a replacement is as good as it.
 // Messages in:  {type: 'init', task, model} (JSON texts) | {type: 'job', id, weights, tokens, targets, batch, lo, hi}
-// Messages out: 'loaded' | 'ready' | {type: 'result', id, r} | {type: 'error', id, message}
+// Messages out: 'loaded' | 'ready' | {type: 'result', id, r, t0, t1} (t0..t1: the computation, on a clock
+//               all workers share) | {type: 'error', id, message}
 import { loadWasm } from './wasm-pick.js';
 
-const { ShardWorker } = await loadWasm();
+// ?pkg=<folder>: that build (benchmarks comparing builds), else the one every worker picks
+const pkg = new URL(import.meta.url).searchParams.get('pkg');
+const { ShardWorker } = pkg && /^[\w-]+$/.test(pkg) ? await loadPkg(pkg) : await loadWasm();
 let engine = null;
 // a clock shared by every worker of the page (performance.now() counts from each worker's own start)
 const now = () => performance.timeOrigin + performance.now();
@@ -28,3 +31,9 @@ self.onmessage = ({ data: m }) => {
   }
 };
 postMessage({ type: 'loaded' });
+
+async function loadPkg(name) {
+  const mod = await import(`../${name}/toyformer.js`);
+  await mod.default();
+  return mod;
+}

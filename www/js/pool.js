@@ -20,7 +20,10 @@ export function poolSize(setting, cores = self.navigator?.hardwareConcurrency ??
 }
 
 export class Pool {
-  constructor(ShardWorker) {
+  // `pkg`: the www/ folder of the wasm build the helpers load (benchmarks compare builds; the page
+  // leaves it out and every worker picks the same build, wasm-pick.js).
+  constructor(ShardWorker, { pkg = null } = {}) {
+    this.pkg = pkg;
     this.local = null; // {spec, engine}: the training worker's own ShardWorker
     this.ShardWorker = ShardWorker;
     this.helpers = [];
@@ -45,7 +48,9 @@ export class Pool {
   }
 
   spawn() {
-    const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module' });
+    const url = new URL('./pool-worker.js', import.meta.url);
+    if (this.pkg) url.searchParams.set('pkg', this.pkg);
+    const w = new Worker(url, { type: 'module' });
     const h = { w, job: null, dead: null, isReady: false };
     h.ready = new Promise((resolve, reject) => {
       w.onmessage = ({ data: m }) => {
