@@ -5,15 +5,27 @@
 // mid-run and lifting the cap grows it back, again with an identical result.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
+import { before, after } from 'node:test';
+import { serveDuringTests, startServer, openNotebook } from '../../pkg-config/browser.mjs';
 
 const server = serveDuringTests();
+// the same page with the cross-origin isolation headers: weights and results in SharedArrayBuffers
+const isolated = { url: null, close: () => {} };
+before(async () => {
+  process.env.ISOLATE = '1';
+  try {
+    Object.assign(isolated, await startServer());
+  } finally {
+    delete process.env.ISOLATE;
+  }
+});
+after(() => isolated.close());
 const RUN = 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=64&lr=0.003&steps=30';
 
 // Trains RUN on `workers` workers; `kill` terminates pool helper 0 mid-step once step 10 is reached;
 // `cap` caps the pool at 1 worker from step 10 to step 20 (as a sweep running then would).
-async function train(workers, { kill = false, cap = false } = {}) {
-  const { page, errors, close } = await openNotebook(`${server.url}#v=1&${RUN}&workers=${workers}`, { webgpu: false });
+async function train(workers, { kill = false, cap = false, url = server.url } = {}) {
+  const { page, errors, close } = await openNotebook(`${url}#v=1&${RUN}&workers=${workers}`, { webgpu: false });
   try {
     await page.evaluate((hold) => {
       const h = window.__toyformer;
@@ -61,6 +73,7 @@ async function train(workers, { kill = false, cap = false } = {}) {
 test('pool: 2 workers train bit-identically to 1; a helper killed mid-step is replaced and the step redone',
   { timeout: 900_000 }, async () => {
     const one = await train(1);
+    results.one = one;
     assert.equal(one.rows.length, 30);
     assert.ok(one.rows[29].loss < 0.8 * one.rows[0].loss, `it trains: ${one.rows[0].loss} → ${one.rows[29].loss}`);
     assert.deepEqual(one.events, [], 'one worker: no pool');
@@ -82,4 +95,19 @@ test('pool: 2 workers train bit-identically to 1; a helper killed mid-step is re
     assert.deepEqual(capped.events.map((e) => e.workers), [2, 1, 2], JSON.stringify(capped.events));
     assert.deepEqual(capped.rows, one.rows, 'shrinking and growing the pool mid-run changes nothing');
     assert.ok(capped.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
+  });
+
+const results = {};
+
+test('pool, cross-origin isolated: results through SharedArrayBuffers (Atomics), bit-identical; a killed helper is replaced',
+  { timeout: 900_000 }, async () => {
+    const one = results.one ?? await train(1);
+    const two = await train(2, { url: isolated.url });
+    assert.ok(two.events.some((e) => e.event === 'size' && e.workers === 2 && e.isolated === true), JSON.stringify(two.events));
+    assert.deepEqual(two.rows, one.rows, 'every step\'s metrics are identical');
+    assert.ok(two.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
+    const killed = await train(2, { kill: true, url: isolated.url });
+    assert.equal(killed.events.filter((e) => e.event === 'replaced').length, 1, JSON.stringify(killed.events));
+    assert.deepEqual(killed.rows, one.rows, 'the redone step lost nothing');
+    assert.ok(killed.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
   });

@@ -4,6 +4,9 @@
 // (Session.step), so the run is bit-identical for every k. Weights go to the helpers with every
 // job: in a SharedArrayBuffer when the page is cross-origin isolated (one copy for all), else as a
 // transferred copy each. A helper that dies or fails mid-step is replaced and its job sent again.
+// Isolated, the training worker also takes the helpers' results from SharedArrayBuffers, woken by
+// Atomics (pool-shared.js), instead of waiting for their messages to be delivered.
+import { readResult, resultArea } from './pool-shared.js';
 
 const MAX_TRIES = 3;
 // The phases of a step on the training worker, timed when profiling (startProfile): plan the batch,
@@ -32,6 +35,8 @@ export class Pool {
     this.killDuring = null; // tests: terminate this helper right after its next job is sent
     this.onReplace = () => {};
     this.profile = null; // total ms per phase when profiling (startProfile)
+    this.sync = false; // results come through SharedArrayBuffers (pool-shared.js) this step
+    this.wshared = null; // the weights' SharedArrayBuffer (isolated pages)
   }
 
   /** Makes sure `n` helpers exist for the session's task and model (remade when those change). */
@@ -59,7 +64,7 @@ export class Pool {
           h.isReady = true;
           resolve();
         }
-        else if (m.type === 'result' && h.job?.id === m.id) h.job.resolve(this.received(h, m));
+        else if (m.type === 'result' && h.job?.id === m.id && !h.job.over) h.job.resolve(this.received(h, m));
         else if (m.type === 'error' && h.job?.id === m.id) h.job.reject(new Error(m.message));
         else if (m.type === 'error') reject(new Error(m.message));
       };
@@ -88,9 +93,15 @@ export class Pool {
     const id = this.nextId++;
     const shared = typeof SharedArrayBuffer !== 'undefined' && weights.buffer instanceof SharedArrayBuffer;
     const w = shared ? weights : weights.slice();
-    const done = new Promise((resolve, reject) => { h.job = { id, resolve, reject, sent: now() }; });
-    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1] },
-      shared ? [] : [w.buffer]);
+    const done = new Promise((resolve, reject) => {
+      const job = { id, sent: now(), over: false };
+      job.resolve = (r) => { job.over = true; resolve(r); };
+      job.reject = (e) => { job.over = true; reject(e); };
+      h.job = job;
+    });
+    const out = this.sync ? this.area(h, weights.length, plan.targets.length) : null;
+    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1],
+      out: out && { buf: out.buf, p: out.p, argmaxLen: out.argmaxLen } }, shared ? [] : [w.buffer]);
     if (this.killDuring === i) {
       this.killDuring = null;
       h.w.terminate();
@@ -125,6 +136,24 @@ export class Pool {
     return m.r;
   }
 
+  // Helper h's result area for `p` parameters and `argmax` scored rows, reset to 'working'.
+  area(h, p, argmax) {
+    if (h.area?.p !== p || h.area.argmaxLen !== argmax) h.area = resultArea(p, argmax);
+    Atomics.store(h.area.ctl, 0, 0);
+    return h.area;
+  }
+
+  // Isolated: blocks until helper h has written its job's result (or the job ended otherwise),
+  // resolving the job; every 20 ms it lets messages in (a dead helper's error event).
+  async collect(h) {
+    const a = h.area;
+    while (h.job && !h.job.over) {
+      const state = Atomics.load(a.ctl, 0);
+      if (state === 1) h.job.resolve(this.received(h, readResult(a)));
+      else if (state === 2 || Atomics.wait(a.ctl, 0, 0, 20) === 'timed-out') await tick();
+    }
+  }
+
   /** One training step of `session` over the pool; returns its metrics rows (empty when done). */
   async step(session) {
     // new helpers load their wasm first: a job queued on that would start after run 0 here
@@ -136,7 +165,10 @@ export class Pool {
     const plan = session.pool_plan(k);
     if (!plan) return [];
     lap();
-    const weights = shareable(session.weights());
+    const w0 = session.weights();
+    const weights = this.shareable(w0);
+    // Atomics.wait blocks: allowed in a worker (the page's training worker), not on a page's main thread
+    this.sync = weights !== w0 && typeof WorkerGlobalScope !== 'undefined';
     lap();
     // helpers past the batch's shard count (a small batch) get empty runs: nothing is sent to them
     const jobs = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [this.job(i, weights, plan, run)] : []));
@@ -145,6 +177,7 @@ export class Pool {
     lap();
     session.pool_supply(mine);
     lap();
+    if (this.sync) for (const h of this.helpers) await this.collect(h);
     const theirs = await Promise.all(jobs);
     lap();
     for (const r of theirs) session.pool_supply(r);
@@ -156,6 +189,15 @@ export class Pool {
       p.steps += 1;
     }
     return rows;
+  }
+
+  // The weights in a SharedArrayBuffer when the page is cross-origin isolated (helpers read one
+  // copy; the same buffer every step: the helpers are done with it when the next step starts).
+  shareable(w) {
+    if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return w;
+    if (this.wshared?.length !== w.length) this.wshared = new Float32Array(new SharedArrayBuffer(w.byteLength));
+    this.wshared.set(w);
+    return this.wshared;
   }
 
   /** Turns per-phase timing on (see PHASES) and zeroes it; `profile` then holds total ms per phase. */
@@ -184,10 +226,4 @@ export class Pool {
   }
 }
 
-// The weights in a SharedArrayBuffer when the page is cross-origin isolated (helpers read one copy).
-function shareable(w) {
-  if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return w;
-  const s = new Float32Array(new SharedArrayBuffer(w.byteLength));
-  s.set(w);
-  return s;
-}
+const tick = () => new Promise((r) => setTimeout(r, 0));

@@ -14,7 +14,7 @@
 //                 training, until released: a test acts mid-run at a known step, however fast it trains)
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
-//               | {type: 'pool', event: 'size', workers, build} (the pool was made or resized; workers 1: closed)
+//               | {type: 'pool', event: 'size', workers, build, isolated} (the pool was made or resized; workers 1: closed)
 //               | {type: 'pool', event: 'replaced', index, why, step}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
@@ -224,7 +224,7 @@ async function cpuSteps(s, n) {
     pool = new Pool(ShardWorker);
     pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
   }
-  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild });
+  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild, isolated: self.crossOriginIsolated });
   pool.resize(k - 1, s);
   return pool.steps(s, n);
 }
