@@ -4,7 +4,8 @@
 // page's metrics rows (the training batch's token accuracy, the accuracy plot's "token" series)
 // until they reach the target. Reports the wall time from the click and the step, for the first
 // row at the target and for the first step where the mean of the last `--window` rows is at it.
-// A benchmark, not a test: nothing is asserted.
+// With k > 1 it also reports the pool's time per step by phase from step 200 on (pool.js).
+// ISOLATE=1 serves the page cross-origin isolated (SharedArrayBuffers). A benchmark, not a test.
 //
 //   node pkg-config/bench-converge-browser.mjs [--workers 1,2] [--target 0.99] [--window 50] [--max-steps 20000]
 //   (needs `make wasm vendor` first)
@@ -36,6 +37,7 @@ async function converge(k) {
       const w = { target, window: win, first: null, sustained: null, sum: 0, n: 0, t0: 0 };
       h.converge = w;
       h.worker.addEventListener('message', ({ data: m }) => {
+        if (m.type === 'pool' && m.event === 'profile') w.profile = m.profile;
         if (m.type !== 'metrics') return;
         const t = (performance.now() - w.t0) / 1000;
         for (const r of m.rows) {
@@ -50,6 +52,10 @@ async function converge(k) {
           }
         }
         w.last = { step: m.last.step, s: t, steps_per_s: m.last.steps_per_s };
+        if (!w.profiling && m.last.step >= 200) {
+          w.profiling = true; // the pool's phases from step 200 on (pool.js startProfile)
+          h.post({ type: 'pool-profile', start: true });
+        }
       });
       w.t0 = performance.now();
     }, { target, win });
@@ -58,9 +64,12 @@ async function converge(k) {
       const h = window.__toyformer;
       return h.converge.sustained || h.phase === 'done';
     }, null, { timeout: 3_600_000, polling: 500 });
+    await page.evaluate(() => window.__toyformer.post({ type: 'pool-profile' }));
+    await page.waitForFunction(() => 'profile' in window.__toyformer.converge, null, { timeout: 60_000 });
     const w = await page.evaluate(() => {
-      const { first, sustained, last } = window.__toyformer.converge;
-      return { first, sustained, last };
+      const { first, sustained, last, profile } = window.__toyformer.converge;
+      const ms = profile && Object.fromEntries(Object.entries(profile).map(([n, v]) => [n, +(v / profile.steps).toFixed(2)]));
+      return { first, sustained, last, ms_per_step: ms };
     });
     return { workers: k, target, window: win, ...w, mean_steps_per_s: w.last && w.last.step / w.last.s, errors };
   } finally {

@@ -149,7 +149,10 @@ export class Pool {
     const a = h.area;
     while (h.job && !h.job.over) {
       const state = Atomics.load(a.ctl, 0);
-      if (state === 1) h.job.resolve(this.received(h, readResult(a)));
+      if (state === 1) {
+        if (this.profile) this.profile.shared += 1;
+        h.job.resolve(this.received(h, readResult(a)));
+      }
       else if (state === 2 || Atomics.wait(a.ctl, 0, 0, 20) === 'timed-out') await tick();
     }
   }
@@ -200,9 +203,10 @@ export class Pool {
     return this.wshared;
   }
 
-  /** Turns per-phase timing on (see PHASES) and zeroes it; `profile` then holds total ms per phase. */
+  /** Turns per-phase timing on (see PHASES) and zeroes it; `profile` then holds total ms per phase
+   * (and `shared`: the helper results taken from SharedArrayBuffers). */
   startProfile() {
-    this.profile = { steps: 0, helper: 0, toHelper: 0, fromHelper: 0 };
+    this.profile = { steps: 0, shared: 0, helper: 0, toHelper: 0, fromHelper: 0 };
     for (const name of PHASES) this.profile[name] = 0;
   }
 

@@ -8,6 +8,7 @@
 //               | {type: 'workers', workers} (CPU data-parallel pool size, pool.js; 0 = auto)
 //               | {type: 'workers-cap', cap} (a sweep runs: at most `cap` pool workers, cores.js; 0 = no cap)
 //               | {type: 'pool-kill', index} (tests: terminate pool helper `index` mid-step)
+//               | {type: 'pool-profile', start} (benchmarks: start timing the pool's phases, or report them)
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
 //               | {type: 'hold-at', step} | 'release' (tests: the run stops stepping at `step`, still
@@ -15,7 +16,7 @@
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
 //               | {type: 'pool', event: 'size', workers, build, isolated} (the pool was made or resized; workers 1: closed)
-//               | {type: 'pool', event: 'replaced', index, why, step}
+//               | {type: 'pool', event: 'replaced', index, why, step} | {type: 'pool', event: 'profile', profile}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
@@ -324,6 +325,10 @@ function handle(msg) {
       break;
     case 'pool-kill':
       if (pool) pool.killDuring = msg.index;
+      break;
+    case 'pool-profile':
+      if (msg.start) pool?.startProfile();
+      else post({ type: 'pool', event: 'profile', profile: pool?.profile ?? null });
       break;
     case 'hold-at':
       holdAt = msg.step;
