@@ -23,8 +23,9 @@ after(() => isolated.close());
 const RUN = 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=64&lr=0.003&steps=30';
 
 // Trains RUN on `workers` workers; `kill` terminates pool helper 0 mid-step once step 10 is reached;
-// `cap` caps the pool at 1 worker from step 10 to step 20 (as a sweep running then would).
-async function train(workers, { kill = false, cap = false, url = server.url } = {}) {
+// `cap` caps the pool at 1 worker from step 10 to step 20 (as a sweep running then would); `sweep`
+// runs a small sweep in the Sweep cell from step 10 and holds the run at step 20 until it is done.
+async function train(workers, { kill = false, cap = false, sweep = false, url = server.url } = {}) {
   const { page, errors, close } = await openNotebook(`${url}#v=1&${RUN}&workers=${workers}`, { webgpu: false });
   try {
     await page.evaluate((hold) => {
@@ -35,7 +36,7 @@ async function train(workers, { kill = false, cap = false, url = server.url } = 
         if (m.type === 'exported' && m.req === 'pool-test') h.exported = Array.from(m.bytes);
       });
       if (hold) h.post({ type: 'hold-at', step: 10 });
-    }, kill || cap);
+    }, kill || cap || sweep);
     await page.click('#btn-start');
     if (kill) {
       await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
@@ -57,6 +58,7 @@ async function train(workers, { kill = false, cap = false, url = server.url } = 
         window.__toyformer.post({ type: 'release' });
       });
     }
+    if (sweep) await sweepMidRun(page);
     await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 300 });
     // the final weights, as the .safetensors export (bytes; equal bytes = equal weights)
     await page.evaluate(() => window.__toyformer.post({ type: 'export', req: 'pool-test' }));
@@ -98,6 +100,30 @@ test('pool: 2 workers train bit-identically to 1; a helper killed mid-step is re
   });
 
 const results = {};
+
+// Starts a 2-run sweep at step 10 (the run held there), lets the run go on to step 20 while the sweep
+// runs, and releases it once the sweep is done.
+async function sweepMidRun(page) {
+  await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
+  await page.fill('#sweep-grid', JSON.stringify({ task: 'sort', n: 3, max_num: 8, d_model: 16, d_head: 16,
+    steps: 200, batch_size: 16, seed: [0, 1] }));
+  await page.click('#btn-sweep-run');
+  // 'running' is set right after the cell capped the pool: the cap reaches the worker before this
+  await page.waitForFunction(() => window.__toyformer.sweep.state !== 'idle', null, { timeout: 60_000, polling: 50 });
+  await page.evaluate(() => window.__toyformer.post({ type: 'hold-at', step: 20 }));
+  await page.waitForFunction(() => window.__toyformer.sweep.state === 'done', null, { timeout: 300_000, polling: 200 });
+  await page.evaluate(() => window.__toyformer.post({ type: 'release' }));
+}
+
+test('pool: a sweep started during training takes the cores it leaves (cores.js), the run stays identical',
+  { timeout: 900_000 }, async () => {
+    const one = results.one ?? await train(1);
+    const run = await train(2, { sweep: true });
+    // 2 cores: the sweep gets 1 worker and the training pool is capped to 1 while it runs
+    assert.deepEqual(run.events.map((e) => e.workers), [2, 1, 2], JSON.stringify(run.events));
+    assert.deepEqual(run.rows, one.rows, 'every step\'s metrics are identical');
+    assert.ok(run.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
+  });
 
 test('pool, cross-origin isolated: results through SharedArrayBuffers (Atomics), bit-identical; a killed helper is replaced',
   { timeout: 900_000 }, async () => {
