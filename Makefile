@@ -145,6 +145,12 @@ bench-browser: wasm vendor
 	$(CARGO) build --release --example bench
 	node pkg-config/bench-browser.mjs $(BENCH_BROWSER_ARGS)
 
+## bench-converge-browser: wall time and steps to 99% token accuracy on sort-ref through the page, with 1
+## and 2 CPU workers (ISOLATE=1: the page cross-origin isolated, SharedArrayBuffers). A few minutes.
+.PHONY: bench-converge-browser
+bench-converge-browser: wasm vendor
+	node pkg-config/bench-converge-browser.mjs --workers 1,2
+
 clean:
 	$(CARGO) clean
 	rm -rf www/pkg www/pkg-relaxed www/vendor www/js/task-rows.js test-output $(SITE)

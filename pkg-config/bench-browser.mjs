@@ -60,11 +60,12 @@ try {
           const s = be === 'cpu' ? new m.Session(task, model, train) : await m.GpuSession.create(task, model, train);
           let pool = null;
           if (k > 1) {
-            pool = new Pool(m.ShardWorker);
+            pool = new Pool(m.ShardWorker, { pkg: pkgs[i] });
             pool.resize(k - 1, s);
           }
           const run = async (n) => { const r = pool ? pool.steps(s, n) : s.step(n); return r instanceof Promise ? await r : r; };
           await run(warmup); // warm-up: pipelines, first allocations
+          pool?.startProfile();
           runs.push({ key, s, run, pool, rates: [] });
         } catch (e) {
           out[key] = { error: String(e.message ?? e) };
@@ -81,6 +82,9 @@ try {
       for (const r of runs) {
         const rates = r.rates.sort((x, y) => x - y);
         out[r.key] = { adapter: be === 'cpu' ? 'wasm' : r.s.adapter, steps_per_s: { min: rates[0], median: rates[rates.length >> 1], max: rates[rates.length - 1] } };
+        const prof = r.pool?.profile;
+        if (prof) out[r.key].ms_per_step = Object.fromEntries(Object.entries(prof).filter(([n]) => n !== 'steps')
+          .map(([n, v]) => [n, Number((v / prof.steps / (n === 'helper' || /Helper/.test(n) ? r.pool.helpers.length : 1)).toFixed(3))]));
         r.pool?.close();
         r.s.free();
       }
@@ -91,6 +95,7 @@ try {
     const r = res[key];
     if (r.error) console.log(`${config} ${key}: not run (${r.error})`);
     else console.log(`${config} ${key} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);
+    if (r.ms_per_step) console.log(`  ${key} ms per step by phase (helpers: mean per helper): ${JSON.stringify(r.ms_per_step)}`);
   }
   console.log(JSON.stringify({ config, steps, windows, pkgs, workers, date: new Date().toISOString(), ...res }));
   if (native) runNative();

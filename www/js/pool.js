@@ -4,8 +4,17 @@
 // (Session.step), so the run is bit-identical for every k. Weights go to the helpers with every
 // job: in a SharedArrayBuffer when the page is cross-origin isolated (one copy for all), else as a
 // transferred copy each. A helper that dies or fails mid-step is replaced and its job sent again.
+// Isolated, the training worker also takes the helpers' results from SharedArrayBuffers, woken by
+// Atomics (pool-shared.js), instead of waiting for their messages to be delivered.
+import { readResult, resultArea } from './pool-shared.js';
 
 const MAX_TRIES = 3;
+// The phases of a step on the training worker, timed when profiling (startProfile): plan the batch,
+// take the weights out of the session, post the helpers' jobs, compute run 0 here, hand it in,
+// wait for the helpers, hand theirs in, then combine + AdamW + metrics (Session.step).
+const PHASES = ['plan', 'weights', 'post', 'local', 'supplyLocal', 'wait', 'supply', 'update'];
+// a clock shared by every worker of the page (performance.now() counts from each worker's own start)
+const now = () => performance.timeOrigin + performance.now();
 
 /** The pool size for the `workers` setting: 0 = one per core but one; at most 8 (a batch has at most 8 shards). */
 export function poolSize(setting, cores = self.navigator?.hardwareConcurrency ?? 2) {
@@ -14,7 +23,10 @@ export function poolSize(setting, cores = self.navigator?.hardwareConcurrency ??
 }
 
 export class Pool {
-  constructor(ShardWorker) {
+  // `pkg`: the www/ folder of the wasm build the helpers load (benchmarks compare builds; the page
+  // leaves it out and every worker picks the same build, wasm-pick.js).
+  constructor(ShardWorker, { pkg = null } = {}) {
+    this.pkg = pkg;
     this.local = null; // {spec, engine}: the training worker's own ShardWorker
     this.ShardWorker = ShardWorker;
     this.helpers = [];
@@ -22,6 +34,9 @@ export class Pool {
     this.nextId = 1;
     this.killDuring = null; // tests: terminate this helper right after its next job is sent
     this.onReplace = () => {};
+    this.profile = null; // total ms per phase when profiling (startProfile)
+    this.sync = false; // results come through SharedArrayBuffers (pool-shared.js) this step
+    this.wshared = null; // the weights' SharedArrayBuffer (isolated pages)
   }
 
   /** Makes sure `n` helpers exist for the session's task and model (remade when those change). */
@@ -38,13 +53,18 @@ export class Pool {
   }
 
   spawn() {
-    const w = new Worker(new URL('./pool-worker.js', import.meta.url), { type: 'module' });
-    const h = { w, job: null, dead: null };
+    const url = new URL('./pool-worker.js', import.meta.url);
+    if (this.pkg) url.searchParams.set('pkg', this.pkg);
+    const w = new Worker(url, { type: 'module' });
+    const h = { w, job: null, dead: null, isReady: false };
     h.ready = new Promise((resolve, reject) => {
       w.onmessage = ({ data: m }) => {
         if (m.type === 'loaded') w.postMessage({ type: 'init', ...this.spec });
-        else if (m.type === 'ready') resolve();
-        else if (m.type === 'result' && h.job?.id === m.id) h.job.resolve(m.r);
+        else if (m.type === 'ready') {
+          h.isReady = true;
+          resolve();
+        }
+        else if (m.type === 'result' && h.job?.id === m.id && !h.job.over) h.job.resolve(this.received(h, m));
         else if (m.type === 'error' && h.job?.id === m.id) h.job.reject(new Error(m.message));
         else if (m.type === 'error') reject(new Error(m.message));
       };
@@ -61,15 +81,27 @@ export class Pool {
   }
 
   // Sends one job to helper i; resolves with its result or rejects when the helper dies or fails.
-  async send(i, weights, plan, run) {
+  // A ready helper gets the job at once (not after a microtask): the caller computes its own run
+  // right after, synchronously, and a job posted later would wait for that (the two runs in series).
+  send(i, weights, plan, run) {
     const h = this.helpers[i];
-    await h.ready;
+    if (h.dead) return Promise.reject(h.dead);
+    return h.isReady ? this.post(i, h, weights, plan, run) : h.ready.then(() => this.post(i, h, weights, plan, run));
+  }
+
+  post(i, h, weights, plan, run) {
     const id = this.nextId++;
     const shared = typeof SharedArrayBuffer !== 'undefined' && weights.buffer instanceof SharedArrayBuffer;
     const w = shared ? weights : weights.slice();
-    const done = new Promise((resolve, reject) => { h.job = { id, resolve, reject }; });
-    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1] },
-      shared ? [] : [w.buffer]);
+    const done = new Promise((resolve, reject) => {
+      const job = { id, sent: now(), over: false };
+      job.resolve = (r) => { job.over = true; resolve(r); };
+      job.reject = (e) => { job.over = true; reject(e); };
+      h.job = job;
+    });
+    const out = this.sync ? this.area(h, weights.length, plan.targets.length) : null;
+    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1],
+      out: out && { buf: out.buf, p: out.p, argmaxLen: out.argmaxLen } }, shared ? [] : [w.buffer]);
     if (this.killDuring === i) {
       this.killDuring = null;
       h.w.terminate();
@@ -82,7 +114,7 @@ export class Pool {
   async job(i, weights, plan, run) {
     for (let t = 1; ; t++) {
       try {
-        return await this.send(i, weights, plan, run);
+        return await this.send(i, weights, plan, run); // posted synchronously when the helper is ready
       } catch (err) {
         if (t >= MAX_TRIES) throw err;
         this.helpers[i].w.terminate();
@@ -92,18 +124,90 @@ export class Pool {
     }
   }
 
+  // A helper's result; with profiling on, its compute time and the messages' latency are added up.
+  received(h, m) {
+    const p = this.profile;
+    if (p) {
+      const t = now();
+      p.helper += m.t1 - m.t0;
+      p.toHelper += m.t0 - h.job.sent;
+      p.fromHelper += t - m.t1;
+    }
+    return m.r;
+  }
+
+  // Helper h's result area for `p` parameters and `argmax` scored rows, reset to 'working'.
+  area(h, p, argmax) {
+    if (h.area?.p !== p || h.area.argmaxLen !== argmax) h.area = resultArea(p, argmax);
+    Atomics.store(h.area.ctl, 0, 0);
+    return h.area;
+  }
+
+  // Isolated: blocks until helper h has written its job's result (or the job ended otherwise),
+  // resolving the job; every 20 ms it lets messages in (a dead helper's error event).
+  async collect(h) {
+    const a = h.area;
+    while (h.job && !h.job.over) {
+      const state = Atomics.load(a.ctl, 0);
+      if (state === 1) {
+        if (this.profile) this.profile.shared += 1;
+        h.job.resolve(this.received(h, readResult(a)));
+      }
+      else if (state === 2 || Atomics.wait(a.ctl, 0, 0, 20) === 'timed-out') await tick();
+    }
+  }
+
   /** One training step of `session` over the pool; returns its metrics rows (empty when done). */
   async step(session) {
+    // new helpers load their wasm first: a job queued on that would start after run 0 here
+    if (this.helpers.some((h) => !h.isReady && !h.dead)) await Promise.allSettled(this.helpers.map((h) => h.ready));
+    const p = this.profile;
+    const t = [now()];
+    const lap = () => t.push(now());
     const k = this.helpers.length + 1;
     const plan = session.pool_plan(k);
     if (!plan) return [];
-    const weights = shareable(session.weights());
+    lap();
+    const w0 = session.weights();
+    const weights = this.shareable(w0);
+    // Atomics.wait blocks: allowed in a worker (the page's training worker), not on a page's main thread
+    this.sync = weights !== w0 && typeof WorkerGlobalScope !== 'undefined';
+    lap();
     // helpers past the batch's shard count (a small batch) get empty runs: nothing is sent to them
     const jobs = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [this.job(i, weights, plan, run)] : []));
+    lap();
     const mine = this.local.grads(weights, plan.tokens, plan.targets, plan.batch, plan.runs[0][0], plan.runs[0][1]);
+    lap();
     session.pool_supply(mine);
-    for (const r of await Promise.all(jobs)) session.pool_supply(r);
-    return session.step(1);
+    lap();
+    if (this.sync) for (const h of this.helpers) await this.collect(h);
+    const theirs = await Promise.all(jobs);
+    lap();
+    for (const r of theirs) session.pool_supply(r);
+    lap();
+    const rows = session.step(1);
+    lap();
+    if (p) {
+      PHASES.forEach((name, i) => { p[name] += t[i + 1] - t[i]; });
+      p.steps += 1;
+    }
+    return rows;
+  }
+
+  // The weights in a SharedArrayBuffer when the page is cross-origin isolated (helpers read one
+  // copy; the same buffer every step: the helpers are done with it when the next step starts).
+  shareable(w) {
+    if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return w;
+    if (this.wshared?.length !== w.length) this.wshared = new Float32Array(new SharedArrayBuffer(w.byteLength));
+    this.wshared.set(w);
+    return this.wshared;
+  }
+
+  /** Turns per-phase timing on (see PHASES) and zeroes it; `profile` then holds total ms per phase
+   * (and `shared`: the helper results taken from SharedArrayBuffers). */
+  startProfile() {
+    this.profile = { steps: 0, shared: 0, helper: 0, toHelper: 0, fromHelper: 0 };
+    for (const name of PHASES) this.profile[name] = 0;
   }
 
   /** Up to n steps; their metrics rows. */
@@ -126,10 +230,4 @@ export class Pool {
   }
 }
 
-// The weights in a SharedArrayBuffer when the page is cross-origin isolated (helpers read one copy).
-function shareable(w) {
-  if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return w;
-  const s = new Float32Array(new SharedArrayBuffer(w.byteLength));
-  s.set(w);
-  return s;
-}
+const tick = () => new Promise((r) => setTimeout(r, 0));

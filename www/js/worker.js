@@ -6,14 +6,17 @@
 //               | 'resume' | 'reset'
 //               | {type: 'eval-every', every}: a finite dataset's train/test evaluation every `every` steps (0 = never)
 //               | {type: 'workers', workers} (CPU data-parallel pool size, pool.js; 0 = auto)
+//               | {type: 'workers-cap', cap} (a sweep runs: at most `cap` pool workers, cores.js; 0 = no cap)
 //               | {type: 'pool-kill', index} (tests: terminate pool helper `index` mid-step)
+//               | {type: 'pool-profile', start} (benchmarks: start timing the pool's phases, or report them)
 //               | {type: 'evaluate', samples, shown} | {type: 'complete', text} | 'export'
 //               | 'lose-device' (tests: destroy the GPU device, as a driver reset would)
 //               | {type: 'hold-at', step} | 'release' (tests: the run stops stepping at `step`, still
 //                 training, until released: a test acts mid-run at a known step, however fast it trains)
 //               | loading, checkpoints and link weights: see worker-share.js
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
-//               | {type: 'pool', event: 'size', workers, build} | {type: 'pool', event: 'replaced', index, why, step}
+//               | {type: 'pool', event: 'size', workers, build, isolated} (the pool was made or resized; workers 1: closed)
+//               | {type: 'pool', event: 'replaced', index, why, step} | {type: 'pool', event: 'profile', profile}
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
@@ -44,6 +47,8 @@ let evalEvery = 0; // a finite dataset's train/test curve point every this many 
 let evaluated = -1; // the step of the last curve point
 let workers = 0; // the `workers` setting (0 = one per core but one): CPU training over a pool
 let pool = null; // the pool of helper workers (pool.js), made when k > 1
+let cap = 0; // at most this many pool workers while a sweep runs (cores.js; 0 = no cap)
+const poolK = () => (cap > 0 ? Math.min(cap, poolSize(workers)) : poolSize(workers));
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -117,7 +122,7 @@ const picker = new EnginePicker(async () => {
 
 async function pickMeasured(gpuSession, name) {
   const params = gpuSession.weights().length;
-  return picker.pick(params, { gpuName: name, workers: poolSize(workers) });
+  return picker.pick(params, { gpuName: name, workers: poolK() });
 }
 
 // A CPU session on the GPU session's last synced weights and step (a GPU that failed hands over to
@@ -209,8 +214,9 @@ async function cpuOrGpuSteps(n) {
 
 // n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1).
 async function cpuSteps(s, n) {
-  const k = poolSize(workers);
+  const k = poolK();
   if (k <= 1) {
+    if (pool?.helpers.length) post({ type: 'pool', event: 'size', workers: 1, build: wasmBuild });
     pool?.close();
     s.pool_off();
     return s.step(n);
@@ -219,7 +225,7 @@ async function cpuSteps(s, n) {
     pool = new Pool(ShardWorker);
     pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
   }
-  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild });
+  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild, isolated: self.crossOriginIsolated });
   pool.resize(k - 1, s);
   return pool.steps(s, n);
 }
@@ -314,8 +320,15 @@ function handle(msg) {
     case 'workers':
       workers = msg.workers;
       break;
+    case 'workers-cap':
+      cap = msg.cap;
+      break;
     case 'pool-kill':
       if (pool) pool.killDuring = msg.index;
+      break;
+    case 'pool-profile':
+      if (msg.start) pool?.startProfile();
+      else post({ type: 'pool', event: 'profile', profile: pool?.profile ?? null });
       break;
     case 'hold-at':
       holdAt = msg.step;

@@ -5,7 +5,9 @@
 // config's first run (seed) in a new tab. A results file (JSON lines: this cell's download,
 // `examples/sweep --out`, pkg-config/ray_sweep.py on a Ray cluster) loads into the same table and plot.
 import uPlot from '../../vendor/uplot/uPlot.esm.js';
-import { aggregate, defaultWorkers, expandGrid, runLink, runsOnData, runSweep, sortRows } from '../sweep.js';
+import { aggregate, expandGrid, runLink, runsOnData, runSweep, sortRows } from '../sweep.js';
+import { app } from '../app.js';
+import { sweepWorkers, trainingCap } from '../cores.js';
 import { dataLinkKeys, dataPatch } from './data.js';
 
 /** The grid the cell starts with: n and depth of the permutations task, two seeds each. */
@@ -70,9 +72,15 @@ export function initSweepCell(hook) {
   hook.sweep = { state: 'idle', rows: [], results: [], errors: [] };
 }
 
+// Sweep workers (cores.js: the budget, less one while a run trains, unless the setting says).
 function workerCount() {
   const v = Number($('sweep-grid').closest('.cell').querySelector('[name="sweep_workers"]')?.value);
-  return Number.isInteger(v) && v > 0 ? v : defaultWorkers();
+  return sweepWorkers(Number.isInteger(v) ? v : 0, app.phase === 'training');
+}
+
+// Caps the training run's CPU pool to the cores the sweep leaves (cap 0: the sweep is over).
+function shareCores(sweepWorkerCount) {
+  app.worker?.postMessage({ type: 'workers-cap', cap: sweepWorkerCount ? trainingCap(sweepWorkerCount) : 0 });
 }
 
 function setStatus(text) {
@@ -102,6 +110,7 @@ async function start(hook) {
   started = performance.now();
   const n = sweep.runs.length;
   const workers = Math.min(workerCount(), n);
+  shareCores(workers);
   hook.sweep = { state: 'running', rows: [], results: [], errors: [], total: n, workers, data: onData && { name: onData.name, hash: onData.hash } };
   $('btn-sweep-run').disabled = true;
   $('btn-sweep-cancel').disabled = false;
@@ -122,6 +131,7 @@ async function start(hook) {
     },
     onDone: () => {
       job = null;
+      shareCores(0);
       $('btn-sweep-run').disabled = false;
       $('btn-sweep-cancel').disabled = true;
       const s = ((performance.now() - started) / 1000).toFixed(1);
@@ -152,6 +162,7 @@ function cancel(why) {
   if (!job) return;
   job.cancel();
   job = null;
+  shareCores(0);
   $('btn-sweep-run').disabled = false;
   $('btn-sweep-cancel').disabled = true;
   setStatus(`${why}: ${results.length} / ${sweep.runs.length} runs done`);
