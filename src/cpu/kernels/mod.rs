@@ -19,6 +19,7 @@ pub mod adamw;
 pub mod attention;
 pub mod crossentropy;
 pub mod embed;
+pub mod exp;
 pub mod layernorm;
 pub mod matmul;
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
