@@ -183,19 +183,28 @@ fn tables_built(m: &Model, bl: &BlockLayout, tab: &mut EmbedTables, pos_len: usi
         usize::from(m.shortformer()),
     ];
     let flag = dims.map(|x| x as u32);
-    let bits = || {
-        inputs
-            .iter()
-            .flat_map(|x| x.iter().map(|v| v.to_bits()))
-            .chain(flag)
-    };
     let len = inputs.iter().map(|x| x.len()).sum::<usize>() + flag.len();
-    if tab.key.len() == len && tab.key.iter().copied().eq(bits()) {
-        return true;
+    if tab.key.len() == len && tab.key[len - flag.len()..] == flag {
+        let mut at = 0;
+        let same = inputs.iter().all(|x| {
+            at += x.len();
+            same_bits(&tab.key[at - x.len()..at], x)
+        });
+        if same {
+            return true;
+        }
     }
     tab.key.clear();
-    tab.key.extend(bits());
+    for x in inputs {
+        tab.key.extend(x.iter().map(|v| v.to_bits()));
+    }
+    tab.key.extend(flag);
     false
+}
+
+/// Whether `x`'s bits are `key` (an OR of XORs: a loop without branches, which vectorises).
+fn same_bits(key: &[u32], x: &[f32]) -> bool {
+    key.len() == x.len() && key.iter().zip(x).fold(0, |d, (k, v)| d | (k ^ v.to_bits())) == 0
 }
 
 /// Layer 0's tables for Q (i = 0), K or V: (W_E W, W_pos W), one per head.

@@ -1,9 +1,11 @@
 //! The CPU engine's own kernels against plain computations: the branch-free `exp` against
-//! f64's exp, and layer 0's cached gather tables (reused while the weights are unchanged)
+//! f64's exp, the wasm builds' tiled matrix product against a plain loop, and layer 0's cached gather tables (reused while the weights are unchanged)
 //! against an engine built fresh on the same weights.
 
 use toyformer::backend::Backend;
 use toyformer::cpu::kernels::exp::{exp, exp_in_place};
+use toyformer::cpu::kernels::matmul::Strided;
+use toyformer::cpu::kernels::tiled;
 use toyformer::cpu::{CpuEngine, EngineOptions, Factor};
 use toyformer::model::{ModelConfig, Weights};
 use toyformer::tasks::rng::CounterRng;
@@ -115,4 +117,79 @@ fn layer0_tables_cache_matches_a_fresh_engine() {
 
 fn bits(x: &[f32]) -> Vec<u32> {
     x.iter().map(|v| v.to_bits()).collect()
+}
+
+/// A plain loop: out[i][j] (+)= Σ_p a[i][p]·b[p][j], summed over p in order from 0.
+fn plain_gemm(
+    out: &mut [f32],
+    out_rs: usize,
+    acc: bool,
+    a: &Strided,
+    b: &Strided,
+    mnk: [usize; 3],
+) {
+    let [m, n, k] = mnk;
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0f32;
+            for p in 0..k {
+                s += a.data[i * a.rs + p * a.cs] * b.data[p * b.rs + j * b.cs];
+            }
+            let o = &mut out[i * out_rs + j];
+            *o = if acc { *o + s } else { s };
+        }
+    }
+}
+
+/// The wasm builds' tiled matrix product (run natively on four-lane arrays: the same tiling,
+/// strides and edges) equals the plain loop bit for bit: every element is summed over k in
+/// order. Row and column edges (m, n not multiples of the 6 × 8 tile), transposed operands,
+/// accumulation, rows of `out` further apart than n, k = 0.
+#[test]
+fn tiled_gemm_equals_a_plain_loop() {
+    let mut r = CounterRng::new(8, 0, 0);
+    let mut rand = |len: usize| -> Vec<f32> { (0..len).map(|_| r.normal() as f32).collect() };
+    for (m, n, k) in [
+        (1, 1, 1),
+        (10, 21, 128),
+        (21, 128, 10),
+        (13, 50, 7),
+        (6, 8, 0),
+        (7, 9, 3),
+        (52, 128, 33),
+    ] {
+        for (ta, tb, acc) in [
+            (false, false, false),
+            (true, false, true),
+            (false, true, false),
+            (true, true, true),
+        ] {
+            let (ad, bd) = (rand(m * k), rand(k * n));
+            let a = if ta {
+                Strided::t(&ad, m)
+            } else {
+                Strided::rows(&ad, k)
+            };
+            let b = if tb {
+                Strided::t(&bd, k)
+            } else {
+                Strided::rows(&bd, n)
+            };
+            let out_rs = n + 3;
+            let start = rand(m * out_rs);
+            let (mut got, mut want) = (start.clone(), start);
+            tiled::gemm(&mut got, out_rs, acc, a, b, m, n, k);
+            plain_gemm(&mut want, out_rs, acc, &a, &b, [m, n, k]);
+            let bad = got
+                .iter()
+                .zip(&want)
+                .position(|(g, w)| g.to_bits() != w.to_bits());
+            if let Some(i) = bad {
+                panic!(
+                    "m={m} n={n} k={k} ta={ta} tb={tb} acc={acc}: first bad index {i} ({} vs {})",
+                    got[i], want[i]
+                );
+            }
+        }
+    }
 }
