@@ -28,20 +28,13 @@ const P: [f32; 6] = [
     8.333_452e-3,
     4.166_579_6e-2,
     1.666_666_5e-1,
-    5.000_000_1e-1,
+    0.5, // Cephes' 5.0000001201e-1, rounded to f32
 ];
 
 /// e^x (see the module note for the range).
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
-    // clamp by comparison (NaN passes through and stays NaN)
-    let xc = if x < LO {
-        LO
-    } else if x > HI {
-        HI
-    } else {
-        x
-    };
+    let xc = x.clamp(LO, HI); // NaN stays NaN
     let t = xc * LOG2E + ROUND; // n in its low mantissa bits
     let n = t - ROUND;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
