@@ -166,9 +166,15 @@ fn padded<'a>(buf: &'a mut Vec<f32>, x: Strided<'a>, r: usize, c: usize) -> (&'a
 fn copy_rows(buf: &mut Vec<f32>, x: Strided, r: usize, c: usize, rs: usize) {
     buf.clear();
     buf.resize(r * rs, 0.0);
+    assert!(
+        (r - 1) * x.rs + (c - 1) * x.cs < x.data.len() && c <= rs,
+        "tiled gemm: b too small"
+    );
     for (i, row) in buf.chunks_exact_mut(rs).enumerate() {
+        let src = &x.data[i * x.rs..];
         for (j, v) in row[..c].iter_mut().enumerate() {
-            *v = x.data[i * x.rs + j * x.cs];
+            // SAFETY: i < r, j < c: i·rs + j·cs ≤ (r − 1)·rs + (c − 1)·cs < x.data.len() (asserted).
+            *v = unsafe { *src.get_unchecked(j * x.cs) };
         }
     }
 }
