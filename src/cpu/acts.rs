@@ -80,6 +80,10 @@ impl BlockActs {
 pub struct EmbedTables {
     pub e: [Vec<f32>; 3],
     pub p: [Vec<f32>; 3],
+    /// The bits of the inputs the tables were built from (W_E, W_pos's rows, W_Q, W_K, W_V,
+    /// C, NH, HS, the shortformer flag): a forward with the same inputs reuses them (the batch's shards
+    /// in one step all run on the same weights). Empty: not built.
+    pub key: Vec<u32>,
 }
 
 /// The unembedding and loss.

@@ -140,32 +140,10 @@ fn qkv_factored_forward(
         tp: tk,
     };
     let all_pos: Vec<usize> = (0..tk).collect();
+    let built = tables_built(m, bl, tab, tk * c);
     for (i, out) in [&mut a.q, &mut a.k, &mut a.v].into_iter().enumerate() {
-        size(&mut tab.e[i], nh * d.v * hs);
-        size(&mut tab.p[i], nh * tk * hs);
-        for h in 0..nh {
-            let w = m.head(&bl.w_qkv[i], h); // (C, HS)
-            matmul_forward(
-                &mut tab.e[i][h * d.v * hs..],
-                m.w(&m.lay.w_e),
-                w,
-                None,
-                d.v,
-                c,
-                hs,
-            );
-            matmul_forward(
-                &mut tab.p[i][h * tk * hs..],
-                &m.w(&m.lay.w_pos)[..tk * c],
-                w,
-                None,
-                tk,
-                c,
-                hs,
-            );
-        }
-        if i == 2 && m.shortformer() {
-            tab.p[i].fill(0.0); // shortformer: positions never reach the values
+        if !built {
+            tables_forward(m, bl, tab, i, d);
         }
         let rows = if i == 0 { &a.rows } else { &all_pos };
         embed_proj_forward(
@@ -177,6 +155,86 @@ fn qkv_factored_forward(
             rows,
             d,
         );
+    }
+}
+
+/// The inputs of layer 0's gather tables, in the order of [`EmbedTables::key`].
+fn tables_inputs<'m>(m: &'m Model, bl: &BlockLayout, pos_len: usize) -> [&'m [f32]; 5] {
+    [
+        m.w(&m.lay.w_e),
+        &m.w(&m.lay.w_pos)[..pos_len],
+        m.w(&bl.w_qkv[0]),
+        m.w(&bl.w_qkv[1]),
+        m.w(&bl.w_qkv[2]),
+    ]
+}
+
+/// Whether `tab` holds the tables of exactly these inputs (bit for bit, so reusing them
+/// gives the same result as rebuilding); if not, records the inputs' bits as the new key
+/// (the caller rebuilds). Comparing ~(V + TK + 3·C)·C values is far cheaper than the
+/// 3·(V + TK)·C·NH·HS multiply-adds of a rebuild.
+fn tables_built(m: &Model, bl: &BlockLayout, tab: &mut EmbedTables, pos_len: usize) -> bool {
+    let inputs = tables_inputs(m, bl, pos_len);
+    let cfg = m.cfg;
+    let dims = [
+        cfg.d_model,
+        cfg.n_heads,
+        cfg.d_head,
+        usize::from(m.shortformer()),
+    ];
+    let flag = dims.map(|x| x as u32);
+    let len = inputs.iter().map(|x| x.len()).sum::<usize>() + flag.len();
+    if tab.key.len() == len && tab.key[len - flag.len()..] == flag {
+        let mut at = 0;
+        let same = inputs.iter().all(|x| {
+            at += x.len();
+            same_bits(&tab.key[at - x.len()..at], x)
+        });
+        if same {
+            return true;
+        }
+    }
+    tab.key.clear();
+    for x in inputs {
+        tab.key.extend(x.iter().map(|v| v.to_bits()));
+    }
+    tab.key.extend(flag);
+    false
+}
+
+/// Whether `x`'s bits are `key` (an OR of XORs: a loop without branches, which vectorises).
+fn same_bits(key: &[u32], x: &[f32]) -> bool {
+    key.len() == x.len() && key.iter().zip(x).fold(0, |d, (k, v)| d | (k ^ v.to_bits())) == 0
+}
+
+/// Layer 0's tables for Q (i = 0), K or V: (W_E W, W_pos W), one per head.
+fn tables_forward(m: &Model, bl: &BlockLayout, tab: &mut EmbedTables, i: usize, d: ProjDims) {
+    let (c, nh, hs, tk) = (m.cfg.d_model, d.nh, d.hs, d.tp);
+    size(&mut tab.e[i], nh * d.v * hs);
+    size(&mut tab.p[i], nh * tk * hs);
+    for h in 0..nh {
+        let w = m.head(&bl.w_qkv[i], h); // (C, HS)
+        matmul_forward(
+            &mut tab.e[i][h * d.v * hs..],
+            m.w(&m.lay.w_e),
+            w,
+            None,
+            d.v,
+            c,
+            hs,
+        );
+        matmul_forward(
+            &mut tab.p[i][h * tk * hs..],
+            &m.w(&m.lay.w_pos)[..tk * c],
+            w,
+            None,
+            tk,
+            c,
+            hs,
+        );
+    }
+    if i == 2 && m.shortformer() {
+        tab.p[i].fill(0.0); // shortformer: positions never reach the values
     }
 }
 

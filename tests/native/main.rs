@@ -7,6 +7,7 @@ mod gpu_common;
 mod config_errors;
 mod cpu_engine;
 mod cpu_gradients;
+mod cpu_kernels;
 mod cpu_shards;
 mod custom_data;
 mod finite_eval;

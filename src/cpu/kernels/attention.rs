@@ -11,6 +11,7 @@
 //! Per task the work is small matrix products (gemm on the calling thread: the parallelism
 //! is over tasks) and a row-wise masked softmax, in per-thread (TQ, T) scratch.
 
+use super::exp::exp_in_place;
 use super::matmul::{gemm_seq, Strided};
 use super::simd_fn;
 use rayon::prelude::*;
@@ -43,9 +44,10 @@ simd_fn! {
                 *x *= scale;
                 max = max.max(*x);
             }
+            row[..=q].iter_mut().for_each(|x| *x -= max);
+            exp_in_place(&mut row[..=q]);
             let mut sum = 0f32;
-            for x in row[..=q].iter_mut() {
-                *x = (*x - max).exp();
+            for x in &row[..=q] {
                 sum += *x;
             }
             let inv = 1.0 / sum;
@@ -63,9 +65,10 @@ simd_fn! {
         let t = p.len() / qpos.len();
         for (i, &q) in qpos.iter().enumerate() {
             let (pr, dr) = (&mut p[i * t..(i + 1) * t], &mut dp[i * t..(i + 1) * t]);
+            pr[..=q].iter_mut().for_each(|x| *x = *x * scale - lse[i]);
+            exp_in_place(&mut pr[..=q]);
             let mut dsum = 0f32;
-            for (x, d) in pr[..=q].iter_mut().zip(&dr[..=q]) {
-                *x = (*x * scale - lse[i]).exp();
+            for (x, d) in pr[..=q].iter().zip(&dr[..=q]) {
                 dsum += *x * d;
             }
             for (d, x) in dr[..=q].iter_mut().zip(&pr[..=q]) {

@@ -2,6 +2,7 @@
 //! loss_i = log Σ_v exp(logit_v) − logit_target; the mean over the scored rows is the step's
 //! loss. A row whose target is `Batch::IGNORE` (unscored) has loss 0 and dlogits 0.
 
+use super::exp::exp_in_place;
 use crate::backend::Batch;
 use rayon::prelude::*;
 
@@ -29,9 +30,12 @@ pub fn crossentropy_forward(
             }
             *am = best as u32;
             let max = x[best];
-            let mut sum = 0f32;
             for (p, &xi) in p.iter_mut().zip(x) {
-                *p = (xi - max).exp();
+                *p = xi - max;
+            }
+            exp_in_place(p);
+            let mut sum = 0f32;
+            for p in p.iter() {
                 sum += *p;
             }
             let inv = 1.0 / sum;

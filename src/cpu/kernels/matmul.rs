@@ -95,11 +95,11 @@ fn gemm_with(
         }
         return;
     }
-    // the relaxed wasm build: fused multiply-adds (one thread there, `par` does not apply)
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    // wasm (both builds): the own tiled kernel (one thread there, `par` does not apply)
+    #[cfg(target_arch = "wasm32")]
     {
         let _ = par;
-        return super::relaxed::gemm(out, out_rs, acc, a, b, m, n, k);
+        return super::tiled::gemm(out, out_rs, acc, a, b, m, n, k);
     }
     #[allow(unreachable_code)]
     let par = if par {

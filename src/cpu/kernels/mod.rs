@@ -19,11 +19,13 @@ pub mod adamw;
 pub mod attention;
 pub mod crossentropy;
 pub mod embed;
+pub mod exp;
 pub mod layernorm;
 pub mod matmul;
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 pub mod relaxed;
 pub mod shortformer;
+pub mod tiled;
 
 /// Defines a function compiled twice, plainly and for AVX2 (x86_64), picking the AVX2
 /// copy at run time when the CPU has it. The body is an `#[inline(always)]` function and
