@@ -21,7 +21,7 @@ fn main() {
 }
 
 fn run() -> toyformer::Result<()> {
-    let a = Args::parse(&["json", "compare"])?;
+    let a = Args::parse(&["json", "compare", "neurons"])?;
     a.check_known(&[TASK_KEYS, &["model", "samples", "seed"], discover::KEYS].concat())?;
     let path = a
         .str("model")

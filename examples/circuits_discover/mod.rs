@@ -3,12 +3,17 @@
 //! cargo run --release --example circuits -- --model FILE --task T --discover acdc \
 //!     [--threshold X | --top-k K] [--metric kl|loss|logit-diff] \
 //!     [--ablation corrupted|mean|resample] [--ig-steps K] [--samples N] [--seed S] \
-//!     [--compare] [--json]
+//!     [--compare] [--json] [--neurons [--neuron-top K] [--neuron-acdc X]]
+//!
+//! --neurons: every MLP neuron is a node (see neurons.rs).
+
+mod neurons;
 
 use crate::common::Args;
 use toyformer::interp::circuit_metric::{CircuitMetric, EdgeAblation};
 use toyformer::interp::circuit_report::{circuit_report, CircuitOptions, CircuitReport};
 use toyformer::interp::discovery::{Method, Select};
+use toyformer::interp::graph::GraphOptions;
 use toyformer::model::Weights;
 use toyformer::tasks::TaskSpec;
 
@@ -21,6 +26,9 @@ pub const KEYS: &[&str] = &[
     "ablation",
     "ig-steps",
     "compare",
+    "neurons",
+    "neuron-top",
+    "neuron-acdc",
 ];
 
 /// The options from the flags.
@@ -48,18 +56,35 @@ fn options(a: &Args) -> toyformer::Result<CircuitOptions> {
         samples: a.get_or("samples", d.samples)?,
         seed: a.get_or("seed", d.seed)?,
         compare: a.flag("compare"),
+        graph: GraphOptions {
+            neurons: a.flag("neurons"),
+        },
     })
 }
 
 /// Runs the discovery and prints it (or its JSON).
 pub fn run(a: &Args, w: &Weights, task: &TaskSpec, path: &str) -> toyformer::Result<()> {
-    let rep = circuit_report(w, task, &options(a)?)?;
+    let o = options(a)?;
+    if !o.graph.neurons && (a.str("neuron-top").is_some() || a.str("neuron-acdc").is_some()) {
+        return Err(toyformer::Error::config(
+            "neurons",
+            "--neuron-top and --neuron-acdc need --neurons",
+        ));
+    }
+    let rep = circuit_report(w, task, &o)?;
+    let views = if o.graph.neurons {
+        neurons::views(a, w, task, &rep)?
+    } else {
+        Vec::new()
+    };
     if a.flag("json") {
         let mut v = serde_json::to_value(&rep)?;
         v["model_file"] = serde_json::json!(path);
+        v["neurons"] = serde_json::to_value(&views)?;
         println!("{v}");
     } else {
         print(&rep, path, task);
+        neurons::print_views(&views, a.get_or("neuron-top", 10)?);
     }
     Ok(())
 }
@@ -79,11 +104,7 @@ fn print(rep: &CircuitReport, path: &str, task: &TaskSpec) {
     );
     let f = &rep.faithfulness;
     println!("circuit: {} of {} edges", f.edges, f.total_edges);
-    for (e, edge) in rep.graph.edges.iter().enumerate() {
-        if d.circuit.edges[e] {
-            println!("  {:28} score {:+.4}", edge.name, d.scores[e]);
-        }
-    }
+    neurons::print_circuit(rep);
     let pct = |x: f64| 100.0 * x;
     println!(
         "faithfulness: loss recovered {:.1}% · logit diff recovered {:.1}% · {:?} recovered {:.1}% · accuracy {:.3} (full {:.3}, all ablated {:.3})",

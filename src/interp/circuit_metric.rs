@@ -13,7 +13,7 @@
 //!   over the positions whose answers differ), `kl` (mean KL(full model on clean ‖ this
 //!   run)). Discovery minimises the *badness*: loss, KL, or −logit_diff.
 
-use super::graph::Circuit;
+use super::graph::{Circuit, GraphOptions};
 use super::graph_forward::{GraphModel, GraphRun};
 use crate::error::{Error, Result};
 use crate::model::Weights;
@@ -230,6 +230,27 @@ impl CircuitSetup {
         ablation: EdgeAblation,
         dtype: DType,
     ) -> Result<Self> {
+        Self::with_graph(
+            w,
+            task,
+            pairs,
+            metric,
+            ablation,
+            dtype,
+            GraphOptions::default(),
+        )
+    }
+
+    /// [`new`](Self::new) on the graph `graph` asks for (e.g. every MLP neuron a node).
+    pub fn with_graph(
+        w: &Weights,
+        task: &TaskSpec,
+        pairs: Pairs,
+        metric: CircuitMetric,
+        ablation: EdgeAblation,
+        dtype: DType,
+        graph: GraphOptions,
+    ) -> Result<Self> {
         crate::train::check_compatible(task, &w.cfg)?;
         let (b, t) = (pairs.batch, task.seq_len());
         if b == 0 || pairs.clean.len() != b * t || pairs.corrupted.len() != b * t {
@@ -245,7 +266,7 @@ impl CircuitSetup {
             ));
         }
         let preds = task.pred_positions();
-        let model = GraphModel::new(w, &preds, dtype)?;
+        let model = GraphModel::with_options(w, &preds, dtype, graph)?;
         let p = preds.len();
         let tv = targets_of(task, &pairs.clean, b, p)?;
         let wv = targets_of(task, &pairs.corrupted, b, p)?;

@@ -5,7 +5,7 @@ use super::attribution::{edge_attribution, rank_correlation};
 use super::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
 use super::discovery::{discover, Discovery, Method, Select};
 use super::faithfulness::{faithfulness, Faithfulness};
-use super::graph::Graph;
+use super::graph::{Graph, GraphOptions};
 use super::path_patch::{path_patching, PatchDirection};
 use crate::error::Result;
 use crate::model::Weights;
@@ -27,6 +27,8 @@ pub struct CircuitOptions {
     pub seed: u64,
     /// also patch every edge and report how attribution ranks agree with it
     pub compare: bool,
+    /// the graph: `neurons` makes every MLP neuron a node of its own
+    pub graph: GraphOptions,
 }
 
 impl Default for CircuitOptions {
@@ -40,6 +42,7 @@ impl Default for CircuitOptions {
             samples: 64,
             seed: 0,
             compare: false,
+            graph: GraphOptions::default(),
         }
     }
 }
@@ -65,7 +68,8 @@ pub struct CircuitReport {
 /// Sets up `opts.samples` default pairs of `task` on `w` (f32).
 pub fn setup(w: &Weights, task: &TaskSpec, opts: &CircuitOptions) -> Result<CircuitSetup> {
     let pairs = default_pairs(task, opts.samples, opts.seed)?;
-    CircuitSetup::new(w, task, pairs, opts.metric, opts.ablation, DType::F32)
+    let (m, a) = (opts.metric, opts.ablation);
+    CircuitSetup::with_graph(w, task, pairs, m, a, DType::F32, opts.graph)
 }
 
 /// Discovers a circuit of `w` on `task` and measures its faithfulness.

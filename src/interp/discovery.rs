@@ -10,10 +10,17 @@
 //!   effect| ([`attribution`](super::attribution)), or those at or above the threshold.
 //!
 //! Either way, edges into nodes that no longer reach the logits are removed at the end.
+//!
+//! **Neurons** (on a neuron graph, [`GraphOptions::neurons`](super::graph::GraphOptions)):
+//! besides edge-level discovery, which works unchanged on the neuron graph's edges, a neuron
+//! can be kept or dropped as a whole (all its outgoing edges at once): [`rank_neurons`]
+//! orders an MLP's neurons by EAP(-IG) node attribution, [`keep_neurons`] is the model with
+//! only the chosen neurons of an MLP left, and [`acdc_neurons`] is ACDC over neurons as
+//! nodes (one run per neuron instead of one per edge).
 
 use super::attribution::edge_attribution;
 use super::circuit_metric::CircuitSetup;
-use super::graph::{Circuit, Graph};
+use super::graph::{Circuit, Graph, NodeKind};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -99,18 +106,16 @@ pub fn acdc(s: &CircuitSetup, threshold: f64) -> Result<(Circuit, Vec<f64>, usiz
     Ok((c, scores, runs))
 }
 
-/// Whether node n has an outgoing edge in the circuit (the logits always do).
+/// Whether node n has an outgoing edge in the circuit (the logits always do; in a neuron
+/// graph an MLP node has one when any of its neurons has).
 fn reaches_logits(g: &Graph, c: &Circuit, n: usize) -> bool {
     if n + 1 == g.nodes.len() {
         return true;
     }
-    let Some(s) = g.sender_of(n) else {
-        return false;
-    };
     g.edges
         .iter()
         .enumerate()
-        .any(|(e, edge)| edge.sender == s && c.edges[e])
+        .any(|(e, edge)| c.edges[e] && g.owner(g.senders[edge.sender]) == n)
 }
 
 /// The edges with the k largest |score| (ties broken by edge order), or with
@@ -169,4 +174,123 @@ pub fn discover(
         scores,
         runs,
     })
+}
+
+/// An MLP's neurons ranked by their estimated effect when ablated.
+#[derive(Clone, Debug, Serialize)]
+pub struct NeuronRanking {
+    pub layer: usize,
+    /// per neuron (in neuron order): estimated metric(neuron ablated) − metric(full), the
+    /// sum of the EAP(-IG) estimates of its outgoing edges
+    pub scores: Vec<f64>,
+    /// neuron indices by |score|, largest first (ties by index)
+    pub order: Vec<usize>,
+}
+
+/// The neuron senders of MLP `layer`, or an error when the graph has none.
+fn neurons_of(g: &Graph, layer: usize) -> Result<Vec<usize>> {
+    let ns = g.neuron_senders(layer);
+    if ns.is_empty() {
+        return Err(Error::config(
+            "neurons",
+            format!("the graph has no neurons of MLP {layer} (an MLP model on a neuron graph is needed)"),
+        ));
+    }
+    Ok(ns)
+}
+
+/// Ranks MLP `layer`'s neurons by EAP (`ig_steps` = 0) or EAP-IG node attribution.
+pub fn rank_neurons(s: &CircuitSetup, layer: usize, ig_steps: usize) -> Result<NeuronRanking> {
+    neuron_ranking(&s.model.graph, layer, &edge_attribution(s, ig_steps)?.edges)
+}
+
+/// Ranks MLP `layer`'s neurons by the sum of per-edge scores (as `Attribution::edges` or
+/// `Discovery::scores` of EAP/EAP-IG) over each neuron's outgoing edges.
+pub fn neuron_ranking(g: &Graph, layer: usize, edge_scores: &[f64]) -> Result<NeuronRanking> {
+    let ns = neurons_of(g, layer)?;
+    if edge_scores.len() != g.edges.len() {
+        return Err(Error::config(
+            "scores",
+            format!(
+                "{} edge scores for {} edges",
+                edge_scores.len(),
+                g.edges.len()
+            ),
+        ));
+    }
+    let scores: Vec<f64> = ns
+        .iter()
+        .map(|&sd| g.edges_from(sd).iter().map(|&e| edge_scores[e]).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..ns.len()).collect();
+    order.sort_by(|&a, &b| scores[b].abs().total_cmp(&scores[a].abs()).then(a.cmp(&b)));
+    Ok(NeuronRanking {
+        layer,
+        scores,
+        order,
+    })
+}
+
+/// Every edge of the graph except those out of MLP `layer`'s neurons not in `keep`
+/// (neuron indices): the model with only the kept neurons of that MLP.
+pub fn keep_neurons(g: &Graph, layer: usize, keep: &[usize]) -> Result<Circuit> {
+    let ns = neurons_of(g, layer)?;
+    if let Some(&n) = keep.iter().find(|&&n| n >= ns.len()) {
+        return Err(Error::config(
+            "neurons",
+            format!("neuron {n} is not in MLP {layer} ({} neurons)", ns.len()),
+        ));
+    }
+    let mut c = Circuit::full(g);
+    for (n, &sd) in ns.iter().enumerate() {
+        if !keep.contains(&n) {
+            for e in g.edges_from(sd) {
+                c.edges[e] = false;
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// ACDC over neurons as nodes: from circuit `start`, visit every neuron sender (latest
+/// first) and drop all its outgoing edges at once when that raises the badness by less than
+/// `threshold`. Returns the circuit, per sender the badness increase when tried (0 for
+/// senders that are not neurons) and the runs made.
+pub fn acdc_neurons(
+    s: &CircuitSetup,
+    start: &Circuit,
+    threshold: f64,
+) -> Result<(Circuit, Vec<f64>, usize)> {
+    if !threshold.is_finite() || threshold < 0.0 {
+        return Err(Error::config(
+            "threshold",
+            format!("{threshold} is not a number ≥ 0"),
+        ));
+    }
+    let g = &s.model.graph;
+    let mut c = start.clone();
+    let mut scores = vec![0.0; g.senders.len()];
+    let mut run = s.run(&s.model.mask(&c)?)?;
+    let mut cur = s.metric.badness(s.metric_of(&run.logits)?);
+    let mut runs = 1;
+    for sd in (0..g.senders.len()).rev() {
+        let out = g.edges_from(sd);
+        let is_neuron = matches!(g.nodes[g.senders[sd]].kind, NodeKind::Neuron { .. });
+        if !is_neuron || out.iter().all(|&e| !c.edges[e]) {
+            continue;
+        }
+        let mut trial_c = c.clone();
+        out.iter().for_each(|&e| trial_c.edges[e] = false);
+        // the first receiver reading sd: rows before it are unchanged
+        let r = g.edges[out[0]].receiver;
+        let trial = s.rerun_from(&run, r, &s.model.mask(&trial_c)?)?;
+        let b = s.metric.badness(s.metric_of(&trial.logits)?);
+        runs += 1;
+        scores[sd] = b - cur;
+        if b - cur < threshold {
+            (cur, run, c) = (b, trial, trial_c);
+        }
+    }
+    g.prune_dangling(&mut c);
+    Ok((c, scores, runs))
 }

@@ -16,6 +16,12 @@
 //! plus the constant biases, so the residual stream is exactly the edges' sum and a model
 //! with every edge is the model. Senders are ordered so that the senders a receiver reads
 //! are a prefix `0..avail[r]`: embed, pos_embed, then per layer its heads, then its MLP.
+//!
+//! **Neuron graph** ([`GraphOptions::neurons`], off by default): MLP l's output splits into
+//! d_mlp senders `L{l}N{n}` (neuron n's output `post_n · W_out[n, :]`; the MLP's output is
+//! their sum), each with its own edges to every later receiver. The MLP's input stays one
+//! receiver `MLP{l}` (its input edges feed all its neurons), and the node `MLP{l}` stays in
+//! the graph as that receiver; it sends nothing itself.
 
 use serde::Serialize;
 
@@ -25,8 +31,18 @@ use serde::Serialize;
 pub enum NodeKind {
     Embed,
     PosEmbed,
-    Head { layer: usize, head: usize },
-    Mlp { layer: usize },
+    Head {
+        layer: usize,
+        head: usize,
+    },
+    Mlp {
+        layer: usize,
+    },
+    /// one neuron of MLP `layer` (neuron graph only)
+    Neuron {
+        layer: usize,
+        neuron: usize,
+    },
     Logits,
 }
 
@@ -81,6 +97,13 @@ pub struct Graph {
     first: Vec<usize>,
 }
 
+/// How finely the graph splits the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct GraphOptions {
+    /// every MLP neuron is a sender of its own (MLP models only; otherwise no effect)
+    pub neurons: bool,
+}
+
 /// A circuit: which edges are in it (indexed as `Graph::edges`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Circuit {
@@ -115,6 +138,16 @@ impl Graph {
     /// The graph of a model with `n_layers` × `n_heads` heads, MLPs when `mlp`, and a
     /// position-embedding sender unless `shortformer`.
     pub fn new(n_layers: usize, n_heads: usize, mlp: bool, shortformer: bool) -> Self {
+        Graph::build(n_layers, n_heads, mlp.then_some(0), shortformer)
+    }
+
+    /// The neuron graph (see the module doc): MLPs of `d_mlp` neurons, each a sender.
+    pub fn with_neurons(n_layers: usize, n_heads: usize, d_mlp: usize, shortformer: bool) -> Self {
+        Graph::build(n_layers, n_heads, Some(d_mlp), shortformer)
+    }
+
+    /// `mlp`: None without MLPs, Some(0) an MLP as one sender, Some(M) M neuron senders.
+    fn build(n_layers: usize, n_heads: usize, mlp: Option<usize>, shortformer: bool) -> Self {
         let mut g = Graph {
             nodes: Vec::new(),
             senders: Vec::new(),
@@ -139,14 +172,8 @@ impl Graph {
                     g.receiver(n, port, before);
                 }
             }
-            if mlp {
-                let before = g.senders.len();
-                let n = g.sender(
-                    &format!("MLP{layer}"),
-                    NodeKind::Mlp { layer },
-                    2 + 2 * layer,
-                );
-                g.receiver(n, Port::In, before);
+            if let Some(d_mlp) = mlp {
+                g.mlp(layer, d_mlp);
             }
         }
         let all = g.senders.len();
@@ -159,10 +186,77 @@ impl Graph {
         g
     }
 
+    /// MLP `layer`: one sender, or (`d_mlp` > 0) its node as a receiver only and d_mlp
+    /// neuron senders after it.
+    fn mlp(&mut self, layer: usize, d_mlp: usize) {
+        let before = self.senders.len();
+        let (name, kind, col) = (
+            format!("MLP{layer}"),
+            NodeKind::Mlp { layer },
+            2 + 2 * layer,
+        );
+        let n = if d_mlp == 0 {
+            self.sender(&name, kind, col)
+        } else {
+            self.nodes.push(Node {
+                name,
+                kind,
+                column: col,
+            });
+            for neuron in 0..d_mlp {
+                let kind = NodeKind::Neuron { layer, neuron };
+                self.sender(&format!("L{layer}N{neuron}"), kind, col);
+            }
+            self.nodes.len() - d_mlp - 1
+        };
+        self.receiver(n, Port::In, before);
+    }
+
     /// The graph of a model config.
     pub fn of(cfg: &crate::model::ModelConfig) -> Self {
+        Graph::of_with(cfg, GraphOptions::default())
+    }
+
+    /// The graph of a model config, split as `opts` asks.
+    pub fn of_with(cfg: &crate::model::ModelConfig, opts: GraphOptions) -> Self {
         let short = cfg.positional_embedding_type == crate::model::Positions::Shortformer;
-        Graph::new(cfg.n_layers, cfg.n_heads, cfg.d_mlp.is_some(), short)
+        let mlp = cfg.d_mlp.map(|m| if opts.neurons { m } else { 0 });
+        Graph::build(cfg.n_layers, cfg.n_heads, mlp, short)
+    }
+
+    /// Whether this is a neuron graph.
+    pub fn has_neurons(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.kind, NodeKind::Neuron { .. }))
+    }
+
+    /// The node whose input a sender's node computes from: itself, or for a neuron its MLP.
+    pub fn owner(&self, n: usize) -> usize {
+        match self.nodes[n].kind {
+            NodeKind::Neuron { layer, .. } => self
+                .nodes
+                .iter()
+                .position(|x| x.kind == NodeKind::Mlp { layer })
+                .expect("a neuron's MLP node is in the graph"),
+            _ => n,
+        }
+    }
+
+    /// The senders of MLP `layer`'s neurons, in neuron order (empty unless a neuron graph).
+    pub fn neuron_senders(&self, layer: usize) -> Vec<usize> {
+        (0..self.senders.len())
+            .filter(|&s| {
+                matches!(self.nodes[self.senders[s]].kind, NodeKind::Neuron { layer: l, .. } if l == layer)
+            })
+            .collect()
+    }
+
+    /// The edges out of sender s.
+    pub fn edges_from(&self, s: usize) -> Vec<usize> {
+        (0..self.receivers.len())
+            .filter_map(|r| self.edge(s, r))
+            .collect()
     }
 
     fn sender(&mut self, name: &str, kind: NodeKind, column: usize) -> usize {
@@ -217,12 +311,13 @@ impl Graph {
     /// Removes edges that cannot matter: edges into a node none of whose outgoing edges is
     /// in the circuit (repeated until nothing changes; the logits always count as used).
     pub fn prune_dangling(&self, c: &mut Circuit) {
+        let owner: Vec<usize> = self.senders.iter().map(|&n| self.owner(n)).collect();
         loop {
             let mut used = vec![false; self.nodes.len()];
             used[self.nodes.len() - 1] = true;
             for (e, edge) in self.edges.iter().enumerate() {
                 if c.edges[e] {
-                    used[self.senders[edge.sender]] = true;
+                    used[owner[edge.sender]] = true;
                 }
             }
             let mut changed = false;

@@ -5,11 +5,14 @@
 //! output in this run and `alt_s` a fixed replacement (the corrupted run's output, a mean,
 //! a resample; zero when none is given). m = 1 on every edge is the model itself, m = 0
 //! replaces the edge. m is a tensor, so autograd gives ∂metric/∂m per edge (attribution).
+//! On a neuron graph ([`GraphOptions::neurons`]) each MLP's stage yields one sender per
+//! neuron (post_n · W_out[n, :]), so every method on edges works on neurons unchanged; the
+//! cost grows with the senders (each run stacks every sender's (B, T, C) output).
 //!
 //! Letters: B batch, T positions, P scored positions, C d_model, NH n_heads, HS d_head,
 //! V d_vocab_out, M d_mlp, R receivers, S senders.
 
-use super::graph::{Circuit, Graph};
+use super::graph::{Circuit, Graph, GraphOptions};
 use crate::error::{Error, Result};
 use crate::model::{ActFn, ModelConfig, Positions, Weights};
 use crate::reference::forward::{causal_mask, softmax_forward};
@@ -39,6 +42,16 @@ pub struct GraphRun {
 impl GraphModel {
     /// The model `w` scored at `pred_positions`, computing in `dtype` (F32 or F64).
     pub fn new(w: &Weights, pred_positions: &[usize], dtype: DType) -> Result<Self> {
+        Self::with_options(w, pred_positions, dtype, GraphOptions::default())
+    }
+
+    /// [`new`](Self::new) on the graph `opts` asks for (e.g. every MLP neuron a sender).
+    pub fn with_options(
+        w: &Weights,
+        pred_positions: &[usize],
+        dtype: DType,
+        opts: GraphOptions,
+    ) -> Result<Self> {
         w.cfg.validate()?;
         if let Some(&p) = pred_positions.iter().find(|&&p| p >= w.cfg.n_ctx) {
             return Err(Error::config(
@@ -58,7 +71,7 @@ impl GraphModel {
         let pred: Vec<u32> = pred_positions.iter().map(|&p| p as u32).collect();
         Ok(GraphModel {
             cfg: w.cfg.clone(),
-            graph: Graph::of(&w.cfg),
+            graph: Graph::of_with(&w.cfg, opts),
             dtype,
             params,
             pred: Tensor::from_vec(pred, pred_positions.len(), &Device::Cpu)?,
@@ -207,12 +220,9 @@ impl GraphModel {
             if self.cfg.d_mlp.is_some() {
                 if k >= k0 {
                     let x = self.inputs(&diffs, mask, r0, 1, &base)?; // (1, B, T, C)
-                    push(
-                        &mut outs,
-                        &mut diffs,
-                        &mut base,
-                        self.mlp(&x.squeeze(0)?, l)?,
-                    )?;
+                    for o in self.mlp_senders(&x.squeeze(0)?, l)? {
+                        push(&mut outs, &mut diffs, &mut base, o)?;
+                    }
                 }
                 base = base.broadcast_add(self.p(&format!("blocks.{l}.mlp.b_out")))?;
                 (r0, k) = (r0 + 1, k + 1);
@@ -297,8 +307,29 @@ impl GraphModel {
             .collect()
     }
 
-    /// Layer l's MLP on x (B, T, C), without b_out: (B, T, C).
-    fn mlp(&self, x: &Tensor, l: usize) -> Result<Tensor> {
+    /// The sender outputs of layer l's MLP on x (B, T, C): the MLP's output (B, T, C), or
+    /// in a neuron graph every neuron's post_n · W_out[n, :] (M of (B, T, C)); no b_out.
+    fn mlp_senders(&self, x: &Tensor, l: usize) -> Result<Vec<Tensor>> {
+        if !self.graph.has_neurons() {
+            return Ok(vec![self.mlp(x, l, false)?]);
+        }
+        let (b, t, c) = x.dims3()?;
+        let post = self.mlp(x, l, true)?; // (B*T, M)
+        let w_out = self.p(&format!("blocks.{l}.mlp.W_out")); // (M, C)
+        let m = post.dim(1)?;
+        // (M, B*T, C): neuron n's column times its row of W_out
+        let all = post
+            .t()?
+            .unsqueeze(2)?
+            .broadcast_mul(&w_out.unsqueeze(1)?)?;
+        (0..m)
+            .map(|n| Ok(all.narrow(0, n, 1)?.reshape((b, t, c))?))
+            .collect()
+    }
+
+    /// Layer l's MLP on x (B, T, C), without b_out: (B, T, C); or with `post_only` its
+    /// activations (B*T, M) before W_out.
+    fn mlp(&self, x: &Tensor, l: usize, post_only: bool) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         let x = self
             .ln(x, &format!("blocks.{l}.ln2"))?
@@ -313,6 +344,9 @@ impl GraphModel {
             ActFn::GeluNew => a.gelu()?,
             ActFn::Solu => (&a * softmax_forward(&a)?)?,
         };
+        if post_only {
+            return Ok(post);
+        }
         Ok(post
             .matmul(self.p(&format!("{pre}.W_out")))?
             .reshape((b, t, c))?)

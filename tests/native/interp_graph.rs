@@ -1,7 +1,8 @@
 //! The circuit graph and the methods on it (path patching, EAP, EAP-IG, ACDC, top-k,
 //! faithfulness), each against a plain-loop f64 forward written here from the definitions
 //! (every receiver's input summed edge by edge), sharing no code with the crate's candle
-//! graph forward.
+//! graph forward. The neuron graph (every MLP neuron a sender) is checked the same way, with
+//! the plain loop splitting each MLP's output into its neurons' outputs.
 use crate::common;
 
 use candle_core::DType;
@@ -9,9 +10,11 @@ use toyformer::interp::attribution::{edge_attribution, rank_correlation};
 use toyformer::interp::circuit_metric::{
     default_pairs, CircuitMetric, CircuitSetup, EdgeAblation, Pairs,
 };
-use toyformer::interp::discovery::{discover, Method, Select};
+use toyformer::interp::discovery::{
+    acdc_neurons, discover, keep_neurons, neuron_ranking, rank_neurons, Method, Select,
+};
 use toyformer::interp::faithfulness::faithfulness;
-use toyformer::interp::graph::{Circuit, Graph};
+use toyformer::interp::graph::{Circuit, Graph, GraphOptions};
 use toyformer::interp::path_patch::{path_patching, PatchDirection};
 use toyformer::model::Weights;
 use toyformer::tasks::TaskSpec;
@@ -48,6 +51,8 @@ fn affine(x: &Mat, w: &[f64], stride: usize, off: usize, n: usize, b: &[f64]) ->
 /// (T, V). Edge s → r carries alt_s + m(r, s) (out_s − alt_s) (alt = 0 when None).
 struct Plain<'a> {
     w: &'a Weights,
+    /// every MLP neuron a sender
+    neurons: bool,
     m: &'a dyn Fn(usize, usize) -> f64,
     alt: Option<&'a [Mat]>,
     outs: Vec<Mat>,
@@ -114,7 +119,8 @@ impl Plain<'_> {
         affine(&z, &wo[h * hs * c..], c, 0, c, &vec![0.0; c])
     }
 
-    fn mlp(&mut self, l: usize) -> Mat {
+    /// The MLP's sender outputs: its output, or per neuron n a[:, n] W_out[n, :].
+    fn mlp(&mut self, l: usize) -> Vec<Mat> {
         let x = self.input();
         let x = self.norm(x, &format!("blocks.{l}.ln2"));
         let p = |n: &str| get(self.w, &format!("blocks.{l}.mlp.{n}"));
@@ -124,7 +130,17 @@ impl Plain<'_> {
             .iter()
             .map(|r| r.iter().map(|v| v.max(0.0)).collect())
             .collect();
-        affine(&a, &p("W_out"), c, 0, c, &vec![0.0; c])
+        if !self.neurons {
+            return vec![affine(&a, &p("W_out"), c, 0, c, &vec![0.0; c])];
+        }
+        let wo = p("W_out");
+        (0..m)
+            .map(|n| {
+                a.iter()
+                    .map(|r| (0..c).map(|k| r[n] * wo[n * c + k]).collect())
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -133,6 +149,7 @@ fn plain(
     tokens: &[u32],
     m: &dyn Fn(usize, usize) -> f64,
     alt: Option<&[Mat]>,
+    neurons: bool,
 ) -> (Vec<Mat>, Mat) {
     let cfg = &w.cfg;
     let (c, t) = (cfg.d_model, tokens.len());
@@ -144,6 +161,7 @@ fn plain(
     let pos: Mat = (0..t).map(|i| wp[i * c..][..c].to_vec()).collect();
     let mut p = Plain {
         w,
+        neurons,
         m,
         alt,
         outs: vec![tok, pos],
@@ -157,7 +175,7 @@ fn plain(
         p.bias.iter_mut().zip(&bo).for_each(|(a, b)| *a += b);
         if cfg.d_mlp.is_some() {
             let o = p.mlp(l);
-            p.outs.push(o);
+            p.outs.extend(o);
             let bo = get(w, &format!("blocks.{l}.mlp.b_out"));
             p.bias.iter_mut().zip(&bo).for_each(|(a, b)| *a += b);
         }
@@ -193,10 +211,22 @@ fn plain_batch(
     m: &dyn Fn(usize, usize) -> f64,
     alt: Option<&[Vec<Mat>]>,
 ) -> (Vec<Vec<Mat>>, Vec<Mat>) {
+    plain_batch_n(w, tokens, t, m, alt, false)
+}
+
+/// [`plain_batch`] on the neuron graph when `neurons`.
+fn plain_batch_n(
+    w: &Weights,
+    tokens: &[u32],
+    t: usize,
+    m: &dyn Fn(usize, usize) -> f64,
+    alt: Option<&[Vec<Mat>]>,
+    neurons: bool,
+) -> (Vec<Vec<Mat>>, Vec<Mat>) {
     tokens
         .chunks(t)
         .enumerate()
-        .map(|(b, row)| plain(w, row, m, alt.map(|a| &a[b][..])))
+        .map(|(b, row)| plain(w, row, m, alt.map(|a| &a[b][..]), neurons))
         .unzip()
 }
 
@@ -675,4 +705,406 @@ fn the_all_ablated_eval_is_the_plain_loop_with_every_edge_ablated() {
         let got = s.empty().unwrap().loss;
         assert!(common::close(got, want, 1e-9), "{ab:?}: {got} vs {want}");
     }
+}
+
+// ---- the neuron graph: every MLP neuron a sender ----
+
+fn neuron_setup(w: &Weights, metric: CircuitMetric, ablation: EdgeAblation) -> CircuitSetup {
+    let task = common::small_sort();
+    let pairs = default_pairs(&task, 4, 3).unwrap();
+    let opts = GraphOptions { neurons: true };
+    CircuitSetup::with_graph(w, &task, pairs, metric, ablation, DType::F64, opts).unwrap()
+}
+
+/// A 2-layer, 2-head MLP model with LN and biases (d_mlp 12).
+fn mlp_model(seed: u64) -> Weights {
+    common::random_model(2, 2, true, true, true, seed)
+}
+
+#[test]
+fn neuron_graph_shape() {
+    let g = Graph::with_neurons(2, 4, 3, false);
+    // senders: embed, pos, per layer 4 heads + 3 neurons; receivers as without neurons
+    assert_eq!((g.senders.len(), g.receivers.len()), (16, 27));
+    // q/k/v of layer 0 read 2, MLP0 6, layer 1 9, MLP1 13, logits 16
+    assert_eq!(g.edges.len(), 12 * 2 + 6 + 12 * 9 + 13 + 16);
+    assert!(g.has_neurons() && !Graph::new(2, 4, true, false).has_neurons());
+    let e = g.edge_named("L0N2 -> L1H3.k").unwrap();
+    assert_eq!(g.edges[e].name, "L0N2 → L1H3.k");
+    assert!(g.edge_named("MLP0 → logits").is_none());
+    assert_eq!(
+        g.receivers[g.edges[g.edge_named("L0H1 → MLP1").unwrap()].receiver].name,
+        "MLP1"
+    );
+    // a neuron with an edge out keeps its MLP's input edges
+    let mut c = Circuit::empty(&g);
+    c.edges[g.edge_named("embed → MLP0").unwrap()] = true;
+    c.edges[g.edge_named("L0N1 → logits").unwrap()] = true;
+    g.prune_dangling(&mut c);
+    assert_eq!(c.len(), 2);
+    c.edges[g.edge_named("L0N1 → logits").unwrap()] = false;
+    g.prune_dangling(&mut c);
+    assert!(c.is_empty());
+}
+
+#[test]
+fn neuron_graph_with_every_edge_is_the_model() {
+    let task = common::small_sort();
+    let t = task.seq_len();
+    for w in [
+        mlp_model(2),
+        common::random_model(1, 1, false, true, false, 3),
+    ] {
+        let s = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+        let (outs, lg) = plain_batch_n(&w, &s.pairs.clean, t, ONE, None, true);
+        assert_eq!(outs[0].len(), s.model.graph.senders.len());
+        let want = plain_loss(&task, &s.pairs.clean, &lg);
+        // the plain neuron loop is the plain model, and the graph forward is both
+        let (_, lg0) = plain_batch(&w, &s.pairs.clean, t, ONE, None);
+        assert!(common::close(
+            plain_loss(&task, &s.pairs.clean, &lg0),
+            want,
+            1e-9
+        ));
+        assert!(
+            common::close(s.full.loss, want, 1e-9),
+            "{} vs {want}",
+            s.full.loss
+        );
+        // ... and neuron outputs are the plain loop's
+        let got: Vec<f64> = s.clean_outs[5].flatten_all().unwrap().to_vec1().unwrap();
+        let want5: Vec<f64> = outs.iter().flat_map(|o| o[5].concat()).collect();
+        assert!(got.iter().zip(&want5).all(|(a, b)| (a - b).abs() < 1e-9));
+    }
+}
+
+#[test]
+fn neuron_path_patching_matches_the_frozen_loop() {
+    let w = mlp_model(2);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    let (clean_outs, _) = plain_batch_n(&w, &s.pairs.clean, t, ONE, None, true);
+    let (corr_outs, _) = plain_batch_n(&w, &s.pairs.corrupted, t, ONE, None, true);
+    // every edge out of a neuron, and some others
+    let edges: Vec<usize> = (0..g.edges.len())
+        .filter(|&e| e % 5 == 0 || g.edges[e].name.starts_with("L0N"))
+        .step_by(2)
+        .collect();
+    for (dir, base, alt) in [
+        (PatchDirection::Denoising, &s.pairs.corrupted, &clean_outs),
+        (PatchDirection::Noising, &s.pairs.clean, &corr_outs),
+    ] {
+        let got = path_patching(&s, &edges, dir).unwrap();
+        let (_, lg) = plain_batch_n(&w, base, t, ONE, Some(alt), true);
+        let b0 = plain_loss(&task, &s.pairs.clean, &lg);
+        assert!(common::close(got.base, b0, 1e-9), "{dir:?}");
+        for (i, &e) in edges.iter().enumerate() {
+            let m = one_edge(g, e, 0.0, 1.0);
+            let (_, lg) = plain_batch_n(&w, base, t, &m, Some(alt), true);
+            let want = plain_loss(&task, &s.pairs.clean, &lg) - b0;
+            let d = got.effects[i];
+            assert!(
+                (d - want).abs() < 1e-9,
+                "{dir:?} {}: {d} vs {want}",
+                g.edges[e].name
+            );
+        }
+    }
+}
+
+/// The edges from MLP `l`'s neurons (neuron graph `gn`) into the receiver named `into`, and
+/// the MLP's edge into it in the graph `g` without neurons.
+fn group(gn: &Graph, g: &Graph, l: usize, into: &str) -> (Vec<usize>, usize) {
+    let r = gn.receivers.iter().position(|x| x.name == into).unwrap();
+    let es = gn
+        .neuron_senders(l)
+        .iter()
+        .map(|&sd| gn.edge(sd, r).unwrap())
+        .collect();
+    (es, g.edge_named(&format!("MLP{l} → {into}")).unwrap())
+}
+
+#[test]
+fn a_neuron_group_is_its_mlp_edge() {
+    // patching every neuron edge of an MLP into a receiver = patching the MLP's edge, and EAP
+    // (and EAP-IG, whose uniform masks run the same model) of the neuron edges sums to the
+    // MLP edge's, by linearity of the receiver's input in the edges
+    let w = mlp_model(8);
+    let sn = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let s = setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let (gn, g) = (&sn.model.graph, &s.model.graph);
+    let eap = [0, 2].map(|k| {
+        (
+            edge_attribution(&sn, k).unwrap(),
+            edge_attribution(&s, k).unwrap(),
+        )
+    });
+    for (l, into) in [
+        (0, "L1H0.q"),
+        (0, "L1H1.v"),
+        (0, "MLP1"),
+        (0, "logits"),
+        (1, "logits"),
+    ] {
+        let (es, e) = group(gn, g, l, into);
+        let mut cn = Circuit::full(gn);
+        es.iter().for_each(|&x| cn.edges[x] = false);
+        let mut c = Circuit::full(g);
+        c.edges[e] = false;
+        let a = sn.metric_at(&sn.model.mask(&cn).unwrap()).unwrap();
+        let b = s.metric_at(&s.model.mask(&c).unwrap()).unwrap();
+        assert!(common::close(a, b, 1e-9), "MLP{l} → {into}: {a} vs {b}");
+        let p = path_patching(&s, &[e], PatchDirection::Noising).unwrap();
+        assert!(common::close(a - s.full.loss, p.effects[0], 1e-9));
+        for (an, a) in &eap {
+            let sum: f64 = es.iter().map(|&x| an.edges[x]).sum();
+            assert!(
+                (sum - a.edges[e]).abs() < 1e-9 * (1.0 + sum.abs()),
+                "k {} MLP{l} → {into}: {sum} vs {}",
+                a.ig_steps,
+                a.edges[e]
+            );
+        }
+    }
+}
+
+#[test]
+fn neuron_eap_matches_finite_differences() {
+    let w = mlp_model(4);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    let (corr_outs, _) = plain_batch_n(&w, &s.pairs.corrupted, t, ONE, None, true);
+    for (k, at) in [(0, 1.0), (1, 0.5)] {
+        let a = edge_attribution(&s, k).unwrap();
+        let h = 1e-5;
+        for e in (0..g.edges.len()).step_by(7) {
+            let f = |v: f64| {
+                let m = one_edge(g, e, v, at);
+                let (_, lg) = plain_batch_n(&w, &s.pairs.clean, t, &m, Some(&corr_outs), true);
+                plain_loss(&task, &s.pairs.clean, &lg)
+            };
+            let fd = (f(at + h) - f(at - h)) / (2.0 * h);
+            let got = -a.edges[e];
+            assert!(
+                (got - fd).abs() < 1e-6 * (1.0 + fd.abs()),
+                "k {k} {}: {got} vs {fd}",
+                g.edges[e].name
+            );
+        }
+    }
+}
+
+#[test]
+fn neuron_graph_invariants() {
+    let w = mlp_model(6);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    // every edge ablated is the corrupted run, every edge patched into it the clean run
+    let (_, lg) = plain_batch(&w, &s.pairs.corrupted, t, ONE, None);
+    let corrupted = plain_loss(&task, &s.pairs.clean, &lg);
+    let none = s
+        .metric_at(&s.model.mask(&Circuit::empty(g)).unwrap())
+        .unwrap();
+    assert!(
+        common::close(none, corrupted, 1e-9),
+        "{none} vs {corrupted}"
+    );
+    let zero = s.model.uniform_mask(0.0).unwrap();
+    let run = s
+        .model
+        .run(&s.pairs.corrupted, 4, &zero, Some(&s.clean_outs))
+        .unwrap();
+    let v = s.value(&run.logits).unwrap().to_scalar::<f64>().unwrap();
+    assert!(common::close(v, s.full.loss, 1e-9));
+    // the whole neuron graph is faithful; keeping every neuron is the whole graph
+    for c in [
+        Circuit::full(g),
+        keep_neurons(g, 1, &(0..12).collect::<Vec<_>>()).unwrap(),
+    ] {
+        let f = faithfulness(&s, &c).unwrap();
+        assert!((f.loss_recovered - 1.0).abs() < 1e-9 && f.complement_loss_recovered.abs() < 1e-9);
+    }
+}
+
+#[test]
+fn keeping_neurons_is_the_plain_loop_without_the_others() {
+    let w = mlp_model(9);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = neuron_setup(&w, CircuitMetric::Kl, EdgeAblation::Mean);
+    let g = &s.model.graph;
+    let c = keep_neurons(g, 0, &[1, 4, 7]).unwrap();
+    let ns = g.neuron_senders(0);
+    let dropped = |sd: usize| ns.contains(&sd) && ![1, 4, 7].contains(&(sd - ns[0]));
+    for (e, edge) in g.edges.iter().enumerate() {
+        assert_eq!(c.edges[e], !dropped(edge.sender), "{}", edge.name);
+    }
+    // against the plain loop with mean ablation of the dropped neurons
+    let s_loss = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Mean);
+    let (clean, _) = plain_batch_n(&w, &s.pairs.clean, t, ONE, None, true);
+    let bsz = clean.len();
+    let mean: Vec<Mat> = (0..clean[0].len())
+        .map(|sd| {
+            (0..t)
+                .map(|i| {
+                    (0..w.cfg.d_model)
+                        .map(|k| clean.iter().map(|o| o[sd][i][k]).sum::<f64>() / bsz as f64)
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    let m = |r: usize, sd: usize| f64::from(u8::from(c.edges[g.edge(sd, r).unwrap()]));
+    let (_, lg) = plain_batch_n(&w, &s.pairs.clean, t, &m, Some(&vec![mean; bsz]), true);
+    let want = plain_loss(&task, &s.pairs.clean, &lg);
+    let got = s_loss.metric_at(&s_loss.model.mask(&c).unwrap()).unwrap();
+    assert!(common::close(got, want, 1e-9), "{got} vs {want}");
+    // errors: a neuron outside the MLP, a graph without neurons
+    assert!(keep_neurons(g, 0, &[12]).is_err());
+    let plain_g = Graph::new(2, 2, true, false);
+    assert!(keep_neurons(&plain_g, 0, &[0]).is_err());
+    assert!(neuron_ranking(&plain_g, 0, &vec![0.0; plain_g.edges.len()]).is_err());
+    assert!(neuron_ranking(g, 0, &[0.0]).is_err());
+}
+
+#[test]
+fn neuron_ranking_and_neuron_acdc() {
+    let w = mlp_model(10);
+    let task = common::small_sort();
+    let t = task.seq_len();
+    let s = neuron_setup(&w, CircuitMetric::Loss, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    // a neuron's score is the sum of its edges' EAP estimates; the order sorts |score|
+    let a = edge_attribution(&s, 0).unwrap();
+    let r = rank_neurons(&s, 1, 0).unwrap();
+    for (n, &sd) in g.neuron_senders(1).iter().enumerate() {
+        assert!((r.scores[n] - a.nodes[sd]).abs() < 1e-12);
+    }
+    assert!(r
+        .order
+        .windows(2)
+        .all(|p| r.scores[p[0]].abs() >= r.scores[p[1]].abs()));
+    // ACDC over neurons: the first neuron tried (the last of MLP1) scores the plain loop's
+    // loss change when all its edges go; a huge threshold drops every neuron
+    let (c, scores, runs) = acdc_neurons(&s, &Circuit::full(g), 1e9).unwrap();
+    assert_eq!(runs, 1 + 24);
+    let last = *g.neuron_senders(1).last().unwrap();
+    let (corr, _) = plain_batch_n(&w, &s.pairs.corrupted, t, ONE, None, true);
+    let m = |_: usize, sd: usize| if sd == last { 0.0 } else { 1.0 };
+    let (_, lg) = plain_batch_n(&w, &s.pairs.clean, t, &m, Some(&corr), true);
+    let want = plain_loss(&task, &s.pairs.clean, &lg) - s.full.loss;
+    assert!(
+        common::close(scores[last], want, 1e-9),
+        "{} vs {want}",
+        scores[last]
+    );
+    let mut none = keep_neurons(g, 0, &[]).unwrap();
+    let c1 = keep_neurons(g, 1, &[]).unwrap();
+    none.edges
+        .iter_mut()
+        .zip(&c1.edges)
+        .for_each(|(x, y)| *x &= y);
+    g.prune_dangling(&mut none);
+    assert_eq!(c, none);
+    assert!(
+        names(g, &c).iter().all(|e| !e.contains("MLP")),
+        "{:?}",
+        names(g, &c)
+    );
+    // threshold 0 drops every neuron whose removal did not make the loss worse
+    let (c0, sc0, _) = acdc_neurons(&s, &Circuit::full(g), 0.0).unwrap();
+    let all: Vec<usize> = g
+        .neuron_senders(0)
+        .into_iter()
+        .chain(g.neuron_senders(1))
+        .collect();
+    let kept: Vec<bool> = all
+        .iter()
+        .map(|&sd| g.edges_from(sd).iter().any(|&e| c0.edges[e]))
+        .collect();
+    for (&sd, &k) in all.iter().zip(&kept) {
+        assert!(!k || sc0[sd] >= 0.0, "{}", g.nodes[g.senders[sd]].name);
+    }
+    assert!(
+        kept.iter().any(|&k| k) && kept.iter().any(|&k| !k),
+        "{kept:?}"
+    );
+}
+
+#[test]
+fn edge_acdc_on_the_neuron_graph_tries_an_mlp_input_while_a_neuron_sends() {
+    // an MLP node sends through its neurons: its input edges are tried (scored by a run),
+    // not dropped as dead, as long as one of its neurons keeps an edge out
+    let w = mlp_model(11);
+    let s = neuron_setup(&w, CircuitMetric::Kl, EdgeAblation::Corrupted);
+    let g = &s.model.graph;
+    let d = discover(&s, Method::Acdc, Select::Threshold(0.0), 1).unwrap();
+    for l in 0..2 {
+        let sends = g
+            .neuron_senders(l)
+            .iter()
+            .any(|&sd| g.edges_from(sd).iter().any(|&e| d.circuit.edges[e]));
+        let into: Vec<usize> = (0..g.edges.len())
+            .filter(|&e| g.receivers[g.edges[e].receiver].name == format!("MLP{l}"))
+            .collect();
+        if sends {
+            assert!(into.iter().any(|&e| d.scores[e] != 0.0), "MLP{l}");
+        } else {
+            assert!(into.iter().all(|&e| !d.circuit.edges[e]), "MLP{l}");
+        }
+    }
+    let f = faithfulness(&s, &d.circuit).unwrap();
+    assert!(f.metric_recovered > 0.5, "{f:?}");
+}
+
+#[test]
+fn mod_sub_answer_is_spread_over_many_mlp0_neurons() {
+    // the shared grokked modular-subtraction model (1L 2H, d_mlp 512): ranking MLP0's
+    // neurons by EAP-IG, a few carry little alone and many are redundant; the top 200
+    // carry (nearly) all of it. The kept-neuron model's loss is checked against the plain loop
+    let task = TaskSpec::default_for("mod-sub").unwrap();
+    let w =
+        toyformer::io::load_weights(&common::shared("modular_subtraction_model.pt"), None).unwrap();
+    let w = task.fit_context(w).unwrap();
+    let pairs = default_pairs(&task, 16, 0).unwrap();
+    let (m, ab, opts) = (
+        CircuitMetric::Loss,
+        EdgeAblation::Corrupted,
+        GraphOptions { neurons: true },
+    );
+    let s = CircuitSetup::with_graph(&w, &task, pairs, m, ab, DType::F32, opts).unwrap();
+    let g = &s.model.graph;
+    assert_eq!((g.senders.len(), g.edges.len()), (516, 532));
+    let r = rank_neurons(&s, 0, 2).unwrap();
+    let rec = |keep: &[usize]| {
+        let c = keep_neurons(g, 0, keep).unwrap();
+        faithfulness(&s, &c).unwrap().loss_recovered
+    };
+    let (top10, top200, without10) = (
+        rec(&r.order[..10]),
+        rec(&r.order[..200]),
+        rec(&r.order[10..]),
+    );
+    eprintln!(
+        "mod-sub MLP0: top 10 {top10:.3}, top 200 {top200:.3}, all but the top 10 {without10:.3}"
+    );
+    assert!(top10 < 0.5, "{top10}");
+    assert!(top200 >= 0.95, "{top200}");
+    assert!(without10 >= 0.9, "{without10}");
+    // the top-20 model against the plain loop with the other neurons' edges carrying the
+    // corrupted run's outputs
+    let keep = keep_neurons(g, 0, &r.order[..20]).unwrap();
+    let t = task.seq_len();
+    let (corr, _) = plain_batch_n(&w, &s.pairs.corrupted, t, ONE, None, true);
+    let mk = |rr: usize, sd: usize| f64::from(u8::from(keep.edges[g.edge(sd, rr).unwrap()]));
+    let (_, lg) = plain_batch_n(&w, &s.pairs.clean, t, &mk, Some(&corr), true);
+    let want = plain_loss(&task, &s.pairs.clean, &lg);
+    let got = s.metric_at(&s.model.mask(&keep).unwrap()).unwrap();
+    assert!(common::close(got, want, 1e-3), "{got} vs {want}");
 }
