@@ -146,7 +146,7 @@ pub fn default_pairs(task: &TaskSpec, n: usize, seed: u64) -> Result<Pairs> {
 }
 
 /// Every metric of one run.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Eval {
     pub loss: f64,
     /// NaN when no scored position's answer differs between clean and corrupted
@@ -310,12 +310,7 @@ impl CircuitSetup {
             targets_vec: tv,
             diff_weight: Tensor::from_vec(dw, (b, p), dev)?.to_dtype(dtype)?,
             n_diff,
-            full: Eval {
-                loss: 0.0,
-                logit_diff: 0.0,
-                kl: 0.0,
-                acc: 0.0,
-            },
+            full: Eval::default(), // set below
             empty: OnceCell::new(),
             pairs,
         };

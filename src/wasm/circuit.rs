@@ -10,8 +10,11 @@ use super::{js_err, parse, to_js};
 use crate::error::Error;
 use crate::interp::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
 use crate::interp::circuit_pairs::{pairs_or, pairs_text};
-use crate::interp::discovery::{discover, Discovery, Method, Select};
+use crate::interp::discovery::{
+    discover, keep_neurons, rank_neurons, Discovery, Method, NeuronRanking, Select,
+};
 use crate::interp::faithfulness::faithfulness;
+use crate::interp::graph::GraphOptions;
 use candle_core::DType;
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
@@ -59,6 +62,31 @@ pub(super) struct Prepared {
     setup: CircuitSetup,
     /// the last discovery and its key
     discovery: Option<(String, Discovery)>,
+    /// the neuron view's setup (the same pairs on the graph with one sender per MLP neuron)
+    /// and its last ranking with its key (layer, IG steps)
+    neurons: Option<(CircuitSetup, Option<(String, NeuronRanking)>)>,
+}
+
+/// The neuron view's choices (the page's `circuit_neuron_*` properties).
+#[derive(Deserialize)]
+#[serde(default)]
+struct NeuronOptions {
+    /// the MLP's layer
+    layer: usize,
+    /// how many of the top-ranked neurons to keep (or to ablate)
+    k: usize,
+    /// how many of the ranked neurons to list
+    top: usize,
+}
+
+impl Default for NeuronOptions {
+    fn default() -> Self {
+        NeuronOptions {
+            layer: 0,
+            k: 10,
+            top: 20,
+        }
+    }
 }
 
 impl Interp {
@@ -85,9 +113,28 @@ impl Interp {
                 key,
                 setup,
                 discovery: None,
+                neurons: None,
             });
         }
         Ok(&self.circuit.as_ref().expect("prepared above").setup)
+    }
+
+    /// The prepared setup's pairs on the neuron graph, built now unless kept from before.
+    fn prepared_neurons(&mut self, o: &CellOptions) -> Result<(), JsError> {
+        self.prepared(o)?;
+        let p = self.circuit.as_ref().expect("prepared above");
+        if p.neurons.is_none() {
+            let metric = CircuitMetric::parse(&o.metric).map_err(js_err)?;
+            let ablation = EdgeAblation::parse(&o.ablation).map_err(js_err)?;
+            let w = self.wb.weights().map_err(js_err)?;
+            let (task, pairs) = (&self.wb.task, p.setup.pairs.clone());
+            let graph = GraphOptions { neurons: true };
+            let setup =
+                CircuitSetup::with_graph(w, task, pairs, metric, ablation, DType::F32, graph)
+                    .map_err(js_err)?;
+            self.circuit.as_mut().expect("prepared above").neurons = Some((setup, None));
+        }
+        Ok(())
     }
 }
 
@@ -162,6 +209,58 @@ impl Interp {
         to_js(&serde_json::json!({
             "graph": s.model.graph, "discovery": d, "edges": bits, "faithfulness": f,
             "inputs": { "typed": typed, "pairs": s.pairs.batch, "clean": clean, "corrupted": corrupted },
+        }))
+    }
+
+    /// The Circuit cell's neuron view of MLP `layer` (options as `circuit`; `neurons_json`:
+    /// `{layer, k, top}`): its neurons ranked by EAP-IG (the sum of each neuron's outgoing
+    /// edges' estimates, `ig_steps` steps) and the faithfulness of keeping only the top k
+    /// neurons of that MLP (every other edge kept) and of ablating only them. Returns
+    /// `{neurons: false}` for an attention-only model, else `{neurons: true, layer, d_mlp,
+    /// n_layers, k, top: [{neuron, score}] (by |score|, largest first), keep, ablate}`.
+    pub fn circuit_neurons(
+        &mut self,
+        options_json: &str,
+        neurons_json: &str,
+    ) -> Result<JsValue, JsError> {
+        let o = options(options_json)?;
+        let n: NeuronOptions = if neurons_json.trim().is_empty() {
+            NeuronOptions::default()
+        } else {
+            parse("neuron options", neurons_json)?
+        };
+        let cfg = &self.wb.weights().map_err(js_err)?.cfg;
+        let (Some(d_mlp), n_layers) = (cfg.d_mlp, cfg.n_layers) else {
+            return to_js(&serde_json::json!({ "neurons": false }));
+        };
+        if n.layer >= n_layers || n.k > d_mlp {
+            return Err(js_err(Error::config(
+                "neuron options",
+                format!(
+                    "layer {} and k {}: the model has {n_layers} MLPs of {d_mlp} neurons",
+                    n.layer, n.k
+                ),
+            )));
+        }
+        self.prepared_neurons(&o)?;
+        let p = self.circuit.as_mut().expect("prepared above");
+        let (s, ranking) = p.neurons.as_mut().expect("prepared above");
+        let rk = format!("{}/{}", n.layer, o.ig_steps);
+        if ranking.as_ref().is_none_or(|(k, _)| *k != rk) {
+            *ranking = Some((rk, rank_neurons(s, n.layer, o.ig_steps).map_err(js_err)?));
+        }
+        let r = &ranking.as_ref().expect("ranked above").1;
+        let g = &s.model.graph;
+        let keep = keep_neurons(g, n.layer, &r.order[..n.k]).map_err(js_err)?;
+        let ablate = keep_neurons(g, n.layer, &r.order[n.k..]).map_err(js_err)?;
+        let top: Vec<_> = (r.order.iter().take(n.top))
+            .map(|&i| serde_json::json!({ "neuron": i, "score": r.scores[i] }))
+            .collect();
+        to_js(&serde_json::json!({
+            "neurons": true, "layer": n.layer, "d_mlp": d_mlp, "n_layers": n_layers, "k": n.k,
+            "top": top,
+            "keep": faithfulness(s, &keep).map_err(js_err)?,
+            "ablate": faithfulness(s, &ablate).map_err(js_err)?,
         }))
     }
 }

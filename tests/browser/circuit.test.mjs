@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { serveDuringTests, launch } from '../../pkg-config/browser.mjs';
 
 const server = serveDuringTests();
@@ -164,6 +165,107 @@ test('Circuit cell: typed clean/corrupted pairs drive the circuit, bad text chan
     const r = await result(again.page);
     assert.deepEqual(r.edges, typed.edges);
     assert.equal(r.faithfulness.loss_recovered, typed.faithfulness.loss_recovered);
+    assert.deepEqual(again.errors, []);
+  } finally {
+    await again.close();
+  }
+});
+
+// The neuron view on the shared mod-sub model (1 layer, MLP of 512 neurons): the ranked list, all
+// neurons kept = the full model, the top 1 kept recovers less, the figures equal the CLI's (native
+// candle, `examples/circuits --neurons`, the same 16 pairs and EAP-IG steps), the link reopens the
+// choices, and an attention-only model says it has no neurons.
+const NEURON_LINK = '#v=1&open_circuit=true&view_circuit_neurons=true&view_circuit_neuron_k=512'
+  + '&open_timeline=false&open_attention=false&open_qk=false&open_ov=false&open_scores=false&open_interventions=false&open_analyses=false';
+
+async function loadModSub(page) {
+  const bytes = readFileSync('../shared/reference-models/modular_subtraction_model.pt');
+  await page.evaluate((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    window.__toyformer.analyseModel({ task: 'mod-sub' }, bytes);
+  }, bytes.toString('base64'));
+}
+
+const neuronRun = (page) => page.evaluate(() => Number(document.getElementById('circuit-neurons')?.dataset.run ?? 0));
+const neuronData = (page) => page.evaluate(() => ({ ...document.getElementById('circuit-neurons').dataset }));
+const waitNeuronRun = (page, after) => page.waitForFunction((n) => Number(document.getElementById('circuit-neurons')?.dataset.run ?? 0) > n,
+  after, { timeout: 300_000, polling: 250 });
+
+/** The CLI's neuron view of mod-sub's MLP0 with the cell's defaults: {k: loss recovered keeping the top k}. */
+function cliKeep() {
+  const out = execFileSync('cargo', ['run', '--release', '-q', '--example', 'circuits', '--', '--model',
+    '../shared/reference-models/modular_subtraction_model.pt', '--task', 'mod-sub', '--discover', 'eap-ig', '--top-k', '10',
+    '--metric', 'kl', '--ablation', 'corrupted', '--ig-steps', '8', '--samples', '16', '--seed', '0', '--neurons', '--json'],
+  { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, CANDLE_NUM_THREADS: '1' } });
+  return JSON.parse(out);
+}
+
+/** From the CLI's JSON: [loss recovered keeping only the top k of MLP0, the top neuron]. */
+function cliRecovered(cli, k) {
+  const v = cli.neurons[0];
+  const row = v.top_k.find(([kk]) => kk === k);
+  assert.ok(row, `the CLI reports k = ${k}`);
+  return [row[1].loss_recovered, v.ranking.order[0]];
+}
+
+test('Circuit cell: the neuron view ranks an MLP\'s neurons, keeps the top k, matches the CLI, the link round-trips', { timeout: 900_000 }, async () => {
+  const { page, errors, close } = await open(NEURON_LINK);
+  let link;
+  let one;
+  let first;
+  try {
+    await loadModSub(page);
+    await waitNeuronRun(page, 0);
+    let d = await neuronData(page);
+    assert.equal(d.error, '', d.error);
+    assert.equal(d.neurons, 'true');
+    assert.equal(d.dMlp, '512');
+    const items = await page.locator('#circuit-neurons li').evaluateAll((ls) => ls.map((l) => [Number(l.dataset.neuron), Number(l.dataset.score)]));
+    assert.equal(items.length, 20);
+    [[first]] = items;
+    assert.equal(new Set(items.map(([n]) => n)).size, 20, 'distinct neurons');
+    for (const [n] of items) assert.ok(Number.isInteger(n) && n >= 0 && n < 512, `neuron ${n}`);
+    for (let i = 1; i < items.length; i += 1) assert.ok(Math.abs(items[i][1]) <= Math.abs(items[i - 1][1]), `sorted by |score| at ${i}`);
+    assert.match(await page.textContent('#circuit-neurons li'), /^N\d+: -?\d/);
+    // all 512 kept: the full model; ablating all of them loses what the MLP does (the heads' direct
+    // edges to the logits stay, so not exactly "everything ablated")
+    assert.ok(Math.abs(Number(d.keepLoss) - 1) < 1e-3, `all kept: loss recovered ${d.keepLoss}`);
+    assert.ok(Math.abs(Number(d.ablateLoss)) < 0.05, `all ablated: loss recovered ${d.ablateLoss}`);
+    // the top 1 only: far less (the answer is spread over ~100–200 neurons)
+    const before = await neuronRun(page);
+    await page.fill('[name="circuit-view_circuit_neuron_k"]', '1');
+    await page.locator('[name="circuit-view_circuit_neuron_k"]').dispatchEvent('change');
+    await waitNeuronRun(page, before);
+    d = await neuronData(page);
+    assert.equal(d.k, '1');
+    one = Number(d.keepLoss);
+    assert.ok(one < 0.5, `top 1 kept: loss recovered ${one}`);
+    assert.ok(Number(d.ablateLoss) > 0.5, `top 1 ablated: loss recovered ${d.ablateLoss}`);
+    await page.waitForFunction(() => /view_circuit_neuron_k=1(&|$)/.test(location.href) && /view_circuit_neurons=true/.test(location.href), null, { timeout: 10_000 });
+    link = page.url();
+    await page.locator('#cell-circuit').screenshot({ path: 'test-output/circuit-neurons.png' });
+    assert.deepEqual(errors, [], 'no console errors');
+  } finally {
+    await close();
+  }
+  // an independent computation: the CLI (native) on the same pairs
+  const cli = cliKeep();
+  const [cliOne, cliFirst] = cliRecovered(cli, 1);
+  assert.equal(cliFirst, first, 'the top-ranked neuron');
+  assert.ok(Math.abs(cliOne - one) < 2e-3, `CLI top-1 kept ${cliOne}, page ${one}`);
+  // the link reopens the view with k = 1; an attention-only model shows its note
+  const again = await open(new URL(link).hash);
+  try {
+    await loadModSub(again.page);
+    await waitNeuronRun(again.page, 0);
+    const d = await neuronData(again.page);
+    assert.equal(d.k, '1');
+    assert.equal(await again.page.inputValue('[name="circuit-view_circuit_neuron_k"]'), '1');
+    assert.equal(Number(d.keepLoss), one);
+    await loadSeed003(again.page);
+    await again.page.waitForFunction(() => document.getElementById('circuit-neurons').dataset.neurons === 'false', null, { timeout: 120_000 });
+    assert.match(await again.page.textContent('#circuit-neurons .circuit-neurons-note'), /attention-only: it has no MLP neurons/);
+    assert.equal(await again.page.locator('#circuit-neurons li').count(), 0);
     assert.deepEqual(again.errors, []);
   } finally {
     await again.close();

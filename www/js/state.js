@@ -108,6 +108,10 @@ export const PROPS = [
   { key: 'view_circuit_toggles', cell: 'view', label: 'circuit: edges toggled by hand', type: 'text', default: '', max: 2000 },
   { key: 'view_circuit_clean', cell: 'view', label: 'circuit: clean prompts (; between pairs; blank: the task\'s pairs)', type: 'text', default: '', max: 2000 },
   { key: 'view_circuit_corrupt', cell: 'view', label: 'circuit: corrupted prompts (one per clean prompt)', type: 'text', default: '', max: 2000 },
+  // The Circuit cell's neuron view (MLP models): open or not, the MLP's layer, how many top neurons to keep.
+  { key: 'view_circuit_neurons', cell: 'view', label: 'circuit: neuron view open', type: 'bool', default: false },
+  { key: 'view_circuit_neuron_layer', cell: 'view', label: 'circuit: neuron view MLP layer', type: 'int', default: 0, min: 0, max: 7 },
+  { key: 'view_circuit_neuron_k', cell: 'view', label: 'circuit: neuron view, top neurons kept', type: 'int', default: 10, min: 0, max: 65535 },
   { key: 'view_neuron_layer', cell: 'view', label: 'Interventions: MLP layer of the ablated neurons', type: 'int', default: 0, min: 0, max: 7 },
   { key: 'view_ablate_neurons', cell: 'view', label: 'Interventions: ablated neurons (indices)', type: 'text', default: '', max: 400 },
   { key: 'view_neuron', cell: 'view', label: 'Task analyses: neuron heatmap (-1 = the most important)', type: 'int', default: -1, min: -1, max: 65535 },

@@ -7,6 +7,7 @@
 // Every choice, the hand toggles included, is a view property (state.js), so the link
 // reopens the same circuit. The work runs in the analysis worker (src/wasm/circuit.rs).
 import { el, caption } from '../interp/heatmap.js';
+import { CircuitNeurons } from './circuit-neurons.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const pct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '–');
@@ -49,7 +50,16 @@ export class CircuitCell {
     this.graph = el('div', 'circuit-graph');
     this.hover = el('p', 'muted circuit-hover', 'Hover an edge or node for its values.');
     root.append(this.error, this.faith, this.graph, this.hover);
+    this.neurons = new CircuitNeurons(root, ctx); // MLP models: one MLP's neurons ranked, top k kept
     this.last = null;
+  }
+
+  neuronsOpen() {
+    return this.neurons.open();
+  }
+
+  neuronOptions() {
+    return this.neurons.options();
   }
 
   control(key, label, kind) {
@@ -175,6 +185,7 @@ export class CircuitCell {
     this.showPairs(c.inputs);
     this.showFaith(c);
     this.draw(c);
+    this.neurons.update(data.circuitNeurons);
   }
 
   /** Which pairs the circuit was found on; the task's first pairs as the inputs' placeholders. */

@@ -67,7 +67,14 @@ const FETCHES = {
   },
   circuit: async (r) => {
     const c = r.analysis.cells.circuit;
-    r.data.circuit = await r.post('circuit', 'circuit', [JSON.stringify(c.options()), JSON.stringify(c.toggles())]);
+    const options = JSON.stringify(c.options());
+    const circuit = r.post('circuit', 'circuit', [options, JSON.stringify(c.toggles())]);
+    // the neuron view (when open): its own error, shown in its own part of the cell
+    const neurons = c.neuronsOpen() && r.post('circuit_neurons', 'circuit_neurons', [options, JSON.stringify(c.neuronOptions())])
+      .catch((e) => { if (e === CANCELLED) throw e; return { error: String(e.message ?? e) }; });
+    neurons?.catch?.(() => {});
+    r.data.circuit = await circuit;
+    r.data.circuitNeurons = neurons ? await neurons : null;
   },
 };
 

@@ -47,7 +47,8 @@ const CALLS = {
 };
 for (const m of ['steps', 'select', 'attention', 'decomposition', 'qk', 'ov', 'report', 'ablate', 'ablation_table',
   'patch_inputs', 'patching', 'timeline_fill', 'timeline_points', 'hypothesis', 'head_types', 'induction_paths', 'fourier', 'neurons',
-  'neuron_heatmap', 'ablate_neurons', 'progress', 'head_type_curve', 'circuit']) {
+  'neuron_heatmap', 'ablate_neurons', 'progress', 'head_type_curve', 'circuit',
+  'circuit_neurons']) {
   CALLS[m] = (...args) => need()[m](...args);
 }
 
