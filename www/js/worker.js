@@ -182,7 +182,7 @@ async function trainChunk() {
     const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
     post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
       reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
-    rows = session.step(n);
+    rows = await cpuSteps(session, n);
   }
   if (!rows || !rows.length) return false;
   const dt = Math.max(performance.now() - t0, 0.1);
