@@ -60,8 +60,8 @@ impl Workbench {
         let prefix = ht::task_prefix(&self.task);
         Ok(HeadTypesView {
             step,
-            scores: ht::head_type_scores(&w, ids.clone(), prefix, HEAD_TYPE_BATCH, self.opts.seed)?,
-            paths: ht::induction_paths(&super::process::process_weights(&w)?, ids)?,
+            scores: ht::head_type_scores(&w, ids, prefix, HEAD_TYPE_BATCH, self.opts.seed)?,
+            paths: self.induction_paths()?,
         })
     }
 
