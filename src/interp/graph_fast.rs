@@ -359,45 +359,19 @@ impl FastModel {
         );
         let mut ln1 = Vec::new();
         for h in 0..nh {
-            for (p, (buf, name)) in [(&mut q, "Q"), (&mut k, "K"), (&mut v, "V")]
-                .into_iter()
-                .enumerate()
-            {
+            for (p, buf) in [&mut q, &mut k, &mut v].into_iter().enumerate() {
                 if !used[h] {
                     ln1.push(None);
                     continue;
                 }
-                let x = st.input(self.row(mask, r0 + 3 * h + p));
                 let rs: Vec<usize> = if p == 0 {
                     rows.clone()
                 } else {
                     (0..t).collect()
                 };
-                let x = if rs.len() < t {
-                    gather(&x, &rs, t, c)
-                } else {
-                    x
-                };
-                let (mut y, lt) = self.ln_forward(x, &format!("blocks.{l}.ln1"));
-                if p < 2 && self.cfg.positional_embedding_type == Positions::Shortformer {
-                    self.add_pos(&mut y, &rs);
-                }
-                let n = y.len() / c;
-                let (w, bias) = (
-                    self.p(&format!("{pre}.W_{name}")),
-                    self.p(&format!("{pre}.b_{name}")),
-                );
+                let n = b * rs.len();
                 let out = &mut buf[h * n * hs..(h + 1) * n * hs];
-                matmul_forward(
-                    out,
-                    &y,
-                    &w[h * c * hs..(h + 1) * c * hs],
-                    Some(&bias[h * hs..(h + 1) * hs]),
-                    n,
-                    c,
-                    hs,
-                );
-                ln1.push(lt);
+                ln1.push(self.project(out, st, mask, (l, h, p, r0 + 3 * h + p), &rs));
             }
         }
         let (mut z, mut lse) = (vec![0f32; nh * b * tq * hs], vec![0f32; nh * b * tq]);
@@ -438,6 +412,43 @@ impl FastModel {
             lse,
             mlp,
         })
+    }
+
+    /// Head h's port p (0 q, 1 k, 2 v; receiver r) of layer l: its input at rows `rs`
+    /// through ln1 (and W_pos for a shortformer's q and k) times W_{Q,K,V}[h] plus the
+    /// bias, into `out` (B·len, HS); returns the LayerNorm's tape.
+    fn project(
+        &self,
+        out: &mut [f32],
+        st: &Stream,
+        mask: &[f32],
+        (l, h, p, r): (usize, usize, usize, usize),
+        rs: &[usize],
+    ) -> Option<LnTape> {
+        let (c, hs, t) = (self.cfg.d_model, self.cfg.d_head, st.t);
+        let x = st.input(self.row(mask, r));
+        let x = if rs.len() < t {
+            gather(&x, rs, t, c)
+        } else {
+            x
+        };
+        let (mut y, lt) = self.ln_forward(x, &format!("blocks.{l}.ln1"));
+        if p < 2 && self.cfg.positional_embedding_type == Positions::Shortformer {
+            self.add_pos(&mut y, rs);
+        }
+        let n = y.len() / c;
+        let name = ["Q", "K", "V"][p];
+        let pre = format!("blocks.{l}.attn");
+        let (w, bias) = (
+            self.p(&format!("{pre}.W_{name}")),
+            self.p(&format!("{pre}.b_{name}")),
+        );
+        let (w, bias) = (
+            &w[h * c * hs..(h + 1) * c * hs],
+            &bias[h * hs..(h + 1) * hs],
+        );
+        matmul_forward(out, &y, w, Some(bias), n, c, hs);
+        lt
     }
 
     /// Layer l's MLP (receiver r) at rows `rows`; returns its LayerNorm and pre-activation
