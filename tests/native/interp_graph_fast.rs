@@ -200,10 +200,15 @@ fn fast_mask_gradient_is_candle_autograd() {
                 DType::F64,
             )
             .unwrap();
-            for alpha in [1.0, 0.3] {
-                let m = vec![alpha; rn * sn];
+            // uniform masks (EAP, EAP-IG) and a random one (the general path)
+            let random: Vec<f64> = masks(&k.gm).swap_remove(2).1;
+            for (alpha, m) in [
+                ("1", vec![1.0; rn * sn]),
+                ("0.3", vec![0.3; rn * sn]),
+                ("random", random),
+            ] {
                 let want = candle_mask_grad(&k, &s64, &m);
-                let m32 = vec![alpha as f32; rn * sn];
+                let m32: Vec<f32> = m.iter().map(|&x| x as f32).collect();
                 let run =
                     k.fm.run(&k.clean, k.b, &m32, Some(&k.alt32), false, true)
                         .unwrap();
