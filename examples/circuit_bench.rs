@@ -35,7 +35,7 @@ fn median_ms(n: usize, mut f: impl FnMut() -> toyformer::Result<()>) -> toyforme
 }
 
 fn run() -> toyformer::Result<()> {
-    let a = Args::parse(&[])?;
+    let a = Args::parse(&["candle"])?;
     a.check_known(
         &[
             TASK_KEYS,
