@@ -772,15 +772,18 @@ pub struct PairRun {
     pub outs: Vec<Tensor>,
 }
 
+/// The fast model and its clean run, as [`pair_runs`] makes them.
+pub type FastPrepared = (FastModel, FastRun);
+
 /// The clean and corrupted runs (every edge on) of `clean`, `corrupted` (B, T): on the
 /// fast path when `model`'s graph and `dtype` (F32) allow, with the fast model and the
-/// clean run's tape; else on candle.
+/// clean run; else on candle.
 pub fn pair_runs(
     model: &GraphModel,
     w: &Weights,
     preds: &[usize],
     (clean, corrupted, b): (&[u32], &[u32], usize),
-) -> Result<(PairRun, PairRun, Option<(FastModel, FastRun)>)> {
+) -> Result<(PairRun, PairRun, Option<FastPrepared>)> {
     let fast = (model.dtype == DType::F32)
         .then(|| FastModel::new(w, preds, &model.graph))
         .flatten();
@@ -797,7 +800,7 @@ pub fn pair_runs(
         return Ok((pr(x), pr(y), None));
     };
     let ones = vec![1f32; f.avail.len() * f.n_senders];
-    let x = f.run(clean, b, &ones, None, true, true)?;
+    let x = f.run(clean, b, &ones, None, true, false)?;
     let y = f.run(corrupted, b, &ones, None, true, false)?;
     let (xt, yt) = (f.tensors(&x)?, f.tensors(&y)?);
     Ok((xt, yt, Some((f, x))))
@@ -823,8 +826,8 @@ impl FastModel {
     }
 }
 
-/// The fast path's part of a circuit setup: the model, the clean run with its tape (where
-/// EAP differentiates: every edge on), the clean inputs and the ablation values.
+/// The fast path's part of a circuit setup: the model, the clean run, the clean inputs
+/// and the ablation values.
 pub struct FastSetup {
     pub model: FastModel,
     clean_run: FastRun,
@@ -835,11 +838,7 @@ pub struct FastSetup {
 impl FastSetup {
     /// From [`pair_runs`]' fast model and clean run, the clean inputs (B, T) and the
     /// ablation values (per sender (B, T, C)).
-    pub fn new(
-        (model, clean_run): (FastModel, FastRun),
-        clean: &[u32],
-        alt: &[Tensor],
-    ) -> Result<Self> {
+    pub fn new((model, clean_run): FastPrepared, clean: &[u32], alt: &[Tensor]) -> Result<Self> {
         let alt = (alt.iter())
             .map(|a| Ok(a.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?))
             .collect::<Result<_>>()?;
@@ -877,13 +876,10 @@ impl FastSetup {
         let f = &self.model;
         let m = vec![alpha as f32; f.avail.len() * f.n_senders];
         let b = self.clean_run.batch;
-        let fresh;
-        let run = if alpha == 1.0 {
-            &self.clean_run // every edge on is the clean run
-        } else {
-            fresh = f.run(&self.clean, b, &m, Some(&self.alt), false, true)?;
-            &fresh
-        };
+        // A fresh run even at α = 1 (where it equals the clean run up to rounding), as the
+        // candle path does: the KL metric's gradient is exactly zero at the clean run
+        // itself, and EAP on KL then ranks edges by what the ablation-carrying run gives.
+        let run = &f.run(&self.clean, b, &m, Some(&self.alt), false, true)?;
         let var = Var::from_tensor(&f.logits_tensor(run)?)?;
         let grads = value(var.as_tensor())?.backward()?;
         let dl: Vec<f32> = match grads.get(var.as_tensor()) {
