@@ -5,6 +5,8 @@
 //!
 //! cargo run --release --example circuit_bench -- [--task sort] [--samples 32] [--repeats 5] [--threshold 0.01]
 //!     [--save FILE.safetensors]   (the benchmarked model, for the page's benchmark)
+//!     [--candle]   (EAP and faithfulness on the candle graph forward instead of the
+//!                   hand-written f32 one, `interp::graph_fast`; prepare stays fast)
 mod common;
 
 use candle_core::DType;
@@ -33,8 +35,14 @@ fn median_ms(n: usize, mut f: impl FnMut() -> toyformer::Result<()>) -> toyforme
 }
 
 fn run() -> toyformer::Result<()> {
-    let a = Args::parse(&[])?;
-    a.check_known(&[TASK_KEYS, &["samples", "repeats", "threshold", "save"]].concat())?;
+    let a = Args::parse(&["candle"])?;
+    a.check_known(
+        &[
+            TASK_KEYS,
+            &["samples", "repeats", "threshold", "save", "candle"],
+        ]
+        .concat(),
+    )?;
     let task = task_from(&a)?;
     let (samples, n) = (a.get_or("samples", 32usize)?, a.get_or("repeats", 5usize)?);
     let mut cfg = task.default_model();
@@ -57,15 +65,24 @@ fn run() -> toyformer::Result<()> {
             DType::F32,
         )
     };
-    let s = mk()?;
+    let mut s = mk()?;
+    let candle = a.flag("candle");
+    if candle {
+        s.fast = None;
+    }
     let g = &s.model.graph;
     println!(
-        "task {} · model 2L 4H d_model {} d_mlp {} · {} edges · {} pairs · median of {n}",
+        "task {} · model 2L 4H d_model {} d_mlp {} · {} edges · {} pairs · median of {n} · {}",
         task.name(),
         cfg.d_model,
         cfg.d_mlp.unwrap_or(0),
         g.edges.len(),
-        samples
+        samples,
+        if candle {
+            "candle graph forward"
+        } else {
+            "fast f32 path where supported"
+        }
     );
     let setup = median_ms(n, || mk().map(|_| ()))?;
     let eap = median_ms(n, || edge_attribution(&s, 0).map(|_| ()))?;

@@ -33,6 +33,9 @@ pub struct Attribution {
 
 /// ∂metric/∂m at m = `alpha` on every edge, per edge.
 fn mask_gradient(s: &CircuitSetup, alpha: f64) -> Result<Vec<f64>> {
+    if let Some(f) = &s.fast {
+        return f.edge_gradient(&s.model.graph, alpha, |l| s.value(l));
+    }
     let m = Var::from_tensor(&s.model.uniform_mask(alpha)?)?;
     let v = s.value(&s.logits(m.as_tensor())?)?;
     let grads = v.backward()?;

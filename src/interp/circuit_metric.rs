@@ -14,6 +14,7 @@
 //!   run)). Discovery minimises the *badness*: loss, KL, or −logit_diff.
 
 use super::graph::{Circuit, GraphOptions};
+use super::graph_fast::{pair_runs, FastSetup};
 use super::graph_forward::{GraphModel, GraphRun};
 use crate::error::{Error, Result};
 use crate::model::Weights;
@@ -190,6 +191,8 @@ pub struct CircuitSetup {
     pub full: Eval,
     /// every edge ablated, computed on first use (it never changes)
     empty: OnceCell<Eval>,
+    /// the hand-written f32 path (F32 and the node-level graph), else None: candle
+    pub fast: Option<FastSetup>,
 }
 
 /// (B, P) targets of every row of `seqs` (B, T), via the task's targets.
@@ -288,16 +291,19 @@ impl CircuitSetup {
             .zip(&wv)
             .map(|(a, b)| if a != b { 1.0 / n_diff as f64 } else { 0.0 })
             .collect();
-        let ones = model.uniform_mask(1.0)?;
-        let clean = model.run(&pairs.clean, b, &ones, None)?;
-        let corr = model.run(&pairs.corrupted, b, &ones, None)?;
+        let (clean, corr, fast) =
+            pair_runs(&model, w, &preds, (&pairs.clean, &pairs.corrupted, b))?;
         let alt = match ablation {
             EdgeAblation::Corrupted => corr.outs.clone(),
             EdgeAblation::Mean => clean.outs.iter().map(batch_mean).collect::<Result<_>>()?,
             EdgeAblation::Resample => clean.outs.iter().map(roll_rows).collect::<Result<_>>()?,
         };
+        let fast = fast
+            .map(|f| FastSetup::new(f, &pairs.clean, &alt))
+            .transpose()?;
         let dev = &Device::Cpu;
         let mut s = CircuitSetup {
+            fast,
             ref_logp: log_softmax_forward(&clean.logits)?.detach(),
             model,
             metric,
@@ -325,6 +331,9 @@ impl CircuitSetup {
     /// The logits (B, P, V) of the clean inputs with edge mask `mask` (R, S), ablated
     /// edges carrying `alt`.
     pub fn logits(&self, mask: &Tensor) -> Result<Tensor> {
+        if let (Some(f), false) = (&self.fast, mask.track_op()) {
+            return f.logits(mask);
+        }
         Ok(self.run(mask)?.logits)
     }
 

@@ -52,6 +52,7 @@ pub mod faithfulness;
 pub mod fourier;
 pub mod fourier_grid;
 pub mod graph;
+pub mod graph_fast;
 pub mod graph_forward;
 pub mod head_types;
 pub mod hypotheses;

@@ -21,6 +21,7 @@ mod interp_circuits;
 mod interp_dla;
 mod interp_fourier;
 mod interp_graph;
+mod interp_graph_fast;
 mod interp_head_types;
 mod interp_hypotheses;
 mod interp_intervene;
