@@ -122,9 +122,12 @@ fn print(rep: &CircuitReport, path: &str, task: &TaskSpec) {
         f.complement.acc
     );
     if let Some(g) = &rep.agreement {
+        let eap = g
+            .eap
+            .map_or("— (zero gradient for KL)".into(), |x| format!("{x:.3}"));
         println!(
-            "attribution vs path patching (Spearman, all edges): EAP {:.3} · EAP-IG (k = {}) {:.3}",
-            g.eap, o.ig_steps, g.eap_ig
+            "attribution vs path patching (Spearman, all edges): EAP {eap} · EAP-IG (k = {}) {:.3}",
+            o.ig_steps, g.eap_ig
         );
     }
 }

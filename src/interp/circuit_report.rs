@@ -3,7 +3,7 @@
 
 use super::attribution::{edge_attribution, rank_correlation};
 use super::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
-use super::discovery::{discover, Discovery, Method, Select};
+use super::discovery::{discover, eap_refusal, Discovery, Method, Select};
 use super::faithfulness::{faithfulness, Faithfulness};
 use super::graph::{Graph, GraphOptions};
 use super::path_patch::{path_patching, PatchDirection};
@@ -50,7 +50,8 @@ impl Default for CircuitOptions {
 /// Spearman correlations of attribution with true (noising) path patching, all edges.
 #[derive(Clone, Debug, Serialize)]
 pub struct Agreement {
-    pub eap: f64,
+    /// None for the KL metric, whose gradient is zero at the full model (see [`eap_refusal`])
+    pub eap: Option<f64>,
     pub eap_ig: f64,
     /// the patching effects, per edge
     pub patching: Vec<f64>,
@@ -99,10 +100,13 @@ pub fn circuit_report(
 pub fn agreement(s: &CircuitSetup, ig_steps: usize) -> Result<Agreement> {
     let all: Vec<usize> = (0..s.model.graph.edges.len()).collect();
     let p = path_patching(s, &all, PatchDirection::Noising)?;
-    let eap = edge_attribution(s, 0)?;
+    let eap = match eap_refusal(s.metric) {
+        Some(_) => None,
+        None => Some(rank_correlation(&edge_attribution(s, 0)?.edges, &p.effects)),
+    };
     let ig = edge_attribution(s, ig_steps.max(1))?;
     Ok(Agreement {
-        eap: rank_correlation(&eap.edges, &p.effects),
+        eap,
         eap_ig: rank_correlation(&ig.edges, &p.effects),
         patching: p.effects,
     })

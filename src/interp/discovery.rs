@@ -19,7 +19,7 @@
 //! nodes (one run per neuron instead of one per edge).
 
 use super::attribution::edge_attribution;
-use super::circuit_metric::CircuitSetup;
+use super::circuit_metric::{CircuitMetric, CircuitSetup};
 use super::graph::{Circuit, Graph, NodeKind};
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -147,6 +147,9 @@ pub fn discover(
     ig_steps: usize,
 ) -> Result<Discovery> {
     let g = &s.model.graph;
+    if let (Method::Eap, Some(why)) = (method, eap_refusal(s.metric)) {
+        return Err(Error::config("metric", why));
+    }
     let (circuit, scores, runs) = match (method, select) {
         (Method::Acdc, Select::Threshold(t)) => acdc(s, t)?,
         (Method::Acdc, Select::TopK(_)) => {
@@ -293,4 +296,14 @@ pub fn acdc_neurons(
     }
     g.prune_dangling(&mut c);
     Ok((c, scores, runs))
+}
+
+/// Why plain EAP cannot use `metric`, if it cannot: KL to the full model is at its minimum
+/// (zero) with every edge on, so its gradient there is zero and EAP's first-order
+/// estimates would rank edges by rounding noise. EAP-IG integrates away from that point.
+pub fn eap_refusal(metric: CircuitMetric) -> Option<&'static str> {
+    (metric == CircuitMetric::Kl).then_some(
+        "EAP's gradient of the KL metric is zero at the full model (KL is at its minimum \
+         there), so it cannot rank edges: use EAP-IG, or the loss or logit-diff metric",
+    )
 }

@@ -800,7 +800,7 @@ pub fn pair_runs(
         return Ok((pr(x), pr(y), None));
     };
     let ones = vec![1f32; f.avail.len() * f.n_senders];
-    let x = f.run(clean, b, &ones, None, true, false)?;
+    let x = f.run(clean, b, &ones, None, true, true)?;
     let y = f.run(corrupted, b, &ones, None, true, false)?;
     let (xt, yt) = (f.tensors(&x)?, f.tensors(&y)?);
     Ok((xt, yt, Some((f, x))))
@@ -826,8 +826,8 @@ impl FastModel {
     }
 }
 
-/// The fast path's part of a circuit setup: the model, the clean run, the clean inputs
-/// and the ablation values.
+/// The fast path's part of a circuit setup: the model, the clean run with its tape (where
+/// EAP differentiates: every edge on), the clean inputs and the ablation values.
 pub struct FastSetup {
     pub model: FastModel,
     clean_run: FastRun,
@@ -876,10 +876,13 @@ impl FastSetup {
         let f = &self.model;
         let m = vec![alpha as f32; f.avail.len() * f.n_senders];
         let b = self.clean_run.batch;
-        // A fresh run even at α = 1 (where it equals the clean run up to rounding), as the
-        // candle path does: the KL metric's gradient is exactly zero at the clean run
-        // itself, and EAP on KL then ranks edges by what the ablation-carrying run gives.
-        let run = &f.run(&self.clean, b, &m, Some(&self.alt), false, true)?;
+        let fresh;
+        let run = if alpha == 1.0 {
+            &self.clean_run // every edge on is the clean run (its tape kept by pair_runs)
+        } else {
+            fresh = f.run(&self.clean, b, &m, Some(&self.alt), false, true)?;
+            &fresh
+        };
         let var = Var::from_tensor(&f.logits_tensor(run)?)?;
         let grads = value(var.as_tensor())?.backward()?;
         let dl: Vec<f32> = match grads.get(var.as_tensor()) {

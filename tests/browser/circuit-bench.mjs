@@ -36,7 +36,7 @@ async function measure(hash) {
   }
 }
 
-await measure('#v=1&open_circuit=true&view_circuit_method=eap&view_circuit_select=top_k&view_circuit_top_k=14');
+await measure('#v=1&open_circuit=true&view_circuit_method=eap&view_circuit_metric=loss&view_circuit_select=top_k&view_circuit_top_k=14');
 await measure('#v=1&open_circuit=true&view_circuit_method=acdc&view_circuit_threshold=0.01');
 await measure('#v=1&open_circuit=true&view_circuit_method=acdc&view_circuit_threshold=0');
 server.close();

@@ -550,24 +550,30 @@ fn names(g: &Graph, c: &Circuit) -> Vec<String> {
 fn seed003_circuit_is_embed_l0h0_logits() {
     let w = common::seed003();
     let task = TaskSpec::default_for("sort").unwrap();
-    let pairs = default_pairs(&task, 64, 0).unwrap();
-    let s = CircuitSetup::new(
-        &w,
-        &task,
-        pairs,
-        CircuitMetric::Kl,
-        EdgeAblation::Corrupted,
-        DType::F32,
-    )
-    .unwrap();
-    for (method, select) in [
-        (Method::Acdc, Select::Threshold(0.01)),
-        (Method::Eap, Select::TopK(4)),
-        (Method::EapIg, Select::TopK(4)),
+    let setup = |metric| {
+        let pairs = default_pairs(&task, 64, 0).unwrap();
+        CircuitSetup::new(
+            &w,
+            &task,
+            pairs,
+            metric,
+            EdgeAblation::Corrupted,
+            DType::F32,
+        )
+        .unwrap()
+    };
+    let (kl, loss) = (setup(CircuitMetric::Kl), setup(CircuitMetric::Loss));
+    // KL is at its minimum with every edge on: plain EAP on it has nothing to rank by
+    let err = discover(&kl, Method::Eap, Select::TopK(4), 8).unwrap_err();
+    assert!(err.to_string().contains("EAP-IG"), "{err}");
+    for (s, method, select) in [
+        (&kl, Method::Acdc, Select::Threshold(0.01)),
+        (&loss, Method::Eap, Select::TopK(4)),
+        (&kl, Method::EapIg, Select::TopK(4)),
     ] {
-        let d = discover(&s, method, select, 8).unwrap();
+        let d = discover(s, method, select, 8).unwrap();
         let n = names(&s.model.graph, &d.circuit);
-        let f = faithfulness(&s, &d.circuit).unwrap();
+        let f = faithfulness(s, &d.circuit).unwrap();
         eprintln!(
             "seed-003 {method:?}: {n:?}; loss recovered {:.4}",
             f.loss_recovered
