@@ -10,6 +10,7 @@ use super::{js_err, parse, to_js};
 use crate::error::Error;
 use crate::interp::circuit_metric::{default_pairs, CircuitMetric, CircuitSetup, EdgeAblation};
 use crate::interp::circuit_pairs::{pairs_or, pairs_text};
+use crate::interp::circuit_report::agreement;
 use crate::interp::discovery::{
     discover, keep_neurons, rank_neurons, Discovery, Method, NeuronRanking, Select,
 };
@@ -65,6 +66,8 @@ pub(super) struct Prepared {
     /// the neuron view's setup (the same pairs on the graph with one sender per MLP neuron)
     /// and its last ranking with its key (layer, IG steps)
     neurons: Option<(CircuitSetup, Option<(String, NeuronRanking)>)>,
+    /// the last agreement check (one run per edge) and its IG steps
+    agreement: Option<(usize, serde_json::Value)>,
 }
 
 /// The neuron view's choices (the page's `circuit_neuron_*` properties).
@@ -114,6 +117,7 @@ impl Interp {
                 setup,
                 discovery: None,
                 neurons: None,
+                agreement: None,
             });
         }
         Ok(&self.circuit.as_ref().expect("prepared above").setup)
@@ -262,5 +266,26 @@ impl Interp {
             "keep": faithfulness(s, &keep).map_err(js_err)?,
             "ablate": faithfulness(s, &ablate).map_err(js_err)?,
         }))
+    }
+
+    /// The Circuit cell's check of attribution against patching (options as `circuit`):
+    /// Spearman's rank correlation, over every edge of the graph, between EAP / EAP-IG
+    /// (`ig_steps`) estimates and noising path patching of each edge on the same pairs —
+    /// one run per edge, so it is computed only when the view is open. Returns `{edges,
+    /// ig_steps, eap (null for the KL metric: its gradient is zero at the full model),
+    /// eap_ig}`.
+    pub fn circuit_agreement(&mut self, options_json: &str) -> Result<JsValue, JsError> {
+        let o = options(options_json)?;
+        self.prepared(&o)?;
+        let p = self.circuit.as_mut().expect("prepared above");
+        let k = o.ig_steps.max(1);
+        if p.agreement.as_ref().is_none_or(|(steps, _)| *steps != k) {
+            let a = agreement(&p.setup, k).map_err(js_err)?;
+            let v = serde_json::json!({
+                "edges": p.setup.model.graph.edges.len(), "ig_steps": k, "eap": a.eap, "eap_ig": a.eap_ig,
+            });
+            p.agreement = Some((k, v));
+        }
+        to_js(&p.agreement.as_ref().expect("computed above").1)
     }
 }

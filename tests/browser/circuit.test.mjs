@@ -271,3 +271,61 @@ test('Circuit cell: the neuron view ranks an MLP\'s neurons, keeps the top k, ma
     await again.close();
   }
 });
+
+/** The CLI's Spearman correlations of EAP / EAP-IG with path patching on the seed-003 sorter (the cell's 16 pairs). */
+function cliAgreement(metric) {
+  const out = execFileSync('cargo', ['run', '--release', '-q', '--example', 'circuits', '--', '--model',
+    '../shared/reference-models/sort_fixed_len_list_model.pt', '--task', 'sort', '--discover', 'acdc', '--metric', metric,
+    '--ablation', 'corrupted', '--ig-steps', '8', '--samples', '16', '--seed', '0', '--compare', '--json'],
+  { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, CANDLE_NUM_THREADS: '1' } });
+  return JSON.parse(out).agreement;
+}
+
+const agreementData = (page) => page.evaluate(() => ({ ...document.getElementById('circuit-agreement').dataset }));
+const waitAgreement = (page, after) => page.waitForFunction((n) => Number(document.getElementById('circuit-agreement')?.dataset.run ?? 0) > n,
+  after, { timeout: 300_000, polling: 250 });
+
+test('Circuit cell: attribution against path patching (Spearman over every edge) matches the CLI; KL has no EAP; the link keeps it open',
+  { timeout: 600_000 }, async () => {
+    const want = cliAgreement('loss');
+    const { page, errors, close } = await open('#v=1&open_circuit=true&view_circuit_metric=loss');
+    let link;
+    try {
+      await loadSeed003(page);
+      await page.waitForFunction(() => document.getElementById('circuit-faith')?.dataset.edges !== undefined, null, { timeout: 120_000 });
+      assert.equal(await page.evaluate(() => document.getElementById('circuit-agreement').open), false, 'closed by default');
+      await page.click('#circuit-agreement summary');
+      await waitAgreement(page, 0);
+      const d = await agreementData(page);
+      assert.equal(d.error, '', d.error);
+      assert.equal(d.edges, '9');
+      for (const [got, cli, what] of [[Number(d.eap), want.eap, 'EAP'], [Number(d.eapIg), want.eap_ig, 'EAP-IG']]) {
+        assert.ok(got >= -1 && got <= 1, `${what} ${got}`);
+        assert.ok(Math.abs(got - cli) <= 0.02, `${what}: page ${got}, CLI ${cli}`);
+      }
+      assert.match(await page.textContent('#circuit-agreement p'), /over all 9 edges.*EAP -?\d\.\d{3} · EAP-IG \(k = 8\) -?\d\.\d{3}/);
+      await linkHas(page, 'view_circuit_agreement', 'true');
+      link = page.url();
+      // KL: EAP's gradient is zero at the full model, so the page says so instead of a number
+      const n = Number(d.run);
+      await page.selectOption('[name="circuit-view_circuit_metric"]', 'kl');
+      await waitAgreement(page, n);
+      const k = await agreementData(page);
+      assert.equal(k.eap, '');
+      assert.match(await page.textContent('#circuit-agreement p'), /EAP — \(the KL metric's gradient is zero/);
+      assert.ok(Math.abs(Number(k.eapIg) - cliAgreement('kl').eap_ig) <= 0.02, `KL EAP-IG ${k.eapIg}`);
+      assert.deepEqual(errors, [], 'no console errors');
+    } finally {
+      await close();
+    }
+    const again = await open(new URL(link).hash);
+    try {
+      await loadSeed003(again.page);
+      await waitAgreement(again.page, 0);
+      assert.equal(await again.page.evaluate(() => document.getElementById('circuit-agreement').open), true);
+      assert.ok(Math.abs(Number((await agreementData(again.page)).eapIg) - want.eap_ig) <= 0.02);
+      assert.deepEqual(again.errors, []);
+    } finally {
+      await again.close();
+    }
+  });

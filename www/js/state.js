@@ -108,6 +108,8 @@ export const PROPS = [
   { key: 'view_circuit_toggles', cell: 'view', label: 'circuit: edges toggled by hand', type: 'text', default: '', max: 2000 },
   { key: 'view_circuit_clean', cell: 'view', label: 'circuit: clean prompts (; between pairs; blank: the task\'s pairs)', type: 'text', default: '', max: 2000 },
   { key: 'view_circuit_corrupt', cell: 'view', label: 'circuit: corrupted prompts (one per clean prompt)', type: 'text', default: '', max: 2000 },
+  // The Circuit cell's check of attribution against path patching of every edge: open or not.
+  { key: 'view_circuit_agreement', cell: 'view', label: 'circuit: attribution vs path patching open', type: 'bool', default: false },
   // The Circuit cell's neuron view (MLP models): open or not, the MLP's layer, how many top neurons to keep.
   { key: 'view_circuit_neurons', cell: 'view', label: 'circuit: neuron view open', type: 'bool', default: false },
   { key: 'view_circuit_neuron_layer', cell: 'view', label: 'circuit: neuron view MLP layer', type: 'int', default: 0, min: 0, max: 7 },

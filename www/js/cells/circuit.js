@@ -7,6 +7,7 @@
 // Every choice, the hand toggles included, is a view property (state.js), so the link
 // reopens the same circuit. The work runs in the analysis worker (src/wasm/circuit.rs).
 import { el, caption } from '../interp/heatmap.js';
+import { CircuitAgreement } from './circuit-agreement.js';
 import { CircuitNeurons } from './circuit-neurons.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -50,8 +51,13 @@ export class CircuitCell {
     this.graph = el('div', 'circuit-graph');
     this.hover = el('p', 'muted circuit-hover', 'Hover an edge or node for its values.');
     root.append(this.error, this.faith, this.graph, this.hover);
+    this.agreement = new CircuitAgreement(root, ctx); // attribution against patching, every edge
     this.neurons = new CircuitNeurons(root, ctx); // MLP models: one MLP's neurons ranked, top k kept
     this.last = null;
+  }
+
+  agreementOpen() {
+    return this.agreement.open();
   }
 
   neuronsOpen() {
@@ -185,6 +191,7 @@ export class CircuitCell {
     this.showPairs(c.inputs);
     this.showFaith(c);
     this.draw(c);
+    this.agreement.update(data.circuitAgreement);
     this.neurons.update(data.circuitNeurons);
   }
 

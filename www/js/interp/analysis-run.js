@@ -73,8 +73,13 @@ const FETCHES = {
     const neurons = c.neuronsOpen() && r.post('circuit_neurons', 'circuit_neurons', [options, JSON.stringify(c.neuronOptions())])
       .catch((e) => { if (e === CANCELLED) throw e; return { error: String(e.message ?? e) }; });
     neurons?.catch?.(() => {});
+    // attribution against patching of every edge (when open): one run per edge, kept by the worker
+    const agreement = c.agreementOpen() && r.post('circuit_agreement', 'circuit_agreement', [options])
+      .catch((e) => { if (e === CANCELLED) throw e; return { error: String(e.message ?? e) }; });
+    agreement?.catch?.(() => {});
     r.data.circuit = await circuit;
     r.data.circuitNeurons = neurons ? await neurons : null;
+    r.data.circuitAgreement = agreement ? await agreement : null;
   },
 };
 

@@ -48,7 +48,7 @@ const CALLS = {
 for (const m of ['steps', 'select', 'attention', 'decomposition', 'qk', 'ov', 'report', 'ablate', 'ablation_table',
   'patch_inputs', 'patching', 'timeline_fill', 'timeline_points', 'hypothesis', 'head_types', 'induction_paths', 'fourier', 'neurons',
   'neuron_heatmap', 'ablate_neurons', 'progress', 'head_type_curve', 'circuit',
-  'circuit_neurons']) {
+  'circuit_neurons', 'circuit_agreement']) {
   CALLS[m] = (...args) => need()[m](...args);
 }
 
