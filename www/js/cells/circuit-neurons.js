@@ -97,7 +97,7 @@ export class CircuitNeurons {
   showFaith(n) {
     const { keep: f, ablate: a } = n;
     this.faith.textContent = `Keeping only the top ${n.k} of MLP${n.layer}'s ${n.d_mlp} neurons (the rest ablated, every other edge `
-      + `kept): loss recovered ${pct(f.loss_recovered)} · ${f.metric} recovered ${pct(f.metric_recovered)} · accuracy `
+      + `kept): loss recovered ${pct(f.loss_recovered)} · ${f.metric === 'loss' ? '' : `${f.metric} recovered ${pct(f.metric_recovered)} · `}accuracy `
       + `${pct(f.circuit.acc)} (full model ${pct(f.full.acc)}, everything ablated ${pct(f.empty.acc)}). Ablating only them: loss `
       + `recovered ${pct(a.loss_recovered)}, accuracy ${pct(a.circuit.acc)}.`;
     Object.assign(this.box.dataset, {

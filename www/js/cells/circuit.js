@@ -11,6 +11,9 @@ import { CircuitAgreement } from './circuit-agreement.js';
 import { CircuitNeurons } from './circuit-neurons.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
+/** "KL recovered x · " — nothing when the metric is the loss or the logit difference, already on the line. */
+const metricRecovered = (f) => (['loss', 'logit_diff'].includes(f.metric) ? '' : `${f.metric} recovered ${pct(f.metric_recovered)} · `);
+
 const pct = (x) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '–');
 const num = (x) => (Number.isFinite(x) ? x.toFixed(4) : '–');
 
@@ -214,7 +217,7 @@ export class CircuitCell {
   showFaith(c) {
     const f = c.faithfulness;
     this.faith.textContent = `Circuit: ${f.edges} of ${f.total_edges} edges · loss recovered ${pct(f.loss_recovered)} · `
-      + `logit difference recovered ${pct(f.logit_diff_recovered)} · ${f.metric} recovered ${pct(f.metric_recovered)} · accuracy `
+      + `logit difference recovered ${pct(f.logit_diff_recovered)} · ${metricRecovered(f)}accuracy `
       + `${pct(f.circuit.acc)} (full model ${pct(f.full.acc)}, everything ablated ${pct(f.empty.acc)}). Complement: loss recovered `
       + `${pct(f.complement_loss_recovered)}, accuracy ${pct(f.complement.acc)}.`;
     this.faith.dataset.lossRecovered = String(f.loss_recovered);
