@@ -300,12 +300,17 @@ test('share: the real TransformerLens .pt loads by drag-and-drop and by URL, eva
     assert.equal(rows.length, 30);
     assert.ok(rows[0].loss < 0.1, `first loss ${rows[0].loss} (an untrained model starts near ln 50 = 3.9)`);
 
-    // By URL: a link with model= loads it on open, and keeps model= in the address bar.
+    // By URL: a link with model= loads it on open, and keeps model= in the address bar. Each link
+    // is opened as in a new tab (sessionStorage cleared): in this tab the same link again would be
+    // a return to its last run (the imported model, saved once evaluated), restored instead.
+    const newTab = () => page.evaluate(() => sessionStorage.clear());
+    await newTab();
     await go(page, '#v=1&model=/fixtures/sort.pt');
     await page.waitForFunction(() => window.__toyformer.imported, null, { timeout: 60_000 });
     assert.equal((await hook(page, 'imported')).n_params, 81970);
     assert.match(fragment(page), /model=%2Ffixtures%2Fsort\.pt/);
     // The query form (?model=URL) works the same: it moves into the fragment.
+    await newTab();
     await go(page, '?model=/fixtures/sort.pt');
     await page.waitForFunction(() => window.__toyformer.imported, null, { timeout: 60_000 });
     assert.equal(new URL(page.url()).search, '');
