@@ -8,6 +8,8 @@
 //                                their windows interleaved, in one browser)
 //     [--workers 1,2]   (the CPU backend on k Web Workers, the page's pool code path www/js/pool.js; k = 1 is
 //                        the session alone, as the page trains with one worker)
+//     [--where worker|page]   (worker, the default: the sessions and pool in a Web Worker of a cross-origin
+//                        isolated page, as the page trains under `make serve`; page: on the main thread, not isolated)
 //     [--native target/release/examples/bench]   (then runs the native engine with the same config and
 //                        windows, on 1 thread, plain and data-parallel over each k on k threads, side by side)
 //   (make bench-browser; needs `make wasm vendor` first)
@@ -33,17 +35,20 @@ const CONFIGS = {
 };
 if (!CONFIGS[config]) throw new Error(`unknown --config ${config} (use ${Object.keys(CONFIGS).join(' or ')})`);
 
-const server = await startServer();
-const b = await launch({ webgpu: true });
-b.page.on('console', (m) => { if (m.text().startsWith('bench:')) console.error(m.text()); });
-try {
-  await b.page.goto(`${server.url}index.html`);
-  const res = await b.page.evaluate(async ({ cfg, steps, windows, backends, pkgs, warmup, workers }) => {
-    const out = { userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency };
-    const { Pool } = await import('./js/pool.js');
+// Where the sessions and the pool run: 'worker' (default), in a Web Worker of a cross-origin isolated
+// page, as the page trains when served by `make serve` (helpers' results through SharedArrayBuffers);
+// 'page', on the main thread of a page without the isolation headers (messages only).
+const where = arg('where', 'worker');
+if (!['worker', 'page'].includes(where)) throw new Error(`unknown --where ${where} (use worker or page)`);
+
+// The benchmark itself: runs in the page or in a worker (so it uses nothing but its argument).
+async function bench({ base, cfg, steps, windows, backends, pkgs, warmup, workers }) {
+    const out = { userAgent: navigator.userAgent, hardwareConcurrency: navigator.hardwareConcurrency,
+      crossOriginIsolated: self.crossOriginIsolated, inWorker: typeof WorkerGlobalScope !== 'undefined' };
+    const { Pool } = await import(new URL('js/pool.js', base));
     const mods = [];
     for (const p of pkgs) {
-      const m = await import(`./${p}/toyformer.js`);
+      const m = await import(new URL(`${p}/toyformer.js`, base));
       await m.default();
       mods.push(m);
     }
@@ -90,8 +95,33 @@ try {
       }
     }
     return out;
-  }, { cfg: CONFIGS[config], steps, windows, backends, pkgs, warmup, workers });
-  for (const key of Object.keys(res).filter((k) => !['userAgent', 'hardwareConcurrency'].includes(k))) {
+}
+
+// Runs `bench` in a module worker made from its source (a Blob URL: nothing is added to www/).
+async function inWorker({ src, args }) {
+  const text = `const bench = ${src};\nself.onmessage = async (e) => {\n  try { postMessage({ ok: await bench(e.data) }); }\n  catch (err) { postMessage({ err: String(err?.stack ?? err) }); }\n};`;
+  const w = new Worker(URL.createObjectURL(new Blob([text], { type: 'text/javascript' })), { type: 'module' });
+  const r = await new Promise((resolve) => {
+    w.onmessage = (e) => resolve(e.data);
+    w.onerror = (e) => resolve({ err: `the benchmark's worker failed: ${e.message ?? 'no message (a CSP or a load error)'}` });
+    w.postMessage(args);
+  });
+  w.terminate();
+  if (r.err) throw new Error(r.err);
+  return r.ok;
+}
+
+const server = await startServer({ isolate: where === 'worker' });
+const b = await launch({ webgpu: true });
+b.page.on('console', (m) => { if (m.text().startsWith('bench:')) console.error(m.text()); });
+try {
+  // worker: a same-origin document without index.html's CSP, which allows no blob: workers
+  await b.page.goto(`${server.url}${where === 'page' ? 'index.html' : 'js/pool.js'}`);
+  const args = { base: server.url, cfg: CONFIGS[config], steps, windows, backends, pkgs, warmup, workers };
+  const res = where === 'page' ? await b.page.evaluate(bench, args)
+    : await b.page.evaluate(inWorker, { src: bench.toString(), args });
+  console.log(`${config}: in a ${res.inWorker ? 'Web Worker' : 'page'}, cross-origin isolated: ${res.crossOriginIsolated}`);
+  for (const key of Object.keys(res).filter((k) => !['userAgent', 'hardwareConcurrency', 'crossOriginIsolated', 'inWorker'].includes(k))) {
     const r = res[key];
     if (r.error) console.log(`${config} ${key}: not run (${r.error})`);
     else console.log(`${config} ${key} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);

@@ -13,10 +13,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
 // Serve www/ on 127.0.0.1 at a free port; `fixtures` (a directory) is also served under
-// /fixtures/ (tests only). Resolves to { url, close() }.
-export function startServer({ fixtures } = {}) {
+// /fixtures/ (tests only); `isolate`: with the cross-origin isolation headers, as `make serve`.
+// Resolves to { url, close() }.
+export function startServer({ fixtures, isolate = false } = {}) {
   const proc = spawn('python3', [join(here, 'serve.py')], {
-    env: { ...process.env, PORT: '0', QUIET: '1', ...(fixtures ? { FIXTURES: fixtures } : {}) },
+    env: { ...process.env, PORT: '0', QUIET: '1', ...(fixtures ? { FIXTURES: fixtures } : {}), ...(isolate ? { ISOLATE: '1' } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   // Never leave a server behind, even when a test crashes before calling close().

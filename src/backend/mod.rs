@@ -280,6 +280,11 @@ pub trait Backend {
             self.name()
         )))
     }
+    /// This backend as `Any`, for a caller that drives a concrete backend's own API as well (the
+    /// page's worker pool drives the sharded CPU engine's); `None` for a backend that offers none.
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        None
+    }
 }
 
 /// AdamW's state in the parameter table's layout: the step count `t` of the bias

@@ -195,14 +195,19 @@ impl CpuEngine {
     /// Replaces the parameter values (P,) only: the optimiser state stays (a replica following
     /// the coordinator's weights).
     pub fn load_params(&mut self, data: &[f32]) -> Result<()> {
-        if data.len() != self.w.data.len() {
+        self.load_params_with(data.len(), |dst| dst.copy_from_slice(data))
+    }
+
+    /// [`CpuEngine::load_params`] from `n` values that `fill` writes into the parameters (P,)
+    /// (a copy straight from a JS array, say).
+    pub fn load_params_with(&mut self, n: usize, fill: impl FnOnce(&mut [f32])) -> Result<()> {
+        if n != self.w.data.len() {
             return Err(Error::Weights(format!(
-                "{} values for a table of {}",
-                data.len(),
+                "{n} values for a table of {}",
                 self.w.data.len()
             )));
         }
-        self.w.data.copy_from_slice(data);
+        fill(&mut self.w.data);
         let (table, p) = (&self.w.table, &self.w.data);
         self.zero = table
             .params
@@ -249,10 +254,13 @@ pub fn combine(mut nodes: Vec<NodeGrads>, n: usize) -> Result<(Vec<f32>, f32, Ve
 pub struct Exchange {
     /// k, the workers the shards are assigned to (0 counts as 1).
     pub workers: usize,
-    /// Every run comes from outside, the coordinator's own run too (the page's training worker
-    /// computes it on a separate engine while its helpers compute theirs).
+    /// No run is computed in the step itself: the coordinator's own run is computed before it
+    /// ([`ShardedCpu::compute_own`], while outside workers compute theirs) or comes from outside.
     pub remote_only: bool,
     pub nodes: Vec<NodeGrads>,
+    /// The planned step's batch and the coordinator's own run of it (the page's pool: planned,
+    /// then computed by [`ShardedCpu::compute_own`]).
+    pub planned: Option<(Batch, Range<usize>)>,
 }
 
 /// A shared handle on an [`Exchange`].
@@ -308,6 +316,21 @@ impl ShardedCpu {
 
     pub fn workers(&self) -> usize {
         self.inbox.borrow().workers.max(1)
+    }
+
+    /// Computes run `run` of batch `b` on the coordinator's own engine (its current weights) and
+    /// puts the nodes in the inbox for the next step, beside those of outside workers.
+    pub fn compute_own(&mut self, b: &Batch, run: Range<usize>) -> Result<()> {
+        let e = &mut self.engines[0];
+        let _ftz = e.opts.flush_denormals.then(ftz::FlushGuard::new);
+        let nodes = e.shard_grads(b, run)?;
+        self.inbox.borrow_mut().nodes.extend(nodes);
+        Ok(())
+    }
+
+    /// The current parameter values (P,), table order (the coordinator's).
+    pub fn params(&self) -> &[f32] {
+        self.engines[0].params()
     }
 
     /// The runs of shards each worker computes for a batch of `batch` sequences.
@@ -381,7 +404,10 @@ impl Backend for ShardedCpu {
     }
 
     fn set_weights(&mut self, w: &Weights) -> Result<()> {
-        self.inbox.borrow_mut().nodes.clear();
+        let mut x = self.inbox.borrow_mut();
+        x.nodes.clear();
+        x.planned = None;
+        drop(x);
         self.engines.iter_mut().try_for_each(|e| e.set_weights(w))
     }
 
@@ -391,6 +417,10 @@ impl Backend for ShardedCpu {
 
     fn set_optimizer_state(&mut self, state: &OptimizerState) -> Result<()> {
         self.engines[0].set_optimizer_state(state)
+    }
+
+    fn as_any_mut(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
     }
 }
 

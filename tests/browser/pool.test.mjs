@@ -25,7 +25,8 @@ const RUN = 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=64&lr
 // Trains RUN on `workers` workers; `kill` terminates pool helper 0 mid-step once step 10 is reached;
 // `cap` caps the pool at 1 worker from step 10 to step 20 (as a sweep running then would); `sweep`
 // runs a small sweep in the Sweep cell from step 10 and holds the run at step 20 until it is done.
-async function train(workers, { kill = false, cap = false, sweep = false, url = server.url } = {}) {
+// `profile`: times the pool's phases from step 10 on (pool.js startProfile) and returns them.
+async function train(workers, { kill = false, cap = false, sweep = false, profile = false, url = server.url } = {}) {
   const { page, errors, close } = await openNotebook(`${url}#v=1&${RUN}&workers=${workers}`, { webgpu: false });
   try {
     await page.evaluate((hold) => {
@@ -36,7 +37,7 @@ async function train(workers, { kill = false, cap = false, sweep = false, url = 
         if (m.type === 'exported' && m.req === 'pool-test') h.exported = Array.from(m.bytes);
       });
       if (hold) h.post({ type: 'hold-at', step: 10 });
-    }, kill || cap || sweep);
+    }, kill || cap || sweep || profile);
     await page.click('#btn-start');
     if (kill) {
       await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
@@ -59,10 +60,21 @@ async function train(workers, { kill = false, cap = false, sweep = false, url = 
       });
     }
     if (sweep) await sweepMidRun(page);
+    if (profile) {
+      await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
+      await page.evaluate(() => {
+        window.__toyformer.post({ type: 'pool-profile', start: true });
+        window.__toyformer.post({ type: 'release' });
+      });
+    }
     await page.waitForFunction(() => window.__toyformer.phase === 'done', null, { timeout: 300_000, polling: 300 });
     // the final weights, as the .safetensors export (bytes; equal bytes = equal weights)
     await page.evaluate(() => window.__toyformer.post({ type: 'export', req: 'pool-test' }));
     await page.waitForFunction(() => window.__toyformer.exported, null, { timeout: 60_000 });
+    if (profile) {
+      await page.evaluate(() => window.__toyformer.post({ type: 'pool-profile', start: false }));
+      await page.waitForFunction(() => window.__toyformer.poolEvents.some((e) => e.event === 'profile'), null, { timeout: 60_000 });
+    }
     const out = await page.evaluate(() => ({ rows: window.__toyformer.rows, weights: window.__toyformer.exported,
       events: window.__toyformer.poolEvents }));
     assert.deepEqual(errors, [], 'no console errors');
@@ -125,11 +137,17 @@ test('pool: a sweep started during training takes the cores it leaves (cores.js)
     assert.ok(run.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
   });
 
-test('pool, cross-origin isolated: results through SharedArrayBuffers (Atomics), bit-identical; a killed helper is replaced',
+test('pool, cross-origin isolated: jobs and results through SharedArrayBuffers (Atomics), bit-identical; a killed helper is replaced',
   { timeout: 900_000 }, async () => {
     const one = results.one ?? await train(1);
-    const two = await train(2, { url: isolated.url });
+    const two = await train(2, { url: isolated.url, profile: true });
     assert.ok(two.events.some((e) => e.event === 'size' && e.workers === 2 && e.isolated === true), JSON.stringify(two.events));
+    // steps 11..30 after the profile started: every job went through the helper's job area and
+    // every result came back through its result area (no message on either way)
+    const prof = two.events.find((e) => e.event === 'profile').profile;
+    assert.equal(prof.steps, 20, JSON.stringify(prof));
+    assert.equal(prof.sharedJobs, 20, JSON.stringify(prof));
+    assert.equal(prof.shared, 20, JSON.stringify(prof));
     assert.deepEqual(two.rows, one.rows, 'every step\'s metrics are identical');
     assert.ok(two.weights.every((x, i) => x === one.weights[i]), 'final weights are bit-identical');
     const killed = await train(2, { kill: true, url: isolated.url });

@@ -1,18 +1,19 @@
 // The training worker's pool for data-parallel CPU training: k − 1 helper workers (pool-worker.js)
 // and the training worker itself each compute the gradients of a fixed run of the batch's shards
-// (Session.pool_plan); the session adds them along a fixed tree and takes one AdamW step
-// (Session.step), so the run is bit-identical for every k. Weights go to the helpers with every
-// job: in a SharedArrayBuffer when the page is cross-origin isolated (one copy for all), else as a
-// transferred copy each. A helper that dies or fails mid-step is replaced and its job sent again.
-// Isolated, the training worker also takes the helpers' results from SharedArrayBuffers, woken by
-// Atomics (pool-shared.js), instead of waiting for their messages to be delivered.
-import { readResult, resultArea } from './pool-shared.js';
+// (Session.pool_plan; the training worker's run on the session's own engine, Session.pool_local);
+// the session adds them along a fixed tree and takes one AdamW step (Session.step), so the run is
+// bit-identical for every k. Weights go to the helpers with every job: in a SharedArrayBuffer when
+// the page is cross-origin isolated (one copy for all), else as a transferred copy each. A helper
+// that dies or fails mid-step is replaced and its job sent again. Isolated, in a worker, jobs and
+// results go through SharedArrayBuffers too (pool-shared.js): the helper waits for its job, and the
+// training worker for the results, in Atomics.wait, instead of waiting for messages to be delivered.
+import { readResult, resultArea, jobArea, writeJob, detachJob } from './pool-shared.js';
 
 const MAX_TRIES = 3;
 // The phases of a step on the training worker, timed when profiling (startProfile): plan the batch,
-// take the weights out of the session, post the helpers' jobs, compute run 0 here, hand it in,
-// wait for the helpers, hand theirs in, then combine + AdamW + metrics (Session.step).
-const PHASES = ['plan', 'weights', 'post', 'local', 'supplyLocal', 'wait', 'supply', 'update'];
+// take the weights out of the session, post the helpers' jobs, compute run 0 here (on the session's
+// own engine), wait for the helpers, hand their results in, then combine + AdamW + metrics (Session.step).
+const PHASES = ['plan', 'weights', 'post', 'local', 'wait', 'supply', 'update'];
 // a clock shared by every worker of the page (performance.now() counts from each worker's own start)
 const now = () => performance.timeOrigin + performance.now();
 
@@ -27,7 +28,6 @@ export class Pool {
   // leaves it out and every worker picks the same build, wasm-pick.js).
   constructor(ShardWorker, { pkg = null } = {}) {
     this.pkg = pkg;
-    this.local = null; // {spec, engine}: the training worker's own ShardWorker
     this.ShardWorker = ShardWorker;
     this.helpers = [];
     this.spec = null; // {task, model} JSON texts the helpers were made for
@@ -46,7 +46,6 @@ export class Pool {
     if (!this.spec || spec.task !== this.spec.task || spec.model !== this.spec.model) {
       this.close();
       this.spec = spec;
-      this.local = new this.ShardWorker(spec.task, spec.model);
     }
     while (this.helpers.length > n) this.helpers.pop().w.terminate();
     while (this.helpers.length < n) this.helpers.push(this.spawn());
@@ -91,17 +90,24 @@ export class Pool {
 
   post(i, h, weights, plan, run) {
     const id = this.nextId++;
-    const shared = typeof SharedArrayBuffer !== 'undefined' && weights.buffer instanceof SharedArrayBuffer;
-    const w = shared ? weights : weights.slice();
     const done = new Promise((resolve, reject) => {
       const job = { id, sent: now(), over: false };
-      job.resolve = (r) => { job.over = true; resolve(r); };
+      job.resolve = (r) => { job.over = true; job.ok = true; resolve(r); };
       job.reject = (e) => { job.over = true; reject(e); };
       h.job = job;
     });
-    const out = this.sync ? this.area(h, weights.length, plan.targets.length) : null;
-    h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch, lo: run[0], hi: run[1],
-      out: out && { buf: out.buf, p: out.p, argmaxLen: out.argmaxLen } }, shared ? [] : [w.buffer]);
+    if (this.sync) {
+      // isolated, in a worker: the job through the helper's job area (it waits on it in Atomics.wait)
+      const out = this.area(h, weights.length, plan.scored);
+      this.attach(h, out, weights);
+      writeJob(h.jobs, id, plan, run);
+      if (this.profile) this.profile.sharedJobs += 1;
+    } else {
+      const shared = typeof SharedArrayBuffer !== 'undefined' && weights.buffer instanceof SharedArrayBuffer;
+      const w = shared ? weights : weights.slice();
+      h.w.postMessage({ type: 'job', id, weights: w, tokens: plan.tokens, targets: plan.targets, batch: plan.batch,
+        lo: run[0], hi: run[1], out: null }, shared ? [] : [w.buffer]);
+    }
     if (this.killDuring === i) {
       this.killDuring = null;
       h.w.terminate();
@@ -136,6 +142,16 @@ export class Pool {
     return m.r;
   }
 
+  // Makes sure helper h serves a job area with result area `out` and `weights`: a new result area
+  // or weights buffer detaches the old job area and a new one is sent to the helper.
+  attach(h, out, weights) {
+    if (h.attached?.out === out && h.attached.weights === weights) return;
+    if (h.attached) detachJob(h.jobs);
+    h.jobs = jobArea();
+    h.attached = { out, weights };
+    h.w.postMessage({ type: 'attach', job: { buf: h.jobs.buf }, out: { buf: out.buf, p: out.p, argmaxLen: out.argmaxLen }, weights });
+  }
+
   // Helper h's result area for `p` parameters and `argmax` scored rows, reset to 'working'.
   area(h, p, argmax) {
     if (h.area?.p !== p || h.area.argmaxLen !== argmax) h.area = resultArea(p, argmax);
@@ -157,6 +173,21 @@ export class Pool {
     }
   }
 
+  // Isolated: takes the results of helpers `want` from their result areas until each has one (a
+  // replacement for a helper that died gets its job once it is ready) or a job has failed for good.
+  async collectAll(jobs, want) {
+    let settled = false;
+    Promise.allSettled(jobs).then(() => { settled = true; });
+    while (want.size && !settled) {
+      for (const i of want) {
+        const h = this.helpers[i];
+        if (h.job?.ok) want.delete(i);
+        else if (h.job && !h.job.over) await this.collect(h);
+        else await tick(); // its job failed: the retry (a fresh helper) is on its way
+      }
+    }
+  }
+
   /** One training step of `session` over the pool; returns its metrics rows (empty when done). */
   async step(session) {
     // new helpers load their wasm first: a job queued on that would start after run 0 here
@@ -165,22 +196,21 @@ export class Pool {
     const t = [now()];
     const lap = () => t.push(now());
     const k = this.helpers.length + 1;
-    const plan = session.pool_plan(k);
+    // Isolated and in a worker (Atomics.wait blocks: allowed in a worker, not on a page's main thread):
+    // jobs and results through SharedArrayBuffers, the helpers making the batch from seed and step.
+    this.sync = self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined' && typeof WorkerGlobalScope !== 'undefined';
+    const plan = session.pool_plan(k, !this.sync);
     if (!plan) return [];
     lap();
-    const w0 = session.weights();
-    const weights = this.shareable(w0);
-    // Atomics.wait blocks: allowed in a worker (the page's training worker), not on a page's main thread
-    this.sync = weights !== w0 && typeof WorkerGlobalScope !== 'undefined';
+    const weights = this.weightsFor(session);
     lap();
     // helpers past the batch's shard count (a small batch) get empty runs: nothing is sent to them
-    const jobs = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [this.job(i, weights, plan, run)] : []));
+    const busy = plan.runs.slice(1).flatMap((run, i) => (run[0] < run[1] ? [i] : []));
+    const jobs = busy.map((i) => this.job(i, weights, plan, plan.runs[i + 1]));
     lap();
-    const mine = this.local.grads(weights, plan.tokens, plan.targets, plan.batch, plan.runs[0][0], plan.runs[0][1]);
+    session.pool_local(); // run 0, on the session's own engine and weights
     lap();
-    session.pool_supply(mine);
-    lap();
-    if (this.sync) for (const h of this.helpers) await this.collect(h);
+    if (this.sync) await this.collectAll(jobs, new Set(busy));
     const theirs = await Promise.all(jobs);
     lap();
     for (const r of theirs) session.pool_supply(r);
@@ -194,19 +224,29 @@ export class Pool {
     return rows;
   }
 
-  // The weights in a SharedArrayBuffer when the page is cross-origin isolated (helpers read one
-  // copy; the same buffer every step: the helpers are done with it when the next step starts).
-  shareable(w) {
-    if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return w;
-    if (this.wshared?.length !== w.length) this.wshared = new Float32Array(new SharedArrayBuffer(w.byteLength));
-    this.wshared.set(w);
+  // The session's weights for the helpers: in a SharedArrayBuffer when the page is cross-origin
+  // isolated (helpers read one copy; the same buffer every step: the helpers are done with it when
+  // the next step starts; written straight from the session), else a fresh array.
+  weightsFor(session) {
+    if (!self.crossOriginIsolated || typeof SharedArrayBuffer === 'undefined') return session.weights();
+    if (!this.wshared) {
+      const n = session.weights().length;
+      this.wshared = new Float32Array(new SharedArrayBuffer(4 * n));
+    }
+    try {
+      session.weights_into(this.wshared);
+    } catch {
+      // another model's session (its parameter count differs): a buffer of its size
+      this.wshared = new Float32Array(new SharedArrayBuffer(4 * session.weights().length));
+      session.weights_into(this.wshared);
+    }
     return this.wshared;
   }
 
   /** Turns per-phase timing on (see PHASES) and zeroes it; `profile` then holds total ms per phase
-   * (and `shared`: the helper results taken from SharedArrayBuffers). */
+   * (and `shared`, `sharedJobs`: the helper results taken from, and jobs given through, SharedArrayBuffers). */
   startProfile() {
-    this.profile = { steps: 0, shared: 0, helper: 0, toHelper: 0, fromHelper: 0 };
+    this.profile = { steps: 0, shared: 0, sharedJobs: 0, helper: 0, toHelper: 0, fromHelper: 0 };
     for (const name of PHASES) this.profile[name] = 0;
   }
 
@@ -224,9 +264,8 @@ export class Pool {
   close() {
     for (const h of this.helpers) h.w.terminate();
     this.helpers = [];
-    this.local?.free();
-    this.local = null;
     this.spec = null;
+    this.wshared = null;
   }
 }
 
