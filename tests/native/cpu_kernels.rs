@@ -143,8 +143,9 @@ fn plain_gemm(
 
 /// The wasm builds' tiled matrix product (run natively on four-lane arrays: the same tiling,
 /// strides and edges) equals the plain loop bit for bit: every element is summed over k in
-/// order. Row and column edges (m, n not multiples of the 6 × 8 tile), transposed operands,
-/// accumulation, rows of `out` further apart than n, k = 0.
+/// order. Row and column edges (m, n not multiples of the 4 × 8 tile), transposed operands (in
+/// rows wider than the matrix; copied in 4 × 4 blocks with edges), accumulation, rows of `out`
+/// further apart than n, k = 0.
 #[test]
 fn tiled_gemm_equals_a_plain_loop() {
     let mut r = CounterRng::new(8, 0, 0);
@@ -164,14 +165,15 @@ fn tiled_gemm_equals_a_plain_loop() {
             (false, true, false),
             (true, true, true),
         ] {
-            let (ad, bd) = (rand(m * k), rand(k * n));
+            // transposed operands inside wider rows (a head's slice of a packed buffer): 5 more
+            let (ad, bd) = (rand(m * k + 5 * k), rand(k * n + 5 * n));
             let a = if ta {
-                Strided::t(&ad, m)
+                Strided::t(&ad, m + 5)
             } else {
                 Strided::rows(&ad, k)
             };
             let b = if tb {
-                Strided::t(&bd, k)
+                Strided::t(&bd, k + 5)
             } else {
                 Strided::rows(&bd, n)
             };

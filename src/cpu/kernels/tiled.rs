@@ -34,6 +34,20 @@ mod v4 {
     pub fn add(a: V, b: V) -> V {
         f32x4_add(a, b)
     }
+    /// The 4 × 4 block whose rows are `r`, transposed (its columns).
+    #[inline(always)]
+    pub fn transpose4(r: [V; 4]) -> [V; 4] {
+        let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]);
+        let t1 = i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]);
+        let t2 = i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]);
+        let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2], r[3]);
+        [
+            i32x4_shuffle::<0, 1, 4, 5>(t0, t2),
+            i32x4_shuffle::<2, 3, 6, 7>(t0, t2),
+            i32x4_shuffle::<0, 1, 4, 5>(t1, t3),
+            i32x4_shuffle::<2, 3, 6, 7>(t1, t3),
+        ]
+    }
     /// c + a·b, fused where the browser fuses `relaxed_madd`.
     #[cfg(target_feature = "relaxed-simd")]
     #[inline(always)]
@@ -68,6 +82,11 @@ mod v4 {
     #[inline(always)]
     pub fn add(a: V, b: V) -> V {
         std::array::from_fn(|i| a[i] + b[i])
+    }
+    /// The 4 × 4 block whose rows are `r`, transposed (its columns).
+    #[inline(always)]
+    pub fn transpose4(r: [V; 4]) -> [V; 4] {
+        std::array::from_fn(|i| std::array::from_fn(|j| r[j][i]))
     }
     /// c + a·b
     #[inline(always)]
@@ -170,11 +189,49 @@ fn copy_rows(buf: &mut Vec<f32>, x: Strided, r: usize, c: usize, rs: usize) {
         (r - 1) * x.rs + (c - 1) * x.cs < x.data.len() && c <= rs,
         "tiled gemm: b too small"
     );
+    if x.cs == 1 {
+        for (i, row) in buf.chunks_exact_mut(rs).enumerate() {
+            row[..c].copy_from_slice(&x.data[i * x.rs..i * x.rs + c]);
+        }
+        return;
+    }
+    if x.rs == 1 {
+        return transpose_into(buf, x.data, r, c, rs, x.cs);
+    }
     for (i, row) in buf.chunks_exact_mut(rs).enumerate() {
         let src = &x.data[i * x.rs..];
         for (j, v) in row[..c].iter_mut().enumerate() {
             // SAFETY: i < r, j < c: i·rs + j·cs ≤ (r − 1)·rs + (c − 1)·cs < x.data.len() (asserted).
             *v = unsafe { *src.get_unchecked(j * x.cs) };
+        }
+    }
+}
+
+/// buf (r, rs) = the transpose of `src` (c, r), whose rows are `src_rs` apart:
+/// buf[i·rs + j] = src[j·src_rs + i], in 4 × 4 blocks (a transposed operand: Kᵀ, Vᵀ, Wᵀ, xᵀ).
+/// Callers assert (r − 1) + (c − 1)·src_rs < src.len() and c ≤ rs.
+fn transpose_into(buf: &mut [f32], src: &[f32], r: usize, c: usize, rs: usize, src_rs: usize) {
+    let (r4, c4) = (r / 4 * 4, c / 4 * 4);
+    for i in (0..r4).step_by(4) {
+        for j in (0..c4).step_by(4) {
+            // SAFETY: rows j..j+4 ≤ c of src at columns i..i+4 ≤ r: the largest index is
+            // (c − 1)·src_rs + r − 1 < src.len(); rows i..i+4 ≤ r of buf at columns j..j+4 ≤ c ≤ rs.
+            unsafe {
+                let rows = [0, 1, 2, 3].map(|q| load(src.as_ptr().add((j + q) * src_rs + i)));
+                for (q, v) in transpose4(rows).into_iter().enumerate() {
+                    store(buf.as_mut_ptr().add((i + q) * rs + j), v);
+                }
+            }
+        }
+        for q in i..i + 4 {
+            for j in c4..c {
+                buf[q * rs + j] = src[j * src_rs + q];
+            }
+        }
+    }
+    for q in r4..r {
+        for j in 0..c {
+            buf[q * rs + j] = src[j * src_rs + q];
         }
     }
 }
