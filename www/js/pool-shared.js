@@ -119,3 +119,10 @@ export function detachJob(a) {
 
 /** Helper side: whether `a` was detached. */
 export const isDetached = (a) => Atomics.load(a.ctl, JOB_STATE) === 1;
+
+/** Spins until ctl[i] is no longer `value` or `ms` have passed; whether it changed. */
+export function spin(ctl, i, value, ms) {
+  const end = performance.now() + ms;
+  while (Atomics.load(ctl, i) === value) if (performance.now() > end) return false;
+  return true;
+}

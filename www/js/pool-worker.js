@@ -9,7 +9,7 @@
 // Messages out: 'loaded' | 'ready' | {type: 'result', id, r, t0, t1} (t0..t1: the computation, on a clock
 //               all workers share; message jobs only) | {type: 'error', id, message}
 import { loadWasm } from './wasm-pick.js';
-import { fail, openArea, writeResult, openJobArea, readJob, isDetached, JOB_SEQ } from './pool-shared.js';
+import { fail, openArea, writeResult, openJobArea, readJob, isDetached, JOB_SEQ, spin } from './pool-shared.js';
 
 // ?pkg=<folder>: that build (benchmarks comparing builds), else the one every worker picks
 const pkg = new URL(import.meta.url).searchParams.get('pkg');
@@ -17,11 +17,13 @@ const { ShardWorker } = pkg && /^[\w-]+$/.test(pkg) ? await loadPkg(pkg) : await
 let engine = null;
 // a clock shared by every worker of the page (performance.now() counts from each worker's own start)
 const now = () => performance.timeOrigin + performance.now();
-// Attached (isolated): {job, out, weights}; between jobs the helper blocks in Atomics.wait on the
-// job area for at most IDLE_MS, then lets its messages in (init, attach) and waits again.
+// Attached (isolated): {job, out, weights}; after a job the helper spins on the job area for up to
+// SPIN_MS (the next step's job comes ~0.5 ms after its result: no futex wake-up to pay), then
+// blocks in Atomics.wait for at most IDLE_MS, then lets its messages in (init, attach) and waits again.
 let attached = null;
 let seen = 0; // the last job id taken from the job area
 const IDLE_MS = 50;
+const SPIN_MS = 1;
 let scheduled = false;
 
 self.onmessage = ({ data: m }) => {
@@ -58,6 +60,7 @@ function serve() {
     if (id !== seen) {
       seen = id;
       runShared(a);
+      spin(a.job.ctl, JOB_SEQ, seen, SPIN_MS); // the next step's job, without a futex wake-up
     } else if (Atomics.wait(a.job.ctl, JOB_SEQ, seen, IDLE_MS) === 'timed-out') {
       schedule();
       return;
