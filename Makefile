@@ -140,7 +140,7 @@ bench:
 ## workers, then the native engine with the same windows, plain and data-parallel (BENCH_BROWSER_ARGS=...;
 ## add --backends cpu,webgpu for WebGPU too).
 BENCH_BROWSER_ARGS ?= --config sort-ref --backends cpu --workers 1,2 --pkgs pkg,pkg-relaxed --steps 20 \
-	--windows 5 --native $(TARGET_DIR)/release/examples/bench
+	--windows 9 --native $(TARGET_DIR)/release/examples/bench
 bench-browser: wasm vendor
 	$(CARGO) build --release --example bench
 	node pkg-config/bench-browser.mjs $(BENCH_BROWSER_ARGS)

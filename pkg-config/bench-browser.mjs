@@ -4,7 +4,7 @@
 // nothing about a GPU; on a machine whose Chromium has a GPU it is the real one.
 //
 //   node pkg-config/bench-browser.mjs [--config sort-ref|perm-4] [--steps 20] [--windows 3] [--backends cpu,webgpu]
-//     [--pkgs pkg,pkg-before] [--warmup 2]   (www/ folders holding wasm-bindgen builds: compares builds side by side,
+//     [--pkgs pkg,pkg-before] [--warmup 30]   (www/ folders holding wasm-bindgen builds: compares builds side by side,
 //                                their windows interleaved, in one browser)
 //     [--workers 1,2]   (the CPU backend on k Web Workers, the page's pool code path www/js/pool.js; k = 1 is
 //                        the session alone, as the page trains with one worker)
@@ -25,7 +25,7 @@ const steps = Number(arg('steps', 20));
 const windows = Number(arg('windows', 3));
 const backends = arg('backends', 'cpu,webgpu').split(',');
 const pkgs = arg('pkgs', 'pkg').split(',');
-const warmup = Number(arg('warmup', 2));
+const warmup = Number(arg('warmup', 30));
 const workers = arg('workers', '1').split(',').map(Number);
 const native = arg('native', null);
 const CONFIGS = {
@@ -53,9 +53,10 @@ async function bench({ base, cfg, steps, windows, backends, pkgs, warmup, worker
       mods.push(m);
     }
     const kinds = backends.flatMap((be) => (be === 'cpu' ? workers.map((k) => ({ be, k })) : [{ be, k: 1 }]));
+    // one session per build and worker count; every window of every run interleaved (load drifts
+    // on a shared machine hit all alike), and each k > 1 compared with k = 1 window by window
+    const runs = [];
     for (const { be, k } of kinds) {
-      // one session per build, windows interleaved build by build (load drifts hit both alike)
-      const runs = [];
       for (const [i, m] of mods.entries()) {
         const key = `${be}${be === 'cpu' && workers.length > 1 ? ` k=${k}` : ''}${pkgs.length > 1 ? ` ${pkgs[i]}` : ''}`;
         const task = JSON.stringify(cfg.task);
@@ -69,30 +70,37 @@ async function bench({ base, cfg, steps, windows, backends, pkgs, warmup, worker
             pool.resize(k - 1, s);
           }
           const run = async (n) => { const r = pool ? pool.steps(s, n) : s.step(n); return r instanceof Promise ? await r : r; };
-          await run(warmup); // warm-up: pipelines, first allocations
+          await run(warmup); // warm-up: pipelines, first allocations, the wasm compiler's tiers
           pool?.startProfile();
-          runs.push({ key, s, run, pool, rates: [] });
+          runs.push({ key, be, k, pkg: pkgs[i], s, run, pool, rates: [] });
         } catch (e) {
           out[key] = { error: String(e.message ?? e) };
         }
       }
-      for (let w = 0; w < windows; w++) {
-        for (const r of runs) {
-          const t0 = performance.now();
-          await r.run(steps);
-          r.rates.push((steps * 1000) / (performance.now() - t0));
-          console.log(`bench: ${r.key} window ${w}: ${r.rates[w].toFixed(3)} steps/s`);
-        }
-      }
+    }
+    for (let w = 0; w < windows; w++) {
       for (const r of runs) {
-        const rates = r.rates.sort((x, y) => x - y);
-        out[r.key] = { adapter: be === 'cpu' ? 'wasm' : r.s.adapter, steps_per_s: { min: rates[0], median: rates[rates.length >> 1], max: rates[rates.length - 1] } };
-        const prof = r.pool?.profile;
-        if (prof) out[r.key].ms_per_step = Object.fromEntries(Object.entries(prof).filter(([n]) => n !== 'steps')
-          .map(([n, v]) => [n, Number((v / prof.steps / (n === 'helper' || /Helper/.test(n) ? r.pool.helpers.length : 1)).toFixed(3))]));
-        r.pool?.close();
-        r.s.free();
+        const t0 = performance.now();
+        await r.run(steps);
+        r.rates.push((steps * 1000) / (performance.now() - t0));
+        console.log(`bench: ${r.key} window ${w}: ${r.rates[w].toFixed(3)} steps/s`);
       }
+    }
+    const stats = (xs) => {
+      const v = [...xs].sort((x, y) => x - y);
+      return { min: v[0], median: v[v.length >> 1], max: v[v.length - 1] };
+    };
+    for (const r of runs) {
+      out[r.key] = { adapter: r.be === 'cpu' ? 'wasm' : r.s.adapter, steps_per_s: stats(r.rates) };
+      const one = runs.find((x) => x.be === 'cpu' && x.k === 1 && x.pkg === r.pkg);
+      if (r.k > 1 && one) out[r.key].speedup = stats(r.rates.map((x, w) => x / one.rates[w]));
+      const prof = r.pool?.profile;
+      if (prof) out[r.key].ms_per_step = Object.fromEntries(Object.entries(prof).filter(([n]) => n !== 'steps')
+        .map(([n, v]) => [n, Number((v / prof.steps / (n === 'helper' || /Helper/.test(n) ? r.pool.helpers.length : 1)).toFixed(3))]));
+    }
+    for (const r of runs) {
+      r.pool?.close();
+      r.s.free();
     }
     return out;
 }
@@ -125,6 +133,7 @@ try {
     const r = res[key];
     if (r.error) console.log(`${config} ${key}: not run (${r.error})`);
     else console.log(`${config} ${key} (${r.adapter || 'adapter name hidden'}): steps/s min ${r.steps_per_s.min.toFixed(2)} median ${r.steps_per_s.median.toFixed(2)} max ${r.steps_per_s.max.toFixed(2)} (${windows} windows of ${steps} steps, batch 256)`);
+    if (r.speedup) console.log(`  ${key}: ${r.speedup.median.toFixed(2)}x k=1 (window by window: min ${r.speedup.min.toFixed(2)}, max ${r.speedup.max.toFixed(2)})`);
     if (r.ms_per_step) console.log(`  ${key} ms per step by phase (helpers: mean per helper): ${JSON.stringify(r.ms_per_step)}`);
   }
   console.log(JSON.stringify({ config, steps, windows, pkgs, workers, date: new Date().toISOString(), ...res }));
