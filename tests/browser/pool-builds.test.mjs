@@ -1,5 +1,5 @@
 // k-worker training equals one-worker training in both wasm builds (www/pkg: simd128,
-// www/pkg-relaxed: relaxed SIMD), for sort, permutations and apply-perm over 50 steps: the
+// www/pkg-relaxed: relaxed SIMD), for sort, permutations, apply-perm and a custom data file over 50 steps: the
 // session's own step (one worker) against the same session type fed k = 2 and 3 runs of shards
 // computed by separate ShardWorker engines (the code path of the page's pool, without the
 // messages, which tests/browser/pool.test.mjs covers); and k = 3 as the page's isolated pool does it
@@ -12,13 +12,19 @@ import { serveDuringTests, launch } from '../../pkg-config/browser.mjs';
 
 const server = serveDuringTests();
 
+// the user's own data too: the isolated pool's helpers rebuild its batches from the task spec
+const reversals = Array.from({ length: 200 }, (_, i) => {
+  const a = [i % 7, (i * 3) % 5, (i * 11) % 9];
+  return `${a.join(' ')}|${[...a].reverse().join(' ')}`;
+});
 const TASKS = [
   { task: 'sort', n: 6, max_num: 20 },
   { task: 'permutations', n: 4 },
   { task: 'apply-perm', k: 3, max_int: 8 },
+  { task: 'custom', name: 'reversals', data: `${reversals.join('\n')}\n` },
 ];
 
-test('pool builds: k = 2, 3 workers (and 3 on the isolated pool\'s path) give bit-identical training to 1 worker in both wasm builds, three tasks, 50 steps',
+test('pool builds: k = 2, 3 workers (and 3 on the isolated pool\'s path) give bit-identical training to 1 worker in both wasm builds, four tasks (one the user\'s data), 50 steps',
   { timeout: 600_000 }, async () => {
     const b = await launch({ webgpu: false });
     try {
@@ -75,7 +81,7 @@ test('pool builds: k = 2, 3 workers (and 3 on the isolated pool\'s path) give bi
         }
         return res;
       }, TASKS);
-      assert.equal(out.length, 6);
+      assert.equal(out.length, 2 * TASKS.length);
       for (const r of out) {
         const what = `${r.pkg} ${r.task}`;
         assert.equal(r.one.losses.length, 50, `${what}: 50 steps`);
