@@ -40,8 +40,34 @@ export function showBackend() {
   }
 }
 
+// The CPU run's pool as the worker reports it: its size, and `workers` auto's measured choice.
+const pool = { gpu: true, size: 1, calibrated: null };
+
 /** The worker's 'backend' message: the backend the run actually uses. */
 export function onBackend({ label, gpu, reason }) {
   $('backend-badge').textContent = label;
   $('backend-note').textContent = gpu ? (reason || 'training on the GPU') : reason;
+  pool.gpu = gpu;
+  pool.size = 1;
+  pool.calibrated = null;
+  showPool();
+}
+
+/** The worker's 'pool' messages: the pool's size, and what `workers` auto measured (pool-pick.js). */
+export function onPool(m) {
+  if (m.event === 'size') pool.size = m.workers;
+  else if (m.event === 'calibrated') {
+    pool.calibrated = { workers: m.workers, note: m.note };
+    pool.size = m.workers; // the pool takes this size from the next steps on
+  }
+  else return;
+  showPool();
+}
+
+// "2 CPU workers", or auto's note with its figures while the pool is the size it chose.
+function showPool() {
+  const el = $('workers-note');
+  el.hidden = pool.gpu;
+  const c = pool.calibrated;
+  el.textContent = c && c.workers === pool.size ? c.note : `${pool.size} CPU worker${pool.size === 1 ? '' : 's'}`;
 }

@@ -4,7 +4,7 @@
 import init from '../pkg/toyformer.js';
 import { app, hook, setPhase, emit, settleRequest } from './app.js';
 import { buildForms, fillFromLink, refresh, rewriteLink } from './form.js';
-import { detectGpu, onBackend } from './backend-badge.js';
+import { detectGpu, onBackend, onPool } from './backend-badge.js';
 import { inbox } from './inbox.js';
 import { analysis } from './interp/analysis.js';
 import { readLink, initShare, openLink } from './share.js';
@@ -42,6 +42,7 @@ function onWorker(m) {
     case 'exported': train.download(m); break;
     case 'error': onError(m); break;
     case 'backend': onBackend(m); break;
+    case 'pool': onPool(m); emit('worker', m); break;
     default: emit('worker', m);
   }
 }

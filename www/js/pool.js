@@ -21,7 +21,7 @@ const PHASES = ['plan', 'weights', 'post', 'local', 'wait', 'supply', 'update'];
 // a clock shared by every worker of the page (performance.now() counts from each worker's own start)
 const now = () => performance.timeOrigin + performance.now();
 
-/** The pool size for the `workers` setting: 0 = one per core but one; at most 8 (a batch has at most 8 shards). */
+/** The pool size for the `workers` setting: at most 8 (a batch has at most 8 shards); 0 = one per core but one (what `workers` auto uses until it has measured, pool-pick.js). */
 export function poolSize(setting, cores = self.navigator?.hardwareConcurrency ?? 2) {
   if (setting > 0) return Math.min(setting, 8);
   return Math.max(1, Math.min(8, cores - 1));
@@ -194,14 +194,17 @@ export class Pool {
     }
   }
 
-  /** One training step of `session` over the pool; returns its metrics rows (empty when done). */
-  async step(session) {
+  /**
+   * One training step of `session` over `k` workers (the session and the first k − 1 helpers; all
+   * of them by default); returns its metrics rows (empty when done).
+   */
+  async step(session, k = this.helpers.length + 1) {
+    const used = this.helpers.slice(0, k - 1);
     // new helpers load their wasm first: a job queued on that would start after run 0 here
-    if (this.helpers.some((h) => !h.isReady && !h.dead)) await Promise.allSettled(this.helpers.map((h) => h.ready));
+    if (used.some((h) => !h.isReady && !h.dead)) await Promise.allSettled(used.map((h) => h.ready));
     const p = this.profile;
     const t = [now()];
     const lap = () => t.push(now());
-    const k = this.helpers.length + 1;
     // Isolated and in a worker (Atomics.wait blocks: allowed in a worker, not on a page's main thread):
     // jobs and results through SharedArrayBuffers, the helpers making the batch from seed and step.
     this.sync = self.crossOriginIsolated && typeof SharedArrayBuffer !== 'undefined' && typeof WorkerGlobalScope !== 'undefined';
@@ -256,11 +259,11 @@ export class Pool {
     for (const name of PHASES) this.profile[name] = 0;
   }
 
-  /** Up to n steps; their metrics rows. */
-  async steps(session, n) {
+  /** Up to n steps on k workers (all by default); their metrics rows. */
+  async steps(session, n, k = this.helpers.length + 1) {
     let rows = [];
     for (let i = 0; i < n; i++) {
-      const r = await this.step(session);
+      const r = await this.step(session, Math.min(k, this.helpers.length + 1));
       if (!r.length) break;
       rows = rows.concat(r);
     }

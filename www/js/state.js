@@ -133,7 +133,7 @@ export const PROPS = [
     default: 0, min: 0, max: 64 },
   { key: 'backend', cell: 'train', label: 'backend', type: 'enum', default: 'auto', options: ['auto', 'webgpu', 'cpu'],
     hint: 'auto: WebGPU on a hardware adapter, else the CPU; webgpu: any WebGPU adapter, software fallbacks too; cpu: the CPU (wasm)' },
-  { key: 'workers', cell: 'train', label: 'CPU workers (0 = one per core but one; at most 8)', type: 'int', default: 0,
+  { key: 'workers', cell: 'train', label: 'CPU workers (0 = auto: 1, 2, 4, 8 up to the cores, timed on the run\'s first steps, the fastest kept)', type: 'int', default: 0,
     min: 0, max: 8,
     hint: 'CPU training splits each batch over this many Web Workers; the result is bit-identical for any number' },
 ];

@@ -17,6 +17,8 @@
 // Messages out: 'ready' | {type: 'backend', gpu, label, reason} | {type: 'metrics', rows, last, total}
 //               | {type: 'pool', event: 'size', workers, build, isolated} (the pool was made or resized; workers 1: closed)
 //               | {type: 'pool', event: 'replaced', index, why, step} | {type: 'pool', event: 'profile', profile}
+//               | {type: 'pool', event: 'calibrated', workers, msPerStep, note} (`workers` auto: the pool size
+//                 measured fastest on the run's first steps, pool-pick.js)
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
@@ -26,6 +28,8 @@ import { shareHandlers } from './worker-share.js';
 import { Pool, poolSize } from './pool.js';
 import { loadWasmBuild } from './wasm-pick.js';
 import { EnginePicker } from './engine-pick.js';
+import { candidates, PoolCalibration } from './pool-pick.js';
+import { cores } from './cores.js';
 
 const { mod: wasm, build: wasmBuild } = await loadWasmBuild();
 const { Session, GpuSession, SnapshotSchedule, snapshot_plan_js, ShardWorker } = wasm;
@@ -45,10 +49,16 @@ let finished = null; // the session whose 'done' was posted
 let holdAt = null; // tests: the step the run waits at ('hold-at') until 'release'
 let evalEvery = 0; // a finite dataset's train/test curve point every this many steps (0 = none)
 let evaluated = -1; // the step of the last curve point
-let workers = 0; // the `workers` setting (0 = one per core but one): CPU training over a pool
+let workers = 0; // the `workers` setting (0 = auto: measured, pool-pick.js): CPU training over a pool
 let pool = null; // the pool of helper workers (pool.js), made when k > 1
 let cap = 0; // at most this many pool workers while a sweep runs (cores.js; 0 = no cap)
-const poolK = () => (cap > 0 ? Math.min(cap, poolSize(workers)) : poolSize(workers));
+let autoK = null; // `workers` auto: the pool size measured fastest for this run's model (null: not yet)
+let calib = null; // `workers` auto: the calibration running over this run's steps ({key, cal})
+const measured = new Map(); // `workers` auto's decisions in this page ({k, msPerStep, note}), by task + model + batch size
+const poolK = () => {
+  const want = workers > 0 ? poolSize(workers) : (autoK ?? poolSize(0));
+  return cap > 0 ? Math.min(cap, want) : want;
+};
 
 const post = (msg, transfer) => postMessage(msg, transfer ?? []);
 const yieldToMessages = () => new Promise((r) => setTimeout(r, 0));
@@ -182,6 +192,7 @@ async function trainChunk() {
     const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
     post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
       reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
+    autoPool();
     rows = await cpuSteps(session, n);
   }
   if (!rows || !rows.length) return false;
@@ -207,17 +218,55 @@ async function postSplitEval() {
   if (point) post({ type: 'split-eval', point });
 }
 
-// n steps on the GPU session, or on the CPU over the pool of k workers (the session alone when k = 1).
+// n steps on the GPU session, or on the CPU over the pool of k workers (the session alone when k = 1);
+// while `workers` auto calibrates (and no sweep caps the pool), over the k it is timing.
 async function cpuOrGpuSteps(n) {
-  return onGpu() ? session.step(n) : cpuSteps(session, n);
+  if (onGpu()) return session.step(n);
+  return calib && cap === 0 ? calibratedSteps(n) : cpuSteps(session, n);
 }
 
-// n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1).
-async function cpuSteps(s, n) {
-  const k = poolK();
+// `workers` auto for the current CPU session: the size measured for this task and model earlier in
+// this page, else a calibration over the run's next steps (bit-identical for every k: nothing lost).
+function autoPool() {
+  calib = null;
+  if (workers > 0 || !session || onGpu()) return;
+  const info = session.info();
+  const key = JSON.stringify([info.task, info.model, info.train.batch_size]);
+  const earlier = measured.get(key);
+  autoK = earlier?.k ?? null;
+  if (earlier) post({ type: 'pool', event: 'calibrated', workers: earlier.k, msPerStep: earlier.msPerStep,
+    note: `${earlier.note} (measured earlier in this page for this model)`, reused: true });
+  else calib = { key, cal: new PoolCalibration(candidates(cores())) };
+  if (calib?.cal.done) settleAuto();
+}
+
+// Up to n steps on the k workers the calibration times next; the decision once it has them all.
+async function calibratedSteps(n) {
+  const { k, steps } = calib.cal.next();
+  const t0 = performance.now();
+  const rows = await cpuSteps(session, Math.min(n, steps), k, true);
+  calib.cal.record(k, rows.length, performance.now() - t0);
+  if (calib.cal.done) settleAuto();
+  return rows;
+}
+
+function settleAuto() {
+  const { k, msPerStep, note } = calib.cal.decision;
+  measured.set(calib.key, calib.cal.decision);
+  autoK = k;
+  calib = null;
+  post({ type: 'pool', event: 'calibrated', workers: k, msPerStep, note });
+}
+
+// n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1). `keep`
+// (calibrating): helpers beyond k stay, idle, for the next sample's larger k.
+async function cpuSteps(s, n, k = poolK(), keep = false) {
+  const had = pool?.helpers.length ?? 0;
   if (k <= 1) {
-    if (pool?.helpers.length) post({ type: 'pool', event: 'size', workers: 1, build: wasmBuild });
-    pool?.close();
+    if (!keep) {
+      if (had) post({ type: 'pool', event: 'size', workers: 1, build: wasmBuild });
+      pool?.close();
+    }
     s.pool_off();
     return s.step(n);
   }
@@ -225,9 +274,10 @@ async function cpuSteps(s, n) {
     pool = new Pool(ShardWorker);
     pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
   }
-  if (pool.helpers.length !== k - 1) post({ type: 'pool', event: 'size', workers: k, build: wasmBuild, isolated: self.crossOriginIsolated });
-  pool.resize(k - 1, s);
-  return pool.steps(s, n);
+  const helpers = keep ? Math.max(k - 1, had) : k - 1;
+  if (helpers !== had) post({ type: 'pool', event: 'size', workers: helpers + 1, build: wasmBuild, isolated: self.crossOriginIsolated });
+  pool.resize(helpers, s);
+  return pool.steps(s, n, k);
 }
 
 // The run has done its steps: the last snapshot, then 'done'.
@@ -265,6 +315,9 @@ function start(msg) {
     const { s, info } = await open(msg);
     session = s;
     post({ type: 'backend', ...info });
+    // helpers left from `auto`'s engine timing (the page counts from 1 worker after 'backend')
+    if (!onGpu() && pool?.helpers.length) post({ type: 'pool', event: 'size', workers: pool.helpers.length + 1, build: wasmBuild });
+    autoPool();
     total = msg.train.steps;
     chunk = 1;
     rate = 0;
@@ -319,9 +372,12 @@ function handle(msg) {
       break;
     case 'workers':
       workers = msg.workers;
+      enqueue('workers', autoPool);
       break;
     case 'workers-cap':
       cap = msg.cap;
+      // a sweep started or ended: samples timed under the other load are not comparable
+      if (calib) calib.cal = new PoolCalibration(calib.cal.ks);
       break;
     case 'pool-kill':
       if (pool) pool.killDuring = msg.index;
@@ -373,6 +429,7 @@ const shared = {
     chunk = 1;
     rate = 0;
     evaluated = -1;
+    autoPool();
     // after the 'loaded' reply (posted right after adopt), so the page knows the model first
     queueMicrotask(() => newSnapshots(session.steps_done > 0));
   },
