@@ -133,6 +133,12 @@ impl Session {
         Ok(())
     }
 
+    /// How many shards each batch of this run is cut into: a pool of more workers than this
+    /// leaves the extra ones without work (`workers` auto measures no larger pool).
+    pub fn pool_shards(&self) -> usize {
+        shards(self.trainer.train.batch_size).len()
+    }
+
     /// Trains on this session's engine alone from now on (drops handed-in results).
     pub fn pool_off(&mut self) {
         let mut x = self.pool.borrow_mut();

@@ -1,7 +1,8 @@
 // `workers` auto in the page (www/js/pool-pick.js through worker.js): a CPU run left at the default
 // (0) times its first steps on 1, 2, … workers up to the cores the browser reports, posts its choice
 // with the figures (shown in the header), and trains bit-identically to a run on one worker: the
-// calibration's steps are the run's own. A second run of the same model reuses the choice.
+// calibration's steps are the run's own. A second run of the same model reuses the choice. A batch
+// of one shard (src/cpu/shard.rs) has nothing to split: auto says so and makes no pool.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
@@ -14,9 +15,9 @@ const RUN = `task=sort&sort_n=10&max_num=50&d_model=64&d_head=64&batch_size=256&
 
 // Trains RUN (`workers` = the fragment's value, or the default auto when null) `runs` times in one
 // page; returns each run's metrics rows, the pool events, the header's note and the final weights.
-async function train(workers, runs = 1) {
+async function train(workers, runs = 1, run = RUN) {
   const extra = workers === null ? '' : `&workers=${workers}`;
-  const { page, errors, close } = await openNotebook(`${server.url}#v=1&${RUN}${extra}`, { webgpu: false });
+  const { page, errors, close } = await openNotebook(`${server.url}#v=1&${run}${extra}`, { webgpu: false });
   try {
     await page.evaluate(() => {
       const h = window.__toyformer;
@@ -82,4 +83,13 @@ test('pool auto: the run times 1, 2, … workers on its own steps, keeps one, sa
     assert.equal(reused[0].reused, true);
     assert.equal(reused[0].workers, workers);
     assert.deepEqual(again.rows, one.rows);
+  });
+
+test('pool auto: a batch of one shard has nothing to split: 1 worker, no pool, and the header says why',
+  { timeout: 300_000 }, async () => {
+    const [run] = await train(null, 1, 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&batch_size=16&steps=50');
+    assert.equal(run.rows.length, 50);
+    assert.deepEqual(run.events.map((e) => e.event), ['calibrated'], JSON.stringify(run.events));
+    assert.equal(run.events[0].workers, 1);
+    assert.equal(run.note, 'CPU workers auto: 1 worker, a batch of 16 is one shard');
   });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { candidates, decideK, PoolCalibration, MARGIN, WARM_MS, SAMPLE_MS, ROUNDS } from '../../www/js/pool-pick.js';
 
-test('candidates: 1, 2, 4, 8 up to the cores', () => {
+test('candidates: 1, 2, 4, 8 up to the cores and the batch\'s shards', () => {
   assert.deepEqual(candidates(1), [1]);
   assert.deepEqual(candidates(2), [1, 2]);
   assert.deepEqual(candidates(3), [1, 2]);
@@ -15,6 +15,10 @@ test('candidates: 1, 2, 4, 8 up to the cores', () => {
   assert.deepEqual(candidates(64), [1, 2, 4, 8]);
   assert.deepEqual(candidates(0), [1]);
   assert.deepEqual(candidates(NaN), [1]);
+  // no more workers than a batch has shards (batch 16: one shard of at least 32 rows or less; 96: 3)
+  assert.deepEqual(candidates(8, 1), [1]);
+  assert.deepEqual(candidates(8, 3), [1, 2]);
+  assert.deepEqual(candidates(16, 8), [1, 2, 4, 8]);
 });
 
 test('decideK: a larger pool only when MARGIN× faster than the best smaller one, with the figures', () => {
@@ -112,8 +116,9 @@ test('calibration: steps reported for another k (a chunk cut short, a cap) and e
   cal.record(1, 100, 1000);
   assert.equal(cal.next().k, 2);
   // one core: nothing to measure
-  const one = new PoolCalibration(candidates(1));
+  const one = new PoolCalibration(candidates(1), 'the browser reports one core');
   assert.equal(one.done, true);
   assert.equal(one.decision.k, 1);
+  assert.equal(one.decision.note, 'CPU workers auto: 1 worker, the browser reports one core');
   assert.equal(one.next(), null);
 });

@@ -1,7 +1,7 @@
 // The `workers` setting's auto (0): how many CPU workers train this model fastest, measured on the
 // run's own first steps. Training is bit-identical for every k (pool.js), so the calibration's steps
 // are the run's real steps: nothing is thrown away. The candidates are 1, 2, 4, 8 workers up to the
-// cores the browser reports; each is warmed up (helpers load and compile their wasm), then timed
+// cores the browser reports and the shards a batch is cut into; each is warmed up (helpers load and compile their wasm), then timed
 // ROUNDS times, interleaved, so a machine whose load changes hurts every k alike. A larger pool is
 // kept only when it is MARGIN× faster than the best smaller one: a small model, whose step is
 // shorter than the pool's hand-offs, stays on one worker (the crossover, measured, not assumed).
@@ -20,9 +20,12 @@ export const SAMPLE_MS = 150;
 /** Timed samples of each k, interleaved; the median is compared. */
 export const ROUNDS = 3;
 
-/** The pool sizes measured on a machine with `cores` cores: 1, 2, 4, 8 up to min(cores, 8). */
-export function candidates(cores) {
-  const top = Math.max(1, Math.min(8, Math.floor(cores) || 1));
+/**
+ * The pool sizes measured on a machine with `cores` cores for batches cut into `shards` shards
+ * (Session.pool_shards: a worker past that count has nothing to do): 1, 2, 4, 8 up to both.
+ */
+export function candidates(cores, shards = 8) {
+  const top = Math.max(1, Math.min(8, Math.floor(cores) || 1, Math.floor(shards) || 1));
   const out = [];
   for (let k = 1; k <= top; k *= 2) out.push(k);
   return out;
@@ -57,13 +60,14 @@ export function decideK(msPerStep, margin = MARGIN) {
  * `record(k, steps, ms)` takes their time. When `done`, `decision` is `{k, note, msPerStep}`.
  */
 export class PoolCalibration {
-  constructor(ks) {
+  // `why`: the note's reason when there is one candidate only (nothing to measure)
+  constructor(ks, why = 'one candidate') {
     this.ks = ks.length ? ks : [1];
     this.warm = new Map(this.ks.map((k) => [k, { ms: 0, steps: 0 }]));
     this.samples = new Map(this.ks.map((k) => [k, []]));
     this.open = { ms: 0, steps: 0 }; // the sample being summed up
     this.decision = this.ks.length > 1 ? null
-      : { k: this.ks[0], note: `CPU workers auto: one candidate; ${workersText(this.ks[0])}`, msPerStep: {} };
+      : { k: this.ks[0], note: `CPU workers auto: ${workersText(this.ks[0])}, ${why}`, msPerStep: {} };
   }
 
   get done() {

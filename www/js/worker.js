@@ -236,7 +236,11 @@ function autoPool() {
   autoK = earlier?.k ?? null;
   if (earlier) post({ type: 'pool', event: 'calibrated', workers: earlier.k, msPerStep: earlier.msPerStep,
     note: `${earlier.note} (measured earlier in this page for this model)`, reused: true });
-  else calib = { key, cal: new PoolCalibration(candidates(cores())) };
+  else {
+    const shards = session.pool_shards();
+    const why = shards <= 1 ? `a batch of ${info.train.batch_size} is one shard` : 'the browser reports one core';
+    calib = { key, cal: new PoolCalibration(candidates(cores(), shards), why) };
+  }
   if (calib?.cal.done) settleAuto();
 }
 
