@@ -146,10 +146,17 @@ bench-browser: wasm vendor
 	node pkg-config/bench-browser.mjs $(BENCH_BROWSER_ARGS)
 
 ## bench-converge-browser: wall time and steps to 99% token accuracy on sort-ref through the page, with 1
-## and 2 CPU workers (ISOLATE=1: the page cross-origin isolated, SharedArrayBuffers). A few minutes.
+## and 2 CPU workers and the default, auto (0) (ISOLATE=1: the page cross-origin isolated,
+## SharedArrayBuffers). A few minutes.
 .PHONY: bench-converge-browser
 bench-converge-browser: wasm vendor
-	node pkg-config/bench-converge-browser.mjs --workers 1,2
+	node pkg-config/bench-converge-browser.mjs --workers 1,2,0
+
+## bench-auto-browser: what `workers` auto measures and keeps (pool-pick.js) for sort models of
+## d_model 8 to 128, batch 256, in the isolated page: where a second worker starts to pay.
+.PHONY: bench-auto-browser
+bench-auto-browser: wasm vendor
+	ISOLATE=1 node pkg-config/bench-auto-browser.mjs
 
 clean:
 	$(CARGO) clean

@@ -4,10 +4,11 @@
 // page's metrics rows (the training batch's token accuracy, the accuracy plot's "token" series)
 // until they reach the target. Reports the wall time from the click and the step, for the first
 // row at the target and for the first step where the mean of the last `--window` rows is at it.
-// With k > 1 it also reports the pool's time per step by phase from step 200 on (pool.js).
+// With k > 1 it also reports the pool's time per step by phase from step 200 on (pool.js). k = 0 is
+// the page's default, `workers` auto (pool-pick.js: it measures 1, 2, ... workers on the first steps).
 // ISOLATE=1 serves the page cross-origin isolated (SharedArrayBuffers). A benchmark, not a test.
 //
-//   node pkg-config/bench-converge-browser.mjs [--workers 1,2] [--target 0.99] [--window 50] [--max-steps 20000]
+//   node pkg-config/bench-converge-browser.mjs [--workers 1,2,0] [--target 0.99] [--window 50] [--max-steps 20000]
 //   (needs `make wasm vendor` first)
 import { startServer, openNotebook } from './browser.mjs';
 
