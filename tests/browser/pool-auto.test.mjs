@@ -2,13 +2,15 @@
 // (0) times its first steps on 1, 2, … workers up to the cores the browser reports, posts its choice
 // with the figures (shown in the header), and trains bit-identically to a run on one worker: the
 // calibration's steps are the run's own. A second run of the same model reuses the choice. A batch
-// of one shard (src/cpu/shard.rs) has nothing to split: auto says so and makes no pool.
+// of one shard (src/cpu/shard.rs) has nothing to split: auto says so and makes no pool. A model
+// loaded from a file (no 'backend' message) still gets the pool line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serveDuringTests, openNotebook } from '../../pkg-config/browser.mjs';
 import { candidates } from '../../www/js/pool-pick.js';
 
 const server = serveDuringTests();
+const saved = {}; // the first test's exported .safetensors bytes, for the loading test
 // long enough for the calibration (~2 s of steps on 2 cores; a step takes ~4-6 ms on 1 or 2 workers here)
 const STEPS = 2000;
 const RUN = `task=sort&sort_n=10&max_num=50&d_model=64&d_head=64&batch_size=256&lr=0.001&steps=${STEPS}`;
@@ -52,6 +54,7 @@ async function train(workers, runs = 1, run = RUN) {
 test('pool auto: the run times 1, 2, … workers on its own steps, keeps one, says so, and is bit-identical to one worker',
   { timeout: 900_000 }, async () => {
     const [one] = await train(1);
+    saved.weights = one.weights;
     assert.equal(one.rows.length, STEPS);
     assert.equal(one.note, '1 CPU worker');
     const [auto, again] = await train(null, 2);
@@ -92,4 +95,21 @@ test('pool auto: a batch of one shard has nothing to split: 1 worker, no pool, a
     assert.deepEqual(run.events.map((e) => e.event), ['calibrated'], JSON.stringify(run.events));
     assert.equal(run.events[0].workers, 1);
     assert.equal(run.note, 'CPU workers auto: 1 worker, a batch of 16 is one shard');
+    assert.equal(run.noteHidden, false);
+  });
+
+test('pool auto: a model loaded from a file on a fresh page gets the CPU pool line (no run started)',
+  { timeout: 300_000 }, async () => {
+    const bytes = saved.weights ?? (await train(1, 1, 'task=sort&sort_n=5&max_num=10&d_model=32&d_head=32&steps=20'))[0].weights;
+    const { page, errors, close } = await openNotebook(`${server.url}#v=1`, { webgpu: false });
+    try {
+      await page.setInputFiles('#import-file', { name: 'model.safetensors', mimeType: 'application/octet-stream',
+        buffer: Buffer.from(bytes) });
+      await page.waitForFunction(() => window.__toyformer.imported, null, { timeout: 60_000 });
+      await page.waitForFunction(() => !document.getElementById('workers-note').hidden, null, { timeout: 10_000 });
+      assert.equal(await page.textContent('#workers-note'), '1 CPU worker');
+      assert.deepEqual(errors, []);
+    } finally {
+      await close();
+    }
   });

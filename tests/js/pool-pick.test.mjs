@@ -38,8 +38,10 @@ test('decideK: a larger pool only when MARGIN× faster than the best smaller one
   const four = decideK({ 1: 10, 2: 6, 4: 5.8, 8: 5.9 });
   assert.equal(four.k, 2);
   assert.match(four.note, /2 workers, 1\.67× as fast as 1 worker; more were not 10% faster/);
-  // compared with the best smaller pool, not only the next one
+  // compared with every smaller pool, not only the one kept: 4 is 10% faster than 1 but not than 2
   assert.equal(decideK({ 1: 10, 2: 11, 4: 8.5 }).k, 4);
+  assert.equal(decideK({ 1: 10, 2: 9.2, 4: 9.0 }).k, 1);
+  assert.equal(decideK({ 1: 10, 2: 9.2, 4: 8.3 }).k, 4);
   // a k that could not be timed is left out
   assert.equal(decideK({ 1: 10, 2: NaN }).k, 1);
   assert.equal(decideK({}).k, 1);

@@ -56,6 +56,7 @@ export function onBackend({ label, gpu, reason }) {
 /** The worker's 'pool' messages: the pool's size, and what `workers` auto measured (pool-pick.js). */
 export function onPool(m) {
   if (m.event === 'size') pool.size = m.workers;
+  else if (m.event === 'reset') Object.assign(pool, { gpu: m.gpu, size: m.workers, calibrated: null });
   else if (m.event === 'calibrated') {
     pool.calibrated = { workers: m.workers, note: m.note };
     pool.size = m.workers; // the pool takes this size from the next steps on

@@ -41,13 +41,18 @@ const workersText = (k) => `${k} worker${k === 1 ? '' : 's'}`;
 
 /**
  * The pool size to keep from median ms per step by k (`{1: 14.5, 2: 8.1}`): k ascending, a larger k
- * replaces the best so far only when MARGIN× faster. Returns `{k, note}`.
+ * replaces the one kept so far only when MARGIN× faster than every smaller k (so {1: 10, 2: 9.2,
+ * 4: 9.0} keeps 1: 4 is 10% faster than 1 but not than 2). Returns `{k, note}`.
  */
 export function decideK(msPerStep, margin = MARGIN) {
   const ks = Object.keys(msPerStep).map(Number).filter((k) => Number.isFinite(msPerStep[k])).sort((a, b) => a - b);
   if (!ks.length) return { k: 1, note: 'CPU workers auto: nothing could be timed; 1 worker' };
   let best = ks[0];
-  for (const k of ks.slice(1)) if (msPerStep[k] * margin <= msPerStep[best]) best = k;
+  let fastest = msPerStep[best]; // of the sizes below k
+  for (const k of ks.slice(1)) {
+    if (msPerStep[k] * margin <= fastest) best = k;
+    fastest = Math.min(fastest, msPerStep[k]);
+  }
   const figures = ks.map((k) => `${k}: ${ms(msPerStep[k])}`).join(', ');
   const faster = best > ks[0] ? `${(msPerStep[ks[0]] / msPerStep[best]).toFixed(2)}× as fast as ${workersText(ks[0])}` : '';
   const more = best < ks[ks.length - 1] ? `more were not ${Math.round((margin - 1) * 100)}% faster` : '';

@@ -198,7 +198,8 @@ export class Pool {
    * One training step of `session` over `k` workers (the session and the first k − 1 helpers; all
    * of them by default); returns its metrics rows (empty when done).
    */
-  async step(session, k = this.helpers.length + 1) {
+  async step(session, workers = this.helpers.length + 1) {
+    const k = Math.max(1, Math.min(workers, this.helpers.length + 1));
     const used = this.helpers.slice(0, k - 1);
     // new helpers load their wasm first: a job queued on that would start after run 0 here
     if (used.some((h) => !h.isReady && !h.dead)) await Promise.allSettled(used.map((h) => h.ready));
@@ -263,7 +264,7 @@ export class Pool {
   async steps(session, n, k = this.helpers.length + 1) {
     let rows = [];
     for (let i = 0; i < n; i++) {
-      const r = await this.step(session, Math.min(k, this.helpers.length + 1));
+      const r = await this.step(session, k);
       if (!r.length) break;
       rows = rows.concat(r);
     }

@@ -19,6 +19,7 @@
 //               | {type: 'pool', event: 'replaced', index, why, step} | {type: 'pool', event: 'profile', profile}
 //               | {type: 'pool', event: 'calibrated', workers, msPerStep, note} (`workers` auto: the pool size
 //                 measured fastest on the run's first steps, pool-pick.js)
+//               | {type: 'pool', event: 'reset', gpu, workers} (a model was loaded: the page's pool line starts over)
 //               | 'paused' | 'done' | 'reset' | {type: 'evaluated', report, samples, step}
 //               | {type: 'completed', result} | {type: 'exported', bytes} | {type: 'error', message, during, req}
 //               | {type: 'split-eval', point: {step, train, test, full}}: a finite dataset's splits, every evalEvery steps
@@ -192,6 +193,7 @@ async function trainChunk() {
     const why = errText(err).replace(/^backend: /, '').replace(/^GPU training stopped: /, '').split('. ')[0];
     post({ type: 'backend', gpu: false, label: 'CPU (wasm)',
       reason: `WebGPU failed (${why}); continued on the CPU from step ${done}` });
+    announcePool();
     autoPool();
     rows = await cpuSteps(session, n);
   }
@@ -225,6 +227,12 @@ async function cpuOrGpuSteps(n) {
   return calib && cap === 0 ? calibratedSteps(n) : cpuSteps(session, n);
 }
 
+// After a 'backend' message (the page counts from 1 worker then): the pool's size when helpers are
+// left from the engine picker's CPU timing or from before a GPU run.
+function announcePool() {
+  if (!onGpu() && pool?.helpers.length) post({ type: 'pool', event: 'size', workers: pool.helpers.length + 1, build: wasmBuild });
+}
+
 // `workers` auto for the current CPU session: the size measured for this task and model earlier in
 // this page, else a calibration over the run's next steps (bit-identical for every k: nothing lost).
 function autoPool() {
@@ -234,8 +242,9 @@ function autoPool() {
   const key = JSON.stringify([info.task, info.model, info.train.batch_size]);
   const earlier = measured.get(key);
   autoK = earlier?.k ?? null;
+  const again = Object.keys(earlier?.msPerStep ?? {}).length ? ' (measured earlier in this page for this model)' : '';
   if (earlier) post({ type: 'pool', event: 'calibrated', workers: earlier.k, msPerStep: earlier.msPerStep,
-    note: `${earlier.note} (measured earlier in this page for this model)`, reused: true });
+    note: `${earlier.note}${again}`, reused: true });
   else {
     const shards = session.pool_shards();
     const why = shards <= 1 ? `a batch of ${info.train.batch_size} is one shard` : 'the browser reports one core';
@@ -316,11 +325,12 @@ function start(msg) {
     session?.free();
     session = null;
     workers = msg.workers ?? workers;
+    autoK = null; // the last model's measured size must not time this one's CPU in the engine picker
+    calib = null;
     const { s, info } = await open(msg);
     session = s;
     post({ type: 'backend', ...info });
-    // helpers left from `auto`'s engine timing (the page counts from 1 worker after 'backend')
-    if (!onGpu() && pool?.helpers.length) post({ type: 'pool', event: 'size', workers: pool.helpers.length + 1, build: wasmBuild });
+    announcePool();
     autoPool();
     total = msg.train.steps;
     chunk = 1;
@@ -379,9 +389,9 @@ function handle(msg) {
       enqueue('workers', autoPool);
       break;
     case 'workers-cap':
-      cap = msg.cap;
       // a sweep started or ended: samples timed under the other load are not comparable
-      if (calib) calib.cal = new PoolCalibration(calib.cal.ks);
+      if (calib && msg.cap !== cap) calib.cal = new PoolCalibration(calib.cal.ks);
+      cap = msg.cap;
       break;
     case 'pool-kill':
       if (pool) pool.killDuring = msg.index;
@@ -433,6 +443,8 @@ const shared = {
     chunk = 1;
     rate = 0;
     evaluated = -1;
+    // a loaded model: no 'backend' message comes, so the page's pool line starts over here
+    post({ type: 'pool', event: 'reset', gpu: onGpu(), workers: (pool?.helpers.length ?? 0) + 1 });
     autoPool();
     // after the 'loaded' reply (posted right after adopt), so the page knows the model first
     queueMicrotask(() => newSnapshots(session.steps_done > 0));
