@@ -257,7 +257,8 @@ function autoPool() {
 async function calibratedSteps(n) {
   const { k, steps } = calib.cal.next();
   const t0 = performance.now();
-  const rows = await cpuSteps(session, Math.min(n, steps), k, true);
+  calib.made = Math.max(calib.made ?? 0, k - 1);
+  const rows = await cpuSteps(session, Math.min(n, steps), k, calib.made);
   calib.cal.record(k, rows.length, performance.now() - t0);
   if (calib.cal.done) settleAuto();
   return rows;
@@ -272,8 +273,8 @@ function settleAuto() {
 }
 
 // n steps of the CPU session `s` over the pool of k workers (`s` alone when k = 1). `keep`
-// (calibrating): helpers beyond k stay, idle, for the next sample's larger k.
-async function cpuSteps(s, n, k = poolK(), keep = false) {
+// (calibrating): the pool keeps this many helpers, those beyond k idle, for the next sample's larger k.
+async function cpuSteps(s, n, k = poolK(), keep = 0) {
   const had = pool?.helpers.length ?? 0;
   if (k <= 1) {
     if (!keep) {
@@ -287,7 +288,7 @@ async function cpuSteps(s, n, k = poolK(), keep = false) {
     pool = new Pool(ShardWorker);
     pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
   }
-  const helpers = keep ? Math.max(k - 1, had) : k - 1;
+  const helpers = Math.max(k - 1, keep);
   if (helpers !== had) post({ type: 'pool', event: 'size', workers: helpers + 1, build: wasmBuild, isolated: self.crossOriginIsolated });
   pool.resize(helpers, s);
   return pool.steps(s, n, k);
