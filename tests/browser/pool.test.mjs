@@ -114,15 +114,19 @@ test('pool: 2 workers train bit-identically to 1; a helper killed mid-step is re
 const results = {};
 
 // Starts a 2-run sweep at step 10 (the run held there), lets the run go on to step 20 while the sweep
-// runs, and releases it once the sweep is done.
+// runs, and releases it once the sweep is done. The sweep's runs are long enough (seconds) that the
+// run's 10 steps (milliseconds) happen while it runs; the test checks that they did (a 200-step sweep
+// once ended before the test's hold-at message reached the worker on a loaded machine).
 async function sweepMidRun(page) {
   await page.waitForFunction(() => window.__toyformer.rows.length >= 10, null, { timeout: 300_000, polling: 200 });
   await page.fill('#sweep-grid', JSON.stringify({ task: 'sort', n: 3, max_num: 8, d_model: 16, d_head: 16,
-    steps: 200, batch_size: 16, seed: [0, 1] }));
+    steps: 5000, batch_size: 16, seed: [0, 1] }));
   await page.click('#btn-sweep-run');
   // 'running' is set right after the cell capped the pool: the cap reaches the worker before this
   await page.waitForFunction(() => window.__toyformer.sweep.state !== 'idle', null, { timeout: 60_000, polling: 50 });
   await page.evaluate(() => window.__toyformer.post({ type: 'hold-at', step: 20 }));
+  await page.waitForFunction(() => window.__toyformer.rows.length >= 20, null, { timeout: 300_000, polling: 50 });
+  assert.equal(await page.evaluate(() => window.__toyformer.sweep.state), 'running', 'steps 10-20 ran during the sweep');
   await page.waitForFunction(() => window.__toyformer.sweep.state === 'done', null, { timeout: 300_000, polling: 200 });
   await page.evaluate(() => window.__toyformer.post({ type: 'release' }));
 }
