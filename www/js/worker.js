@@ -227,10 +227,15 @@ async function cpuOrGpuSteps(n) {
   return calib && cap === 0 ? calibratedSteps(n) : cpuSteps(session, n);
 }
 
+// The pool's 'size' event: `workers` in all, the training worker included (1: the pool closed).
+function postSize(workers) {
+  post({ type: 'pool', event: 'size', workers, build: wasmBuild, isolated: self.crossOriginIsolated });
+}
+
 // After a 'backend' message (the page counts from 1 worker then): the pool's size when helpers are
 // left from the engine picker's CPU timing or from before a GPU run.
 function announcePool() {
-  if (!onGpu() && pool?.helpers.length) post({ type: 'pool', event: 'size', workers: pool.helpers.length + 1, build: wasmBuild });
+  if (!onGpu() && pool?.helpers.length) postSize(pool.helpers.length + 1);
 }
 
 // `workers` auto for the current CPU session: the size measured for this task and model earlier in
@@ -278,7 +283,7 @@ async function cpuSteps(s, n, k = poolK(), keep = 0) {
   const had = pool?.helpers.length ?? 0;
   if (k <= 1) {
     if (!keep) {
-      if (had) post({ type: 'pool', event: 'size', workers: 1, build: wasmBuild });
+      if (had) postSize(1);
       pool?.close();
     }
     s.pool_off();
@@ -289,7 +294,7 @@ async function cpuSteps(s, n, k = poolK(), keep = 0) {
     pool.onReplace = (index, why) => post({ type: 'pool', event: 'replaced', index, why, step: session?.steps_done ?? 0 });
   }
   const helpers = Math.max(k - 1, keep);
-  if (helpers !== had) post({ type: 'pool', event: 'size', workers: helpers + 1, build: wasmBuild, isolated: self.crossOriginIsolated });
+  if (helpers !== had) postSize(helpers + 1);
   pool.resize(helpers, s);
   return pool.steps(s, n, k);
 }
